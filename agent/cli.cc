@@ -1,0 +1,34 @@
+#include "agent/cli.h"
+
+#include <CLI/CLI.hpp>
+
+#include <iostream>
+
+namespace sandci::agent {
+
+int run_cli(int argc, char** argv, const std::string& version) {
+  CLI::App app{"sandci: a self-hosted CI runner that runs every job in a gVisor sandbox",
+               "sandci"};
+  app.set_version_flag("--version", "sandci " + version);
+  app.require_subcommand(0, 1);
+  app.footer("Exit codes: 0 success, 1 a run failed, 2 usage or validation error, 130 cancelled.");
+
+  CommandAction action;
+  add_validate_command(app, action);
+  add_plan_command(app, action);
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    // --help and --version arrive here too, with exit code 0.
+    int code = app.exit(e);
+    return code == 0 ? kExitOk : kExitUsage;
+  }
+  if (!action) {
+    std::cout << app.help();
+    return kExitUsage;
+  }
+  return action();
+}
+
+}  // namespace sandci::agent

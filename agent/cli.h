@@ -1,0 +1,31 @@
+#pragma once
+// The `sandci` command line. Each subcommand lives in its own cmd_<name>.cc and
+// registers itself here; run_cli maps results to exit codes.
+#include <functional>
+#include <string>
+
+namespace CLI {
+class App;
+}
+
+namespace sandci::agent {
+
+// Exit codes shared by every subcommand.
+enum ExitCode : int {
+  kExitOk = 0,
+  kExitRunFailed = 1,
+  kExitUsage = 2,  // usage or validation error
+  kExitCancelled = 130,
+};
+
+// A subcommand's action, run after parsing; returns the exit code.
+using CommandAction = std::function<int()>;
+
+// Registration hooks, one per subcommand file. Each adds its subcommand to `app`
+// and stores into `action` (when that subcommand is chosen) what to run.
+void add_validate_command(CLI::App& app, CommandAction& action);
+void add_plan_command(CLI::App& app, CommandAction& action);
+
+int run_cli(int argc, char** argv, const std::string& version);
+
+}  // namespace sandci::agent

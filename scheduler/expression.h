@@ -1,0 +1,73 @@
+#pragma once
+// GitHub Actions expressions: `${{ ... }}`. Values are JSON values (null, bool,
+// number, string, array, object) with the Actions rules for truthiness and loose
+// equality. Parsing and evaluation never throw on user input: errors are values
+// that point into the expression.
+#include <expected>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+namespace sandci::scheduler {
+
+using Value = nlohmann::json;
+
+struct ExpressionError {
+  std::size_t offset = 0;  // 0-based offset into the expression text given
+  std::string message;
+};
+
+// Result of the job or run so far, for success()/failure()/cancelled()/always().
+struct StatusFunctions {
+  bool any_failed = false;  // some needed job (or earlier step) failed
+  bool cancelled = false;   // the run was cancelled
+};
+
+struct EvalContext {
+  // Top-level contexts by name: github, env, vars, matrix, needs, steps, secrets,
+  // inputs, job, runner, strategy. Missing ones evaluate to null.
+  Value contexts = Value::object();
+  StatusFunctions status;
+  // hashFiles(patterns...): provided by the job runner; null means unsupported here.
+  std::function<std::expected<std::string, std::string>(const std::vector<std::string>&)>
+      hash_files;
+};
+
+class Expression {
+ public:
+  virtual ~Expression() = default;
+  virtual std::expected<Value, ExpressionError> evaluate(const EvalContext& ctx) const = 0;
+  // True when the expression calls success(), failure(), always() or cancelled():
+  // then an `if:` does not imply success().
+  virtual bool uses_status_function() const = 0;
+};
+
+// Parses the text between `${{` and `}}` (or a bare `if:` condition).
+std::expected<std::unique_ptr<Expression>, ExpressionError> parse_expression(std::string_view text);
+
+// Actions truthiness: false, 0, -0, NaN, "" and null are false.
+bool is_truthy(const Value& value);
+
+// Actions string conversion (used by format(), join() and interpolation):
+// null -> "", true -> "true", numbers without a trailing ".0", objects/arrays -> JSON.
+std::string to_display_string(const Value& value);
+
+// Evaluates an `if:` condition: an optional `${{ }}` wrapper is stripped; an empty
+// condition means success(); a condition without a status function is evaluated
+// as `success() && (cond)`.
+std::expected<bool, ExpressionError> evaluate_condition(std::string_view condition,
+                                                        const EvalContext& ctx);
+
+// Replaces every `${{ expr }}` in text with its display string. Error offsets are
+// into `text`.
+std::expected<std::string, ExpressionError> interpolate(std::string_view text,
+                                                        const EvalContext& ctx);
+
+// Checks every `${{ }}` in text parses (for validation). Offsets are into `text`.
+std::vector<ExpressionError> check_interpolation(std::string_view text);
+
+}  // namespace sandci::scheduler
