@@ -1,0 +1,106 @@
+#pragma once
+// The seam between the runner and the isolation technology. A Sandbox is one
+// job's container: started once, then each step is exec'd into it, so that the
+// job's steps share a filesystem as they do in GitHub Actions. Backends: runsc
+// (direct OCI, default), later Docker. Everything here is thread-safe unless noted.
+#include <chrono>
+#include <cstdint>
+#include <expected>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace sandci::sandbox {
+
+struct Mount {
+  std::string host_path;
+  std::string container_path;
+  bool read_only = false;
+};
+
+struct ResourceLimits {
+  std::uint64_t memory_bytes = 4ull << 30;
+  double cpus = 2.0;
+  int pids = 4096;  // host processes of the sandbox (sentry + stubs), not guest ones
+  std::uint64_t log_bytes = 64ull << 20;  // per sandbox; past it output is dropped with a notice
+};
+
+struct SandboxSpec {
+  std::string rootfs;  // absolute path of the image's root filesystem, never written
+  std::vector<std::string> env;  // "NAME=VALUE", the image's Env merged in by the caller
+  std::string working_dir = "/workspace";
+  std::uint32_t uid = 0, gid = 0;
+  std::vector<Mount> mounts;  // e.g. the checkout at /workspace
+  ResourceLimits limits;
+  bool network = false;  // false: no network at all (--network=none)
+  std::string name_hint;  // part of the container id, for people reading `runsc list`
+};
+
+enum class Stream { kStdout, kStderr };
+
+struct OutputLine {
+  Stream stream;
+  std::chrono::system_clock::time_point time;
+  std::string text;  // without the trailing newline
+};
+
+using LineCallback = std::function<void(const OutputLine&)>;
+
+enum class ExitKind {
+  kExited,       // exit code in `code`
+  kSignaled,     // signal in `signal`
+  kTimedOut,     // the exec's timeout passed; it was killed
+  kOutOfMemory,  // the sandbox hit its memory limit
+  kPidsLimit,    // the sandbox hit its process limit ("process limit reached")
+  kKilled,       // kill() was called (cancellation)
+  kFailed,       // the sandbox itself failed (runsc error); see detail
+};
+
+struct ExitStatus {
+  ExitKind kind = ExitKind::kExited;
+  int code = 0;
+  int signal = 0;
+  std::string detail;  // a sentence for people
+  bool success() const { return kind == ExitKind::kExited && code == 0; }
+};
+
+struct ExecRequest {
+  std::vector<std::string> argv;
+  std::vector<std::string> env;  // added to the sandbox env
+  std::string working_dir;       // empty: the spec's
+  std::chrono::milliseconds timeout{0};  // 0: none
+};
+
+struct SandboxError {
+  std::string message;
+};
+
+class Sandbox {
+ public:
+  virtual ~Sandbox() = default;  // implementations destroy the container
+  virtual const std::string& id() const = 0;
+  // Runs a command inside the sandbox, streaming its output line by line.
+  virtual ExitStatus exec(const ExecRequest& request, const LineCallback& on_line) = 0;
+  // Writes `content` to a file inside the sandbox (step scripts, event payload).
+  virtual std::expected<void, SandboxError> write_file(const std::string& container_path,
+                                                       const std::string& content,
+                                                       int mode = 0644) = 0;
+  virtual std::expected<std::string, SandboxError> read_file(const std::string& container_path,
+                                                             std::uint64_t max_bytes) = 0;
+  // Copies a tar stream of files out of / into the sandbox (artifacts).
+  virtual std::expected<void, SandboxError> copy_out(const std::vector<std::string>& container_paths,
+                                                     const std::string& host_dir) = 0;
+  virtual std::expected<void, SandboxError> copy_in(const std::string& host_dir,
+                                                    const std::string& container_dir) = 0;
+  // Stops everything inside; running execs return kKilled. Safe from any thread.
+  virtual void kill() = 0;
+};
+
+class SandboxBackend {
+ public:
+  virtual ~SandboxBackend() = default;
+  virtual std::expected<std::unique_ptr<Sandbox>, SandboxError> create(const SandboxSpec& spec) = 0;
+};
+
+}  // namespace sandci::sandbox
