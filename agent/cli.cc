@@ -16,6 +16,7 @@ int run_cli(int argc, char** argv, const std::string& version) {
   CommandAction action;
   add_validate_command(app, action);
   add_plan_command(app, action);
+  add_image_command(app, action);
 
   try {
     app.parse(argc, argv);

@@ -25,6 +25,7 @@ using CommandAction = std::function<int()>;
 // and stores into `action` (when that subcommand is chosen) what to run.
 void add_validate_command(CLI::App& app, CommandAction& action);
 void add_plan_command(CLI::App& app, CommandAction& action);
+void add_image_command(CLI::App& app, CommandAction& action);
 
 int run_cli(int argc, char** argv, const std::string& version);
 
