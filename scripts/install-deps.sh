@@ -8,11 +8,12 @@ BUILD_PKGS=(
   build-essential cmake pkg-config git
   libgit2-dev libboost1.81-dev libssl-dev libyaml-cpp-dev nlohmann-json3-dev
   libspdlog-dev libfmt-dev libgtest-dev libgmock-dev libbenchmark-dev
-  libsqlite3-dev libsystemd-dev libcli11-dev
+  libsqlite3-dev libsystemd-dev libcli11-dev libarchive-dev
 )
-# Runtime and test tools: debootstrap builds the default job image; git-daemon and
-# lighttpd/fcgiwrap serve repositories on 127.0.0.1 in the git tests.
-RUNTIME_PKGS=(debootstrap lighttpd fcgiwrap iproute2 procps psmisc)
+# Runtime and test tools: debootstrap builds the default job image; skopeo copies
+# images for `sandci image pull`; busybox-static makes tiny test images; git-daemon
+# and lighttpd/fcgiwrap serve repositories on 127.0.0.1 in the git tests.
+RUNTIME_PKGS=(debootstrap skopeo busybox-static lighttpd fcgiwrap iproute2 procps psmisc)
 
 missing() {
   local p

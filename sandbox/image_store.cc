@@ -1,0 +1,432 @@
+#include "sandbox/image_store.h"
+
+#include <fcntl.h>
+#include <stdio.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <array>
+#include <cerrno>
+#include <chrono>
+#include <cstdlib>
+#include <cstring>
+#include <ctime>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <regex>
+#include <set>
+#include <sstream>
+#include <utility>
+
+#include "sandbox/image_tools.h"
+
+namespace sandci::sandbox {
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+namespace {
+
+std::unexpected<ImageError> invalid(std::string message) {
+  return std::unexpected(ImageError{ImageErrorKind::kInvalid, std::move(message)});
+}
+std::unexpected<ImageError> failed(std::string message) {
+  return std::unexpected(ImageError{ImageErrorKind::kFailed, std::move(message)});
+}
+
+// Removes a scratch folder when the operation using it ends, however it ends.
+class TempDir {
+ public:
+  explicit TempDir(fs::path path) : path_(std::move(path)) {}
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  ~TempDir() {
+    std::error_code ec;
+    if (!path_.empty()) fs::remove_all(path_, ec);
+  }
+  const fs::path& path() const { return path_; }
+
+ private:
+  fs::path path_;
+};
+
+// An exclusive flock on a file beside the images; released by the destructor.
+class FileLock {
+ public:
+  static std::expected<FileLock, ImageError> acquire(const fs::path& path) {
+    int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (fd < 0) return failed("cannot open lock file " + path.string() + ": " + std::strerror(errno));
+    while (flock(fd, LOCK_EX) != 0) {
+      if (errno != EINTR) {
+        int err = errno;
+        ::close(fd);
+        return failed("cannot lock " + path.string() + ": " + std::strerror(err));
+      }
+    }
+    return FileLock(fd);
+  }
+  FileLock(FileLock&& other) noexcept : fd_(std::exchange(other.fd_, -1)) {}
+  FileLock& operator=(FileLock&&) = delete;
+  ~FileLock() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+
+ private:
+  explicit FileLock(int fd) : fd_(fd) {}
+  int fd_;
+};
+
+// Folder names keep [A-Za-z0-9._-] and percent-encode the rest ('/' and ':').
+std::string escape_name(const std::string& name) {
+  static constexpr char kHex[] = "0123456789ABCDEF";
+  std::string out;
+  for (unsigned char c : name) {
+    if (std::isalnum(c) || c == '.' || c == '_' || c == '-') {
+      out += static_cast<char>(c);
+    } else {
+      out += '%';
+      out += kHex[c >> 4];
+      out += kHex[c & 15];
+    }
+  }
+  return out;
+}
+
+std::string now_rfc3339() {
+  std::time_t t = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now());
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  std::array<char, 32> buf{};
+  std::strftime(buf.data(), buf.size(), "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf.data();
+}
+
+// Bytes of the regular files and symbolic links, each hard-linked file once.
+std::uint64_t tree_size(const fs::path& root) {
+  std::uint64_t total = 0;
+  std::set<std::pair<dev_t, ino_t>> seen;
+  std::error_code ec;
+  for (fs::recursive_directory_iterator it(root, fs::directory_options::skip_permission_denied, ec), end;
+       !ec && it != end; it.increment(ec)) {
+    struct stat st;
+    if (lstat(it->path().c_str(), &st) != 0) continue;
+    if (!S_ISREG(st.st_mode) && !S_ISLNK(st.st_mode)) continue;
+    if (st.st_nlink > 1 && !seen.insert({st.st_dev, st.st_ino}).second) continue;
+    total += static_cast<std::uint64_t>(st.st_size);
+  }
+  return total;
+}
+
+std::expected<ImageInfo, ImageError> read_image(const fs::path& dir) {
+  std::ifstream in(dir / "config.json");
+  if (!in) return std::unexpected(ImageError{ImageErrorKind::kNotFound, "no config.json in " + dir.string()});
+  std::ostringstream text;
+  text << in.rdbuf();
+  json doc = json::parse(text.str(), nullptr, false);
+  if (doc.is_discarded() || !doc.is_object() || !doc.contains("name"))
+    return failed("the image store is damaged: " + (dir / "config.json").string() + " is not an image config");
+  ImageInfo info;
+  info.name = doc.value("name", "");
+  info.rootfs = dir / "rootfs";
+  info.created = doc.value("created", "");
+  info.size_bytes = doc.value("size_bytes", std::uint64_t{0});
+  info.source = doc.value("source", "");
+  auto config = parse_image_config(text.str(), "image store");
+  if (!config) return std::unexpected(config.error());
+  info.config = *config;
+  return info;
+}
+
+bool write_file(const fs::path& path, const std::string& content) {
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  out << content;
+  out.flush();
+  return static_cast<bool>(out);
+}
+
+std::string tag_part(const std::string& normalized) { return normalized.substr(normalized.rfind(':') + 1); }
+
+}  // namespace
+
+bool has_skopeo_transport(std::string_view ref) {
+  static constexpr std::array<std::string_view, 9> kTransports = {
+      "docker://", "oci:", "oci-archive:", "docker-archive:", "dir:", "docker-daemon:",
+      "containers-storage:", "sif:", "tarball:"};
+  for (auto t : kTransports) {
+    if (ref.starts_with(t)) return true;
+  }
+  return false;
+}
+
+std::expected<std::string, ImageError> normalize_image_name(std::string_view raw) {
+  static const std::regex kName(
+      "(?:[a-zA-Z0-9](?:[a-zA-Z0-9.-]*[a-zA-Z0-9])?(?::[0-9]+)?/)?[a-z0-9]+(?:[._-]+[a-z0-9]+)*(?:/[a-z0-9]+(?:[._-]+[a-z0-9]+)*)*");
+  static const std::regex kTag("[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}");
+  std::string s(raw);
+  std::string name = s, tag = "latest";
+  auto slash = s.rfind('/');
+  auto colon = s.rfind(':');
+  if (colon != std::string::npos && (slash == std::string::npos || colon > slash)) {
+    name = s.substr(0, colon);
+    tag = s.substr(colon + 1);
+  }
+  if (s.size() > 255 || !std::regex_match(name, kName) || !std::regex_match(tag, kTag))
+    return invalid("invalid image name '" + s +
+                   "': use NAME[:TAG] with lowercase letters, digits, '.', '_', '-' and '/' (e.g. debian:12)");
+  return name + ":" + tag;
+}
+
+fs::path default_state_dir() {
+  const char* env = std::getenv("SANDCI_STATE_DIR");
+  if (env != nullptr && *env != '\0') return env;
+  return "/var/lib/sandci";
+}
+
+std::expected<std::string, ImageError> parse_debian_mirror(std::string_view text) {
+  // deb822 stanzas are separated by blank lines; one-line "deb URI suite" also works.
+  std::istringstream in{std::string(text)};
+  std::string line, uri, suites;
+  auto finish_stanza = [&]() -> std::string {
+    std::string found;
+    if (!uri.empty() && uri.find("security") == std::string::npos &&
+        suites.find("security") == std::string::npos)
+      found = uri;
+    uri.clear();
+    suites.clear();
+    return found;
+  };
+  while (std::getline(in, line)) {
+    auto first = line.find_first_not_of(" \t\r");
+    if (first == std::string::npos) {
+      if (auto u = finish_stanza(); !u.empty()) return u;
+      continue;
+    }
+    if (line[first] == '#') continue;
+    std::istringstream words(line);
+    std::string key;
+    words >> key;
+    if (key == "URIs:") {
+      words >> uri;
+    } else if (key == "Suites:") {
+      std::getline(words, suites);
+    } else if (key == "deb") {
+      std::string word;
+      while (words >> word && word.starts_with('[')) {
+        while (!word.ends_with(']') && words >> word) {
+        }
+      }
+      std::string suite;
+      words >> suite;
+      if (!word.empty() && word.find("security") == std::string::npos && suite.find("security") == std::string::npos)
+        return word;
+    }
+  }
+  if (auto u = finish_stanza(); !u.empty()) return u;
+  return failed("no Debian mirror (a non-security URIs: line) in the apt sources");
+}
+
+ImageStore::ImageStore(fs::path state_dir) : state_dir_(std::move(state_dir)) {}
+
+fs::path ImageStore::image_dir(const std::string& normalized) const {
+  return images_dir() / escape_name(normalized);
+}
+
+std::expected<fs::path, ImageError> ImageStore::make_temp_dir() const {
+  std::error_code ec;
+  fs::create_directories(images_dir(), ec);
+  if (ec) return failed("cannot create the image store " + images_dir().string() + ": " + ec.message());
+  // Hidden names are never images: list() and lookup() cannot see a half-built one.
+  std::string templ = (images_dir() / ".tmp-XXXXXX").string();
+  if (mkdtemp(templ.data()) == nullptr)
+    return failed("cannot create a temporary folder in " + images_dir().string() + ": " + std::strerror(errno));
+  return fs::path(templ);
+}
+
+std::expected<ImageInfo, ImageError> ImageStore::commit(const fs::path& temp, const std::string& name,
+                                                        const ImageConfig& config, const std::string& source) {
+  ImageInfo info;
+  info.name = name;
+  info.config = config;
+  info.created = now_rfc3339();
+  info.size_bytes = tree_size(temp / "rootfs");
+  info.source = source;
+  json doc = {{"name", info.name},
+              {"created", info.created},
+              {"size_bytes", info.size_bytes},
+              {"source", info.source},
+              {"config", {{"Env", config.env}, {"WorkingDir", config.working_dir}, {"User", config.user}}}};
+  std::error_code ec;
+  // Only what a job needs stays: scratch copies of archives and layouts go.
+  for (const auto& entry : fs::directory_iterator(temp, ec)) {
+    if (entry.path().filename() != "rootfs") fs::remove_all(entry.path(), ec);
+  }
+  if (!write_file(temp / "config.json", doc.dump(2) + "\n"))
+    return failed("cannot write " + (temp / "config.json").string());
+  // mkdtemp made it 0700; a job runner that is not root still has to read it.
+  fs::permissions(temp, fs::perms(0755), ec);
+  fs::path dest = image_dir(name);
+  if (::rename(temp.c_str(), dest.c_str()) != 0) {
+    if (errno != EEXIST && errno != ENOTEMPTY)
+      return failed("cannot move the image into " + dest.string() + ": " + std::strerror(errno));
+    // Replace atomically: swap the two folders, then delete the old one (now at temp).
+    if (::renameat2(AT_FDCWD, temp.c_str(), AT_FDCWD, dest.c_str(), RENAME_EXCHANGE) != 0)
+      return failed("cannot replace " + dest.string() + ": " + std::strerror(errno));
+  }
+  info.rootfs = dest / "rootfs";
+  return info;
+}
+
+std::expected<ImageInfo, ImageError> ImageStore::lookup(std::string_view raw) const {
+  auto name = normalize_image_name(raw);
+  if (!name) return std::unexpected(name.error());
+  auto info = read_image(image_dir(*name));
+  if (!info && info.error().kind == ImageErrorKind::kNotFound) {
+    return std::unexpected(ImageError{
+        ImageErrorKind::kNotFound,
+        "image '" + *name + "' is not in the image store (" + images_dir().string() +
+            "); build the default one with `sandci image build-default`, or add one with "
+            "`sandci image import NAME TARBALL` or `sandci image pull REF`"});
+  }
+  return info;
+}
+
+std::expected<std::vector<ImageInfo>, ImageError> ImageStore::list() const {
+  std::vector<ImageInfo> images;
+  std::error_code ec;
+  if (!fs::exists(images_dir(), ec)) return images;
+  for (const auto& entry : fs::directory_iterator(images_dir(), ec)) {
+    if (entry.path().filename().string().starts_with('.')) continue;
+    auto info = read_image(entry.path());
+    if (info) {
+      images.push_back(std::move(*info));
+    } else if (info.error().kind != ImageErrorKind::kNotFound) {
+      return std::unexpected(info.error());
+    }
+  }
+  if (ec) return failed("cannot list " + images_dir().string() + ": " + ec.message());
+  std::sort(images.begin(), images.end(), [](const auto& a, const auto& b) { return a.name < b.name; });
+  return images;
+}
+
+std::expected<void, ImageError> ImageStore::remove(std::string_view raw) {
+  auto info = lookup(raw);
+  if (!info) return std::unexpected(info.error());
+  auto temp = make_temp_dir();
+  if (!temp) return std::unexpected(temp.error());
+  TempDir trash(*temp);
+  auto lock = FileLock::acquire(images_dir() / (".lock-" + escape_name(info->name)));
+  if (!lock) return std::unexpected(lock.error());
+  // One rename makes the image disappear for readers; deleting the files comes after.
+  fs::path dir = image_dir(info->name);
+  if (::rename(dir.c_str(), (trash.path() / "old").c_str()) != 0) {
+    if (errno == ENOENT)  // removed by someone else meanwhile
+      return std::unexpected(ImageError{ImageErrorKind::kNotFound, "image '" + info->name + "' is already gone"});
+    return failed("cannot remove " + dir.string() + ": " + std::strerror(errno));
+  }
+  return {};
+}
+
+std::expected<ImageInfo, ImageError> ImageStore::import(std::string_view raw, const fs::path& source) {
+  auto name = normalize_image_name(raw);
+  if (!name) return std::unexpected(name.error());
+  std::error_code ec;
+  if (!fs::exists(source, ec)) return invalid("cannot import '" + *name + "': " + source.string() + " does not exist");
+  auto temp = make_temp_dir();
+  if (!temp) return std::unexpected(temp.error());
+  TempDir scratch(*temp);
+  fs::create_directory(scratch.path() / "rootfs", ec);
+  if (ec) return failed("cannot create " + (scratch.path() / "rootfs").string() + ": " + ec.message());
+  auto unpacked = unpack_image(source, scratch.path() / "rootfs", scratch.path(), *name);
+  if (!unpacked) {
+    auto e = unpacked.error();
+    e.message = "cannot import " + source.string() + " as '" + *name + "': " + e.message;
+    return std::unexpected(e);
+  }
+  auto lock = FileLock::acquire(images_dir() / (".lock-" + escape_name(*name)));
+  if (!lock) return std::unexpected(lock.error());
+  return commit(scratch.path(), *name, unpacked->config,
+                "import of " + fs::absolute(source).string() + " (" + unpacked->format + ")");
+}
+
+std::expected<BuildDefaultResult, ImageError> ImageStore::build_default(const BuildDefaultOptions& options) {
+  const std::string name(kDefaultImage);
+  std::error_code ec;
+  fs::create_directories(images_dir(), ec);
+  if (ec) return failed("cannot create the image store " + images_dir().string() + ": " + ec.message());
+  // Held for the whole build, so two concurrent callers run one debootstrap.
+  auto lock = FileLock::acquire(images_dir() / (".lock-" + escape_name(name)));
+  if (!lock) return std::unexpected(lock.error());
+  if (!options.force) {
+    if (auto existing = lookup(name)) return BuildDefaultResult{*existing, false};
+  }
+  std::string mirror = options.mirror;
+  if (mirror.empty()) {
+    std::ifstream in(options.sources_file);
+    if (!in) return failed("cannot read " + options.sources_file + " to find a Debian mirror");
+    std::ostringstream text;
+    text << in.rdbuf();
+    auto parsed = parse_debian_mirror(text.str());
+    if (!parsed) return std::unexpected(parsed.error());
+    mirror = *parsed;
+  }
+  auto temp = make_temp_dir();
+  if (!temp) return std::unexpected(temp.error());
+  TempDir scratch(*temp);
+  fs::path rootfs = scratch.path() / "rootfs";
+  auto run = run_tool({"debootstrap", "--variant=minbase",
+                       "--include=bash,git,ca-certificates,coreutils,findutils", "bookworm", rootfs.string(), mirror},
+                      256 * 1024);
+  if (!run) return failed("cannot build " + name + ": " + run.error() + " (install the debootstrap package)");
+  if (run->exit_code != 0)
+    return failed("cannot build " + name + ": debootstrap exited with " + std::to_string(run->exit_code) + ":\n" +
+                  tail_lines(run->output, 15));
+  // Downloaded packages are of no use to jobs; they only make the image bigger.
+  for (const auto& entry : fs::directory_iterator(rootfs / "var/cache/apt/archives", ec)) {
+    if (entry.path().extension() == ".deb") fs::remove(entry.path(), ec);
+  }
+  ImageConfig config;
+  config.env = {"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "LANG=C.UTF-8"};
+  auto info = commit(scratch.path(), name, config, "debootstrap --variant=minbase bookworm " + mirror);
+  if (!info) return std::unexpected(info.error());
+  return BuildDefaultResult{*info, true};
+}
+
+std::expected<ImageInfo, ImageError> ImageStore::pull(std::string_view ref_in, std::string_view raw) {
+  auto name = normalize_image_name(raw);
+  if (!name) return std::unexpected(name.error());
+  std::string ref(ref_in);
+  if (ref.empty()) return invalid("no image reference to pull");
+  if (!has_skopeo_transport(ref)) ref = "docker://" + ref;
+  auto temp = make_temp_dir();
+  if (!temp) return std::unexpected(temp.error());
+  TempDir scratch(*temp);
+  fs::path layout = scratch.path() / "layout";
+  std::vector<std::string> argv = {"skopeo"};
+  std::error_code ec;
+  if (!fs::exists("/etc/containers/policy.json", ec)) {
+    // skopeo refuses to run without a trust policy; an image store copy trusts its source.
+    fs::path policy = scratch.path() / "policy.json";
+    if (!write_file(policy, R"({"default":[{"type":"insecureAcceptAnything"}]})"))
+      return failed("cannot write " + policy.string());
+    argv.insert(argv.end(), {"--policy", policy.string()});
+  }
+  argv.insert(argv.end(), {"copy", "--quiet", ref, "oci:" + layout.string() + ":" + tag_part(*name)});
+  auto run = run_tool(argv);
+  if (!run) return failed("cannot pull " + ref + ": " + run.error() + " (install the skopeo package)");
+  if (run->exit_code != 0)
+    return failed("cannot pull " + ref + ": skopeo copy exited with " + std::to_string(run->exit_code) + ":\n" +
+                  tail_lines(run->output, 10));
+  fs::create_directory(scratch.path() / "rootfs", ec);
+  if (ec) return failed("cannot create " + (scratch.path() / "rootfs").string() + ": " + ec.message());
+  auto unpacked = unpack_image(layout, scratch.path() / "rootfs", scratch.path(), *name);
+  if (!unpacked) {
+    auto e = unpacked.error();
+    e.message = "cannot import " + ref + " as '" + *name + "': " + e.message;
+    return std::unexpected(e);
+  }
+  auto lock = FileLock::acquire(images_dir() / (".lock-" + escape_name(*name)));
+  if (!lock) return std::unexpected(lock.error());
+  return commit(scratch.path(), *name, unpacked->config, "pull of " + ref);
+}
+
+}  // namespace sandci::sandbox

@@ -1,0 +1,301 @@
+#include "sandbox/image_store.h"
+
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+
+#include "support/image_fixtures.h"
+
+namespace sandci::sandbox {
+namespace {
+
+using sandci::testing::TarBuilder;
+using sandci::testing::TempDir;
+using sandci::testing::read_text;
+namespace fs = std::filesystem;
+
+class ImageStoreTest : public ::testing::Test {
+ protected:
+  TempDir tmp_;
+  fs::path state_ = tmp_ / "state";
+  ImageStore store_{state_};
+
+  // What an import left behind: nothing but images and their lock files.
+  std::vector<std::string> leftovers() const {
+    std::vector<std::string> out;
+    if (!fs::exists(store_.images_dir())) return out;
+    for (const auto& e : fs::directory_iterator(store_.images_dir())) {
+      std::string n = e.path().filename().string();
+      if (n.starts_with(".") && !n.starts_with(".lock-")) out.push_back(n);
+    }
+    return out;
+  }
+
+  ImageError import_fails(const TarBuilder& tar, const std::string& name = "bad:1") {
+    tar.write(tmp_ / "bad.tar");
+    auto r = store_.import(name, tmp_ / "bad.tar");
+    EXPECT_FALSE(r.has_value());
+    EXPECT_FALSE(store_.lookup(name).has_value()) << "a refused import must store nothing";
+    EXPECT_TRUE(leftovers().empty());
+    return r ? ImageError{} : r.error();
+  }
+};
+
+TarBuilder small_rootfs() {
+  TarBuilder t;
+  t.dir("./").dir("./bin").dir("./etc").dir("./usr").dir("./usr/bin");
+  t.file("./usr/bin/tool", "#!/bin/sh\necho tool\n", 0755);
+  t.symlink("./bin/tool", "../usr/bin/tool");
+  t.symlink("./etc/abs", "/usr/bin/tool");  // absolute symlinks are normal in a rootfs
+  t.hardlink("./usr/bin/tool2", "./usr/bin/tool");
+  t.file("./etc/os-release", "ID=tiny\n", 0600);
+  return t;
+}
+
+TEST(ImageNameTest, AddsLatestAndKeepsRegistryPorts) {
+  EXPECT_EQ(normalize_image_name("myimg").value(), "myimg:latest");
+  EXPECT_EQ(normalize_image_name("debian:12").value(), "debian:12");
+  EXPECT_EQ(normalize_image_name("ubuntu:22.04").value(), "ubuntu:22.04");
+  EXPECT_EQ(normalize_image_name("localhost:5000/team/app").value(), "localhost:5000/team/app:latest");
+  EXPECT_EQ(normalize_image_name("docker.io/library/debian:bookworm-slim").value(),
+            "docker.io/library/debian:bookworm-slim");
+}
+
+TEST(ImageNameTest, RefusesWhatIsNotAName) {
+  for (const char* bad : {"", "Foo", "../etc", "a/../b", "a:", ":tag", "a b", "a@sha256:00", "/abs", "a:b/c:"}) {
+    auto r = normalize_image_name(bad);
+    ASSERT_FALSE(r.has_value()) << bad;
+    EXPECT_EQ(r.error().kind, ImageErrorKind::kInvalid);
+    EXPECT_NE(r.error().message.find("invalid image name"), std::string::npos);
+  }
+}
+
+TEST_F(ImageStoreTest, UnknownImageSaysHowToGetOne) {
+  auto r = store_.lookup("foo:1");
+  ASSERT_FALSE(r.has_value());
+  EXPECT_EQ(r.error().kind, ImageErrorKind::kNotFound);
+  EXPECT_EQ(r.error().message,
+            "image 'foo:1' is not in the image store (" + store_.images_dir().string() +
+                "); build the default one with `sandci image build-default`, or add one with "
+                "`sandci image import NAME TARBALL` or `sandci image pull REF`");
+}
+
+TEST_F(ImageStoreTest, ImportsPlainRootfsTarball) {
+  small_rootfs().write(tmp_ / "rootfs.tar");
+  auto image = store_.import("tiny", tmp_ / "rootfs.tar");
+  ASSERT_TRUE(image.has_value()) << image.error().message;
+  EXPECT_EQ(image->name, "tiny:latest");
+  const fs::path root = image->rootfs;
+  EXPECT_EQ(read_text(root / "usr/bin/tool"), "#!/bin/sh\necho tool\n");
+  EXPECT_EQ(fs::read_symlink(root / "bin/tool"), "../usr/bin/tool");
+  EXPECT_EQ(fs::read_symlink(root / "etc/abs"), "/usr/bin/tool");
+  EXPECT_TRUE(fs::equivalent(root / "usr/bin/tool", root / "usr/bin/tool2"));
+  EXPECT_EQ(fs::status(root / "etc/os-release").permissions() & fs::perms::all, fs::perms(0600));
+  EXPECT_EQ(fs::status(root / "usr/bin/tool").permissions() & fs::perms::all, fs::perms(0755));
+  EXPECT_GT(image->size_bytes, 0u);
+  EXPECT_TRUE(image->config.env.empty());
+
+  auto again = store_.lookup("tiny:latest");
+  ASSERT_TRUE(again.has_value());
+  EXPECT_EQ(again->rootfs, root);
+  EXPECT_NE(again->source.find("rootfs tarball"), std::string::npos);
+  EXPECT_TRUE(leftovers().empty());
+}
+
+TEST_F(ImageStoreTest, ImportsGzipRootfsTarball) {
+  small_rootfs().write(tmp_ / "rootfs.tar.gz", /*gzip=*/true);
+  auto image = store_.import("tiny:gz", tmp_ / "rootfs.tar.gz");
+  ASSERT_TRUE(image.has_value()) << image.error().message;
+  EXPECT_EQ(read_text(image->rootfs / "etc/os-release"), "ID=tiny\n");
+}
+
+TEST_F(ImageStoreTest, DockerSaveLayersApplyInOrderWithWhiteouts) {
+  TarBuilder base;
+  base.dir("etc").file("etc/gone", "1").file("etc/changed", "old").dir("opt").dir("opt/x");
+  base.file("opt/x/old1", "1").file("opt/x/old2", "2").dir("keep").file("keep/k", "k");
+  base.file("shared", "same inode").hardlink("shared-link", "shared");
+  TarBuilder top;
+  top.file("etc/.wh.gone", "").file("etc/changed", "new");
+  top.file("opt/x/.wh..wh..opq", "").file("opt/x/new", "3");
+  top.file("shared", "replaced");  // must not change the other hard link's content
+  std::string config = sandci::testing::image_config_json({"PATH=/usr/bin:/bin", "GREETING=hello world"},
+                                                          "/srv/app", "1000:1000");
+  sandci::testing::make_docker_save(tmp_ / "saved.tar", {base, top}, config, "layered:2", tmp_.path());
+
+  auto image = store_.import("layered:2", tmp_ / "saved.tar");
+  ASSERT_TRUE(image.has_value()) << image.error().message;
+  const fs::path root = image->rootfs;
+  EXPECT_FALSE(fs::exists(root / "etc/gone"));
+  EXPECT_FALSE(fs::exists(root / "etc/.wh.gone"));
+  EXPECT_EQ(read_text(root / "etc/changed"), "new");
+  EXPECT_FALSE(fs::exists(root / "opt/x/old1"));
+  EXPECT_FALSE(fs::exists(root / "opt/x/old2"));
+  EXPECT_FALSE(fs::exists(root / "opt/x/.wh..wh..opq"));
+  EXPECT_EQ(read_text(root / "opt/x/new"), "3");
+  EXPECT_EQ(read_text(root / "keep/k"), "k");
+  EXPECT_EQ(read_text(root / "shared"), "replaced");
+  EXPECT_EQ(read_text(root / "shared-link"), "same inode");
+  EXPECT_EQ(image->config.env, (std::vector<std::string>{"PATH=/usr/bin:/bin", "GREETING=hello world"}));
+  EXPECT_EQ(image->config.working_dir, "/srv/app");
+  EXPECT_EQ(image->config.user, "1000:1000");
+  // The config survives the round trip through config.json.
+  auto again = store_.lookup("layered:2");
+  ASSERT_TRUE(again.has_value());
+  EXPECT_EQ(again->config.env, image->config.env);
+  EXPECT_EQ(again->config.working_dir, "/srv/app");
+  EXPECT_EQ(again->config.user, "1000:1000");
+  // Only the root filesystem and config.json are kept, not the archive's layers.
+  std::vector<std::string> kept;
+  for (const auto& e : fs::directory_iterator(root.parent_path())) kept.push_back(e.path().filename());
+  std::sort(kept.begin(), kept.end());
+  EXPECT_EQ(kept, (std::vector<std::string>{"config.json", "rootfs"}));
+}
+
+TEST_F(ImageStoreTest, ImportsOciLayoutArchiveAndFolder) {
+  TarBuilder base;
+  base.dir("etc").file("etc/a", "a").file("etc/b", "b");
+  TarBuilder top;
+  top.file("etc/.wh.a", "").file("etc/c", "c");
+  std::string config = sandci::testing::image_config_json({"ONLY=oci"}, "/work", "nobody");
+  sandci::testing::make_oci_layout(tmp_ / "layout", {base, top}, config, "v3", /*gzip_layers=*/true);
+  sandci::testing::tar_folder(tmp_ / "layout", tmp_ / "oci.tar");
+
+  auto from_archive = store_.import("oci:v3", tmp_ / "oci.tar");
+  ASSERT_TRUE(from_archive.has_value()) << from_archive.error().message;
+  EXPECT_FALSE(fs::exists(from_archive->rootfs / "etc/a"));
+  EXPECT_EQ(read_text(from_archive->rootfs / "etc/b"), "b");
+  EXPECT_EQ(read_text(from_archive->rootfs / "etc/c"), "c");
+  EXPECT_EQ(from_archive->config.env, std::vector<std::string>{"ONLY=oci"});
+  EXPECT_EQ(from_archive->config.working_dir, "/work");
+  EXPECT_EQ(from_archive->config.user, "nobody");
+
+  auto from_folder = store_.import("oci-folder", tmp_ / "layout");
+  ASSERT_TRUE(from_folder.has_value()) << from_folder.error().message;
+  EXPECT_EQ(read_text(from_folder->rootfs / "etc/c"), "c");
+  EXPECT_TRUE(fs::exists(tmp_ / "layout/index.json")) << "the source folder is left alone";
+}
+
+TEST_F(ImageStoreTest, RefusesAbsoluteMemberNames) {
+  auto e = import_fails(TarBuilder().dir("etc").file("/etc/evil", "x"));
+  EXPECT_EQ(e.kind, ImageErrorKind::kInvalid);
+  EXPECT_NE(e.message.find("'/etc/evil' is an absolute path"), std::string::npos) << e.message;
+}
+
+TEST_F(ImageStoreTest, RefusesDotDotMembers) {
+  auto e = import_fails(TarBuilder().dir("a").file("a/../../escaped", "x"));
+  EXPECT_EQ(e.kind, ImageErrorKind::kInvalid);
+  EXPECT_NE(e.message.find("'a/../../escaped' contains a '..' component"), std::string::npos) << e.message;
+  EXPECT_FALSE(fs::exists(store_.images_dir().parent_path() / "escaped"));
+  EXPECT_FALSE(fs::exists(store_.images_dir() / "escaped"));
+}
+
+TEST_F(ImageStoreTest, RefusesHardLinksOutOfTheTree) {
+  auto e = import_fails(TarBuilder().file("x", "x").hardlink("passwd", "../../../../etc/passwd"));
+  EXPECT_EQ(e.kind, ImageErrorKind::kInvalid);
+  EXPECT_NE(e.message.find("hard link"), std::string::npos) << e.message;
+  auto abs = import_fails(TarBuilder().hardlink("shadow", "/etc/shadow"));
+  EXPECT_NE(abs.message.find("hard link"), std::string::npos) << abs.message;
+}
+
+TEST_F(ImageStoreTest, NeverWritesThroughASymlink) {
+  fs::create_directories(tmp_ / "outside");
+  auto e = import_fails(TarBuilder().symlink("link", (tmp_ / "outside").string()).file("link/evil", "x"));
+  EXPECT_EQ(e.kind, ImageErrorKind::kInvalid);
+  EXPECT_NE(e.message.find("'link/evil' would be written through 'link'"), std::string::npos) << e.message;
+  EXPECT_TRUE(fs::is_empty(tmp_ / "outside"));
+}
+
+TEST_F(ImageStoreTest, WhiteoutsNeverDeleteThroughASymlink) {
+  fs::create_directories(tmp_ / "outside");
+  sandci::testing::write_text(tmp_ / "outside/precious", "keep me");
+  TarBuilder base;
+  base.symlink("link", (tmp_ / "outside").string());
+  TarBuilder top;
+  top.file("link/.wh.precious", "");
+  sandci::testing::make_docker_save(tmp_ / "saved.tar", {base, top}, sandci::testing::image_config_json({}, "", ""),
+                                    "evil:1", tmp_.path());
+  auto r = store_.import("evil:1", tmp_ / "saved.tar");
+  ASSERT_FALSE(r.has_value());
+  EXPECT_EQ(r.error().kind, ImageErrorKind::kInvalid);
+  EXPECT_NE(r.error().message.find("whiteout"), std::string::npos) << r.error().message;
+  EXPECT_EQ(read_text(tmp_ / "outside/precious"), "keep me");
+}
+
+TEST_F(ImageStoreTest, RefusesManifestPathsOutsideTheArchive) {
+  TarBuilder archive;
+  archive.file("manifest.json", R"([{"Config":"../../etc/passwd","RepoTags":["x:1"],"Layers":[]}])");
+  archive.write(tmp_ / "saved.tar");
+  auto r = store_.import("x:1", tmp_ / "saved.tar");
+  ASSERT_FALSE(r.has_value());
+  EXPECT_EQ(r.error().kind, ImageErrorKind::kInvalid);
+  EXPECT_NE(r.error().message.find("outside the archive"), std::string::npos) << r.error().message;
+}
+
+TEST_F(ImageStoreTest, RefusesWhatIsNotATarball) {
+  sandci::testing::write_text(tmp_ / "junk.tar", std::string(5000, 'j'));
+  auto r = store_.import("junk", tmp_ / "junk.tar");
+  ASSERT_FALSE(r.has_value());
+  EXPECT_EQ(r.error().kind, ImageErrorKind::kInvalid);
+  EXPECT_NE(r.error().message.find("tar archive"), std::string::npos) << r.error().message;
+  auto missing = store_.import("junk", tmp_ / "nope.tar");
+  ASSERT_FALSE(missing.has_value());
+  EXPECT_EQ(missing.error().kind, ImageErrorKind::kInvalid);
+  EXPECT_NE(missing.error().message.find("does not exist"), std::string::npos);
+  EXPECT_TRUE(leftovers().empty());
+}
+
+TEST_F(ImageStoreTest, ListsAndRemoves) {
+  auto empty = store_.list();
+  ASSERT_TRUE(empty.has_value());
+  EXPECT_TRUE(empty->empty());
+  small_rootfs().write(tmp_ / "r.tar");
+  ASSERT_TRUE(store_.import("zeta:1", tmp_ / "r.tar").has_value());
+  ASSERT_TRUE(store_.import("alpha/beta", tmp_ / "r.tar").has_value());
+  auto images = store_.list();
+  ASSERT_TRUE(images.has_value());
+  ASSERT_EQ(images->size(), 2u);
+  EXPECT_EQ((*images)[0].name, "alpha/beta:latest");
+  EXPECT_EQ((*images)[1].name, "zeta:1");
+  EXPECT_GT((*images)[0].size_bytes, 0u);
+  EXPECT_EQ((*images)[0].created.size(), 20u);  // 2026-11-29T00:00:00Z
+
+  ASSERT_TRUE(store_.remove("zeta:1").has_value());
+  EXPECT_FALSE(store_.lookup("zeta:1").has_value());
+  images = store_.list();
+  ASSERT_EQ(images->size(), 1u);
+  auto gone = store_.remove("zeta:1");
+  ASSERT_FALSE(gone.has_value());
+  EXPECT_EQ(gone.error().kind, ImageErrorKind::kNotFound);
+  EXPECT_TRUE(leftovers().empty());
+}
+
+TEST_F(ImageStoreTest, ImportReplacesAnImageWhole) {
+  TarBuilder().file("version", "1").file("only-in-1", "x").write(tmp_ / "v1.tar");
+  TarBuilder().file("version", "2").write(tmp_ / "v2.tar");
+  ASSERT_TRUE(store_.import("app", tmp_ / "v1.tar").has_value());
+  auto second = store_.import("app", tmp_ / "v2.tar");
+  ASSERT_TRUE(second.has_value()) << second.error().message;
+  EXPECT_EQ(read_text(second->rootfs / "version"), "2");
+  EXPECT_FALSE(fs::exists(second->rootfs / "only-in-1"));
+  EXPECT_TRUE(leftovers().empty());
+}
+
+TEST(DebianMirrorTest, TakesTheFirstNonSecurityUri) {
+  const std::string deb822 =
+      "Types: deb\n"
+      "# a comment\n"
+      "URIs: http://security.mirror.test/debian-security\n"
+      "Suites: bookworm-security\n"
+      "Components: main\n"
+      "\n"
+      "Types: deb\n"
+      "URIs: http://mirror.test/debian\n"
+      "Suites: bookworm bookworm-updates\n"
+      "Components: main\n";
+  EXPECT_EQ(parse_debian_mirror(deb822).value(), "http://mirror.test/debian");
+  EXPECT_EQ(parse_debian_mirror("deb [arch=amd64] http://mirror.test/debian bookworm main\n").value(),
+            "http://mirror.test/debian");
+  EXPECT_FALSE(parse_debian_mirror("# nothing here\n").has_value());
+}
+
+}  // namespace
+}  // namespace sandci::sandbox
