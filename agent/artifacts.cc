@@ -126,8 +126,9 @@ bool match_segments(const std::vector<std::string>& pat, std::size_t i,
     return false;
   }
   if (j == end) return false;
-  // FNM_PERIOD: a wildcard does not match a leading dot, as in shells and minimatch.
-  if (::fnmatch(pat[i].c_str(), path[j].c_str(), FNM_PERIOD) != 0) return false;
+  // No FNM_PERIOD: @actions/glob matches dot files with wildcards (minimatch `dot: true`);
+  // hidden files are left out by the walk instead, unless include-hidden-files.
+  if (::fnmatch(pat[i].c_str(), path[j].c_str(), 0) != 0) return false;
   return match_segments(pat, i + 1, path, j + 1, end);
 }
 
@@ -456,7 +457,15 @@ std::expected<std::string, std::string> resolve_download_path(std::string_view i
   return join(*segs);
 }
 
-ArtifactStore::ArtifactStore(fs::path run_dir) : run_dir_(std::move(run_dir)) {}
+ArtifactStore::ArtifactStore(fs::path run_dir) : run_dir_(std::move(run_dir)) {
+  // A store reopened on a run's folder knows what was uploaded before.
+  std::error_code ec;
+  for (fs::directory_iterator it(artifacts_dir(), ec), end; !ec && it != end; it.increment(ec)) {
+    std::string name = it->path().filename().string();
+    if (it->symlink_status(ec).type() == fs::file_type::directory && validate_artifact_name(name))
+      names_.insert(name);
+  }
+}
 
 std::expected<ArtifactStore::UploadResult, std::string> ArtifactStore::upload(
     std::string_view name_view, const fs::path& source_dir, std::string_view path_input,

@@ -47,7 +47,10 @@ struct PathPattern {
 std::expected<std::vector<PathPattern>, std::string> parse_path_patterns(std::string_view input);
 
 struct ExpandOptions {
-  bool include_hidden_files = false;  // upload-artifact@v4 skips dot files by default
+  // upload-artifact@v4 skips dot files and folders by default. Unlike it, a hidden
+  // folder named literally in a pattern (`path: .out/`) is searched; what is hidden
+  // beneath it is still skipped.
+  bool include_hidden_files = false;
 };
 
 struct PathExpansion {
@@ -70,7 +73,8 @@ std::expected<std::string, std::string> resolve_download_path(std::string_view i
 
 class ArtifactStore {
  public:
-  // Keeps artifacts under `run_dir`/artifacts (created on first upload).
+  // Keeps artifacts under `run_dir`/artifacts (created on first upload); artifacts
+  // already there (a store reopened on the same run) count as uploaded.
   explicit ArtifactStore(std::filesystem::path run_dir);
 
   struct UploadOptions {

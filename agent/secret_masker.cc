@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cctype>
 #include <cstdio>
 #include <deque>
 #include <utility>
@@ -15,7 +16,7 @@ namespace sandci::agent {
 // dense table because nearly every byte of a log line starts at the root.
 class SecretMatcher {
  public:
-  explicit SecretMatcher(const std::vector<std::string>& patterns) {
+  explicit SecretMatcher(const std::set<std::string>& patterns) {
     nodes_.emplace_back();
     for (const auto& p : patterns) insert(p);
     link();
@@ -150,6 +151,24 @@ std::string json_escape(std::string_view s) {
   return out;
 }
 
+// Percent-encoding of everything but RFC 3986 unreserved characters: how a password
+// appears inside a URL (https://user:p%40ss@host/).
+std::string url_encode(std::string_view s) {
+  static constexpr char kHex[] = "0123456789ABCDEF";
+  std::string out;
+  for (unsigned char c : s) {
+    if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
+        c == '.' || c == '_' || c == '~') {
+      out += static_cast<char>(c);
+    } else {
+      out += '%';
+      out += kHex[c >> 4];
+      out += kHex[c & 15];
+    }
+  }
+  return out;
+}
+
 std::string url_safe(std::string s) {
   for (char& c : s) {
     if (c == '+') c = '-';
@@ -183,6 +202,17 @@ void add_single_value_forms(std::string_view value, std::vector<std::string>& ou
   out.emplace_back(value);
   if (value.size() < SecretMasker::kMinSecretLengthForVariants) return;
   if (auto j = json_escape(value); j != value) out.push_back(std::move(j));
+  if (auto u = url_encode(value); u != value) {
+    out.push_back(u);
+    // Lower-case hex digits are as valid and some encoders emit them.
+    for (std::size_t i = 0; i + 2 < u.size(); ++i) {
+      if (u[i] == '%') {
+        u[i + 1] = static_cast<char>(std::tolower(static_cast<unsigned char>(u[i + 1])));
+        u[i + 2] = static_cast<char>(std::tolower(static_cast<unsigned char>(u[i + 2])));
+      }
+    }
+    out.push_back(std::move(u));
+  }
   add_base64_forms(value, out);
 }
 
@@ -247,10 +277,7 @@ void SecretMasker::add(std::string_view secret) {
   if (forms.empty()) return;
   std::lock_guard lock(mutex_);
   std::size_t before = patterns_.size();
-  for (auto& f : forms) {
-    auto it = std::lower_bound(patterns_.begin(), patterns_.end(), f);
-    if (it == patterns_.end() || *it != f) patterns_.insert(it, std::move(f));
-  }
+  for (auto& f : forms) patterns_.insert(std::move(f));
   if (patterns_.size() != before) matcher_.reset();  // rebuilt lazily: adds come in bursts
 }
 

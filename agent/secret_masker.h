@@ -2,14 +2,15 @@
 // Masks secret values in log lines before anything is shown or stored.
 //
 // Every secret is masked as written and in the forms a step is likely to print it in:
-// each line of a multi-line secret, its JSON-escaped form, and its base64 forms (standard
-// and URL-safe, for the three byte alignments the secret can have inside a longer
-// base64-encoded stream, as GitHub's runner does). All occurrences of all forms are found
+// each line of a multi-line secret, its JSON-escaped and URL-encoded forms, and its
+// base64 forms (standard and URL-safe, for the three byte alignments the secret can have
+// inside a longer base64-encoded stream, as GitHub's runner does). All occurrences of all forms are found
 // in one pass (Aho-Corasick); overlapping or adjacent matches are merged and replaced by
 // a single `***`, so overlapping secrets are masked fully whatever their lengths.
 #include <cstddef>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -51,8 +52,8 @@ class SecretMasker {
   std::shared_ptr<const SecretMatcher> matcher() const;
 
   mutable std::mutex mutex_;
-  std::vector<std::string> patterns_;                       // sorted, unique
-  mutable std::shared_ptr<const SecretMatcher> matcher_;    // null: rebuild on next mask()
+  std::set<std::string> patterns_;
+  mutable std::shared_ptr<const SecretMatcher> matcher_;  // null: rebuild on next mask()
 };
 
 // The forms under which `secret` is masked (exposed for tests and for diagnostics that

@@ -156,8 +156,13 @@ TEST_F(ArtifactsTest, Wildcards) {
   EXPECT_EQ(files("src/**/greet.[ch]"), (Files{"src/lib/greet.c", "src/lib/greet.h"}));
   EXPECT_EQ(root("src/**/greet.[ch]"), "src");
   EXPECT_EQ(files("*.md"), (Files{"README.md"}));
-  // A wildcard does not match a leading dot.
-  EXPECT_EQ(files("build/*/state", {.include_hidden_files = true}), Files{});
+  // Wildcards match dot files too when hidden files are included (as @actions/glob).
+  EXPECT_EQ(files("build/*/state", {.include_hidden_files = true}), (Files{"build/.cache/state"}));
+  EXPECT_EQ(files("build/*/state"), Files{});
+  // A hidden folder named literally is searched; hidden files beneath it are not.
+  write(ws_ / ".out/a", "a");
+  write(ws_ / ".out/.b", "b");
+  EXPECT_EQ(files(".out"), (Files{".out/a"}));
 }
 
 TEST_F(ArtifactsTest, ExclusionsAndLaterLinesWin) {
@@ -365,6 +370,17 @@ TEST_F(ArtifactsTest, DownloadNeverWritesThroughAPlantedSymlink) {
   EXPECT_NE(r2.error().find("symbolic link; refused"), std::string::npos) << r2.error();
   EXPECT_EQ(read(victim / "target"), "keep");
   EXPECT_FALSE(store.download("bin", dest, "../x").has_value());
+}
+
+TEST_F(ArtifactsTest, AReopenedStoreKnowsEarlierUploads) {
+  {
+    ArtifactStore store(tmp_.path() / "run");
+    ASSERT_TRUE(store.upload("bin", ws_, "build/hello").has_value());
+  }
+  ArtifactStore again(tmp_.path() / "run");
+  EXPECT_EQ(again.names(), (Files{"bin"}));
+  EXPECT_FALSE(again.upload("bin", ws_, "README.md").has_value());
+  EXPECT_TRUE(again.download("bin", tmp_.path() / "dest").has_value());
 }
 
 TEST_F(ArtifactsTest, DownloadAllPutsEachArtifactInItsFolder) {

@@ -146,6 +146,14 @@ TEST(SecretMasker, MasksBase64AtEveryAlignment) {
   }
 }
 
+TEST(SecretMasker, MasksUrlEncodedForm) {
+  SecretMasker m;
+  m.add("p@ss:w/rd");
+  EXPECT_EQ(m.mask("git clone https://bot:p%40ss%3Aw%2Frd@git.example/repo"),
+            "git clone https://bot:***@git.example/repo");
+  EXPECT_EQ(m.mask("https://bot:p%40ss%3aw%2frd@h"), "https://bot:***@h");
+}
+
 TEST(SecretMasker, MasksUrlSafeBase64) {
   // Bytes chosen so that the standard encoding holds '+' and '/'.
   const std::string secret = "\xfb\xef\xbe\xfb\xef\xbe-key";
