@@ -1,0 +1,237 @@
+#include "git_test_support.h"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <fstream>
+#include <thread>
+
+namespace sandci::git::testing {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+std::vector<char*> to_argv(const std::vector<std::string>& argv) {
+  std::vector<char*> out;
+  for (const auto& a : argv) out.push_back(const_cast<char*>(a.c_str()));
+  out.push_back(nullptr);
+  return out;
+}
+
+void write_text(const fs::path& file, const std::string& text) {
+  fs::create_directories(file.parent_path());
+  std::ofstream(file, std::ios::binary | std::ios::trunc) << text;
+}
+
+}  // namespace
+
+CommandResult run(const std::vector<std::string>& argv, const fs::path& cwd) {
+  int pipe_fds[2];
+  if (pipe2(pipe_fds, O_CLOEXEC) != 0) return {};
+  auto args = to_argv(argv);
+  pid_t pid = fork();
+  if (pid == 0) {
+    dup2(pipe_fds[1], 1);
+    dup2(pipe_fds[1], 2);
+    if (!cwd.empty() && chdir(cwd.c_str()) != 0) _exit(127);
+    execvp(args[0], args.data());
+    _exit(127);
+  }
+  close(pipe_fds[1]);
+  CommandResult result;
+  char buf[4096];
+  ssize_t n;
+  while ((n = read(pipe_fds[0], buf, sizeof buf)) > 0) result.output.append(buf, n);
+  close(pipe_fds[0]);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  result.status = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return result;
+}
+
+std::string git(const fs::path& repo, const std::vector<std::string>& args) {
+  std::vector<std::string> argv = {"git", "-C", repo.string()};
+  argv.insert(argv.end(), args.begin(), args.end());
+  auto r = run(argv);
+  EXPECT_EQ(r.status, 0) << "git " << args.front() << " failed: " << r.output;
+  while (!r.output.empty() && r.output.back() == '\n') r.output.pop_back();
+  return r.output;
+}
+
+TempDir::TempDir() {
+  std::string tmpl = (fs::temp_directory_path() / "sandci-git-test-XXXXXX").string();
+  path_ = mkdtemp(tmpl.data());
+}
+
+TempDir::~TempDir() {
+  std::error_code ec;
+  fs::remove_all(path_, ec);
+}
+
+int free_port() {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+  socklen_t len = sizeof addr;
+  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  close(fd);
+  return ntohs(addr.sin_port);
+}
+
+bool wait_for_port(int port) {
+  for (int i = 0; i < 500; ++i) {
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(static_cast<uint16_t>(port));
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    bool ok = connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
+    close(fd);
+    if (ok) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return false;
+}
+
+Process::Process(const std::vector<std::string>& argv, const fs::path& log) {
+  auto args = to_argv(argv);
+  pid_ = fork();
+  if (pid_ == 0) {
+    int out = open(log.empty() ? "/dev/null" : log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+    dup2(out, 1);
+    dup2(out, 2);
+    int in = open("/dev/null", O_RDONLY);
+    dup2(in, 0);
+    setpgid(0, 0);  // its own group, so stop() also ends the children it forks
+    execvp(args[0], args.data());
+    _exit(127);
+  }
+}
+
+Process::~Process() { stop(); }
+
+Process::Process(Process&& other) noexcept : pid_(std::exchange(other.pid_, -1)) {}
+
+Process& Process::operator=(Process&& other) noexcept {
+  if (this != &other) {
+    stop();
+    pid_ = std::exchange(other.pid_, -1);
+  }
+  return *this;
+}
+
+void Process::stop() {
+  if (pid_ <= 0) return;
+  kill(-pid_, SIGTERM);  // the group we created in the child: the server and its children
+  kill(pid_, SIGTERM);
+  for (int i = 0; i < 100; ++i) {
+    if (waitpid(pid_, nullptr, WNOHANG) == pid_) {
+      pid_ = -1;
+      return;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  kill(-pid_, SIGKILL);
+  waitpid(pid_, nullptr, 0);
+  pid_ = -1;
+}
+
+RepoOnServer::RepoOnServer(const fs::path& base, const std::string& name)
+    : bare_(base / name), work_(base / ("work-" + name)), name_(name) {
+  run({"git", "init", "-q", "--bare", "-b", "main", bare_.string()});
+  run({"git", "init", "-q", "-b", "main", work_.string()});
+  git(work_, {"config", "user.email", "test@example.com"});
+  git(work_, {"config", "user.name", "Test"});
+  git(work_, {"remote", "add", "origin", bare_.string()});
+}
+
+std::string RepoOnServer::commit(const std::vector<std::pair<std::string, std::string>>& files,
+                                 const std::string& message) {
+  for (const auto& [path, content] : files) write_text(work_ / path, content);
+  git(work_, {"add", "-A"});
+  git(work_, {"commit", "-q", "--allow-empty", "-m", message});
+  return git(work_, {"rev-parse", "HEAD"});
+}
+
+void RepoOnServer::push(const std::string& refspec) {
+  git(work_, {"push", "-q", "origin", refspec});
+}
+
+GitDaemon::GitDaemon(const fs::path& base) : port_(free_port()) {
+  process_ = Process({"git", "daemon", "--base-path=" + base.string(), "--export-all",
+                      "--enable=receive-pack", "--reuseaddr", "--listen=127.0.0.1",
+                      "--port=" + std::to_string(port_), base.string()});
+  EXPECT_TRUE(wait_for_port(port_)) << "git daemon did not start";
+}
+
+std::string GitDaemon::url(const std::string& name) const {
+  return "git://127.0.0.1:" + std::to_string(port_) + "/" + name;
+}
+
+HttpGitServer::HttpGitServer(const fs::path& base, const std::string& user,
+                             const std::string& password)
+    : port_(free_port()) {
+  const fs::path dir = conf_.path();
+  write_text(dir / "users", user + ":" + password + "\n");
+  fs::create_directories(dir / "www");
+  const std::string backend = "/usr/lib/git-core/git-http-backend";
+  write_text(dir / "lighttpd.conf",
+             "server.modules = (\"mod_alias\", \"mod_setenv\", \"mod_cgi\", \"mod_auth\", "
+             "\"mod_authn_file\")\n"
+             "server.document-root = \"" + (dir / "www").string() + "\"\n"
+             "server.bind = \"127.0.0.1\"\n"
+             "server.port = " + std::to_string(port_) + "\n"
+             "server.errorlog = \"" + (dir / "error.log").string() + "\"\n"
+             "alias.url = (\"/git/\" => \"" + backend + "/\", \"/private/\" => \"" + backend + "/\")\n"
+             "$HTTP[\"url\"] =~ \"^/(git|private)/\" {\n"
+             "  cgi.assign = (\"\" => \"\")\n"
+             "  setenv.add-environment = (\"GIT_PROJECT_ROOT\" => \"" + base.string() + "\", "
+             "\"GIT_HTTP_EXPORT_ALL\" => \"1\")\n"
+             "}\n"
+             "auth.backend = \"plain\"\n"
+             "auth.backend.plain.userfile = \"" + (dir / "users").string() + "\"\n"
+             "$HTTP[\"url\"] =~ \"^/private/\" {\n"
+             "  auth.require = (\"\" => (\"method\" => \"basic\", \"realm\" => \"git\", "
+             "\"require\" => \"valid-user\"))\n"
+             "}\n");
+  process_ = Process({"/usr/sbin/lighttpd", "-D", "-f", (dir / "lighttpd.conf").string()},
+                     dir / "stdout.log");
+  EXPECT_TRUE(wait_for_port(port_)) << "lighttpd did not start";
+}
+
+std::string HttpGitServer::url(const std::string& name) const {
+  return "http://127.0.0.1:" + std::to_string(port_) + "/git/" + name;
+}
+
+std::string HttpGitServer::private_url(const std::string& name) const {
+  return "http://127.0.0.1:" + std::to_string(port_) + "/private/" + name;
+}
+
+SilentServer::SilentServer() {
+  fd_ = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+  listen(fd_, 16);  // never accept(): the kernel completes handshakes, nobody talks
+  socklen_t len = sizeof addr;
+  getsockname(fd_, reinterpret_cast<sockaddr*>(&addr), &len);
+  port_ = ntohs(addr.sin_port);
+}
+
+SilentServer::~SilentServer() {
+  if (fd_ >= 0) close(fd_);
+}
+
+}  // namespace sandci::git::testing
