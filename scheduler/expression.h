@@ -18,10 +18,21 @@ using Value = nlohmann::json;
 
 struct ExpressionError {
   std::size_t offset = 0;  // 0-based offset into the expression text given
-  std::string message;
+  std::string message;     // without the offset, e.g. "unexpected token ')'"
+
+  // "message at offset N", e.g. "unexpected token ')' at offset 7".
+  std::string to_string() const;
 };
 
+// Limits against hostile input: longer expressions and deeper nesting (of
+// parentheses, '!', calls and indexes) are parse errors, never a stack overflow.
+inline constexpr std::size_t kMaxExpressionLength = 64 * 1024;
+inline constexpr std::size_t kMaxExpressionDepth = 256;
+
 // Result of the job or run so far, for success()/failure()/cancelled()/always().
+// success() is !any_failed && !cancelled; failure() is any_failed && !cancelled
+// (as in Actions, a cancelled run is not a failed one); cancelled() is cancelled;
+// always() is true.
 struct StatusFunctions {
   bool any_failed = false;  // some needed job (or earlier step) failed
   bool cancelled = false;   // the run was cancelled
@@ -53,7 +64,9 @@ std::expected<std::unique_ptr<Expression>, ExpressionError> parse_expression(std
 bool is_truthy(const Value& value);
 
 // Actions string conversion (used by format(), join() and interpolation):
-// null -> "", true -> "true", numbers without a trailing ".0", objects/arrays -> JSON.
+// null -> "", true -> "true", numbers without a trailing ".0" (else 15 significant
+// digits, as Actions), objects/arrays -> compact JSON (Actions prints "Object"/
+// "Array"; JSON is more useful and is what toJSON gives, minus the indentation).
 std::string to_display_string(const Value& value);
 
 // Evaluates an `if:` condition: an optional `${{ }}` wrapper is stripped; an empty
