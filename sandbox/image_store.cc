@@ -380,10 +380,16 @@ std::expected<BuildDefaultResult, ImageError> ImageStore::build_default(const Bu
   if (run->exit_code != 0)
     return failed("cannot build " + name + ": debootstrap exited with " + std::to_string(run->exit_code) + ":\n" +
                   tail_lines(run->output, 15));
-  // Downloaded packages are of no use to jobs; they only make the image bigger.
+  // Downloaded packages and package lists are of no use to jobs (a job that installs
+  // packages runs apt-get update first, as in Docker's Debian images); the host's
+  // name is not the image's.
   for (const auto& entry : fs::directory_iterator(rootfs / "var/cache/apt/archives", ec)) {
     if (entry.path().extension() == ".deb") fs::remove(entry.path(), ec);
   }
+  for (const auto& entry : fs::directory_iterator(rootfs / "var/lib/apt/lists", ec)) {
+    if (entry.is_regular_file() && entry.path().filename() != "lock") fs::remove(entry.path(), ec);
+  }
+  if (!write_file(rootfs / "etc/hostname", "sandci\n")) return failed("cannot write " + (rootfs / "etc/hostname").string());
   ImageConfig config;
   config.env = {"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "LANG=C.UTF-8"};
   auto info = commit(scratch.path(), name, config, "debootstrap --variant=minbase bookworm " + mirror);

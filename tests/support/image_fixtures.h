@@ -147,6 +147,13 @@ inline std::string image_config_json(const std::vector<std::string>& env, const 
   return c.dump();
 }
 
+// The config with rootfs.diff_ids filled in, as tools that check them (skopeo) expect.
+inline std::string with_diff_ids(const std::string& config, const std::vector<std::string>& diff_ids) {
+  nlohmann::json c = nlohmann::json::parse(config);
+  c["rootfs"] = {{"type", "layers"}, {"diff_ids", diff_ids}};
+  return c.dump();
+}
+
 // A `docker save` archive (legacy layout: <id>/layer.tar + manifest.json) at `out`.
 inline void make_docker_save(const fs::path& out, const std::vector<TarBuilder>& layers, const std::string& config,
                              const std::string& repo_tag, const fs::path& scratch) {
@@ -154,16 +161,18 @@ inline void make_docker_save(const fs::path& out, const std::vector<TarBuilder>&
   fs::create_directories(dir);
   TarBuilder archive;
   nlohmann::json layer_names = nlohmann::json::array();
+  std::vector<std::string> diff_ids;
   for (std::size_t i = 0; i < layers.size(); ++i) {
     fs::path layer = scratch / ("layer" + std::to_string(i) + ".tar");
     layers[i].write(layer);
     std::string id = sha256_of(layer);
+    diff_ids.push_back("sha256:" + id);
     archive.dir(id).file(id + "/layer.tar", read_text(layer)).file(id + "/VERSION", "1.0");
     layer_names.push_back(id + "/layer.tar");
   }
-  write_text(scratch / "config.json", config);
+  write_text(scratch / "config.json", with_diff_ids(config, diff_ids));
   std::string config_name = sha256_of(scratch / "config.json") + ".json";
-  archive.file(config_name, config);
+  archive.file(config_name, read_text(scratch / "config.json"));
   nlohmann::json manifest = nlohmann::json::array(
       {{{"Config", config_name}, {"RepoTags", {repo_tag}}, {"Layers", layer_names}}});
   archive.file("manifest.json", manifest.dump());
@@ -181,16 +190,19 @@ inline void make_oci_layout(const fs::path& dir, const std::vector<TarBuilder>& 
     return std::make_pair(digest, static_cast<std::uint64_t>(fs::file_size(blobs / digest)));
   };
   nlohmann::json layer_descs = nlohmann::json::array();
+  std::vector<std::string> diff_ids;
   for (std::size_t i = 0; i < layers.size(); ++i) {
     fs::path tmp = dir / ("layer" + std::to_string(i));
-    layers[i].write(tmp, gzip_layers);
+    layers[i].write(tmp);
+    diff_ids.push_back("sha256:" + sha256_of(tmp));  // of the uncompressed tar
+    if (gzip_layers) layers[i].write(tmp, true);
     auto [digest, size] = add_blob(tmp);
     layer_descs.push_back({{"mediaType", gzip_layers ? "application/vnd.oci.image.layer.v1.tar+gzip"
                                                      : "application/vnd.oci.image.layer.v1.tar"},
                            {"digest", "sha256:" + digest},
                            {"size", size}});
   }
-  write_text(dir / "config.tmp", config);
+  write_text(dir / "config.tmp", with_diff_ids(config, diff_ids));
   auto [config_digest, config_size] = add_blob(dir / "config.tmp");
   nlohmann::json manifest = {
       {"schemaVersion", 2},

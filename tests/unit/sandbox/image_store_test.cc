@@ -3,6 +3,9 @@
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 
+#include <cstdlib>
+#include <sstream>
+
 #include "support/image_fixtures.h"
 
 namespace sandci::sandbox {
@@ -295,6 +298,106 @@ TEST(DebianMirrorTest, TakesTheFirstNonSecurityUri) {
   EXPECT_EQ(parse_debian_mirror("deb [arch=amd64] http://mirror.test/debian bookworm main\n").value(),
             "http://mirror.test/debian");
   EXPECT_FALSE(parse_debian_mirror("# nothing here\n").has_value());
+}
+
+}  // namespace
+}  // namespace sandci::sandbox
+
+namespace sandci::sandbox {
+namespace {
+
+// build_default's own logic (mirror, arguments, reuse, --force, failures) against a
+// stand-in debootstrap on PATH; the real one runs in tests/integration/agent.
+class BuildDefaultTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    fs::create_directories(tmp_ / "bin");
+    sandci::testing::write_text(tmp_ / "bin/debootstrap", R"(#!/bin/sh
+echo "$@" >> "$FAKE_DEBOOTSTRAP_LOG"
+if [ -n "$FAKE_DEBOOTSTRAP_FAIL" ]; then echo "E: Couldn't download packages: bash"; exit 1; fi
+mkdir -p "$4/bin" "$4/etc" "$4/var/cache/apt/archives" "$4/var/lib/apt/lists/partial"
+echo fake > "$4/bin/bash"
+echo deb > "$4/var/cache/apt/archives/bash_5.2.deb"
+echo list > "$4/var/lib/apt/lists/mirror_dists_bookworm_InRelease"
+echo host > "$4/etc/hostname"
+)");
+    fs::permissions(tmp_ / "bin/debootstrap", fs::perms(0755));
+    sandci::testing::write_text(tmp_ / "debian.sources",
+                                "Types: deb\nURIs: http://mirror.test/debian\nSuites: bookworm\n\n"
+                                "Types: deb\nURIs: http://mirror.test/debian-security\nSuites: bookworm-security\n");
+    old_path_ = std::getenv("PATH");
+    setenv("PATH", ((tmp_ / "bin").string() + ":" + old_path_).c_str(), 1);
+    setenv("FAKE_DEBOOTSTRAP_LOG", (tmp_ / "calls.log").c_str(), 1);
+    unsetenv("FAKE_DEBOOTSTRAP_FAIL");
+    options_.sources_file = (tmp_ / "debian.sources").string();
+  }
+  void TearDown() override {
+    setenv("PATH", old_path_.c_str(), 1);
+    unsetenv("FAKE_DEBOOTSTRAP_LOG");
+    unsetenv("FAKE_DEBOOTSTRAP_FAIL");
+  }
+  std::vector<std::string> calls() const {
+    std::vector<std::string> out;
+    std::istringstream in(read_text(tmp_ / "calls.log"));
+    for (std::string line; std::getline(in, line);) out.push_back(line);
+    return out;
+  }
+
+  TempDir tmp_;
+  ImageStore store_{tmp_ / "state"};
+  BuildDefaultOptions options_;
+  std::string old_path_;
+};
+
+TEST_F(BuildDefaultTest, BuildsOnceWithTheMachinesMirrorThenReuses) {
+  auto first = store_.build_default(options_);
+  ASSERT_TRUE(first.has_value()) << first.error().message;
+  EXPECT_TRUE(first->built);
+  EXPECT_EQ(first->image.name, "debian:12");
+  ASSERT_EQ(calls().size(), 1u);
+  const std::string prefix = "--variant=minbase --include=bash,git,ca-certificates,coreutils,findutils bookworm ";
+  EXPECT_TRUE(calls()[0].starts_with(prefix)) << calls()[0];
+  EXPECT_TRUE(calls()[0].ends_with(" http://mirror.test/debian")) << calls()[0];
+  const fs::path root = first->image.rootfs;
+  EXPECT_EQ(read_text(root / "bin/bash"), "fake\n");
+  EXPECT_FALSE(fs::exists(root / "var/cache/apt/archives/bash_5.2.deb"));
+  EXPECT_FALSE(fs::exists(root / "var/lib/apt/lists/mirror_dists_bookworm_InRelease"));
+  EXPECT_TRUE(fs::is_directory(root / "var/lib/apt/lists/partial"));
+  EXPECT_EQ(read_text(root / "etc/hostname"), "sandci\n");
+  ASSERT_FALSE(first->image.config.env.empty());
+  EXPECT_TRUE(first->image.config.env[0].starts_with("PATH=/usr/local/sbin:"));
+
+  auto second = store_.build_default(options_);
+  ASSERT_TRUE(second.has_value());
+  EXPECT_FALSE(second->built);
+  EXPECT_EQ(calls().size(), 1u) << "an existing image is reused, not rebuilt";
+
+  options_.force = true;
+  auto forced = store_.build_default(options_);
+  ASSERT_TRUE(forced.has_value()) << forced.error().message;
+  EXPECT_TRUE(forced->built);
+  EXPECT_EQ(calls().size(), 2u);
+  EXPECT_TRUE(store_.lookup("debian:12").has_value());
+}
+
+TEST_F(BuildDefaultTest, DebootstrapFailureQuotesItsOutputAndStoresNothing) {
+  setenv("FAKE_DEBOOTSTRAP_FAIL", "1", 1);
+  auto r = store_.build_default(options_);
+  ASSERT_FALSE(r.has_value());
+  EXPECT_EQ(r.error().kind, ImageErrorKind::kFailed);
+  EXPECT_NE(r.error().message.find("debootstrap exited with 1"), std::string::npos) << r.error().message;
+  EXPECT_NE(r.error().message.find("E: Couldn't download packages: bash"), std::string::npos) << r.error().message;
+  EXPECT_FALSE(store_.lookup("debian:12").has_value());
+  for (const auto& e : fs::directory_iterator(store_.images_dir()))
+    EXPECT_TRUE(e.path().filename().string().starts_with(".lock-")) << e.path();
+}
+
+TEST_F(BuildDefaultTest, NoMirrorNoBuild) {
+  options_.sources_file = (tmp_ / "missing.sources").string();
+  auto r = store_.build_default(options_);
+  ASSERT_FALSE(r.has_value());
+  EXPECT_NE(r.error().message.find("missing.sources"), std::string::npos) << r.error().message;
+  EXPECT_FALSE(fs::exists(tmp_ / "calls.log"));
 }
 
 }  // namespace
