@@ -48,10 +48,12 @@ std::string rtrim(std::string s) {
   return s;
 }
 
-char state_mark(JobState state, Millis now) {
+// One character per state, distinct from each other (no spinner: the running
+// durations already show progress).
+char state_mark(JobState state) {
   switch (state) {
     case JobState::kQueued: return '.';
-    case JobState::kRunning: return "|/-\\"[(now.count() / 125) % 4];
+    case JobState::kRunning: return '>';
     case JobState::kSuccess: return '+';
     case JobState::kFailure: return 'x';
     case JobState::kSkipped: return '-';
@@ -94,7 +96,7 @@ constexpr std::size_t kStateWidth = 9;     // "cancelled"
 constexpr std::size_t kDurationWidth = 7;  // "59m59s" and a bit
 
 std::string job_line(const JobRow& job, Millis now, std::size_t name_width, std::size_t width) {
-  std::string prefix = std::string(1, state_mark(job.state, now)) + " " +
+  std::string prefix = std::string(1, state_mark(job.state)) + " " +
                        pad_right(fit(job.name, name_width), name_width) + "  ";
   std::string state = pad_right(std::string(to_string(job.state)), kStateWidth);
   std::string suffix = " " + pad_left(duration_or_dash(job, now), kDurationWidth);

@@ -169,7 +169,7 @@ TEST(LiveFrame, ShowsEveryJobWithStateAndDuration) {
   EXPECT_EQ(sanitize_for_terminal(lines[0]), "sandci run  5.0s  4/6 jobs done, 1 running, 1 failed");
   EXPECT_EQ(sanitize_for_terminal(lines[1]), "+ version      success      0.4s");
   EXPECT_EQ(sanitize_for_terminal(lines[3]), "x build (-O0)  failure      2.8s");
-  EXPECT_EQ(sanitize_for_terminal(lines[4]), "| build (-O2)  running      4.5s");
+  EXPECT_EQ(sanitize_for_terminal(lines[4]), "> build (-O2)  running      4.5s");
   EXPECT_EQ(sanitize_for_terminal(lines[5]), "- test (-O0)   skipped         -");
   EXPECT_EQ(sanitize_for_terminal(lines[6]), ". report       queued          -");
   EXPECT_EQ(sanitize_for_terminal(lines[7]), "[build (-O2)] cc -O2 -c src/greet.c");
