@@ -10,6 +10,8 @@
 #include <cerrno>
 #include <cstring>
 
+#include "agent/secret_masker.h"
+
 namespace sandci::agent {
 
 namespace {
@@ -300,6 +302,119 @@ OutputLine OutputLineParser::classify(std::string_view line) {
     stop_token_ = token;
   }
   return {OutputLine::Kind::kCommand, std::move(cmd), {}};
+}
+
+namespace {
+
+int to_int(const std::optional<std::string>& s) {
+  if (!s) return 0;
+  int v = 0;
+  for (char c : *s) {
+    if (c < '0' || c > '9' || v > 100'000'000) return 0;
+    v = v * 10 + (c - '0');
+  }
+  return v;
+}
+
+std::string_view level_word(WorkflowCommandKind level) {
+  switch (level) {
+    case WorkflowCommandKind::kWarning: return "Warning";
+    case WorkflowCommandKind::kNotice: return "Notice";
+    default: return "Error";
+  }
+}
+
+}  // namespace
+
+std::string Annotation::to_string() const {
+  std::string out = std::string(level_word(level)) + ": ";
+  if (!file.empty()) {
+    out += file;
+    if (line > 0) out += ":" + std::to_string(line);
+    if (line > 0 && column > 0) out += ":" + std::to_string(column);
+    out += ": ";
+  }
+  if (!title.empty()) out += title + ": ";
+  return out + message;
+}
+
+std::vector<std::string> StepOutputProcessor::shown(std::string_view text) const {
+  std::vector<std::string> lines;
+  std::size_t start = 0;
+  for (;;) {
+    std::size_t nl = text.find('\n', start);
+    std::string_view piece = text.substr(start, nl == std::string_view::npos ? nl : nl - start);
+    if (!piece.empty() && piece.back() == '\r') piece.remove_suffix(1);
+    lines.push_back(masker_.mask(piece));
+    if (nl == std::string_view::npos) break;
+    start = nl + 1;
+  }
+  return lines;
+}
+
+std::vector<std::string> StepOutputProcessor::annotate(WorkflowCommandKind level,
+                                                       const WorkflowCommand* cmd,
+                                                       std::string_view message) {
+  Annotation a;
+  a.level = level;
+  a.message = masker_.mask(message);
+  if (cmd) {
+    a.title = masker_.mask(cmd->property("title").value_or(""));
+    a.file = masker_.mask(cmd->property("file").value_or(""));
+    a.line = to_int(cmd->property("line"));
+    a.end_line = to_int(cmd->property("endLine"));
+    a.column = to_int(cmd->property("col"));
+    a.end_column = to_int(cmd->property("endColumn"));
+  }
+  annotations_.push_back(a);
+  return shown(a.to_string());
+}
+
+std::vector<std::string> StepOutputProcessor::process(std::string_view raw_line) {
+  OutputLine line = parser_.classify(raw_line);
+  if (line.kind == OutputLine::Kind::kText) return shown(raw_line);
+  if (line.kind == OutputLine::Kind::kInvalidCommand) {
+    return annotate(WorkflowCommandKind::kError, nullptr, line.error);
+  }
+  const WorkflowCommand& cmd = *line.command;
+  switch (cmd.kind) {
+    case WorkflowCommandKind::kAddMask:
+      if (cmd.value.find_first_not_of(" \t\r\n") == std::string::npos) {
+        return annotate(WorkflowCommandKind::kWarning, nullptr,
+                        "::add-mask:: with an empty value; nothing to mask");
+      }
+      masker_.add(cmd.value);
+      return {};
+    case WorkflowCommandKind::kSetOutput: {
+      std::vector<std::string> out;
+      if (!warned_set_output_) {
+        warned_set_output_ = true;
+        out = annotate(WorkflowCommandKind::kWarning, nullptr,
+                       "the set-output command is deprecated; write to $GITHUB_OUTPUT instead");
+      }
+      auto name = cmd.property("name");
+      if (!name) {
+        auto more = annotate(WorkflowCommandKind::kError, nullptr, "::set-output:: without name=");
+        out.insert(out.end(), more.begin(), more.end());
+      } else {
+        outputs_.emplace_back(*name, cmd.value);
+      }
+      return out;
+    }
+    case WorkflowCommandKind::kGroup: return shown("> " + cmd.value);
+    case WorkflowCommandKind::kEndGroup: return {};
+    case WorkflowCommandKind::kError:
+    case WorkflowCommandKind::kWarning:
+    case WorkflowCommandKind::kNotice: return annotate(cmd.kind, &cmd, cmd.value);
+    case WorkflowCommandKind::kDebug:
+      if (!show_debug_) return {};
+      return shown("Debug: " + cmd.value);
+    case WorkflowCommandKind::kStopCommands:
+    case WorkflowCommandKind::kResumeCommands: return {};
+    case WorkflowCommandKind::kDisabled:
+      return annotate(WorkflowCommandKind::kError, nullptr, cmd.value);
+  }
+  return shown(raw_line);
 }
 
 }  // namespace sandci::agent

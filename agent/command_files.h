@@ -15,6 +15,8 @@
 
 namespace sandci::agent {
 
+class SecretMasker;
+
 // ---- File commands -------------------------------------------------------------------
 
 struct FileCommandError {
@@ -111,6 +113,52 @@ class OutputLineParser {
 
  private:
   std::string stop_token_;  // non-empty while commands are stopped
+};
+
+// ---- Applying workflow commands to a step's output -----------------------------------
+
+// An ::error / ::warning / ::notice annotation (or one the runner raises itself).
+struct Annotation {
+  WorkflowCommandKind level = WorkflowCommandKind::kError;  // kError, kWarning or kNotice
+  std::string message;
+  std::string title;
+  std::string file;
+  int line = 0, end_line = 0, column = 0, end_column = 0;  // 0: not given
+
+  // "Error: src/a.c:12:5: title: message" (missing parts left out).
+  std::string to_string() const;
+};
+
+// Turns one step's raw output lines into the lines shown, applying the workflow commands
+// on the way: ::add-mask:: adds to the masker before anything is shown, ::set-output::
+// records an output, ::error:: & co. become annotations, ::debug:: is shown only in
+// debug mode, ::stop-commands:: suspends all this. Every shown line and annotation is
+// masked. One processor per step; not thread-safe (a step's output is one stream).
+class StepOutputProcessor {
+ public:
+  explicit StepOutputProcessor(SecretMasker& masker, bool show_debug = false)
+      : masker_(masker), show_debug_(show_debug) {}
+
+  // The lines to show for `raw_line` (none for a command that shows nothing; several
+  // for an annotation whose message holds newlines).
+  std::vector<std::string> process(std::string_view raw_line);
+
+  // ::set-output:: values in order (values as written: masking is for display; the glue
+  // decides what a job output containing a secret becomes).
+  const NameValueList& outputs() const { return outputs_; }
+  const std::vector<Annotation>& annotations() const { return annotations_; }
+
+ private:
+  std::vector<std::string> annotate(WorkflowCommandKind level, const WorkflowCommand* cmd,
+                                    std::string_view message);
+  std::vector<std::string> shown(std::string_view text) const;
+
+  SecretMasker& masker_;
+  bool show_debug_;
+  OutputLineParser parser_;
+  NameValueList outputs_;
+  std::vector<Annotation> annotations_;
+  bool warned_set_output_ = false;
 };
 
 }  // namespace sandci::agent

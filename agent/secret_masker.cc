@@ -269,6 +269,115 @@ std::vector<std::string> secret_variants(std::string_view secret) {
   return out;
 }
 
+namespace {
+
+bool valid_secret_name(std::string_view name) {
+  if (name.empty() || (name[0] >= '0' && name[0] <= '9')) return false;
+  return std::all_of(name.begin(), name.end(), [](char c) {
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_';
+  });
+}
+
+std::string_view trim_blanks(std::string_view s) {
+  std::size_t b = s.find_first_not_of(" \t\r");
+  if (b == std::string_view::npos) return {};
+  return s.substr(b, s.find_last_not_of(" \t\r") - b + 1);
+}
+
+std::string shown_name(std::string_view name) {
+  std::string out(name.substr(0, 64));
+  std::replace_if(out.begin(), out.end(), [](unsigned char c) { return c < 0x20; }, '?');
+  return out;
+}
+
+std::expected<std::string, std::string> unquote_value(std::string_view v) {
+  v = trim_blanks(v);
+  if (v.size() >= 2 && v.front() == '\'' && v.back() == '\'') return std::string(v.substr(1, v.size() - 2));
+  if (v.empty() || v.front() != '"') return std::string(v);
+  if (v.size() < 2 || v.back() != '"') return std::unexpected(std::string("unterminated double quote"));
+  std::string out;
+  for (std::size_t i = 1; i + 1 < v.size(); ++i) {
+    if (v[i] != '\\' || i + 2 >= v.size()) {
+      out += v[i];
+      continue;
+    }
+    char e = v[++i];
+    out += e == 'n' ? '\n' : e == 't' ? '\t' : e == 'r' ? '\r' : e;
+  }
+  return out;
+}
+
+}  // namespace
+
+std::expected<std::pair<std::string, std::string>, std::string> parse_secret_assignment(
+    std::string_view arg) {
+  std::size_t eq = arg.find('=');
+  if (eq == std::string_view::npos) {
+    // Not quoted: without '=' the argument may be the secret itself.
+    return std::unexpected(std::string("expected NAME=VALUE for a secret (no '=' found)"));
+  }
+  std::string_view name = arg.substr(0, eq);
+  if (!valid_secret_name(name)) {
+    return std::unexpected("invalid secret name '" + shown_name(name) +
+                           "' (letters, digits and _, not starting with a digit)");
+  }
+  return std::pair{std::string(name), std::string(arg.substr(eq + 1))};
+}
+
+std::expected<NameValueList, FileCommandError> parse_secrets_file(std::string_view content) {
+  NameValueList out;
+  std::vector<std::string_view> lines;
+  for (std::size_t start = 0; start < content.size();) {
+    std::size_t nl = content.find('\n', start);
+    std::size_t end = nl == std::string_view::npos ? content.size() : nl;
+    std::string_view line = content.substr(start, end - start);
+    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+    lines.push_back(line);
+    start = end + 1;
+  }
+  for (std::size_t i = 0; i < lines.size(); ++i) {
+    int line_no = static_cast<int>(i + 1);
+    std::string_view line = trim_blanks(lines[i]);
+    if (line.empty() || line.starts_with('#')) continue;
+    if (line.starts_with("export ")) line = trim_blanks(line.substr(7));
+    std::size_t eq = line.find('='), heredoc = line.find("<<");
+    if (eq != std::string_view::npos && (heredoc == std::string_view::npos || eq < heredoc)) {
+      std::string_view name = trim_blanks(line.substr(0, eq));
+      if (!valid_secret_name(name)) {
+        return std::unexpected(FileCommandError{line_no, "invalid secret name '" + shown_name(name) + "'"});
+      }
+      auto value = unquote_value(line.substr(eq + 1));
+      if (!value) return std::unexpected(FileCommandError{line_no, value.error()});
+      out.emplace_back(std::string(name), std::move(*value));
+      continue;
+    }
+    if (heredoc == std::string_view::npos) {
+      return std::unexpected(FileCommandError{line_no, "expected NAME=VALUE or NAME<<DELIMITER"});
+    }
+    std::string_view name = trim_blanks(line.substr(0, heredoc));
+    std::string_view delimiter = trim_blanks(line.substr(heredoc + 2));
+    if (!valid_secret_name(name)) {
+      return std::unexpected(FileCommandError{line_no, "invalid secret name '" + shown_name(name) + "'"});
+    }
+    if (delimiter.empty()) {
+      return std::unexpected(FileCommandError{line_no, "heredoc for '" + std::string(name) + "' has no delimiter"});
+    }
+    std::string value;
+    std::size_t j = i + 1;
+    for (; j < lines.size() && lines[j] != delimiter; ++j) {
+      if (j > i + 1) value += '\n';
+      value += lines[j];
+    }
+    if (j == lines.size()) {
+      return std::unexpected(FileCommandError{
+          line_no, "heredoc for '" + std::string(name) + "' is never closed"});
+    }
+    out.emplace_back(std::string(name), std::move(value));
+    i = j;
+  }
+  return out;
+}
+
 SecretMasker::SecretMasker() = default;
 SecretMasker::~SecretMasker() = default;
 

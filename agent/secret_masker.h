@@ -15,6 +15,8 @@
 #include <string_view>
 #include <vector>
 
+#include "agent/command_files.h"
+
 namespace sandci::agent {
 
 class SecretMatcher;  // the compiled automaton (secret_masker.cc)
@@ -55,6 +57,18 @@ class SecretMasker {
   std::set<std::string> patterns_;
   mutable std::shared_ptr<const SecretMatcher> matcher_;  // null: rebuild on next mask()
 };
+
+// `--secret NAME=VALUE`: the name (letters, digits, _; not starting with a digit) and
+// the value (may be empty, may hold '='). The error never quotes the value.
+std::expected<std::pair<std::string, std::string>, std::string> parse_secret_assignment(
+    std::string_view arg);
+
+// `--secrets-file`: one `NAME=VALUE` per line (an `export ` prefix is allowed), blank lines
+// and `#` comment lines skipped. A value in double quotes may use \n \t \" \\ escapes;
+// one in single quotes is taken literally; an unquoted one loses its surrounding white
+// space. `NAME<<DELIMITER` ... `DELIMITER` holds a multi-line value (a PEM key). Errors
+// carry the line number, never a value.
+std::expected<NameValueList, FileCommandError> parse_secrets_file(std::string_view content);
 
 // The forms under which `secret` is masked (exposed for tests and for diagnostics that
 // must explain what is masked without printing it).

@@ -1,5 +1,7 @@
 #include "agent/command_files.h"
 
+#include "agent/secret_masker.h"
+
 #include <gtest/gtest.h>
 #include <unistd.h>
 
@@ -251,6 +253,82 @@ TEST(OutputLineParser, RefusesUnsafeStopTokens) {
     EXPECT_FALSE(r.error.empty());
     EXPECT_FALSE(p.commands_stopped()) << line;
   }
+}
+
+using Lines = std::vector<std::string>;
+
+TEST(StepOutputProcessor, TextIsMaskedAndAddMaskIsNeverShown) {
+  SecretMasker masker;
+  masker.add("preset-secret");
+  StepOutputProcessor p(masker);
+  EXPECT_EQ(p.process("token is preset-secret"), (Lines{"token is ***"}));
+  EXPECT_EQ(p.process("::add-mask::run-time-secret"), Lines{});
+  EXPECT_EQ(p.process("echo run-time-secret\r"), (Lines{"echo ***"}));
+  EXPECT_TRUE(p.annotations().empty());
+}
+
+TEST(StepOutputProcessor, EmptyAddMaskWarns) {
+  SecretMasker masker;
+  StepOutputProcessor p(masker);
+  EXPECT_EQ(p.process("::add-mask::"),
+            (Lines{"Warning: ::add-mask:: with an empty value; nothing to mask"}));
+  EXPECT_EQ(masker.pattern_count(), 0u);
+}
+
+TEST(StepOutputProcessor, AnnotationsAreRecordedAndShown) {
+  SecretMasker masker;
+  masker.add("s3cr3t-value");
+  StepOutputProcessor p(masker);
+  EXPECT_EQ(p.process("::error file=src/greet.c,line=12,col=5,title=Build::bad s3cr3t-value%0Anext"),
+            (Lines{"Error: src/greet.c:12:5: Build: bad ***", "next"}));
+  EXPECT_EQ(p.process("::warning::careful"), (Lines{"Warning: careful"}));
+  EXPECT_EQ(p.process("::notice file=README.md::fyi"), (Lines{"Notice: README.md: fyi"}));
+  ASSERT_EQ(p.annotations().size(), 3u);
+  const Annotation& e = p.annotations()[0];
+  EXPECT_EQ(e.level, WorkflowCommandKind::kError);
+  EXPECT_EQ(e.file, "src/greet.c");
+  EXPECT_EQ(e.line, 12);
+  EXPECT_EQ(e.column, 5);
+  EXPECT_EQ(e.title, "Build");
+  EXPECT_EQ(e.message, "bad ***\nnext");
+}
+
+TEST(StepOutputProcessor, GroupsDebugAndSetOutput) {
+  SecretMasker masker;
+  StepOutputProcessor quiet(masker);
+  EXPECT_EQ(quiet.process("::group::Compile"), (Lines{"> Compile"}));
+  EXPECT_EQ(quiet.process("::endgroup::"), Lines{});
+  EXPECT_EQ(quiet.process("::debug::details"), Lines{});
+  EXPECT_EQ(quiet.process("::set-output name=v::1.2"),
+            (Lines{"Warning: the set-output command is deprecated; write to $GITHUB_OUTPUT instead"}));
+  EXPECT_EQ(quiet.process("::set-output name=w::x"), Lines{});  // warned once
+  EXPECT_EQ(quiet.process("::set-output::no name"), (Lines{"Error: ::set-output:: without name="}));
+  EXPECT_EQ(quiet.outputs(), (NameValueList{{"v", "1.2"}, {"w", "x"}}));
+
+  StepOutputProcessor verbose(masker, /*show_debug=*/true);
+  EXPECT_EQ(verbose.process("::debug::details"), (Lines{"Debug: details"}));
+}
+
+TEST(StepOutputProcessor, StopCommandsShowsCommandsAsText) {
+  SecretMasker masker;
+  StepOutputProcessor p(masker);
+  EXPECT_EQ(p.process("::stop-commands::pause-8f2a"), Lines{});
+  EXPECT_EQ(p.process("::error::not an annotation"), (Lines{"::error::not an annotation"}));
+  EXPECT_EQ(p.process("::add-mask::not-a-mask"), (Lines{"::add-mask::not-a-mask"}));
+  EXPECT_EQ(p.process("::pause-8f2a::"), Lines{});
+  EXPECT_EQ(p.process("::error::now it is"), (Lines{"Error: now it is"}));
+  EXPECT_EQ(p.annotations().size(), 1u);
+  EXPECT_EQ(p.process("::stop-commands::error"),
+            (Lines{"Error: invalid ::stop-commands:: token (empty, a command name, or holding '::')"}));
+}
+
+TEST(StepOutputProcessor, DisabledCommandsAreErrors) {
+  SecretMasker masker;
+  StepOutputProcessor p(masker);
+  auto lines = p.process("::set-env name=PATH::/tmp");
+  ASSERT_EQ(lines.size(), 1u);
+  EXPECT_TRUE(lines[0].starts_with("Error: the 'set-env' command is disabled")) << lines[0];
+  ASSERT_EQ(p.annotations().size(), 1u);
 }
 
 }  // namespace

@@ -233,5 +233,58 @@ TEST(SecretMasker, ManySecretsStayCorrect) {
   EXPECT_EQ(m.mask("a tok_39595_end b tok_7919_end c tok_1_end"), "a *** b *** c tok_1_end");
 }
 
+TEST(SecretAssignment, SplitsNameAndValue) {
+  auto a = parse_secret_assignment("API_TOKEN=ab=cd");
+  ASSERT_TRUE(a.has_value());
+  EXPECT_EQ(a->first, "API_TOKEN");
+  EXPECT_EQ(a->second, "ab=cd");
+  EXPECT_EQ(parse_secret_assignment("EMPTY=")->second, "");
+}
+
+TEST(SecretAssignment, ErrorsNeverQuoteTheValue) {
+  auto no_eq = parse_secret_assignment("hunter2-password");
+  ASSERT_FALSE(no_eq.has_value());
+  EXPECT_EQ(no_eq.error().find("hunter2"), std::string::npos);
+  EXPECT_FALSE(parse_secret_assignment("1X=v").has_value());
+  EXPECT_FALSE(parse_secret_assignment("A-B=v").has_value());
+  EXPECT_FALSE(parse_secret_assignment("=v").has_value());
+}
+
+TEST(SecretsFile, ParsesDotenvStyle) {
+  auto r = parse_secrets_file(
+      "# deploy secrets\n"
+      "\n"
+      "TOKEN=abc123\n"
+      "export REGISTRY_PASSWORD = 'p@ss word'\r\n"
+      "QUOTED=\"line1\\nline2 \\\"q\\\"\"\n"
+      "  SPACED =  padded value  \n"
+      "KEY<<EOF\n"
+      "-----BEGIN KEY-----\n"
+      "MIIEpAIBAAKCAQEA7\n"
+      "-----END KEY-----\n"
+      "EOF\n"
+      "LAST=x");
+  ASSERT_TRUE(r.has_value()) << r.error().to_string();
+  EXPECT_EQ(*r, (NameValueList{{"TOKEN", "abc123"},
+                               {"REGISTRY_PASSWORD", "p@ss word"},
+                               {"QUOTED", "line1\nline2 \"q\""},
+                               {"SPACED", "padded value"},
+                               {"KEY", "-----BEGIN KEY-----\nMIIEpAIBAAKCAQEA7\n-----END KEY-----"},
+                               {"LAST", "x"}}));
+}
+
+TEST(SecretsFile, ErrorsHaveLineNumbersAndNoValues) {
+  auto err = [](std::string_view content) {
+    auto r = parse_secrets_file(content);
+    EXPECT_FALSE(r.has_value());
+    return r ? std::string() : r.error().to_string();
+  };
+  EXPECT_EQ(err("A=1\njust-a-secret-value\n"), "line 2: expected NAME=VALUE or NAME<<DELIMITER");
+  EXPECT_EQ(err("A=1\nB-C=2\n"), "line 2: invalid secret name 'B-C'");
+  EXPECT_EQ(err("A=\"s3cret\n"), "line 1: unterminated double quote");
+  EXPECT_EQ(err("K<<END\nsecret\n"), "line 1: heredoc for 'K' is never closed");
+  EXPECT_EQ(err("K<<\n"), "line 1: heredoc for 'K' has no delimiter");
+}
+
 }  // namespace
 }  // namespace sandci::agent
