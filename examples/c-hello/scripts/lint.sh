@@ -10,8 +10,9 @@ fail() {
   status=1
 }
 
-mapfile -t sources < <(find include src tests -type f \( -name '*.c' -o -name '*.h' \) | sort)
-mapfile -t scripts < <(find scripts -type f -name '*.sh' | sort)
+# Here-strings, not process substitution: works even where /dev/fd is missing.
+mapfile -t sources <<<"$(find include src tests -type f \( -name '*.c' -o -name '*.h' \) | sort)"
+mapfile -t scripts <<<"$(find scripts -type f -name '*.sh' | sort)"
 
 for f in "${sources[@]}" "${scripts[@]}" Makefile; do
   if grep -nE '[[:space:]]+$' "$f" >/dev/null; then
