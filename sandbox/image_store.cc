@@ -41,8 +41,7 @@ class TempDir {
   TempDir(const TempDir&) = delete;
   TempDir& operator=(const TempDir&) = delete;
   ~TempDir() {
-    std::error_code ec;
-    if (!path_.empty()) fs::remove_all(path_, ec);
+    if (!path_.empty()) remove_tree(path_);
   }
   const fs::path& path() const { return path_; }
 
@@ -235,6 +234,12 @@ std::expected<fs::path, ImageError> ImageStore::make_temp_dir() const {
   std::error_code ec;
   fs::create_directories(images_dir(), ec);
   if (ec) return failed("cannot create the image store " + images_dir().string() + ": " + ec.message());
+  // Scratch folders of writers that died (killed during a debootstrap, say) go after a day.
+  auto day_ago = fs::file_time_type::clock::now() - std::chrono::hours(24);
+  for (const auto& entry : fs::directory_iterator(images_dir(), ec)) {
+    if (entry.path().filename().string().starts_with(".tmp-") && entry.last_write_time(ec) < day_ago && !ec)
+      remove_tree(entry.path());
+  }
   // Hidden names are never images: list() and lookup() cannot see a half-built one.
   std::string templ = (images_dir() / ".tmp-XXXXXX").string();
   if (mkdtemp(templ.data()) == nullptr)
@@ -258,7 +263,7 @@ std::expected<ImageInfo, ImageError> ImageStore::commit(const fs::path& temp, co
   std::error_code ec;
   // Only what a job needs stays: scratch copies of archives and layouts go.
   for (const auto& entry : fs::directory_iterator(temp, ec)) {
-    if (entry.path().filename() != "rootfs") fs::remove_all(entry.path(), ec);
+    if (entry.path().filename() != "rootfs") remove_tree(entry.path());
   }
   if (!write_file(temp / "config.json", doc.dump(2) + "\n"))
     return failed("cannot write " + (temp / "config.json").string());

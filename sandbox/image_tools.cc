@@ -1,12 +1,17 @@
 #include "sandbox/image_tools.h"
 
 #include <fcntl.h>
+#include <ftw.h>
+#include <sys/mount.h>
 #include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <algorithm>
 #include <cstring>
+#include <fstream>
+#include <sstream>
 
 extern char** environ;
 
@@ -72,6 +77,61 @@ std::string tail_lines(const std::string& text, int lines) {
   std::size_t first = all.size() > static_cast<std::size_t>(lines) ? all.size() - lines : 0;
   for (std::size_t i = first; i < all.size(); ++i) out += (out.empty() ? "" : "\n") + all[i];
   return out;
+}
+
+namespace {
+
+// Mount points at or under `root`, from /proc/self/mountinfo (field 5, octal-escaped).
+std::vector<std::string> mounts_under(const std::string& root) {
+  std::vector<std::string> found;
+  std::ifstream in("/proc/self/mountinfo");
+  for (std::string line; std::getline(in, line);) {
+    std::istringstream fields(line);
+    std::string id, parent, devno, fsroot, point;
+    fields >> id >> parent >> devno >> fsroot >> point;
+    std::string decoded;
+    for (std::size_t i = 0; i < point.size(); ++i) {
+      if (point[i] == '\\' && i + 3 < point.size()) {
+        decoded += static_cast<char>(std::stoi(point.substr(i + 1, 3), nullptr, 8));
+        i += 3;
+      } else {
+        decoded += point[i];
+      }
+    }
+    if (decoded == root || decoded.starts_with(root + "/")) found.push_back(decoded);
+  }
+  return found;
+}
+
+thread_local int remove_errno = 0;
+
+int remove_one(const char* path, const struct stat*, int type, struct FTW*) {
+  int rc = (type == FTW_DP || type == FTW_D) ? rmdir(path) : unlink(path);
+  if (rc != 0 && remove_errno == 0) remove_errno = errno;
+  return 0;  // keep going: delete what can be deleted
+}
+
+}  // namespace
+
+std::error_code remove_tree(const std::filesystem::path& root) {
+  std::error_code ec;
+  auto status = std::filesystem::symlink_status(root, ec);
+  if (ec || !std::filesystem::exists(status)) return {};
+  if (!std::filesystem::is_directory(status)) {
+    std::filesystem::remove(root, ec);
+    return ec;
+  }
+  std::string real = std::filesystem::canonical(root, ec).string();
+  if (ec) return ec;
+  auto mounts = mounts_under(real);
+  // Deepest first, so that nested mounts come off before their parents.
+  std::sort(mounts.begin(), mounts.end(), [](const auto& a, const auto& b) { return a.size() > b.size(); });
+  for (const auto& m : mounts) umount2(m.c_str(), MNT_DETACH);
+  remove_errno = 0;
+  // FTW_MOUNT: stay on root's file system; FTW_PHYS: never follow symbolic links.
+  if (nftw(real.c_str(), remove_one, 32, FTW_DEPTH | FTW_PHYS | FTW_MOUNT) != 0)
+    return std::error_code(errno, std::generic_category());
+  return remove_errno == 0 ? std::error_code() : std::error_code(remove_errno, std::generic_category());
 }
 
 }  // namespace sandci::sandbox

@@ -2,6 +2,7 @@
 // Running the outside programs the image store relies on (debootstrap, skopeo):
 // argv only, never a shell, stdin from /dev/null, output captured for messages.
 #include <expected>
+#include <filesystem>
 #include <string>
 #include <vector>
 
@@ -19,5 +20,11 @@ std::expected<ToolResult, std::string> run_tool(const std::vector<std::string>& 
 
 // The last `lines` lines of `text`, for error messages that quote a tool's output.
 std::string tail_lines(const std::string& text, int lines);
+
+// Deletes a folder tree without ever leaving its file system: anything mounted
+// under it (a debootstrap killed half-way leaves /proc, /sys and bind-mounted /dev
+// nodes in its target) is detached first, and the walk does not cross mount points.
+// Returns the first error, having deleted what it could.
+std::error_code remove_tree(const std::filesystem::path& root);
 
 }  // namespace sandci::sandbox
