@@ -21,6 +21,7 @@ struct FetchContext {
   int port = 0;
   Clock::time_point deadline;
   Clock::time_point last_report;
+  bool reported_objects = false;
   FetchProgress progress;
   int credential_tries = 0;
   bool auth_rejected = false;
@@ -97,8 +98,12 @@ int on_transfer(const git_indexer_progress* stats, void* payload) {
   ctx.progress.received_bytes = stats->received_bytes;
   if (past_deadline(ctx)) return GIT_EUSER;
   auto now = Clock::now();
-  if (ctx.options->on_progress && now - ctx.last_report >= std::chrono::milliseconds(100)) {
+  // The first objects are reported at once, then at most every 100 ms.
+  bool first_objects = !ctx.reported_objects && stats->received_objects > 0;
+  if (ctx.options->on_progress &&
+      (first_objects || now - ctx.last_report >= std::chrono::milliseconds(100))) {
     ctx.last_report = now;
+    ctx.reported_objects = ctx.reported_objects || stats->received_objects > 0;
     ctx.options->on_progress(ctx.progress);
   }
   return 0;

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdio>
 #include <cstdlib>
 #include <fstream>
 #include <thread>
@@ -168,6 +169,27 @@ void RepoOnServer::push(const std::string& refspec) {
   git(work_, {"push", "-q", "origin", refspec});
 }
 
+std::string RepoOnServer::commit_many_files(int count, const std::string& prefix) {
+  std::string parent = run({"git", "-C", work_.string(), "rev-parse", "-q", "--verify", "HEAD"}).output;
+  while (!parent.empty() && parent.back() == '\n') parent.pop_back();
+  std::string stream = "commit refs/heads/main\ncommitter Test <test@example.com> 1700000000 +0000\n"
+                       "data 11\nmany files\n";
+  if (!parent.empty()) stream += "from " + parent + "\n";
+  for (int i = 0; i < count; ++i) {
+    char path[96];
+    std::snprintf(path, sizeof path, "%s/d%03d/f%05d.txt", prefix.c_str(), i / 100, i);
+    std::string content = "file " + std::to_string(i) + " of " + prefix + "\n";
+    stream += "M 100644 inline " + std::string(path) + "\ndata " + std::to_string(content.size()) +
+              "\n" + content + "\n";
+  }
+  write_text(work_ / ".git" / "import.txt", stream);
+  auto r = run({"sh", "-c", "git fast-import --quiet < .git/import.txt"}, work_);
+  EXPECT_EQ(r.status, 0) << r.output;
+  // The work tree and index are left behind on purpose: writing 10,000 files twice
+  // (here and in the checkout under test) would double the test's cost.
+  return git(work_, {"rev-parse", "refs/heads/main"});
+}
+
 GitDaemon::GitDaemon(const fs::path& base) : port_(free_port()) {
   process_ = Process({"git", "daemon", "--base-path=" + base.string(), "--export-all",
                       "--enable=receive-pack", "--reuseaddr", "--listen=127.0.0.1",
@@ -187,12 +209,13 @@ HttpGitServer::HttpGitServer(const fs::path& base, const std::string& user,
   fs::create_directories(dir / "www");
   const std::string backend = "/usr/lib/git-core/git-http-backend";
   write_text(dir / "lighttpd.conf",
-             "server.modules = (\"mod_alias\", \"mod_setenv\", \"mod_cgi\", \"mod_auth\", "
+             "server.modules = (\"mod_accesslog\", \"mod_alias\", \"mod_setenv\", \"mod_cgi\", \"mod_auth\", "
              "\"mod_authn_file\")\n"
              "server.document-root = \"" + (dir / "www").string() + "\"\n"
              "server.bind = \"127.0.0.1\"\n"
              "server.port = " + std::to_string(port_) + "\n"
              "server.errorlog = \"" + (dir / "error.log").string() + "\"\n"
+             "accesslog.filename = \"" + (dir / "access.log").string() + "\"\n"
              "alias.url = (\"/git/\" => \"" + backend + "/\", \"/private/\" => \"" + backend + "/\")\n"
              "$HTTP[\"url\"] =~ \"^/(git|private)/\" {\n"
              "  cgi.assign = (\"\" => \"\")\n"
@@ -212,6 +235,11 @@ HttpGitServer::HttpGitServer(const fs::path& base, const std::string& user,
 
 std::string HttpGitServer::url(const std::string& name) const {
   return "http://127.0.0.1:" + std::to_string(port_) + "/git/" + name;
+}
+
+std::string HttpGitServer::access_log() const {
+  std::ifstream in(conf_.path() / "access.log");
+  return std::string(std::istreambuf_iterator<char>(in), {});
 }
 
 std::string HttpGitServer::private_url(const std::string& name) const {

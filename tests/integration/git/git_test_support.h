@@ -65,6 +65,10 @@ class RepoOnServer {
     return commit({{"file.txt", message}}, message);
   }
   void push(const std::string& refspec);  // e.g. "HEAD:refs/heads/main", "+HEAD:main"
+  // One commit adding `count` small files under many folders (git fast-import, fast),
+  // on top of the work clone's HEAD; returns its SHA. Not pushed. Only refs move: the
+  // work tree and index stay as they were, so make it the last commit of a test.
+  std::string commit_many_files(int count, const std::string& prefix);
 
  private:
   std::filesystem::path bare_, work_;
@@ -93,6 +97,7 @@ class HttpGitServer {
   std::string url(const std::string& name) const;          // public
   std::string private_url(const std::string& name) const;  // auth required
   int port() const { return port_; }
+  std::string access_log() const;  // one line per request, with the user name if any
 
  private:
   TempDir conf_;
