@@ -3,7 +3,9 @@
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 
+#include <atomic>
 #include <cstdlib>
+#include <thread>
 #include <sstream>
 
 #include "support/image_fixtures.h"
@@ -279,6 +281,50 @@ TEST_F(ImageStoreTest, ImportReplacesAnImageWhole) {
   ASSERT_TRUE(second.has_value()) << second.error().message;
   EXPECT_EQ(read_text(second->rootfs / "version"), "2");
   EXPECT_FALSE(fs::exists(second->rootfs / "only-in-1"));
+  EXPECT_TRUE(leftovers().empty());
+}
+
+TEST_F(ImageStoreTest, LaterLayersReplaceFilesWithFoldersAndBack) {
+  TarBuilder base;
+  base.file("was-file", "f").dir("was-dir").file("was-dir/inner", "i").file("lib.so", "lib");
+  TarBuilder top;
+  top.dir("was-file").file("was-file/now-inside", "n").file("was-dir", "now a file");
+  top.hardlink("lib-link.so", "lib.so");  // a hard link to a lower layer's file
+  sandci::testing::make_docker_save(tmp_ / "saved.tar", {base, top}, sandci::testing::image_config_json({}, "", ""),
+                                    "swap:1", tmp_.path());
+  auto image = store_.import("swap:1", tmp_ / "saved.tar");
+  ASSERT_TRUE(image.has_value()) << image.error().message;
+  EXPECT_EQ(read_text(image->rootfs / "was-file/now-inside"), "n");
+  EXPECT_EQ(read_text(image->rootfs / "was-dir"), "now a file");
+  EXPECT_TRUE(fs::equivalent(image->rootfs / "lib.so", image->rootfs / "lib-link.so"));
+}
+
+// Readers never see a replaced image missing or half written: the new folder is
+// swapped in with one renameat2(RENAME_EXCHANGE).
+TEST_F(ImageStoreTest, ReadersAlwaysFindTheImageWhileItIsReplaced) {
+  TarBuilder many;
+  for (int i = 0; i < 100; ++i) many.file("f" + std::to_string(i), std::string(100, 'x'));
+  many.write(tmp_ / "many.tar");
+  ASSERT_TRUE(store_.import("busy:1", tmp_ / "many.tar").has_value());
+  std::atomic<bool> done{false};
+  std::atomic<int> lookups{0}, misses{0};
+  std::thread reader([&] {
+    ImageStore other(state_);
+    while (!done) {
+      auto r = other.lookup("busy:1");
+      if (!r || r->name != "busy:1") ++misses;
+      ++lookups;
+      std::this_thread::yield();  // two cores: leave the writer room
+    }
+  });
+  for (int i = 0; i < 3; ++i) {
+    auto r = store_.import("busy:1", tmp_ / "many.tar");
+    EXPECT_TRUE(r.has_value()) << r.error().message;
+  }
+  done = true;
+  reader.join();
+  EXPECT_GT(lookups.load(), 0);
+  EXPECT_EQ(misses.load(), 0);
   EXPECT_TRUE(leftovers().empty());
 }
 
