@@ -60,8 +60,8 @@ std::vector<std::string> split(std::string_view path) {
   std::size_t start = 0;
   while (start <= path.size()) {
     std::size_t slash = path.find('/', start);
-    std::string_view seg =
-        path.substr(start, slash == std::string_view::npos ? std::string_view::npos : slash - start);
+    std::string_view seg = path.substr(
+        start, slash == std::string_view::npos ? std::string_view::npos : slash - start);
     if (!seg.empty()) segs.emplace_back(seg);
     if (slash == std::string_view::npos) break;
     start = slash + 1;
@@ -156,8 +156,8 @@ bool is_prefix(const std::vector<std::string>& a, const std::vector<std::string>
 // ---- walking the folder --------------------------------------------------------------
 
 struct Walker {
-  fs::path top;        // as given
-  fs::path top_real;   // canonical, to judge where links point
+  fs::path top;       // as given
+  fs::path top_real;  // canonical, to judge where links point
   ExpandOptions options;
   std::set<std::string> files;
   std::vector<std::string> warnings;
@@ -256,9 +256,9 @@ std::expected<Fd, std::string> open_beneath(int root_fd, const std::vector<std::
   }
   Fd file(::openat(dir.get(), rel.back().c_str(), flags | O_NOFOLLOW | O_CLOEXEC, mode));
   if (!file.ok()) {
-    return std::unexpected("'" + join(rel) + "': " +
-                           (errno == ELOOP ? std::string("is a symbolic link; refused")
-                                           : errno_text()));
+    return std::unexpected(
+        "'" + join(rel) +
+        "': " + (errno == ELOOP ? std::string("is a symbolic link; refused") : errno_text()));
   }
   return file;
 }
@@ -284,16 +284,16 @@ std::expected<Fd, std::string> create_beneath(int root_fd, const std::vector<std
   Fd file(::openat(dir.get(), rel.back().c_str(),
                    O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, mode));
   if (!file.ok()) {
-    return std::unexpected("cannot write '" + join(rel) + "': " +
-                           (errno == ELOOP ? std::string("it is a symbolic link; refused")
-                                           : errno_text()));
+    return std::unexpected(
+        "cannot write '" + join(rel) +
+        "': " + (errno == ELOOP ? std::string("it is a symbolic link; refused") : errno_text()));
   }
   ::fchmod(file.get(), mode);  // O_CREAT's mode does not apply to an existing file
   return file;
 }
 
 std::expected<std::uint64_t, std::string> copy_fd(int in, int out, const std::string& what) {
-  struct stat st{};
+  struct stat st {};
   if (::fstat(in, &st) != 0) return std::unexpected(what + ": " + errno_text());
   if (!S_ISREG(st.st_mode)) return std::unexpected(what + ": not a regular file");
   std::uint64_t total = 0;
@@ -315,15 +315,13 @@ std::expected<std::uint64_t, std::string> copy_fd(int in, int out, const std::st
 }
 
 mode_t file_mode(int fd) {
-  struct stat st{};
+  struct stat st {};
   ::fstat(fd, &st);
   // Keep only whether it is executable: ownership and odd bits mean nothing elsewhere.
   return (st.st_mode & S_IXUSR) ? 0755 : 0644;
 }
 
-Fd open_dir(const fs::path& p) {
-  return Fd(::open(p.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-}
+Fd open_dir(const fs::path& p) { return Fd(::open(p.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC)); }
 
 // Regular files under `dir` (the store's own folders), relative, sorted.
 std::vector<std::string> list_files(const fs::path& dir) {
@@ -345,8 +343,7 @@ std::expected<void, std::string> validate_artifact_name(std::string_view name) {
   if (name.empty()) return std::unexpected("artifact name is empty");
   if (name.size() > 255) return std::unexpected("artifact name is longer than 255 bytes");
   for (unsigned char c : name) {
-    if (c < 0x20 || c == 0x7f)
-      return std::unexpected("artifact name holds a control character");
+    if (c < 0x20 || c == 0x7f) return std::unexpected("artifact name holds a control character");
     if (std::string_view(":*?\"<>|/\\").find(static_cast<char>(c)) != std::string_view::npos) {
       return std::unexpected("artifact name '" + std::string(name) + "' holds '" +
                              std::string(1, static_cast<char>(c)) +
@@ -379,8 +376,8 @@ std::expected<std::vector<PathPattern>, std::string> parse_path_patterns(std::st
   std::size_t start = 0;
   while (start <= input.size()) {
     std::size_t nl = input.find('\n', start);
-    std::string_view line =
-        trim(input.substr(start, nl == std::string_view::npos ? std::string_view::npos : nl - start));
+    std::string_view line = trim(
+        input.substr(start, nl == std::string_view::npos ? std::string_view::npos : nl - start));
     start = nl == std::string_view::npos ? input.size() + 1 : nl + 1;
     if (line.empty() || line.starts_with('#')) continue;
     PathPattern p;
@@ -496,15 +493,15 @@ std::expected<ArtifactStore::UploadResult, std::string> ArtifactStore::upload(
     }
   } release{this, name};
 
-  auto expansion = expand_path_patterns(source_dir, *patterns,
-                                        ExpandOptions{options.include_hidden_files});
+  auto expansion =
+      expand_path_patterns(source_dir, *patterns, ExpandOptions{options.include_hidden_files});
   if (!expansion) return std::unexpected(expansion.error());
   UploadResult result;
   if (expansion->files.empty()) {
     std::string msg = "no files were found with the provided path: ";
     for (std::size_t i = 0; i < patterns->size(); ++i)
-      msg += (i ? ", " : "") + std::string((*patterns)[i].exclude ? "!" : "") +
-             (*patterns)[i].text();
+      msg +=
+          (i ? ", " : "") + std::string((*patterns)[i].exclude ? "!" : "") + (*patterns)[i].text();
     msg += "; no artifact will be uploaded";
     if (options.if_no_files_found == IfNoFilesFound::kError) return std::unexpected(msg);
     if (options.if_no_files_found == IfNoFilesFound::kWarn) result.warning = msg;
@@ -525,7 +522,8 @@ std::expected<ArtifactStore::UploadResult, std::string> ArtifactStore::upload(
   } cleanup{staging};
 
   Fd src_root = open_dir(source_dir), dst_root = open_dir(staging);
-  if (!src_root.ok() || !dst_root.ok()) return std::unexpected("cannot open folders: " + errno_text());
+  if (!src_root.ok() || !dst_root.ok())
+    return std::unexpected("cannot open folders: " + errno_text());
   fs::path source_real = fs::canonical(source_dir, ec);
   auto root_segs = split(expansion->root);
   for (const auto& file : expansion->files) {
@@ -536,7 +534,8 @@ std::expected<ArtifactStore::UploadResult, std::string> ArtifactStore::upload(
       fs::path real = fs::canonical(source_dir / file, ec);
       fs::path inside = ec ? fs::path("..") : real.lexically_relative(source_real);
       if (inside.empty() || *inside.begin() == "..")
-        return std::unexpected("symbolic link '" + file + "' points outside the workspace; refused");
+        return std::unexpected("symbolic link '" + file +
+                               "' points outside the workspace; refused");
       real_rel = inside.generic_string();
     }
     auto in = open_beneath(src_root.get(), split(real_rel), O_RDONLY | O_NONBLOCK);
@@ -573,8 +572,8 @@ std::expected<ArtifactStore::DownloadResult, std::string> ArtifactStore::downloa
     if (!names_.contains(name)) {
       std::string known;
       for (const auto& n : names_) known += (known.empty() ? "" : ", ") + n;
-      return std::unexpected("no artifact named '" + name + "' in this run (uploaded: " +
-                             (known.empty() ? "none" : known) + ")");
+      return std::unexpected("no artifact named '" + name +
+                             "' in this run (uploaded: " + (known.empty() ? "none" : known) + ")");
     }
   }
   auto prefix = normalise_relative(subdir, "download path");

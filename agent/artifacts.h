@@ -54,8 +54,8 @@ struct ExpandOptions {
 };
 
 struct PathExpansion {
-  std::vector<std::string> files;  // relative to the folder expanded in, '/'-separated, sorted
-  std::string root;                // the folder the artifact's paths are relative to ("" = top)
+  std::vector<std::string> files;     // relative to the folder expanded in, '/'-separated, sorted
+  std::string root;                   // the folder the artifact's paths are relative to ("" = top)
   std::vector<std::string> warnings;  // e.g. a symbolic link to a directory, not descended
 };
 

@@ -33,9 +33,7 @@ std::vector<std::string_view> split_lines(std::string_view content) {
   return lines;
 }
 
-bool is_name_start(char c) {
-  return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || c == '_';
-}
+bool is_name_start(char c) { return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || c == '_'; }
 bool is_name_char(char c, NameValueFile kind) {
   return is_name_start(c) || (c >= '0' && c <= '9') || (kind == NameValueFile::kOutput && c == '-');
 }
@@ -46,7 +44,8 @@ std::optional<std::string> check_name(std::string_view name, NameValueFile kind)
             std::all_of(name.begin(), name.end(), [kind](char c) { return is_name_char(c, kind); });
   if (ok) return std::nullopt;
   std::string shown(name.substr(0, 64));
-  std::replace_if(shown.begin(), shown.end(), [](unsigned char c) { return c < 0x20; }, '?');
+  std::replace_if(
+      shown.begin(), shown.end(), [](unsigned char c) { return c < 0x20; }, '?');
   return std::string("invalid ") + (kind == NameValueFile::kEnv ? "variable" : "output") +
          " name '" + shown + "' (" +
          (kind == NameValueFile::kEnv ? "letters, digits and _" : "letters, digits, _ and -") +
@@ -140,7 +139,8 @@ std::expected<NameValueList, FileCommandError> parse_name_value_file(std::string
     std::size_t eq = line.find('='), heredoc = line.find("<<");
     if (eq != std::string_view::npos && (heredoc == std::string_view::npos || eq < heredoc)) {
       std::string_view name = line.substr(0, eq);
-      if (auto bad = check_name(name, kind)) return std::unexpected(FileCommandError{line_no, *bad});
+      if (auto bad = check_name(name, kind))
+        return std::unexpected(FileCommandError{line_no, *bad});
       out.emplace_back(std::string(name), std::string(line.substr(eq + 1)));
       continue;
     }
@@ -179,8 +179,8 @@ std::expected<std::vector<std::string>, FileCommandError> parse_path_file(
     std::string_view line = lines[i];
     if (line.empty()) continue;
     if (line.find(':') != std::string_view::npos || line.find('\0') != std::string_view::npos) {
-      return std::unexpected(FileCommandError{
-          static_cast<int>(i + 1), "a PATH entry cannot contain ':' or a NUL byte"});
+      return std::unexpected(FileCommandError{static_cast<int>(i + 1),
+                                              "a PATH entry cannot contain ':' or a NUL byte"});
     }
     out.emplace_back(line);
   }
@@ -213,7 +213,7 @@ std::expected<std::string, std::string> read_command_file(const std::filesystem:
     int fd;
     ~Closer() { ::close(fd); }
   } closer{fd};
-  struct stat st{};
+  struct stat st {};
   if (::fstat(fd, &st) != 0) return std::unexpected(path.string() + ": " + std::strerror(errno));
   if (!S_ISREG(st.st_mode)) return std::unexpected(path.string() + ": not a regular file");
   if (static_cast<std::size_t>(st.st_size) > max_bytes) {
@@ -318,9 +318,12 @@ int to_int(const std::optional<std::string>& s) {
 
 std::string_view level_word(WorkflowCommandKind level) {
   switch (level) {
-    case WorkflowCommandKind::kWarning: return "Warning";
-    case WorkflowCommandKind::kNotice: return "Notice";
-    default: return "Error";
+    case WorkflowCommandKind::kWarning:
+      return "Warning";
+    case WorkflowCommandKind::kNotice:
+      return "Notice";
+    default:
+      return "Error";
   }
 }
 
@@ -401,16 +404,20 @@ std::vector<std::string> StepOutputProcessor::process(std::string_view raw_line)
       }
       return out;
     }
-    case WorkflowCommandKind::kGroup: return shown("> " + cmd.value);
-    case WorkflowCommandKind::kEndGroup: return {};
+    case WorkflowCommandKind::kGroup:
+      return shown("> " + cmd.value);
+    case WorkflowCommandKind::kEndGroup:
+      return {};
     case WorkflowCommandKind::kError:
     case WorkflowCommandKind::kWarning:
-    case WorkflowCommandKind::kNotice: return annotate(cmd.kind, &cmd, cmd.value);
+    case WorkflowCommandKind::kNotice:
+      return annotate(cmd.kind, &cmd, cmd.value);
     case WorkflowCommandKind::kDebug:
       if (!show_debug_) return {};
       return shown("Debug: " + cmd.value);
     case WorkflowCommandKind::kStopCommands:
-    case WorkflowCommandKind::kResumeCommands: return {};
+    case WorkflowCommandKind::kResumeCommands:
+      return {};
     case WorkflowCommandKind::kDisabled:
       return annotate(WorkflowCommandKind::kError, nullptr, cmd.value);
   }

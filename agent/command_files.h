@@ -66,17 +66,17 @@ std::expected<std::string, std::string> read_command_file(const std::filesystem:
 // ---- Workflow commands on stdout -----------------------------------------------------
 
 enum class WorkflowCommandKind {
-  kAddMask,        // ::add-mask::VALUE
-  kSetOutput,      // ::set-output name=x::value (deprecated, still accepted)
-  kGroup,          // ::group::title
-  kEndGroup,       // ::endgroup::
-  kError,          // ::error file=..,line=..,col=..,endLine=..,endColumn=..,title=..::msg
-  kWarning,        // ::warning ...::msg
-  kNotice,         // ::notice ...::msg
-  kDebug,          // ::debug::msg
-  kStopCommands,   // ::stop-commands::TOKEN
-  kResumeCommands, // ::TOKEN:: after stop-commands (only from OutputLineParser)
-  kDisabled,       // ::set-env / ::add-path: refused by GitHub for security; value = why
+  kAddMask,         // ::add-mask::VALUE
+  kSetOutput,       // ::set-output name=x::value (deprecated, still accepted)
+  kGroup,           // ::group::title
+  kEndGroup,        // ::endgroup::
+  kError,           // ::error file=..,line=..,col=..,endLine=..,endColumn=..,title=..::msg
+  kWarning,         // ::warning ...::msg
+  kNotice,          // ::notice ...::msg
+  kDebug,           // ::debug::msg
+  kStopCommands,    // ::stop-commands::TOKEN
+  kResumeCommands,  // ::TOKEN:: after stop-commands (only from OutputLineParser)
+  kDisabled,        // ::set-env / ::add-path: refused by GitHub for security; value = why
 };
 
 struct WorkflowCommand {

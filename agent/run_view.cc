@@ -52,12 +52,18 @@ std::string rtrim(std::string s) {
 // durations already show progress).
 char state_mark(JobState state) {
   switch (state) {
-    case JobState::kQueued: return '.';
-    case JobState::kRunning: return '>';
-    case JobState::kSuccess: return '+';
-    case JobState::kFailure: return 'x';
-    case JobState::kSkipped: return '-';
-    case JobState::kCancelled: return '!';
+    case JobState::kQueued:
+      return '.';
+    case JobState::kRunning:
+      return '>';
+    case JobState::kSuccess:
+      return '+';
+    case JobState::kFailure:
+      return 'x';
+    case JobState::kSkipped:
+      return '-';
+    case JobState::kCancelled:
+      return '!';
   }
   return '?';
 }
@@ -65,11 +71,16 @@ char state_mark(JobState state) {
 std::string_view state_color(JobState state) {
   switch (state) {
     case JobState::kQueued:
-    case JobState::kSkipped: return "\x1b[2m";
-    case JobState::kRunning: return "\x1b[33m";
-    case JobState::kSuccess: return "\x1b[32m";
-    case JobState::kFailure: return "\x1b[31m";
-    case JobState::kCancelled: return "\x1b[35m";
+    case JobState::kSkipped:
+      return "\x1b[2m";
+    case JobState::kRunning:
+      return "\x1b[33m";
+    case JobState::kSuccess:
+      return "\x1b[32m";
+    case JobState::kFailure:
+      return "\x1b[31m";
+    case JobState::kCancelled:
+      return "\x1b[35m";
   }
   return "";
 }
@@ -82,12 +93,18 @@ std::string duration_or_dash(const JobRow& job, Millis now) {
 // Which rows to show when they do not all fit: running and failed jobs first.
 int row_priority(JobState s) {
   switch (s) {
-    case JobState::kRunning: return 0;
-    case JobState::kFailure: return 1;
-    case JobState::kCancelled: return 2;
-    case JobState::kQueued: return 3;
-    case JobState::kSuccess: return 4;
-    case JobState::kSkipped: return 5;
+    case JobState::kRunning:
+      return 0;
+    case JobState::kFailure:
+      return 1;
+    case JobState::kCancelled:
+      return 2;
+    case JobState::kQueued:
+      return 3;
+    case JobState::kSuccess:
+      return 4;
+    case JobState::kSkipped:
+      return 5;
   }
   return 6;
 }
@@ -124,12 +141,18 @@ std::string header_line(const RunView& view, Millis now) {
 
 std::string_view to_string(JobState state) {
   switch (state) {
-    case JobState::kQueued: return "queued";
-    case JobState::kRunning: return "running";
-    case JobState::kSuccess: return "success";
-    case JobState::kFailure: return "failure";
-    case JobState::kSkipped: return "skipped";
-    case JobState::kCancelled: return "cancelled";
+    case JobState::kQueued:
+      return "queued";
+    case JobState::kRunning:
+      return "running";
+    case JobState::kSuccess:
+      return "success";
+    case JobState::kFailure:
+      return "failure";
+    case JobState::kSkipped:
+      return "skipped";
+    case JobState::kCancelled:
+      return "cancelled";
   }
   return "unknown";
 }
@@ -217,18 +240,22 @@ std::string plain_line(std::string_view job, std::string_view line) {
 
 std::string plain_event(const JobRow& job, Millis now) {
   switch (job.state) {
-    case JobState::kQueued: return plain_line(job.name, "queued");
-    case JobState::kRunning: return plain_line(job.name, "started");
-    case JobState::kSkipped: return plain_line(job.name, "skipped");
-    default: break;
+    case JobState::kQueued:
+      return plain_line(job.name, "queued");
+    case JobState::kRunning:
+      return plain_line(job.name, "started");
+    case JobState::kSkipped:
+      return plain_line(job.name, "skipped");
+    default:
+      break;
   }
   std::string text(to_string(job.state));
   if (auto d = job_duration(job, now)) text += " (" + format_duration(*d) + ")";
   return plain_line(job.name, text);
 }
 
-LiveFrame render_live_frame(const RunView& view, Millis now, TerminalSize size,
-                            int previous_lines, std::size_t tail_lines) {
+LiveFrame render_live_frame(const RunView& view, Millis now, TerminalSize size, int previous_lines,
+                            std::size_t tail_lines) {
   const std::size_t width = static_cast<std::size_t>(std::max(size.width, 1));
   const std::size_t budget = static_cast<std::size_t>(std::max(size.height - 1, 1));
   std::vector<std::string> lines;

@@ -77,8 +77,8 @@ struct LiveFrame {
 // line wider than `size.width` columns, at most `size.height - 1` lines so the terminal
 // never scrolls. Each running job shows up to `tail_lines` of its latest log lines
 // while room remains.
-LiveFrame render_live_frame(const RunView& view, Millis now, TerminalSize size,
-                            int previous_lines, std::size_t tail_lines = 5);
+LiveFrame render_live_frame(const RunView& view, Millis now, TerminalSize size, int previous_lines,
+                            std::size_t tail_lines = 5);
 
 // ---- summary -------------------------------------------------------------------------
 

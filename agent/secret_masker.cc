@@ -131,13 +131,27 @@ std::string json_escape(std::string_view s) {
   std::string out;
   for (unsigned char c : s) {
     switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
-      case '\b': out += "\\b"; break;
-      case '\f': out += "\\f"; break;
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
+      case '\b':
+        out += "\\b";
+        break;
+      case '\f':
+        out += "\\f";
+        break;
       default:
         if (c < 0x20) {
           char buf[8];
@@ -286,15 +300,18 @@ std::string_view trim_blanks(std::string_view s) {
 
 std::string shown_name(std::string_view name) {
   std::string out(name.substr(0, 64));
-  std::replace_if(out.begin(), out.end(), [](unsigned char c) { return c < 0x20; }, '?');
+  std::replace_if(
+      out.begin(), out.end(), [](unsigned char c) { return c < 0x20; }, '?');
   return out;
 }
 
 std::expected<std::string, std::string> unquote_value(std::string_view v) {
   v = trim_blanks(v);
-  if (v.size() >= 2 && v.front() == '\'' && v.back() == '\'') return std::string(v.substr(1, v.size() - 2));
+  if (v.size() >= 2 && v.front() == '\'' && v.back() == '\'')
+    return std::string(v.substr(1, v.size() - 2));
   if (v.empty() || v.front() != '"') return std::string(v);
-  if (v.size() < 2 || v.back() != '"') return std::unexpected(std::string("unterminated double quote"));
+  if (v.size() < 2 || v.back() != '"')
+    return std::unexpected(std::string("unterminated double quote"));
   std::string out;
   for (std::size_t i = 1; i + 1 < v.size(); ++i) {
     if (v[i] != '\\' || i + 2 >= v.size()) {
@@ -344,7 +361,8 @@ std::expected<NameValueList, FileCommandError> parse_secrets_file(std::string_vi
     if (eq != std::string_view::npos && (heredoc == std::string_view::npos || eq < heredoc)) {
       std::string_view name = trim_blanks(line.substr(0, eq));
       if (!valid_secret_name(name)) {
-        return std::unexpected(FileCommandError{line_no, "invalid secret name '" + shown_name(name) + "'"});
+        return std::unexpected(
+            FileCommandError{line_no, "invalid secret name '" + shown_name(name) + "'"});
       }
       auto value = unquote_value(line.substr(eq + 1));
       if (!value) return std::unexpected(FileCommandError{line_no, value.error()});
@@ -357,10 +375,12 @@ std::expected<NameValueList, FileCommandError> parse_secrets_file(std::string_vi
     std::string_view name = trim_blanks(line.substr(0, heredoc));
     std::string_view delimiter = trim_blanks(line.substr(heredoc + 2));
     if (!valid_secret_name(name)) {
-      return std::unexpected(FileCommandError{line_no, "invalid secret name '" + shown_name(name) + "'"});
+      return std::unexpected(
+          FileCommandError{line_no, "invalid secret name '" + shown_name(name) + "'"});
     }
     if (delimiter.empty()) {
-      return std::unexpected(FileCommandError{line_no, "heredoc for '" + std::string(name) + "' has no delimiter"});
+      return std::unexpected(
+          FileCommandError{line_no, "heredoc for '" + std::string(name) + "' has no delimiter"});
     }
     std::string value;
     std::size_t j = i + 1;
@@ -369,8 +389,8 @@ std::expected<NameValueList, FileCommandError> parse_secrets_file(std::string_vi
       value += lines[j];
     }
     if (j == lines.size()) {
-      return std::unexpected(FileCommandError{
-          line_no, "heredoc for '" + std::string(name) + "' is never closed"});
+      return std::unexpected(
+          FileCommandError{line_no, "heredoc for '" + std::string(name) + "' is never closed"});
     }
     out.emplace_back(std::string(name), std::move(value));
     i = j;

@@ -4,9 +4,10 @@
 // Every secret is masked as written and in the forms a step is likely to print it in:
 // each line of a multi-line secret, its JSON-escaped and URL-encoded forms, and its
 // base64 forms (standard and URL-safe, for the three byte alignments the secret can have
-// inside a longer base64-encoded stream, as GitHub's runner does). All occurrences of all forms are found
-// in one pass (Aho-Corasick); overlapping or adjacent matches are merged and replaced by
-// a single `***`, so overlapping secrets are masked fully whatever their lengths.
+// inside a longer base64-encoded stream, as GitHub's runner does). All occurrences of all
+// forms are found in one pass (Aho-Corasick); overlapping or adjacent matches are merged
+// and replaced by a single `***`, so overlapping secrets are masked fully whatever their
+// lengths.
 #include <cstddef>
 #include <memory>
 #include <mutex>

@@ -92,9 +92,9 @@ TEST(ArtifactName, AcceptsOrdinaryNames) {
 }
 
 TEST(ArtifactName, RefusesUnsafeNames) {
-  for (const std::string& n : std::vector<std::string>{"", "a/b", "a\\b", "..", "a..b", ".", "a:b", "a*", "a?", "a\"b", "a<b",
-                        "a>b", "a|b", "a\nb", std::string("a\0b", 3), "tab\there", " lead",
-                        "trail ", std::string(256, 'x')}) {
+  for (const std::string& n : std::vector<std::string>{
+           "", "a/b", "a\\b", "..", "a..b", ".", "a:b", "a*", "a?", "a\"b", "a<b", "a>b", "a|b",
+           "a\nb", std::string("a\0b", 3), "tab\there", " lead", "trail ", std::string(256, 'x')}) {
     EXPECT_FALSE(validate_artifact_name(n).has_value()) << n;
   }
   EXPECT_EQ(validate_artifact_name("a:b").error(),
@@ -127,19 +127,21 @@ TEST(PathPatterns, RefusesEscapes) {
     EXPECT_FALSE(r.has_value()) << in;
     return r ? std::string() : r.error();
   };
-  EXPECT_EQ(err("/etc/passwd"), "path '/etc/passwd' is absolute; paths are relative to the workspace");
+  EXPECT_EQ(err("/etc/passwd"),
+            "path '/etc/passwd' is absolute; paths are relative to the workspace");
   EXPECT_EQ(err("build\n../secrets"), "path '../secrets' leaves the workspace");
   EXPECT_EQ(err("a/../../b"), "path 'a/../../b' leaves the workspace");
   EXPECT_EQ(err("!/etc"), "path '/etc' is absolute; paths are relative to the workspace");
-  EXPECT_EQ(err("~/.ssh/id_rsa"), "path '~/.ssh/id_rsa' starts with '~'; paths are relative to the workspace");
+  EXPECT_EQ(err("~/.ssh/id_rsa"),
+            "path '~/.ssh/id_rsa' starts with '~'; paths are relative to the workspace");
   EXPECT_EQ(err("*/../x"), "path '*/../x' has '..' after a wildcard");
   EXPECT_EQ(err("!build/obj"), "path: no file pattern given");
   EXPECT_EQ(err("\n  \n"), "path: no file pattern given");
 }
 
 TEST_F(ArtifactsTest, FolderSelectsEverythingBeneathButHiddenFiles) {
-  EXPECT_EQ(files("build/"), (Files{"build/hello", "build/obj/hello.o", "build/obj/lib.o",
-                                    "build/test_hello"}));
+  EXPECT_EQ(files("build/"),
+            (Files{"build/hello", "build/obj/hello.o", "build/obj/lib.o", "build/test_hello"}));
   EXPECT_EQ(root("build/"), "build");
   EXPECT_EQ(files("build", {.include_hidden_files = true}),
             (Files{"build/.cache/state", "build/hello", "build/obj/hello.o", "build/obj/lib.o",
@@ -147,8 +149,8 @@ TEST_F(ArtifactsTest, FolderSelectsEverythingBeneathButHiddenFiles) {
 }
 
 TEST_F(ArtifactsTest, Wildcards) {
-  EXPECT_EQ(files("build/*"), (Files{"build/hello", "build/obj/hello.o", "build/obj/lib.o",
-                                     "build/test_hello"}));
+  EXPECT_EQ(files("build/*"),
+            (Files{"build/hello", "build/obj/hello.o", "build/obj/lib.o", "build/test_hello"}));
   EXPECT_EQ(files("build/*_hello"), (Files{"build/test_hello"}));
   EXPECT_EQ(files("build/obj/?ib.o"), (Files{"build/obj/lib.o"}));
   EXPECT_EQ(files("**/*.c"), (Files{"src/hello.c", "src/lib/greet.c"}));
@@ -187,7 +189,8 @@ TEST_F(ArtifactsTest, NothingMatchingIsAnEmptyList) {
 
 TEST_F(ArtifactsTest, SymlinkOutOfTheWorkspaceIsRefused) {
   fs::create_symlink("/etc/passwd", ws_ / "build/passwd");
-  EXPECT_EQ(expand_error("build/"), "symbolic link 'build/passwd' points outside the workspace; refused");
+  EXPECT_EQ(expand_error("build/"),
+            "symbolic link 'build/passwd' points outside the workspace; refused");
   EXPECT_EQ(expand_error("build/passwd"),
             "symbolic link 'build/passwd' points outside the workspace; refused");
 }
@@ -195,23 +198,26 @@ TEST_F(ArtifactsTest, SymlinkOutOfTheWorkspaceIsRefused) {
 TEST_F(ArtifactsTest, RelativeSymlinkClimbingOutIsRefused) {
   write(tmp_.path() / "host-secret", "secret");
   fs::create_symlink("../../host-secret", ws_ / "build/leak");
-  EXPECT_EQ(expand_error("build/*"), "symbolic link 'build/leak' points outside the workspace; refused");
+  EXPECT_EQ(expand_error("build/*"),
+            "symbolic link 'build/leak' points outside the workspace; refused");
 }
 
 TEST_F(ArtifactsTest, FolderSymlinkOnTheWayOutIsRefused) {
   fs::create_symlink("/etc", ws_ / "etc");
-  EXPECT_EQ(expand_error("etc/passwd"), "symbolic link 'etc' points outside the workspace; refused");
+  EXPECT_EQ(expand_error("etc/passwd"),
+            "symbolic link 'etc' points outside the workspace; refused");
 }
 
 TEST_F(ArtifactsTest, SymlinksInsideTheWorkspace) {
-  fs::create_symlink("hello", ws_ / "build/hello-link");     // file: kept
-  fs::create_symlink("../src", ws_ / "build/src-link");      // folder: not descended
+  fs::create_symlink("hello", ws_ / "build/hello-link");  // file: kept
+  fs::create_symlink("../src", ws_ / "build/src-link");   // folder: not descended
   auto r = expand_path_patterns(ws_, patterns("build"));
   ASSERT_TRUE(r.has_value()) << r.error();
   EXPECT_EQ(r->files, (Files{"build/hello", "build/hello-link", "build/obj/hello.o",
                              "build/obj/lib.o", "build/test_hello"}));
   ASSERT_EQ(r->warnings.size(), 1u);
-  EXPECT_EQ(r->warnings[0], "symbolic link 'build/src-link' does not lead to a regular file; skipped");
+  EXPECT_EQ(r->warnings[0],
+            "symbolic link 'build/src-link' does not lead to a regular file; skipped");
 }
 
 TEST_F(ArtifactsTest, DanglingSymlinkIsAnError) {
@@ -245,7 +251,8 @@ TEST_F(ArtifactsTest, UploadThenDownloadRoundTrip) {
   EXPECT_EQ(read(dest / "build/test_hello"), "ELF-test");
   EXPECT_FALSE(fs::exists(dest / "build/obj"));
   // The executable bit survives; the test binary was not executable.
-  EXPECT_NE(fs::status(dest / "build/hello").permissions() & fs::perms::owner_exec, fs::perms::none);
+  EXPECT_NE(fs::status(dest / "build/hello").permissions() & fs::perms::owner_exec,
+            fs::perms::none);
   EXPECT_EQ(fs::status(dest / "build/test_hello").permissions() & fs::perms::owner_exec,
             fs::perms::none);
   // The staging area is gone.
@@ -314,8 +321,9 @@ TEST_F(ArtifactsTest, NothingFoundFollowsIfNoFilesFound) {
   o.if_no_files_found = IfNoFilesFound::kError;
   auto err = store.upload("none", ws_, "dist/\n!dist/x", o);
   ASSERT_FALSE(err.has_value());
-  EXPECT_EQ(err.error(),
-            "no files were found with the provided path: dist, !dist/x; no artifact will be uploaded");
+  EXPECT_EQ(
+      err.error(),
+      "no files were found with the provided path: dist, !dist/x; no artifact will be uploaded");
 
   o.if_no_files_found = IfNoFilesFound::kWarn;
   auto warn = store.upload("none", ws_, "dist/", o);

@@ -1,12 +1,12 @@
 #include "agent/command_files.h"
 
-#include "agent/secret_masker.h"
-
 #include <gtest/gtest.h>
 #include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
+
+#include "agent/secret_masker.h"
 
 namespace sandci::agent {
 namespace {
@@ -245,8 +245,8 @@ TEST(OutputLineParser, StopCommandsUntilTheToken) {
 }
 
 TEST(OutputLineParser, RefusesUnsafeStopTokens) {
-  for (const char* line : {"::stop-commands::", "::stop-commands::error",
-                           "::stop-commands::add-mask"}) {
+  for (const char* line :
+       {"::stop-commands::", "::stop-commands::error", "::stop-commands::add-mask"}) {
     OutputLineParser p;
     auto r = p.classify(line);
     EXPECT_EQ(r.kind, OutputLine::Kind::kInvalidCommand) << line;
@@ -279,8 +279,9 @@ TEST(StepOutputProcessor, AnnotationsAreRecordedAndShown) {
   SecretMasker masker;
   masker.add("s3cr3t-value");
   StepOutputProcessor p(masker);
-  EXPECT_EQ(p.process("::error file=src/greet.c,line=12,col=5,title=Build::bad s3cr3t-value%0Anext"),
-            (Lines{"Error: src/greet.c:12:5: Build: bad ***", "next"}));
+  EXPECT_EQ(
+      p.process("::error file=src/greet.c,line=12,col=5,title=Build::bad s3cr3t-value%0Anext"),
+      (Lines{"Error: src/greet.c:12:5: Build: bad ***", "next"}));
   EXPECT_EQ(p.process("::warning::careful"), (Lines{"Warning: careful"}));
   EXPECT_EQ(p.process("::notice file=README.md::fyi"), (Lines{"Notice: README.md: fyi"}));
   ASSERT_EQ(p.annotations().size(), 3u);
@@ -299,8 +300,9 @@ TEST(StepOutputProcessor, GroupsDebugAndSetOutput) {
   EXPECT_EQ(quiet.process("::group::Compile"), (Lines{"> Compile"}));
   EXPECT_EQ(quiet.process("::endgroup::"), Lines{});
   EXPECT_EQ(quiet.process("::debug::details"), Lines{});
-  EXPECT_EQ(quiet.process("::set-output name=v::1.2"),
-            (Lines{"Warning: the set-output command is deprecated; write to $GITHUB_OUTPUT instead"}));
+  EXPECT_EQ(
+      quiet.process("::set-output name=v::1.2"),
+      (Lines{"Warning: the set-output command is deprecated; write to $GITHUB_OUTPUT instead"}));
   EXPECT_EQ(quiet.process("::set-output name=w::x"), Lines{});  // warned once
   EXPECT_EQ(quiet.process("::set-output::no name"), (Lines{"Error: ::set-output:: without name="}));
   EXPECT_EQ(quiet.outputs(), (NameValueList{{"v", "1.2"}, {"w", "x"}}));
@@ -318,8 +320,9 @@ TEST(StepOutputProcessor, StopCommandsShowsCommandsAsText) {
   EXPECT_EQ(p.process("::pause-8f2a::"), Lines{});
   EXPECT_EQ(p.process("::error::now it is"), (Lines{"Error: now it is"}));
   EXPECT_EQ(p.annotations().size(), 1u);
-  EXPECT_EQ(p.process("::stop-commands::error"),
-            (Lines{"Error: invalid ::stop-commands:: token (empty, a command name, or holding '::')"}));
+  EXPECT_EQ(
+      p.process("::stop-commands::error"),
+      (Lines{"Error: invalid ::stop-commands:: token (empty, a command name, or holding '::')"}));
 }
 
 TEST(StepOutputProcessor, DisabledCommandsAreErrors) {

@@ -90,7 +90,9 @@ TEST(Sanitize, RemovesEscapesAndControls) {
   EXPECT_EQ(sanitize_for_terminal("\x1b]8;;http://x\x1b\\link"), "link");
   EXPECT_EQ(sanitize_for_terminal(" 10%\r 50%\r100%"), "100%");
   EXPECT_EQ(sanitize_for_terminal("done\r"), "done");
-  EXPECT_EQ(sanitize_for_terminal("a\tb\x07\x08" "c\x7f"), "a bc");
+  EXPECT_EQ(sanitize_for_terminal("a\tb\x07\x08"
+                                  "c\x7f"),
+            "a bc");
   EXPECT_EQ(sanitize_for_terminal("héllo"), "héllo");
 }
 
@@ -166,7 +168,8 @@ TEST(LiveFrame, ShowsEveryJobWithStateAndDuration) {
   auto lines = frame_lines(f.text);
   ASSERT_EQ(f.lines, 9);  // header, 6 jobs, 2 log lines
   EXPECT_EQ(static_cast<int>(lines.size()), f.lines);
-  EXPECT_EQ(sanitize_for_terminal(lines[0]), "sandci run  5.0s  4/6 jobs done, 1 running, 1 failed");
+  EXPECT_EQ(sanitize_for_terminal(lines[0]),
+            "sandci run  5.0s  4/6 jobs done, 1 running, 1 failed");
   EXPECT_EQ(sanitize_for_terminal(lines[1]), "+ version      success      0.4s");
   EXPECT_EQ(sanitize_for_terminal(lines[3]), "x build (-O0)  failure      2.8s");
   EXPECT_EQ(sanitize_for_terminal(lines[4]), "> build (-O2)  running      4.5s");
@@ -189,7 +192,8 @@ TEST(LiveFrame, RedrawsOverThePreviousFrame) {
 
 TEST(LiveFrame, RespectsTheWidth) {
   RunView v = diamond();
-  v.jobs[3].name = "build (a very long matrix name: os=debian-12, cflags=-O2 -g -fsanitize=address)";
+  v.jobs[3].name =
+      "build (a very long matrix name: os=debian-12, cflags=-O2 -g -fsanitize=address)";
   append_tail(v.jobs[3], std::string(300, 'x'), 5);
   append_tail(v.jobs[3], "unicode ✓ ünïcödé " + std::string(100, 'y'), 5);
   for (int width : {10, 20, 40, 60, 80, 200}) {
@@ -200,7 +204,8 @@ TEST(LiveFrame, RespectsTheWidth) {
   }
   // At 60 columns the long name is cut with an ellipsis, the state still shown.
   auto f = render_live_frame(v, 5s, {60, 24}, 0);
-  EXPECT_NE(f.text.find("build (a very long matrix name: os=deb…  \x1b[33mrunning"), std::string::npos)
+  EXPECT_NE(f.text.find("build (a very long matrix name: os=deb…  \x1b[33mrunning"),
+            std::string::npos)
       << f.text;
 }
 
@@ -208,9 +213,8 @@ TEST(LiveFrame, NeverTallerThanTheTerminal) {
   RunView v;
   for (int i = 0; i < 40; ++i) {
     auto state = i == 25 ? JobState::kRunning : i == 30 ? JobState::kFailure : JobState::kQueued;
-    v.jobs.push_back(row("job-" + std::to_string(i), state, state == JobState::kQueued
-                                                                ? std::nullopt
-                                                                : std::optional<Millis>(1s)));
+    v.jobs.push_back(row("job-" + std::to_string(i), state,
+                         state == JobState::kQueued ? std::nullopt : std::optional<Millis>(1s)));
     if (state == JobState::kRunning)
       for (int k = 0; k < 10; ++k) append_tail(v.jobs.back(), "log " + std::to_string(k), 10);
   }

@@ -64,8 +64,7 @@ TEST(Base64, MatchesRfc4648Vectors) {
 TEST(SecretMasker, MasksEveryOccurrence) {
   SecretMasker m;
   m.add("hunter2-password");
-  EXPECT_EQ(m.mask("pw=hunter2-password and again hunter2-password."),
-            "pw=*** and again ***.");
+  EXPECT_EQ(m.mask("pw=hunter2-password and again hunter2-password."), "pw=*** and again ***.");
   EXPECT_EQ(m.mask("nothing here"), "nothing here");
   EXPECT_EQ(m.mask(""), "");
 }
