@@ -13,6 +13,7 @@
 #include <cstring>
 #include <ctime>
 #include <fstream>
+#include <optional>
 #include <nlohmann/json.hpp>
 #include <regex>
 #include <set>
@@ -145,7 +146,88 @@ bool write_file(const fs::path& path, const std::string& content) {
 
 std::string tag_part(const std::string& normalized) { return normalized.substr(normalized.rfind(':') + 1); }
 
+
+// A file of the image read without following symbolic links anywhere on the way
+// (an image's /etc/passwd may point at the host's files). Empty when absent.
+std::string read_image_file(const fs::path& rootfs, const std::vector<std::string>& parts) {
+  int dir = ::open(rootfs.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  for (std::size_t i = 0; dir >= 0 && i + 1 < parts.size(); ++i) {
+    int next = ::openat(dir, parts[i].c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    ::close(dir);
+    dir = next;
+  }
+  if (dir < 0) return {};
+  int fd = ::openat(dir, parts.back().c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+  ::close(dir);
+  if (fd < 0) return {};
+  std::string text;
+  char buf[8192];
+  ssize_t n;
+  while ((n = ::read(fd, buf, sizeof buf)) > 0 && text.size() < (1u << 22)) text.append(buf, static_cast<std::size_t>(n));
+  ::close(fd);
+  return text;
+}
+
+bool parse_id(std::string_view s, std::uint32_t& out) {
+  if (s.empty() || s.size() > 10) return false;
+  std::uint64_t v = 0;
+  for (char c : s) {
+    if (c < '0' || c > '9') return false;
+    v = v * 10 + static_cast<std::uint64_t>(c - '0');
+  }
+  if (v > 0xFFFFFFFEull) return false;
+  out = static_cast<std::uint32_t>(v);
+  return true;
+}
+
+// Fields of the colon-separated line whose field `key_field` equals `key`.
+std::vector<std::string> find_entry(const std::string& text, std::size_t key_field, std::string_view key) {
+  std::istringstream in(text);
+  for (std::string line; std::getline(in, line);) {
+    std::vector<std::string> fields;
+    std::size_t pos = 0;
+    for (;;) {
+      auto colon = line.find(':', pos);
+      fields.push_back(line.substr(pos, colon == std::string::npos ? std::string::npos : colon - pos));
+      if (colon == std::string::npos) break;
+      pos = colon + 1;
+    }
+    if (fields.size() > key_field && fields[key_field] == key) return fields;
+  }
+  return {};
+}
+
 }  // namespace
+
+std::expected<UserIds, ImageError> resolve_image_user(const fs::path& rootfs, std::string_view user) {
+  UserIds ids;
+  if (user.empty()) return ids;
+  auto colon = user.find(':');
+  std::string_view user_part = user.substr(0, colon);
+  std::optional<std::string_view> group_part;
+  if (colon != std::string_view::npos) group_part = user.substr(colon + 1);
+  const std::string passwd = read_image_file(rootfs, {"etc", "passwd"});
+  bool have_gid = false;
+  if (parse_id(user_part, ids.uid)) {
+    auto entry = find_entry(passwd, 2, user_part);
+    have_gid = entry.size() > 3 && parse_id(entry[3], ids.gid);
+  } else {
+    auto entry = find_entry(passwd, 0, user_part);
+    if (entry.size() < 4 || !parse_id(entry[2], ids.uid) || !parse_id(entry[3], ids.gid))
+      return invalid("the image's user '" + std::string(user_part) + "' is not in its /etc/passwd");
+    have_gid = true;
+  }
+  if (group_part) {
+    if (!parse_id(*group_part, ids.gid)) {
+      auto entry = find_entry(read_image_file(rootfs, {"etc", "group"}), 0, *group_part);
+      if (entry.size() < 3 || !parse_id(entry[2], ids.gid))
+        return invalid("the image's group '" + std::string(*group_part) + "' is not in its /etc/group");
+    }
+  } else if (!have_gid) {
+    ids.gid = 0;
+  }
+  return ids;
+}
 
 bool has_skopeo_transport(std::string_view ref) {
   static constexpr std::array<std::string_view, 9> kTransports = {

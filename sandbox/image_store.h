@@ -37,6 +37,16 @@ std::expected<std::string, ImageError> normalize_image_name(std::string_view nam
 // True when `ref` starts with a skopeo transport ("docker://", "oci:", "docker-archive:"...).
 bool has_skopeo_transport(std::string_view ref);
 
+// The numeric ids for an image config's User ("", "uid", "name", "uid:gid",
+// "name:group"), looked up in the image's own /etc/passwd and /etc/group (never the
+// host's, never through a symbolic link). As Docker does: "" is root; a user
+// without a group takes their passwd group, or 0 for a uid absent from passwd.
+struct UserIds {
+  std::uint32_t uid = 0;
+  std::uint32_t gid = 0;
+};
+std::expected<UserIds, ImageError> resolve_image_user(const std::filesystem::path& rootfs, std::string_view user);
+
 // $SANDCI_STATE_DIR when set and not empty, else /var/lib/sandci.
 std::filesystem::path default_state_dir();
 

@@ -328,6 +328,39 @@ TEST_F(ImageStoreTest, ReadersAlwaysFindTheImageWhileItIsReplaced) {
   EXPECT_TRUE(leftovers().empty());
 }
 
+TEST(ResolveImageUserTest, UsesTheImagesOwnPasswdAndGroup) {
+  TempDir tmp;
+  sandci::testing::write_text(tmp / "etc/passwd",
+                              "root:x:0:0:root:/root:/bin/bash\nbuilder:x:1001:1002::/home/builder:/bin/sh\n");
+  sandci::testing::write_text(tmp / "etc/group", "root:x:0:\nci:x:1002:\nstaff:x:50:\n");
+  auto ids = [&](std::string_view user) { return resolve_image_user(tmp.path(), user); };
+  EXPECT_EQ(ids("")->uid, 0u);
+  EXPECT_EQ(ids("builder")->uid, 1001u);
+  EXPECT_EQ(ids("builder")->gid, 1002u);
+  EXPECT_EQ(ids("1001")->gid, 1002u);  // a known uid takes its passwd group
+  EXPECT_EQ(ids("4242")->uid, 4242u);
+  EXPECT_EQ(ids("4242")->gid, 0u);     // an unknown uid gets group 0, as in Docker
+  EXPECT_EQ(ids("builder:staff")->gid, 50u);
+  EXPECT_EQ(ids("7:8")->uid, 7u);
+  EXPECT_EQ(ids("7:8")->gid, 8u);
+  auto missing = ids("nobody-here");
+  ASSERT_FALSE(missing.has_value());
+  EXPECT_EQ(missing.error().kind, ImageErrorKind::kInvalid);
+  EXPECT_NE(missing.error().message.find("'nobody-here' is not in its /etc/passwd"), std::string::npos);
+  EXPECT_FALSE(ids("builder:nogroup").has_value());
+}
+
+TEST(ResolveImageUserTest, NeverReadsThroughASymlink) {
+  TempDir tmp;
+  sandci::testing::write_text(tmp / "host/passwd", "sneaky:x:4000:4000::/:/bin/sh\n");
+  fs::create_directories(tmp / "rootfs/etc");
+  fs::create_symlink(tmp / "host/passwd", tmp / "rootfs/etc/passwd");
+  EXPECT_FALSE(resolve_image_user(tmp / "rootfs", "sneaky").has_value());
+  fs::create_directories(tmp / "rootfs2");
+  fs::create_directory_symlink(tmp / "host", tmp / "rootfs2/etc");
+  EXPECT_FALSE(resolve_image_user(tmp / "rootfs2", "sneaky").has_value());
+}
+
 TEST(DebianMirrorTest, TakesTheFirstNonSecurityUri) {
   const std::string deb822 =
       "Types: deb\n"
