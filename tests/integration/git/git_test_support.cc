@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
+#include <pwd.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -244,6 +245,48 @@ std::string HttpGitServer::access_log() const {
 
 std::string HttpGitServer::private_url(const std::string& name) const {
   return "http://127.0.0.1:" + std::to_string(port_) + "/private/" + name;
+}
+
+bool SshServer::available() { return fs::exists("/usr/sbin/sshd"); }
+
+SshServer::SshServer() : port_(free_port()) {
+  const fs::path dir = dir_.path();
+  passwd* pw = getpwuid(getuid());
+  user_ = pw ? pw->pw_name : "root";
+  for (const char* key : {"host_key", "client_key", "other_key", "other_host_key"}) {
+    auto r = run({"ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", key, "-f", (dir / key).string()});
+    EXPECT_EQ(r.status, 0) << r.output;
+  }
+  auto read = [](const fs::path& p) {
+    std::ifstream in(p);
+    return std::string(std::istreambuf_iterator<char>(in), {});
+  };
+  write_text(dir / "authorized_keys", read(dir / "client_key.pub"));
+  std::string host = "[127.0.0.1]:" + std::to_string(port_) + " ";
+  write_text(dir / "known_hosts", host + read(dir / "host_key.pub"));
+  write_text(dir / "wrong_known_hosts", host + read(dir / "other_host_key.pub"));
+  write_text(dir / "sshd_config",
+             "Port " + std::to_string(port_) + "\nListenAddress 127.0.0.1\n"
+             "HostKey " + (dir / "host_key").string() + "\n"
+             "PidFile " + (dir / "sshd.pid").string() + "\n"
+             "AuthorizedKeysFile " + (dir / "authorized_keys").string() + "\n"
+             "StrictModes no\nUsePAM no\nPasswordAuthentication no\n"
+             "KbdInteractiveAuthentication no\nPermitRootLogin prohibit-password\n"
+             "AllowUsers " + user_ + "\nLogLevel VERBOSE\n");
+  std::error_code ec;
+  fs::create_directories("/run/sshd", ec);  // sshd's privilege separation folder
+  process_ = Process({"/usr/sbin/sshd", "-D", "-e", "-f", (dir / "sshd_config").string()},
+                     dir / "sshd.log");
+  EXPECT_TRUE(wait_for_port(port_)) << "sshd did not start: " << log();
+}
+
+std::string SshServer::url(const fs::path& repo) const {
+  return "ssh://" + user_ + "@127.0.0.1:" + std::to_string(port_) + repo.string();
+}
+
+std::string SshServer::log() const {
+  std::ifstream in(dir_.path() / "sshd.log");
+  return std::string(std::istreambuf_iterator<char>(in), {});
 }
 
 SilentServer::SilentServer() {

@@ -105,6 +105,29 @@ class HttpGitServer {
   Process process_;
 };
 
+// OpenSSH's sshd on 127.0.0.1 with its own host key and config, accepting one client
+// key for the current user; repositories are addressed by absolute path.
+// available() is false when /usr/sbin/sshd is not installed.
+class SshServer {
+ public:
+  SshServer();
+  static bool available();
+  std::string url(const std::filesystem::path& repo) const;  // ssh://user@127.0.0.1:port/abs
+  std::filesystem::path client_key() const { return dir_.path() / "client_key"; }
+  std::filesystem::path other_key() const { return dir_.path() / "other_key"; }  // not authorized
+  std::filesystem::path known_hosts() const { return dir_.path() / "known_hosts"; }  // the real key
+  std::filesystem::path wrong_known_hosts() const { return dir_.path() / "wrong_known_hosts"; }
+  std::string user() const { return user_; }
+  int port() const { return port_; }
+  std::string log() const;
+
+ private:
+  TempDir dir_;
+  std::string user_;
+  int port_ = 0;
+  Process process_;
+};
+
 // Accepts TCP connections (kernel backlog) and never answers: a hung server.
 class SilentServer {
  public:
