@@ -12,8 +12,10 @@ BUILD_PKGS=(
 )
 # Runtime and test tools: debootstrap builds the default job image; skopeo copies
 # images for `sandci image pull`; busybox-static makes tiny test images; git-daemon
-# and lighttpd/fcgiwrap serve repositories on 127.0.0.1 in the git tests.
-RUNTIME_PKGS=(debootstrap skopeo busybox-static lighttpd fcgiwrap iproute2 procps psmisc)
+# and lighttpd/fcgiwrap serve repositories on 127.0.0.1 in the git tests, which also
+# start their own sshd (openssh-server) on a loopback port for the SSH key path.
+RUNTIME_PKGS=(debootstrap skopeo busybox-static lighttpd fcgiwrap iproute2 procps psmisc
+              openssh-server)
 
 missing() {
   local p
