@@ -250,7 +250,15 @@ std::expected<void, ImageError> extract_layer(const fs::path& tarball, const fs:
   return {};
 }
 
+// True when `base/rel` is a regular file reached through real folders only: an
+// unpacked archive may hold symbolic links (`blobs -> /`) that point at host files.
+bool is_plain_member(const fs::path& base, const std::string& rel) {
+  return blocking_component(base, rel, false).empty() && fs::is_regular_file(fs::symlink_status(base / rel));
+}
+
 std::expected<std::string, ImageError> read_text(const fs::path& path, std::string_view what) {
+  if (!fs::is_regular_file(fs::symlink_status(path)))
+    return invalid(std::string(what) + ": " + path.filename().string() + " is missing or not a regular file");
   std::ifstream in(path, std::ios::binary);
   if (!in) return invalid(std::string(what) + ": cannot read " + path.filename().string());
   std::ostringstream s;
@@ -272,7 +280,7 @@ std::expected<fs::path, ImageError> member_path(const fs::path& base, const json
   auto name = clean_member_name(value.get<std::string>());
   if (!name || name->empty())
     return invalid(std::string(what) + ": manifest path '" + value.get<std::string>() + "' is outside the archive");
-  if (!blocking_component(base, *name, false).empty() || !fs::is_regular_file(fs::symlink_status(base / *name)))
+  if (!is_plain_member(base, *name))
     return invalid(std::string(what) + ": manifest path '" + *name + "' is not a regular file in the archive");
   return base / *name;
 }
@@ -337,9 +345,10 @@ std::expected<fs::path, ImageError> blob_path(const fs::path& layout, const json
   std::string digest = descriptor.is_object() ? descriptor.value("digest", "") : "";
   std::smatch m;
   if (!std::regex_match(digest, m, kDigest)) return invalid(std::string(what) + ": bad digest '" + digest + "'");
-  fs::path p = layout / "blobs" / m[1].str() / m[2].str();
-  if (!fs::is_regular_file(fs::symlink_status(p))) return invalid(std::string(what) + ": blob " + digest + " is missing");
-  return p;
+  std::string rel = "blobs/" + m[1].str() + "/" + m[2].str();
+  if (!is_plain_member(layout, rel))
+    return invalid(std::string(what) + ": blob " + digest + " is missing or not a regular file");
+  return layout / rel;
 }
 
 bool is_index(const json& doc, const std::string& media_type) {

@@ -235,6 +235,23 @@ TEST_F(ImageStoreTest, RefusesManifestPathsOutsideTheArchive) {
   EXPECT_NE(r.error().message.find("outside the archive"), std::string::npos) << r.error().message;
 }
 
+TEST_F(ImageStoreTest, NeverReadsBlobsThroughSymlinksInTheArchive) {
+  // An OCI archive whose blobs folder points at the host: its "layer" would copy a
+  // host file into the image.
+  sandci::testing::write_text(tmp_ / ("host/sha256/" + std::string(64, 'a')), "host secret");
+  TarBuilder archive;
+  archive.file("oci-layout", R"({"imageLayoutVersion":"1.0.0"})");
+  archive.symlink("blobs", (tmp_ / "host").string());
+  archive.file("index.json", R"({"schemaVersion":2,"manifests":[{"mediaType":)"
+                             R"("application/vnd.oci.image.manifest.v1+json","digest":"sha256:)" +
+                                 std::string(64, 'a') + R"(","size":11}]})");
+  archive.write(tmp_ / "oci.tar");
+  auto r = store_.import("sneaky:1", tmp_ / "oci.tar");
+  ASSERT_FALSE(r.has_value());
+  EXPECT_EQ(r.error().kind, ImageErrorKind::kInvalid);
+  EXPECT_NE(r.error().message.find("not a regular file"), std::string::npos) << r.error().message;
+}
+
 TEST_F(ImageStoreTest, RefusesWhatIsNotATarball) {
   sandci::testing::write_text(tmp_ / "junk.tar", std::string(5000, 'j'));
   auto r = store_.import("junk", tmp_ / "junk.tar");
