@@ -57,10 +57,14 @@ enum class ExitKind {
   kFailed,       // the sandbox itself failed (runsc error); see detail
 };
 
+// "exited", "signaled", "timed out", "out of memory", "process limit reached",
+// "killed", "failed".
+const char* to_string(ExitKind kind);
+
 struct ExitStatus {
   ExitKind kind = ExitKind::kExited;
-  int code = 0;
-  int signal = 0;
+  int code = 0;    // exit code; for kSignaled the shell-style 128 + signal
+  int signal = 0;  // kSignaled only
   std::string detail;  // a sentence for people
   bool success() const { return kind == ExitKind::kExited && code == 0; }
 };
@@ -80,20 +84,29 @@ class Sandbox {
  public:
   virtual ~Sandbox() = default;  // implementations destroy the container
   virtual const std::string& id() const = 0;
-  // Runs a command inside the sandbox, streaming its output line by line.
+  // Runs a command inside the sandbox, streaming its output line by line (on the
+  // calling thread, as it arrives, each line stamped with the time it was read).
+  // Returns when the command has exited; output still written afterwards by
+  // processes it left in the background is dropped. Output past the sandbox's
+  // log_bytes budget is dropped after a single notice line on kStderr.
   virtual ExitStatus exec(const ExecRequest& request, const LineCallback& on_line) = 0;
   // Writes `content` to a file inside the sandbox (step scripts, event payload).
   virtual std::expected<void, SandboxError> write_file(const std::string& container_path,
                                                        const std::string& content,
                                                        int mode = 0644) = 0;
+  // Fails if the file is larger than max_bytes.
   virtual std::expected<std::string, SandboxError> read_file(const std::string& container_path,
                                                              std::uint64_t max_bytes) = 0;
   // Copies a tar stream of files out of / into the sandbox (artifacts).
+  // copy_out: each absolute container path lands at host_dir/<path without leading />.
+  // copy_in: the contents of host_dir land inside container_dir (created if missing).
+  // Both need sh and tar in the image.
   virtual std::expected<void, SandboxError> copy_out(const std::vector<std::string>& container_paths,
                                                      const std::string& host_dir) = 0;
   virtual std::expected<void, SandboxError> copy_in(const std::string& host_dir,
                                                     const std::string& container_dir) = 0;
-  // Stops everything inside; running execs return kKilled. Safe from any thread.
+  // Stops everything inside; running execs return kKilled, later ones too.
+  // Safe from any thread. The destructor still has to run to free resources.
   virtual void kill() = 0;
 };
 

@@ -1,0 +1,62 @@
+#pragma once
+// The gVisor backend: drives `runsc` directly as an OCI runtime (no daemon).
+// Each sandbox is an OCI bundle under <state_dir>/bundles/<id> whose init
+// process only keeps it alive; every step is a `runsc exec` into it. All runsc
+// state lives under <state_dir>/runsc (runsc --root), so stale sandboxes left by
+// a crash can be found and removed (reap_stale) without touching anyone else's.
+#include <atomic>
+#include <cstdint>
+#include <expected>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "sandbox/sandbox.h"
+
+namespace sandci::sandbox {
+
+struct RunscOptions {
+  std::string runsc = "runsc";  // binary, looked up in PATH
+  std::string state_dir;        // required; created if missing
+  // Where the sandbox's writes go (runsc --overlay2): "all:memory" keeps every
+  // write, to the root and to bind mounts alike, inside the sandbox's memory, so
+  // nothing a job writes reaches the host. "all:dir=/abs" spills them to a file.
+  std::string overlay = "all:memory";
+  std::string platform;  // empty: runsc's default (systrap)
+  // Extra global runsc flags (e.g. "--debug", "--debug-log=/dir/").
+  std::vector<std::string> extra_flags;
+};
+
+struct ReapReport {
+  int containers = 0;  // runsc containers of dead owners removed
+  int bundles = 0;     // bundle folders removed
+  std::vector<std::string> errors;
+};
+
+class RunscBackend final : public SandboxBackend {
+ public:
+  // Creates the state folders and removes what crashed owners left (reap_stale).
+  static std::expected<std::unique_ptr<RunscBackend>, SandboxError> open(RunscOptions options);
+
+  std::expected<std::unique_ptr<Sandbox>, SandboxError> create(const SandboxSpec& spec) override;
+
+  // Removes every sandbox under this state dir whose owning process is gone
+  // (another live process's sandboxes are left alone), with its bundle and cgroup.
+  ReapReport reap_stale();
+
+  const std::string& runsc_root() const { return root_; }
+  const std::string& bundles_dir() const { return bundles_; }
+
+ private:
+  explicit RunscBackend(RunscOptions options);
+  std::string new_id(const std::string& hint);
+
+  RunscOptions options_;
+  std::string root_, bundles_;
+  std::atomic<std::uint64_t> counter_{0};
+};
+
+// runsc accepts [A-Za-z0-9_.+-]; keeps the hint short and readable.
+std::string sanitize_id_part(const std::string& hint, std::size_t max_len = 24);
+
+}  // namespace sandci::sandbox

@@ -1,0 +1,98 @@
+#pragma once
+// One running gVisor sandbox (see runsc_backend.h). Created by RunscBackend.
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "sandbox/job_cgroup.h"
+#include "sandbox/line_splitter.h"
+#include "sandbox/process.h"
+#include "sandbox/sandbox.h"
+
+namespace sandci::sandbox {
+
+// How to call runsc for one sandbox: the binary and its global flags.
+struct RunscCommand {
+  std::string runsc;
+  std::vector<std::string> global_flags;  // --root=..., --network=none, ...
+  std::vector<std::string> argv(std::initializer_list<std::string> args) const;
+};
+
+class RunscSandbox final : public Sandbox {
+ public:
+  // Starts the sandbox whose bundle (config.json, owner) is already written.
+  static std::expected<std::unique_ptr<RunscSandbox>, SandboxError> start(RunscCommand command,
+                                                                           std::string id,
+                                                                           std::string bundle,
+                                                                           SandboxSpec spec);
+  ~RunscSandbox() override;
+
+  const std::string& id() const override { return id_; }
+  ExitStatus exec(const ExecRequest& request, const LineCallback& on_line) override;
+  std::expected<void, SandboxError> write_file(const std::string& container_path,
+                                               const std::string& content, int mode) override;
+  std::expected<std::string, SandboxError> read_file(const std::string& container_path,
+                                                     std::uint64_t max_bytes) override;
+  std::expected<void, SandboxError> copy_out(const std::vector<std::string>& container_paths,
+                                             const std::string& host_dir) override;
+  std::expected<void, SandboxError> copy_in(const std::string& host_dir,
+                                            const std::string& container_dir) override;
+  void kill() override;
+
+  static std::string cgroups_path_for(const std::string& id) { return "/sandci-" + id; }
+  // Removes a sandbox by id whatever state it is in: runsc container, cgroup,
+  // bundle folder. Used by the destructor (after its own, faster, shutdown)
+  // and by reap_stale.
+  static std::vector<std::string> destroy(const RunscCommand& command, const std::string& id,
+                                          const std::string& bundle);
+
+ private:
+  RunscSandbox(RunscCommand command, std::string id, std::string bundle, SandboxSpec spec);
+
+  // Where a command's stdio goes; -1 fds mean: /dev/null for stdin, the line
+  // callback for stdout.
+  struct Io {
+    int stdin_fd = -1;
+    int stdout_fd = -1;
+  };
+  ExitStatus run(const ExecRequest& request, const Io& io, LogBudget& budget, const LineCallback& on_line);
+  // Runs a helper command (tar, cat...) whose stderr is only wanted for errors.
+  std::expected<void, SandboxError> run_helper(const std::vector<std::string>& argv, const Io& io,
+                                               const std::string& what);
+  enum class Direction { kIn, kOut };
+  // Pipes a tar stream between a host command and a command in the sandbox.
+  std::expected<void, SandboxError> transfer(const std::vector<std::string>& host_argv,
+                                             const std::vector<std::string>& guest_argv, Direction direction,
+                                             const std::string& what);
+  // Kills a timed-out exec's processes, leaving the sandbox running.
+  void kill_step(const std::string& internal_pid_file);
+  // Fallback for images without sh: `runsc kill --pid` on each descendant.
+  void kill_process_tree(int root);
+  // After a failed exec: why did the sandbox itself stop, if it did?
+  std::optional<ExitStatus> sandbox_death(std::uint64_t pids_before, std::uint64_t oom_before,
+                                          std::uint64_t pids_seen, std::uint64_t oom_seen, const std::string& runsc_err);
+  void mark_dead(const std::string& reason);
+  std::string dead_reason() const;
+
+  RunscCommand command_;
+  // The foreground `runsc run` (our child): it is the sandbox process's parent,
+  // so it reaps it at once when the sandbox stops and then removes the runsc
+  // state. A detached sandbox would be re-parented to pid 1 and `runsc delete`
+  // waits until pid 1 reaps it, which is slow on some hosts (1.5 s measured).
+  Child supervisor_;
+  std::string id_, bundle_;
+  SandboxSpec spec_;
+  JobCgroup cgroup_;
+  LogBudget budget_;
+  std::atomic<bool> killed_{false};
+  std::atomic<bool> dead_{false};
+  std::atomic<std::uint64_t> exec_counter_{0};
+  mutable std::mutex mutex_;  // guards dead_reason_
+  std::string dead_reason_;
+};
+
+}  // namespace sandci::sandbox

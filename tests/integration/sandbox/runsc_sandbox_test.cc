@@ -1,0 +1,263 @@
+// Ordinary behaviour of the runsc backend, against real runsc and the test rootfs.
+#include <gmock/gmock.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <thread>
+
+#include "integration/sandbox/sandbox_fixture.h"
+#include "sandbox/job_cgroup.h"
+#include "sandbox/process.h"
+#include "sandbox/runsc_sandbox.h"
+
+namespace sandci::sandbox::testing {
+namespace {
+
+namespace fs = std::filesystem;
+using ::testing::HasSubstr;
+
+class RunscSandboxTest : public SandboxTest {};
+
+TEST_F(RunscSandboxTest, ReportsExitCodesAndSignals) {
+  auto sandbox = make();
+  ASSERT_NE(sandbox, nullptr);
+  auto ok = run(*sandbox, {"true"});
+  EXPECT_TRUE(ok.status.success()) << describe(ok.status);
+  auto seven = sh(*sandbox, "exit 7");
+  EXPECT_EQ(seven.status.kind, ExitKind::kExited);
+  EXPECT_EQ(seven.status.code, 7);
+  auto term = sh(*sandbox, "kill -TERM $$");
+  EXPECT_EQ(term.status.kind, ExitKind::kSignaled) << describe(term.status);
+  EXPECT_EQ(term.status.signal, SIGTERM);
+}
+
+TEST_F(RunscSandboxTest, MissingProgramIsAFailureWithRunscsReason) {
+  auto sandbox = make();
+  ASSERT_NE(sandbox, nullptr);
+  auto missing = run(*sandbox, {"/no/such/program"});
+  EXPECT_EQ(missing.status.kind, ExitKind::kFailed);
+  EXPECT_THAT(missing.status.detail, HasSubstr("/no/such/program"));
+  EXPECT_TRUE(run(*sandbox, {"true"}).status.success()) << "the sandbox survives a failed exec";
+}
+
+TEST_F(RunscSandboxTest, StreamsStdoutAndStderrLineByLine) {
+  auto sandbox = make();
+  ASSERT_NE(sandbox, nullptr);
+  auto before = std::chrono::system_clock::now();
+  auto output = sh(*sandbox, "echo one; echo two >&2; echo three; printf 'no newline'");
+  ASSERT_TRUE(output.status.success()) << describe(output.status);
+  EXPECT_EQ(output.out(), "one\nthree\nno newline\n");
+  EXPECT_EQ(output.err(), "two\n");
+  for (const auto& line : output.lines) {
+    EXPECT_GE(line.time, before);
+    EXPECT_LE(line.time, std::chrono::system_clock::now());
+  }
+}
+
+TEST_F(RunscSandboxTest, AppliesEnvironmentAndWorkingDirectory) {
+  auto spec = default_spec();
+  spec.env = {"GREETING=hello", "SHARED=from-spec"};
+  auto sandbox = make(spec);
+  ASSERT_NE(sandbox, nullptr);
+  ExecRequest request;
+  request.argv = {"/bin/sh", "-c", "echo $GREETING $SHARED $STEP; pwd"};
+  request.env = {"SHARED=from-step", "STEP=build"};
+  Output output;
+  output.status = sandbox->exec(request, [&](const OutputLine& l) { output.lines.push_back(l); });
+  ASSERT_TRUE(output.status.success()) << describe(output.status);
+  EXPECT_EQ(output.out(), "hello from-step build\n/workspace\n");
+
+  request.argv = {"pwd"};
+  request.working_dir = "/tmp";
+  output.lines.clear();
+  output.status = sandbox->exec(request, [&](const OutputLine& l) { output.lines.push_back(l); });
+  EXPECT_EQ(output.out(), "/tmp\n");
+}
+
+TEST_F(RunscSandboxTest, StepsShareTheSandboxFilesystem) {
+  auto sandbox = make();
+  ASSERT_NE(sandbox, nullptr);
+  ASSERT_TRUE(sh(*sandbox, "echo built > /workspace/out.txt && mkdir -p /opt/tool").status.success());
+  auto output = sh(*sandbox, "cat /workspace/out.txt && test -d /opt/tool");
+  EXPECT_TRUE(output.status.success()) << describe(output.status);
+  EXPECT_EQ(output.out(), "built\n");
+}
+
+TEST_F(RunscSandboxTest, WritesAndReadsFiles) {
+  auto sandbox = make();
+  ASSERT_NE(sandbox, nullptr);
+  std::string script = "#!/bin/sh\necho from script\n";
+  ASSERT_TRUE(sandbox->write_file("/tmp/steps/step1.sh", script, 0755));
+  auto ran = run(*sandbox, {"/tmp/steps/step1.sh"});
+  EXPECT_TRUE(ran.status.success()) << describe(ran.status);
+  EXPECT_EQ(ran.out(), "from script\n");
+  EXPECT_EQ(sh(*sandbox, "stat -c %a /tmp/steps/step1.sh").out(), "755\n");
+
+  auto back = sandbox->read_file("/tmp/steps/step1.sh", 1024);
+  ASSERT_TRUE(back) << back.error().message;
+  EXPECT_EQ(*back, script);
+
+  std::string binary("a\0b\nc", 5);
+  ASSERT_TRUE(sandbox->write_file("/workspace/bin.dat", binary));
+  EXPECT_EQ(sandbox->read_file("/workspace/bin.dat", 5).value_or("?"), binary);
+  auto too_big = sandbox->read_file("/workspace/bin.dat", 4);
+  ASSERT_FALSE(too_big);
+  EXPECT_THAT(too_big.error().message, HasSubstr("larger than 4 bytes"));
+  EXPECT_FALSE(sandbox->read_file("/no/such/file", 10));
+}
+
+TEST_F(RunscSandboxTest, CopiesFilesOutAndIn) {
+  auto sandbox = make();
+  ASSERT_NE(sandbox, nullptr);
+  ASSERT_TRUE(sh(*sandbox, "mkdir -p /out/dist/sub && echo a > /out/dist/a.txt && echo b > /out/dist/sub/b.txt"
+                           " && echo c > /tmp/c.log")
+                  .status.success());
+  TempDir host;
+  auto copied = sandbox->copy_out({"/out/dist", "/tmp/c.log"}, host.path());
+  ASSERT_TRUE(copied) << copied.error().message;
+  EXPECT_EQ(read_host_file(host.path() + "/out/dist/a.txt"), "a\n");
+  EXPECT_EQ(read_host_file(host.path() + "/out/dist/sub/b.txt"), "b\n");
+  EXPECT_EQ(read_host_file(host.path() + "/tmp/c.log"), "c\n");
+
+  auto in = sandbox->copy_in(host.path() + "/out", "/restored");
+  ASSERT_TRUE(in) << in.error().message;
+  EXPECT_EQ(sh(*sandbox, "cat /restored/dist/a.txt /restored/dist/sub/b.txt").out(), "a\nb\n");
+
+  auto missing = sandbox->copy_out({"/does/not/exist"}, host.path());
+  EXPECT_FALSE(missing);
+}
+
+TEST_F(RunscSandboxTest, TimedOutStepIsKilledAndTheSandboxSurvives) {
+  auto sandbox = make();
+  ASSERT_NE(sandbox, nullptr);
+  auto slow = sh(*sandbox, "sleep 1000 & sleep 1000; echo never", std::chrono::seconds(1));
+  EXPECT_EQ(slow.status.kind, ExitKind::kTimedOut) << describe(slow.status);
+  EXPECT_EQ(slow.out(), "");
+  // The step's whole process tree is gone, the sandbox still serves later steps.
+  auto ps = run(*sandbox, {"ps", "-eo", "comm="});
+  EXPECT_TRUE(ps.status.success()) << describe(ps.status);
+  EXPECT_THAT(ps.out(), ::testing::Not(HasSubstr("sleep 1000")));
+  EXPECT_EQ(sh(*sandbox, "pgrep -xc sleep").out(), "1\n") << "only init's sleep is left";
+}
+
+TEST_F(RunscSandboxTest, KillStopsARunningExecFromAnotherThread) {
+  auto sandbox = make();
+  ASSERT_NE(sandbox, nullptr);
+  std::atomic<bool> started{false};
+  ExitStatus result;
+  std::thread runner([&] {
+    ExecRequest request{{"/bin/sh", "-c", "echo started; sleep 1000"}, {}, "", std::chrono::milliseconds(0)};
+    result = sandbox->exec(request, [&](const OutputLine&) { started = true; });
+  });
+  while (!started) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  sandbox->kill();
+  runner.join();
+  EXPECT_EQ(result.kind, ExitKind::kKilled) << describe(result);
+  EXPECT_EQ(run(*sandbox, {"true"}).status.kind, ExitKind::kKilled);
+}
+
+TEST_F(RunscSandboxTest, CapsOutputAtTheLogLimitWithOneNotice) {
+  auto spec = default_spec();
+  spec.limits.log_bytes = 1000;
+  auto sandbox = make(spec);
+  ASSERT_NE(sandbox, nullptr);
+  auto output = sh(*sandbox, "seq 1 10000");
+  EXPECT_TRUE(output.status.success()) << describe(output.status);
+  std::size_t bytes = 0, notices = 0;
+  for (const auto& l : output.lines) {
+    if (l.text.starts_with("[sandci] output truncated")) {
+      ++notices;
+    } else {
+      bytes += l.text.size() + 1;
+    }
+  }
+  EXPECT_LE(bytes, 1000u);
+  EXPECT_GT(bytes, 900u);
+  EXPECT_EQ(notices, 1u);
+  // The budget is the sandbox's: a later step gets nothing more.
+  EXPECT_TRUE(sh(*sandbox, "echo more").lines.empty());
+}
+
+TEST_F(RunscSandboxTest, RunsSeveralSandboxesAtOnce) {
+  constexpr int kCount = 3;
+  std::vector<std::string> results(kCount);
+  std::vector<std::thread> threads;
+  for (int i = 0; i < kCount; ++i) {
+    threads.emplace_back([&, i] {
+      auto spec = default_spec();
+      auto created = backend().create(spec);
+      if (!created) {
+        results[i] = "create failed: " + created.error().message;
+        return;
+      }
+      auto& sandbox = **created;
+      sandbox.write_file("/tmp/me", std::to_string(i));
+      auto output = sh(sandbox, "echo $(cat /tmp/me) $(hostname)");
+      results[i] = output.out();
+    });
+  }
+  for (auto& t : threads) t.join();
+  for (int i = 0; i < kCount; ++i) EXPECT_EQ(results[i], std::to_string(i) + " sandci\n");
+}
+
+TEST_F(RunscSandboxTest, DestructorRemovesContainerBundleAndCgroup) {
+  auto sandbox = make();
+  ASSERT_NE(sandbox, nullptr);
+  std::string id = sandbox->id();
+  JobCgroup cgroup(RunscSandbox::cgroups_path_for(id));
+  EXPECT_TRUE(cgroup.exists());
+  EXPECT_TRUE(fs::exists(backend().bundles_dir() + "/" + id));
+  sandbox.reset();
+  auto listed = run_capture({"runsc", "--root=" + backend().runsc_root(), "list", "--quiet"});
+  ASSERT_TRUE(listed);
+  EXPECT_THAT(listed->out, ::testing::Not(HasSubstr(id)));
+  EXPECT_FALSE(cgroup.exists());
+  EXPECT_FALSE(fs::exists(backend().bundles_dir() + "/" + id));
+}
+
+TEST_F(RunscSandboxTest, ReapStaleRemovesASandboxLeftByACrashedOwner) {
+  // A child process creates a sandbox and dies without cleaning up, as a crash would.
+  int fds[2];
+  ASSERT_EQ(::pipe(fds), 0);
+  std::string spec_root = state_dir();
+  pid_t pid = ::fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    ::close(fds[0]);
+    auto created = backend().create(default_spec());
+    std::string id = created ? (*created)->id() : "";
+    (void)!::write(fds[1], id.data(), id.size());
+    (*created).release();  // never destroyed: the process just ends
+    ::_exit(0);
+  }
+  ::close(fds[1]);
+  char buf[256];
+  ssize_t n = ::read(fds[0], buf, sizeof buf);
+  ::close(fds[0]);
+  int st = 0;
+  ::waitpid(pid, &st, 0);
+  ASSERT_GT(n, 0) << "the child could not create a sandbox";
+  std::string id(buf, static_cast<std::size_t>(n));
+
+  auto listed = run_capture({"runsc", "--root=" + backend().runsc_root(), "list", "--quiet"});
+  ASSERT_TRUE(listed);
+  ASSERT_THAT(listed->out, HasSubstr(id)) << "the crashed owner's sandbox is still there";
+  JobCgroup cgroup(RunscSandbox::cgroups_path_for(id));
+  EXPECT_TRUE(cgroup.exists());
+
+  auto live = make();  // a live owner's sandbox must survive the reaping
+  ASSERT_NE(live, nullptr);
+  auto report = backend().reap_stale();
+  EXPECT_TRUE(report.errors.empty()) << (report.errors.empty() ? "" : report.errors.front());
+  EXPECT_EQ(report.containers, 1);
+
+  listed = run_capture({"runsc", "--root=" + backend().runsc_root(), "list", "--quiet"});
+  EXPECT_THAT(listed->out, ::testing::Not(HasSubstr(id)));
+  EXPECT_FALSE(cgroup.exists());
+  EXPECT_FALSE(fs::exists(backend().bundles_dir() + "/" + id));
+  EXPECT_TRUE(run(*live, {"true"}).status.success());
+}
+
+}  // namespace
+}  // namespace sandci::sandbox::testing

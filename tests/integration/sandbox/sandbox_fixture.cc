@@ -1,0 +1,169 @@
+#include "integration/sandbox/sandbox_fixture.h"
+
+#include <dirent.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <mutex>
+#include <thread>
+
+#include "sandbox/process.h"
+
+namespace sandci::sandbox::testing {
+
+namespace {
+namespace fs = std::filesystem;
+
+std::mutex backend_mutex;
+std::unique_ptr<RunscBackend> the_backend;
+std::string the_state_dir;
+
+// Host processes whose command line mentions `needle` (e.g. our runsc --root).
+std::vector<int> processes_mentioning(const std::string& needle) {
+  std::vector<int> found;
+  for (const auto& entry : fs::directory_iterator("/proc")) {
+    std::string name = entry.path().filename();
+    if (name.find_first_not_of("0123456789") != std::string::npos) continue;
+    std::ifstream in(entry.path() / "cmdline");
+    std::string cmdline((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    if (cmdline.find(needle) != std::string::npos) found.push_back(std::stoi(name));
+  }
+  return found;
+}
+
+// Checks, at the very end of the test program, that the suite left nothing.
+class NothingLeftBehind : public ::testing::Environment {
+ public:
+  void TearDown() override {
+    std::lock_guard lock(backend_mutex);
+    if (!the_backend) return;
+    const std::string root = the_backend->runsc_root();
+    auto listed = run_capture({"runsc", "--root=" + root, "list", "--quiet"});
+    ASSERT_TRUE(listed && listed->ok()) << "runsc list failed";
+    EXPECT_EQ(listed->out, "") << "containers left under " << root;
+    // runsc delete has returned, but its processes may take a moment to be reaped.
+    std::vector<int> left;
+    for (int i = 0; i < 50; ++i) {
+      left = processes_mentioning("--root=" + root);
+      if (left.empty()) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    EXPECT_TRUE(left.empty()) << left.size() << " runsc processes of the suite remain, e.g. pid " << left[0];
+    std::error_code ec;
+    EXPECT_TRUE(fs::is_empty(the_backend->bundles_dir(), ec)) << "bundles left in " << the_backend->bundles_dir();
+    for (const auto& entry : fs::directory_iterator("/sys/fs/cgroup/pids", ec)) {
+      std::string name = entry.path().filename();
+      EXPECT_FALSE(name.starts_with("sandci-sandci") && name.find("-" + std::to_string(::getpid()) + "-") !=
+                                                            std::string::npos)
+          << "cgroup left: " << entry.path();
+    }
+    the_backend.reset();
+    fs::remove_all(the_state_dir, ec);
+  }
+};
+
+[[maybe_unused]] auto* const registered = ::testing::AddGlobalTestEnvironment(new NothingLeftBehind);
+}  // namespace
+
+RunscBackend& backend() {
+  std::lock_guard lock(backend_mutex);
+  if (!the_backend) {
+    char tmpl[] = "/tmp/sandci-sandbox-test-XXXXXX";
+    if (!::mkdtemp(tmpl)) throw std::runtime_error("mkdtemp failed");
+    the_state_dir = tmpl;
+    RunscOptions options;
+    options.state_dir = the_state_dir;
+    auto opened = RunscBackend::open(options);
+    if (!opened) throw std::runtime_error(opened.error().message);
+    the_backend = std::move(*opened);
+  }
+  return *the_backend;
+}
+
+const std::string& state_dir() {
+  backend();
+  return the_state_dir;
+}
+
+TempDir::TempDir() {
+  char tmpl[] = "/tmp/sandci-test-XXXXXX";
+  if (!::mkdtemp(tmpl)) throw std::runtime_error("mkdtemp failed");
+  path_ = tmpl;
+}
+
+TempDir::~TempDir() {
+  std::error_code ec;
+  fs::remove_all(path_, ec);
+}
+
+std::string Output::out() const {
+  std::string s;
+  for (const auto& l : lines) {
+    if (l.stream == Stream::kStdout) s += l.text + "\n";
+  }
+  return s;
+}
+
+std::string Output::err() const {
+  std::string s;
+  for (const auto& l : lines) {
+    if (l.stream == Stream::kStderr) s += l.text + "\n";
+  }
+  return s;
+}
+
+void SandboxTest::SetUp() {
+  if (!fs::exists(std::string(kTestRootfs) + "/bin/sh")) {
+    if (std::getenv("SANDCI_ALLOW_SKIP")) GTEST_SKIP() << "no test rootfs at " << kTestRootfs;
+    FAIL() << "no test rootfs at " << kTestRootfs
+           << ": run scripts/ensure-test-rootfs.sh (make test does), or set SANDCI_ALLOW_SKIP=1";
+  }
+  backend();
+}
+
+SandboxSpec SandboxTest::default_spec() const {
+  SandboxSpec spec;
+  spec.rootfs = kTestRootfs;
+  spec.mounts.push_back(Mount{workspace_.path(), "/workspace", false});
+  spec.limits.memory_bytes = 512ull << 20;
+  spec.limits.cpus = 1.0;
+  spec.limits.pids = 256;
+  spec.limits.log_bytes = 1 << 20;
+  spec.name_hint = ::testing::UnitTest::GetInstance()->current_test_info()->name();
+  return spec;
+}
+
+std::unique_ptr<Sandbox> SandboxTest::make(const SandboxSpec& spec) {
+  auto created = backend().create(spec);
+  if (!created) {
+    ADD_FAILURE() << "create failed: " << created.error().message;
+    return nullptr;
+  }
+  return std::move(*created);
+}
+
+Output SandboxTest::run(Sandbox& sandbox, std::vector<std::string> argv, std::chrono::milliseconds timeout) {
+  Output output;
+  ExecRequest request;
+  request.argv = std::move(argv);
+  request.timeout = timeout;
+  output.status = sandbox.exec(request, [&output](const OutputLine& line) { output.lines.push_back(line); });
+  return output;
+}
+
+std::string describe(const ExitStatus& status) {
+  return std::string(to_string(status.kind)) + " code=" + std::to_string(status.code) +
+         " signal=" + std::to_string(status.signal) + " (" + status.detail + ")";
+}
+
+std::string read_host_file(const std::string& path) {
+  std::ifstream in(path);
+  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+}
+
+void write_host_file(const std::string& path, const std::string& content) { std::ofstream(path) << content; }
+
+}  // namespace sandci::sandbox::testing
