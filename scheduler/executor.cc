@@ -1,0 +1,404 @@
+#include "scheduler/executor.h"
+
+#include <algorithm>
+#include <cmath>
+#include <string_view>
+#include <utility>
+
+namespace sandci::scheduler {
+namespace {
+
+std::string_view trim(std::string_view text) {
+  while (!text.empty() && std::isspace(static_cast<unsigned char>(text.front()))) text.remove_prefix(1);
+  while (!text.empty() && std::isspace(static_cast<unsigned char>(text.back()))) text.remove_suffix(1);
+  return text;
+}
+
+// `if: ${{ always() }}` and `if: always()` mean the same.
+std::string_view strip_wrapper(std::string_view condition) {
+  condition = trim(condition);
+  if (condition.starts_with("${{") && condition.ends_with("}}") &&
+      condition.find("${{", 3) == std::string_view::npos) {
+    condition.remove_prefix(3);
+    condition.remove_suffix(2);
+  }
+  return trim(condition);
+}
+
+bool uses_status_function(const std::string& condition) {
+  if (trim(condition).empty()) return false;
+  auto parsed = parse_expression(strip_wrapper(condition));
+  return parsed && (*parsed)->uses_status_function();
+}
+
+// continue-on-error is "true", "false" or an expression such as
+// `${{ matrix.experimental }}`.
+
+Clock::duration minutes_to_duration(double minutes) {
+  // Ten years stands for "never" and keeps time_point arithmetic from overflowing.
+  constexpr double kMaxMinutes = 10.0 * 365 * 24 * 60;
+  if (!(minutes > 0)) minutes = 0;
+  minutes = std::min(minutes, kMaxMinutes);
+  return std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(minutes * 60.0));
+}
+
+std::string format_minutes(double minutes) {
+  std::string text = nlohmann::json(minutes).dump();
+  if (text.ends_with(".0")) text.resize(text.size() - 2);
+  return text + (minutes == 1 ? " minute" : " minutes");
+}
+
+}  // namespace
+
+Executor::Executor(const Plan& plan, JobRunner& runner, const Clock& clock,
+                   ExecutorOptions options, RunObserver* observer)
+    : plan_(plan),
+      runner_(runner),
+      clock_(clock),
+      options_(std::move(options)),
+      observer_(observer),
+      ready_(LaterFirst{&plan}) {
+  if (options_.capacity == 0) options_.capacity = 1;
+}
+
+void Executor::cancel() {
+  cancel_requested_.store(true);
+  runner_.wake();
+}
+
+void Executor::publish(EventKind kind, std::size_t job, std::optional<Result> result,
+                       std::string message) {
+  if (!observer_) return;
+  RunEvent event;
+  event.kind = kind;
+  event.time = clock_.now();
+  event.job = job;
+  if (job != kNoIndex) event.name = plan_.concrete(job).name;
+  event.result = result;
+  event.message = std::move(message);
+  observer_->on_event(event);
+}
+
+RunReport Executor::run() {
+  const std::size_t n = plan_.size();
+  const auto& workflow_jobs = plan_.workflow().jobs;
+  report_.jobs.assign(n, JobReport{});
+  jobs_.assign(n, JobState{});
+  deadline_of_.assign(n, Clock::time_point{});
+  groups_.assign(workflow_jobs.size(), GroupState{});
+  group_result_.assign(workflow_jobs.size(), Result::skipped);
+  failed_ancestry_.assign(workflow_jobs.size(), 0);
+  info_.assign(workflow_jobs.size(), GroupInfo{});
+
+  publish(EventKind::run_started, kNoIndex);
+  for (std::size_t g = 0; g < groups_.size(); ++g) {
+    const Job& job = workflow_jobs[g];
+    GroupInfo& info = info_[g];
+    groups_[g].unfinished = plan_.instances(g).size();
+    info.timeout = minutes_to_duration(job.timeout_minutes);
+    const bool matrix = job.strategy && !job.strategy->matrix.empty();
+    info.fail_fast = matrix && job.strategy->fail_fast;
+    if (job.strategy && job.strategy->max_parallel)
+      info.max_parallel = static_cast<std::size_t>(std::max(1, *job.strategy->max_parallel));
+    info.condition_empty = trim(job.if_condition).empty();
+    info.uses_status_function = uses_status_function(job.if_condition);
+    info.continue_on_error = job.continue_on_error == "true"                                ? 1
+                             : job.continue_on_error == "false" || job.continue_on_error.empty() ? 0
+                                                                                             : 2;
+  }
+  // A matrix that expanded to nothing is done before the run starts.
+  for (std::size_t g = 0; g < groups_.size(); ++g)
+    if (groups_[g].unfinished == 0) finish_group(g);
+  for (std::size_t i = 0; i < n; ++i) {
+    jobs_[i].remaining_needs = plan_.needs(i).size();
+    publish(EventKind::job_queued, i);
+  }
+  for (std::size_t i = 0; i < n; ++i)
+    if (jobs_[i].remaining_needs == 0) to_decide_.push_back(i);
+
+  while (true) {
+    if (!cancelled_ && cancel_requested_.load()) handle_cancel();
+    // Deciding a job can finish it (skipped), which can unblock more jobs.
+    while (!to_decide_.empty()) {
+      std::size_t i = to_decide_.back();
+      to_decide_.pop_back();
+      decide(i);
+    }
+    start_ready();
+    if (running_ == 0) break;
+    auto completion = runner_.wait(nearest_deadline());
+    if (completion) complete(std::move(*completion));
+    check_timeouts(clock_.now());
+  }
+
+  bool any_failure = false;
+  for (const auto& job : report_.jobs)
+    if (job.result == Result::failure && !job.continued_on_error) any_failure = true;
+  report_.result = cancelled_ ? Result::cancelled : any_failure ? Result::failure : Result::success;
+  publish(EventKind::run_finished, kNoIndex, report_.result);
+  return std::move(report_);
+}
+
+bool Executor::needs_all_succeeded(std::size_t job_index) const {
+  for (std::size_t need : plan_.job_needs(job_index))
+    if (group_result_[need] != Result::success) return false;
+  return true;
+}
+
+bool Executor::needs_failed_ancestry(std::size_t job_index) const {
+  for (std::size_t need : plan_.job_needs(job_index))
+    if (failed_ancestry_[need]) return true;
+  return false;
+}
+
+EvalContext Executor::job_context(std::size_t i) const {
+  const ConcreteJob& concrete = plan_.concrete(i);
+  const Job& job = plan_.job(i);  // the context is built for a runner or a condition: not hot
+  EvalContext ctx = options_.context;
+  auto& contexts = ctx.contexts;
+  if (!contexts.is_object()) contexts = nlohmann::json::object();
+  contexts["matrix"] = concrete.matrix.is_null() ? nlohmann::json::object() : concrete.matrix;
+  const bool fail_fast = job.strategy ? job.strategy->fail_fast : true;
+  const std::size_t max_parallel =
+      job.strategy && job.strategy->max_parallel ? static_cast<std::size_t>(*job.strategy->max_parallel)
+                                                 : concrete.matrix_total;
+  contexts["strategy"] = {{"fail-fast", fail_fast},
+                          {"job-index", concrete.matrix_index},
+                          {"job-total", concrete.matrix_total},
+                          {"max-parallel", max_parallel}};
+  nlohmann::json needs = nlohmann::json::object();
+  for (std::size_t need : plan_.job_needs(concrete.job_index))
+    needs[plan_.workflow().jobs[need].id] = {{"result", to_string(group_result_[need])},
+                                             {"outputs", group_outputs(need)}};
+  contexts["needs"] = std::move(needs);
+  ctx.status.any_failed = needs_failed_ancestry(concrete.job_index);
+  ctx.status.cancelled = cancelled_;
+  return ctx;
+}
+
+// continue-on-error is "true", "false" or an expression such as
+// `${{ matrix.experimental }}`.
+bool Executor::continue_on_error_holds(std::size_t i) const {
+  const unsigned char kind = info_[plan_.job_index(i)].continue_on_error;
+  if (kind != 2) return kind == 1;
+  auto value = interpolate(plan_.job(i).continue_on_error, job_context(i));
+  return value && trim(*value) == "true";
+}
+
+std::expected<bool, std::string> Executor::condition_holds(std::size_t i) const {
+  const std::size_t g = plan_.job_index(i);
+  // Without a status function the condition implies success(), which for jobs
+  // means every needed job succeeded (a skipped need counts against it too).
+  if (!info_[g].uses_status_function) {
+    if (cancelled_ || !needs_all_succeeded(g)) return false;
+    if (info_[g].condition_empty) return true;
+  }
+  auto holds = evaluate_condition(plan_.job(i).if_condition, job_context(i));
+  if (!holds) return std::unexpected("if: " + holds.error().message);
+  return *holds;
+}
+
+void Executor::decide(std::size_t i) {
+  if (jobs_[i].fail_fast_cancelled) {
+    finish(i, Result::cancelled, "cancelled: another job of the matrix failed");
+    return;
+  }
+  auto holds = condition_holds(i);
+  if (!holds) {
+    finish(i, Result::failure, std::move(holds.error()));
+  } else if (!*holds) {
+    finish(i, cancelled_ ? Result::cancelled : Result::skipped, {});
+  } else {
+    make_ready(i);
+  }
+}
+
+void Executor::make_ready(std::size_t i) {
+  jobs_[i].state = State::ready;
+  ready_.push(i);
+}
+
+void Executor::handle_cancel() {
+  cancelled_ = true;
+  for (std::size_t i = 0; i < jobs_.size(); ++i) {
+    JobState& job = jobs_[i];
+    if (job.state != State::running && job.state != State::ready) continue;
+    // As in Actions, jobs whose `if:` still holds (always(), cancelled()) go on.
+    auto holds = condition_holds(i);
+    if (holds && *holds) continue;
+    if (job.state == State::ready) {
+      finish(i, Result::cancelled, "cancelled");
+    } else if (job.stop == StopReason::none) {
+      job.stop = StopReason::cancelled;
+      runner_.stop(i);
+    }
+  }
+}
+
+void Executor::start_ready() {
+  while (running_ < options_.capacity && !ready_.empty()) {
+    const std::size_t i = ready_.top();
+    ready_.pop();
+    if (jobs_[i].state != State::ready) continue;  // finished meanwhile (fail-fast, cancel)
+    const std::size_t g = plan_.job_index(i);
+    GroupState& group = groups_[g];
+    if (info_[g].max_parallel != 0 && group.running >= info_[g].max_parallel) {
+      group.deferred.push_back(i);
+      continue;
+    }
+    start(i);
+  }
+}
+
+void Executor::start(std::size_t i) {
+  const std::size_t g = plan_.job_index(i);
+  JobState& state = jobs_[i];
+  state.state = State::running;
+  ++running_;
+  ++groups_[g].running;
+
+  JobRequest request;
+  request.index = i;
+  request.job = &plan_.job(i);
+  request.concrete = &plan_.concrete(i);
+  request.make_context = [this, i] { return job_context(i); };
+  request.timeout = info_[g].timeout;
+  request.observer = observer_;
+  state.continue_on_error = continue_on_error_holds(i);
+
+  const auto now = clock_.now();
+  report_.jobs[i].started = now;
+  deadline_of_[i] = now + request.timeout;
+  deadlines_.emplace(deadline_of_[i], i);
+  publish(EventKind::job_started, i);
+  runner_.start(std::move(request));
+}
+
+void Executor::complete(JobCompletion completion) {
+  const std::size_t i = completion.index;
+  if (i >= jobs_.size() || jobs_[i].state != State::running) return;  // not ours to finish
+  JobState& state = jobs_[i];
+  --running_;
+  GroupState& group = groups_[plan_.job_index(i)];
+  --group.running;
+  for (std::size_t d : group.deferred) ready_.push(d);
+  group.deferred.clear();
+
+  Result result = completion.outcome.result;
+  std::string message = std::move(completion.outcome.message);
+  switch (state.stop) {
+    case StopReason::timeout:
+      result = Result::failure;
+      message = "timed out after " + format_minutes(plan_.job(i).timeout_minutes);
+      break;
+    case StopReason::cancelled:
+      result = Result::cancelled;
+      message = "cancelled";
+      break;
+    case StopReason::fail_fast:
+      result = Result::cancelled;
+      message = "cancelled: another job of the matrix failed";
+      break;
+    case StopReason::none:
+      break;
+  }
+  if (completion.outcome.outputs.is_object() && !completion.outcome.outputs.empty())
+    report_.jobs[i].outputs = std::move(completion.outcome.outputs);
+  finish(i, result, std::move(message));
+  if (result == Result::failure && !state.continue_on_error) fail_fast(i);
+}
+
+void Executor::fail_fast(std::size_t failed) {
+  const std::size_t g = plan_.job_index(failed);
+  if (!info_[g].fail_fast) return;
+  for (std::size_t sibling : plan_.instances(g)) {
+    JobState& state = jobs_[sibling];
+    switch (state.state) {
+      case State::waiting:
+        state.fail_fast_cancelled = true;  // finished once its needs are done
+        break;
+      case State::ready:
+        finish(sibling, Result::cancelled, "cancelled: another job of the matrix failed");
+        break;
+      case State::running:
+        if (state.stop == StopReason::none) {
+          state.stop = StopReason::fail_fast;
+          runner_.stop(sibling);
+        }
+        break;
+      case State::finished:
+        break;
+    }
+  }
+}
+
+void Executor::finish(std::size_t i, Result result, std::string message) {
+  JobState& state = jobs_[i];
+  JobReport& report = report_.jobs[i];
+  state.state = State::finished;
+  report.result = result;
+  report.continued_on_error = result == Result::failure && state.continue_on_error;
+  report.message = std::move(message);
+  report.finished = clock_.now();
+  publish(EventKind::job_finished, i, result, report.message);
+
+  const std::size_t g = plan_.job_index(i);
+  GroupState& group = groups_[g];
+  const Result seen = report.continued_on_error ? Result::success : result;
+  group.any_failure |= seen == Result::failure;
+  group.any_cancelled |= seen == Result::cancelled;
+  group.any_success |= seen == Result::success;
+  if (--group.unfinished == 0) finish_group(g);
+
+  for (std::size_t d : plan_.dependents(i))
+    if (--jobs_[d].remaining_needs == 0) to_decide_.push_back(d);
+}
+
+void Executor::finish_group(std::size_t g) {
+  GroupState& group = groups_[g];
+  group_result_[g] = group.any_failure     ? Result::failure
+                     : group.any_cancelled ? Result::cancelled
+                     : group.any_success   ? Result::success
+                                           : Result::skipped;
+  failed_ancestry_[g] = group.any_failure || needs_failed_ancestry(g);
+  // Instances' outputs merge in matrix order; the last instance to set a key wins.
+  if (plan_.instances(g).size() > 1) {
+    group.merged_outputs = nlohmann::json::object();
+    for (std::size_t i : plan_.instances(g))
+      if (report_.jobs[i].outputs.is_object())
+        for (const auto& [key, value] : report_.jobs[i].outputs.items())
+          group.merged_outputs[key] = value;
+  }
+}
+
+const nlohmann::json& Executor::group_outputs(std::size_t g) const {
+  static const nlohmann::json kNoOutputs = nlohmann::json::object();
+  auto instances = plan_.instances(g);
+  const nlohmann::json& outputs = instances.size() > 1 ? groups_[g].merged_outputs
+                                  : instances.empty()    ? kNoOutputs
+                                                         : report_.jobs[instances.front()].outputs;
+  return outputs.is_object() ? outputs : kNoOutputs;
+}
+
+std::optional<Clock::time_point> Executor::nearest_deadline() {
+  while (!deadlines_.empty()) {
+    const auto [when, i] = deadlines_.top();
+    if (jobs_[i].state == State::running && jobs_[i].stop == StopReason::none &&
+        deadline_of_[i] == when)
+      return when;
+    deadlines_.pop();
+  }
+  return std::nullopt;
+}
+
+void Executor::check_timeouts(Clock::time_point now) {
+  while (auto deadline = nearest_deadline()) {
+    if (*deadline > now) return;
+    const std::size_t i = deadlines_.top().second;
+    deadlines_.pop();
+    jobs_[i].stop = StopReason::timeout;
+    runner_.stop(i);
+  }
+}
+
+}  // namespace sandci::scheduler

@@ -1,0 +1,147 @@
+#pragma once
+// Runs a Plan against a JobRunner, the way Actions runs a workflow: at most
+// `capacity` jobs at a time, ready jobs in critical-path order; a job starts
+// when its needs are done and its `if:` holds (by default: every needed job
+// succeeded), else it is skipped; continue-on-error, matrix fail-fast and
+// max-parallel, timeout-minutes, and cancellation of the whole run.
+// Single-threaded: run() drives everything; only cancel() may be called from
+// another thread. Time is read from the Clock only, so a fake runner and a fake
+// clock make a run deterministic.
+#include <atomic>
+#include <cstddef>
+#include <optional>
+#include <queue>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "scheduler/clock.h"
+#include "scheduler/events.h"
+#include "scheduler/expression.h"
+#include "scheduler/job_runner.h"
+#include "scheduler/plan.h"
+#include "scheduler/result.h"
+
+namespace sandci::scheduler {
+
+struct ExecutorOptions {
+  std::size_t capacity = 1;  // jobs running at once (0 counts as 1)
+  // Contexts every job sees: github, env, vars, secrets, inputs...
+  EvalContext context;
+};
+
+struct JobReport {
+  Result result = Result::skipped;
+  // The job failed but had continue-on-error: its dependents and the run see success.
+  bool continued_on_error = false;
+  nlohmann::json outputs;  // an object; null when the job set none (most jobs: no allocation)
+  std::string message;  // why it did not succeed ("timed out after 5 minutes")
+  std::optional<Clock::time_point> started, finished;
+};
+
+struct RunReport {
+  // cancelled when cancel() was called; else failure when a job failed
+  // without continue-on-error; else success.
+  Result result = Result::success;
+  std::vector<JobReport> jobs;  // by plan index
+};
+
+class Executor {
+ public:
+  // plan, runner, clock and observer must outlive the executor; observer may be null.
+  Executor(const Plan& plan, JobRunner& runner, const Clock& clock, ExecutorOptions options = {},
+           RunObserver* observer = nullptr);
+
+  // Runs every job to its end; call once.
+  RunReport run();
+
+  // Thread-safe, any time: running jobs are told to stop (unless their `if:`
+  // still holds once the run is cancelled, as with always()), jobs not started
+  // end cancelled, except those whose `if:` holds after cancellation.
+  void cancel();
+
+ private:
+  enum class State : unsigned char { waiting, ready, running, finished };
+  enum class StopReason : unsigned char { none, timeout, cancelled, fail_fast };
+
+  struct JobState {
+    State state = State::waiting;
+    StopReason stop = StopReason::none;
+    bool fail_fast_cancelled = false;  // a sibling failed before this one could start
+    bool continue_on_error = false;
+    std::size_t remaining_needs = 0;
+  };
+
+  // Per workflow job, what the loop needs of its definition, read once and kept
+  // small: the Job structs themselves are large and scattered.
+  struct GroupInfo {
+    Clock::duration timeout{};
+    std::size_t max_parallel = 0;  // 0: no limit
+    bool fail_fast = false;        // a matrix with fail-fast
+    bool condition_empty = true;
+    bool uses_status_function = false;  // its `if:` calls success()/failure()/...
+    unsigned char continue_on_error = 0;  // 0 false, 1 true, 2 an expression
+  };
+
+  // Per workflow job: its instances' progress and, once all are done, what
+  // dependents see as needs.<id> (result and failed ancestry are kept apart,
+  // in compact arrays, because every dependent reads them).
+  struct GroupState {
+    std::size_t unfinished = 0;
+    std::size_t running = 0;
+    std::vector<std::size_t> deferred;  // ready, held back by max-parallel
+    bool any_failure = false, any_cancelled = false, any_success = false;
+    // Instances' outputs merged, for matrices (a single job's are in its report).
+    nlohmann::json merged_outputs;
+  };
+
+  struct LaterFirst {
+    const Plan* plan;
+    bool operator()(std::size_t a, std::size_t b) const { return plan->runs_before(b, a); }
+  };
+  using Deadline = std::pair<Clock::time_point, std::size_t>;
+
+  void handle_cancel();
+  void decide(std::size_t i);
+  void make_ready(std::size_t i);
+  void start_ready();
+  void start(std::size_t i);
+  void complete(JobCompletion completion);
+  void finish(std::size_t i, Result result, std::string message);
+  void finish_group(std::size_t job_index);
+  void fail_fast(std::size_t failed);
+  void check_timeouts(Clock::time_point now);
+  std::optional<Clock::time_point> nearest_deadline();
+  EvalContext job_context(std::size_t i) const;
+  const nlohmann::json& group_outputs(std::size_t job_index) const;
+  // Whether job i's `if:` holds now; an error message when it cannot be evaluated.
+  std::expected<bool, std::string> condition_holds(std::size_t i) const;
+  bool continue_on_error_holds(std::size_t i) const;
+  bool needs_all_succeeded(std::size_t job_index) const;
+  bool needs_failed_ancestry(std::size_t job_index) const;
+  void publish(EventKind kind, std::size_t job, std::optional<Result> result = std::nullopt,
+               std::string message = {});
+
+  const Plan& plan_;
+  JobRunner& runner_;
+  const Clock& clock_;
+  ExecutorOptions options_;
+  RunObserver* observer_;
+
+  std::atomic<bool> cancel_requested_{false};
+  bool cancelled_ = false;
+  std::size_t running_ = 0;
+  std::vector<JobState> jobs_;
+  std::vector<GroupInfo> info_;
+  std::vector<GroupState> groups_;
+  std::vector<Result> group_result_;
+  std::vector<char> failed_ancestry_;  // failure() is true for the jobs after it
+  std::vector<std::size_t> to_decide_;
+  std::priority_queue<std::size_t, std::vector<std::size_t>, LaterFirst> ready_;
+  std::priority_queue<Deadline, std::vector<Deadline>, std::greater<>> deadlines_;
+  std::vector<Clock::time_point> deadline_of_;
+  RunReport report_;
+};
+
+}  // namespace sandci::scheduler

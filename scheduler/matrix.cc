@@ -1,0 +1,176 @@
+#include "scheduler/matrix.h"
+
+#include <utility>
+
+#include "scheduler/expression.h"
+
+namespace sandci::scheduler {
+namespace {
+
+// A combination keeps its keys in order (dimensions first, then keys added by
+// include), because the display name lists the values in that order.
+using Combination = std::vector<std::pair<std::string, nlohmann::json>>;
+
+const nlohmann::json* find_key(const Combination& combination, const std::string& key) {
+  for (const auto& [k, v] : combination)
+    if (k == key) return &v;
+  return nullptr;
+}
+
+void set_key(Combination& combination, const std::string& key, const nlohmann::json& value) {
+  for (auto& [k, v] : combination) {
+    if (k == key) {
+      v = value;
+      return;
+    }
+  }
+  combination.emplace_back(key, value);
+}
+
+bool matches_exclude(const Combination& combination, const nlohmann::json& exclude) {
+  if (!exclude.is_object() || exclude.empty()) return false;
+  for (const auto& [key, value] : exclude.items()) {
+    const auto* have = find_key(combination, key);
+    if (!have || *have != value) return false;
+  }
+  return true;
+}
+
+bool is_dimension(const Matrix& matrix, const std::string& key) {
+  for (const auto& [name, values] : matrix.dimensions)
+    if (name == key) return true;
+  return false;
+}
+
+// An include entry extends a combination when every dimension key it names has
+// the same value there: it may add keys but never change an original value.
+bool include_extends(const Matrix& matrix, const Combination& combination,
+                     const nlohmann::json& entry) {
+  for (const auto& [key, value] : entry.items()) {
+    if (!is_dimension(matrix, key)) continue;
+    const auto* have = find_key(combination, key);
+    if (!have || *have != value) return false;
+  }
+  return true;
+}
+
+std::expected<std::vector<Combination>, Diagnostic> expand_combinations(
+    const Job& job, const Matrix& matrix, const MatrixOptions& options) {
+  std::vector<Combination> combinations;
+  if (!matrix.dimensions.empty()) {
+    // Check the size before building anything: a few wide dimensions multiply fast.
+    // Excludes may shrink the product afterwards, hence the slack.
+    const std::size_t limit = options.max_jobs * 64;
+    std::size_t total = 1;
+    for (const auto& [name, values] : matrix.dimensions) {
+      if (values.empty())
+        return std::unexpected(Diagnostic{
+            job.location, "matrix dimension '" + name + "' of job '" + job.id + "' has no values"});
+      if (values.size() > limit || total * values.size() > limit)
+        return std::unexpected(Diagnostic{job.location, "matrix of job '" + job.id +
+                                                            "' has too many combinations"});
+      total *= values.size();
+    }
+    combinations.reserve(total);
+    combinations.emplace_back();
+    for (const auto& [name, values] : matrix.dimensions) {
+      std::vector<Combination> next;
+      next.reserve(combinations.size() * values.size());
+      for (const auto& combination : combinations) {
+        for (const auto& value : values) {
+          next.push_back(combination);
+          next.back().emplace_back(name, value);
+        }
+      }
+      combinations = std::move(next);
+    }
+  }
+
+  std::erase_if(combinations, [&](const Combination& combination) {
+    for (const auto& exclude : matrix.exclude)
+      if (matches_exclude(combination, exclude)) return true;
+    return false;
+  });
+
+  // Only the original combinations can be extended; entries that extend none
+  // are appended afterwards, each as its own combination.
+  const std::size_t original = combinations.size();
+  std::vector<Combination> added;
+  for (const auto& entry : matrix.include) {
+    if (!entry.is_object()) continue;
+    bool extended = false;
+    for (std::size_t i = 0; i < original; ++i) {
+      if (!include_extends(matrix, combinations[i], entry)) continue;
+      for (const auto& [key, value] : entry.items()) set_key(combinations[i], key, value);
+      extended = true;
+    }
+    if (!extended) {
+      // The entry's own key order is lost (JSON objects are sorted): list the
+      // matrix dimensions in their order first, then the other keys.
+      Combination combination;
+      for (const auto& [name, values] : matrix.dimensions)
+        if (entry.contains(name)) combination.emplace_back(name, entry.at(name));
+      for (const auto& [key, value] : entry.items())
+        if (!is_dimension(matrix, key)) combination.emplace_back(key, value);
+      added.push_back(std::move(combination));
+    }
+  }
+  for (auto& combination : added) combinations.push_back(std::move(combination));
+
+  if (combinations.size() > options.max_jobs)
+    return std::unexpected(Diagnostic{
+        job.location, "matrix of job '" + job.id + "' yields " +
+                          std::to_string(combinations.size()) + " jobs; at most " +
+                          std::to_string(options.max_jobs) + " are allowed"});
+  return combinations;
+}
+
+std::string interpolate_name(const std::string& name, const nlohmann::json& matrix) {
+  EvalContext ctx;
+  ctx.contexts["matrix"] = matrix.is_null() ? nlohmann::json::object() : matrix;
+  auto result = interpolate(name, ctx);
+  // A name is only a label: keep it as written rather than failing the plan.
+  return result ? *result : name;
+}
+
+}  // namespace
+
+std::string matrix_value_display(const nlohmann::json& value) {
+  if (value.is_string()) return value.get<std::string>();
+  return value.dump();
+}
+
+std::expected<std::vector<ConcreteJob>, Diagnostic> expand_matrix(const Job& job,
+                                                                  std::size_t job_index,
+                                                                  const MatrixOptions& options) {
+  const std::string& base = job.name.empty() ? job.id : job.name;
+  const bool templated = base.find("${{") != std::string::npos;
+  std::vector<ConcreteJob> jobs;
+
+  if (!job.strategy || job.strategy->matrix.empty()) {
+    jobs.push_back(ConcreteJob{job_index, templated ? interpolate_name(base, nullptr) : base,
+                               nullptr, 0, 1});
+    return jobs;
+  }
+
+  auto combinations = expand_combinations(job, job.strategy->matrix, options);
+  if (!combinations) return std::unexpected(std::move(combinations.error()));
+
+  jobs.reserve(combinations->size());
+  for (std::size_t i = 0; i < combinations->size(); ++i) {
+    const Combination& combination = (*combinations)[i];
+    nlohmann::json matrix = nlohmann::json::object();
+    std::string suffix;
+    for (const auto& [key, value] : combination) {
+      matrix[key] = value;
+      if (!suffix.empty()) suffix += ", ";
+      suffix += matrix_value_display(value);
+    }
+    std::string name = templated ? interpolate_name(base, matrix) : base + " (" + suffix + ")";
+    jobs.push_back(ConcreteJob{job_index, std::move(name), std::move(matrix), i,
+                               combinations->size()});
+  }
+  return jobs;
+}
+
+}  // namespace sandci::scheduler

@@ -1,0 +1,48 @@
+#pragma once
+// Matrix expansion: one workflow job becomes the concrete jobs Actions would run,
+// named the way Actions names them ("build (linux, 20)").
+#include <cstddef>
+#include <expected>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "scheduler/diagnostic.h"
+#include "scheduler/workflow.h"
+
+namespace sandci::scheduler {
+
+// One job the executor runs: a workflow job, or one combination of its matrix.
+struct ConcreteJob {
+  std::size_t job_index = 0;  // index into Workflow::jobs
+  std::string name;           // display name: "build (linux, 20)", or the job's name or id
+  nlohmann::json matrix;      // the combination (an object); null for a job without matrix
+  std::size_t matrix_index = 0;  // strategy.job-index
+  std::size_t matrix_total = 1;  // strategy.job-total
+};
+
+struct MatrixOptions {
+  // Actions refuses matrices of more than 256 jobs; the benchmark raises it.
+  std::size_t max_jobs = 256;
+};
+
+// Expands `job` (at `job_index` in its workflow) into its concrete jobs:
+// the cartesian product of the dimensions (first dimension outermost), minus the
+// combinations an `exclude` entry matches (all of its keys equal), then each
+// `include` entry is added to every original combination whose dimension values
+// it does not contradict (its other keys are added or overwrite earlier added
+// keys); an entry that extends no combination becomes a combination of its own.
+// A job without matrix yields one concrete job. A matrix whose expansion is
+// empty yields no jobs. Names: the job's name (or id) followed by the
+// combination's values in order, "build (linux, 20)"; a name holding `${{ }}` is
+// interpolated with the matrix context instead (kept as written when that fails).
+std::expected<std::vector<ConcreteJob>, Diagnostic> expand_matrix(const Job& job,
+                                                                  std::size_t job_index,
+                                                                  const MatrixOptions& options = {});
+
+// How a matrix value appears in a job name: strings as they are, other values
+// as compact JSON ("20", "true", {"os":"linux"}).
+std::string matrix_value_display(const nlohmann::json& value);
+
+}  // namespace sandci::scheduler
