@@ -21,8 +21,9 @@ std::mutex backend_mutex;
 std::unique_ptr<RunscBackend> the_backend;
 std::string the_state_dir;
 
-// Host processes whose command line mentions `needle` (e.g. our runsc --root).
-std::vector<int> processes_mentioning(const std::string& needle) {
+}  // namespace
+
+std::vector<int> host_processes_mentioning(const std::string& needle) {
   std::vector<int> found;
   for (const auto& entry : fs::directory_iterator("/proc")) {
     std::string name = entry.path().filename();
@@ -33,6 +34,8 @@ std::vector<int> processes_mentioning(const std::string& needle) {
   }
   return found;
 }
+
+namespace {
 
 // Checks, at the very end of the test program, that the suite left nothing.
 class NothingLeftBehind : public ::testing::Environment {
@@ -47,7 +50,7 @@ class NothingLeftBehind : public ::testing::Environment {
     // runsc delete has returned, but its processes may take a moment to be reaped.
     std::vector<int> left;
     for (int i = 0; i < 50; ++i) {
-      left = processes_mentioning("--root=" + root);
+      left = host_processes_mentioning("--root=" + root);
       if (left.empty()) break;
       std::this_thread::sleep_for(std::chrono::milliseconds(100));
     }

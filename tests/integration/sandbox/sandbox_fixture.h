@@ -59,6 +59,8 @@ class SandboxTest : public ::testing::Test {
 };
 
 std::string describe(const ExitStatus& status);
+// Host processes whose command line contains `needle` (a sandbox id, a --root).
+std::vector<int> host_processes_mentioning(const std::string& needle);
 std::string read_host_file(const std::string& path);
 void write_host_file(const std::string& path, const std::string& content);
 
