@@ -1,5 +1,7 @@
 #include "git/checkout_writer.h"
 
+#include <sys/stat.h>
+
 #include <fstream>
 #include <map>
 
@@ -75,19 +77,49 @@ std::expected<std::vector<SubmoduleRef>, std::string> read_submodules(const fs::
   return out;
 }
 
+// The index git would have written: every tree entry with the stat data of the file
+// just written, so `git status` in the checkout is fast and clean.
+bool write_index(git_repository* repo, const git_oid& tree_id, const fs::path& dest) {
+  git_index* raw_index = nullptr;
+  if (git_repository_index(&raw_index, repo) != 0) return false;
+  IndexPtr index(raw_index);
+  git_tree* raw_tree = nullptr;
+  if (git_tree_lookup(&raw_tree, repo, &tree_id) != 0) return false;
+  TreePtr tree(raw_tree);
+  if (git_index_read_tree(index.get(), tree.get()) != 0) return false;
+  std::string base = dest.string() + "/";
+  for (size_t i = 0, n = git_index_entrycount(index.get()); i < n; ++i) {
+    git_index_entry entry = *git_index_get_byindex(index.get(), i);
+    struct stat st;
+    if (lstat((base + entry.path).c_str(), &st) != 0) continue;  // gitlinks: empty folders
+    entry.ctime = {static_cast<int32_t>(st.st_ctim.tv_sec), static_cast<uint32_t>(st.st_ctim.tv_nsec)};
+    entry.mtime = {static_cast<int32_t>(st.st_mtim.tv_sec), static_cast<uint32_t>(st.st_mtim.tv_nsec)};
+    entry.dev = static_cast<uint32_t>(st.st_dev);
+    entry.ino = static_cast<uint32_t>(st.st_ino);
+    entry.uid = st.st_uid;
+    entry.gid = st.st_gid;
+    entry.file_size = static_cast<uint32_t>(st.st_size);
+    if (git_index_add(index.get(), &entry) != 0) return false;
+  }
+  return git_index_write(index.get()) == 0;
+}
+
 std::expected<WrittenCheckout, std::string> write_into(const fs::path& mirror, const git_oid& oid,
                                                        const fs::path& dest) {
   char hex[GIT_OID_HEXSZ + 1] = {};
   git_oid_tostr(hex, sizeof hex, &oid);
   if (!write_git_dir(dest / ".git", mirror, hex)) return std::unexpected("cannot write .git");
 
-  git_repository* raw_repo = nullptr;
-  if (git_repository_open_ext(&raw_repo, dest.c_str(), GIT_REPOSITORY_OPEN_NO_SEARCH, nullptr) != 0) {
-    return std::unexpected(std::string("cannot open the new checkout: ") + last_git_message());
+  // Files come straight from the bare mirror into `dest` (target_directory): about
+  // twice as fast as a checkout in the new repository, where libgit2 also compares
+  // against its work folder and reads objects through the alternates.
+  git_repository* raw_mirror = nullptr;
+  if (git_repository_open_bare(&raw_mirror, mirror.c_str()) != 0) {
+    return std::unexpected(std::string("cannot open the mirror: ") + last_git_message());
   }
-  RepoPtr repo(raw_repo);
+  RepoPtr mirror_repo(raw_mirror);
   git_commit* raw_commit = nullptr;
-  if (git_commit_lookup(&raw_commit, repo.get(), &oid) != 0) {
+  if (git_commit_lookup(&raw_commit, mirror_repo.get(), &oid) != 0) {
     return std::unexpected(std::string("cannot read the commit: ") + last_git_message());
   }
   CommitPtr commit(raw_commit);
@@ -96,13 +128,45 @@ std::expected<WrittenCheckout, std::string> write_into(const fs::path& mirror, c
     return std::unexpected(std::string("cannot read the commit's tree: ") + last_git_message());
   }
   TreePtr tree(raw_tree);
-
-  git_checkout_options opts = GIT_CHECKOUT_OPTIONS_INIT;
-  // FORCE on an empty folder: write every file; the index is written too, with the
-  // stat data of the files just written, so `git status` inside is fast and clean.
-  opts.checkout_strategy = GIT_CHECKOUT_FORCE;
-  if (git_checkout_tree(repo.get(), reinterpret_cast<git_object*>(tree.get()), &opts) != 0) {
-    return std::unexpected(std::string("checkout failed: ") + last_git_message());
+  git_repository* raw_repo = nullptr;
+  auto open_checkout = [&] {
+    return git_repository_open_ext(&raw_repo, dest.c_str(), GIT_REPOSITORY_OPEN_NO_SEARCH, nullptr);
+  };
+  // libgit2 refuses target_directory checkouts of trees with submodules from a bare
+  // repository; those take the slower checkout inside the new repository.
+  bool has_submodules = git_tree_entry_byname(tree.get(), ".gitmodules") != nullptr;
+  if (has_submodules) {
+    if (open_checkout() != 0) {
+      return std::unexpected(std::string("cannot open the new checkout: ") + last_git_message());
+    }
+    RepoPtr repo(raw_repo);
+    git_tree* raw_own_tree = nullptr;
+    if (git_tree_lookup(&raw_own_tree, repo.get(), git_tree_id(tree.get())) != 0) {
+      return std::unexpected(std::string("cannot read the tree: ") + last_git_message());
+    }
+    TreePtr own_tree(raw_own_tree);
+    git_checkout_options opts = GIT_CHECKOUT_OPTIONS_INIT;
+    opts.checkout_strategy = GIT_CHECKOUT_FORCE;  // writes the index too
+    if (git_checkout_tree(repo.get(), reinterpret_cast<git_object*>(own_tree.get()), &opts) != 0) {
+      return std::unexpected(std::string("checkout failed: ") + last_git_message());
+    }
+  } else {
+    git_checkout_options opts = GIT_CHECKOUT_OPTIONS_INIT;
+    // The mirror has no index and must not get one: concurrent checkouts share it.
+    opts.checkout_strategy =
+        GIT_CHECKOUT_FORCE | GIT_CHECKOUT_DONT_UPDATE_INDEX | GIT_CHECKOUT_DONT_WRITE_INDEX;
+    std::string target = dest.string();
+    opts.target_directory = target.c_str();
+    if (git_checkout_tree(mirror_repo.get(), reinterpret_cast<git_object*>(tree.get()), &opts) != 0) {
+      return std::unexpected(std::string("checkout failed: ") + last_git_message());
+    }
+    if (open_checkout() != 0) {
+      return std::unexpected(std::string("cannot open the new checkout: ") + last_git_message());
+    }
+    RepoPtr repo(raw_repo);
+    if (!write_index(repo.get(), *git_tree_id(tree.get()), dest)) {
+      return std::unexpected(std::string("cannot write the index: ") + last_git_message());
+    }
   }
   auto subs = read_submodules(dest, tree.get());
   if (!subs) return std::unexpected(subs.error());

@@ -19,6 +19,7 @@ using CommitPtr = std::unique_ptr<git_commit, GitDeleter<git_commit, git_commit_
 using TreePtr = std::unique_ptr<git_tree, GitDeleter<git_tree, git_tree_free>>;
 using TreeEntryPtr =
     std::unique_ptr<git_tree_entry, GitDeleter<git_tree_entry, git_tree_entry_free>>;
+using IndexPtr = std::unique_ptr<git_index, GitDeleter<git_index, git_index_free>>;
 using OdbPtr = std::unique_ptr<git_odb, GitDeleter<git_odb, git_odb_free>>;
 using ConfigPtr = std::unique_ptr<git_config, GitDeleter<git_config, git_config_free>>;
 using RefPtr = std::unique_ptr<git_reference, GitDeleter<git_reference, git_reference_free>>;

@@ -157,6 +157,8 @@ TEST_F(MirrorTest, CheckoutIsARealGitWorktreeDetachedAtTheCommit) {
   EXPECT_EQ(co->object_dirs[0], cache_.mirror_path(daemon_.url("app.git")) / "objects");
   EXPECT_EQ(read_file(out("job") / ".git/objects/info/alternates"),
             co->object_dirs[0].string() + "\n");
+  // Checkouts share the mirror: none may leave an index (or anything else) in it.
+  EXPECT_FALSE(fs::exists(cache_.mirror_path(daemon_.url("app.git")) / "index"));
   (void)sha;
 }
 
