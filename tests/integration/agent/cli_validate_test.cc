@@ -1,0 +1,150 @@
+// Runs the real `sandci validate` on fixture repositories and checks what it
+// prints and its exit code.
+#include <gtest/gtest.h>
+
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <random>
+#include <sstream>
+#include <string>
+
+namespace {
+
+namespace fs = std::filesystem;
+
+class TempDir {
+ public:
+  TempDir() {
+    std::random_device rd;
+    path_ = fs::temp_directory_path() /
+            ("sandci-cli-validate-" + std::to_string(::getpid()) + "-" + std::to_string(rd()));
+    fs::create_directories(path_);
+  }
+  ~TempDir() {
+    std::error_code ec;
+    fs::remove_all(path_, ec);
+  }
+  const fs::path& path() const { return path_; }
+
+ private:
+  fs::path path_;
+};
+
+struct Output {
+  int exit_code = -1;
+  std::string out, err;
+};
+
+std::string slurp(const fs::path& file) {
+  std::ifstream in{file};
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+std::string quote(const std::string& s) {
+  std::string q = "'";
+  for (char c : s) q += c == '\'' ? std::string{"'\\''"} : std::string{c};
+  return q + "'";
+}
+
+// Runs `sandci validate <args>` in `cwd`, capturing stdout and stderr apart.
+Output validate(const std::string& args, const fs::path& cwd = SANDCI_FIXTURES_DIR) {
+  TempDir capture;
+  const fs::path out = capture.path() / "out", err = capture.path() / "err";
+  const std::string command = "cd " + quote(cwd.string()) + " && " + quote(SANDCI_BINARY) +
+                              " validate " + args + " >" + quote(out.string()) + " 2>" +
+                              quote(err.string());
+  const int status = std::system(command.c_str());
+  Output result;
+  result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  result.out = slurp(out);
+  result.err = slurp(err);
+  return result;
+}
+
+const std::string kGood = "validate/good";
+const std::string kBad = "validate/bad";
+
+TEST(CliValidate, GoodRepositoryPrintsSummary) {
+  auto r = validate(kGood);
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "ok: 2 workflows, 3 jobs\n");
+  EXPECT_EQ(r.err, "");
+}
+
+TEST(CliValidate, DefaultPathIsTheCurrentFolder) {
+  auto r = validate("", fs::path{SANDCI_FIXTURES_DIR} / kGood);
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "ok: 2 workflows, 3 jobs\n");
+}
+
+TEST(CliValidate, SingleFile) {
+  auto r = validate(kGood + "/.github/workflows/lint.yaml");
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "ok: 1 workflow, 1 job\n");
+}
+
+TEST(CliValidate, BadRepositoryPrintsEveryErrorSortedAndExits2) {
+  auto r = validate(kBad);
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_EQ(r.out, "");
+  const std::string a = kBad + "/.sandci/workflows/a.yml";
+  const std::string b = kBad + "/.sandci/workflows/b.yaml";
+  EXPECT_EQ(r.err,
+            a + ":4:5: error: unknown key 'runs_on' in job 'build' (did you mean 'runs-on'?)\n" +
+                a + ":6:15: error: 'uses: actions/setup-node@v4' is not supported by sandci: only "
+                    "the built-in actions/checkout, actions/upload-artifact and "
+                    "actions/download-artifact are\n" +
+                a + ":8:20: error: job 'test' needs 'deploy', which is not a job in this workflow\n" +
+                a + ":9:12: error: 'steps' must hold at least one step\n" +
+                b + ":4:12: error: dependency cycle: a -> b -> a (each job needs the next)\n");
+}
+
+TEST(CliValidate, BadSingleFile) {
+  auto r = validate(kBad + "/.sandci/workflows/b.yaml");
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_EQ(r.err, kBad + "/.sandci/workflows/b.yaml:4:12: error: dependency cycle: a -> b -> a "
+                          "(each job needs the next)\n");
+}
+
+TEST(CliValidate, NoWorkflowFilesNamesTheFoldersSearched) {
+  TempDir empty;
+  auto r = validate(quote(empty.path().string()));
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("no workflow files"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find(".sandci/workflows/, .forgejo/workflows/, .gitea/workflows/, "
+                       ".github/workflows/"),
+            std::string::npos)
+      << r.err;
+}
+
+TEST(CliValidate, MissingPath) {
+  auto r = validate("does/not/exist");
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_EQ(r.err, "does/not/exist: error: no such file or folder\n");
+}
+
+TEST(CliValidate, HostileFileFailsWithAClearError) {
+  TempDir repo;
+  const fs::path dir = repo.path() / ".github/workflows";
+  fs::create_directories(dir);
+  {
+    std::ofstream out{dir / "bomb.yml"};
+    out << "a: &a [lol, lol, lol, lol, lol, lol, lol, lol, lol]\n";
+    for (char c = 'b'; c <= 'j'; ++c) {
+      out << c << ": &" << c << " [";
+      for (int i = 0; i < 9; ++i) out << (i ? ", *" : "*") << static_cast<char>(c - 1);
+      out << "]\n";
+    }
+  }
+  auto r = validate(quote(repo.path().string()));
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("bomb.yml:1:1: error: the document has more than"), std::string::npos)
+      << r.err;
+}
+
+}  // namespace
