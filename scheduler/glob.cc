@@ -56,6 +56,7 @@ std::expected<Glob, std::string> Glob::compile(std::string_view pattern) {
     if (c == '*') {
       if (i + 1 < pattern.size() && pattern[i + 1] == '*') {
         i += 2;
+        while (i < pattern.size() && pattern[i] == '*') ++i;  // "***" is "**"
         // "**/" at the start or after a '/' also matches zero directories.
         bool at_segment_start = glob.tokens_.empty() || (glob.tokens_.back().kind == Kind::kLiteral &&
                                                          glob.tokens_.back().literal == '/');
@@ -65,7 +66,6 @@ std::expected<Glob, std::string> Glob::compile(std::string_view pattern) {
         } else {
           token.kind = Kind::kDoubleStar;
         }
-        while (i < pattern.size() && pattern[i] == '*') ++i;  // "***" is "**"
       } else {
         token.kind = Kind::kStar;
         ++i;
