@@ -1000,7 +1000,8 @@ std::optional<Workflow> parse_workflow(std::string_view text, const std::string&
                                        std::to_string(limits.max_file_bytes) + " bytes"});
   } else {
     YamlSource source{text, file};
-    if (auto root = source.parse(limits.max_depth, limits.max_nodes, local)) {
+    if (auto root = source.parse({limits.max_depth, limits.max_nodes, limits.max_expanded_nodes},
+                                 local)) {
       try {
         WorkflowParser parser{source, local};
         workflow = parser.parse(*root);

@@ -16,9 +16,12 @@ namespace sandci::scheduler {
 struct LoaderLimits {
   std::size_t max_file_bytes = 1 << 20;  // 1 MiB
   int max_depth = 64;                    // nesting of mappings and sequences
+  // Nodes as written (scalars, mappings, lists, aliases): bounds yaml-cpp's memory,
+  // which is a few hundred bytes per node.
+  std::size_t max_nodes = 100'000;
   // Nodes visited while walking the document, aliases expanded: bounds the work
   // an alias bomb ("billion laughs") can cause, since each alias is walked again.
-  std::size_t max_nodes = 100'000;
+  std::size_t max_expanded_nodes = 1'000'000;
 };
 
 // Workflow folders, relative to a repository root, in the order they are tried;

@@ -17,13 +17,16 @@ struct TooDeep {
 struct SecondDocument {
   YAML::Mark mark;
 };
+struct TooManyNodes {
+  YAML::Mark mark;
+};
 
 // First pass over the parser's events, before any node is built: rejects deep
 // nesting at the exact place (yaml-cpp's own guard reports line 1 column 1) and
-// counts documents.
+// counts documents and nodes (so yaml-cpp never builds a huge tree).
 class ShapeCheck : public YAML::EventHandler {
  public:
-  explicit ShapeCheck(int max_depth) : max_depth_(max_depth) {}
+  ShapeCheck(int max_depth, std::size_t max_nodes) : max_depth_(max_depth), max_nodes_(max_nodes) {}
 
   int documents = 0;
 
@@ -31,10 +34,12 @@ class ShapeCheck : public YAML::EventHandler {
     if (++documents > 1) throw SecondDocument{mark};
   }
   void OnDocumentEnd() override {}
-  void OnNull(const YAML::Mark&, YAML::anchor_t) override {}
-  void OnAlias(const YAML::Mark&, YAML::anchor_t) override {}
-  void OnScalar(const YAML::Mark&, const std::string&, YAML::anchor_t,
-                const std::string&) override {}
+  void OnNull(const YAML::Mark& mark, YAML::anchor_t) override { count(mark); }
+  void OnAlias(const YAML::Mark& mark, YAML::anchor_t) override { count(mark); }
+  void OnScalar(const YAML::Mark& mark, const std::string&, YAML::anchor_t,
+                const std::string&) override {
+    count(mark);
+  }
   void OnSequenceStart(const YAML::Mark& mark, const std::string&, YAML::anchor_t,
                        YAML::EmitterStyle::value) override {
     enter(mark);
@@ -48,10 +53,16 @@ class ShapeCheck : public YAML::EventHandler {
 
  private:
   void enter(const YAML::Mark& mark) {
+    count(mark);
     if (++depth_ > max_depth_) throw TooDeep{mark};
   }
+  void count(const YAML::Mark& mark) {
+    if (++nodes_ > max_nodes_) throw TooManyNodes{mark};
+  }
   int max_depth_;
+  std::size_t max_nodes_;
   int depth_ = 0;
+  std::size_t nodes_ = 0;
 };
 
 // Counts nodes as a walk would see them (aliases expanded), stopping at `budget`.
@@ -82,13 +93,12 @@ SourceLocation YamlSource::at(const YAML::Mark& mark) const {
   return {file_, mark.line + 1, mark.column + 1};
 }
 
-std::optional<YAML::Node> YamlSource::parse(int max_depth, std::size_t max_nodes,
-                                            Diagnostics& out) const {
+std::optional<YAML::Node> YamlSource::parse(const Limits& limits, Diagnostics& out) const {
   std::string text{text_};
   try {
     std::istringstream stream{text};
     YAML::Parser parser{stream};
-    ShapeCheck check{max_depth};
+    ShapeCheck check{limits.max_depth, limits.max_nodes};
     while (parser.HandleNextDocument(check)) {
     }
     if (check.documents == 0) {
@@ -96,17 +106,20 @@ std::optional<YAML::Node> YamlSource::parse(int max_depth, std::size_t max_nodes
       return std::nullopt;
     }
     YAML::Node root = YAML::Load(text);
-    std::size_t budget = max_nodes;
+    std::size_t budget = limits.max_expanded_nodes;
     if (!within_budget(root, budget)) {
       out.push_back({{file_, 1, 1},
-                     "the document has more than " + std::to_string(max_nodes) +
+                     "the document has more than " + std::to_string(limits.max_expanded_nodes) +
                          " nodes once aliases are expanded (an alias bomb?)"});
       return std::nullopt;
     }
     return root;
   } catch (const TooDeep& e) {
-    out.push_back({at(e.mark), "YAML nesting is deeper than " + std::to_string(max_depth) +
-                                   " levels"});
+    out.push_back({at(e.mark), "YAML nesting is deeper than " +
+                                   std::to_string(limits.max_depth) + " levels"});
+  } catch (const TooManyNodes& e) {
+    out.push_back({at(e.mark), "the document has more than " + std::to_string(limits.max_nodes) +
+                                   " YAML nodes"});
   } catch (const SecondDocument& e) {
     out.push_back({at(e.mark), "a workflow file must hold exactly one YAML document"});
   } catch (const YAML::Exception& e) {

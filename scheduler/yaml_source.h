@@ -17,10 +17,15 @@ class YamlSource {
  public:
   YamlSource(std::string_view text, std::string file) : text_(text), file_(std::move(file)) {}
 
-  // Parses the single document in the text. On a syntax error, nesting deeper
-  // than `max_depth`, more than `max_nodes` nodes once aliases are expanded, or
-  // anything but exactly one document, returns nullopt and appends a diagnostic.
-  std::optional<YAML::Node> parse(int max_depth, std::size_t max_nodes, Diagnostics& out) const;
+  struct Limits {
+    int max_depth;
+    std::size_t max_nodes;           // as written
+    std::size_t max_expanded_nodes;  // aliases expanded
+  };
+
+  // Parses the single document in the text. On a syntax error, a limit exceeded,
+  // or anything but exactly one document, returns nullopt and appends a diagnostic.
+  std::optional<YAML::Node> parse(const Limits& limits, Diagnostics& out) const;
 
   // The location of a node (1-based line and column).
   SourceLocation at(const YAML::Mark& mark) const;

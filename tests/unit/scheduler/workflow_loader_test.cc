@@ -738,6 +738,30 @@ TEST(WorkflowLoaderHostile, DeepBlockNestingStops) {
   EXPECT_NE(loaded.errors[0].find("YAML nesting is deeper than 64 levels"), std::string::npos);
 }
 
+TEST(WorkflowLoaderHostile, TooManyNodesStopsBeforeBuildingTheTree) {
+  // Just under 1 MiB of one-character list entries: about 350,000 nodes.
+  std::string yaml = "on: push\nenv: [";
+  while (yaml.size() < 1'000'000) yaml += "1,";
+  yaml += "1]\njobs: {a: {steps: [{run: x}]}}\n";
+  auto loaded = load_text(yaml);
+  ASSERT_EQ(loaded.errors.size(), 1u);
+  EXPECT_NE(loaded.errors[0].find("the document has more than 100000 YAML nodes"),
+            std::string::npos)
+      << loaded.errors[0];
+  EXPECT_TRUE(loaded.errors[0].starts_with("2:")) << loaded.errors[0];
+}
+
+TEST(WorkflowLoaderHostile, ManyJobsWithinLimitsLoad) {
+  std::string yaml = "on: push\njobs:\n";
+  for (int i = 0; i < 2000; ++i)
+    yaml += "  job" + std::to_string(i) + ":\n    needs: [job" + std::to_string(i ? i - 1 : 0) +
+            "]\n    steps:\n      - run: echo ${{ github.sha }}\n";
+  // job0 needs itself: exactly one error, the cycle.
+  auto loaded = load_text(yaml);
+  ASSERT_EQ(loaded.errors.size(), 1u);
+  EXPECT_EQ(loaded.errors[0], "4:13: dependency cycle: job0 -> job0 (each job needs the next)");
+}
+
 TEST(WorkflowLoaderHostile, HugeFileIsRefusedWithoutParsing) {
   TempDir dir;
   auto file = dir.path() / "huge.yml";
