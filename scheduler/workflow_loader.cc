@@ -976,10 +976,26 @@ std::optional<std::string> read_file(const std::filesystem::path& path, const st
   return text;
 }
 
-bool is_workflow_file(const std::filesystem::directory_entry& entry) {
-  const auto ext = entry.path().extension();
+bool has_workflow_extension(const std::filesystem::path& path) {
+  const auto ext = path.extension();
+  return ext == ".yml" || ext == ".yaml";
+}
+
+bool is_symbolic_link(const std::filesystem::path& path) {
   std::error_code ec;
-  return (ext == ".yml" || ext == ".yaml") && entry.is_regular_file(ec);
+  return std::filesystem::symlink_status(path, ec).type() == std::filesystem::file_type::symlink;
+}
+
+// A repository is untrusted input: a workflow folder or file that is a symbolic
+// link could make the agent read (and quote in errors) a file outside the checkout.
+std::optional<std::string> symlinked_component(const std::filesystem::path& root,
+                                               const std::string& relative) {
+  std::filesystem::path path = root;
+  for (const auto& part : std::filesystem::path{relative}) {
+    path /= part;
+    if (is_symbolic_link(path)) return path.lexically_normal().string();
+  }
+  return std::nullopt;
 }
 
 }  // namespace
@@ -1033,14 +1049,30 @@ LoadResult load_workflows(const std::filesystem::path& root, const LoaderLimits&
   for (const auto& dir : workflow_directories()) {
     if (!std::filesystem::is_directory(root / dir, ec)) continue;
     result.directory = (root / dir).lexically_normal().string();
+    if (auto link = symlinked_component(root, dir)) {
+      result.diagnostics.push_back(
+          {{*link, 0, 0}, "is a symbolic link; workflow folders must be real folders"});
+      break;
+    }
     std::vector<std::filesystem::path> paths;
-    for (const auto& entry : std::filesystem::directory_iterator(root / dir, ec))
-      if (is_workflow_file(entry)) paths.push_back(entry.path());
+    for (const auto& entry : std::filesystem::directory_iterator(root / dir, ec)) {
+      std::error_code type_ec;
+      if (has_workflow_extension(entry.path()) &&
+          (entry.is_regular_file(type_ec) || entry.is_symlink(type_ec)))
+        paths.push_back(entry.path());
+    }
     if (ec)
       result.diagnostics.push_back({{result.directory, 0, 0}, "cannot list the folder: " + ec.message()});
     std::sort(paths.begin(), paths.end(),
               [](const auto& a, const auto& b) { return a.filename() < b.filename(); });
     for (const auto& path : paths) {
+      if (is_symbolic_link(path)) {
+        const std::string name = path.lexically_normal().string();
+        result.files.push_back(name);
+        result.diagnostics.push_back(
+            {{name, 0, 0}, "is a symbolic link; workflow files must be regular files"});
+        continue;
+      }
       auto one = load_workflow_file(path.lexically_normal(), limits);
       result.files.insert(result.files.end(), one.files.begin(), one.files.end());
       for (auto& w : one.workflows) result.workflows.push_back(std::move(w));

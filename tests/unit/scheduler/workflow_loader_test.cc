@@ -824,6 +824,30 @@ TEST(WorkflowLoaderFolders, SandciFolderComesFirst) {
   EXPECT_TRUE(result.files[0].ends_with(".sandci/workflows/mine.yml"));
 }
 
+TEST(WorkflowLoaderFolders, SymlinkedWorkflowFileIsRefused) {
+  // A repository must not make the loader read (and quote) a file outside it.
+  TempDir dir;
+  auto secret = dir.write("outside/secret.yml", "root: hunter2\n");
+  dir.write(".github/workflows/a.yml", kMinimal);
+  fs::create_symlink(secret, dir.path() / ".github/workflows/b.yml");
+  auto result = load_workflows(dir.path());
+  ASSERT_EQ(result.diagnostics.size(), 1u);
+  EXPECT_EQ(result.diagnostics[0].location.file, (dir.path() / ".github/workflows/b.yml").string());
+  EXPECT_EQ(result.diagnostics[0].message, "is a symbolic link; workflow files must be regular files");
+  EXPECT_EQ(result.files.size(), 2u);
+  EXPECT_EQ(result.workflows.size(), 1u);
+}
+
+TEST(WorkflowLoaderFolders, SymlinkedWorkflowFolderIsRefused) {
+  TempDir dir;
+  dir.write("elsewhere/workflows/a.yml", kMinimal);
+  fs::create_symlink(dir.path() / "elsewhere", dir.path() / ".github");
+  auto result = load_workflows(dir.path());
+  ASSERT_EQ(result.diagnostics.size(), 1u);
+  EXPECT_EQ(result.diagnostics[0].location.file, (dir.path() / ".github").string());
+  EXPECT_TRUE(result.workflows.empty());
+}
+
 TEST(WorkflowLoaderFolders, NoFolderMeansNoFiles) {
   TempDir dir;
   auto result = load_workflows(dir.path());
