@@ -10,6 +10,7 @@
 
 #include "scheduler/expression.h"
 #include "scheduler/glob.h"
+#include "scheduler/matrix.h"
 #include "scheduler/yaml_source.h"
 
 namespace sandci::scheduler {
@@ -607,6 +608,7 @@ Job WorkflowParser::parse_job(const Entry& e, std::vector<NeedsRef>& needs) {
   }
   auto fields = mapping(e.value, what, kJobKeys, kJobUnsupported);
   if (!e.value.IsMap()) return job;
+  std::optional<SourceLocation> strategy_at;  // set when the strategy parsed cleanly
   for (const auto& f : fields) {
     if (f.key == "name") {
       job.name = string_of(f).value_or("");
@@ -629,7 +631,9 @@ Job WorkflowParser::parse_job(const Entry& e, std::vector<NeedsRef>& needs) {
     } else if (f.key == "continue-on-error") {
       job.continue_on_error = bool_or_expression(f);
     } else if (f.key == "strategy") {
+      const std::size_t before = errors_;
       job.strategy = parse_strategy(f);
+      if (errors_ == before) strategy_at = where(f);
     } else if (f.key == "outputs") {
       job.outputs = string_map(f);
     } else if (f.key == "defaults") {
@@ -639,6 +643,10 @@ Job WorkflowParser::parse_job(const Entry& e, std::vector<NeedsRef>& needs) {
     }
   }
   if (!find(fields, "steps")) error(e.key_node, what + " has no steps");
+  // A well-formed matrix may still expand to more jobs than Actions allows.
+  if (strategy_at && !job.strategy->matrix.empty())
+    if (auto expanded = expand_matrix(job, 0); !expanded)
+      error(*strategy_at, expanded.error().message);
   return job;
 }
 

@@ -550,6 +550,24 @@ TEST(WorkflowLoaderErrors, MatrixWithoutCombinations) {
                    "5:15", "the matrix has no dimensions and no 'include'");
 }
 
+TEST(WorkflowLoaderErrors, MatrixWithTooManyJobs) {
+  // 17 x 16 = 272 combinations; Actions allows 256.
+  expect_one_error("on: push\njobs:\n  a:\n    strategy:\n      matrix:\n"
+                   "        x: [1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17]\n"
+                   "        y: [1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16]\n"
+                   "    steps: [{run: x}]\n",
+                   "5:7", "matrix of job 'a' yields 272 jobs; at most 256 are allowed");
+}
+
+TEST(WorkflowLoaderErrors, MatrixExcludesBringItUnderTheLimit) {
+  auto loaded = load_text("on: push\njobs:\n  a:\n    strategy:\n      matrix:\n"
+                          "        x: [1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17]\n"
+                          "        y: [1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16]\n"
+                          "        exclude: [{x: 17}]\n"
+                          "    steps: [{run: x}]\n");
+  EXPECT_TRUE(loaded.result.ok()) << ::testing::PrintToString(loaded.errors);
+}
+
 TEST(WorkflowLoaderErrors, MatrixFromExpressionIsNotSupported) {
   expect_one_error("on: push\njobs:\n  a:\n    strategy:\n      matrix: ${{ fromJSON(x) }}\n"
                    "    steps: [{run: x}]\n",
