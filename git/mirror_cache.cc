@@ -237,7 +237,25 @@ std::expected<CheckoutResult, Error> MirrorCache::checkout(std::string_view url,
                                                            std::string_view sha,
                                                            const fs::path& dest,
                                                            const CheckoutOptions& options) {
-  return checkout_at_depth(url, sha, dest, options, 0);
+  std::error_code ec;
+  bool existed = fs::exists(dest, ec);
+  if (existed && (!fs::is_directory(dest, ec) || !fs::is_empty(dest, ec))) {
+    return std::unexpected(Error{ErrorKind::kInvalidArgument,
+                                 "checkout folder is not empty: " + dest.string(), redact_url(url)});
+  }
+  auto result = checkout_at_depth(url, sha, dest, options, 0);
+  // Whatever failed, a submodule included, no half checkout stays behind.
+  if (!result) {
+    if (!existed) {
+      fs::remove_all(dest, ec);
+    } else {
+      for (auto it = fs::directory_iterator(dest, ec); !ec && it != fs::directory_iterator();
+           it.increment(ec)) {
+        fs::remove_all(it->path(), ec);
+      }
+    }
+  }
+  return result;
 }
 
 std::expected<CheckoutResult, Error> MirrorCache::checkout_at_depth(
@@ -291,6 +309,9 @@ std::expected<CheckoutResult, Error> MirrorCache::checkout_at_depth(
     CheckoutOptions sub_options = options;
     if (options.submodule_credentials) {
       sub_options.fetch.credentials = options.submodule_credentials(sub_url);
+    } else if (!same_server(url, sub_url)) {
+      // A token or key for one server is never offered to another one.
+      sub_options.fetch.credentials = Credentials{{}, {}, options.fetch.credentials.known_hosts};
     }
     auto sub_result = checkout_at_depth(sub_url, sub.sha, dest / sub.path, sub_options, depth + 1);
     if (!sub_result) {

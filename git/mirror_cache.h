@@ -60,7 +60,8 @@ struct CheckoutOptions {
   bool submodules = false;        // recursive, each through its own mirror
   bool fetch_if_missing = true;   // fetch once when the commit is not in the mirror
   FetchOptions fetch;             // for those fetches, submodules included
-  // Credentials for a submodule URL; when empty, submodules use fetch.credentials.
+  // Credentials for a submodule URL; when empty, a submodule on the same server
+  // (scheme, host, port) uses fetch.credentials and any other gets none.
   std::function<Credentials(std::string_view url)> submodule_credentials;
 };
 
@@ -87,7 +88,8 @@ class MirrorCache {
 
   // Writes commit `sha` (40 hex) of `url` into `dest`, which must not exist or be an
   // empty folder. Errors: kShaNotFound when the commit is not in the repository even
-  // after a fetch; fetch errors; kInvalidArgument for a bad SHA or destination.
+  // after a fetch; fetch errors; kInvalidArgument for a bad SHA or destination. On
+  // failure `dest` is left as it was found (absent, or empty).
   std::expected<CheckoutResult, Error> checkout(std::string_view url, std::string_view sha,
                                                 const std::filesystem::path& dest,
                                                 const CheckoutOptions& options = {});

@@ -202,4 +202,14 @@ std::string resolve_submodule_url(std::string_view parent_url, std::string_view 
   return base + "/" + std::string(rest);
 }
 
+bool same_server(std::string_view a, std::string_view b) {
+  auto ua = parse_repo_url(a), ub = parse_repo_url(b);
+  if (!ua || !ub || ua->scheme == "file" || ub->scheme == "file") return false;
+  auto lower = [](std::string s) {
+    std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return std::tolower(c); });
+    return s;
+  };
+  return ua->scheme == ub->scheme && lower(ua->host) == lower(ub->host) && ua->port == ub->port;
+}
+
 }  // namespace sandci::git

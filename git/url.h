@@ -41,4 +41,8 @@ std::string redact_secrets(std::string text, std::span<const std::string> secret
 // relative to the superproject's URL; anything else is returned unchanged.
 std::string resolve_submodule_url(std::string_view parent_url, std::string_view sub_url);
 
+// True when both URLs reach the same server (scheme, host and port), the condition
+// for handing one repository's credentials to another (e.g. a submodule).
+bool same_server(std::string_view a, std::string_view b);
+
 }  // namespace sandci::git

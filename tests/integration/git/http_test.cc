@@ -88,6 +88,43 @@ TEST_F(HttpTest, MissingCredentialsIsAuthFailed) {
   EXPECT_EQ(result.error().kind, ErrorKind::kAuthFailed) << result.error().to_string();
 }
 
+TEST_F(HttpTest, SubmoduleOnAnotherServerGetsNoCredentialsUnlessGiven) {
+  testing::RepoOnServer lib(srv(), "lib.git");
+  std::string lib_sha = lib.commit_one("lib");
+  lib.push("HEAD:refs/heads/main");
+  testing::RepoOnServer app(srv(), "sapp.git");
+  // "localhost" is another server name than the parent's 127.0.0.1 (same process).
+  std::string lib_url = "http://localhost:" + std::to_string(server_.port()) + "/private/lib.git";
+  app.commit({{".gitmodules", "[submodule \"lib\"]\n\tpath = lib\n\turl = " + lib_url + "\n"}},
+             "app");
+  git(app.work(), {"update-index", "--add", "--cacheinfo", "160000," + lib_sha + ",lib"});
+  git(app.work(), {"commit", "-q", "-m", "add lib"});
+  std::string app_sha = git(app.work(), {"rev-parse", "HEAD"});
+  app.push("HEAD:refs/heads/main");
+
+  CheckoutOptions options;
+  options.submodules = true;
+  options.fetch.credentials.https = HttpsToken{kUser, kToken};
+  auto withheld = cache_.checkout(server_.private_url("sapp.git"), app_sha, root_.path() / "a", options);
+  ASSERT_FALSE(withheld);
+  EXPECT_EQ(withheld.error().kind, ErrorKind::kAuthFailed) << withheld.error().to_string();
+  EXPECT_NE(withheld.error().message.find("submodule lib"), std::string::npos);
+  EXPECT_FALSE(fs::exists(root_.path() / "a")) << "a failed checkout must not stay half-written";
+
+  int asked = 0;
+  options.submodule_credentials = [&](std::string_view url) {
+    ++asked;
+    EXPECT_EQ(url, lib_url);
+    Credentials c;
+    c.https = HttpsToken{kUser, kToken};
+    return c;
+  };
+  auto given = cache_.checkout(server_.private_url("sapp.git"), app_sha, root_.path() / "b", options);
+  ASSERT_TRUE(given) << given.error().to_string();
+  EXPECT_EQ(asked, 1);
+  EXPECT_EQ(git(root_.path() / "b" / "lib", {"rev-parse", "HEAD"}), lib_sha);
+}
+
 TEST(SilentServerTest, HttpFetchTimesOutWhenTheServerNeverAnswers) {
   testing::TempDir root;
   testing::SilentServer silent;

@@ -117,5 +117,15 @@ TEST(ResolveSubmoduleUrl, RelativeToParent) {
   EXPECT_EQ(resolve_submodule_url("https://h/o/r", "https://other/x.git"), "https://other/x.git");
 }
 
+TEST(SameServer, SchemeHostAndPortMustAllMatch) {
+  EXPECT_TRUE(same_server("https://h.example/o/a.git", "https://H.example/x/b.git"));
+  EXPECT_TRUE(same_server("https://u:tok@h.example/a", "https://h.example/b"));
+  EXPECT_FALSE(same_server("https://h.example/a", "https://evil.example/a"));
+  EXPECT_FALSE(same_server("https://h.example/a", "http://h.example/a"));
+  EXPECT_FALSE(same_server("https://h.example/a", "https://h.example:8443/a"));
+  EXPECT_TRUE(same_server("git@h.example:o/a.git", "ssh://git@h.example/o/b.git"));
+  EXPECT_FALSE(same_server("/srv/a", "/srv/b"));
+}
+
 }  // namespace
 }  // namespace sandci::git
