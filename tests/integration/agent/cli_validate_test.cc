@@ -104,6 +104,12 @@ TEST(CliValidate, BadRepositoryPrintsEveryErrorSortedAndExits2) {
                 b + ":4:12: error: dependency cycle: a -> b -> a (each job needs the next)\n");
 }
 
+TEST(CliValidate, PathsAreRelativeToTheCurrentFolder) {
+  auto r = validate("", fs::path{SANDCI_FIXTURES_DIR} / kBad);
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_TRUE(r.err.starts_with(".sandci/workflows/a.yml:4:5: error: unknown key 'runs_on'")) << r.err;
+}
+
 TEST(CliValidate, BadSingleFile) {
   auto r = validate(kBad + "/.sandci/workflows/b.yaml");
   EXPECT_EQ(r.exit_code, 2);
