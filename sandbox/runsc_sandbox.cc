@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <poll.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -53,6 +54,17 @@ std::string read_text_file(const std::string& path, std::size_t max = 1 << 16) {
   in.read(s.data(), static_cast<std::streamsize>(max));
   s.resize(static_cast<std::size_t>(in.gcount()));
   return s;
+}
+
+pid_t parent_of(pid_t pid) {
+  std::string stat = read_text_file("/proc/" + std::to_string(pid) + "/stat", 1024);
+  auto close = stat.rfind(')');
+  if (close == std::string::npos) return -1;
+  std::istringstream rest(stat.substr(close + 2));
+  std::string state;
+  pid_t ppid = -1;
+  rest >> state >> ppid;
+  return ppid;
 }
 
 void set_nonblocking(int fd) { ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) | O_NONBLOCK); }
@@ -130,7 +142,8 @@ std::expected<std::unique_ptr<RunscSandbox>, SandboxError> RunscSandbox::start(R
   if (!log) return std::unexpected(SandboxError{"cannot create " + log_path});
   auto ready = make_pipe();
   if (!ready) return std::unexpected(SandboxError{ready.error()});
-  SpawnRequest request{sandbox->command_.argv({"run", "--bundle", sandbox->bundle_, sandbox->id_}),
+  const std::string pid_file = sandbox->bundle_ + "/sandbox.pid";
+  SpawnRequest request{sandbox->command_.argv({"run", "--pid-file", pid_file, "--bundle", sandbox->bundle_, sandbox->id_}),
                        -1, ready->write.get(), log.get(), {}, true};
   auto child = spawn(request);
   ready->write.reset();
@@ -152,7 +165,15 @@ std::expected<std::unique_ptr<RunscSandbox>, SandboxError> RunscSandbox::start(R
     }
     if (wait_exit(sandbox->supervisor_, 0)) break;
   }
-  if (said.starts_with("ready\n")) return sandbox;
+  if (said.starts_with("ready\n")) {
+    // Pin the sandbox process, after checking it is the supervisor's child (so
+    // the pid cannot be a recycled one).
+    pid_t pid = std::atoi(read_text_file(pid_file, 32).c_str());
+    if (pid > 0 && parent_of(pid) == sandbox->supervisor_.pid) {
+      sandbox->sandbox_pidfd_.reset(static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)));
+    }
+    return sandbox;
+  }
   std::string reason = first_lines(read_text_file(log_path));
   if (reason.empty()) reason = said.empty() ? "no ready signal from the sandbox" : "unexpected output: " + said;
   return std::unexpected(SandboxError{"runsc could not start sandbox " + sandbox->id_ + ": " + reason});
@@ -160,14 +181,27 @@ std::expected<std::unique_ptr<RunscSandbox>, SandboxError> RunscSandbox::start(R
 }
 
 RunscSandbox::~RunscSandbox() {
+  bool supervisor_cleaned_up = false;
   if (supervisor_.pid > 0) {
-    // Killing init ends the container; `runsc run` then tears the sandbox down.
-    if (!wait_exit(supervisor_, 0)) (void)run_capture(command_.argv({"kill", "--all", id_, "KILL"}));
+    // With its sandbox process gone, `runsc run` removes the container's state
+    // and cgroup itself, quickly: the sandbox process is its own child.
+    if (!wait_exit(supervisor_, 0)) kill_sandbox();
     if (!wait_exit(supervisor_, kStopTimeoutMs)) ::kill(supervisor_.pid, SIGKILL);
-    wait_child(supervisor_);
+    int st = wait_child(supervisor_);
+    supervisor_cleaned_up = WIFEXITED(st) || (WIFSIGNALED(st) && WTERMSIG(st) != SIGKILL);
   }
-  // runsc run removes the container's state itself; delete covers the rest.
-  destroy(command_, id_, bundle_);
+  JobCgroup cgroup(cgroups_path_for(id_));
+  if (supervisor_cleaned_up && !cgroup.exists()) {
+    std::error_code ec;
+    fs::remove_all(bundle_, ec);
+    return;
+  }
+  destroy(command_, id_, bundle_);  // the slow, thorough way
+}
+
+void RunscSandbox::kill_sandbox() {
+  if (sandbox_pidfd_ && ::syscall(SYS_pidfd_send_signal, sandbox_pidfd_.get(), SIGKILL, nullptr, 0) == 0) return;
+  (void)run_capture(command_.argv({"kill", "--all", id_, "KILL"}));
 }
 
 std::vector<std::string> RunscSandbox::destroy(const RunscCommand& command, const std::string& id,
@@ -216,9 +250,8 @@ std::string RunscSandbox::dead_reason() const {
 void RunscSandbox::kill() {
   killed_ = true;
   mark_dead("the job was cancelled");
-  // Killing every process, init included, ends the sandbox: running `runsc exec`s
-  // return, and their callers see kKilled.
-  (void)run_capture(command_.argv({"kill", "--all", id_, "KILL"}));
+  // Ending the sandbox makes running `runsc exec`s return; their callers see kKilled.
+  kill_sandbox();
 }
 
 void RunscSandbox::kill_step(const std::string& internal_pid_file) {
@@ -371,7 +404,7 @@ ExitStatus RunscSandbox::run(const ExecRequest& request, const Io& io, LogBudget
       // The step's processes would not die (or escaped the tree): end the sandbox.
       escalated = true;
       mark_dead("a step timed out and its processes could not be stopped");
-      (void)run_capture(command_.argv({"kill", "--all", id_, "KILL"}));
+      kill_sandbox();
     }
   }
   const int wait_status = wait_child(*child);

@@ -76,6 +76,8 @@ class RunscSandbox final : public Sandbox {
   std::optional<ExitStatus> sandbox_death(std::uint64_t pids_before, std::uint64_t oom_before,
                                           std::uint64_t pids_seen, std::uint64_t oom_seen, const std::string& runsc_err);
   void mark_dead(const std::string& reason);
+  // Stops the whole sandbox now (SIGKILL to its process, else `runsc kill --all`).
+  void kill_sandbox();
   std::string dead_reason() const;
 
   RunscCommand command_;
@@ -84,6 +86,9 @@ class RunscSandbox final : public Sandbox {
   // state. A detached sandbox would be re-parented to pid 1 and `runsc delete`
   // waits until pid 1 reaps it, which is slow on some hosts (1.5 s measured).
   Child supervisor_;
+  // The sandbox process (runsc-sandbox, the supervisor's child), pinned by a
+  // pidfd: SIGKILL to it ends everything inside without starting a runsc process.
+  Fd sandbox_pidfd_;
   std::string id_, bundle_;
   SandboxSpec spec_;
   JobCgroup cgroup_;

@@ -1,0 +1,226 @@
+// Per-job overhead of the runsc backend (start a sandbox, run `true`, tear it
+// down) against the alternatives: `runsc do true`, one plain `runsc run` per
+// step, and Docker with the runsc runtime when scripts/bench.sh started a
+// private dockerd. Prints p50/p95 over N jobs, one at a time and 4 at once.
+//
+//   bench_sandbox_bench [--jobs N] [--rootfs DIR]
+//   env SANDCI_BENCH_DOCKER_HOST=unix:///path/docker.sock SANDCI_BENCH_DOCKER_IMAGE=name:tag
+#include <stdlib.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "sandbox/oci_spec.h"
+#include "sandbox/process.h"
+#include "sandbox/runsc_backend.h"
+
+namespace {
+
+using namespace sandci::sandbox;
+using Clock = std::chrono::steady_clock;
+namespace fs = std::filesystem;
+
+struct Figures {
+  std::vector<double> seconds;  // per job
+  double wall = 0;
+  int failures = 0;
+  double pct(double p) const {
+    if (seconds.empty()) return 0;
+    auto s = seconds;
+    std::sort(s.begin(), s.end());
+    return s[std::min(s.size() - 1, static_cast<std::size_t>(p * (s.size() - 1) + 0.5))];
+  }
+};
+
+// Runs `jobs` jobs with `parallel` workers; each job is timed on its own.
+Figures measure(int jobs, int parallel, const std::function<bool()>& job) {
+  Figures f;
+  std::mutex mutex;
+  std::atomic<int> next{0};
+  auto start = Clock::now();
+  std::vector<std::thread> workers;
+  for (int w = 0; w < parallel; ++w) {
+    workers.emplace_back([&] {
+      while (next++ < jobs) {
+        auto t0 = Clock::now();
+        bool ok = job();
+        double s = std::chrono::duration<double>(Clock::now() - t0).count();
+        std::lock_guard lock(mutex);
+        f.seconds.push_back(s);
+        if (!ok) ++f.failures;
+      }
+    });
+  }
+  for (auto& t : workers) t.join();
+  f.wall = std::chrono::duration<double>(Clock::now() - start).count();
+  return f;
+}
+
+void print(const char* name, int parallel, const Figures& f) {
+  std::printf("%-44s x%d  p50 %6.3f s  p95 %6.3f s  wall %6.2f s  %5.2f jobs/s%s\n", name, parallel, f.pct(0.5),
+              f.pct(0.95), f.wall, f.seconds.size() / f.wall,
+              f.failures ? ("  FAILURES: " + std::to_string(f.failures)).c_str() : "");
+  std::fflush(stdout);
+}
+
+bool run_ok(const std::vector<std::string>& argv) {
+  auto r = run_capture(argv);
+  if (!r || !r->ok()) {
+    std::fprintf(stderr, "failed: %s: %s\n", join_args(argv).c_str(), r ? r->describe().c_str() : r.error().c_str());
+    return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  int jobs = 50;
+  std::string rootfs = "/var/cache/sandci/rootfs-bookworm";
+  for (int i = 1; i + 1 < argc; i += 2) {
+    std::string a = argv[i];
+    if (a == "--jobs") jobs = std::atoi(argv[i + 1]);
+    if (a == "--rootfs") rootfs = argv[i + 1];
+  }
+  if (!fs::exists(rootfs + "/bin/sh")) {
+    std::fprintf(stderr, "no rootfs at %s (scripts/ensure-test-rootfs.sh builds it)\n", rootfs.c_str());
+    return 1;
+  }
+  char tmpl[] = "/tmp/sandci-bench-XXXXXX";
+  if (!::mkdtemp(tmpl)) return 1;
+  const std::string state = tmpl;
+  RunscOptions options;
+  options.state_dir = state + "/state";
+  auto backend = RunscBackend::open(options);
+  if (!backend) {
+    std::fprintf(stderr, "%s\n", backend.error().message.c_str());
+    return 1;
+  }
+  fs::create_directories(state + "/workspace");
+  SandboxSpec spec;
+  spec.rootfs = rootfs;
+  spec.mounts.push_back(Mount{state + "/workspace", "/workspace", false});
+  spec.name_hint = "bench";
+
+  auto loadavg = [] {
+    std::ifstream in("/proc/loadavg");
+    std::string a;
+    in >> a;
+    return a;
+  };
+  // Figures on a shared 2-core machine swing with its load: print it.
+  std::printf("runsc backend, %d jobs per row (%s), load average %s\n", jobs, rootfs.c_str(), loadavg().c_str());
+  // Phases of one job, measured separately on the serial run.
+  std::vector<double> t_create, t_exec, t_destroy;
+  auto job_steps = [&](int steps, bool record) {
+    return [&, steps, record] {
+      auto t0 = Clock::now();
+      auto sandbox = (*backend)->create(spec);
+      if (!sandbox) {
+        std::fprintf(stderr, "create: %s\n", sandbox.error().message.c_str());
+        return false;
+      }
+      auto t1 = Clock::now();
+      bool ok = true;
+      for (int s = 0; s < steps; ++s) {
+        ExecRequest request{{"true"}, {}, "", {}};
+        ok = ok && (*sandbox)->exec(request, [](const OutputLine&) {}).success();
+      }
+      auto t2 = Clock::now();
+      sandbox->reset();
+      auto t3 = Clock::now();
+      if (record) {
+        t_create.push_back(std::chrono::duration<double>(t1 - t0).count());
+        t_exec.push_back(std::chrono::duration<double>(t2 - t1).count());
+        t_destroy.push_back(std::chrono::duration<double>(t3 - t2).count());
+      }
+      return ok;
+    };
+  };
+  measure(3, 1, job_steps(1, false));  // warm the page cache
+  Figures sandci1 = measure(jobs, 1, job_steps(1, true));
+  print("sandci job: create + exec true + destroy", 1, sandci1);
+  auto median = [](std::vector<double> v) {
+    std::sort(v.begin(), v.end());
+    return v.empty() ? 0.0 : v[v.size() / 2];
+  };
+  std::printf("  phases (p50): create %.3f s, exec %.3f s, destroy %.3f s\n", median(t_create), median(t_exec),
+              median(t_destroy));
+  Figures sandci4 = measure(jobs, 4, job_steps(1, false));
+  print("sandci job: create + exec true + destroy", 4, sandci4);
+  Figures sandci_5steps = measure(jobs / 2, 1, job_steps(5, false));
+  print("sandci job of 5 steps (1 sandbox, 5 execs)", 1, sandci_5steps);
+
+  // One fresh `runsc run` per step: the alternative to exec. (With an in-memory
+  // overlay it is also wrong for real jobs: steps would not see each other's files.)
+  const std::string bundle = state + "/bundle";
+  fs::create_directories(bundle);
+  std::atomic<int> run_counter{0};
+  auto plain_run = [&](int steps) {
+    return [&, steps] {
+      bool ok = true;
+      for (int s = 0; s < steps; ++s) {
+        std::string id = "bench-run-" + std::to_string(::getpid()) + "-" + std::to_string(run_counter++);
+        std::string dir = bundle + "/" + id;
+        fs::create_directories(dir);
+        auto config = make_config(spec, "/sandci-" + id);
+        config["process"]["args"] = {"true"};
+        std::ofstream(dir + "/config.json") << config.dump();
+        ok = run_ok({"runsc", "--root=" + state + "/plain-root", "--network=none", "--overlay2=all:memory", "run",
+                     "--bundle", dir, id}) && ok;
+        fs::remove_all(dir);
+      }
+      return ok;
+    };
+  };
+  Figures plain1 = measure(jobs, 1, plain_run(1));
+  print("plain `runsc run` of `true` (1 step)", 1, plain1);
+  Figures plain5 = measure(jobs / 2, 1, plain_run(5));
+  print("plain `runsc run` per step (5 steps)", 1, plain5);
+
+  Figures runsc_do = measure(jobs, 1, [&] {
+    return run_ok({"runsc", "--root=" + state + "/do-root", "--network=none", "do", "true"});
+  });
+  print("`runsc do true`", 1, runsc_do);
+
+  const char* docker_host = std::getenv("SANDCI_BENCH_DOCKER_HOST");
+  const char* docker_image = std::getenv("SANDCI_BENCH_DOCKER_IMAGE");
+  Figures docker1, docker4;
+  if (docker_host && docker_image) {
+    auto docker_job = [&] {
+      return run_ok({"docker", "-H", docker_host, "run", "--rm", "--runtime=runsc", "--network=none", docker_image,
+                     "true"});
+    };
+    measure(2, 1, docker_job);
+    docker1 = measure(jobs, 1, docker_job);
+    print("`docker run --rm --runtime=runsc --network=none`", 1, docker1);
+    docker4 = measure(jobs, 4, docker_job);
+    print("`docker run --rm --runtime=runsc --network=none`", 4, docker4);
+  } else {
+    std::printf("docker: not measured (scripts/bench.sh sets SANDCI_BENCH_DOCKER_HOST/IMAGE when dockerd exists)\n");
+  }
+
+  std::printf("\nsummary: sandci job p50 %.3f s (target <= 0.30 s): %s\n", sandci1.pct(0.5),
+              sandci1.pct(0.5) <= 0.30 ? "met" : "NOT met");
+  if (!docker1.seconds.empty()) {
+    std::printf("summary: docker+runsc / sandci p50 = %.2fx serial, %.2fx with 4 at once (target >= 2x)\n",
+                docker1.pct(0.5) / sandci1.pct(0.5), docker4.pct(0.5) / sandci4.pct(0.5));
+  }
+  std::printf("summary: 5-step job: exec into one sandbox %.3f s vs one runsc run per step %.3f s (p50)\n",
+              sandci_5steps.pct(0.5), plain5.pct(0.5));
+  std::printf("load average at the end: %s\n", loadavg().c_str());
+  backend->reset();
+  fs::remove_all(state);
+  return 0;
+}
