@@ -56,8 +56,7 @@ Executor::Executor(const Plan& plan, JobRunner& runner, const Clock& clock,
       runner_(runner),
       clock_(clock),
       options_(std::move(options)),
-      observer_(observer),
-      ready_(LaterFirst{&plan}) {
+      observer_(observer) {
   if (options_.capacity == 0) options_.capacity = 1;
 }
 
@@ -67,7 +66,7 @@ void Executor::cancel() {
 }
 
 void Executor::publish(EventKind kind, std::size_t job, std::optional<Result> result,
-                       std::string message) {
+                       const std::string& message) {
   if (!observer_) return;
   RunEvent event;
   event.kind = kind;
@@ -75,7 +74,7 @@ void Executor::publish(EventKind kind, std::size_t job, std::optional<Result> re
   event.job = job;
   if (job != kNoIndex) event.name = plan_.concrete(job).name;
   event.result = result;
-  event.message = std::move(message);
+  event.message = message;
   observer_->on_event(event);
 }
 
@@ -86,6 +85,10 @@ RunReport Executor::run() {
   jobs_.assign(n, JobState{});
   deadline_of_.assign(n, Clock::time_point{});
   groups_.assign(workflow_jobs.size(), GroupState{});
+  deferred_.assign(workflow_jobs.size(), {});
+  merged_outputs_.assign(workflow_jobs.size(), nullptr);
+  started_at_.assign(n, Clock::time_point{});
+  finished_at_.assign(n, Clock::time_point{});
   group_result_.assign(workflow_jobs.size(), Result::skipped);
   failed_ancestry_.assign(workflow_jobs.size(), 0);
   info_.assign(workflow_jobs.size(), GroupInfo{});
@@ -111,6 +114,9 @@ RunReport Executor::run() {
     if (groups_[g].unfinished == 0) finish_group(g);
   for (std::size_t i = 0; i < n; ++i) {
     jobs_[i].remaining_needs = plan_.needs(i).size();
+    // A need without instances has no edges: it counts as skipped from the start.
+    for (std::size_t need : plan_.job_needs(plan_.job_index(i)))
+      if (plan_.instances(need).empty()) jobs_[i].need_unsuccessful = true;
     publish(EventKind::job_queued, i);
   }
   for (std::size_t i = 0; i < n; ++i)
@@ -132,17 +138,17 @@ RunReport Executor::run() {
   }
 
   bool any_failure = false;
-  for (const auto& job : report_.jobs)
-    if (job.result == Result::failure && !job.continued_on_error) any_failure = true;
+  for (std::size_t i = 0; i < n; ++i) {
+    JobReport& report = report_.jobs[i];
+    report.result = jobs_[i].result;
+    report.continued_on_error = jobs_[i].result == Result::failure && jobs_[i].continue_on_error;
+    if (jobs_[i].started) report.started = started_at_[i];
+    report.finished = finished_at_[i];
+    if (report.result == Result::failure && !report.continued_on_error) any_failure = true;
+  }
   report_.result = cancelled_ ? Result::cancelled : any_failure ? Result::failure : Result::success;
   publish(EventKind::run_finished, kNoIndex, report_.result);
   return std::move(report_);
-}
-
-bool Executor::needs_all_succeeded(std::size_t job_index) const {
-  for (std::size_t need : plan_.job_needs(job_index))
-    if (group_result_[need] != Result::success) return false;
-  return true;
 }
 
 bool Executor::needs_failed_ancestry(std::size_t job_index) const {
@@ -190,7 +196,7 @@ std::expected<bool, std::string> Executor::condition_holds(std::size_t i) const 
   // Without a status function the condition implies success(), which for jobs
   // means every needed job succeeded (a skipped need counts against it too).
   if (!info_[g].uses_status_function) {
-    if (cancelled_ || !needs_all_succeeded(g)) return false;
+    if (cancelled_ || jobs_[i].need_unsuccessful) return false;
     if (info_[g].condition_empty) return true;
   }
   auto holds = evaluate_condition(plan_.job(i).if_condition, job_context(i));
@@ -215,7 +221,7 @@ void Executor::decide(std::size_t i) {
 
 void Executor::make_ready(std::size_t i) {
   jobs_[i].state = State::ready;
-  ready_.push(i);
+  ready_.push({plan_.priority(i), i});
 }
 
 void Executor::handle_cancel() {
@@ -237,13 +243,12 @@ void Executor::handle_cancel() {
 
 void Executor::start_ready() {
   while (running_ < options_.capacity && !ready_.empty()) {
-    const std::size_t i = ready_.top();
+    const std::size_t i = ready_.top().index;
     ready_.pop();
     if (jobs_[i].state != State::ready) continue;  // finished meanwhile (fail-fast, cancel)
     const std::size_t g = plan_.job_index(i);
-    GroupState& group = groups_[g];
-    if (info_[g].max_parallel != 0 && group.running >= info_[g].max_parallel) {
-      group.deferred.push_back(i);
+    if (info_[g].max_parallel != 0 && groups_[g].running >= info_[g].max_parallel) {
+      deferred_[g].push_back(i);
       continue;
     }
     start(i);
@@ -267,7 +272,8 @@ void Executor::start(std::size_t i) {
   state.continue_on_error = continue_on_error_holds(i);
 
   const auto now = clock_.now();
-  report_.jobs[i].started = now;
+  state.started = true;
+  started_at_[i] = now;
   deadline_of_[i] = now + request.timeout;
   deadlines_.emplace(deadline_of_[i], i);
   publish(EventKind::job_started, i);
@@ -279,10 +285,12 @@ void Executor::complete(JobCompletion completion) {
   if (i >= jobs_.size() || jobs_[i].state != State::running) return;  // not ours to finish
   JobState& state = jobs_[i];
   --running_;
-  GroupState& group = groups_[plan_.job_index(i)];
-  --group.running;
-  for (std::size_t d : group.deferred) ready_.push(d);
-  group.deferred.clear();
+  const std::size_t g = plan_.job_index(i);
+  --groups_[g].running;
+  if (info_[g].max_parallel != 0) {
+    for (std::size_t d : deferred_[g]) ready_.push({plan_.priority(d), d});
+    deferred_[g].clear();
+  }
 
   Result result = completion.outcome.result;
   std::string message = std::move(completion.outcome.message);
@@ -334,24 +342,31 @@ void Executor::fail_fast(std::size_t failed) {
 
 void Executor::finish(std::size_t i, Result result, std::string message) {
   JobState& state = jobs_[i];
-  JobReport& report = report_.jobs[i];
   state.state = State::finished;
-  report.result = result;
-  report.continued_on_error = result == Result::failure && state.continue_on_error;
-  report.message = std::move(message);
-  report.finished = clock_.now();
-  publish(EventKind::job_finished, i, result, report.message);
+  state.result = result;
+  finished_at_[i] = clock_.now();
+  publish(EventKind::job_finished, i, result, message);
+  if (!message.empty()) report_.jobs[i].message = std::move(message);
 
   const std::size_t g = plan_.job_index(i);
   GroupState& group = groups_[g];
-  const Result seen = report.continued_on_error ? Result::success : result;
+  const bool continued = result == Result::failure && state.continue_on_error;
+  const Result seen = continued ? Result::success : result;
   group.any_failure |= seen == Result::failure;
   group.any_cancelled |= seen == Result::cancelled;
   group.any_success |= seen == Result::success;
-  if (--group.unfinished == 0) finish_group(g);
-
-  for (std::size_t d : plan_.dependents(i))
-    if (--jobs_[d].remaining_needs == 0) to_decide_.push_back(d);
+  const bool group_done = --group.unfinished == 0;
+  if (group_done) finish_group(g);
+  // Every instance of a job has the same dependents, so the last one to finish
+  // reaches them all.
+  const bool unsuccessful = group_done && group_result_[g] != Result::success;
+  const bool failed = group_done && failed_ancestry_[g];
+  for (std::size_t d : plan_.dependents(i)) {
+    JobState& dependent = jobs_[d];
+    dependent.need_unsuccessful |= unsuccessful;
+    dependent.failed_ancestry |= failed;
+    if (--dependent.remaining_needs == 0) to_decide_.push_back(d);
+  }
 }
 
 void Executor::finish_group(std::size_t g) {
@@ -360,21 +375,23 @@ void Executor::finish_group(std::size_t g) {
                      : group.any_cancelled ? Result::cancelled
                      : group.any_success   ? Result::success
                                            : Result::skipped;
-  failed_ancestry_[g] = group.any_failure || needs_failed_ancestry(g);
+  const auto instances = plan_.instances(g);
+  failed_ancestry_[g] = group.any_failure || (instances.empty() ? needs_failed_ancestry(g)
+                                                                : jobs_[instances.front()].failed_ancestry);
   // Instances' outputs merge in matrix order; the last instance to set a key wins.
   if (plan_.instances(g).size() > 1) {
-    group.merged_outputs = nlohmann::json::object();
+    auto& merged = merged_outputs_[g];
+    merged = nlohmann::json::object();
     for (std::size_t i : plan_.instances(g))
       if (report_.jobs[i].outputs.is_object())
-        for (const auto& [key, value] : report_.jobs[i].outputs.items())
-          group.merged_outputs[key] = value;
+        for (const auto& [key, value] : report_.jobs[i].outputs.items()) merged[key] = value;
   }
 }
 
 const nlohmann::json& Executor::group_outputs(std::size_t g) const {
   static const nlohmann::json kNoOutputs = nlohmann::json::object();
   auto instances = plan_.instances(g);
-  const nlohmann::json& outputs = instances.size() > 1 ? groups_[g].merged_outputs
+  const nlohmann::json& outputs = instances.size() > 1 ? merged_outputs_[g]
                                   : instances.empty()    ? kNoOutputs
                                                          : report_.jobs[instances.front()].outputs;
   return outputs.is_object() ? outputs : kNoOutputs;

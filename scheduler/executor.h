@@ -70,6 +70,11 @@ class Executor {
     StopReason stop = StopReason::none;
     bool fail_fast_cancelled = false;  // a sibling failed before this one could start
     bool continue_on_error = false;
+    bool started = false;
+    Result result = Result::skipped;
+    // Set as its needs finish, so deciding the job reads only its own state.
+    bool need_unsuccessful = false;  // a needed job did not succeed: success() is false
+    bool failed_ancestry = false;    // a job before it failed: failure() is true
     std::size_t remaining_needs = 0;
   };
 
@@ -90,15 +95,17 @@ class Executor {
   struct GroupState {
     std::size_t unfinished = 0;
     std::size_t running = 0;
-    std::vector<std::size_t> deferred;  // ready, held back by max-parallel
     bool any_failure = false, any_cancelled = false, any_success = false;
-    // Instances' outputs merged, for matrices (a single job's are in its report).
-    nlohmann::json merged_outputs;
   };
 
-  struct LaterFirst {
-    const Plan* plan;
-    bool operator()(std::size_t a, std::size_t b) const { return plan->runs_before(b, a); }
+  // Plan::runs_before with the priority copied in, so that heap operations do
+  // not chase indices into the plan.
+  struct ReadyEntry {
+    double priority;
+    std::size_t index;
+    bool operator<(const ReadyEntry& other) const {  // "starts after"
+      return priority != other.priority ? priority < other.priority : index > other.index;
+    }
   };
   using Deadline = std::pair<Clock::time_point, std::size_t>;
 
@@ -118,10 +125,9 @@ class Executor {
   // Whether job i's `if:` holds now; an error message when it cannot be evaluated.
   std::expected<bool, std::string> condition_holds(std::size_t i) const;
   bool continue_on_error_holds(std::size_t i) const;
-  bool needs_all_succeeded(std::size_t job_index) const;
   bool needs_failed_ancestry(std::size_t job_index) const;
   void publish(EventKind kind, std::size_t job, std::optional<Result> result = std::nullopt,
-               std::string message = {});
+               const std::string& message = {});
 
   const Plan& plan_;
   JobRunner& runner_;
@@ -136,9 +142,15 @@ class Executor {
   std::vector<GroupInfo> info_;
   std::vector<GroupState> groups_;
   std::vector<Result> group_result_;
+  std::vector<std::vector<std::size_t>> deferred_;  // ready, held back by max-parallel
+  // Instances' outputs merged, for matrices (a single job's are in its report).
+  std::vector<nlohmann::json> merged_outputs_;
+  // Times in compact arrays: writing them into the reports as jobs start and
+  // finish in DAG order missed the cache for big plans.
+  std::vector<Clock::time_point> started_at_, finished_at_;
   std::vector<char> failed_ancestry_;  // failure() is true for the jobs after it
   std::vector<std::size_t> to_decide_;
-  std::priority_queue<std::size_t, std::vector<std::size_t>, LaterFirst> ready_;
+  std::priority_queue<ReadyEntry> ready_;
   std::priority_queue<Deadline, std::vector<Deadline>, std::greater<>> deadlines_;
   std::vector<Clock::time_point> deadline_of_;
   RunReport report_;

@@ -296,9 +296,15 @@ void Plan::compute_priorities_and_levels() {
 
   levels_.assign(n == 0 ? 0 : depth, {});
   for (std::size_t i = 0; i < n; ++i) levels_[level_[i]].push_back(i);
-  for (auto& level : levels_)
-    std::sort(level.begin(), level.end(),
-              [this](std::size_t a, std::size_t b) { return runs_before(a, b); });
+  // Sorted as (priority, index) pairs: comparing through indices would chase
+  // them into priority_ on every comparison.
+  std::vector<std::pair<double, std::size_t>> keyed;
+  for (auto& level : levels_) {
+    keyed.clear();
+    for (std::size_t i : level) keyed.emplace_back(-priority_[i], i);
+    std::sort(keyed.begin(), keyed.end());
+    for (std::size_t k = 0; k < level.size(); ++k) level[k] = keyed[k].second;
+  }
 
   critical_path_.clear();
   if (n == 0) return;
@@ -308,21 +314,23 @@ void Plan::compute_priorities_and_levels() {
 
 void Plan::compute_order() {
   const std::size_t n = jobs_.size();
-  auto later = [this](std::size_t a, std::size_t b) { return runs_before(b, a); };
-  std::priority_queue<std::size_t, std::vector<std::size_t>, decltype(later)> ready(later);
+  // Max-heap on (priority, -index): the top runs_before every other entry.
+  using Entry = std::pair<double, std::ptrdiff_t>;
+  std::priority_queue<Entry> ready;
+  auto push = [&](std::size_t i) { ready.emplace(priority_[i], -static_cast<std::ptrdiff_t>(i)); };
   std::vector<std::size_t> remaining(n);
   for (std::size_t i = 0; i < n; ++i) {
     remaining[i] = needs_offsets_[i + 1] - needs_offsets_[i];
-    if (remaining[i] == 0) ready.push(i);
+    if (remaining[i] == 0) push(i);
   }
   order_.clear();
   order_.reserve(n);
   while (!ready.empty()) {
-    const std::size_t i = ready.top();
+    const auto i = static_cast<std::size_t>(-ready.top().second);
     ready.pop();
     order_.push_back(i);
     for (std::size_t d : dependents(i))
-      if (--remaining[d] == 0) ready.push(d);
+      if (--remaining[d] == 0) push(d);
   }
 }
 
