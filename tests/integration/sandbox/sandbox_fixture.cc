@@ -4,7 +4,9 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+#include <csignal>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <mutex>
@@ -68,14 +70,35 @@ class NothingLeftBehind : public ::testing::Environment {
   }
 };
 
+constexpr const char* kStatePrefix = "/tmp/sandci-sandbox-test-";
+
+// A test program that crashed left its state dir (and maybe sandboxes) behind:
+// the next run removes them. Each dir names its owner's pid; live ones stay.
+void reap_crashed_test_runs() {
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator("/tmp", ec)) {
+    std::string path = entry.path();
+    if (!path.starts_with(kStatePrefix)) continue;
+    int pid = std::atoi(path.c_str() + std::strlen(kStatePrefix));
+    if (pid <= 0 || pid == ::getpid() || ::kill(pid, 0) == 0) continue;
+    RunscOptions options;
+    options.state_dir = path;
+    if (auto stale = RunscBackend::open(options)) {  // open() reaps the dead owner's sandboxes
+      stale->reset();
+      fs::remove_all(path, ec);
+    }
+  }
+}
+
 [[maybe_unused]] auto* const registered = ::testing::AddGlobalTestEnvironment(new NothingLeftBehind);
 }  // namespace
 
 RunscBackend& backend() {
   std::lock_guard lock(backend_mutex);
   if (!the_backend) {
-    char tmpl[] = "/tmp/sandci-sandbox-test-XXXXXX";
-    if (!::mkdtemp(tmpl)) throw std::runtime_error("mkdtemp failed");
+    reap_crashed_test_runs();
+    std::string tmpl = std::string(kStatePrefix) + std::to_string(::getpid()) + "-XXXXXX";
+    if (!::mkdtemp(tmpl.data())) throw std::runtime_error("mkdtemp failed");
     the_state_dir = tmpl;
     RunscOptions options;
     options.state_dir = the_state_dir;
