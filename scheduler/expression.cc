@@ -117,6 +117,10 @@ std::expected<std::string, ExpressionError> interpolate(std::string_view text,
       return false;
     }
     out += to_display_string(*value);
+    if (out.size() > kMaxResultLength) {
+      failure = ExpressionError{e.open, "interpolated text longer than " + std::to_string(kMaxResultLength) + " bytes"};
+      return false;
+    }
     return true;
   });
   if (failure) return std::unexpected(*std::move(failure));

@@ -28,6 +28,9 @@ struct ExpressionError {
 // parentheses, '!', calls and indexes) are parse errors, never a stack overflow.
 inline constexpr std::size_t kMaxExpressionLength = 64 * 1024;
 inline constexpr std::size_t kMaxExpressionDepth = 256;
+// Strings built by format(), join(), toJSON() and interpolate() may not grow
+// beyond this (toJSON(toJSON(...)) doubles at each level): an error instead.
+inline constexpr std::size_t kMaxResultLength = 8 * 1024 * 1024;
 
 // Result of the job or run so far, for success()/failure()/cancelled()/always().
 // success() is !any_failed && !cancelled; failure() is any_failed && !cancelled

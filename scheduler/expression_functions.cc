@@ -40,7 +40,11 @@ bool contains(const Value& search, const Value& item) {
   return icontains(to_display_string(search), to_display_string(item));
 }
 
-std::string join(const Value& items, const std::string& separator) {
+std::string too_long(std::string_view function) {
+  return std::string(function) + ": result longer than " + std::to_string(kMaxResultLength) + " bytes";
+}
+
+std::expected<std::string, std::string> join(const Value& items, const std::string& separator) {
   if (is_primitive(items)) return to_display_string(items);
   if (!items.is_array()) return "";
   std::string out;
@@ -49,6 +53,7 @@ std::string join(const Value& items, const std::string& separator) {
     if (!first) out += separator;
     first = false;
     out += to_display_string(item);
+    if (out.size() > kMaxResultLength) return std::unexpected(too_long("join()"));
   }
   return out;
 }
@@ -88,6 +93,7 @@ std::expected<std::string, std::string> format(const std::string& pattern,
                                std::to_string(args.size() - 1) + " were given");
       }
       out += to_display_string(args[index + 1].value());
+      if (out.size() > kMaxResultLength) return std::unexpected(too_long("format()"));
       i = close + 1;
     } else {
       out += c;
@@ -109,6 +115,8 @@ std::expected<Value, std::string> from_json(const std::string& text) {
     std::string what = e.what();
     // Drop nlohmann's "[json.exception.parse_error.101] " prefix.
     if (auto close = what.find("] "); close != std::string::npos) what.erase(0, close + 2);
+    // It quotes the offending token, which may be huge.
+    if (what.size() > 200) what = what.substr(0, 200) + "...";
     return std::unexpected("fromJSON(): invalid JSON: " + what);
   }
 }
@@ -156,7 +164,9 @@ EvalResult CallNode::call(const EvalContext& ctx, std::vector<Result>& args) con
     case Function::Join: {
       std::string separator = ",";
       if (args.size() > 1 && is_primitive(arg(1))) separator = to_display_string(arg(1));
-      return Result::own(join(arg(0), separator));
+      auto text = join(arg(0), separator);
+      if (!text) return std::unexpected(error(text.error()));
+      return Result::own(*std::move(text));
     }
     case Function::ToJson: {
       auto text = to_json_text(arg(0), 2);
@@ -164,6 +174,7 @@ EvalResult CallNode::call(const EvalContext& ctx, std::vector<Result>& args) con
         return std::unexpected(error("toJSON(): value nested deeper than " +
                                      std::to_string(kMaxJsonDepth) + " levels"));
       }
+      if (text->size() > kMaxResultLength) return std::unexpected(error(too_long("toJSON()")));
       return Result::own(*std::move(text));
     }
     case Function::FromJson: {

@@ -106,7 +106,7 @@ EvalResult AccessNode::eval(const EvalContext& ctx) const {
 EvalResult NotNode::eval(const EvalContext& ctx) const {
   auto operand = operand_->eval(ctx);
   if (!operand) return operand;
-  return Result::own(!is_truthy(operand->value()));
+  return Result::own(is_truthy(operand->value()) != negate_);
 }
 
 namespace {

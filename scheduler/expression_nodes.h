@@ -79,13 +79,16 @@ class AccessNode : public Node {
   std::vector<Accessor> accessors_;
 };
 
+// One or more `!`: negate for an odd count, else just the truthiness as a bool.
 class NotNode : public Node {
  public:
-  NotNode(std::size_t offset, NodePtr operand) : Node(offset), operand_(std::move(operand)) {}
+  NotNode(std::size_t offset, NodePtr operand, bool negate)
+      : Node(offset), operand_(std::move(operand)), negate_(negate) {}
   EvalResult eval(const EvalContext& ctx) const override;
 
  private:
   NodePtr operand_;
+  bool negate_;
 };
 
 enum class CompareOp { Equal, NotEqual, Less, LessEqual, Greater, GreaterEqual };
@@ -112,6 +115,8 @@ class LogicalNode : public Node {
  public:
   LogicalNode(std::size_t offset, bool is_and, std::vector<NodePtr> operands)
       : Node(offset), is_and_(is_and), operands_(std::move(operands)) {}
+  bool is_and() const { return is_and_; }
+  void add(NodePtr operand) { operands_.push_back(std::move(operand)); }
   EvalResult eval(const EvalContext& ctx) const override;
 
  private:

@@ -1,8 +1,9 @@
-// Recursive-descent parser for Actions expressions (parse_expression of
-// expression.h). Precedence, loosest first: ||, &&, == !=, < <= > >=, !, then
-// property access and calls. Every nesting level (parentheses, !, calls,
-// indexes) counts against kMaxExpressionDepth so hostile input cannot overflow
-// the stack while parsing, evaluating or destroying the tree.
+// Parser for Actions expressions (parse_expression of expression.h): precedence
+// climbing for binary operators; precedence, loosest first: ||, &&, == !=,
+// < <= > >=, !, then property access and calls. Every nesting level
+// (parentheses, calls, indexes) counts against kMaxExpressionDepth and costs a
+// few small frames, so hostile input cannot overflow the stack while parsing,
+// evaluating or destroying the tree.
 #include <algorithm>
 #include <array>
 #include <limits>
@@ -144,7 +145,8 @@ class Parser {
     std::size_t& depth_;
   };
 
-  ExpressionError too_deep(const Token& at) const {
+  // Kept out of line so the recursive parse functions keep small frames.
+  [[gnu::noinline]] ExpressionError too_deep(const Token& at) const {
     return {at.offset, "expression nested too deeply (limit " + std::to_string(kMaxExpressionDepth) + " levels)"};
   }
 
@@ -157,7 +159,8 @@ class Parser {
     return token;
   }
 
-  ExpressionError unexpected(const Token& token) const {
+  // Kept out of line so the recursive parse functions keep small frames.
+  [[gnu::noinline]] ExpressionError unexpected(const Token& token) const {
     if (token.kind == TokenKind::End) return {token.offset, "unexpected end of expression"};
     std::string_view raw = text_.substr(token.offset, token.length);
     std::string shown = raw.size() > 32 ? std::string(raw.substr(0, 32)) + "..." : std::string(raw);
@@ -170,68 +173,90 @@ class Parser {
     return std::nullopt;
   }
 
-  NodeResult parse_or() { return parse_logical(TokenKind::Or); }
+  NodeResult parse_or() { return parse_binary(kLoosest); }
 
-  // `a && b && c` (is_and) or `a || b || c`, stored flat.
-  NodeResult parse_logical(TokenKind op) {
-    bool is_and = op == TokenKind::And;
-    auto first = is_and ? parse_equality() : parse_logical(TokenKind::And);
-    if (!first || peek().kind != op) return first;
-    std::size_t offset = (*first)->offset();
-    std::vector<NodePtr> operands;
-    operands.push_back(*std::move(first));
-    while (peek().kind == op) {
-      next();
-      auto operand = is_and ? parse_equality() : parse_logical(TokenKind::And);
-      if (!operand) return operand;
-      operands.push_back(*std::move(operand));
-    }
-    return std::make_unique<expr::LogicalNode>(offset, is_and, std::move(operands));
-  }
+  // Binding strength of binary operators, loosest first.
+  enum Precedence { kLoosest = 0, kOr = 1, kAnd = 2, kEquality = 3, kRelational = 4 };
 
-  static std::optional<CompareOp> equality_op(TokenKind kind) {
-    if (kind == TokenKind::Equal) return CompareOp::Equal;
-    if (kind == TokenKind::NotEqual) return CompareOp::NotEqual;
-    return std::nullopt;
-  }
-
-  static std::optional<CompareOp> relational_op(TokenKind kind) {
+  static int precedence(TokenKind kind) {
     switch (kind) {
+      case TokenKind::Or: return kOr;
+      case TokenKind::And: return kAnd;
+      case TokenKind::Equal: case TokenKind::NotEqual: return kEquality;
+      case TokenKind::Less: case TokenKind::LessEqual:
+      case TokenKind::Greater: case TokenKind::GreaterEqual: return kRelational;
+      default: return -1;  // not a binary operator
+    }
+  }
+
+  static CompareOp compare_op(TokenKind kind) {
+    switch (kind) {
+      case TokenKind::Equal: return CompareOp::Equal;
+      case TokenKind::NotEqual: return CompareOp::NotEqual;
       case TokenKind::Less: return CompareOp::Less;
       case TokenKind::LessEqual: return CompareOp::LessEqual;
       case TokenKind::Greater: return CompareOp::Greater;
-      case TokenKind::GreaterEqual: return CompareOp::GreaterEqual;
-      default: return std::nullopt;
+      default: return CompareOp::GreaterEqual;
     }
   }
 
-  NodeResult parse_equality() { return parse_comparison(true); }
-
-  // Equality chains over relational chains over unary operands.
-  NodeResult parse_comparison(bool equality) {
-    auto op_of = equality ? equality_op : relational_op;
-    auto operand = [&]() { return equality ? parse_comparison(false) : parse_unary(); };
-    auto first = operand();
-    if (!first || !op_of(peek().kind)) return first;
-    std::size_t offset = (*first)->offset();
-    auto chain = std::make_unique<expr::CompareNode>(offset, *std::move(first));
-    while (auto op = op_of(peek().kind)) {
-      next();
-      auto right = operand();
+  // Precedence climbing. Every call is one nesting level (the whole expression,
+  // a parenthesized group, an argument, an index, or the right operand of a
+  // tighter operator), so the limit bounds the recursion of parsing and
+  // evaluating alike.
+  NodeResult parse_binary(int min_precedence) {
+    Nesting nesting(depth_);
+    if (nesting.too_deep()) return std::unexpected(too_deep(peek()));
+    auto left = parse_operand();
+    if (!left) return left;
+    for (int prec = precedence(peek().kind); prec >= kOr && prec >= min_precedence;
+         prec = precedence(peek().kind)) {
+      TokenKind op = next().kind;
+      auto right = parse_binary(prec + 1);
       if (!right) return right;
-      chain->add(*op, *std::move(right));
+      left = combine(*std::move(left), op, *std::move(right));
     }
+    return left;
+  }
+
+  // Appends to a chain when the left side already is one: `a && b && c` is one
+  // LogicalNode, `a == b != c` one CompareNode (evaluated left to right, which
+  // is what nesting to the left would do).
+  // Kept out of line so the recursive parse functions keep small frames.
+  [[gnu::noinline]] static NodePtr combine(NodePtr left, TokenKind op, NodePtr right) {
+    if (op == TokenKind::And || op == TokenKind::Or) {
+      bool is_and = op == TokenKind::And;
+      if (auto* chain = dynamic_cast<expr::LogicalNode*>(left.get()); chain && chain->is_and() == is_and) {
+        chain->add(std::move(right));
+        return left;
+      }
+      std::size_t offset = left->offset();
+      std::vector<NodePtr> operands;
+      operands.push_back(std::move(left));
+      operands.push_back(std::move(right));
+      return std::make_unique<expr::LogicalNode>(offset, is_and, std::move(operands));
+    }
+    if (auto* chain = dynamic_cast<expr::CompareNode*>(left.get())) {
+      chain->add(compare_op(op), std::move(right));
+      return left;
+    }
+    auto chain = std::make_unique<expr::CompareNode>(left->offset(), std::move(left));
+    chain->add(compare_op(op), std::move(right));
     return chain;
   }
 
-  NodeResult parse_unary() {
-    if (peek().kind != TokenKind::Not) return parse_postfix();
-    const Token& bang = next();
-    Nesting nesting(depth_);
-    if (nesting.too_deep()) return std::unexpected(too_deep(bang));
-    auto operand = parse_unary();
-    if (!operand) return operand;
-    return std::make_unique<expr::NotNode>(bang.offset, *std::move(operand));
+  // `!`* followed by a postfix expression. A run of `!` is one node (its parity
+  // is all that matters), so `!!!!...` costs no depth.
+  [[gnu::noinline]] NodeResult parse_operand() {
+    std::size_t bangs = 0;
+    std::size_t offset = peek().offset;
+    while (peek().kind == TokenKind::Not) {
+      next();
+      ++bangs;
+    }
+    auto operand = parse_postfix();
+    if (!operand || bangs == 0) return operand;
+    return std::make_unique<expr::NotNode>(offset, *std::move(operand), bangs % 2 == 1);
   }
 
   NodeResult parse_postfix() {
@@ -251,7 +276,8 @@ class Parser {
     return access;
   }
 
-  std::expected<Accessor, ExpressionError> parse_property() {
+  // Kept out of line so the recursive parse functions keep small frames.
+  [[gnu::noinline]] std::expected<Accessor, ExpressionError> parse_property() {
     const Token& name = peek();
     if (name.kind == TokenKind::Star) {
       next();
@@ -262,15 +288,13 @@ class Parser {
     return Accessor{Accessor::Kind::Property, name.text, nullptr};
   }
 
-  std::expected<Accessor, ExpressionError> parse_index() {
-    const Token& bracket = tokens_[pos_ - 1];
+  // Kept out of line so the recursive parse functions keep small frames.
+  [[gnu::noinline]] std::expected<Accessor, ExpressionError> parse_index() {
     if (peek().kind == TokenKind::Star && peek(1).kind == TokenKind::RBracket) {
       next();
       next();
       return Accessor{Accessor::Kind::Wildcard, {}, nullptr};
     }
-    Nesting nesting(depth_);
-    if (nesting.too_deep()) return std::unexpected(too_deep(bracket));
     auto index = parse_or();
     if (!index) return std::unexpected(std::move(index.error()));
     if (auto error = expect(TokenKind::RBracket)) return std::unexpected(*std::move(error));
@@ -303,7 +327,8 @@ class Parser {
   }
 
   // true, false, null, NaN and Infinity are case-sensitive keywords, as in Actions.
-  static std::optional<Value> keyword_literal(std::string_view word) {
+  // Kept out of line so the recursive parse functions keep small frames.
+  [[gnu::noinline]] static std::optional<Value> keyword_literal(std::string_view word) {
     if (word == "true") return Value(true);
     if (word == "false") return Value(false);
     if (word == "null") return Value(nullptr);
@@ -313,16 +338,15 @@ class Parser {
   }
 
   NodeResult parse_group() {
-    const Token& paren = next();
-    Nesting nesting(depth_);
-    if (nesting.too_deep()) return std::unexpected(too_deep(paren));
+    next();  // (
     auto inner = parse_or();
     if (!inner) return inner;
     if (auto error = expect(TokenKind::RParen)) return std::unexpected(*std::move(error));
     return inner;
   }
 
-  NodeResult parse_context() {
+  // Kept out of line so the recursive parse functions keep small frames.
+  [[gnu::noinline]] NodeResult parse_context() {
     const Token& name = next();
     if (auto context = find_context(name.text)) {
       return std::make_unique<expr::ContextNode>(name.offset, std::string(*context));
@@ -336,16 +360,21 @@ class Parser {
     return std::unexpected(ExpressionError{name.offset, std::move(message)});
   }
 
-  NodeResult parse_call() {
+  [[gnu::noinline]] static ExpressionError unknown_function(const Token& name) {
+    return {name.offset, "unknown function '" + name.text + "'" + did_you_mean(name.text, function_names())};
+  }
+
+  [[gnu::noinline]] static ExpressionError arity_error(const Token& name, const expr::FunctionInfo& info,
+                                                       std::size_t got) {
+    return {name.offset, arity_message(info, got)};
+  }
+
+  // Kept out of line so the recursive parse functions keep small frames.
+  [[gnu::noinline]] NodeResult parse_call() {
     const Token& name = next();
-    const Token& paren = next();
+    next();  // (
     const expr::FunctionInfo* info = find_function(name.text);
-    if (!info) {
-      std::string message = "unknown function '" + name.text + "'" + did_you_mean(name.text, function_names());
-      return std::unexpected(ExpressionError{name.offset, std::move(message)});
-    }
-    Nesting nesting(depth_);
-    if (nesting.too_deep()) return std::unexpected(too_deep(paren));
+    if (!info) return std::unexpected(unknown_function(name));
     std::vector<NodePtr> args;
     if (peek().kind == TokenKind::RParen) {
       next();
@@ -363,7 +392,7 @@ class Parser {
       }
     }
     if (args.size() < info->min_args || args.size() > info->max_args) {
-      return std::unexpected(ExpressionError{name.offset, arity_message(*info, args.size())});
+      return std::unexpected(arity_error(name, *info, args.size()));
     }
     if (expr::is_status_function(info->function)) uses_status_ = true;
     return std::make_unique<expr::CallNode>(name.offset, *info, std::move(args));

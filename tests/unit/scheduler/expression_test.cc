@@ -2,7 +2,10 @@
 
 #include <gtest/gtest.h>
 
+#include <pthread.h>
+
 #include <cmath>
+#include <functional>
 #include <string>
 
 namespace sandci::scheduler {
@@ -781,27 +784,107 @@ TEST(ExpressionLimits, TooLong) {
 }
 
 TEST(ExpressionLimits, DeepParentheses) {
-  std::string ok = std::string(kMaxExpressionDepth, '(') + "1" + std::string(kMaxExpressionDepth, ')');
+  // The whole expression is the first level.
+  std::string ok = std::string(kMaxExpressionDepth - 1, '(') + "1" + std::string(kMaxExpressionDepth - 1, ')');
   EXPECT_EQ(eval(ok), Value(1));
   std::size_t n = 30000;
   std::string deep = std::string(n, '(') + "1" + std::string(n, ')');
   EXPECT_EQ(error_text(deep), "expression nested too deeply (limit 256 levels) at offset 256");
 }
 
-TEST(ExpressionLimits, DeepNot) {
-  EXPECT_EQ(eval(std::string(kMaxExpressionDepth, '!') + "true"), Value(true));
-  EXPECT_EQ(error_of(std::string(60000, '!') + "true").message, "expression nested too deeply (limit 256 levels)");
+TEST(ExpressionLimits, LongRunsOfNot) {
+  // A run of '!' is one node, so it needs no depth at all.
+  EXPECT_EQ(eval(std::string(60000, '!') + "true"), Value(true));
+  EXPECT_EQ(eval(std::string(60001, '!') + "true"), Value(false));
+  EXPECT_EQ(eval("!!'x'"), Value(true));  // a bool, not the operand
 }
 
 TEST(ExpressionLimits, DeepCallsAndIndexes) {
   std::string calls;
   for (int i = 0; i < 5000; ++i) calls += "toJSON(";
   calls += "1" + std::string(5000, ')');
-  EXPECT_EQ(error_of(calls).offset, 256u * 7 + 6);
+  EXPECT_EQ(error_of(calls).offset, 256u * 7);  // the argument of the 256th call
   std::string indexes = "github";
   for (int i = 0; i < 5000; ++i) indexes += "[github";
   indexes += std::string(5000, ']');
   EXPECT_EQ(error_of(indexes).message, "expression nested too deeply (limit 256 levels)");
+}
+
+// Runs fn on a thread with a small stack: an overflow crashes the test binary.
+void run_on_small_stack(std::size_t bytes, const std::function<void()>& fn) {
+#if defined(__SANITIZE_ADDRESS__)
+  bytes *= 8;  // sanitizer frames are much larger
+#elif !defined(__OPTIMIZE__)
+  bytes *= 4;  // so are unoptimized ones
+#endif
+  pthread_attr_t attr;
+  ASSERT_EQ(pthread_attr_init(&attr), 0);
+  ASSERT_EQ(pthread_attr_setstacksize(&attr, bytes), 0);
+  pthread_t thread;
+  auto trampoline = [](void* arg) -> void* {
+    (*static_cast<const std::function<void()>*>(arg))();
+    return nullptr;
+  };
+  ASSERT_EQ(pthread_create(&thread, &attr, trampoline, const_cast<std::function<void()>*>(&fn)), 0);
+  pthread_join(thread, nullptr);
+  pthread_attr_destroy(&attr);
+}
+
+std::string nest(const std::string& open, const std::string& middle, const std::string& close, std::size_t n) {
+  std::string text;
+  for (std::size_t i = 0; i < n; ++i) text += open;
+  text += middle;
+  for (std::size_t i = 0; i < n; ++i) text += close;
+  return text;
+}
+
+TEST(ExpressionLimits, DeepestAllowedFitsInASmallStack) {
+  // Parsing, evaluating and destroying the deepest accepted expressions of each
+  // shape must fit in 256 KiB of stack.
+  const std::size_t n = kMaxExpressionDepth - 1;
+  const std::vector<std::pair<std::string, Value>> cases = {
+      {nest("(", "1", ")", n), Value(1)},
+      {nest("fromJSON(", "'1'", ")", n), Value(1)},
+      {nest("matrix[", "'os'", "]", n), Value(nullptr)},  // matrix[matrix[..]] is null past 1 level
+      {nest("1 || 1 && 1 == 1 < (", "1", ")", n / 5 - 1), Value(1)},  // 5 levels each
+      {nest("format('{0}', ", "'x'", ")", n), Value("x")},
+  };
+  auto ctx = sample_context();
+  for (const auto& [text, expected] : cases) {
+    std::expected<Value, ExpressionError> result;
+    run_on_small_stack(256 * 1024, [&] { result = run(text, ctx); });
+    ASSERT_TRUE(result.has_value()) << text.substr(0, 40) << ": " << result.error().to_string();
+    EXPECT_EQ(*result, expected) << text.substr(0, 40);
+  }
+  // One more level is refused, still within the small stack.
+  std::expected<Value, ExpressionError> deeper;
+  run_on_small_stack(256 * 1024, [&] { deeper = run(nest("toJSON(", "1", ")", n + 1), ctx); });
+  ASSERT_FALSE(deeper.has_value());
+  EXPECT_EQ(deeper.error().message, "expression nested too deeply (limit 256 levels)");
+}
+
+TEST(ExpressionLimits, AmplificationIsCapped) {
+  // Each toJSON doubles the backslashes: 2^200 bytes unless capped.
+  auto e = error_of(nest("toJSON(", "'\\\"'", ")", 200));
+  EXPECT_EQ(e.message, "toJSON(): result longer than 8388608 bytes");
+  std::string numbers = "1";
+  for (int i = 0; i < 2000; ++i) numbers += ",1";
+  std::string many_refs = "format('";
+  for (int i = 0; i < 9000; ++i) many_refs += "{0}";
+  many_refs += "', format('{0}{0}{0}{0}{0}{0}{0}{0}{0}{0}', join(fromJSON('[" + numbers + "]'), '" +
+               std::string(1000, 'x') + "')))";
+  EXPECT_EQ(error_of(many_refs).message, "format(): result longer than 8388608 bytes");
+  EvalContext ctx;
+  ctx.contexts["inputs"] = Value::array();
+  for (int i = 0; i < 10000; ++i) ctx.contexts["inputs"].push_back(i);
+  EXPECT_EQ(error_of("join(inputs, '" + std::string(1000, '-') + "')", ctx).message,
+            "join(): result longer than 8388608 bytes");
+  ctx.contexts["inputs"] = std::string(1 << 20, 'a');
+  std::string text;
+  for (int i = 0; i < 9; ++i) text += "${{ inputs }}";
+  auto big = interpolate(text, ctx);
+  ASSERT_FALSE(big);
+  EXPECT_EQ(big.error().to_string(), "interpolated text longer than 8388608 bytes at offset 104");
 }
 
 TEST(ExpressionLimits, LongFlatChainsAreFine) {
