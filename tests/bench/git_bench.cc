@@ -183,22 +183,39 @@ int main(int argc, char** argv) {
   // Checkout of one commit (the 500th) into a fresh folder.
   std::string sha = capture("git -C " + gm.string() + " rev-parse main~500");
   std::vector<double> ours_co, git_wt, git_archive;
+  // The disk may still be busy with the previous run's deletions (ext4 with discard
+  // makes them costly): sync before each timed run, and rotate the order.
+  auto timed = [](const std::function<void()>& f) {
+    sync();
+    return seconds(f);
+  };
   for (int r = 0; r < runs; ++r) {
     fs::path a = root / ("co" + std::to_string(r)), b = root / ("wt" + std::to_string(r)),
              c = root / ("ar" + std::to_string(r));
-    ours_co.push_back(seconds([&] {
-      auto result = cache.checkout(url, sha, a);
-      if (!result) std::cerr << result.error().to_string() << "\n";
-    }));
-    git_wt.push_back(seconds([&] {
-      run("git -C " + gm.string() + " worktree add -q --detach " + b.string() + " " + sha);
-    }));
-    git_archive.push_back(seconds([&] {
-      fs::create_directories(c);
-      run("git -C " + gm.string() + " archive " + sha + " | tar -x -C " + c.string());
-    }));
+    std::vector<std::function<void()>> order = {
+        [&] {
+          ours_co.push_back(timed([&] {
+            auto result = cache.checkout(url, sha, a);
+            if (!result) std::cerr << result.error().to_string() << "\n";
+          }));
+        },
+        [&] {
+          git_wt.push_back(timed([&] {
+            run("git -C " + gm.string() + " worktree add -q --detach " + b.string() + " " + sha);
+          }));
+        },
+        [&] {
+          git_archive.push_back(timed([&] {
+            fs::create_directories(c);
+            run("git -C " + gm.string() + " archive " + sha + " | tar -x -C " + c.string());
+          }));
+        }};
+    std::rotate(order.begin(), order.begin() + r % 3, order.end());
+    for (auto& step : order) step();
     fs::remove_all(a);
+    fs::remove_all(b);
     fs::remove_all(c);
+    run("git -C " + gm.string() + " worktree prune");
   }
 
   std::printf("\nrepository: %d files, %d commits, mirror %s; median of %d runs\n", kFiles, kCommits,
@@ -207,7 +224,6 @@ int main(int argc, char** argv) {
   print_row("warm fetch of one new commit", median(ours_warm), "git fetch", median(git_warm));
   print_row("checkout of one commit", median(ours_co), "git worktree add", median(git_wt));
   print_row("checkout of one commit", median(ours_co), "git archive | tar x", median(git_archive));
-  run("git -C " + gm.string() + " worktree prune");
   fs::remove_all(root);
   return 0;
 }
