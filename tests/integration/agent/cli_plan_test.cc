@@ -1,0 +1,232 @@
+// Runs the real `sandci plan` on repositories written into a temporary folder
+// and checks what it prints and its exit code.
+#include <gtest/gtest.h>
+
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <random>
+#include <sstream>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+namespace {
+
+namespace fs = std::filesystem;
+
+class TempRepo {
+ public:
+  TempRepo() {
+    std::random_device rd;
+    path_ = fs::temp_directory_path() /
+            ("sandci-cli-plan-" + std::to_string(::getpid()) + "-" + std::to_string(rd()));
+    fs::create_directories(path_ / ".github" / "workflows");
+  }
+  ~TempRepo() {
+    std::error_code ec;
+    fs::remove_all(path_, ec);
+  }
+  void write(const std::string& name, const std::string& text) const {
+    std::ofstream(path_ / ".github" / "workflows" / name) << text;
+  }
+  const fs::path& path() const { return path_; }
+
+ private:
+  fs::path path_;
+};
+
+struct Output {
+  int exit_code = -1;
+  std::string out, err;
+};
+
+std::string slurp(const fs::path& file) {
+  std::ifstream in{file};
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+std::string quote(const std::string& s) {
+  std::string q = "'";
+  for (char c : s) q += c == '\'' ? std::string{"'\\''"} : std::string{c};
+  return q + "'";
+}
+
+// Runs `sandci plan <args>` in `cwd`, capturing stdout and stderr apart.
+Output plan(const std::string& args, const fs::path& cwd) {
+  const fs::path out = cwd / "plan.out", err = cwd / "plan.err";
+  const std::string command = "cd " + quote(cwd.string()) + " && " + quote(SANDCI_BINARY) +
+                              " plan " + args + " >" + quote(out.string()) + " 2>" +
+                              quote(err.string());
+  const int status = std::system(command.c_str());
+  Output result;
+  result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  result.out = slurp(out);
+  result.err = slurp(err);
+  fs::remove(out);
+  fs::remove(err);
+  return result;
+}
+
+const char* kCi = R"(name: CI
+on:
+  push:
+    branches: [main]
+  pull_request:
+jobs:
+  build:
+    runs-on: ubuntu-latest
+    strategy:
+      matrix:
+        os: [linux, mac]
+    steps:
+      - run: make
+  lint:
+    runs-on: ubuntu-latest
+    steps:
+      - run: make lint
+  test:
+    needs: build
+    runs-on: ubuntu-latest
+    steps:
+      - run: make test
+  deploy:
+    needs: [test, lint]
+    runs-on: ubuntu-latest
+    steps:
+      - run: make deploy
+)";
+
+const char* kDocs = R"(name: Docs
+on: pull_request
+jobs:
+  docs:
+    runs-on: ubuntu-latest
+    steps:
+      - run: make docs
+)";
+
+class CliPlan : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    repo_.write("ci.yml", kCi);
+    repo_.write("docs.yml", kDocs);
+  }
+  TempRepo repo_;
+};
+
+TEST_F(CliPlan, TextShowsTriggeredWorkflowsLevelsAndCriticalPath) {
+  auto r = plan("", repo_.path());
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.err, "");
+  EXPECT_NE(r.out.find("event: push refs/heads/main\n"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("CI (.github/workflows/ci.yml): runs"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("  level 0: build (linux), build (mac), lint\n"
+                       "  level 1: test\n"
+                       "  level 2: deploy\n"
+                       "  critical path: build (linux) -> test -> deploy (3 jobs)\n"),
+            std::string::npos)
+      << r.out;
+  EXPECT_NE(r.out.find("Docs (.github/workflows/docs.yml): does not run"), std::string::npos)
+      << r.out;
+}
+
+TEST_F(CliPlan, EventAndRefSelectTheWorkflows) {
+  auto push_other = plan(". --ref refs/heads/feature", repo_.path());
+  ASSERT_EQ(push_other.exit_code, 0) << push_other.err;
+  EXPECT_NE(push_other.out.find("CI (.github/workflows/ci.yml): does not run"), std::string::npos)
+      << push_other.out;
+  EXPECT_EQ(push_other.out.find("level 0"), std::string::npos) << push_other.out;
+
+  auto pr = plan(". --event pull_request --ref main", repo_.path());
+  ASSERT_EQ(pr.exit_code, 0) << pr.err;
+  EXPECT_NE(pr.out.find("CI (.github/workflows/ci.yml): runs"), std::string::npos) << pr.out;
+  EXPECT_NE(pr.out.find("Docs (.github/workflows/docs.yml): runs"), std::string::npos) << pr.out;
+  EXPECT_NE(pr.out.find("  level 0: docs\n"), std::string::npos) << pr.out;
+}
+
+TEST_F(CliPlan, JsonCarriesJobsLevelsAndCriticalPath) {
+  auto r = plan("--format json", repo_.path());
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  auto doc = nlohmann::json::parse(r.out);
+  EXPECT_EQ(doc["event"]["name"], "push");
+  ASSERT_EQ(doc["workflows"].size(), 2u);
+  const auto& ci = doc["workflows"][0];
+  EXPECT_EQ(ci["name"], "CI");
+  EXPECT_EQ(ci["runs"], true);
+  EXPECT_EQ(ci["plan"]["critical_path"],
+            (nlohmann::json{"build (linux)", "test", "deploy"}));
+  EXPECT_EQ(ci["plan"]["levels"][0], (nlohmann::json{"build (linux)", "build (mac)", "lint"}));
+  EXPECT_EQ(ci["plan"]["jobs"][0]["matrix"], (nlohmann::json{{"os", "linux"}}));
+  EXPECT_EQ(ci["plan"]["jobs"][3]["needs"], (nlohmann::json{"build (linux)", "build (mac)"}));
+  EXPECT_EQ(doc["workflows"][1]["runs"], false);
+  EXPECT_FALSE(doc["workflows"][1].contains("plan"));
+}
+
+TEST_F(CliPlan, DotDrawsTheGraph) {
+  auto r = plan("--format dot", repo_.path());
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_TRUE(r.out.starts_with("digraph sandci {")) << r.out;
+  EXPECT_NE(r.out.find("w0j3 [label=\"test\", style=bold];"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("w0j0 -> w0j3 [style=bold];"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("w0j1 -> w0j3;"), std::string::npos) << r.out;
+  EXPECT_EQ(r.out.find("docs"), std::string::npos) << r.out;  // it does not run on push
+}
+
+TEST_F(CliPlan, OneWorkflowFileCanBeGiven) {
+  auto r = plan(".github/workflows/docs.yml --event pull_request", repo_.path());
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("Docs (.github/workflows/docs.yml): runs"), std::string::npos) << r.out;
+  EXPECT_EQ(r.out.find("CI"), std::string::npos) << r.out;
+}
+
+TEST_F(CliPlan, ValidationErrorsExitTwoWithLocations) {
+  repo_.write("ci.yml", R"(on: push
+jobs:
+  a:
+    needs: b
+    runs-on: ubuntu-latest
+    steps:
+      - run: a
+  b:
+    needs: a
+    runs-on: ubuntu-latest
+    steps:
+      - run: b
+)");
+  auto r = plan("", repo_.path());
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_EQ(r.out, "");
+  EXPECT_NE(r.err.find("ci.yml:"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find(": error: "), std::string::npos) << r.err;
+}
+
+TEST_F(CliPlan, MatrixTooLargeExitsTwo) {
+  std::string values;
+  for (int i = 0; i < 20; ++i) values += (i ? ", " : "") + std::to_string(i);
+  repo_.write("ci.yml", "on: push\njobs:\n  big:\n    runs-on: ubuntu-latest\n    strategy:\n"
+                        "      matrix:\n        x: [" + values + "]\n        y: [" + values +
+                        "]\n    steps:\n      - run: x\n");
+  auto r = plan("", repo_.path());
+  EXPECT_EQ(r.exit_code, 2) << r.out;
+  EXPECT_NE(r.err.find("ci.yml"), std::string::npos) << r.err;
+}
+
+TEST_F(CliPlan, BadOptionsAreUsageErrors) {
+  EXPECT_EQ(plan("--format xml", repo_.path()).exit_code, 2);
+  EXPECT_EQ(plan("--event release", repo_.path()).exit_code, 2);
+  EXPECT_EQ(plan("no/such/folder", repo_.path()).exit_code, 2);
+}
+
+TEST(CliPlanEmpty, FolderWithoutWorkflowsExitsTwo) {
+  TempRepo repo;
+  auto r = plan("", repo.path());
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("no workflow files"), std::string::npos) << r.err;
+}
+
+}  // namespace
