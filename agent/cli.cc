@@ -17,6 +17,7 @@ int run_cli(int argc, char** argv, const std::string& version) {
   add_validate_command(app, action);
   add_plan_command(app, action);
   add_image_command(app, action);
+  add_run_command(app, action);
 
   try {
     app.parse(argc, argv);

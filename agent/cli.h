@@ -26,6 +26,7 @@ using CommandAction = std::function<int()>;
 void add_validate_command(CLI::App& app, CommandAction& action);
 void add_plan_command(CLI::App& app, CommandAction& action);
 void add_image_command(CLI::App& app, CommandAction& action);
+void add_run_command(CLI::App& app, CommandAction& action);
 
 int run_cli(int argc, char** argv, const std::string& version);
 

@@ -100,12 +100,14 @@ int do_pull(const std::string& state_dir, const std::string& ref, std::string na
   return kExitOk;
 }
 
-int do_build_default(const std::string& state_dir, bool force) {
+int do_build_default(const std::string& state_dir, bool force, const std::string& name,
+                     const std::vector<std::string>& packages) {
   auto store = open_store(state_dir);
-  std::cout << "building " << sb::kDefaultImage << " (debootstrap, a few minutes) unless it is there...\n"
-            << std::flush;
+  std::cout << "building " << name << " (debootstrap, a few minutes) unless it is there...\n" << std::flush;
   sb::BuildDefaultOptions options;
   options.force = force;
+  options.name = name;
+  options.extra_packages = packages;
   auto result = store.build_default(options);
   if (!result) return report(result.error());
   if (result->built) {
@@ -163,10 +165,17 @@ void add_image_command(CLI::App& app, CommandAction& action) {
   auto force = std::make_shared<bool>(false);
   auto* build = cmd->add_subcommand(
       "build-default", "Build the default image debian:12 with debootstrap (once; --force rebuilds it)");
-  build->add_flag("--force", *force, "Rebuild even if debian:12 is there");
+  build->add_flag("--force", *force, "Rebuild even if the image is there");
+  auto image_name = std::make_shared<std::string>(sb::kDefaultImage);
+  auto packages = std::make_shared<std::vector<std::string>>();
+  build->add_option("--name", *image_name, "Build a variant under this name (with --include)")->capture_default_str();
+  build->add_option("--include", *packages, "More Debian packages, comma-separated (e.g. gcc,make,libc6-dev)")
+      ->delimiter(',');
   add_state_dir(build, state_dir);
-  build->callback([&action, state_dir, force] {
-    action = [state_dir, force] { return do_build_default(*state_dir, *force); };
+  build->callback([&action, state_dir, force, image_name, packages] {
+    action = [state_dir, force, image_name, packages] {
+      return do_build_default(*state_dir, *force, *image_name, *packages);
+    };
   });
 }
 

@@ -1,0 +1,118 @@
+#include <signal.h>
+
+#include <CLI/CLI.hpp>
+
+#include <atomic>
+#include <iostream>
+#include <thread>
+
+#include "agent/cli.h"
+#include "agent/local_run.h"
+#include "agent/secret_masker.h"
+
+namespace sandci::agent {
+namespace {
+
+// "NAME=VALUE" -> pair; CLI11 validates the shape before this runs.
+std::pair<std::string, std::string> split_assignment(const std::string& text) {
+  auto eq = text.find('=');
+  return {text.substr(0, eq), eq == std::string::npos ? "" : text.substr(eq + 1)};
+}
+
+const auto kAssignment = CLI::Validator(
+    [](std::string& value) -> std::string {
+      auto eq = value.find('=');
+      if (eq == std::string::npos || eq == 0) return "expected NAME=VALUE, got '" + value + "'";
+      return {};
+    },
+    "NAME=VALUE");
+
+// SIGINT and SIGTERM cancel the run: they are blocked in every thread and taken
+// by one watcher thread, so no thread is interrupted half-way through a write.
+class CancelOnSignals {
+ public:
+  explicit CancelOnSignals(std::atomic<bool>& cancel) : cancel_(cancel) {
+    sigemptyset(&set_);
+    sigaddset(&set_, SIGINT);
+    sigaddset(&set_, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &set_, &old_);
+    thread_ = std::thread([this] {
+      timespec tick{0, 100'000'000};
+      while (!done_) {
+        if (sigtimedwait(&set_, nullptr, &tick) > 0) {
+          if (!cancel_) std::cerr << "\nsandci: cancelling the run (stopping sandboxes)...\n";
+          cancel_ = true;
+        }
+      }
+    });
+  }
+  ~CancelOnSignals() {
+    done_ = true;
+    thread_.join();
+    pthread_sigmask(SIG_SETMASK, &old_, nullptr);
+  }
+
+ private:
+  std::atomic<bool>& cancel_;
+  std::atomic<bool> done_{false};
+  sigset_t set_{}, old_{};
+  std::thread thread_;
+};
+
+}  // namespace
+
+void add_run_command(CLI::App& app, CommandAction& action) {
+  auto* cmd = app.add_subcommand("run", "Run a repository's workflow locally, every job in a gVisor sandbox");
+  auto opts = std::make_shared<LocalRunOptions>();
+  auto raw = std::make_shared<std::map<std::string, std::vector<std::string>>>();
+  auto dir = std::make_shared<std::string>(".");
+  auto state = std::make_shared<std::string>();
+  auto logs = std::make_shared<std::string>();
+  cmd->add_option("dir", *dir, "The repository folder")->capture_default_str();
+  cmd->add_flag("--dirty", opts->dirty, "Run the working tree as it is instead of the committed HEAD");
+  cmd->add_option("--event", opts->event, "push, pull_request or workflow_dispatch")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"push", "pull_request", "workflow_dispatch"}));
+  cmd->add_option("--ref", opts->ref, "The ref the event is for (default: HEAD's branch)");
+  cmd->add_option("--base", opts->base, "pull_request: the base branch")->capture_default_str();
+  cmd->add_option("--job", opts->jobs, "Run only this job and what it needs (repeatable)");
+  cmd->add_option("--matrix", (*raw)["matrix"], "Only matrix combinations with key=value (repeatable)")
+      ->check(kAssignment);
+  // Not checked by CLI11: its error would quote the value, which is a secret.
+  cmd->add_option("--secret", (*raw)["secret"], "A secret NAME=VALUE (repeatable; masked in all output)");
+  cmd->add_option("--secrets-file", opts->secrets_files, "A file of NAME=VALUE secrets (repeatable)")
+      ->check(CLI::ExistingFile);
+  cmd->add_option("--input", (*raw)["input"], "workflow_dispatch input NAME=VALUE (repeatable)")
+      ->check(kAssignment);
+  cmd->add_option("--label", (*raw)["label"], "Map a runs-on LABEL=IMAGE (repeatable)")->check(kAssignment);
+  cmd->add_option("--image", opts->default_image, "The default job image")->capture_default_str();
+  cmd->add_option("--max-parallel", opts->max_parallel, "Jobs at once (default: the number of cores)");
+  cmd->add_option("--memory", opts->memory_mib, "Memory limit per job, in MiB")->capture_default_str();
+  cmd->add_option("--logs", *logs, "Folder for the job logs (default: under the state dir)");
+  cmd->add_option("--state-dir", *state, "State folder (default: $SANDCI_STATE_DIR or /var/lib/sandci)");
+  cmd->add_flag("--plain", opts->plain, "Plain [job] lines even on a terminal");
+  cmd->callback([&action, opts, raw, dir, state, logs] {
+    action = [opts, raw, dir, state, logs] {
+      LocalRunOptions options = *opts;
+      options.dir = *dir;
+      options.state_dir = *state;
+      options.logs_dir = *logs;
+      for (const auto& m : (*raw)["matrix"]) options.matrix.push_back(split_assignment(m));
+      for (const auto& s : (*raw)["secret"]) {
+        auto secret = parse_secret_assignment(s);
+        if (!secret) {
+          std::cerr << "sandci run: --secret: " << secret.error() << "\n";
+          return static_cast<int>(kExitUsage);
+        }
+        options.secrets.push_back(std::move(*secret));
+      }
+      for (const auto& i : (*raw)["input"]) options.inputs.push_back(split_assignment(i));
+      for (const auto& l : (*raw)["label"]) options.labels.insert(split_assignment(l));
+      std::atomic<bool> cancel{false};
+      CancelOnSignals signals(cancel);
+      return run_local(options, cancel);
+    };
+  });
+}
+
+}  // namespace sandci::agent

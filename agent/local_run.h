@@ -1,0 +1,47 @@
+#pragma once
+// `sandci run`: runs the workflows of a local repository for one event, every job
+// in its own gVisor sandbox, with the committed HEAD (or the working tree) as the
+// checkout.
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <expected>
+#include <filesystem>
+#include <map>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace sandci::agent {
+
+struct LocalRunOptions {
+  std::filesystem::path dir = ".";
+  bool dirty = false;             // run the working tree as it is, not HEAD
+  std::string event = "push";     // push, pull_request or workflow_dispatch
+  std::string ref;                // default: HEAD's branch
+  std::string base = "main";      // pull_request: the base branch
+  std::vector<std::string> jobs;  // run only these jobs and what they need
+  std::vector<std::pair<std::string, std::string>> matrix;  // key=value filters
+  std::vector<std::pair<std::string, std::string>> secrets;
+  std::vector<std::filesystem::path> secrets_files;
+  std::vector<std::pair<std::string, std::string>> inputs;  // workflow_dispatch inputs
+  std::map<std::string, std::string> labels;                // runs-on label -> image
+  std::string default_image = "debian:12";
+  std::filesystem::path state_dir;  // default: $SANDCI_STATE_DIR or /var/lib/sandci
+  std::filesystem::path logs_dir;   // default: <state>/runs/<run id>/logs
+  std::size_t max_parallel = 0;     // 0: the number of cores
+  std::uint64_t memory_mib = 4096;  // per job
+  bool plain = false;               // plain lines even on a terminal
+};
+
+// Runs it; returns the exit code (0 every job succeeded, 1 a job failed,
+// 2 usage or validation error, 130 cancelled). `cancel` is polled: setting it
+// (Ctrl-C) stops the run, kills the sandboxes and cleans up. Prints to stdout
+// (progress) and stderr (errors).
+int run_local(const LocalRunOptions& options, std::atomic<bool>& cancel);
+
+// Reads a secrets file: NAME=VALUE lines and NAME<<DELIM heredocs, as $GITHUB_ENV.
+std::expected<std::vector<std::pair<std::string, std::string>>, std::string> read_secrets_file(
+    const std::filesystem::path& file);
+
+}  // namespace sandci::agent

@@ -1,0 +1,640 @@
+#include "agent/sandbox_job_runner.h"
+
+#include <openssl/evp.h>
+
+#include <chrono>
+#include <cstdio>
+#include <ctime>
+#include <fstream>
+#include <sstream>
+#include <system_error>
+
+#include "agent/command_files.h"
+#include "agent/job_image.h"
+#include "agent/step_shell.h"
+#include "scheduler/step_sequencer.h"
+
+namespace sandci::agent {
+namespace fs = std::filesystem;
+using scheduler::Result;
+
+namespace {
+
+// Where the runner keeps its files inside a sandbox (the private /tmp).
+constexpr const char* kRunnerDir = "/tmp/sandci";
+constexpr const char* kRunnerTemp = "/tmp/runner";
+constexpr std::size_t kMaxCommandFileBytes = 4 << 20;
+
+std::string step_dir(std::size_t index) {
+  return std::string(kRunnerDir) + "/step-" + std::to_string(index);
+}
+
+std::string timestamp(std::chrono::system_clock::time_point t) {
+  auto secs = std::chrono::system_clock::to_time_t(t);
+  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count() % 1000;
+  std::tm tm{};
+  gmtime_r(&secs, &tm);
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%02d:%02d:%02d.%03lld", tm.tm_hour, tm.tm_min, tm.tm_sec,
+                static_cast<long long>(ms));
+  return buf;
+}
+
+std::string lookup_with(const scheduler::StringMap& with, std::string_view key,
+                        std::string fallback = {}) {
+  for (const auto& [k, v] : with)
+    if (k == key) return v;
+  return fallback;
+}
+
+bool is_true(std::string_view value) { return value == "true" || value == "True" || value == "1"; }
+
+void set_env(std::vector<std::pair<std::string, std::string>>& env, const std::string& key,
+             std::string value) {
+  for (auto& [k, v] : env)
+    if (k == key) return void(v = std::move(value));
+  env.emplace_back(key, std::move(value));
+}
+
+// "uses: actions/checkout@v4" -> "actions/checkout".
+std::string action_name(std::string_view uses) {
+  auto at = uses.find('@');
+  std::string name(uses.substr(0, at));
+  for (auto& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return name;
+}
+
+std::string describe_exit(const sandbox::ExitStatus& status) {
+  switch (status.kind) {
+    case sandbox::ExitKind::kExited: return "exit code " + std::to_string(status.code);
+    case sandbox::ExitKind::kSignaled: return "killed by signal " + std::to_string(status.signal);
+    case sandbox::ExitKind::kTimedOut: return "timed out";
+    case sandbox::ExitKind::kOutOfMemory: return "out of memory: the job hit its memory limit";
+    case sandbox::ExitKind::kPidsLimit: return "process limit reached";
+    case sandbox::ExitKind::kKilled: return "cancelled";
+    case sandbox::ExitKind::kFailed: return "sandbox failed: " + status.detail;
+  }
+  return "failed";
+}
+
+// hashFiles(): SHA-256 over the SHA-256 of each matching file, in path order, as
+// GitHub's runner computes it; "" when nothing matches.
+std::expected<std::string, std::string> hash_workspace_files(const fs::path& workspace,
+                                                             const std::vector<std::string>& patterns) {
+  std::string joined;
+  for (const auto& p : patterns) joined += p + "\n";
+  auto parsed = parse_path_patterns(joined);
+  if (!parsed) return std::unexpected("hashFiles: " + parsed.error());
+  ExpandOptions expand;
+  expand.include_hidden_files = true;
+  auto files = expand_path_patterns(workspace, *parsed, expand);
+  if (!files) return std::unexpected("hashFiles: " + files.error());
+  if (files->files.empty()) return std::string();
+  EVP_MD_CTX* outer = EVP_MD_CTX_new();
+  EVP_DigestInit_ex(outer, EVP_sha256(), nullptr);
+  for (const auto& rel : files->files) {
+    fs::path path = workspace / files->root / rel;
+    std::ifstream in(path, std::ios::binary);
+    EVP_MD_CTX* inner = EVP_MD_CTX_new();
+    EVP_DigestInit_ex(inner, EVP_sha256(), nullptr);
+    char buf[65536];
+    while (in.read(buf, sizeof buf) || in.gcount() > 0) EVP_DigestUpdate(inner, buf, in.gcount());
+    unsigned char digest[EVP_MAX_MD_SIZE];
+    unsigned int len = 0;
+    EVP_DigestFinal_ex(inner, digest, &len);
+    EVP_MD_CTX_free(inner);
+    EVP_DigestUpdate(outer, digest, len);
+  }
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  EVP_DigestFinal_ex(outer, digest, &len);
+  EVP_MD_CTX_free(outer);
+  static const char* hex = "0123456789abcdef";
+  std::string out;
+  for (unsigned i = 0; i < len; ++i) {
+    out += hex[digest[i] >> 4];
+    out += hex[digest[i] & 15];
+  }
+  return out;
+}
+
+}  // namespace
+
+std::string log_file_stem(std::string_view job_name) {
+  std::string out;
+  bool pending_sep = false;
+  for (char c : job_name) {
+    if (std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '.') {
+      if (pending_sep && !out.empty()) out += '_';
+      pending_sep = false;
+      out += c;
+    } else {
+      pending_sep = true;
+    }
+  }
+  if (out.empty() || out.front() == '.') out.insert(0, "job");
+  return out;
+}
+
+// State shared between the executor's thread (stop) and the job's thread.
+struct SandboxJobRunner::Running {
+  std::atomic<bool> stop{false};
+  std::mutex mutex;
+  sandbox::Sandbox* sandbox = nullptr;  // set while the sandbox exists
+};
+
+// Everything about running one job; lives on the job's thread.
+class SandboxJobRunner::JobExecution {
+ public:
+  JobExecution(SandboxJobRunner& runner, Running& running, scheduler::JobRequest request,
+               scheduler::EvalContext context)
+      : runner_(runner), running_(running), request_(std::move(request)), context_(std::move(context)),
+        job_(*request_.job), name_(request_.concrete->name) {}
+
+  scheduler::JobOutcome run() {
+    open_log();
+    prepare_env_context();
+    auto sandbox = create_sandbox();
+    if (!sandbox) return fail(sandbox.error());
+    {
+      std::lock_guard lock(running_.mutex);
+      running_.sandbox = sandbox->get();
+    }
+    if (running_.stop) (*sandbox)->kill();
+    auto outcome = run_in(**sandbox);
+    {
+      std::lock_guard lock(running_.mutex);
+      running_.sandbox = nullptr;
+    }
+    sandbox->reset();  // destroys the container before the job is reported done
+    return outcome;
+  }
+
+ private:
+  scheduler::JobOutcome fail(std::string message) {
+    log_line(kNoStep, "error: " + message);
+    scheduler::JobOutcome outcome;
+    outcome.result = running_.stop ? Result::cancelled : Result::failure;
+    outcome.message = runner_.masker_.mask(message);
+    return outcome;
+  }
+
+  static constexpr std::size_t kNoStep = scheduler::kNoIndex;
+
+  void open_log() {
+    std::error_code ec;
+    fs::create_directories(runner_.config_.logs_dir, ec);
+    log_.open(runner_.log_path(name_), std::ios::out | std::ios::trunc);
+  }
+
+  // Masks a line, writes it to the job's log and publishes it.
+  void log_line(std::size_t step, std::string_view text,
+                std::chrono::system_clock::time_point when = std::chrono::system_clock::now()) {
+    std::string masked = runner_.masker_.mask(text);
+    if (log_.is_open()) log_ << timestamp(when) << ' ' << masked << '\n' << std::flush;
+    if (!request_.observer) return;
+    scheduler::RunEvent event;
+    event.kind = scheduler::EventKind::log_line;
+    event.time = std::chrono::steady_clock::now();
+    event.job = request_.index;
+    event.step = step;
+    event.name = name_;
+    event.message = std::move(masked);
+    request_.observer->on_event(event);
+  }
+
+  // The env context: workflow env, then job env, then the container's env, each
+  // interpolated with what came before it.
+  void prepare_env_context() {
+    auto& ctx = context_;
+    if (!ctx.contexts.contains("env") || !ctx.contexts["env"].is_object())
+      ctx.contexts["env"] = nlohmann::json::object();
+    auto add = [&](const scheduler::StringMap& env, std::string_view where) {
+      for (const auto& [key, value] : env) {
+        auto text = scheduler::interpolate(value, ctx);
+        if (text)
+          ctx.contexts["env"][key] = *text;
+        else
+          errors_.push_back(std::string(where) + " env." + key + ": " + text.error().message);
+      }
+    };
+    add(runner_.config_.workflow->env, "workflow");
+    add(job_.env, "job");
+    if (job_.container) add(job_.container->env, "container");
+    ctx.contexts["job"] = {{"status", "success"}};
+    const fs::path workspace = runner_.config_.workspace;
+    ctx.hash_files = [workspace](const std::vector<std::string>& patterns) {
+      return hash_workspace_files(workspace, patterns);
+    };
+  }
+
+  std::expected<std::unique_ptr<sandbox::Sandbox>, std::string> create_sandbox() {
+    if (!errors_.empty()) return std::unexpected(errors_.front());
+    auto image_name = choose_image(job_, context_, runner_.config_.default_image,
+                                   runner_.config_.runs_on_images);
+    if (!image_name) return std::unexpected(image_name.error());
+    auto image = runner_.images_(*image_name);
+    if (!image) return std::unexpected(image.error().message);
+    image_ = *image;
+    log_line(kNoStep, "image " + image_.name + ", sandbox gVisor (runsc), network none");
+
+    sandbox::SandboxSpec spec;
+    spec.rootfs = image_.rootfs.string();
+    spec.env = image_.config.env;
+    if (!has_env(spec.env, "PATH"))
+      spec.env.push_back("PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
+    spec.env.push_back("HOME=/root");
+    auto user = sandbox::resolve_image_user(image_.rootfs, image_.config.user);
+    if (!user) return std::unexpected(user.error().message);
+    spec.uid = user->uid;
+    spec.gid = user->gid;
+    spec.working_dir = "/workspace";
+    spec.mounts.push_back({runner_.config_.workspace.string(), "/workspace", false});
+    for (const auto& dir : runner_.config_.readonly_mounts)
+      spec.mounts.push_back({dir.string(), dir.string(), true});
+    spec.limits = runner_.config_.limits;
+    spec.name_hint = log_file_stem(name_);
+    auto created = runner_.backend_.create(spec);
+    if (!created) return std::unexpected("cannot start the sandbox: " + created.error().message);
+    return std::move(*created);
+  }
+
+  static bool has_env(const std::vector<std::string>& env, std::string_view name) {
+    for (const auto& e : env)
+      if (e.size() > name.size() && e.compare(0, name.size(), name) == 0 && e[name.size()] == '=')
+        return true;
+    return false;
+  }
+
+  scheduler::JobOutcome run_in(sandbox::Sandbox& box) {
+    sandbox_ = &box;
+    if (auto ready = prepare_sandbox(); !ready) return fail(ready.error());
+    image_has_bash_ = probe_bash();
+
+    scheduler::StepSequencerOptions options;
+    options.cancelled = [this] { return running_.stop.load(); };
+    options.observer = request_.observer;
+    options.job = request_.index;
+    auto steps = scheduler::run_steps(
+        job_, context_, [this](const scheduler::StepRequest& step) { return run_step(step); },
+        options);
+
+    scheduler::JobOutcome outcome;
+    outcome.result = steps.result;
+    outcome.outputs = steps.outputs;
+    for (const auto& error : steps.errors) log_line(kNoStep, "error: " + error);
+    for (const auto& step : steps.steps) {
+      if (step.conclusion == Result::failure) {
+        outcome.message = "step '" + step.name + "' failed: " + step.message;
+        break;
+      }
+    }
+    outcome.message = runner_.masker_.mask(outcome.message);
+    return outcome;
+  }
+
+  std::expected<void, std::string> prepare_sandbox() {
+    auto payload = sandbox_->write_file(std::string(kRunnerDir) + "/event.json",
+                                        runner_.config_.event_payload, 0644);
+    if (!payload) return std::unexpected("cannot prepare the sandbox: " + payload.error().message);
+    sandbox::ExecRequest mk;
+    mk.argv = {"/bin/sh", "-c", std::string("mkdir -p ") + kRunnerTemp};
+    mk.timeout = std::chrono::seconds(60);
+    auto status = sandbox_->exec(mk, [](const sandbox::OutputLine&) {});
+    if (!status.success()) return std::unexpected("cannot prepare the sandbox: " + describe_exit(status));
+    return {};
+  }
+
+  bool probe_bash() {
+    sandbox::ExecRequest probe;
+    probe.argv = {"/bin/sh", "-c", "command -v bash >/dev/null"};
+    probe.timeout = std::chrono::seconds(60);
+    return sandbox_->exec(probe, [](const sandbox::OutputLine&) {}).success();
+  }
+
+  scheduler::StepOutcome run_step(const scheduler::StepRequest& step) {
+    log_line(step.index, "##[step] " + step.name);
+    if (running_.stop) return {Result::cancelled, {}, {}, "cancelled"};
+    if (!step.step->uses.empty()) return run_builtin(step);
+    return run_script(step);
+  }
+
+  scheduler::StepOutcome run_builtin(const scheduler::StepRequest& step) {
+    const std::string action = action_name(step.step->uses);
+    if (action == "actions/checkout") {
+      log_line(step.index, "the commit is already checked out at /workspace");
+      return {};
+    }
+    if (action == "actions/upload-artifact") return upload_artifact(step);
+    if (action == "actions/download-artifact") return download_artifact(step);
+    return step_failure(step.index, "'" + step.step->uses + "' is not supported by sandci");
+  }
+
+  scheduler::StepOutcome step_failure(std::size_t index, std::string message) {
+    log_line(index, "error: " + message);
+    return {Result::failure, {}, {}, runner_.masker_.mask(message)};
+  }
+
+  fs::path scratch(std::string_view what) {
+    fs::path dir = runner_.config_.scratch_dir /
+                   (log_file_stem(name_) + "-" + std::to_string(request_.index)) /
+                   (std::string(what) + "-" + std::to_string(++scratch_counter_));
+    std::error_code ec;
+    fs::remove_all(dir, ec);
+    fs::create_directories(dir, ec);
+    return dir;
+  }
+
+  scheduler::StepOutcome upload_artifact(const scheduler::StepRequest& step) {
+    const std::string name = lookup_with(step.with, "name", "artifact");
+    const std::string path = lookup_with(step.with, "path");
+    if (path.empty()) return step_failure(step.index, "upload-artifact: `path` is required");
+    ArtifactStore::UploadOptions options;
+    auto if_none = parse_if_no_files_found(lookup_with(step.with, "if-no-files-found", "warn"));
+    if (!if_none) return step_failure(step.index, "upload-artifact: " + if_none.error());
+    options.if_no_files_found = *if_none;
+    options.include_hidden_files = is_true(lookup_with(step.with, "include-hidden-files"));
+    options.overwrite = is_true(lookup_with(step.with, "overwrite"));
+    auto patterns = parse_path_patterns(path);
+    if (!patterns) return step_failure(step.index, "upload-artifact: " + patterns.error());
+
+    // Copy the patterns' fixed leading folders out of the sandbox; the store then
+    // selects files there with the same patterns and never follows a link out.
+    fs::path host = scratch("upload");
+    for (const auto& pattern : *patterns) {
+      if (pattern.exclude) continue;
+      std::string root = "/workspace";
+      for (const auto& seg : pattern.segments) {
+        if (seg.find_first_of("*?[") != std::string::npos) break;
+        root += "/" + seg;
+      }
+      // A path that does not exist is not an error here: the store reports
+      // "no files found" as `if-no-files-found` says.
+      (void)sandbox_->copy_out({root}, host.string());
+    }
+    auto uploaded = runner_.artifacts_.upload(name, host / "workspace", path, options);
+    std::error_code ec;
+    fs::remove_all(host, ec);
+    if (!uploaded) return step_failure(step.index, "upload-artifact: " + uploaded.error());
+    if (!uploaded->warning.empty()) log_line(step.index, "warning: " + uploaded->warning);
+    else
+      log_line(step.index, "uploaded artifact '" + name + "': " +
+                               std::to_string(uploaded->file_count) + " files, " +
+                               std::to_string(uploaded->bytes) + " bytes");
+    return {};
+  }
+
+  scheduler::StepOutcome download_artifact(const scheduler::StepRequest& step) {
+    const std::string name = lookup_with(step.with, "name");
+    auto subdir = resolve_download_path(lookup_with(step.with, "path"));
+    if (!subdir) return step_failure(step.index, "download-artifact: " + subdir.error());
+    fs::path host = scratch("download");
+    auto downloaded = name.empty() ? runner_.artifacts_.download_all(host, *subdir)
+                                   : runner_.artifacts_.download(name, host, *subdir);
+    if (!downloaded) {
+      std::error_code ec;
+      fs::remove_all(host, ec);
+      return step_failure(step.index, "download-artifact: " + downloaded.error());
+    }
+    auto copied = sandbox_->copy_in(host.string(), "/workspace");
+    std::error_code ec;
+    fs::remove_all(host, ec);
+    if (!copied) return step_failure(step.index, "download-artifact: " + copied.error().message);
+    log_line(step.index, "downloaded " + (name.empty() ? std::string("all artifacts") : "artifact '" + name + "'") +
+                             ": " + std::to_string(downloaded->file_count) + " files");
+    return {};
+  }
+
+  scheduler::StepOutcome run_script(const scheduler::StepRequest& step) {
+    const std::string dir = step_dir(step.index);
+    std::string shell_name = step.step->shell;
+    if (shell_name.empty()) shell_name = job_.defaults.shell;
+    if (shell_name.empty()) shell_name = runner_.config_.workflow->defaults.shell;
+    auto shell = resolve_shell(shell_name, image_has_bash_);
+    if (!shell) return step_failure(step.index, shell.error());
+    const std::string script_path = dir + "/script" + shell->extension;
+    auto written = sandbox_->write_file(script_path, step.run.value_or(""), 0755);
+    if (!written) return step_failure(step.index, "cannot write the step script: " + written.error().message);
+
+    sandbox::ExecRequest exec;
+    const std::string files[] = {dir + "/output", dir + "/env", dir + "/path", dir + "/summary"};
+    // The file commands must exist before the step, as on GitHub's runner.
+    exec.argv = {"/bin/sh", "-c", ": > \"$GITHUB_OUTPUT\" && : > \"$GITHUB_ENV\" && : > \"$GITHUB_PATH\""
+                                  " && : > \"$GITHUB_STEP_SUMMARY\" && exec \"$@\"",
+                 "sandci-step"};
+    for (const auto& arg : shell->argv(script_path)) exec.argv.push_back(arg);
+    exec.env = step_env(step, files);
+    exec.working_dir = working_directory(step);
+    if (step.timeout) exec.timeout = std::chrono::duration_cast<std::chrono::milliseconds>(*step.timeout);
+
+    StepOutputProcessor processor(runner_.masker_);
+    auto status = sandbox_->exec(exec, [&](const sandbox::OutputLine& line) {
+      handle_output(step.index, processor, line);
+    });
+    return finish_script(step, status, files, processor.outputs());
+  }
+
+  void handle_output(std::size_t step, StepOutputProcessor& processor, const sandbox::OutputLine& line) {
+    for (const auto& shown : processor.process(line.text)) log_line(step, shown, line.time);
+  }
+
+  std::vector<std::string> step_env(const scheduler::StepRequest& step, const std::string (&files)[4]) {
+    std::vector<std::pair<std::string, std::string>> env = runner_.config_.base_env;
+    set_env(env, "GITHUB_JOB", job_.id);
+    set_env(env, "GITHUB_EVENT_PATH", std::string(kRunnerDir) + "/event.json");
+    set_env(env, "RUNNER_TEMP", kRunnerTemp);
+    for (const auto& [key, value] : step.env) set_env(env, key, value);
+    set_env(env, "GITHUB_OUTPUT", files[0]);
+    set_env(env, "GITHUB_ENV", files[1]);
+    set_env(env, "GITHUB_PATH", files[2]);
+    set_env(env, "GITHUB_STEP_SUMMARY", files[3]);
+    if (!path_prefix_.empty()) {
+      std::string path = path_prefix_;
+      std::string base = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+      for (const auto& e : image_.config.env)
+        if (e.rfind("PATH=", 0) == 0) base = e.substr(5);
+      for (const auto& [k, v] : env)
+        if (k == "PATH") base = v;
+      set_env(env, "PATH", path + ":" + base);
+    }
+    std::vector<std::string> out;
+    out.reserve(env.size());
+    for (auto& [k, v] : env) out.push_back(k + "=" + v);
+    return out;
+  }
+
+  std::string working_directory(const scheduler::StepRequest& step) const {
+    std::string wd = step.step->working_directory;
+    if (wd.empty()) wd = job_.defaults.working_directory;
+    if (wd.empty()) wd = runner_.config_.workflow->defaults.working_directory;
+    if (wd.empty()) return "/workspace";
+    if (wd.front() == '/') return wd;
+    return "/workspace/" + wd;
+  }
+
+  scheduler::StepOutcome finish_script(const scheduler::StepRequest& step,
+                                       const sandbox::ExitStatus& status,
+                                       const std::string (&files)[4],
+                                       scheduler::StringMap legacy_outputs) {
+    scheduler::StepOutcome outcome;
+    outcome.outputs = std::move(legacy_outputs);
+    if (running_.stop || status.kind == sandbox::ExitKind::kKilled) {
+      outcome.result = Result::cancelled;
+      outcome.message = "cancelled";
+      return outcome;
+    }
+    read_file_commands(step.index, files, outcome);
+    if (!status.success()) {
+      outcome.result = Result::failure;
+      outcome.message = describe_exit(status);
+      if (status.kind == sandbox::ExitKind::kTimedOut && step.timeout)
+        outcome.message = "timed out after " + format_minutes(step.timeout->count()) ;
+      log_line(step.index, "error: " + outcome.message);
+    }
+    return outcome;
+  }
+
+  static std::string format_minutes(double seconds) {
+    std::ostringstream out;
+    out << seconds / 60.0 << " minutes";
+    return out.str();
+  }
+
+  void read_file_commands(std::size_t index, const std::string (&files)[4],
+                          scheduler::StepOutcome& outcome) {
+    fs::path host = scratch("files");
+    auto copied = sandbox_->copy_out({files[0], files[1], files[2], files[3]}, host.string());
+    if (!copied) {
+      log_line(index, "warning: cannot read the step's file commands: " + copied.error().message);
+      return;
+    }
+    auto read = [&](const std::string& file) -> std::string {
+      auto content = read_command_file(host / file.substr(1), kMaxCommandFileBytes);
+      if (!content) {
+        log_line(index, "warning: " + content.error());
+        return {};
+      }
+      return *content;
+    };
+    if (auto outputs = parse_name_value_file(read(files[0]), NameValueFile::kOutput))
+      for (auto& kv : *outputs) outcome.outputs.push_back(std::move(kv));
+    else
+      log_line(index, "warning: $GITHUB_OUTPUT: " + outputs.error().to_string());
+    if (auto env = parse_name_value_file(read(files[1]), NameValueFile::kEnv))
+      outcome.env_updates = std::move(*env);
+    else
+      log_line(index, "warning: $GITHUB_ENV: " + env.error().to_string());
+    if (auto paths = parse_path_file(read(files[2]))) {
+      for (const auto& p : *paths) path_prefix_ = path_prefix_.empty() ? p : p + ":" + path_prefix_;
+    } else {
+      log_line(index, "warning: $GITHUB_PATH: " + paths.error().to_string());
+    }
+    auto summary = parse_step_summary(read(files[3]));
+    if (!summary.markdown.empty()) {
+      std::ofstream out(runner_.config_.logs_dir / (log_file_stem(name_) + ".summary.md"), std::ios::app);
+      out << runner_.masker_.mask(summary.markdown) << "\n";
+    }
+    std::error_code ec;
+    fs::remove_all(host, ec);
+  }
+
+  SandboxJobRunner& runner_;
+  Running& running_;
+  scheduler::JobRequest request_;
+  scheduler::EvalContext context_;
+  const scheduler::Job& job_;
+  std::string name_;
+  std::ofstream log_;
+  std::vector<std::string> errors_;
+  sandbox::ImageInfo image_;
+  sandbox::Sandbox* sandbox_ = nullptr;
+  bool image_has_bash_ = true;
+  std::string path_prefix_;  // from $GITHUB_PATH, newest first
+  int scratch_counter_ = 0;
+};
+
+SandboxJobRunner::SandboxJobRunner(JobRunnerConfig config, sandbox::SandboxBackend& backend,
+                                   ImageLookup images, ArtifactStore& artifacts, SecretMasker& masker)
+    : config_(std::move(config)), backend_(backend), images_(std::move(images)),
+      artifacts_(artifacts), masker_(masker) {}
+
+SandboxJobRunner::~SandboxJobRunner() {
+  {
+    std::lock_guard lock(mutex_);
+    for (auto& [index, running] : running_) {
+      running->stop = true;
+      std::lock_guard box_lock(running->mutex);
+      if (running->sandbox) running->sandbox->kill();
+    }
+  }
+  for (auto& thread : threads_)
+    if (thread.joinable()) thread.join();
+}
+
+fs::path SandboxJobRunner::log_path(std::string_view job_name) const {
+  return config_.logs_dir / (log_file_stem(job_name) + ".log");
+}
+
+void SandboxJobRunner::start(scheduler::JobRequest request) {
+  auto running = std::make_shared<Running>();
+  std::lock_guard lock(mutex_);
+  running_[request.index] = running;
+  // The contexts read the executor's state: build them here, on its thread.
+  scheduler::EvalContext context = request.make_context ? request.make_context() : scheduler::EvalContext{};
+  threads_.emplace_back([this, running, request = std::move(request), context = std::move(context)]() mutable {
+    run_job(running, std::move(request), std::move(context));
+  });
+}
+
+void SandboxJobRunner::run_job(std::shared_ptr<Running> running, scheduler::JobRequest request,
+                               scheduler::EvalContext context) {
+  const std::size_t index = request.index;
+  scheduler::JobOutcome outcome;
+  try {
+    outcome = JobExecution(*this, *running, std::move(request), std::move(context)).run();
+  } catch (const std::exception& e) {
+    // A bug of ours must not take the whole run down: the job fails, visibly.
+    outcome.result = Result::failure;
+    outcome.message = std::string("internal error: ") + e.what();
+  }
+  complete(index, std::move(outcome));
+}
+
+void SandboxJobRunner::complete(std::size_t index, scheduler::JobOutcome outcome) {
+  std::lock_guard lock(mutex_);
+  running_.erase(index);
+  completions_.push_back({index, std::move(outcome)});
+  changed_.notify_all();
+}
+
+void SandboxJobRunner::stop(std::size_t index) {
+  std::lock_guard lock(mutex_);
+  auto it = running_.find(index);
+  if (it == running_.end()) return;
+  it->second->stop = true;
+  std::lock_guard box_lock(it->second->mutex);
+  if (it->second->sandbox) it->second->sandbox->kill();
+}
+
+std::optional<scheduler::JobCompletion> SandboxJobRunner::wait(
+    std::optional<scheduler::Clock::time_point> deadline) {
+  std::unique_lock lock(mutex_);
+  auto ready = [this] { return !completions_.empty() || woken_; };
+  if (deadline)
+    changed_.wait_until(lock, *deadline, ready);
+  else
+    changed_.wait(lock, ready);
+  woken_ = false;
+  if (completions_.empty()) return std::nullopt;
+  auto completion = std::move(completions_.front());
+  completions_.pop_front();
+  return completion;
+}
+
+void SandboxJobRunner::wake() {
+  std::lock_guard lock(mutex_);
+  woken_ = true;
+  changed_.notify_all();
+}
+
+}  // namespace sandci::agent

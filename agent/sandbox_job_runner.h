@@ -1,0 +1,89 @@
+#pragma once
+// The glue between the executor and the sandboxes: a scheduler::JobRunner that
+// runs each job in its own sandbox (image from `container:` or `runs-on:`, the
+// checkout at /workspace), its steps exec'd one after the other as GitHub's
+// runner does them: shell scripts written into the sandbox, the file commands
+// ($GITHUB_OUTPUT, $GITHUB_ENV, $GITHUB_PATH, $GITHUB_STEP_SUMMARY) read back
+// after each step, workflow commands (::add-mask:: ...) honoured, every line
+// masked before anyone sees it, and the built-in actions (checkout,
+// upload-artifact, download-artifact) done natively.
+#include <atomic>
+#include <condition_variable>
+#include <deque>
+#include <filesystem>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "agent/artifacts.h"
+#include "agent/secret_masker.h"
+#include "sandbox/image_store.h"
+#include "sandbox/sandbox.h"
+#include "scheduler/job_runner.h"
+
+namespace sandci::agent {
+
+struct JobRunnerConfig {
+  const scheduler::Workflow* workflow = nullptr;  // env and defaults.run of the workflow
+  std::filesystem::path workspace;  // the checkout on the host, mounted at /workspace
+  // Extra read-only mounts at the same path inside (the checkout's alternates).
+  std::vector<std::filesystem::path> readonly_mounts;
+  std::string default_image = "debian:12";
+  std::map<std::string, std::string> runs_on_images;  // runs-on label -> image
+  sandbox::ResourceLimits limits;
+  // Environment every step sees (GITHUB_SHA, GITHUB_REF, ... CI=true).
+  std::vector<std::pair<std::string, std::string>> base_env;
+  std::string event_payload = "{}";  // written to $GITHUB_EVENT_PATH
+  std::filesystem::path logs_dir;     // one <job>.log per job; step summaries beside them
+  std::filesystem::path scratch_dir;  // host temp space for artifact copies
+};
+
+// Resolves an image name to its root filesystem and config (the image store).
+using ImageLookup =
+    std::function<std::expected<sandbox::ImageInfo, sandbox::ImageError>(std::string_view)>;
+
+class SandboxJobRunner final : public scheduler::JobRunner {
+ public:
+  SandboxJobRunner(JobRunnerConfig config, sandbox::SandboxBackend& backend, ImageLookup images,
+                   ArtifactStore& artifacts, SecretMasker& masker);
+  ~SandboxJobRunner() override;  // stops and joins every job thread
+
+  void start(scheduler::JobRequest request) override;
+  void stop(std::size_t index) override;
+  std::optional<scheduler::JobCompletion> wait(
+      std::optional<scheduler::Clock::time_point> deadline) override;
+  void wake() override;
+
+  // Path of a job's log file (masked lines with timestamps).
+  std::filesystem::path log_path(std::string_view job_name) const;
+
+ private:
+  struct Running;
+  class JobExecution;
+
+  void run_job(std::shared_ptr<Running> running, scheduler::JobRequest request,
+               scheduler::EvalContext context);
+  void complete(std::size_t index, scheduler::JobOutcome outcome);
+
+  JobRunnerConfig config_;
+  sandbox::SandboxBackend& backend_;
+  ImageLookup images_;
+  ArtifactStore& artifacts_;
+  SecretMasker& masker_;
+
+  std::mutex mutex_;
+  std::condition_variable changed_;
+  std::deque<scheduler::JobCompletion> completions_;
+  bool woken_ = false;
+  std::map<std::size_t, std::shared_ptr<Running>> running_;
+  std::vector<std::thread> threads_;
+};
+
+// A file-system-safe name for a job's log: "build (linux, 20)" -> "build_linux_20".
+std::string log_file_stem(std::string_view job_name);
+
+}  // namespace sandci::agent

@@ -1,0 +1,46 @@
+#include "git/local_repo.h"
+
+#include <git2.h>
+
+#include <memory>
+
+#include "git/libgit2_init.h"
+
+namespace sandci::git {
+namespace {
+
+Error last_error(ErrorKind kind, std::string what, const std::filesystem::path& path) {
+  const git_error* e = git_error_last();
+  if (e && e->message) what += ": " + std::string(e->message);
+  return Error{kind, std::move(what), path.string()};
+}
+
+}  // namespace
+
+std::expected<LocalHead, Error> read_local_head(const std::filesystem::path& path) {
+  ensure_libgit2();
+  git_repository* raw = nullptr;
+  if (git_repository_open_ext(&raw, path.c_str(), 0, nullptr) != 0)
+    return std::unexpected(last_error(ErrorKind::kRepoNotFound, "not a git repository", path));
+  std::unique_ptr<git_repository, decltype(&git_repository_free)> repo(raw, git_repository_free);
+  if (git_repository_is_bare(repo.get()))
+    return std::unexpected(
+        Error{ErrorKind::kInvalidArgument, "a bare repository has no working tree", path.string()});
+
+  LocalHead head;
+  head.workdir = std::filesystem::path(git_repository_workdir(repo.get())).lexically_normal();
+  if (!head.workdir.has_filename()) head.workdir = head.workdir.parent_path();
+  git_reference* ref_raw = nullptr;
+  if (git_repository_head(&ref_raw, repo.get()) != 0)
+    return std::unexpected(last_error(ErrorKind::kShaNotFound, "HEAD has no commit yet", path));
+  std::unique_ptr<git_reference, decltype(&git_reference_free)> ref(ref_raw, git_reference_free);
+  const git_oid* oid = git_reference_target(ref.get());
+  if (!oid) return std::unexpected(last_error(ErrorKind::kShaNotFound, "HEAD is not a commit", path));
+  char hex[GIT_OID_HEXSZ + 1] = {};
+  git_oid_tostr(hex, sizeof hex, oid);
+  head.sha = hex;
+  if (!git_repository_head_detached(repo.get())) head.ref = git_reference_name(ref.get());
+  return head;
+}
+
+}  // namespace sandci::git

@@ -1,0 +1,22 @@
+#pragma once
+// What `sandci run` needs to know about the repository it was pointed at.
+#include <expected>
+#include <filesystem>
+#include <string>
+
+#include "git/error.h"
+
+namespace sandci::git {
+
+struct LocalHead {
+  std::filesystem::path workdir;  // the repository's working tree (top level)
+  std::string sha;                // the commit HEAD points at (40 hex)
+  std::string ref;                // "refs/heads/main"; empty when HEAD is detached
+};
+
+// Opens the repository containing `path` (searching upwards, as git does) and
+// reads HEAD. Errors: kRepoNotFound when `path` is in no repository, kShaNotFound
+// when HEAD has no commit yet.
+std::expected<LocalHead, Error> read_local_head(const std::filesystem::path& path);
+
+}  // namespace sandci::git
