@@ -20,14 +20,14 @@ build: deps configure
 	cmake --build $(BUILD_DIR) -j $(JOBS)
 
 test: build
-	bash scripts/test-setup.sh
+	bash scripts/test-setup.sh $(BUILD_DIR)
 	ctest --test-dir $(BUILD_DIR) --output-on-failure -j $(JOBS)
 
 unit: build
 	ctest --test-dir $(BUILD_DIR) --output-on-failure -j $(JOBS) -L unit
 
 demo: build
-	bash scripts/demo.sh $(BUILD_DIR)
+	bash scripts/demo.sh $(BUILD_DIR) $(DEMO_FLAGS)
 
 bench: build
 	bash scripts/bench.sh $(BUILD_DIR)

@@ -1,0 +1,311 @@
+// `sandci run` end to end: real repositories, the real binary, real gVisor
+// sandboxes. Each test has its own state folder; the job image comes from the
+// shared test images that scripts/test-setup.sh prepares.
+#include <gtest/gtest.h>
+
+#include "e2e/agent/e2e_support.h"
+
+namespace sandci::e2e {
+namespace {
+
+using namespace std::chrono_literals;
+
+class RunTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_TRUE(state_.has_images()) << "test images missing: run scripts/test-setup.sh (make test does)";
+  }
+
+  Result run(const std::vector<std::string>& extra, std::chrono::seconds limit = 300s,
+             const std::function<void(pid_t, const std::string&)>& on_output = {}) {
+    std::vector<std::string> argv = {SANDCI_BINARY, "run", repo_.path().string(), "--plain",
+                                     "--state-dir", state_.path().string(), "--logs", logs_.path().string()};
+    argv.insert(argv.end(), extra.begin(), extra.end());
+    auto r = run_command(argv, limit, {}, on_output);
+    EXPECT_FALSE(r.timed_out) << r.output;
+    return r;
+  }
+
+  void workflow(const std::string& yaml, std::map<std::string, std::string> files = {}) {
+    files[".sandci/workflows/ci.yml"] = yaml;
+    make_repo(repo_.path(), files);
+  }
+
+  void TearDown() override {
+    // Whatever happened, no sandbox of this test may be left behind.
+    EXPECT_EQ(state_.runsc_list(), "");
+    EXPECT_FALSE(fs::exists(state_.path() / "runs") &&
+                 !fs::is_empty(state_.path() / "runs") && has_leftover_workspace());
+  }
+
+  bool has_leftover_workspace() const {
+    for (const auto& run : fs::directory_iterator(state_.path() / "runs"))
+      if (fs::exists(run.path() / "workspace")) return true;
+    return false;
+  }
+
+  TempDir repo_, logs_;
+  StateDir state_;
+};
+
+// A diamond: outputs flow through needs, artifacts from build to test, the
+// GitHub environment is there, file commands work.
+TEST_F(RunTest, DiamondWithOutputsArtifactsAndEnvironment) {
+  workflow(R"Y(
+on: push
+env:
+  GREETING: hello
+jobs:
+  setup:
+    runs-on: ubuntu-latest
+    outputs:
+      version: ${{ steps.v.outputs.version }}
+    steps:
+      - id: v
+        run: |
+          echo "version=1.2.3" >> "$GITHUB_OUTPUT"
+          echo "FROM_ENV_FILE=yes" >> "$GITHUB_ENV"
+          mkdir -p "$HOME/tools" && printf '#!/bin/sh\necho tool-ran\n' > "$HOME/tools/mytool"
+          chmod +x "$HOME/tools/mytool" && echo "$HOME/tools" >> "$GITHUB_PATH"
+      - run: |
+          test "$FROM_ENV_FILE" = yes
+          mytool
+          echo "summary line" >> "$GITHUB_STEP_SUMMARY"
+  build:
+    needs: setup
+    runs-on: ubuntu-latest
+    steps:
+      - uses: actions/checkout@v4
+      - run: |
+          mkdir -p out
+          echo "built ${{ needs.setup.outputs.version }}" > out/app.txt
+      - uses: actions/upload-artifact@v4
+        with:
+          name: app
+          path: out/
+  lint:
+    needs: setup
+    runs-on: ubuntu-latest
+    steps:
+      - run: |
+          echo "ws=$GITHUB_WORKSPACE sha=$GITHUB_SHA ref=$GITHUB_REF name=$GITHUB_REF_NAME"
+          echo "repo=$GITHUB_REPOSITORY event=$GITHUB_EVENT_NAME job=$GITHUB_JOB ci=$CI os=$RUNNER_OS sandci=$SANDCI"
+          test -n "$GITHUB_RUN_ID" && test -d "$RUNNER_TEMP" && test -f "$GITHUB_EVENT_PATH"
+          grep -q '"ref"' "$GITHUB_EVENT_PATH"
+          test "$GREETING" = hello
+          test "$(git rev-parse HEAD)" = "$GITHUB_SHA"
+          echo "hash=${{ hashFiles('src/*.txt') }}"
+  test:
+    needs: [build, lint]
+    runs-on: ubuntu-latest
+    steps:
+      - uses: actions/download-artifact@v4
+        with:
+          name: app
+          path: got
+      - run: |
+          cat got/app.txt
+          test "$(cat got/app.txt)" = "built 1.2.3"
+)Y",
+           {{"src/a.txt", "a\n"}});
+  auto r = run({});
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("[lint] ws=/workspace sha="), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("ref=refs/heads/main name=main"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("event=push job=lint ci=true os=Linux sandci=true"), std::string::npos);
+  EXPECT_NE(r.output.find("[setup] tool-ran"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("[test] built 1.2.3"), std::string::npos) << r.output;
+  // hashFiles of one file is not empty and is 64 hex digits.
+  auto at = r.output.find("hash=");
+  ASSERT_NE(at, std::string::npos);
+  EXPECT_EQ(r.output.substr(at + 5, 64).find_first_not_of("0123456789abcdef"), std::string::npos);
+  EXPECT_NE(read_file(logs_.path() / "setup.summary.md").find("summary line"), std::string::npos);
+  EXPECT_NE(read_file(logs_.path() / "test.log").find("built 1.2.3"), std::string::npos);
+}
+
+// A failing job skips its dependents; an always() job still runs; exit code 1.
+TEST_F(RunTest, FailureSkipsDependentsButAlwaysRuns) {
+  workflow(R"Y(
+on: push
+jobs:
+  build:
+    runs-on: ubuntu-latest
+    steps:
+      - run: echo "about to fail"; exit 3
+  test:
+    needs: build
+    runs-on: ubuntu-latest
+    steps:
+      - run: echo "must not run"
+  cleanup:
+    needs: [build, test]
+    if: always()
+    runs-on: ubuntu-latest
+    steps:
+      - run: echo "cleanup build=${{ needs.build.result }} test=${{ needs.test.result }}"
+)Y");
+  auto r = run({});
+  EXPECT_EQ(r.exit_code, 1) << r.output;
+  EXPECT_NE(r.output.find("exit code 3"), std::string::npos) << r.output;
+  EXPECT_EQ(r.output.find("must not run"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("[test] skipped"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("cleanup build=failure test=skipped"), std::string::npos) << r.output;
+}
+
+// No secret, in any form the masker knows, reaches the output or the logs.
+TEST_F(RunTest, SecretsNeverAppearInOutputOrLogs) {
+  workflow(R"Y(
+on: push
+jobs:
+  leak:
+    runs-on: ubuntu-latest
+    steps:
+      - env:
+          TOKEN: ${{ secrets.TOKEN }}
+          MULTI: ${{ secrets.MULTI }}
+          FROM_FILE: ${{ secrets.FROM_FILE }}
+        run: |
+          echo "token=$TOKEN"
+          echo "b64=$(printf %s "$TOKEN" | base64)"
+          echo "$MULTI"
+          echo "file=$FROM_FILE"
+          echo "::add-mask::dynamic-value-42"
+          echo "later dynamic-value-42"
+          echo "inline ${{ secrets.TOKEN }}"
+)Y");
+  TempDir secrets;
+  write_file(secrets.path() / "secrets.env", "# comment\nFROM_FILE=file-secret-value-77\nMULTI<<EOF\nfirst-line-secret\nsecond-line-secret\nEOF\n");
+  auto r = run({"--secret", "TOKEN=s3cr3t-t0ken-value", "--secrets-file", (secrets.path() / "secrets.env").string()});
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  const std::string logs = read_tree(logs_.path());
+  for (const char* secret : {"s3cr3t-t0ken-value", "czNjcjN0LXQwa2VuLXZhbHVl", "first-line-secret",
+                             "second-line-secret", "file-secret-value-77", "dynamic-value-42"}) {
+    EXPECT_EQ(r.output.find(secret), std::string::npos) << secret << " leaked:\n" << r.output;
+    EXPECT_EQ(logs.find(secret), std::string::npos) << secret << " leaked into logs";
+  }
+  EXPECT_NE(r.output.find("token=***"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("later ***"), std::string::npos) << r.output;
+}
+
+// Ctrl-C cancels: sandboxes killed, everything removed, exit code 130.
+TEST_F(RunTest, InterruptCancelsAndCleansUp) {
+  workflow(R"Y(
+on: push
+jobs:
+  slow:
+    runs-on: ubuntu-latest
+    steps:
+      - run: echo "started-sleeping"; sleep 600
+  after:
+    needs: slow
+    runs-on: ubuntu-latest
+    steps:
+      - run: echo "must not run"
+)Y");
+  bool sent = false;
+  auto r = run({}, 120s, [&](pid_t pid, const std::string& output) {
+    if (!sent && output.find("started-sleeping") != std::string::npos) {
+      kill(pid, SIGINT);
+      sent = true;
+    }
+  });
+  EXPECT_TRUE(sent) << r.output;
+  EXPECT_EQ(r.exit_code, 130) << r.output;
+  EXPECT_NE(r.output.find("cancelled"), std::string::npos) << r.output;
+  EXPECT_EQ(r.output.find("must not run"), std::string::npos) << r.output;
+  // TearDown checks that no sandbox and no workspace is left.
+}
+
+// --job runs one job and what it needs; --matrix keeps the matching combinations.
+TEST_F(RunTest, JobAndMatrixFilters) {
+  workflow(R"Y(
+on: push
+jobs:
+  first:
+    runs-on: ubuntu-latest
+    steps:
+      - run: echo "first-ran"
+  build:
+    needs: first
+    runs-on: ubuntu-latest
+    strategy:
+      matrix:
+        os: [linux, bsd]
+        n: [1, 2]
+    steps:
+      - run: echo "build-${{ matrix.os }}-${{ matrix.n }}"
+  unrelated:
+    runs-on: ubuntu-latest
+    steps:
+      - run: echo "unrelated-ran"
+)Y");
+  auto r = run({"--job", "build", "--matrix", "os=bsd"});
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("first-ran"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("build-bsd-1"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("build-bsd-2"), std::string::npos) << r.output;
+  EXPECT_EQ(r.output.find("build-linux"), std::string::npos) << r.output;
+  EXPECT_EQ(r.output.find("unrelated-ran"), std::string::npos) << r.output;
+}
+
+// Artifact paths that try to leave the workspace are refused.
+TEST_F(RunTest, ArtifactEscapesAreRefused) {
+  workflow(R"Y(
+on: push
+jobs:
+  escape:
+    runs-on: ubuntu-latest
+    steps:
+      - run: ln -s /etc/passwd leak && mkdir -p d && ln -s /etc d/etc
+      - uses: actions/upload-artifact@v4
+        with:
+          name: up
+          path: ../../etc/passwd
+  symlink:
+    runs-on: ubuntu-latest
+    steps:
+      - run: ln -s /etc/passwd leak
+      - uses: actions/upload-artifact@v4
+        with:
+          name: link
+          path: leak
+)Y");
+  auto r = run({});
+  EXPECT_EQ(r.exit_code, 1) << r.output;
+  EXPECT_NE(r.output.find("[escape] error: upload-artifact"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("[symlink] error: upload-artifact"), std::string::npos) << r.output;
+  EXPECT_EQ(r.output.find("root:x:0:0"), std::string::npos) << r.output;
+}
+
+// HEAD is what runs; --dirty runs the working tree as it is.
+TEST_F(RunTest, CommittedHeadUnlessDirty) {
+  workflow("on: push\njobs:\n  show:\n    runs-on: x\n    steps:\n      - run: cat file.txt\n",
+           {{"file.txt", "committed-content\n"}});
+  write_file(repo_.path() / "file.txt", "uncommitted-content\n");
+  auto head = run({});
+  EXPECT_EQ(head.exit_code, 0) << head.output;
+  EXPECT_NE(head.output.find("[show] committed-content"), std::string::npos) << head.output;
+  auto dirty = run({"--dirty"});
+  EXPECT_EQ(dirty.exit_code, 0) << dirty.output;
+  EXPECT_NE(dirty.output.find("[show] uncommitted-content"), std::string::npos) << dirty.output;
+}
+
+// A broken workflow is a usage error with file:line:col, and nothing runs.
+TEST_F(RunTest, InvalidWorkflowIsReportedWithLocation) {
+  workflow("on: push\njobs:\n  a:\n    runs-on: x\n    stepz:\n      - run: true\n");
+  auto r = run({});
+  EXPECT_EQ(r.exit_code, 2) << r.output;
+  EXPECT_NE(r.output.find(".sandci/workflows/ci.yml:5:5"), std::string::npos) << r.output;
+}
+
+// An image that is not in the store is a clear error naming it.
+TEST_F(RunTest, MissingImageIsNamed) {
+  workflow("on: push\njobs:\n  a:\n    runs-on: x\n    container: nosuch:1\n    steps:\n      - run: true\n");
+  auto r = run({});
+  EXPECT_EQ(r.exit_code, 1) << r.output;
+  EXPECT_NE(r.output.find("nosuch:1"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("sandci image"), std::string::npos) << r.output;
+}
+
+}  // namespace
+}  // namespace sandci::e2e
