@@ -436,7 +436,16 @@ std::expected<ImageInfo, ImageError> ImageStore::import(std::string_view raw, co
 }
 
 std::expected<BuildDefaultResult, ImageError> ImageStore::build_default(const BuildDefaultOptions& options) {
-  const std::string name(kDefaultImage);
+  auto normalized = normalize_image_name(options.name);
+  if (!normalized) return std::unexpected(normalized.error());
+  const std::string name = *normalized;
+  std::string packages = "bash,git,ca-certificates,coreutils,findutils";
+  for (const auto& extra : options.extra_packages) {
+    // Debian package names only: the list goes to debootstrap's --include.
+    if (extra.empty() || extra.find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789+-.") != std::string::npos)
+      return std::unexpected(ImageError{ImageErrorKind::kInvalid, "not a Debian package name: '" + extra + "'"});
+    packages += "," + extra;
+  }
   std::error_code ec;
   fs::create_directories(images_dir(), ec);
   if (ec) return failed("cannot create the image store " + images_dir().string() + ": " + ec.message());
@@ -460,8 +469,7 @@ std::expected<BuildDefaultResult, ImageError> ImageStore::build_default(const Bu
   if (!temp) return std::unexpected(temp.error());
   TempDir scratch(*temp);
   fs::path rootfs = scratch.path() / "rootfs";
-  auto run = run_tool({"debootstrap", "--variant=minbase",
-                       "--include=bash,git,ca-certificates,coreutils,findutils", "bookworm", rootfs.string(), mirror},
+  auto run = run_tool({"debootstrap", "--variant=minbase", "--include=" + packages, "bookworm", rootfs.string(), mirror},
                       256 * 1024);
   if (!run) return failed("cannot build " + name + ": " + run.error() + " (install the debootstrap package)");
   if (run->exit_code != 0)
@@ -479,7 +487,8 @@ std::expected<BuildDefaultResult, ImageError> ImageStore::build_default(const Bu
   if (!write_file(rootfs / "etc/hostname", "sandci\n")) return failed("cannot write " + (rootfs / "etc/hostname").string());
   ImageConfig config;
   config.env = {"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "LANG=C.UTF-8"};
-  auto info = commit(scratch.path(), name, config, "debootstrap --variant=minbase bookworm " + mirror);
+  auto info = commit(scratch.path(), name, config,
+                     "debootstrap --variant=minbase --include=" + packages + " bookworm " + mirror);
   if (!info) return std::unexpected(info.error());
   return BuildDefaultResult{*info, true};
 }

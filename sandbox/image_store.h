@@ -55,6 +55,10 @@ std::expected<std::string, ImageError> parse_debian_mirror(std::string_view deb8
 
 struct BuildDefaultOptions {
   bool force = false;       // rebuild even when the image is there
+  // Another name and more Debian packages make a variant of the default image
+  // (e.g. debian-build:12 with gcc, make and libc6-dev for a C project).
+  std::string name = std::string(kDefaultImage);
+  std::vector<std::string> extra_packages;
   std::string mirror;       // empty: read from /etc/apt/sources.list.d/debian.sources
   std::string sources_file = "/etc/apt/sources.list.d/debian.sources";
 };

@@ -488,6 +488,30 @@ TEST_F(BuildDefaultTest, DebootstrapFailureQuotesItsOutputAndStoresNothing) {
     EXPECT_TRUE(e.path().filename().string().starts_with(".lock-")) << e.path();
 }
 
+TEST_F(BuildDefaultTest, VariantWithMorePackagesUnderItsOwnName) {
+  options_.name = "debian-build:12";
+  options_.extra_packages = {"gcc", "make", "libc6-dev"};
+  auto built = store_.build_default(options_);
+  ASSERT_TRUE(built.has_value()) << built.error().message;
+  EXPECT_EQ(built->image.name, "debian-build:12");
+  ASSERT_EQ(calls().size(), 1u);
+  EXPECT_TRUE(calls()[0].starts_with(
+      "--variant=minbase --include=bash,git,ca-certificates,coreutils,findutils,gcc,make,libc6-dev bookworm "))
+      << calls()[0];
+  EXPECT_TRUE(store_.lookup("debian-build:12").has_value());
+  EXPECT_FALSE(store_.lookup("debian:12").has_value()) << "the default image is a different one";
+}
+
+TEST_F(BuildDefaultTest, RefusesWhatIsNotAPackageName) {
+  options_.name = "x:1";
+  options_.extra_packages = {"gcc --foreign"};
+  auto r = store_.build_default(options_);
+  ASSERT_FALSE(r.has_value());
+  EXPECT_EQ(r.error().kind, ImageErrorKind::kInvalid);
+  EXPECT_NE(r.error().message.find("not a Debian package name"), std::string::npos) << r.error().message;
+  EXPECT_FALSE(fs::exists(tmp_ / "calls.log"));
+}
+
 TEST_F(BuildDefaultTest, NoMirrorNoBuild) {
   options_.sources_file = (tmp_ / "missing.sources").string();
   auto r = store_.build_default(options_);
