@@ -3,6 +3,7 @@
 #include "scheduler/expression.h"
 
 #include <optional>
+#include <utility>
 
 namespace sandci::scheduler {
 namespace {
@@ -69,8 +70,12 @@ bool success(const EvalContext& ctx) { return !ctx.status.any_failed && !ctx.sta
 
 }  // namespace
 
-std::expected<bool, ExpressionError> evaluate_condition(std::string_view condition,
-                                                        const EvalContext& ctx) {
+namespace {
+
+// The expression text of a condition: where it starts and ends in `condition`
+// once spaces and an optional `${{ }}` wrapper are stripped (empty: success()).
+std::expected<std::pair<std::size_t, std::size_t>, ExpressionError> condition_body(
+    std::string_view condition) {
   std::size_t begin = 0, end = condition.size();
   while (begin < end && is_space(condition[begin])) ++begin;
   while (end > begin && is_space(condition[end - 1])) --end;
@@ -87,6 +92,26 @@ std::expected<bool, ExpressionError> evaluate_condition(std::string_view conditi
     while (begin < end && is_space(condition[begin])) ++begin;
     while (end > begin && is_space(condition[end - 1])) --end;
   }
+  return std::pair{begin, end};
+}
+
+}  // namespace
+
+std::optional<ExpressionError> check_condition(std::string_view condition) {
+  auto body = condition_body(condition);
+  if (!body) return std::move(body.error());
+  auto [begin, end] = *body;
+  if (begin == end) return std::nullopt;
+  auto expression = parse_expression(condition.substr(begin, end - begin));
+  if (!expression) return shifted(std::move(expression.error()), begin);
+  return std::nullopt;
+}
+
+std::expected<bool, ExpressionError> evaluate_condition(std::string_view condition,
+                                                        const EvalContext& ctx) {
+  auto body = condition_body(condition);
+  if (!body) return std::unexpected(std::move(body.error()));
+  auto [begin, end] = *body;
   if (begin == end) return success(ctx);
   auto expression = parse_expression(condition.substr(begin, end - begin));
   if (!expression) return std::unexpected(shifted(std::move(expression.error()), begin));

@@ -6,6 +6,7 @@
 #include <expected>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -77,6 +78,10 @@ std::string to_display_string(const Value& value);
 // as `success() && (cond)`.
 std::expected<bool, ExpressionError> evaluate_condition(std::string_view condition,
                                                         const EvalContext& ctx);
+
+// Checks a condition parses exactly as evaluate_condition would read it (the
+// wrapper rules included); offsets are into `condition`. For validation.
+std::optional<ExpressionError> check_condition(std::string_view condition);
 
 // Replaces every `${{ expr }}` in text with its display string. Error offsets are
 // into `text`.

@@ -720,6 +720,24 @@ TEST(ExpressionConditions, WrapperErrors) {
   EXPECT_EQ(mixed.error().offset, 11u);
 }
 
+TEST(ExpressionConditions, CheckConditionMatchesEvaluation) {
+  EXPECT_FALSE(check_condition(""));
+  EXPECT_FALSE(check_condition("${{ }}"));
+  EXPECT_FALSE(check_condition("github.ref == 'x' && failure()"));
+  EXPECT_FALSE(check_condition(" ${{ contains('}}', '}') }} "));
+  auto bad = check_condition("  ${{ gihub.sha }}");
+  ASSERT_TRUE(bad);
+  EXPECT_EQ(bad->to_string(), "unknown context 'gihub' (did you mean 'github'?) at offset 6");
+  auto mixed = check_condition("${{ true }} && false");
+  ASSERT_TRUE(mixed);
+  EXPECT_EQ(mixed->offset, 11u);
+  auto open = check_condition("${{ true");
+  ASSERT_TRUE(open);
+  EXPECT_EQ(open->offset, 0u);
+  // Runtime errors are not its business.
+  EXPECT_FALSE(check_condition("fromJSON('{')"));
+}
+
 // ---- Interpolation ----
 
 TEST(ExpressionInterpolation, ReplacesEachExpression) {
