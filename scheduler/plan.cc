@@ -151,9 +151,23 @@ std::expected<Plan, Diagnostics> Plan::build(const Workflow& workflow, const Pla
   for (std::size_t i = 0; i < plan.jobs_.size(); ++i) plan.job_index_[i] = plan.jobs_[i].job_index;
   plan.instances_.resize(plan.jobs_.size());
   for (std::size_t i = 0; i < plan.instances_.size(); ++i) plan.instances_[i] = i;
+  // With matrices, cycles are looked for among the workflow jobs, before the
+  // matrices multiply the edges. Without, the concrete graph is the same graph
+  // and the topological sort below finds them without an extra pass.
+  bool one_job_each = true;
+  for (std::size_t j = 0; j < workflow.jobs.size(); ++j)
+    one_job_each = one_job_each && plan.instances(j).size() == 1;
+  if (!one_job_each) {
+    if (auto acyclic = plan.check_cycles(workflow); !acyclic)
+      return std::unexpected(std::move(acyclic.error()));
+  }
   plan.build_edges();
   plan.compute_weights(options.durations);
-  plan.compute_priorities_and_levels();
+  if (!plan.compute_priorities_and_levels()) {
+    auto acyclic = plan.check_cycles(workflow);  // names the cycle
+    if (!acyclic) return std::unexpected(std::move(acyclic.error()));
+    return std::unexpected(Diagnostics{{{workflow.file, 0, 0}, "jobs need each other in a cycle"}});
+  }
   plan.compute_order();
   return plan;
 }
@@ -184,9 +198,13 @@ std::expected<void, Diagnostics> Plan::resolve_needs(const Workflow& workflow) {
     job_needs_offsets_.push_back(job_needs_.size());
   }
   if (!errors.empty()) return std::unexpected(std::move(errors));
+  return {};
+}
 
+std::expected<void, Diagnostics> Plan::check_cycles(const Workflow& workflow) const {
+  const std::size_t n = workflow.jobs.size();
   // Kahn's algorithm on the workflow jobs: whatever it cannot reach is on or
-  // behind a cycle. Checked here, before matrices multiply the edges.
+  // behind a cycle.
   std::vector<std::size_t> remaining(n);
   std::vector<std::size_t> dependents_count(n + 1, 0);
   for (std::size_t j = 0; j < n; ++j) {
@@ -258,7 +276,7 @@ void Plan::compute_weights(const Durations& durations) {
   }
 }
 
-void Plan::compute_priorities_and_levels() {
+bool Plan::compute_priorities_and_levels() {
   const std::size_t n = jobs_.size();
   // A plain topological order first (FIFO Kahn's): priorities need every
   // dependent done before the job, levels every need before it.
@@ -272,6 +290,7 @@ void Plan::compute_priorities_and_levels() {
   for (std::size_t head = 0; head < topo.size(); ++head)
     for (std::size_t d : dependents(topo[head]))
       if (--remaining[d] == 0) topo.push_back(d);
+  if (topo.size() != n) return false;  // a cycle
 
   level_.assign(n, 0);
   std::size_t depth = 0;
@@ -307,9 +326,10 @@ void Plan::compute_priorities_and_levels() {
   }
 
   critical_path_.clear();
-  if (n == 0) return;
+  if (n == 0) return true;
   std::size_t start = levels_[0].front();  // the first in start order weighs the most
   for (std::size_t i = start; i != kNone; i = next[i]) critical_path_.push_back(i);
+  return true;
 }
 
 void Plan::compute_order() {

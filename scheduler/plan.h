@@ -73,10 +73,11 @@ class Plan {
  private:
   Plan() = default;
   std::expected<void, Diagnostics> resolve_needs(const Workflow& workflow);
+  std::expected<void, Diagnostics> check_cycles(const Workflow& workflow) const;
   void build_edges();
   void compute_weights(const Durations& durations);
   void compute_order();
-  void compute_priorities_and_levels();
+  bool compute_priorities_and_levels();  // false: the graph has a cycle
 
   const Workflow* workflow_ = nullptr;
   std::vector<ConcreteJob> jobs_;

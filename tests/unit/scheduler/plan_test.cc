@@ -115,6 +115,13 @@ TEST(Plan, CycleIsReportedByName) {
   EXPECT_EQ(first_error(wf), "ci.yml:1:1: error: jobs need each other in a cycle: a -> c -> b -> a");
 }
 
+TEST(Plan, CycleThroughAMatrixIsReportedByName) {
+  // With matrices the cycle check runs on the workflow jobs, before expansion.
+  auto wf = make_workflow({make_matrix_job("a", {{"os", {"linux", "mac"}}}, {"b"}),
+                           make_job("b", {"a"})});
+  EXPECT_EQ(first_error(wf), "ci.yml:1:1: error: jobs need each other in a cycle: a -> b -> a");
+}
+
 TEST(Plan, SelfNeedIsACycle) {
   auto wf = make_workflow({make_job("a", {"a"})});
   EXPECT_EQ(first_error(wf), "ci.yml:1:1: error: jobs need each other in a cycle: a -> a");
