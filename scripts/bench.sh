@@ -52,3 +52,8 @@ for b in "$BUILD_DIR"/tests/bench_${SANDCI_BENCH_ONLY:-*}; do
   [ -x "$b" ] || continue
   echo "== $b"; "$b"
 done
+# sandci run end to end (needs the images `make demo` builds).
+if [ -z "${SANDCI_BENCH_ONLY:-}" ] || [ "${SANDCI_BENCH_ONLY}" = run ]; then
+  echo "== scripts/bench-run.sh"
+  bash "$(dirname "$0")/bench-run.sh" "$BUILD_DIR" || echo "bench: bench-run.sh skipped (run make demo first)"
+fi
