@@ -366,29 +366,19 @@ void WorkflowParser::check_condition(const Entry& e) {
       error(where(e), "'if' must be a string, not " + describe(e.value));
     return;
   }
+  // Validation reads the condition exactly as the runner will evaluate it.
   const std::string& text = e.value.Scalar();
-  const std::size_t first = text.find_first_not_of(" \t\r\n");
-  const std::size_t last = text.find_last_not_of(" \t\r\n");
-  if (first == std::string::npos) return;
-  const std::string_view trimmed = std::string_view{text}.substr(first, last - first + 1);
-  const std::size_t opening = trimmed.find("${{");
-  if (opening == std::string_view::npos) {
-    if (auto parsed = parse_expression(text); !parsed)
-      error(source_.inside(e.value, parsed.error().offset),
-            "invalid expression: " + parsed.error().message);
+  if (auto problem = sandci::scheduler::check_condition(text)) {
+    error(source_.inside(e.value, problem->offset), "invalid expression: " + problem->message);
     return;
   }
-  // `${{ cond }}` around the whole condition is the same as `cond`.
-  if (opening == 0 && trimmed.ends_with("}}") && trimmed.find("${{", 3) == std::string_view::npos &&
-      trimmed.find("}}") == trimmed.size() - 2) {
-    const std::size_t inner = first + 3;
-    if (auto parsed = parse_expression(std::string_view{text}.substr(inner, trimmed.size() - 5));
-        !parsed)
-      error(source_.inside(e.value, inner + parsed.error().offset),
-            "invalid expression: " + parsed.error().message);
-    return;
+  // `${{ }}` would run as success(): an empty wrapper is a mistake, not a condition.
+  const std::size_t open = text.find("${{");
+  if (open != std::string::npos && text.find_first_not_of(" \t\r\n") == open) {
+    const std::size_t close = text.find("}}", open + 3);
+    if (close != std::string::npos && text.find_first_not_of(" \t\r\n", open + 3) == close)
+      error(source_.inside(e.value, open + 3), "invalid expression: expected an expression");
   }
-  check_expressions(e.value);
 }
 
 // ---- on ---------------------------------------------------------------------------

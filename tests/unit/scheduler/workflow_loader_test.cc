@@ -891,3 +891,30 @@ TEST(WorkflowLoaderErrors, MisspelledStepsGivesBothErrors) {
 
 }  // namespace
 }  // namespace sandci::scheduler
+
+namespace sandci::scheduler {
+namespace {
+
+// An `if:` that only half sits in `${{ }}` would fail when the job runs: validation
+// reads conditions as the runner does and refuses it up front.
+TEST(WorkflowLoaderConditions, MixedWrapperConditionIsAnError) {
+  Diagnostics diagnostics;
+  auto wf = parse_workflow("on: push\njobs:\n  a:\n    if: ${{ true }} && false\n    steps:\n      - run: x\n",
+                           "ci.yml", diagnostics);
+  EXPECT_FALSE(wf.has_value());
+  ASSERT_EQ(diagnostics.size(), 1u);
+  EXPECT_EQ(diagnostics[0].location.line, 4);
+  EXPECT_NE(diagnostics[0].message.find("invalid expression"), std::string::npos) << diagnostics[0].message;
+}
+
+TEST(WorkflowLoaderConditions, WrappedAndBareConditionsAreFine) {
+  for (const char* cond : {"${{ github.ref == 'refs/heads/main' }}", "always()", "${{ failure() }}"}) {
+    Diagnostics diagnostics;
+    std::string text = std::string("on: push\njobs:\n  a:\n    if: \"") + cond + "\"\n    steps:\n      - run: x\n";
+    EXPECT_TRUE(parse_workflow(text, "ci.yml", diagnostics).has_value()) << cond;
+    EXPECT_TRUE(diagnostics.empty()) << cond << ": " << (diagnostics.empty() ? "" : diagnostics[0].to_string());
+  }
+}
+
+}  // namespace
+}  // namespace sandci::scheduler
