@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <ctime>
@@ -264,6 +265,28 @@ std::expected<NameValueList, std::string> read_secrets_file(const fs::path& file
   return *parsed;
 }
 
+std::expected<std::map<std::string, std::string>, std::string> read_labels_file(const fs::path& file) {
+  std::map<std::string, std::string> labels;
+  std::ifstream in(file);
+  if (!in) return labels;  // no file: no mapping, every job gets the default image
+  int number = 0;
+  for (std::string line; std::getline(in, line);) {
+    ++number;
+    auto trim = [](std::string text) {
+      const auto first = text.find_first_not_of(" \t\r");
+      if (first == std::string::npos) return std::string();
+      return text.substr(first, text.find_last_not_of(" \t\r") - first + 1);
+    };
+    line = trim(line);
+    if (line.empty() || line[0] == '#') continue;
+    const auto eq = line.find('=');
+    if (eq == std::string::npos || trim(line.substr(0, eq)).empty() || trim(line.substr(eq + 1)).empty())
+      return std::unexpected(file.string() + ":" + std::to_string(number) + ": expected LABEL = IMAGE");
+    labels[trim(line.substr(0, eq))] = trim(line.substr(eq + 1));
+  }
+  return labels;
+}
+
 int run_local(const LocalRunOptions& options, std::atomic<bool>& cancel) {
   if (options.event != "push" && options.event != "pull_request" && options.event != "workflow_dispatch") {
     error("--event must be push, pull_request or workflow_dispatch, not '" + options.event + "'");
@@ -349,12 +372,33 @@ int run_local(const LocalRunOptions& options, std::atomic<bool>& cancel) {
     std::ofstream(run_dir / "event.json") << payload.dump(2) << "\n";
   }
 
+  // --job picks the workflows that have the job; it is an error only when none has it.
+  if (!options.jobs.empty()) {
+    std::erase_if(triggered, [&](const scheduler::Workflow* wf) {
+      return std::none_of(options.jobs.begin(), options.jobs.end(),
+                          [&](const std::string& id) { return wf->find_job(id) != nullptr; });
+    });
+    if (triggered.empty()) {
+      error("no triggered workflow has a job named '" + options.jobs.front() + "'");
+      return kExitUsage;
+    }
+  }
+  auto labels = read_labels_file(state_dir / "labels.conf");
+  if (!labels) {
+    error(labels.error());
+    return kExitUsage;
+  }
+  for (const auto& [label, image] : options.labels) (*labels)[label] = image;
+
   bool any_failed = false;
   bool cancelled = false;
   for (const scheduler::Workflow* original : triggered) {
     scheduler::Workflow wf = *original;
     if (!options.jobs.empty()) {
-      if (auto kept = keep_jobs(wf, options.jobs); !kept) {
+      std::vector<std::string> here;
+      for (const auto& id : options.jobs)
+        if (wf.find_job(id)) here.push_back(id);
+      if (auto kept = keep_jobs(wf, here); !kept) {
         error(kept.error());
         return kExitUsage;
       }
@@ -378,7 +422,7 @@ int run_local(const LocalRunOptions& options, std::atomic<bool>& cancel) {
     config.workspace = source->workspace;
     config.readonly_mounts = source->object_dirs;
     config.default_image = options.default_image;
-    config.runs_on_images = options.labels;
+    config.runs_on_images = *labels;
     config.limits.memory_bytes = options.memory_mib << 20;
     config.base_env = base_env(*source, ref, options, wf, run_number);
     config.event_payload = payload.dump();

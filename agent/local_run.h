@@ -25,7 +25,7 @@ struct LocalRunOptions {
   std::vector<std::pair<std::string, std::string>> secrets;
   std::vector<std::filesystem::path> secrets_files;
   std::vector<std::pair<std::string, std::string>> inputs;  // workflow_dispatch inputs
-  std::map<std::string, std::string> labels;                // runs-on label -> image
+  std::map<std::string, std::string> labels;  // runs-on label -> image, over <state>/labels.conf
   std::string default_image = "debian:12";
   std::filesystem::path state_dir;  // default: $SANDCI_STATE_DIR or /var/lib/sandci
   std::filesystem::path logs_dir;   // default: <state>/runs/<run id>/logs
@@ -39,6 +39,11 @@ struct LocalRunOptions {
 // (Ctrl-C) stops the run, kills the sandboxes and cleans up. Prints to stdout
 // (progress) and stderr (errors).
 int run_local(const LocalRunOptions& options, std::atomic<bool>& cancel);
+
+// Reads the runs-on label map: `LABEL = IMAGE` lines, `#` comments. A missing
+// file is an empty map.
+std::expected<std::map<std::string, std::string>, std::string> read_labels_file(
+    const std::filesystem::path& file);
 
 // Reads a secrets file: NAME=VALUE lines and NAME<<DELIM heredocs, as $GITHUB_ENV.
 std::expected<std::vector<std::pair<std::string, std::string>>, std::string> read_secrets_file(

@@ -307,5 +307,19 @@ TEST_F(RunTest, MissingImageIsNamed) {
   EXPECT_NE(r.output.find("sandci image"), std::string::npos) << r.output;
 }
 
+// runs-on labels map to images through <state>/labels.conf; --label wins over it.
+TEST_F(RunTest, RunsOnLabelsPickImages) {
+  workflow("on: push\njobs:\n  mapped:\n    runs-on: big-runner\n    steps:\n      - run: echo mapped-ran\n"
+           "  plain:\n    runs-on: [self-hosted, linux]\n    steps:\n      - run: echo plain-ran\n");
+  write_file(state_.path() / "labels.conf", "# label = image\nbig-runner = nosuch:2\n");
+  auto from_file = run({});
+  EXPECT_EQ(from_file.exit_code, 1) << from_file.output;
+  EXPECT_NE(from_file.output.find("image 'nosuch:2'"), std::string::npos) << from_file.output;
+  EXPECT_NE(from_file.output.find("plain-ran"), std::string::npos) << "unmapped labels use the default image";
+  auto overridden = run({"--label", "big-runner=debian:12"});
+  EXPECT_EQ(overridden.exit_code, 0) << overridden.output;
+  EXPECT_NE(overridden.output.find("[mapped] mapped-ran"), std::string::npos) << overridden.output;
+}
+
 }  // namespace
 }  // namespace sandci::e2e
