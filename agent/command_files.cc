@@ -14,10 +14,6 @@
 
 namespace sandci::agent {
 
-namespace {
-
-// Splits into lines on '\n', dropping one trailing '\r' per line. A final empty piece
-// after the last '\n' is not a line.
 std::vector<std::string_view> split_lines(std::string_view content) {
   std::vector<std::string_view> lines;
   std::size_t start = 0;
@@ -32,6 +28,22 @@ std::vector<std::string_view> split_lines(std::string_view content) {
   }
   return lines;
 }
+
+std::optional<Heredoc> collect_heredoc(const std::vector<std::string_view>& lines, std::size_t start,
+                                       std::string_view delimiter) {
+  Heredoc heredoc;
+  std::size_t j = start + 1;
+  for (; j < lines.size() && lines[j] != delimiter; ++j) {
+    if (j > start + 1) heredoc.value += '\n';
+    heredoc.value += lines[j];
+  }
+  if (j == lines.size()) return std::nullopt;
+  heredoc.end = j;
+  return heredoc;
+}
+
+namespace {
+
 
 bool is_name_start(char c) { return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || c == '_'; }
 bool is_name_char(char c, NameValueFile kind) {
@@ -154,19 +166,14 @@ std::expected<NameValueList, FileCommandError> parse_name_value_file(std::string
       return std::unexpected(
           FileCommandError{line_no, "heredoc for '" + std::string(name) + "' has no delimiter"});
     }
-    std::string value;
-    std::size_t j = i + 1;
-    for (; j < lines.size() && lines[j] != delimiter; ++j) {
-      if (j > i + 1) value += '\n';
-      value += lines[j];
-    }
-    if (j == lines.size()) {
+    auto body = collect_heredoc(lines, i, delimiter);
+    if (!body) {
       return std::unexpected(FileCommandError{
           line_no, "heredoc for '" + std::string(name) + "' is never closed (delimiter '" +
                        std::string(delimiter.substr(0, 64)) + "' not found)"});
     }
-    out.emplace_back(std::string(name), std::move(value));
-    i = j;
+    out.emplace_back(std::string(name), std::move(body->value));
+    i = body->end;
   }
   return out;
 }

@@ -33,6 +33,20 @@ enum class NameValueFile {
   kEnv,     // $GITHUB_ENV: names [A-Za-z_][A-Za-z0-9_]* (usable by every shell)
 };
 
+// Splits into lines on '\n', dropping one trailing '\r' per line. A final empty piece
+// after the last '\n' is not a line.
+std::vector<std::string_view> split_lines(std::string_view content);
+
+// The value of a `NAME<<DELIMITER` heredoc whose opening line is lines[start]: the
+// lines up to the delimiter line, joined by '\n', and the delimiter line's index.
+// Nothing when the delimiter never comes.
+struct Heredoc {
+  std::string value;
+  std::size_t end = 0;
+};
+std::optional<Heredoc> collect_heredoc(const std::vector<std::string_view>& lines, std::size_t start,
+                                       std::string_view delimiter);
+
 // Parses `name=value` lines and `name<<DELIMITER` ... `DELIMITER` heredocs (the value is
 // the lines in between joined by '\n'). Empty lines between entries are ignored; CRLF
 // line ends are accepted. Entries are returned in file order (a later one for the same

@@ -343,15 +343,7 @@ std::expected<std::pair<std::string, std::string>, std::string> parse_secret_ass
 
 std::expected<NameValueList, FileCommandError> parse_secrets_file(std::string_view content) {
   NameValueList out;
-  std::vector<std::string_view> lines;
-  for (std::size_t start = 0; start < content.size();) {
-    std::size_t nl = content.find('\n', start);
-    std::size_t end = nl == std::string_view::npos ? content.size() : nl;
-    std::string_view line = content.substr(start, end - start);
-    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
-    lines.push_back(line);
-    start = end + 1;
-  }
+  const std::vector<std::string_view> lines = split_lines(content);
   for (std::size_t i = 0; i < lines.size(); ++i) {
     int line_no = static_cast<int>(i + 1);
     std::string_view line = trim_blanks(lines[i]);
@@ -382,18 +374,13 @@ std::expected<NameValueList, FileCommandError> parse_secrets_file(std::string_vi
       return std::unexpected(
           FileCommandError{line_no, "heredoc for '" + std::string(name) + "' has no delimiter"});
     }
-    std::string value;
-    std::size_t j = i + 1;
-    for (; j < lines.size() && lines[j] != delimiter; ++j) {
-      if (j > i + 1) value += '\n';
-      value += lines[j];
-    }
-    if (j == lines.size()) {
+    auto body = collect_heredoc(lines, i, delimiter);
+    if (!body) {
       return std::unexpected(
           FileCommandError{line_no, "heredoc for '" + std::string(name) + "' is never closed"});
     }
-    out.emplace_back(std::string(name), std::move(value));
-    i = j;
+    out.emplace_back(std::string(name), std::move(body->value));
+    i = body->end;
   }
   return out;
 }
