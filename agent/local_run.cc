@@ -14,6 +14,7 @@
 #include <thread>
 
 #include "agent/artifacts.h"
+#include "agent/cli.h"
 #include "agent/command_files.h"
 #include "agent/console_view.h"
 #include "agent/sandbox_job_runner.h"
@@ -34,7 +35,6 @@ using nlohmann::json;
 
 namespace {
 
-constexpr int kExitOk = 0, kExitFailed = 1, kExitUsage = 2, kExitCancelled = 130;
 const std::string kZeroSha(40, '0');
 
 void error(const std::string& message) { std::cerr << "sandci run: " << message << "\n"; }
@@ -249,10 +249,6 @@ scheduler::EvalContext base_context(const Source& source, const std::string& ref
   return ctx;
 }
 
-struct WorkflowRunResult {
-  scheduler::Result result = scheduler::Result::success;
-};
-
 }  // namespace
 
 std::expected<NameValueList, std::string> read_secrets_file(const fs::path& file) {
@@ -312,7 +308,7 @@ int run_local(const LocalRunOptions& options, std::atomic<bool>& cancel) {
   fs::create_directories(run_dir, ec);
   if (ec) {
     error("cannot create " + run_dir.string() + ": " + ec.message());
-    return kExitFailed;
+    return kExitRunFailed;
   }
   RemoveOnExit remove_workspace{run_dir / "workspace"};
   RemoveOnExit remove_scratch{run_dir / "scratch"};
@@ -360,7 +356,7 @@ int run_local(const LocalRunOptions& options, std::atomic<bool>& cancel) {
   auto backend = sandbox::RunscBackend::open(runsc);
   if (!backend) {
     error("cannot use runsc: " + backend.error().message);
-    return kExitFailed;
+    return kExitRunFailed;
   }
   sandbox::ImageStore images(state_dir);
   const fs::path logs_dir = options.logs_dir.empty() ? run_dir / "logs" : options.logs_dir;
@@ -466,7 +462,7 @@ int run_local(const LocalRunOptions& options, std::atomic<bool>& cancel) {
   std::cout << "logs: " << logs_dir.string() << "\n";
   if (!artifacts.names().empty()) std::cout << "artifacts: " << (run_dir / "artifacts").string() << "\n";
   if (cancelled) return kExitCancelled;
-  return any_failed ? kExitFailed : kExitOk;
+  return any_failed ? kExitRunFailed : kExitOk;
 }
 
 }  // namespace sandci::agent

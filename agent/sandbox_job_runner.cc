@@ -488,7 +488,7 @@ class SandboxJobRunner::JobExecution {
       outcome.result = Result::failure;
       outcome.message = describe_exit(status);
       if (status.kind == sandbox::ExitKind::kTimedOut && step.timeout)
-        outcome.message = "timed out after " + format_minutes(step.timeout->count()) ;
+        outcome.message = "timed out after " + format_minutes(step.timeout->count());
       log_line(step.index, "error: " + outcome.message);
     }
     return outcome;

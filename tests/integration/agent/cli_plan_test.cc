@@ -2,6 +2,8 @@
 // and checks what it prints and its exit code.
 #include <gtest/gtest.h>
 
+#include "support/cli_support.h"
+
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -17,59 +19,24 @@ namespace {
 
 namespace fs = std::filesystem;
 
+// A repository folder with .github/workflows/ in it.
 class TempRepo {
  public:
-  TempRepo() {
-    std::random_device rd;
-    path_ = fs::temp_directory_path() /
-            ("sandci-cli-plan-" + std::to_string(::getpid()) + "-" + std::to_string(rd()));
-    fs::create_directories(path_ / ".github" / "workflows");
-  }
-  ~TempRepo() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
+  TempRepo() { fs::create_directories(dir_.path() / ".github" / "workflows"); }
   void write(const std::string& name, const std::string& text) const {
-    std::ofstream(path_ / ".github" / "workflows" / name) << text;
+    std::ofstream(dir_.path() / ".github" / "workflows" / name) << text;
   }
-  const fs::path& path() const { return path_; }
+  const fs::path& path() const { return dir_.path(); }
 
  private:
-  fs::path path_;
+  sandci::testing::CliTempDir dir_{"sandci-cli-plan-"};
 };
 
-struct Output {
-  int exit_code = -1;
-  std::string out, err;
-};
-
-std::string slurp(const fs::path& file) {
-  std::ifstream in{file};
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
-std::string quote(const std::string& s) {
-  std::string q = "'";
-  for (char c : s) q += c == '\'' ? std::string{"'\\''"} : std::string{c};
-  return q + "'";
-}
+using sandci::testing::CliOutput;
 
 // Runs `sandci plan <args>` in `cwd`, capturing stdout and stderr apart.
-Output plan(const std::string& args, const fs::path& cwd) {
-  const fs::path out = cwd / "plan.out", err = cwd / "plan.err";
-  const std::string command = "cd " + quote(cwd.string()) + " && " + quote(SANDCI_BINARY) +
-                              " plan " + args + " >" + quote(out.string()) + " 2>" +
-                              quote(err.string());
-  const int status = std::system(command.c_str());
-  Output result;
-  result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  result.out = slurp(out);
-  result.err = slurp(err);
-  fs::remove(out);
-  fs::remove(err);
-  return result;
+CliOutput plan(const std::string& args, const fs::path& cwd) {
+  return sandci::testing::run_sandci("plan", args, cwd);
 }
 
 const char* kCi = R"(name: CI

@@ -2,6 +2,8 @@
 // prints and its exit code.
 #include <gtest/gtest.h>
 
+#include "support/cli_support.h"
+
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -15,55 +17,14 @@ namespace {
 
 namespace fs = std::filesystem;
 
-class TempDir {
- public:
-  TempDir() {
-    std::random_device rd;
-    path_ = fs::temp_directory_path() /
-            ("sandci-cli-validate-" + std::to_string(::getpid()) + "-" + std::to_string(rd()));
-    fs::create_directories(path_);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  const fs::path& path() const { return path_; }
+using sandci::testing::CliOutput;
+using TempDir = sandci::testing::CliTempDir;
 
- private:
-  fs::path path_;
-};
-
-struct Output {
-  int exit_code = -1;
-  std::string out, err;
-};
-
-std::string slurp(const fs::path& file) {
-  std::ifstream in{file};
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
-std::string quote(const std::string& s) {
-  std::string q = "'";
-  for (char c : s) q += c == '\'' ? std::string{"'\\''"} : std::string{c};
-  return q + "'";
-}
+std::string quote(const std::string& s) { return sandci::testing::shell_quote(s); }
 
 // Runs `sandci validate <args>` in `cwd`, capturing stdout and stderr apart.
-Output validate(const std::string& args, const fs::path& cwd = SANDCI_FIXTURES_DIR) {
-  TempDir capture;
-  const fs::path out = capture.path() / "out", err = capture.path() / "err";
-  const std::string command = "cd " + quote(cwd.string()) + " && " + quote(SANDCI_BINARY) +
-                              " validate " + args + " >" + quote(out.string()) + " 2>" +
-                              quote(err.string());
-  const int status = std::system(command.c_str());
-  Output result;
-  result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  result.out = slurp(out);
-  result.err = slurp(err);
-  return result;
+CliOutput validate(const std::string& args, const fs::path& cwd = SANDCI_FIXTURES_DIR) {
+  return sandci::testing::run_sandci("validate", args, cwd);
 }
 
 const std::string kGood = "validate/good";
