@@ -1,4 +1,4 @@
-#include "agent/local_run.h"
+#include "agent/cli/local_run.h"
 
 #include <unistd.h>
 
@@ -13,12 +13,12 @@
 #include <sstream>
 #include <thread>
 
-#include "agent/artifacts.h"
-#include "agent/cli.h"
-#include "agent/command_files.h"
-#include "agent/console_view.h"
-#include "agent/sandbox_job_runner.h"
-#include "agent/secret_masker.h"
+#include "agent/runner/artifacts.h"
+#include "agent/cli/cli.h"
+#include "agent/runner/command_files.h"
+#include "agent/cli/console_view.h"
+#include "agent/runner/sandbox_job_runner.h"
+#include "agent/runner/secret_masker.h"
 #include "git/local_repo.h"
 #include "git/mirror_cache.h"
 #include "sandbox/image_store.h"

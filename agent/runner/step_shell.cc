@@ -1,4 +1,4 @@
-#include "agent/step_shell.h"
+#include "agent/runner/step_shell.h"
 
 #include <sstream>
 

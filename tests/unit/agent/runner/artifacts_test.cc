@@ -1,4 +1,4 @@
-#include "agent/artifacts.h"
+#include "agent/runner/artifacts.h"
 
 #include <gtest/gtest.h>
 #include <sys/stat.h>

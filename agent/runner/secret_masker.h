@@ -16,7 +16,7 @@
 #include <string_view>
 #include <vector>
 
-#include "agent/command_files.h"
+#include "agent/runner/command_files.h"
 
 namespace sandci::agent {
 

@@ -1,4 +1,4 @@
-#include "agent/secret_masker.h"
+#include "agent/runner/secret_masker.h"
 
 #include <gtest/gtest.h>
 

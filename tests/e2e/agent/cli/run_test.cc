@@ -3,7 +3,7 @@
 // shared test images that scripts/test-setup.sh prepares.
 #include <gtest/gtest.h>
 
-#include "e2e/agent/e2e_support.h"
+#include "e2e/agent/cli/e2e_support.h"
 
 namespace sandci::e2e {
 namespace {

@@ -1,4 +1,4 @@
-#include "agent/job_image.h"
+#include "agent/runner/job_image.h"
 
 
 namespace sandci::agent {

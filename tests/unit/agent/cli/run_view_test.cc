@@ -1,4 +1,4 @@
-#include "agent/run_view.h"
+#include "agent/cli/run_view.h"
 
 #include <gtest/gtest.h>
 

@@ -1,4 +1,4 @@
-#include "agent/console_view.h"
+#include "agent/cli/console_view.h"
 
 #include <sys/ioctl.h>
 #include <unistd.h>

@@ -1,4 +1,4 @@
-#include "agent/sandbox_job_runner.h"
+#include "agent/runner/sandbox_job_runner.h"
 
 #include <openssl/evp.h>
 
@@ -9,9 +9,9 @@
 #include <sstream>
 #include <system_error>
 
-#include "agent/command_files.h"
-#include "agent/job_image.h"
-#include "agent/step_shell.h"
+#include "agent/runner/command_files.h"
+#include "agent/runner/job_image.h"
+#include "agent/runner/step_shell.h"
 #include "scheduler/step_sequencer.h"
 
 namespace sandci::agent {

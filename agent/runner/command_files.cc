@@ -1,4 +1,4 @@
-#include "agent/command_files.h"
+#include "agent/runner/command_files.h"
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -10,7 +10,7 @@
 #include <cerrno>
 #include <cstring>
 
-#include "agent/secret_masker.h"
+#include "agent/runner/secret_masker.h"
 
 namespace sandci::agent {
 

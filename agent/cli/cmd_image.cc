@@ -5,7 +5,7 @@
 #include <iostream>
 #include <memory>
 
-#include "agent/cli.h"
+#include "agent/cli/cli.h"
 #include "sandbox/image_store.h"
 
 namespace sandci::agent {

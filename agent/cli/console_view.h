@@ -9,7 +9,7 @@
 #include <mutex>
 #include <thread>
 
-#include "agent/run_view.h"
+#include "agent/cli/run_view.h"
 #include "scheduler/events.h"
 #include "scheduler/plan.h"
 

@@ -10,7 +10,7 @@
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
-#include "agent/cli.h"
+#include "agent/cli/cli.h"
 #include "scheduler/plan.h"
 #include "scheduler/trigger.h"
 #include "scheduler/workflow_loader.h"

@@ -1,4 +1,4 @@
-#include "agent/command_files.h"
+#include "agent/runner/command_files.h"
 
 #include <gtest/gtest.h>
 #include <unistd.h>
@@ -6,7 +6,7 @@
 #include <filesystem>
 #include <fstream>
 
-#include "agent/secret_masker.h"
+#include "agent/runner/secret_masker.h"
 
 namespace sandci::agent {
 namespace {

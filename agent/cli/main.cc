@@ -1,4 +1,4 @@
-#include "agent/cli.h"
+#include "agent/cli/cli.h"
 
 #ifndef SANDCI_VERSION
 #define SANDCI_VERSION "dev"

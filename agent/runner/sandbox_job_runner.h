@@ -19,8 +19,8 @@
 #include <thread>
 #include <vector>
 
-#include "agent/artifacts.h"
-#include "agent/secret_masker.h"
+#include "agent/runner/artifacts.h"
+#include "agent/runner/secret_masker.h"
 #include "sandbox/image_store.h"
 #include "sandbox/sandbox.h"
 #include "scheduler/job_runner.h"

@@ -1,4 +1,4 @@
-#include "agent/secret_masker.h"
+#include "agent/runner/secret_masker.h"
 
 #include <algorithm>
 #include <array>
@@ -7,7 +7,7 @@
 #include <deque>
 #include <utility>
 
-#include "agent/command_files.h"
+#include "agent/runner/command_files.h"
 
 namespace sandci::agent {
 

@@ -5,7 +5,7 @@
 
 #include <CLI/CLI.hpp>
 
-#include "agent/cli.h"
+#include "agent/cli/cli.h"
 #include "scheduler/workflow_loader.h"
 
 namespace sandci::agent {

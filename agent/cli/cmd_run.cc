@@ -6,9 +6,9 @@
 #include <iostream>
 #include <thread>
 
-#include "agent/cli.h"
-#include "agent/local_run.h"
-#include "agent/secret_masker.h"
+#include "agent/cli/cli.h"
+#include "agent/cli/local_run.h"
+#include "agent/runner/secret_masker.h"
 
 namespace sandci::agent {
 namespace {
