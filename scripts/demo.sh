@@ -15,6 +15,17 @@ sandci="$build_dir/sandci"
 "$sandci" image build-default
 "$sandci" image build-default --name debian-build:12 --include gcc,make,libc6-dev
 
+# In a git checkout of sandci, the example runs exactly as a user types it: a
+# project folder inside a larger repository, its committed content at HEAD.
+if git -C "$top" rev-parse --is-inside-work-tree >/dev/null 2>&1 &&
+   [ -n "$(git -C "$top" ls-files examples/c-hello/.sandci)" ]; then
+  echo
+  echo "\$ sandci run examples/c-hello"
+  cd "$top"
+  exec "$sandci" run examples/c-hello "$@"
+fi
+
+# Elsewhere (an unpacked tarball): the example becomes a repository of its own.
 repo=$(mktemp -d /tmp/sandci-demo.XXXXXX)
 trap 'rm -rf "$repo"' EXIT
 cp -a "$top/examples/c-hello/." "$repo/"
@@ -23,5 +34,5 @@ git -C "$repo" add -A
 git -C "$repo" -c user.name=sandci-demo -c user.email=demo@sandci.invalid commit -q -m "c-hello"
 
 echo
-echo "\$ sandci run examples/c-hello"
+echo "\$ sandci run $repo"
 "$sandci" run "$repo" "$@"

@@ -19,6 +19,21 @@ int run_cli(int argc, char** argv, const std::string& version) {
   add_image_command(app, action);
   add_run_command(app, action);
 
+  // CLI11 would print the main help for `sandci nonsense --help` and exit 0: an
+  // unknown command is an error whatever follows it.
+  if (argc > 1 && argv[1][0] != '-') {
+    std::string known;
+    bool found = false;
+    for (const auto* sub : app.get_subcommands([](const CLI::App*) { return true; })) {
+      known += (known.empty() ? "" : ", ") + sub->get_name();
+      found = found || sub->check_name(argv[1]);
+    }
+    if (!found) {
+      std::cerr << "sandci: unknown command '" << argv[1] << "' (commands: " << known
+                << "; see sandci --help)\n";
+      return kExitUsage;
+    }
+  }
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

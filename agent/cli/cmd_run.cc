@@ -91,6 +91,13 @@ void add_run_command(CLI::App& app, CommandAction& action) {
   cmd->add_option("--logs", *logs, "Folder for the job logs (default: under the state dir)");
   cmd->add_option("--state-dir", *state, "State folder (default: $SANDCI_STATE_DIR or /var/lib/sandci)");
   cmd->add_flag("--plain", opts->plain, "Plain [job] lines even on a terminal");
+  cmd->add_option("--keep-runs", opts->keep_runs, "Run folders kept under <state>/runs, this one included")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  // A repeatable option takes one value per occurrence, so a folder after it is
+  // never taken as a second value: `sandci run --job build .` runs job build in ".".
+  for (const char* name : {"--job", "--matrix", "--secret", "--secrets-file", "--input", "--label"})
+    cmd->get_option(name)->allow_extra_args(false);
   cmd->callback([&action, opts, raw, dir, state, logs] {
     action = [opts, raw, dir, state, logs] {
       LocalRunOptions options = *opts;

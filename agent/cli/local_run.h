@@ -32,6 +32,7 @@ struct LocalRunOptions {
   std::size_t max_parallel = 0;     // 0: the number of cores
   std::uint64_t memory_mib = 4096;  // per job
   bool plain = false;               // plain lines even on a terminal
+  std::size_t keep_runs = 20;       // run folders kept under <state>/runs, this one included
 };
 
 // Runs it; returns the exit code (0 every job succeeded, 1 a job failed,

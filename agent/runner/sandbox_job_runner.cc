@@ -154,6 +154,8 @@ class SandboxJobRunner::JobExecution {
   scheduler::JobOutcome run() {
     open_log();
     prepare_env_context();
+    SlotLease slot(runner_.config_.slots, running_.stop);
+    if (!slot.held()) return fail("cancelled while waiting for a free slot");
     auto sandbox = create_sandbox();
     if (!sandbox) return fail(sandbox.error());
     {

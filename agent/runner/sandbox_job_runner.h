@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "agent/runner/artifacts.h"
+#include "agent/runner/job_slots.h"
 #include "agent/runner/secret_masker.h"
 #include "sandbox/image_store.h"
 #include "sandbox/sandbox.h"
@@ -40,6 +41,9 @@ struct JobRunnerConfig {
   std::string event_payload = "{}";  // written to $GITHUB_EVENT_PATH
   std::filesystem::path logs_dir;     // one <job>.log per job; step summaries beside them
   std::filesystem::path scratch_dir;  // host temp space for artifact copies
+  // The agent's capacity across runs: a job holds a slot while its sandbox
+  // exists. Null: no limit beyond the executor's own.
+  JobSlots* slots = nullptr;
 };
 
 // Resolves an image name to its root filesystem and config (the image store).

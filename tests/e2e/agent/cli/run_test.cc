@@ -321,5 +321,40 @@ TEST_F(RunTest, RunsOnLabelsPickImages) {
   EXPECT_NE(overridden.output.find("[mapped] mapped-ran"), std::string::npos) << overridden.output;
 }
 
+// A project in a subfolder of a larger repository (a monorepo, or
+// examples/c-hello inside sandci), typed as `sandci run project` from the top:
+// its workflows run with the subfolder as the workspace.
+TEST_F(RunTest, SubfolderOfARepositoryIsTheWorkspace) {
+  make_repo(repo_.path(),
+            {{"README", "top\n"},
+             {"project/.sandci/workflows/ci.yml",
+              "on: push\njobs:\n  show:\n    runs-on: x\n    steps:\n      - run: cat marker.txt && ls\n"},
+             {"project/marker.txt", "committed-marker\n"}});
+  write_file(repo_.path() / "project/marker.txt", "uncommitted-marker\n");
+  auto typed = [&](std::vector<std::string> extra) {
+    std::vector<std::string> argv = {SANDCI_BINARY, "run", "project", "--plain", "--state-dir",
+                                     state_.path().string()};
+    argv.insert(argv.end(), extra.begin(), extra.end());
+    return run_command(argv, 300s, repo_.path());
+  };
+  auto head = typed({});
+  EXPECT_EQ(head.exit_code, 0) << head.output;
+  EXPECT_NE(head.output.find("project is a folder inside the repository"), std::string::npos) << head.output;
+  EXPECT_NE(head.output.find("[show] committed-marker"), std::string::npos) << head.output;
+  EXPECT_EQ(head.output.find("[show] README"), std::string::npos) << "the workspace is the subfolder";
+  auto dirty = typed({"--dirty"});
+  EXPECT_EQ(dirty.exit_code, 0) << dirty.output;
+  EXPECT_NE(dirty.output.find("[show] uncommitted-marker"), std::string::npos) << dirty.output;
+
+  // A subfolder that HEAD does not have yet: say what to do.
+  write_file(repo_.path() / "newproject/.sandci/workflows/ci.yml", "on: push\njobs: {}\n");
+  std::vector<std::string> argv = {SANDCI_BINARY, "run", "newproject", "--plain", "--state-dir",
+                                   state_.path().string()};
+  auto missing = run_command(argv, 60s, repo_.path());
+  EXPECT_EQ(missing.exit_code, 2) << missing.output;
+  EXPECT_NE(missing.output.find("newproject is not in the commit HEAD"), std::string::npos) << missing.output;
+  EXPECT_NE(missing.output.find("--dirty"), std::string::npos) << missing.output;
+}
+
 }  // namespace
 }  // namespace sandci::e2e

@@ -1,0 +1,44 @@
+#include "agent/runner/job_slots.h"
+
+#include <algorithm>
+#include <chrono>
+
+namespace sandci::agent {
+
+bool JobSlots::acquire(const std::atomic<bool>& stop) {
+  std::unique_lock lock(mutex_);
+  const std::uint64_t ticket = next_ticket_++;
+  queue_.push_back(ticket);
+  auto my_turn = [&] { return queue_.front() == ticket && in_use_ < capacity_; };
+  // `stop` is set by another thread without this mutex: wake now and then to see it.
+  while (!my_turn()) {
+    if (stop) {
+      queue_.erase(std::find(queue_.begin(), queue_.end(), ticket));
+      changed_.notify_all();  // the next in line may be able to go now
+      return false;
+    }
+    changed_.wait_for(lock, std::chrono::milliseconds(100));
+  }
+  queue_.pop_front();
+  ++in_use_;
+  changed_.notify_all();  // another free slot may serve the next in line
+  return true;
+}
+
+void JobSlots::release() {
+  std::lock_guard lock(mutex_);
+  if (in_use_ > 0) --in_use_;
+  changed_.notify_all();
+}
+
+std::size_t JobSlots::in_use() const {
+  std::lock_guard lock(mutex_);
+  return in_use_;
+}
+
+std::size_t JobSlots::waiting() const {
+  std::lock_guard lock(mutex_);
+  return queue_.size();
+}
+
+}  // namespace sandci::agent

@@ -1,0 +1,287 @@
+#include "agent/runner/run_engine.h"
+
+#include <algorithm>
+#include <chrono>
+#include <fstream>
+#include <set>
+#include <thread>
+
+#include "agent/runner/artifacts.h"
+#include "scheduler/matrix.h"
+#include "scheduler/trigger.h"
+#include "scheduler/workflow_loader.h"
+
+namespace sandci::agent {
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+namespace {
+
+std::string relative_to(const fs::path& file, const fs::path& workspace) {
+  return fs::path(file).lexically_relative(workspace).string();
+}
+
+// Diagnostics point at the repository's files, not at the run's private copy.
+std::string strip_workspace(std::string text, const fs::path& workspace) {
+  const std::string prefix = workspace.string() + "/";
+  if (text.rfind(prefix, 0) == 0) text = text.substr(prefix.size());
+  return text;
+}
+
+// Keeps `wanted` jobs and every job they need, transitively.
+std::expected<void, std::string> keep_jobs(scheduler::Workflow& wf, const std::vector<std::string>& wanted) {
+  std::set<std::string> keep;
+  std::vector<std::string> todo = wanted;
+  while (!todo.empty()) {
+    std::string id = todo.back();
+    todo.pop_back();
+    if (!keep.insert(id).second) continue;
+    const auto* job = wf.find_job(id);
+    if (!job) {
+      std::string known;
+      for (const auto& j : wf.jobs) known += (known.empty() ? "" : ", ") + j.id;
+      return std::unexpected("no job '" + id + "' in " + wf.file + " (jobs: " + known + ")");
+    }
+    for (const auto& need : job->needs) todo.push_back(need);
+  }
+  std::erase_if(wf.jobs, [&](const scheduler::Job& job) { return !keep.contains(job.id); });
+  return {};
+}
+
+// Restricts matrices to key=value: dimension values and include entries that
+// disagree are dropped; jobs whose matrix lacks the key are left alone.
+std::expected<void, std::string> filter_matrix(scheduler::Workflow& wf, const NameValueList& filters) {
+  for (auto& job : wf.jobs) {
+    if (!job.strategy) continue;
+    auto& matrix = job.strategy->matrix;
+    for (const auto& [key, value] : filters) {
+      auto matches = [&](const json& v) { return scheduler::matrix_value_display(v) == value; };
+      for (auto& [dim, values] : matrix.dimensions) {
+        if (dim != key) continue;
+        std::erase_if(values, [&](const json& v) { return !matches(v); });
+        if (values.empty())
+          return std::unexpected("--matrix " + key + "=" + value + " matches no value of job '" + job.id + "'");
+      }
+      std::erase_if(matrix.include, [&](const json& entry) {
+        return entry.is_object() && entry.contains(key) && !matches(entry[key]);
+      });
+    }
+  }
+  return {};
+}
+
+std::expected<void, std::string> apply_selection(scheduler::Workflow& wf, const RunSelection& selection) {
+  if (!selection.jobs.empty()) {
+    std::vector<std::string> here;
+    for (const auto& id : selection.jobs)
+      if (wf.find_job(id)) here.push_back(id);
+    if (auto kept = keep_jobs(wf, here); !kept) return kept;
+  }
+  return filter_matrix(wf, selection.matrix);
+}
+
+std::string owner_of(const std::string& repository) {
+  const auto slash = repository.find('/');
+  return slash == std::string::npos ? repository : repository.substr(0, slash);
+}
+
+std::string ref_type(const std::string& ref) { return ref.rfind("refs/tags/", 0) == 0 ? "tag" : "branch"; }
+
+NameValueList base_env(const RunSource& source, const RunTrigger& trigger, const RunEnvironment& env,
+                    const PlannedWorkflow& planned) {
+  NameValueList vars = {
+      {"CI", "true"},
+      {"GITHUB_ACTIONS", "true"},
+      {"SANDCI", "true"},
+      {"GITHUB_WORKSPACE", "/workspace"},
+      {"GITHUB_SHA", source.sha},
+      {"GITHUB_REF", source.ref},
+      {"GITHUB_REF_NAME", short_ref_name(source.ref)},
+      {"GITHUB_REF_TYPE", ref_type(source.ref)},
+      {"GITHUB_REPOSITORY", source.repository},
+      {"GITHUB_REPOSITORY_OWNER", owner_of(source.repository)},
+      {"GITHUB_EVENT_NAME", trigger.event},
+      {"GITHUB_RUN_ID", env.run_id},
+      {"GITHUB_RUN_NUMBER", env.run_number},
+      {"GITHUB_RUN_ATTEMPT", env.run_attempt},
+      {"GITHUB_ACTOR", trigger.actor},
+      {"GITHUB_WORKFLOW", planned.name},
+      {"RUNNER_OS", "Linux"},
+      {"RUNNER_ARCH", "X64"},
+      {"RUNNER_NAME", "sandci"},
+  };
+  if (trigger.event == "pull_request") {
+    vars.emplace_back("GITHUB_BASE_REF", trigger.base_ref);
+    vars.emplace_back("GITHUB_HEAD_REF", trigger.head_ref);
+  }
+  if (!env.server_url.empty()) vars.emplace_back("GITHUB_SERVER_URL", env.server_url);
+  return vars;
+}
+
+scheduler::EvalContext base_context(const RunSource& source, const RunTrigger& trigger, const RunEnvironment& env,
+                                    const scheduler::Workflow& wf) {
+  json secrets = json::object();
+  for (const auto& [k, v] : env.secrets) secrets[k] = v;
+  json inputs = json::object();
+  if (wf.on.workflow_dispatch)
+    for (const auto& input : wf.on.workflow_dispatch->inputs)
+      if (input.default_value) inputs[input.name] = *input.default_value;
+  for (const auto& [k, v] : trigger.inputs) inputs[k] = v;
+  const bool pull_request = trigger.event == "pull_request";
+  scheduler::EvalContext ctx;
+  ctx.contexts = {
+      {"github",
+       {{"event_name", trigger.event},
+        {"event", trigger.payload},
+        {"ref", source.ref},
+        {"ref_name", short_ref_name(source.ref)},
+        {"ref_type", ref_type(source.ref)},
+        {"sha", source.sha},
+        {"repository", source.repository},
+        {"repository_owner", owner_of(source.repository)},
+        {"workspace", "/workspace"},
+        {"run_id", env.run_id},
+        {"run_number", env.run_number},
+        {"run_attempt", env.run_attempt},
+        {"actor", trigger.actor},
+        {"workflow", wf.name},
+        {"base_ref", pull_request ? trigger.base_ref : ""},
+        {"head_ref", pull_request ? trigger.head_ref : ""},
+        {"server_url", env.server_url}}},
+      {"env", json::object()},
+      {"vars", json::object()},
+      {"secrets", secrets},
+      {"inputs", inputs},
+      {"runner", {{"os", "Linux"}, {"arch", "X64"}, {"name", "sandci"}, {"temp", "/tmp/runner"}}},
+  };
+  return ctx;
+}
+
+JobRunnerConfig job_runner_config(const PlannedWorkflow& planned, const RunSource& source,
+                                  const RunTrigger& trigger, const RunEnvironment& env) {
+  JobRunnerConfig config;
+  config.workflow = planned.workflow.get();
+  config.workspace = source.workspace;
+  config.readonly_mounts = source.object_dirs;
+  config.default_image = env.default_image;
+  config.runs_on_images = env.labels;
+  config.limits = env.limits;
+  config.base_env = base_env(source, trigger, env, planned);
+  config.event_payload = trigger.payload.dump();
+  config.logs_dir = env.logs_dir;
+  config.scratch_dir = env.run_dir / "scratch";
+  config.slots = env.slots;
+  return config;
+}
+
+// Runs one planned workflow to its end; a watcher thread turns `cancel` into
+// executor.cancel().
+scheduler::RunReport execute_workflow(const PlannedWorkflow& planned, const RunSource& source,
+                                      const RunTrigger& trigger, const RunEnvironment& env,
+                                      ArtifactStore& artifacts, std::atomic<bool>& cancel,
+                                      scheduler::RunObserver* observer) {
+  scheduler::SteadyClock clock;
+  scheduler::ExecutorOptions options;
+  options.capacity = std::max<std::size_t>(1, env.capacity);
+  options.context = base_context(source, trigger, env, *planned.workflow);
+  SandboxJobRunner runner(job_runner_config(planned, source, trigger, env), *env.backend, env.images, artifacts,
+                          *env.masker);
+  scheduler::Executor executor(planned.plan, runner, clock, options, observer);
+  std::atomic<bool> done{false};
+  std::thread watcher([&] {
+    while (!done) {
+      if (cancel) {
+        executor.cancel();
+        return;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+  });
+  scheduler::RunReport report = executor.run();
+  done = true;
+  watcher.join();
+  return report;
+}
+
+}  // namespace
+
+std::string short_ref_name(const std::string& ref) {
+  for (const char* prefix : {"refs/heads/", "refs/tags/", "refs/pull/"})
+    if (ref.rfind(prefix, 0) == 0) return ref.substr(std::string_view(prefix).size());
+  return ref;
+}
+
+std::expected<PreparedRun, PrepareError> prepare_run(const RunSource& source, const RunTrigger& trigger,
+                                                     const RunSelection& selection) {
+  using Kind = PrepareError::Kind;
+  auto loaded = scheduler::load_workflows(source.workspace);
+  PrepareError error;
+  for (const auto& d : loaded.diagnostics) error.messages.push_back(strip_workspace(d.to_string(), source.workspace));
+  if (!loaded.ok()) return std::unexpected(error);
+  if (loaded.files.empty()) {
+    std::string folders;
+    for (const auto& d : scheduler::workflow_directories()) folders += " " + d;
+    return std::unexpected(PrepareError{Kind::no_workflows, {"no workflow files found (looked in" + folders + ")"}});
+  }
+
+  scheduler::Event event;
+  event.name = trigger.event;
+  event.ref = source.ref;
+  event.base_ref = trigger.base_ref;
+  event.action = trigger.action;
+  PreparedRun prepared;
+  auto triggered = scheduler::triggered_workflows(loaded.workflows, event);
+  for (const auto& wf : loaded.workflows)
+    if (std::find(triggered.begin(), triggered.end(), &wf) == triggered.end())
+      prepared.not_triggered.push_back(relative_to(wf.file, source.workspace) + ": " +
+                                       scheduler::match_trigger(wf, event).reason);
+
+  // --job picks the workflows that have the job; it is an error only when none has it.
+  if (!selection.jobs.empty()) {
+    std::erase_if(triggered, [&](const scheduler::Workflow* wf) {
+      return std::none_of(selection.jobs.begin(), selection.jobs.end(),
+                          [&](const std::string& id) { return wf->find_job(id) != nullptr; });
+    });
+    if (triggered.empty())
+      return std::unexpected(
+          PrepareError{Kind::selection, {"no triggered workflow has a job named '" + selection.jobs.front() + "'"}});
+  }
+
+  for (const scheduler::Workflow* original : triggered) {
+    auto workflow = std::make_unique<scheduler::Workflow>(*original);
+    if (auto selected = apply_selection(*workflow, selection); !selected)
+      return std::unexpected(PrepareError{Kind::selection, {selected.error()}});
+    auto plan = scheduler::Plan::build(*workflow);
+    if (!plan) {
+      PrepareError invalid;
+      for (const auto& d : plan.error()) invalid.messages.push_back(strip_workspace(d.to_string(), source.workspace));
+      return std::unexpected(invalid);
+    }
+    std::string file = relative_to(workflow->file, source.workspace);
+    std::string name = workflow->name.empty() ? fs::path(file).filename().string() : workflow->name;
+    prepared.workflows.push_back({std::move(workflow), std::move(*plan), std::move(file), std::move(name)});
+  }
+  return prepared;
+}
+
+RunResult execute_run(const PreparedRun& run, const RunSource& source, const RunTrigger& trigger,
+                      const RunEnvironment& env, std::atomic<bool>& cancel, const WorkflowHooks& hooks) {
+  {
+    std::error_code ec;
+    fs::create_directories(env.run_dir, ec);
+    std::ofstream(env.run_dir / "event.json") << trigger.payload.dump(2) << "\n";
+  }
+  ArtifactStore artifacts(env.run_dir);
+  bool failed = false;
+  for (const auto& planned : run.workflows) {
+    if (cancel) return RunResult::cancelled;
+    scheduler::RunObserver* observer = hooks.started ? hooks.started(planned) : nullptr;
+    auto report = execute_workflow(planned, source, trigger, env, artifacts, cancel, observer);
+    if (hooks.finished) hooks.finished(planned, report);
+    if (report.result == scheduler::Result::cancelled) return RunResult::cancelled;
+    if (report.result != scheduler::Result::success) failed = true;
+  }
+  return failed ? RunResult::failure : RunResult::success;
+}
+
+}  // namespace sandci::agent

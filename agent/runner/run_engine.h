@@ -1,0 +1,121 @@
+#pragma once
+// One run of a repository's workflows for one event, as `sandci run` and the
+// daemon's queue worker both do it: load the workflow files of a checkout, keep the
+// ones the event triggers, plan each as a DAG (prepare_run), then execute every
+// planned workflow with the executor over gVisor sandboxes (execute_run).
+// The two phases are apart so that the daemon can post a pending status for every
+// job before the first one starts. Knows nothing of terminals, HTTP or forges:
+// callers watch a run through the hooks.
+#include <atomic>
+#include <cstddef>
+#include <expected>
+#include <filesystem>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "agent/runner/command_files.h"
+#include "agent/runner/job_slots.h"
+#include "agent/runner/sandbox_job_runner.h"
+#include "agent/runner/secret_masker.h"
+#include "sandbox/sandbox.h"
+#include "scheduler/executor.h"
+#include "scheduler/plan.h"
+#include "scheduler/workflow.h"
+
+namespace sandci::agent {
+
+// The commit a run is about and its checkout on the host.
+struct RunSource {
+  std::string sha = std::string(40, '0');
+  std::string ref;                // refs/heads/main, refs/tags/v1, refs/pull/3/head
+  std::string repository;         // owner/name
+  std::filesystem::path workspace;  // mounted at /workspace
+  std::vector<std::filesystem::path> object_dirs;  // the checkout's alternates, read-only
+};
+
+// The event that triggers the run, as workflows see it.
+struct RunTrigger {
+  std::string event = "push";  // push, pull_request, workflow_dispatch
+  std::string action = "opened";  // pull_request's action
+  std::string base_ref = "main";  // pull_request: the base branch
+  std::string head_ref;           // pull_request: the head branch
+  nlohmann::json payload = nlohmann::json::object();  // $GITHUB_EVENT_PATH
+  NameValueList inputs;             // workflow_dispatch inputs
+  std::string actor = "sandci";
+};
+
+// What of the triggered workflows to run (both empty: everything).
+struct RunSelection {
+  std::vector<std::string> jobs;  // these jobs and what they need
+  NameValueList matrix;              // matrix key=value filters
+};
+
+struct PlannedWorkflow {
+  std::unique_ptr<scheduler::Workflow> workflow;  // on the heap: the plan points into it
+  scheduler::Plan plan;
+  std::string file;  // relative to the workspace, e.g. .github/workflows/ci.yml
+  std::string name;  // the workflow's name, else its file name
+};
+
+struct PreparedRun {
+  std::vector<PlannedWorkflow> workflows;
+  // Workflows the event does not trigger, as "file: reason".
+  std::vector<std::string> not_triggered;
+};
+
+struct PrepareError {
+  enum class Kind { invalid, no_workflows, selection };
+  Kind kind = Kind::invalid;
+  // Ready to print, with paths relative to the workspace (file:line:col: ...).
+  std::vector<std::string> messages;
+};
+
+// Loads and validates the workflows in `source.workspace`, keeps those `trigger`
+// starts, applies `selection` and plans each. An empty `workflows` with no error
+// means nothing is triggered (see not_triggered).
+std::expected<PreparedRun, PrepareError> prepare_run(const RunSource& source, const RunTrigger& trigger,
+                                                     const RunSelection& selection = {});
+
+// What jobs run with.
+struct RunEnvironment {
+  sandbox::SandboxBackend* backend = nullptr;
+  ImageLookup images;
+  SecretMasker* masker = nullptr;  // every secret value is added to it by the caller
+  NameValueList secrets;              // the `secrets` context
+  std::string default_image = "debian:12";
+  std::map<std::string, std::string> labels;  // runs-on label -> image
+  sandbox::ResourceLimits limits;
+  std::size_t capacity = 1;      // jobs of this run at once
+  JobSlots* slots = nullptr;     // shared by concurrent runs (the daemon); may be null
+  std::filesystem::path run_dir;   // event.json, scratch space, artifacts
+  std::filesystem::path logs_dir;  // one <job>.log per job
+  std::string run_id;              // GITHUB_RUN_ID
+  std::string run_number = "1";
+  std::string run_attempt = "1";
+  std::string server_url;
+};
+
+// How a caller watches each workflow: `started` returns the observer for its
+// events (may be null); `finished` gets its report.
+struct WorkflowHooks {
+  std::function<scheduler::RunObserver*(const PlannedWorkflow&)> started;
+  std::function<void(const PlannedWorkflow&, const scheduler::RunReport&)> finished;
+};
+
+enum class RunResult { success, failure, cancelled };
+
+// Runs the prepared workflows one after another; `cancel` is polled (set it to
+// stop the run: sandboxes are killed and the remaining workflows do not start).
+RunResult execute_run(const PreparedRun& run, const RunSource& source, const RunTrigger& trigger,
+                      const RunEnvironment& env, std::atomic<bool>& cancel, const WorkflowHooks& hooks = {});
+
+// "refs/heads/main" -> "main" (also tags and pull refs).
+std::string short_ref_name(const std::string& ref);
+
+}  // namespace sandci::agent
