@@ -1,0 +1,95 @@
+// JobSlots: the agent-wide cap on jobs in sandboxes, shared fairly by runs.
+#include "agent/runner/job_slots.h"
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <chrono>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+namespace sandci::agent {
+namespace {
+
+using namespace std::chrono_literals;
+
+// Waits (bounded) until `done` holds; the threads under test need a moment.
+template <typename Pred>
+bool eventually(Pred done) {
+  for (int i = 0; i < 500 && !done(); ++i) std::this_thread::sleep_for(10ms);
+  return done();
+}
+
+TEST(JobSlots, NeverMoreThanCapacityAtOnce) {
+  JobSlots slots(2);
+  std::atomic<bool> stop{false};
+  std::atomic<int> inside{0}, most{0};
+  std::vector<std::thread> jobs;
+  for (int i = 0; i < 8; ++i)
+    jobs.emplace_back([&] {
+      SlotLease lease(&slots, stop);
+      ASSERT_TRUE(lease.held());
+      int now = ++inside;
+      int seen = most.load();
+      while (now > seen && !most.compare_exchange_weak(seen, now)) {
+      }
+      std::this_thread::sleep_for(5ms);
+      --inside;
+    });
+  for (auto& t : jobs) t.join();
+  EXPECT_EQ(most.load(), 2);
+  EXPECT_EQ(slots.in_use(), 0u);
+}
+
+TEST(JobSlots, WaitersAreServedInTheOrderTheyAsked) {
+  JobSlots slots(1);
+  std::atomic<bool> stop{false};
+  ASSERT_TRUE(slots.acquire(stop));
+  std::mutex mutex;
+  std::vector<int> order;
+  std::vector<std::thread> waiters;
+  for (int i = 0; i < 4; ++i) {
+    waiters.emplace_back([&, i] {
+      SlotLease lease(&slots, stop);
+      std::lock_guard lock(mutex);
+      order.push_back(i);
+    });
+    ASSERT_TRUE(eventually([&] { return slots.waiting() == static_cast<std::size_t>(i + 1); }));
+  }
+  slots.release();
+  for (auto& t : waiters) t.join();
+  EXPECT_EQ(order, (std::vector<int>{0, 1, 2, 3}));
+}
+
+TEST(JobSlots, AStoppedWaiterGivesUpAndLetsTheNextOneIn) {
+  JobSlots slots(1);
+  std::atomic<bool> keep{false}, stop_first{false};
+  ASSERT_TRUE(slots.acquire(keep));
+  std::atomic<int> first_result{-1};
+  std::thread first([&] { first_result = slots.acquire(stop_first) ? 1 : 0; });
+  ASSERT_TRUE(eventually([&] { return slots.waiting() == 1; }));
+  std::atomic<bool> second_in{false};
+  std::thread second([&] {
+    SlotLease lease(&slots, keep);
+    second_in = lease.held();
+  });
+  ASSERT_TRUE(eventually([&] { return slots.waiting() == 2; }));
+  stop_first = true;
+  first.join();
+  EXPECT_EQ(first_result.load(), 0);
+  EXPECT_EQ(slots.waiting(), 1u);
+  slots.release();
+  second.join();
+  EXPECT_TRUE(second_in.load());
+  EXPECT_EQ(slots.in_use(), 0u);
+}
+
+TEST(JobSlots, NullSlotsMeanNoLimit) {
+  std::atomic<bool> stop{true};
+  SlotLease lease(nullptr, stop);
+  EXPECT_TRUE(lease.held());
+}
+
+}  // namespace
+}  // namespace sandci::agent
