@@ -3,7 +3,12 @@
 #include <algorithm>
 #include <cctype>
 #include <fstream>
+#include <optional>
 #include <sstream>
+
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
 
 namespace sandci::git {
 namespace {
@@ -39,6 +44,30 @@ std::string lower(std::string_view s) {
   return out;
 }
 
+constexpr std::size_t kSha1Bytes = 20;
+constexpr std::string_view kHashedPrefix = "|1|";
+
+// "|1|base64(salt)|base64(hash)" with a 20-byte salt and hash, as OpenSSH writes
+// and requires; nullopt for anything else.
+std::optional<std::pair<std::string, std::string>> parse_hashed(std::string_view field) {
+  if (!field.starts_with(kHashedPrefix)) return std::nullopt;
+  field.remove_prefix(kHashedPrefix.size());
+  const std::size_t bar = field.find('|');
+  if (bar == std::string_view::npos) return std::nullopt;
+  std::string salt = base64_decode(field.substr(0, bar));
+  std::string hash = base64_decode(field.substr(bar + 1));
+  if (salt.size() != kSha1Bytes || hash.size() != kSha1Bytes) return std::nullopt;
+  return std::pair{std::move(salt), std::move(hash)};
+}
+
+// Constant time, so a timing probe learns nothing about how much of a hash matched.
+bool hashed_name_matches(const std::string& salt, const std::string& hash,
+                         const std::string& name) {
+  const std::string computed = hash_host_name(salt, name);
+  return computed.size() == hash.size() &&
+         CRYPTO_memcmp(computed.data(), hash.data(), hash.size()) == 0;
+}
+
 // OpenSSH semantics: a negated pattern that matches excludes the host outright.
 bool host_matches(const std::vector<std::string>& patterns, const std::string& name) {
   bool matched = false;
@@ -53,6 +82,16 @@ bool host_matches(const std::vector<std::string>& patterns, const std::string& n
 }
 
 }  // namespace
+
+std::string hash_host_name(std::string_view salt, std::string_view name) {
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int length = 0;
+  if (HMAC(EVP_sha1(), salt.data(), static_cast<int>(salt.size()),
+           reinterpret_cast<const unsigned char*>(name.data()), name.size(), digest,
+           &length) == nullptr)
+    return {};
+  return std::string(reinterpret_cast<const char*>(digest), length);
+}
 
 bool glob_match(std::string_view pattern, std::string_view text) {
   std::size_t p = 0, t = 0, star = std::string_view::npos, mark = 0;
@@ -113,8 +152,15 @@ KnownHosts KnownHosts::parse(std::string_view text) {
       entry.revoked = true;
       fields.erase(fields.begin());
     }
-    if (fields.size() < 3 || fields[0].starts_with('|')) continue;  // hashed: skipped
-    entry.patterns = split_commas(fields[0]);
+    if (fields.size() < 3) continue;
+    if (fields[0].starts_with('|')) {
+      auto hashed = parse_hashed(fields[0]);
+      if (!hashed) continue;  // another hash scheme or a broken line: trust nothing
+      entry.salt = std::move(hashed->first);
+      entry.hash = std::move(hashed->second);
+    } else {
+      entry.patterns = split_commas(fields[0]);
+    }
     entry.key_blob = base64_decode(fields[2]);
     if (entry.key_blob.empty()) continue;
     hosts.entries_.push_back(std::move(entry));
@@ -135,8 +181,12 @@ HostKeyMatch KnownHosts::check(std::string_view host, int port,
   std::string name = lower(host);
   if (port != 0 && port != 22) name = "[" + name + "]:" + std::to_string(port);
   bool listed = false;
+  auto names_host = [&name](const Entry& e) {
+    return e.hash.empty() ? host_matches(e.patterns, name)
+                          : hashed_name_matches(e.salt, e.hash, name);
+  };
   for (const auto& e : entries_) {
-    if (!host_matches(e.patterns, name)) continue;
+    if (!names_host(e)) continue;
     if (e.key_blob == key_blob) {
       if (e.revoked) return HostKeyMatch::kRevoked;
     } else {
@@ -144,7 +194,7 @@ HostKeyMatch KnownHosts::check(std::string_view host, int port,
     }
   }
   for (const auto& e : entries_) {
-    if (!e.revoked && e.key_blob == key_blob && host_matches(e.patterns, name)) {
+    if (!e.revoked && e.key_blob == key_blob && names_host(e)) {
       return HostKeyMatch::kMatch;
     }
   }

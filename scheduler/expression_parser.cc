@@ -8,8 +8,10 @@
 #include <array>
 #include <limits>
 #include <optional>
+#include <span>
 #include <string_view>
 
+#include "scheduler/did_you_mean.h"
 #include "scheduler/expression.h"
 #include "scheduler/expression_lexer.h"
 #include "scheduler/expression_nodes.h"
@@ -28,38 +30,11 @@ constexpr std::array<std::string_view, 11> kContexts = {
     "github", "env",   "vars", "matrix", "needs",   "steps",
     "secrets", "inputs", "job", "runner", "strategy"};
 
-// Case-insensitive Levenshtein distance (names are short; the word is cut to
-// 64 characters so a hostile 64 KiB word stays cheap).
-std::size_t edit_distance(std::string_view a, std::string_view b) {
-  a = a.substr(0, 64);
-  std::vector<std::size_t> previous(b.size() + 1), current(b.size() + 1);
-  for (std::size_t j = 0; j <= b.size(); ++j) previous[j] = j;
-  for (std::size_t i = 1; i <= a.size(); ++i) {
-    current[0] = i;
-    for (std::size_t j = 1; j <= b.size(); ++j) {
-      std::size_t substitute = previous[j - 1] + (expr::iequals(a.substr(i - 1, 1), b.substr(j - 1, 1)) ? 0 : 1);
-      current[j] = std::min({previous[j] + 1, current[j - 1] + 1, substitute});
-    }
-    std::swap(previous, current);
-  }
-  return previous[b.size()];
-}
-
-// " (did you mean 'x'?)" for the closest candidate within a typo's reach.
-template <typename Names>
-std::string did_you_mean(std::string_view word, const Names& candidates, std::string_view suffix = "") {
-  std::string_view best;
-  std::size_t best_distance = 0;
-  for (std::string_view candidate : candidates) {
-    std::size_t distance = edit_distance(word, candidate);
-    std::size_t reach = candidate.size() <= 4 ? 1 : 2;
-    if (distance <= reach && (best.empty() || distance < best_distance)) {
-      best = candidate;
-      best_distance = distance;
-    }
-  }
-  if (best.empty()) return "";
-  return " (did you mean '" + std::string(best) + std::string(suffix) + "'?)";
+// Contexts and functions are case-insensitive. The word is cut to 64 characters so
+// a hostile 64 KiB word stays cheap.
+std::string suggest(std::string_view word, std::span<const std::string_view> candidates) {
+  return did_you_mean(word.substr(0, 64), candidates,
+                      {LetterCase::kInsensitive, reach_by_candidate_length});
 }
 
 std::vector<std::string_view> function_names() {
@@ -355,13 +330,13 @@ class Parser {
     if (find_function(name.text)) {
       message += " (did you mean '" + name.text + "()'?)";
     } else {
-      message += did_you_mean(name.text, kContexts);
+      message += suggest(name.text, kContexts);
     }
     return std::unexpected(ExpressionError{name.offset, std::move(message)});
   }
 
   [[gnu::noinline]] static ExpressionError unknown_function(const Token& name) {
-    return {name.offset, "unknown function '" + name.text + "'" + did_you_mean(name.text, function_names())};
+    return {name.offset, "unknown function '" + name.text + "'" + suggest(name.text, function_names())};
   }
 
   [[gnu::noinline]] static ExpressionError arity_error(const Token& name, const expr::FunctionInfo& info,

@@ -8,6 +8,7 @@
 #include <set>
 #include <span>
 
+#include "scheduler/did_you_mean.h"
 #include "scheduler/expression.h"
 #include "scheduler/glob.h"
 #include "scheduler/matrix.h"
@@ -19,36 +20,6 @@ namespace {
 using Keys = std::span<const std::string_view>;
 
 // ---- small helpers -------------------------------------------------------------
-
-std::size_t edit_distance(std::string_view a, std::string_view b) {
-  std::vector<std::size_t> row(b.size() + 1);
-  for (std::size_t j = 0; j <= b.size(); ++j) row[j] = j;
-  for (std::size_t i = 1; i <= a.size(); ++i) {
-    std::size_t diagonal = row[0];
-    row[0] = i;
-    for (std::size_t j = 1; j <= b.size(); ++j) {
-      const std::size_t up = row[j];
-      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diagonal + (a[i - 1] == b[j - 1] ? 0 : 1)});
-      diagonal = up;
-    }
-  }
-  return row[b.size()];
-}
-
-// " (did you mean 'runs-on'?)" for a near miss, else "".
-template <typename Range>
-std::string did_you_mean(std::string_view word, const Range& candidates) {
-  std::string best;
-  std::size_t best_distance = std::max<std::size_t>(2, word.size() / 3) + 1;
-  for (const auto& candidate : candidates) {
-    const std::size_t d = edit_distance(word, candidate);
-    if (d < best_distance) {
-      best_distance = d;
-      best = candidate;
-    }
-  }
-  return best.empty() ? "" : " (did you mean '" + best + "'?)";
-}
 
 // Actions identifiers (job ids, step ids, input ids): a letter or '_', then
 // letters, digits, '-' or '_'.

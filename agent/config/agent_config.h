@@ -1,0 +1,111 @@
+#pragma once
+// The agent's configuration (`sandci serve --config FILE`), as loaded and checked by
+// load_agent_config (config_loader.h). Every value here has passed validation:
+// URLs parse, files existed at start-up, secrets were read.
+#include <cstdint>
+#include <expected>
+#include <filesystem>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "agent/config/secret.h"
+#include "git/credentials.h"
+
+namespace sandci::agent::config {
+
+enum class Forge { kGithub, kGitea, kForgejo, kGitlab };
+// "github", "gitea", "forgejo", "gitlab".
+std::string_view to_string(Forge forge);
+std::optional<Forge> parse_forge(std::string_view name);
+
+// The webhook events a repository builds on ("push", "pull_request", "tag").
+enum class RepositoryEvent { kPush, kPullRequest, kTag };
+std::string_view to_string(RepositoryEvent event);
+std::optional<RepositoryEvent> parse_repository_event(std::string_view name);
+
+enum class LogLevel { kTrace, kDebug, kInfo, kWarn, kError };
+std::string_view to_string(LogLevel level);
+
+// What happens at start-up to runs a crash cut off: run again, or end as errored.
+enum class InterruptedRuns { kRequeue, kError };
+
+struct ListenAddress {
+  std::string host = "127.0.0.1";  // an IP address; IPv6 without brackets
+  std::uint16_t port = 8080;
+
+  // "127.0.0.1:8080" or "[::1]:8080".
+  std::string to_string() const;
+};
+
+// "IPv4:port" or "[IPv6]:port" with a port from 1 to 65535; the host must be an IP
+// address (a name could resolve to several, or to another address later).
+std::expected<ListenAddress, std::string> parse_listen_address(std::string_view text);
+
+struct TlsFiles {
+  std::filesystem::path cert;  // PEM certificate chain
+  std::filesystem::path key;   // PEM private key
+};
+
+struct Limits {
+  std::uint64_t job_memory_mib = 4096;
+  std::uint64_t job_log_mib = 64;
+  std::uint64_t webhook_body_mib = 25;
+};
+
+struct StatusOptions {
+  std::filesystem::path ca_file;  // empty: the system's CA store
+};
+
+struct JobSecret {
+  std::string name;  // as jobs see it: ${{ secrets.NAME }}
+  Secret value;
+};
+
+struct RepositoryConfig {
+  std::string name;  // GitHub/Gitea/Forgejo full name; GitLab path_with_namespace
+  Forge forge = Forge::kGithub;
+  std::string api_url;                  // without a trailing slash
+  std::optional<std::int64_t> project_id;  // GitLab only (always set there)
+  Secret webhook_secret;
+  Secret api_token;
+  std::string clone_url;  // empty: the URL the webhook names
+  git::Credentials clone;
+  std::vector<JobSecret> secrets;  // in file order; not given to fork pull requests
+  std::vector<RepositoryEvent> events{RepositoryEvent::kPush, RepositoryEvent::kPullRequest};
+  bool cancel_superseded = false;
+
+  bool handles(RepositoryEvent event) const;
+};
+
+struct AgentConfig {
+  ListenAddress listen;
+  std::optional<TlsFiles> tls;
+  std::string public_url;  // http(s), without a trailing slash
+  std::filesystem::path state_dir;
+  unsigned capacity = 1;  // jobs at once across all runs
+  LogLevel log_level = LogLevel::kInfo;
+  std::string default_image = "debian:12";
+  std::map<std::string, std::string> labels;  // runs-on label -> image
+  Limits limits;
+  unsigned shutdown_grace_seconds = 60;
+  InterruptedRuns interrupted_runs = InterruptedRuns::kRequeue;
+  StatusOptions status;
+  std::optional<Secret> admin_token;
+  std::vector<RepositoryConfig> repositories;  // names unique per forge
+
+  // The repository `name` on `forge` (names compared without regard to ASCII case,
+  // as forges do); nullptr when none is configured.
+  const RepositoryConfig* find_repository(Forge forge, std::string_view name) const;
+
+  // "<public_url>/runs/<id>": the link commit statuses carry.
+  std::string run_url(std::string_view run_id) const;
+
+  // Every secret value (admin token, webhook secrets, API and clone tokens, job
+  // secrets), for the log masker.
+  std::vector<std::string> secret_values() const;
+};
+
+}  // namespace sandci::agent::config

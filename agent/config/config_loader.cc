@@ -1,0 +1,695 @@
+#include "agent/config/config_loader.h"
+
+#include <algorithm>
+#include <charconv>
+#include <fstream>
+#include <limits>
+#include <map>
+#include <set>
+#include <span>
+#include <system_error>
+
+#include "git/url.h"
+#include "scheduler/did_you_mean.h"
+#include "scheduler/yaml_source.h"
+
+namespace sandci::agent::config {
+namespace {
+
+using scheduler::Diagnostics;
+using scheduler::SourceLocation;
+using scheduler::YamlSource;
+using Keys = std::span<const std::string_view>;
+
+constexpr std::string_view kTopKeys[] = {
+    "listen",         "tls",         "public_url",   "state_dir",
+    "capacity",       "log_level",   "default_image", "labels",
+    "limits",         "shutdown_grace_seconds",      "interrupted_runs",
+    "status",         "admin_token", "repositories"};
+constexpr std::string_view kTlsKeys[] = {"cert", "key"};
+constexpr std::string_view kLimitsKeys[] = {"job_memory_mib", "job_log_mib", "webhook_body_mib"};
+constexpr std::string_view kStatusKeys[] = {"ca_file"};
+constexpr std::string_view kSecretKeys[] = {"file", "credential"};
+constexpr std::string_view kRepositoryKeys[] = {
+    "name",      "forge", "api_url", "project_id", "webhook_secret",   "api_token",
+    "clone_url", "clone", "secrets", "events",     "cancel_superseded"};
+constexpr std::string_view kCloneKeys[] = {"https_token", "https_username", "ssh_key",
+                                           "known_hosts"};
+constexpr std::string_view kForgeNames[] = {"github", "gitea", "forgejo", "gitlab"};
+constexpr std::string_view kEventNames[] = {"push", "pull_request", "tag"};
+// In the order of LogLevel and InterruptedRuns.
+constexpr std::string_view kLogLevelNames[] = {"trace", "debug", "info", "warn", "error"};
+constexpr std::string_view kInterruptedRunsNames[] = {"requeue", "error"};
+
+constexpr std::string_view kDefaultStateDir = "/var/lib/sandci";
+constexpr std::string_view kSecretForms = "{file: PATH} or {credential: NAME}";
+constexpr std::int64_t kMaxCapacity = 4096;
+constexpr std::int64_t kMaxMib = 1 << 20;
+constexpr std::int64_t kMaxGraceSeconds = 24 * 3600;
+
+std::string join(Keys names) {
+  std::string out;
+  for (std::string_view name : names) out += (out.empty() ? "" : ", ") + std::string(name);
+  return out;
+}
+
+std::string describe(const YAML::Node& node) {
+  if (node.IsMap()) return "a mapping";
+  if (node.IsSequence()) return "a list";
+  if (node.IsNull()) return "empty";
+  return "'" + node.Scalar() + "'";
+}
+
+bool is_plain(const YAML::Node& node) { return node.Tag() == "?"; }
+
+std::optional<bool> as_bool(const YAML::Node& node) {
+  if (!node.IsScalar() || !is_plain(node)) return std::nullopt;
+  const std::string& s = node.Scalar();
+  if (s == "true" || s == "True" || s == "TRUE") return true;
+  if (s == "false" || s == "False" || s == "FALSE") return false;
+  return std::nullopt;
+}
+
+std::optional<std::int64_t> as_integer(const YAML::Node& node) {
+  if (!node.IsScalar() || !is_plain(node)) return std::nullopt;
+  const std::string& s = node.Scalar();
+  std::int64_t value = 0;
+  auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), value);
+  if (s.empty() || ec != std::errc{} || end != s.data() + s.size()) return std::nullopt;
+  return value;
+}
+
+std::string lower(std::string_view text) {
+  std::string out(text);
+  for (char& c : out)
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+  return out;
+}
+
+// Job secret names, as ${{ secrets.NAME }} and environment variables need them.
+bool valid_secret_name(std::string_view name) {
+  auto letter = [](char c) { return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || c == '_'; };
+  auto digit = [](char c) { return c >= '0' && c <= '9'; };
+  return !name.empty() && letter(name[0]) &&
+         std::all_of(name.begin(), name.end(), [&](char c) { return letter(c) || digit(c); });
+}
+
+// "owner/name" or GitLab's "group/subgroup/name": non-empty parts, no white space.
+bool valid_repository_name(std::string_view name) {
+  if (name.empty() || name.front() == '/' || name.back() == '/' ||
+      name.find('/') == std::string_view::npos || name.find("//") != std::string_view::npos)
+    return false;
+  return std::none_of(name.begin(), name.end(),
+                      [](char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; });
+}
+
+std::optional<std::string> default_api_url(Forge forge) {
+  switch (forge) {
+    case Forge::kGithub: return "https://api.github.com";
+    case Forge::kGitlab: return "https://gitlab.com/api/v4";
+    case Forge::kGitea:
+    case Forge::kForgejo: return std::nullopt;  // no public instance to assume
+  }
+  return std::nullopt;
+}
+
+struct Entry {
+  std::string key;
+  YAML::Node key_node;
+  YAML::Node value;
+};
+
+const Entry* find(const std::vector<Entry>& entries, std::string_view key) {
+  for (const auto& e : entries)
+    if (e.key == key) return &e;
+  return nullptr;
+}
+
+// A file the agent will read later (TLS, CA bundle, known_hosts): it must be a
+// readable regular file now, so a typo fails at start-up rather than at first use.
+std::optional<std::string> unreadable_file_problem(const std::filesystem::path& path) {
+  std::error_code ec;
+  const auto status = std::filesystem::status(path, ec);
+  if (ec) return "cannot read " + path.string() + ": " + ec.message();
+  if (!std::filesystem::is_regular_file(status)) return path.string() + " is not a regular file";
+  std::ifstream in(path);
+  if (!in) return "cannot read " + path.string() + ": permission denied";
+  return std::nullopt;
+}
+
+class ConfigParser {
+ public:
+  ConfigParser(const YamlSource& source, const Environment& env, std::filesystem::path base_dir,
+               Diagnostics& out)
+      : source_(source), env_(env), base_dir_(std::move(base_dir)), out_(out) {}
+
+  std::optional<AgentConfig> parse(const YAML::Node& root) {
+    AgentConfig config;
+    config.capacity = std::max(1u, env_.cores);
+    config.state_dir = default_state_dir();
+    if (!root.IsMap()) {
+      error(root, "the configuration must be a mapping of settings, not " + describe(root));
+      return std::nullopt;
+    }
+    const auto entries = mapping(root, "the configuration", kTopKeys);
+    for (const Entry& e : entries) parse_setting(e, config);
+    if (!find(entries, "public_url"))
+      error(root, "'public_url' is required: commit statuses link to <public_url>/runs/<id>");
+    if (!find(entries, "repositories"))
+      error(root, "'repositories' is required: list the repositories this agent builds");
+    if (errors_ != 0) return std::nullopt;
+    return config;
+  }
+
+ private:
+  // ---- reporting ----
+  void error(const SourceLocation& where, std::string message) {
+    out_.push_back({where, std::move(message)});
+    ++errors_;
+  }
+  void error(const YAML::Node& node, std::string message) { error(source_.at(node), std::move(message)); }
+  // Nulls carry the mark of the next token, so point at their key instead.
+  SourceLocation where(const Entry& e) const {
+    return e.value.IsNull() ? source_.at(e.key_node) : source_.at(e.value);
+  }
+
+  // Where a mapping begins: its first key (yaml-cpp marks a block mapping at its
+  // first value).
+  SourceLocation start_of(const YAML::Node& map) const {
+    if (map.IsMap() && map.size() > 0) return source_.at(map.begin()->first);
+    return source_.at(map);
+  }
+
+  std::filesystem::path default_state_dir() const {
+    // systemd may list several folders ("a:b") when StateDirectory= names several.
+    const std::string& dirs = env_.state_directory;
+    const std::string first = dirs.substr(0, dirs.find(':'));
+    return first.empty() ? std::filesystem::path{kDefaultStateDir} : std::filesystem::path{first};
+  }
+
+  std::filesystem::path resolve(const std::string& path) const {
+    const std::filesystem::path p{path};
+    return (p.is_absolute() ? p : base_dir_ / p).lexically_normal();
+  }
+
+  // ---- structure ----
+  std::vector<Entry> mapping(const YAML::Node& node, const std::string& what, Keys allowed) {
+    std::vector<Entry> entries;
+    if (!node.IsMap()) {
+      error(node, what + " must be a mapping, not " + describe(node));
+      return entries;
+    }
+    std::set<std::string> seen;
+    for (const auto& pair : node) {
+      const YAML::Node& key = pair.first;
+      if (!key.IsScalar()) {
+        error(key, "keys in " + what + " must be strings");
+        continue;
+      }
+      const std::string& name = key.Scalar();
+      if (!seen.insert(name).second) {
+        error(key, "duplicate key '" + name + "' in " + what);
+        continue;
+      }
+      if (!allowed.empty() && std::find(allowed.begin(), allowed.end(), name) == allowed.end()) {
+        error(key, "unknown key '" + name + "' in " + what + scheduler::did_you_mean(name, allowed));
+        continue;
+      }
+      entries.push_back({name, key, pair.second});
+    }
+    return entries;
+  }
+
+  // A mapping value whose entry may be left empty (`status:`): nothing to read.
+  std::vector<Entry> section(const Entry& e, Keys allowed) {
+    if (e.value.IsNull()) return {};
+    return mapping(e.value, "'" + e.key + "'", allowed);
+  }
+
+  // ---- scalars ----
+  std::optional<std::string> string_of(const Entry& e) {
+    if (!e.value.IsScalar() || e.value.Scalar().empty()) {
+      error(where(e), "'" + e.key + "' must be a non-empty string, not " + describe(e.value));
+      return std::nullopt;
+    }
+    return e.value.Scalar();
+  }
+
+  std::optional<bool> bool_of(const Entry& e) {
+    auto b = as_bool(e.value);
+    if (!b) error(where(e), "'" + e.key + "' must be true or false, not " + describe(e.value));
+    return b;
+  }
+
+  std::optional<std::int64_t> integer_of(const Entry& e, std::int64_t min, std::int64_t max) {
+    auto n = as_integer(e.value);
+    if (!n) {
+      error(where(e), "'" + e.key + "' must be a whole number, not " + describe(e.value));
+      return std::nullopt;
+    }
+    if (*n < min || *n > max) {
+      error(where(e), "'" + e.key + "' must be from " + std::to_string(min) + " to " +
+                          std::to_string(max) + ", not " + std::to_string(*n));
+      return std::nullopt;
+    }
+    return n;
+  }
+
+  // The index of the value in `choices`.
+  std::optional<std::size_t> choice_of(const Entry& e, Keys choices) {
+    auto s = string_of(e);
+    if (!s) return std::nullopt;
+    const auto it = std::find(choices.begin(), choices.end(), *s);
+    if (it == choices.end()) {
+      error(where(e), "unknown " + e.key + " '" + *s + "'" + scheduler::did_you_mean(*s, choices) +
+                          " (one of: " + join(choices) + ")");
+      return std::nullopt;
+    }
+    return static_cast<std::size_t>(it - choices.begin());
+  }
+
+  std::optional<std::filesystem::path> file_of(const Entry& e) {
+    auto s = string_of(e);
+    if (!s) return std::nullopt;
+    const auto path = resolve(*s);
+    if (auto problem = unreadable_file_problem(path)) {
+      error(where(e), *problem);
+      return std::nullopt;
+    }
+    return path;
+  }
+
+  // An http(s) URL without credentials, query or fragment; trailing slashes removed
+  // so "<url>/path" never has two.
+  std::optional<std::string> http_url_of(const Entry& e, std::string_view example) {
+    auto s = string_of(e);
+    if (!s) return std::nullopt;
+    const auto url = git::parse_repo_url(*s);
+    if (url && (!url->user.empty() || !url->password.empty())) {
+      // Not quoted: the user part may be a token.
+      error(where(e), "'" + e.key + "' must not hold credentials");
+      return std::nullopt;
+    }
+    if (!url || (url->scheme != "https" && url->scheme != "http") || url->host.empty() ||
+        s->find_first_of("?# \t") != std::string::npos) {
+      error(where(e), "'" + e.key + "' must be an http(s) URL such as " + std::string(example) +
+                          ", not '" + *s + "'");
+      return std::nullopt;
+    }
+    std::string out = *s;
+    while (out.ends_with('/')) out.pop_back();
+    return out;
+  }
+
+  // ---- secrets ----
+  struct ResolvedSecret {
+    std::filesystem::path path;
+    Secret value;
+  };
+
+  std::optional<ResolvedSecret> secret_of(const Entry& e) {
+    if (e.value.IsScalar()) {
+      // Never quote the value: it is probably the secret itself.
+      error(where(e), "'" + e.key + "': secrets are never written in the config: use " +
+                          std::string(kSecretForms));
+      return std::nullopt;
+    }
+    if (!e.value.IsMap()) {
+      error(where(e), "'" + e.key + "' must be " + std::string(kSecretForms) + ", not " +
+                          describe(e.value));
+      return std::nullopt;
+    }
+    const auto fields = mapping(e.value, "'" + e.key + "'", kSecretKeys);
+    if (fields.size() != 1) {
+      if (fields.size() > 1 || e.value.size() == 0)
+        error(where(e), "'" + e.key + "' must be " + std::string(kSecretForms) + " (exactly one)");
+      return std::nullopt;
+    }
+    const Entry& field = fields.front();
+    auto name = string_of(field);
+    if (!name) return std::nullopt;
+    SecretSource source{SecretSource::Kind::kCredential, *name};
+    if (field.key == "file") source = {SecretSource::Kind::kFile, resolve(*name).string()};
+    auto path = secret_file(source, env_);
+    auto value = path ? read_secret(source, env_) : std::unexpected(path.error());
+    if (!value) {
+      error(where(field), value.error());
+      return std::nullopt;
+    }
+    return ResolvedSecret{*path, std::move(*value)};
+  }
+
+  std::optional<Secret> secret_value_of(const Entry& e) {
+    auto resolved = secret_of(e);
+    if (!resolved) return std::nullopt;
+    return std::move(resolved->value);
+  }
+
+  // ---- sections ----
+  void parse_setting(const Entry& e, AgentConfig& config) {
+    const std::string& key = e.key;
+    if (key == "listen") {
+      if (auto text = string_of(e)) {
+        if (auto address = parse_listen_address(*text))
+          config.listen = *address;
+        else
+          error(where(e), "'listen': " + address.error());
+      }
+    } else if (key == "tls") {
+      config.tls = parse_tls(e);
+    } else if (key == "public_url") {
+      if (auto url = http_url_of(e, "https://ci.example.org")) config.public_url = *url;
+    } else if (key == "state_dir") {
+      if (auto dir = string_of(e)) {
+        if (std::filesystem::path{*dir}.is_absolute())
+          config.state_dir = std::filesystem::path{*dir}.lexically_normal();
+        else
+          error(where(e), "'state_dir' must be an absolute path, not '" + *dir + "'");
+      }
+    } else if (key == "capacity") {
+      if (auto n = integer_of(e, 1, kMaxCapacity)) config.capacity = static_cast<unsigned>(*n);
+    } else if (key == "log_level") {
+      if (auto i = choice_of(e, kLogLevelNames)) config.log_level = static_cast<LogLevel>(*i);
+    } else if (key == "default_image") {
+      if (auto image = string_of(e)) config.default_image = *image;
+    } else if (key == "labels") {
+      parse_labels(e, config.labels);
+    } else if (key == "limits") {
+      parse_limits(e, config.limits);
+    } else if (key == "shutdown_grace_seconds") {
+      if (auto n = integer_of(e, 0, kMaxGraceSeconds))
+        config.shutdown_grace_seconds = static_cast<unsigned>(*n);
+    } else if (key == "interrupted_runs") {
+      if (auto i = choice_of(e, kInterruptedRunsNames))
+        config.interrupted_runs = static_cast<InterruptedRuns>(*i);
+    } else if (key == "status") {
+      for (const Entry& f : section(e, kStatusKeys))
+        if (auto file = file_of(f)) config.status.ca_file = *file;
+    } else if (key == "admin_token") {
+      config.admin_token = secret_value_of(e);
+    } else if (key == "repositories") {
+      parse_repositories(e, config.repositories);
+    }
+  }
+
+  std::optional<TlsFiles> parse_tls(const Entry& e) {
+    if (!e.value.IsMap()) {
+      error(where(e), "'tls' must be {cert: FILE, key: FILE}, not " + describe(e.value));
+      return std::nullopt;
+    }
+    const auto fields = mapping(e.value, "'tls'", kTlsKeys);
+    TlsFiles tls;
+    bool complete = true;
+    for (std::string_view required : kTlsKeys) {
+      const Entry* f = find(fields, required);
+      if (!f) {
+        error(where(e), "'tls' needs '" + std::string(required) + "'");
+        complete = false;
+      } else if (auto file = file_of(*f)) {
+        (required == "cert" ? tls.cert : tls.key) = *file;
+      } else {
+        complete = false;
+      }
+    }
+    return complete ? std::optional{tls} : std::nullopt;
+  }
+
+  void parse_labels(const Entry& e, std::map<std::string, std::string>& labels) {
+    for (const Entry& label : section(e, {}))
+      if (auto image = string_of(label)) labels[label.key] = *image;
+  }
+
+  void parse_limits(const Entry& e, Limits& limits) {
+    for (const Entry& f : section(e, kLimitsKeys)) {
+      auto n = integer_of(f, 1, kMaxMib);
+      if (!n) continue;
+      const auto mib = static_cast<std::uint64_t>(*n);
+      if (f.key == "job_memory_mib") limits.job_memory_mib = mib;
+      if (f.key == "job_log_mib") limits.job_log_mib = mib;
+      if (f.key == "webhook_body_mib") limits.webhook_body_mib = mib;
+    }
+  }
+
+  void parse_repositories(const Entry& e, std::vector<RepositoryConfig>& repositories) {
+    if (!e.value.IsSequence() || e.value.size() == 0) {
+      error(where(e), "'repositories' must be a list of at least one repository, not " +
+                          describe(e.value));
+      return;
+    }
+    // (forge, lower-case name) -> where it was first named.
+    std::map<std::pair<Forge, std::string>, SourceLocation> seen;
+    std::size_t index = 0;
+    for (const auto& item : e.value) {
+      ++index;
+      auto repository = parse_repository(item, index);
+      if (!repository) continue;
+      const auto& [node, config] = *repository;
+      const auto [it, inserted] =
+          seen.emplace(std::pair{config.forge, lower(config.name)}, source_.at(node));
+      if (!inserted) {
+        error(node, "repository '" + config.name + "' on " + std::string(to_string(config.forge)) +
+                        " is listed twice (first at line " + std::to_string(it->second.line) + ")");
+        continue;
+      }
+      repositories.push_back(config);
+    }
+  }
+
+  // "repository 'alice/hello'" when the entry names one, else "repository #2", so
+  // every message about the entry says which one it is.
+  static std::string repository_title(const YAML::Node& node, std::size_t index) {
+    if (node.IsMap())
+      for (const auto& pair : node)
+        if (pair.first.IsScalar() && pair.first.Scalar() == "name" && pair.second.IsScalar() &&
+            valid_repository_name(pair.second.Scalar()))
+          return "repository '" + pair.second.Scalar() + "'";
+    return "repository #" + std::to_string(index);
+  }
+
+  // The repository and its name node (for the duplicate check); nullopt on errors.
+  std::optional<std::pair<YAML::Node, RepositoryConfig>> parse_repository(const YAML::Node& node,
+                                                                           std::size_t index) {
+    const std::size_t errors_before = errors_;
+    const std::string what = repository_title(node, index);
+    const auto fields = mapping(node, what, kRepositoryKeys);
+    if (!node.IsMap()) return std::nullopt;
+    RepositoryConfig repository;
+    YAML::Node name_node = node;
+    const SourceLocation start = start_of(node);
+
+    const Entry* name = find(fields, "name");
+    const Entry* forge = find(fields, "forge");
+    if (name) {
+      name_node = name->value;
+      if (auto text = string_of(*name)) {
+        if (valid_repository_name(*text)) {
+          repository.name = *text;
+        } else {
+          error(where(*name), "'name' must be the repository's full name such as alice/hello, not '" +
+                                  *text + "'");
+        }
+      }
+    }
+    std::optional<Forge> forge_value;
+    if (forge)
+      if (auto i = choice_of(*forge, kForgeNames)) forge_value = parse_forge(kForgeNames[*i]);
+    for (std::string_view required : {"name", "forge", "webhook_secret", "api_token"})
+      if (!find(fields, required)) error(start, what + " needs '" + std::string(required) + "'");
+    if (forge_value) repository.forge = *forge_value;
+
+    if (const Entry* api = find(fields, "api_url")) {
+      if (auto url = http_url_of(*api, "https://api.github.com")) repository.api_url = *url;
+    } else if (forge_value) {
+      if (auto url = default_api_url(*forge_value))
+        repository.api_url = *url;
+      else
+        error(start, what + " needs 'api_url' on " + std::string(to_string(*forge_value)) +
+                        " (the API root, such as https://git.example.org/api/v1)");
+    }
+    check_project_id(fields, start, what, forge_value, repository);
+
+    if (const Entry* f = find(fields, "webhook_secret"))
+      if (auto s = secret_value_of(*f)) repository.webhook_secret = std::move(*s);
+    if (const Entry* f = find(fields, "api_token"))
+      if (auto s = secret_value_of(*f)) repository.api_token = std::move(*s);
+    if (const Entry* f = find(fields, "clone_url")) parse_clone_url(*f, repository);
+    if (const Entry* f = find(fields, "clone")) parse_clone(*f, repository.clone);
+    if (const Entry* f = find(fields, "secrets")) parse_job_secrets(*f, repository.secrets);
+    if (const Entry* f = find(fields, "events")) parse_events(*f, repository.events);
+    if (const Entry* f = find(fields, "cancel_superseded"))
+      repository.cancel_superseded = bool_of(*f).value_or(false);
+
+    if (errors_ != errors_before) return std::nullopt;
+    return std::pair{name_node, std::move(repository)};
+  }
+
+  void check_project_id(const std::vector<Entry>& fields, const SourceLocation& start,
+                        const std::string& what, std::optional<Forge> forge,
+                        RepositoryConfig& repository) {
+    const Entry* id = find(fields, "project_id");
+    if (forge == Forge::kGitlab && !id)
+      error(start, what + " needs 'project_id' on gitlab (the number on the project's page)");
+    if (!id) return;
+    if (forge && forge != Forge::kGitlab) {
+      error(id->key_node, "'project_id' is only for gitlab repositories");
+      return;
+    }
+    if (auto n = integer_of(*id, 1, std::numeric_limits<std::int64_t>::max())) repository.project_id = *n;
+  }
+
+  void parse_clone_url(const Entry& e, RepositoryConfig& repository) {
+    auto text = string_of(e);
+    if (!text) return;
+    const auto url = git::parse_repo_url(*text);
+    if (url && !url->password.empty()) {
+      error(where(e), "'clone_url' must not hold credentials: use clone.https_token");
+      return;
+    }
+    const bool ssh = url && (url->scheme == "ssh" || url->scheme == "git");
+    const bool https = url && (url->scheme == "https" || url->scheme == "http");
+    if (https && !url->user.empty()) {
+      error(where(e), "'clone_url' must not hold credentials: use clone.https_token");
+      return;
+    }
+    if ((!ssh && !https) || url->host.empty()) {
+      error(where(e), "'clone_url' must be an https, ssh or git URL, not '" + *text + "'");
+      return;
+    }
+    repository.clone_url = *text;
+  }
+
+  void parse_clone(const Entry& e, git::Credentials& credentials) {
+    const auto fields = section(e, kCloneKeys);
+    const Entry* token = find(fields, "https_token");
+    const Entry* username = find(fields, "https_username");
+    const Entry* ssh_key = find(fields, "ssh_key");
+    const Entry* known_hosts = find(fields, "known_hosts");
+    if (token) {
+      if (auto s = secret_value_of(*token)) {
+        credentials.https.emplace();
+        credentials.https->token = s->reveal();
+      }
+    }
+    if (username) {
+      auto name = string_of(*username);
+      if (!token)
+        error(username->key_node, "'https_username' needs 'https_token'");
+      else if (name && credentials.https)
+        credentials.https->username = *name;
+    }
+    if (ssh_key) {
+      if (auto key = secret_of(*ssh_key)) {
+        credentials.ssh.emplace();
+        credentials.ssh->private_key = key->path;
+      }
+      if (!known_hosts)
+        error(ssh_key->key_node,
+              "'ssh_key' needs 'known_hosts': without it every SSH host is refused");
+    }
+    if (known_hosts)
+      if (auto file = file_of(*known_hosts)) credentials.known_hosts = *file;
+  }
+
+  void parse_job_secrets(const Entry& e, std::vector<JobSecret>& secrets) {
+    for (const Entry& secret : section(e, {})) {
+      if (!valid_secret_name(secret.key)) {
+        error(secret.key_node, "invalid secret name '" + secret.key +
+                                   "': use letters, digits and '_', not starting with a digit");
+        continue;
+      }
+      if (auto value = secret_value_of(secret)) secrets.push_back({secret.key, std::move(*value)});
+    }
+  }
+
+  void parse_events(const Entry& e, std::vector<RepositoryEvent>& events) {
+    if (!e.value.IsSequence() || e.value.size() == 0) {
+      error(where(e), "'events' must be a list of at least one of " + join(kEventNames) + ", not " +
+                          describe(e.value));
+      return;
+    }
+    events.clear();
+    for (const auto& item : e.value) {
+      const std::string name = item.IsScalar() ? item.Scalar() : "";
+      auto event = parse_repository_event(name);
+      if (!event) {
+        error(item, "unknown event " + describe(item) + scheduler::did_you_mean(name, kEventNames) +
+                        " (one of: " + join(kEventNames) + ")");
+      } else if (std::find(events.begin(), events.end(), *event) != events.end()) {
+        error(item, "event '" + name + "' is listed twice");
+      } else {
+        events.push_back(*event);
+      }
+    }
+  }
+
+  const YamlSource& source_;
+  const Environment& env_;
+  std::filesystem::path base_dir_;
+  Diagnostics& out_;
+  std::size_t errors_ = 0;
+};
+
+// YamlSource speaks of workflows; say the same about this file.
+void reword_parse_errors(Diagnostics& diagnostics) {
+  for (auto& d : diagnostics) {
+    if (d.message.starts_with("the file is empty"))
+      d.message = "the file is empty: the agent needs at least 'public_url' and 'repositories'";
+    else if (d.message.starts_with("a workflow file must hold exactly one"))
+      d.message = "the configuration file must hold exactly one YAML document";
+  }
+}
+
+void sort_by_position(Diagnostics& diagnostics) {
+  std::stable_sort(diagnostics.begin(), diagnostics.end(), [](const auto& a, const auto& b) {
+    return std::pair{a.location.line, a.location.column} < std::pair{b.location.line, b.location.column};
+  });
+}
+
+}  // namespace
+
+LoadedConfig parse_agent_config(std::string_view text, const std::string& file,
+                                const std::filesystem::path& base_dir, const Environment& env) {
+  LoadedConfig result;
+  if (text.size() > kMaxConfigBytes) {
+    result.diagnostics.push_back({{file, 0, 0}, "the file is larger than " +
+                                                    std::to_string(kMaxConfigBytes) + " bytes"});
+    return result;
+  }
+  const YamlSource source{text, file};
+  auto root = source.parse({.max_depth = 64, .max_nodes = 100'000, .max_expanded_nodes = 1'000'000},
+                           result.diagnostics);
+  reword_parse_errors(result.diagnostics);
+  if (!root) return result;
+  try {
+    ConfigParser parser{source, env, base_dir, result.diagnostics};
+    result.config = parser.parse(*root);
+  } catch (const std::exception& e) {
+    // yaml-cpp conversions should not throw on checked nodes; never let one escape.
+    result.diagnostics.push_back({{file, 0, 0}, std::string{"internal error while validating: "} + e.what()});
+    result.config.reset();
+  }
+  sort_by_position(result.diagnostics);
+  if (!result.diagnostics.empty()) result.config.reset();
+  return result;
+}
+
+LoadedConfig load_agent_config(const std::filesystem::path& file, const Environment& env) {
+  const std::string name = file.string();
+  std::ifstream in{file, std::ios::binary};
+  if (!in) {
+    std::error_code ec;
+    const bool exists = std::filesystem::exists(file, ec);
+    LoadedConfig result;
+    result.diagnostics.push_back(
+        {{name, 0, 0}, exists ? "cannot read the file: permission denied" : "no such file"});
+    return result;
+  }
+  // One byte more than allowed, so an oversized file is reported as such.
+  std::string text(kMaxConfigBytes + 1, '\0');
+  in.read(text.data(), static_cast<std::streamsize>(text.size()));
+  text.resize(static_cast<std::size_t>(in.gcount()));
+  const auto base_dir = file.has_parent_path() ? file.parent_path() : std::filesystem::path{"."};
+  return parse_agent_config(text, name, base_dir, env);
+}
+
+}  // namespace sandci::agent::config
