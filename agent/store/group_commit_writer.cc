@@ -29,11 +29,13 @@ GroupCommitWriter::~GroupCommitWriter() {
   thread_.join();
 }
 
-std::expected<void, StoreError> GroupCommitWriter::write(Work work) {
-  Request request{std::move(work), std::nullopt, false};
+std::expected<void, StoreError> GroupCommitWriter::write(std::string_view operation, Work work) {
+  Request request{operation, std::move(work), std::nullopt, false};
   {
     std::lock_guard lock(mutex_);
-    if (stopping_) return std::unexpected(StoreError{"write: the store is closing"});
+    if (stopping_) {
+      return std::unexpected(StoreError{std::string(operation) + ": the store is closing"});
+    }
     queue_.push_back(&request);
   }
   work_ready_.notify_one();
@@ -69,6 +71,11 @@ void GroupCommitWriter::loop() {
   }
 }
 
+void GroupCommitWriter::fail(Request& request, const StoreError& error) {
+  if (request.error) return;  // its own error says more
+  request.error = StoreError{std::string(request.operation) + ": " + error.message};
+}
+
 void GroupCommitWriter::commit_batch(const Batch& batch) {
   for (std::size_t next = 0; next < batch.size();) next = run_transaction(batch, next);
 }
@@ -77,7 +84,7 @@ std::size_t GroupCommitWriter::run_transaction(const Batch& batch, std::size_t f
   // IMMEDIATE takes the write lock up front, so another process holding it makes us
   // wait (busy timeout) here rather than fail half-way through the batch.
   if (auto begin = run_simple(*db_, "BEGIN IMMEDIATE", "begin write transaction"); !begin) {
-    for (std::size_t i = first; i < batch.size(); ++i) batch[i]->error = begin.error();
+    for (std::size_t i = first; i < batch.size(); ++i) fail(*batch[i], begin.error());
     return batch.size();
   }
   for (std::size_t i = first; i < batch.size(); ++i) {
@@ -97,20 +104,14 @@ std::size_t GroupCommitWriter::run_transaction(const Batch& batch, std::size_t f
     }
     // SQLite rolled the whole transaction back by itself (disk full, I/O error): the
     // earlier writes of this transaction are lost too.
-    for (std::size_t j = first; j < i; ++j) {
-      if (!batch[j]->error) {
-        batch[j]->error =
-            StoreError{"write rolled back with its transaction: " + result.error().message};
-      }
-    }
+    const StoreError lost{"rolled back with its transaction: " + result.error().message};
+    for (std::size_t j = first; j < i; ++j) fail(*batch[j], lost);
     return i + 1;
   }
   auto commit = run_simple(*db_, "COMMIT", "commit");
   if (!commit) {
     if (db_->in_transaction()) (void)run_simple(*db_, "ROLLBACK", "rollback");
-    for (std::size_t i = first; i < batch.size(); ++i) {
-      if (!batch[i]->error) batch[i]->error = commit.error();
-    }
+    for (std::size_t i = first; i < batch.size(); ++i) fail(*batch[i], commit.error());
   } else {
     std::lock_guard lock(mutex_);
     ++transactions_;

@@ -12,7 +12,11 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
 #include <thread>
+#include <vector>
 
 #include "agent/store/run_store.h"
 #include "agent/store/sqlite_db.h"
@@ -33,14 +37,16 @@ class GroupCommitWriter {
   GroupCommitWriter& operator=(const GroupCommitWriter&) = delete;
 
   // Runs `work` in the next transaction and returns once it is committed (or failed).
-  // Any error from the work itself, BEGIN or COMMIT comes back as the StoreError.
-  std::expected<void, StoreError> write(Work work);
+  // Any error from the work itself, BEGIN or COMMIT comes back as the StoreError; those
+  // of the shared transaction are prefixed with `operation` (a string literal).
+  std::expected<void, StoreError> write(std::string_view operation, Work work);
 
   // How many transactions committed so far (tests and benchmarks see the grouping).
   std::uint64_t transactions() const;
 
  private:
   struct Request {
+    std::string_view operation;
     Work work;
     std::optional<StoreError> error;
     bool done = false;
@@ -48,6 +54,8 @@ class GroupCommitWriter {
   using Batch = std::vector<Request*>;
 
   void loop();
+  // Sets the error of a request whose shared transaction failed.
+  static void fail(Request& request, const StoreError& error);
   void commit_batch(const Batch& batch);
   // Runs batch[first..] in one transaction; returns the index it stopped at (the end,
   // or the request after which SQLite rolled the transaction back by itself).

@@ -55,8 +55,6 @@ std::optional<JobState> parse_job_state(std::string_view text) {
   return value_of(kJobStates, text);
 }
 
-bool is_final(RunState state) {
-  return state != RunState::queued && state != RunState::running;
-}
+bool is_final(RunState state) { return state != RunState::queued && state != RunState::running; }
 
 }  // namespace sandci::agent::store

@@ -38,20 +38,21 @@ bool is_final(RunState state);
 
 // What a webhook, `sandci enqueue` or a re-run asks to build.
 struct NewRun {
-  std::string repository, forge, event, action, ref, sha, base_ref, head_ref, clone_url;
+  std::string repository{}, forge{}, event{}, action{}, ref{}, sha{}, base_ref{}, head_ref{},
+      clone_url{};
   bool from_fork = false;
-  std::string payload_json;
-  std::string trigger;          // webhook, enqueue, rerun
-  std::string concurrency_key;  // runs with the same key: a newer one supersedes older ones
-  std::string delivery_id;
-  std::string title;            // commit message first line
+  std::string payload_json{};
+  std::string trigger{};          // webhook, enqueue, rerun
+  std::string concurrency_key{};  // runs with the same key: a newer one supersedes older ones
+  std::string delivery_id{};
+  std::string title{};  // commit message first line
 };
 
 // Who holds a running run. attempt is the epoch: it grows on every claim, so a claim
 // taken before a re-queue never matches again.
 struct Claim {
   std::int64_t run_id = 0;
-  std::string owner;
+  std::string owner{};
   std::int64_t attempt = 0;
 };
 
@@ -59,57 +60,57 @@ struct RunRecord : NewRun {
   std::int64_t id = 0;
   RunState state = RunState::queued;
   std::int64_t created_ms = 0, started_ms = 0, finished_ms = 0;
-  std::string owner;  // empty while queued
+  std::string owner{};  // empty while queued
   std::int64_t lease_until_ms = 0;
   std::int64_t attempt = 0;  // how many times the run was claimed
   bool cancel_requested = false;
-  std::string message;  // why it ended (or was re-queued), for people
+  std::string message{};  // why it ended (or was re-queued), for people
 
   Claim claim() const { return Claim{id, owner, attempt}; }
 };
 
 struct DeliveryRecord {
-  std::string forge, delivery_id, repository, event;
+  std::string forge{}, delivery_id{}, repository{}, event{};
   std::int64_t received_ms = 0;
-  std::string outcome;  // what the handler did with it ("queued", "ignored: ping" ...)
+  std::string outcome{};  // what the handler did with it ("queued", "ignored: ping" ...)
 };
 
 struct JobRecord {
   std::int64_t run_id = 0;
-  std::string key;  // unique in the run, e.g. "ci.yml/build (linux)"
-  std::string workflow, name;
+  std::string key{};  // unique in the run, e.g. "ci.yml/build (linux)"
+  std::string workflow{}, name{};
   JobState state = JobState::queued;
   std::int64_t started_ms = 0, finished_ms = 0;
-  std::string log_path, image, message;
+  std::string log_path{}, image{}, message{};
 };
 
 // One (repository, sha, context) in the commit-status outbox; state is the wire state
 // string ("pending", "success", ...) as the forge spells it.
 struct StatusRecord {
   std::int64_t id = 0;
-  std::string repository, sha, context, state, description, target_url, ref;
+  std::string repository{}, sha{}, context{}, state{}, description{}, target_url{}, ref{};
   int attempts = 0;
   std::int64_t next_attempt_ms = 0;
-  std::string last_error;
+  std::string last_error{};
 };
 
 struct StoreError {
-  std::string message;  // "<operation>: <what the database said>"
+  std::string message{};  // "<operation>: <what the database said>"
 };
 
 struct RunFilter {
-  std::string repository;  // empty: any
-  std::string ref;         // empty: any
-  std::optional<RunState> state;
+  std::string repository{};  // empty: any
+  std::string ref{};         // empty: any
+  std::optional<RunState> state{};
   std::size_t limit = 50;
-  std::optional<std::int64_t> before_id;  // paging: only runs with a smaller id
+  std::optional<std::int64_t> before_id{};  // paging: only runs with a smaller id
 };
 
 class RunStore {
  public:
   struct Accepted {
     bool duplicate = false;
-    std::optional<std::int64_t> run_id;  // set when a run was queued
+    std::optional<std::int64_t> run_id{};  // set when a run was queued
   };
 
   virtual ~RunStore() = default;
@@ -117,8 +118,8 @@ class RunStore {
   // Records the delivery (unique on forge + delivery_id) and queues `run` (if given) in
   // one transaction, durable on disk before this returns. A delivery id seen before
   // queues nothing and returns duplicate = true. The run's created_ms is received_ms.
-  virtual std::expected<Accepted, StoreError> accept_delivery(
-      const DeliveryRecord& delivery, const std::optional<NewRun>& run) = 0;
+  virtual std::expected<Accepted, StoreError> accept_delivery(const DeliveryRecord& delivery,
+                                                              const std::optional<NewRun>& run) = 0;
 
   // Queues a run that came from no webhook (`sandci enqueue`, a re-run); durable on
   // return.
@@ -187,8 +188,8 @@ class RunStore {
       const std::string& state, const std::string& description, const std::string& target_url,
       const std::string& ref, std::int64_t now_ms) = 0;
   // Due rows (next_attempt_ms <= now), the longest waiting first.
-  virtual std::expected<std::vector<StatusRecord>, StoreError> due_statuses(
-      std::int64_t now_ms, std::size_t limit) = 0;
+  virtual std::expected<std::vector<StatusRecord>, StoreError> due_statuses(std::int64_t now_ms,
+                                                                            std::size_t limit) = 0;
   // Records that the forge now shows `state` for the row's key. If a newer state replaced
   // the row meanwhile, that one stays due (unless it equals `state`).
   virtual std::expected<void, StoreError> mark_status_delivered(std::int64_t id,

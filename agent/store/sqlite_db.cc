@@ -7,8 +7,8 @@ StoreError sqlite_error(sqlite3* db, int code, std::string_view operation) {
   message += ": ";
   // The connection's message is more precise ("no such table: runs") when it belongs to
   // this failure; otherwise fall back to the code's generic text.
-  const char* detail = db != nullptr && sqlite3_errcode(db) == code ? sqlite3_errmsg(db)
-                                                                     : sqlite3_errstr(code);
+  const char* detail =
+      db != nullptr && sqlite3_errcode(db) == code ? sqlite3_errmsg(db) : sqlite3_errstr(code);
   message += detail;
   const char* generic = sqlite3_errstr(code);
   if (std::string_view(detail) != generic) {
@@ -46,9 +46,7 @@ std::string Statement::text(int column) const {
                      static_cast<std::size_t>(sqlite3_column_bytes(stmt_, column)));
 }
 
-void Statement::bind_one(int index, std::int64_t value) {
-  sqlite3_bind_int64(stmt_, index, value);
-}
+void Statement::bind_one(int index, std::int64_t value) { sqlite3_bind_int64(stmt_, index, value); }
 
 void Statement::bind_one(int index, std::string_view value) {
   sqlite3_bind_text64(stmt_, index, value.data(), value.size(), SQLITE_TRANSIENT, SQLITE_UTF8);
@@ -80,8 +78,7 @@ SqliteDb::~SqliteDb() {
   sqlite3_close_v2(db_);
 }
 
-std::expected<void, StoreError> SqliteDb::exec(const std::string& sql,
-                                               std::string_view operation) {
+std::expected<void, StoreError> SqliteDb::exec(const std::string& sql, std::string_view operation) {
   char* error = nullptr;
   int rc = sqlite3_exec(db_, sql.c_str(), nullptr, nullptr, &error);
   if (rc == SQLITE_OK) return {};

@@ -207,14 +207,14 @@ SqliteRunStore::SqliteRunStore(std::unique_ptr<SqliteDb> writer, std::unique_ptr
 std::expected<RunStore::Accepted, StoreError> SqliteRunStore::accept_delivery(
     const DeliveryRecord& delivery, const std::optional<NewRun>& run) {
   Accepted accepted;
-  auto written = writer_.write([&](Db& db) -> std::expected<void, StoreError> {
-    auto inserted = change(db,
-                           "INSERT INTO deliveries (forge, delivery_id, repository, event, "
-                           "received_ms, outcome) VALUES (?, ?, ?, ?, ?, ?) "
-                           "ON CONFLICT (forge, delivery_id) DO NOTHING",
-                           "accept_delivery: insert delivery", delivery.forge,
-                           delivery.delivery_id, delivery.repository, delivery.event,
-                           delivery.received_ms, delivery.outcome);
+  auto written = writer_.write("accept_delivery", [&](Db& db) -> std::expected<void, StoreError> {
+    auto inserted =
+        change(db,
+               "INSERT INTO deliveries (forge, delivery_id, repository, event, "
+               "received_ms, outcome) VALUES (?, ?, ?, ?, ?, ?) "
+               "ON CONFLICT (forge, delivery_id) DO NOTHING",
+               "accept_delivery: insert delivery", delivery.forge, delivery.delivery_id,
+               delivery.repository, delivery.event, delivery.received_ms, delivery.outcome);
     if (!inserted) return std::unexpected(inserted.error());
     accepted = Accepted{*inserted == 0, std::nullopt};
     if (accepted.duplicate || !run) return {};
@@ -233,7 +233,7 @@ std::expected<RunStore::Accepted, StoreError> SqliteRunStore::accept_delivery(
 std::expected<std::int64_t, StoreError> SqliteRunStore::enqueue_run(const NewRun& run,
                                                                     std::int64_t now_ms) {
   std::int64_t id = 0;
-  auto written = writer_.write([&](Db& db) -> std::expected<void, StoreError> {
+  auto written = writer_.write("enqueue_run", [&](Db& db) -> std::expected<void, StoreError> {
     auto inserted = insert_run(db, run, now_ms, "enqueue_run");
     if (!inserted) return std::unexpected(inserted.error());
     id = *inserted;
@@ -246,15 +246,15 @@ std::expected<std::int64_t, StoreError> SqliteRunStore::enqueue_run(const NewRun
 std::expected<std::optional<RunRecord>, StoreError> SqliteRunStore::claim_next_run(
     const std::string& owner, std::int64_t lease_ms, std::int64_t now_ms) {
   std::optional<RunRecord> claimed;
-  auto written = writer_.write([&](Db& db) -> std::expected<void, StoreError> {
+  auto written = writer_.write("claim_next_run", [&](Db& db) -> std::expected<void, StoreError> {
     // PostgreSQL: the same with FOR UPDATE SKIP LOCKED in the subquery.
-    auto stmt = db.prepare(
-        sql("UPDATE runs SET state = 'running', owner = ?, attempt = attempt + 1, "
-            "started_ms = ?, finished_ms = 0, lease_until_ms = ?, cancel_requested = 0, "
-            "message = '' WHERE id = (SELECT id FROM runs WHERE state = 'queued' "
-            "ORDER BY id LIMIT 1) RETURNING ",
-            kRunColumns),
-        "claim_next_run");
+    auto stmt =
+        db.prepare(sql("UPDATE runs SET state = 'running', owner = ?, attempt = attempt + 1, "
+                       "started_ms = ?, finished_ms = 0, lease_until_ms = ?, cancel_requested = 0, "
+                       "message = '' WHERE id = (SELECT id FROM runs WHERE state = 'queued' "
+                       "ORDER BY id LIMIT 1) RETURNING ",
+                       kRunColumns),
+                   "claim_next_run");
     if (!stmt) return std::unexpected(stmt.error());
     (*stmt)->bind(owner, now_ms, now_ms + lease_ms);
     auto row = (*stmt)->step();
@@ -272,10 +272,10 @@ std::expected<bool, StoreError> SqliteRunStore::renew_lease(const Claim& claim,
                                                             std::int64_t lease_ms,
                                                             std::int64_t now_ms) {
   bool renewed = false;
-  auto written = writer_.write([&](Db& db) -> std::expected<void, StoreError> {
-    auto changed = change(db, sql("UPDATE runs SET lease_until_ms = ? WHERE ", kClaimHolds),
-                          "renew_lease", now_ms + lease_ms, claim.run_id, claim.owner,
-                          claim.attempt);
+  auto written = writer_.write("renew_lease", [&](Db& db) -> std::expected<void, StoreError> {
+    auto changed =
+        change(db, sql("UPDATE runs SET lease_until_ms = ? WHERE ", kClaimHolds), "renew_lease",
+               now_ms + lease_ms, claim.run_id, claim.owner, claim.attempt);
     if (!changed) return std::unexpected(changed.error());
     renewed = *changed == 1;
     return {};
@@ -293,7 +293,7 @@ std::expected<bool, StoreError> SqliteRunStore::finish_run(const Claim& claim, R
                                       " is not a final state"});
   }
   bool finished = false;
-  auto written = writer_.write([&](Db& db) -> std::expected<void, StoreError> {
+  auto written = writer_.write("finish_run", [&](Db& db) -> std::expected<void, StoreError> {
     auto changed = change(db,
                           sql("UPDATE runs SET state = ?, message = ?, finished_ms = ?, "
                               "lease_until_ms = 0 WHERE ",
@@ -328,7 +328,7 @@ std::expected<bool, StoreError> SqliteRunStore::put_job(const Claim& claim, cons
                                       std::to_string(claim.run_id)});
   }
   bool stored = false;
-  auto written = writer_.write([&](Db& db) -> std::expected<void, StoreError> {
+  auto written = writer_.write("put_job", [&](Db& db) -> std::expected<void, StoreError> {
     auto holds = claim_holds(db, claim, "put_job: check claim");
     if (!holds) return std::unexpected(holds.error());
     stored = *holds;
@@ -354,12 +354,12 @@ std::expected<std::vector<std::int64_t>, StoreError> SqliteRunStore::supersede(
   std::vector<std::int64_t> running;
   if (concurrency_key.empty()) return running;
   const std::string message = "superseded by run " + std::to_string(newer_run_id);
-  auto written = writer_.write([&](Db& db) -> std::expected<void, StoreError> {
-    auto cancelled = change(db,
-                            "UPDATE runs SET state = 'cancelled', finished_ms = ?, message = ? "
-                            "WHERE concurrency_key = ? AND id < ? AND state = 'queued'",
-                            "supersede: cancel queued runs", now_ms, message, concurrency_key,
-                            newer_run_id);
+  auto written = writer_.write("supersede", [&](Db& db) -> std::expected<void, StoreError> {
+    auto cancelled =
+        change(db,
+               "UPDATE runs SET state = 'cancelled', finished_ms = ?, message = ? "
+               "WHERE concurrency_key = ? AND id < ? AND state = 'queued'",
+               "supersede: cancel queued runs", now_ms, message, concurrency_key, newer_run_id);
     if (!cancelled) return std::unexpected(cancelled.error());
     auto stmt = db.prepare(
         "UPDATE runs SET cancel_requested = 1, message = ? "
@@ -380,7 +380,7 @@ std::expected<std::vector<std::int64_t>, StoreError> SqliteRunStore::supersede(
 std::expected<bool, StoreError> SqliteRunStore::request_cancel(std::int64_t run_id,
                                                                std::int64_t now_ms) {
   bool done = false;
-  auto written = writer_.write([&](Db& db) -> std::expected<void, StoreError> {
+  auto written = writer_.write("request_cancel", [&](Db& db) -> std::expected<void, StoreError> {
     auto cancelled = change(db,
                             "UPDATE runs SET state = 'cancelled', finished_ms = ?, "
                             "message = 'cancelled on request' WHERE id = ? AND state = 'queued'",
@@ -390,9 +390,9 @@ std::expected<bool, StoreError> SqliteRunStore::request_cancel(std::int64_t run_
       done = true;
       return {};
     }
-    auto flagged = change(db,
-                          "UPDATE runs SET cancel_requested = 1 WHERE id = ? AND state = 'running'",
-                          "request_cancel: flag running run", run_id);
+    auto flagged =
+        change(db, "UPDATE runs SET cancel_requested = 1 WHERE id = ? AND state = 'running'",
+               "request_cancel: flag running run", run_id);
     if (!flagged) return std::unexpected(flagged.error());
     done = *flagged == 1;
     return {};
@@ -415,7 +415,7 @@ std::expected<bool, StoreError> SqliteRunStore::cancel_requested(std::int64_t ru
 std::expected<bool, StoreError> SqliteRunStore::cancel_queued(std::int64_t run_id,
                                                               std::int64_t now_ms) {
   bool cancelled = false;
-  auto written = writer_.write([&](Db& db) -> std::expected<void, StoreError> {
+  auto written = writer_.write("cancel_queued", [&](Db& db) -> std::expected<void, StoreError> {
     auto changed = change(db,
                           "UPDATE runs SET state = 'cancelled', finished_ms = ?, "
                           "message = 'cancelled while queued' WHERE id = ? AND state = 'queued'",
@@ -428,10 +428,11 @@ std::expected<bool, StoreError> SqliteRunStore::cancel_queued(std::int64_t run_i
   return cancelled;
 }
 
-std::expected<std::vector<RunRecord>, StoreError> SqliteRunStore::recover(
-    const std::string& owner, bool requeue, std::int64_t now_ms) {
+std::expected<std::vector<RunRecord>, StoreError> SqliteRunStore::recover(const std::string& owner,
+                                                                          bool requeue,
+                                                                          std::int64_t now_ms) {
   std::vector<RunRecord> recovered;
-  auto written = writer_.write([&](Db& db) -> std::expected<void, StoreError> {
+  auto written = writer_.write("recover", [&](Db& db) -> std::expected<void, StoreError> {
     recovered.clear();
     auto stmt = db.prepare(sql("SELECT ", kRunColumns,
                                " FROM runs WHERE state = 'running' AND "
@@ -482,9 +483,8 @@ std::expected<std::vector<RunRecord>, StoreError> SqliteRunStore::list_runs(
 
 std::expected<std::vector<JobRecord>, StoreError> SqliteRunStore::jobs_of(std::int64_t run_id) {
   return read([&](Db& db) -> std::expected<std::vector<JobRecord>, StoreError> {
-    auto stmt =
-        db.prepare(sql("SELECT ", kJobColumns, " FROM jobs WHERE run_id = ? ORDER BY rowid"),
-                   "jobs_of");
+    auto stmt = db.prepare(
+        sql("SELECT ", kJobColumns, " FROM jobs WHERE run_id = ? ORDER BY rowid"), "jobs_of");
     if (!stmt) return std::unexpected(stmt.error());
     (*stmt)->bind(run_id);
     return collect<JobRecord>(**stmt, read_job);
@@ -506,7 +506,7 @@ std::expected<void, StoreError> SqliteRunStore::put_status(
     const std::string& repository, const std::string& sha, const std::string& context,
     const std::string& state, const std::string& description, const std::string& target_url,
     const std::string& ref, std::int64_t now_ms) {
-  return writer_.write([&](Db& db) -> std::expected<void, StoreError> {
+  return writer_.write("put_status", [&](Db& db) -> std::expected<void, StoreError> {
     // The newest state replaces the row; it is due unless the forge already shows it.
     auto changed = change(
         db,
@@ -538,7 +538,7 @@ std::expected<std::vector<StatusRecord>, StoreError> SqliteRunStore::due_statuse
 
 std::expected<void, StoreError> SqliteRunStore::mark_status_delivered(std::int64_t id,
                                                                       const std::string& state) {
-  return writer_.write([&](Db& db) -> std::expected<void, StoreError> {
+  return writer_.write("mark_status_delivered", [&](Db& db) -> std::expected<void, StoreError> {
     // The forge shows `state` now whatever the row holds; the row is done only if its
     // newest state is that one.
     auto changed = change(db,
@@ -556,7 +556,7 @@ std::expected<void, StoreError> SqliteRunStore::mark_status_delivered(std::int64
 std::expected<void, StoreError> SqliteRunStore::mark_status_retry(std::int64_t id,
                                                                   std::int64_t next_attempt_ms,
                                                                   const std::string& error) {
-  return writer_.write([&](Db& db) -> std::expected<void, StoreError> {
+  return writer_.write("mark_status_retry", [&](Db& db) -> std::expected<void, StoreError> {
     auto changed = change(db,
                           "UPDATE statuses SET attempts = attempts + 1, next_attempt_ms = ?, "
                           "last_error = ? WHERE id = ? AND outcome = 'due'",
@@ -568,7 +568,7 @@ std::expected<void, StoreError> SqliteRunStore::mark_status_retry(std::int64_t i
 
 std::expected<void, StoreError> SqliteRunStore::mark_status_refused(std::int64_t id,
                                                                     const std::string& reason) {
-  return writer_.write([&](Db& db) -> std::expected<void, StoreError> {
+  return writer_.write("mark_status_refused", [&](Db& db) -> std::expected<void, StoreError> {
     auto changed = change(db,
                           "UPDATE statuses SET outcome = 'refused', last_error = ? "
                           "WHERE id = ? AND outcome = 'due'",

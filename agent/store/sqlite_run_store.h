@@ -22,23 +22,22 @@ class SqliteRunStore final : public RunStore {
                                                       const std::optional<NewRun>& run) override;
   std::expected<std::int64_t, StoreError> enqueue_run(const NewRun& run,
                                                       std::int64_t now_ms) override;
-  std::expected<std::optional<RunRecord>, StoreError> claim_next_run(
-      const std::string& owner, std::int64_t lease_ms, std::int64_t now_ms) override;
+  std::expected<std::optional<RunRecord>, StoreError> claim_next_run(const std::string& owner,
+                                                                     std::int64_t lease_ms,
+                                                                     std::int64_t now_ms) override;
   std::expected<bool, StoreError> renew_lease(const Claim& claim, std::int64_t lease_ms,
                                               std::int64_t now_ms) override;
   std::expected<bool, StoreError> finish_run(const Claim& claim, RunState state,
                                              const std::string& message,
                                              std::int64_t now_ms) override;
   std::expected<bool, StoreError> put_job(const Claim& claim, const JobRecord& job) override;
-  std::expected<std::vector<std::int64_t>, StoreError> supersede(
-      const std::string& concurrency_key, std::int64_t newer_run_id,
-      std::int64_t now_ms) override;
-  std::expected<bool, StoreError> request_cancel(std::int64_t run_id,
-                                                 std::int64_t now_ms) override;
+  std::expected<std::vector<std::int64_t>, StoreError> supersede(const std::string& concurrency_key,
+                                                                 std::int64_t newer_run_id,
+                                                                 std::int64_t now_ms) override;
+  std::expected<bool, StoreError> request_cancel(std::int64_t run_id, std::int64_t now_ms) override;
   std::expected<bool, StoreError> cancel_requested(std::int64_t run_id) override;
   std::expected<bool, StoreError> cancel_queued(std::int64_t run_id, std::int64_t now_ms) override;
-  std::expected<std::vector<RunRecord>, StoreError> recover(const std::string& owner,
-                                                            bool requeue,
+  std::expected<std::vector<RunRecord>, StoreError> recover(const std::string& owner, bool requeue,
                                                             std::int64_t now_ms) override;
 
   std::expected<std::optional<RunRecord>, StoreError> get_run(std::int64_t id) override;
@@ -46,9 +45,8 @@ class SqliteRunStore final : public RunStore {
   std::expected<std::vector<JobRecord>, StoreError> jobs_of(std::int64_t run_id) override;
   std::expected<std::int64_t, StoreError> count_runs(RunState state) override;
 
-  std::expected<void, StoreError> put_status(const std::string& repository,
-                                             const std::string& sha, const std::string& context,
-                                             const std::string& state,
+  std::expected<void, StoreError> put_status(const std::string& repository, const std::string& sha,
+                                             const std::string& context, const std::string& state,
                                              const std::string& description,
                                              const std::string& target_url, const std::string& ref,
                                              std::int64_t now_ms) override;
