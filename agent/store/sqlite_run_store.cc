@@ -1,0 +1,617 @@
+#include "agent/store/sqlite_run_store.h"
+
+#include <algorithm>
+#include <string>
+
+#include "agent/store/sqlite_schema.h"
+
+namespace sandci::agent::store {
+
+namespace {
+
+using Db = SqliteDb;
+
+constexpr const char* kRunColumns =
+    "id, repository, forge, event, action, ref, sha, base_ref, head_ref, clone_url, from_fork, "
+    "payload_json, trigger_source, concurrency_key, delivery_id, title, state, created_ms, "
+    "started_ms, finished_ms, owner, lease_until_ms, attempt, cancel_requested, message";
+
+constexpr const char* kJobColumns =
+    "run_id, key, workflow, name, state, started_ms, finished_ms, log_path, image, message";
+
+constexpr const char* kStatusColumns =
+    "id, repository, sha, context, state, description, target_url, ref, attempts, "
+    "next_attempt_ms, last_error";
+
+// Holds a claim's run: running, same owner, same attempt.
+constexpr const char* kClaimHolds = "id = ? AND owner = ? AND attempt = ? AND state = 'running'";
+
+std::string sql(std::string_view a, std::string_view b = {}, std::string_view c = {},
+                std::string_view d = {}) {
+  std::string out(a);
+  out += b;
+  out += c;
+  out += d;
+  return out;
+}
+
+RunRecord read_run(const Statement& row) {
+  RunRecord run;
+  int c = 0;
+  run.id = row.int64(c++);
+  run.repository = row.text(c++);
+  run.forge = row.text(c++);
+  run.event = row.text(c++);
+  run.action = row.text(c++);
+  run.ref = row.text(c++);
+  run.sha = row.text(c++);
+  run.base_ref = row.text(c++);
+  run.head_ref = row.text(c++);
+  run.clone_url = row.text(c++);
+  run.from_fork = row.int64(c++) != 0;
+  run.payload_json = row.text(c++);
+  run.trigger = row.text(c++);
+  run.concurrency_key = row.text(c++);
+  run.delivery_id = row.text(c++);
+  run.title = row.text(c++);
+  // Only this code writes states; an unknown one means a hand-edited file.
+  run.state = parse_run_state(row.text(c++)).value_or(RunState::error);
+  run.created_ms = row.int64(c++);
+  run.started_ms = row.int64(c++);
+  run.finished_ms = row.int64(c++);
+  run.owner = row.text(c++);
+  run.lease_until_ms = row.int64(c++);
+  run.attempt = row.int64(c++);
+  run.cancel_requested = row.int64(c++) != 0;
+  run.message = row.text(c++);
+  return run;
+}
+
+JobRecord read_job(const Statement& row) {
+  JobRecord job;
+  int c = 0;
+  job.run_id = row.int64(c++);
+  job.key = row.text(c++);
+  job.workflow = row.text(c++);
+  job.name = row.text(c++);
+  job.state = parse_job_state(row.text(c++)).value_or(JobState::error);
+  job.started_ms = row.int64(c++);
+  job.finished_ms = row.int64(c++);
+  job.log_path = row.text(c++);
+  job.image = row.text(c++);
+  job.message = row.text(c++);
+  return job;
+}
+
+StatusRecord read_status(const Statement& row) {
+  StatusRecord status;
+  int c = 0;
+  status.id = row.int64(c++);
+  status.repository = row.text(c++);
+  status.sha = row.text(c++);
+  status.context = row.text(c++);
+  status.state = row.text(c++);
+  status.description = row.text(c++);
+  status.target_url = row.text(c++);
+  status.ref = row.text(c++);
+  status.attempts = static_cast<int>(row.int64(c++));
+  status.next_attempt_ms = row.int64(c++);
+  status.last_error = row.text(c++);
+  return status;
+}
+
+// Steps `stmt` to the end, turning each row into a record.
+template <typename Record, typename Reader>
+std::expected<std::vector<Record>, StoreError> collect(Statement& stmt, Reader reader) {
+  std::vector<Record> out;
+  for (;;) {
+    auto row = stmt.step();
+    if (!row) return std::unexpected(row.error());
+    if (!*row) return out;
+    out.push_back(reader(stmt));
+  }
+}
+
+// Runs a statement that changes rows; returns how many it changed.
+template <typename... Args>
+std::expected<std::int64_t, StoreError> change(Db& db, const std::string& text,
+                                               std::string_view operation, const Args&... args) {
+  auto stmt = db.prepare(text, operation);
+  if (!stmt) return std::unexpected(stmt.error());
+  (*stmt)->bind(args...);
+  if (auto done = (*stmt)->run(); !done) return std::unexpected(done.error());
+  return db.changes();
+}
+
+std::expected<std::int64_t, StoreError> insert_run(Db& db, const NewRun& run,
+                                                   std::int64_t created_ms,
+                                                   std::string_view operation) {
+  auto changed = change(
+      db,
+      "INSERT INTO runs (repository, forge, event, action, ref, sha, base_ref, head_ref, "
+      "clone_url, from_fork, payload_json, trigger_source, concurrency_key, delivery_id, title, "
+      "state, created_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'queued', ?)",
+      operation, run.repository, run.forge, run.event, run.action, run.ref, run.sha, run.base_ref,
+      run.head_ref, run.clone_url, run.from_fork, run.payload_json, run.trigger,
+      run.concurrency_key, run.delivery_id, run.title, created_ms);
+  if (!changed) return std::unexpected(changed.error());
+  return db.last_insert_rowid();
+}
+
+std::expected<bool, StoreError> claim_holds(Db& db, const Claim& claim,
+                                            std::string_view operation) {
+  auto stmt = db.prepare(sql("SELECT 1 FROM runs WHERE ", kClaimHolds), operation);
+  if (!stmt) return std::unexpected(stmt.error());
+  (*stmt)->bind(claim.run_id, claim.owner, claim.attempt);
+  return (*stmt)->step();
+}
+
+std::expected<std::optional<RunRecord>, StoreError> select_run(Db& db, std::int64_t id) {
+  auto stmt = db.prepare(sql("SELECT ", kRunColumns, " FROM runs WHERE id = ?"), "get_run");
+  if (!stmt) return std::unexpected(stmt.error());
+  (*stmt)->bind(id);
+  auto row = (*stmt)->step();
+  if (!row) return std::unexpected(row.error());
+  if (!*row) return std::nullopt;
+  return read_run(**stmt);
+}
+
+// What recover() does to one interrupted run and its unfinished jobs.
+struct Interruption {
+  RunState run_state;
+  JobState job_state;
+  const char* message;
+};
+
+Interruption interruption_for(const RunRecord& run, bool requeue) {
+  if (run.cancel_requested) {
+    return {RunState::cancelled, JobState::cancelled, "cancelled: the agent stopped"};
+  }
+  if (requeue) {
+    return {RunState::queued, JobState::cancelled, "re-queued after the agent stopped"};
+  }
+  return {RunState::error, JobState::error, "interrupted: the agent stopped"};
+}
+
+std::expected<void, StoreError> interrupt(Db& db, const RunRecord& run, bool requeue,
+                                          std::int64_t now_ms) {
+  const Interruption what = interruption_for(run, requeue);
+  std::expected<std::int64_t, StoreError> changed;
+  if (what.run_state == RunState::queued) {
+    changed = change(db,
+                     "UPDATE runs SET state = 'queued', owner = '', lease_until_ms = 0, "
+                     "started_ms = 0, message = ? WHERE id = ?",
+                     "recover: re-queue run", what.message, run.id);
+  } else {
+    changed = change(db,
+                     "UPDATE runs SET state = ?, finished_ms = ?, lease_until_ms = 0, "
+                     "message = ? WHERE id = ?",
+                     "recover: end run", to_string(what.run_state), now_ms, what.message, run.id);
+  }
+  if (!changed) return std::unexpected(changed.error());
+  changed = change(db,
+                   "UPDATE jobs SET state = ?, finished_ms = ?, message = ? "
+                   "WHERE run_id = ? AND state IN ('queued', 'running')",
+                   "recover: end jobs", to_string(what.job_state), now_ms,
+                   "interrupted: the agent stopped", run.id);
+  if (!changed) return std::unexpected(changed.error());
+  return {};
+}
+
+}  // namespace
+
+SqliteRunStore::SqliteRunStore(std::unique_ptr<SqliteDb> writer, std::unique_ptr<SqliteDb> reader,
+                               std::size_t max_batch)
+    : writer_(std::move(writer), max_batch), reader_(std::move(reader)) {}
+
+std::expected<RunStore::Accepted, StoreError> SqliteRunStore::accept_delivery(
+    const DeliveryRecord& delivery, const std::optional<NewRun>& run) {
+  Accepted accepted;
+  auto written = writer_.write("accept_delivery", [&](Db& db) -> std::expected<void, StoreError> {
+    auto inserted =
+        change(db,
+               "INSERT INTO deliveries (forge, delivery_id, repository, event, "
+               "received_ms, outcome) VALUES (?, ?, ?, ?, ?, ?) "
+               "ON CONFLICT (forge, delivery_id) DO NOTHING",
+               "accept_delivery: insert delivery", delivery.forge, delivery.delivery_id,
+               delivery.repository, delivery.event, delivery.received_ms, delivery.outcome);
+    if (!inserted) return std::unexpected(inserted.error());
+    accepted = Accepted{*inserted == 0, std::nullopt};
+    if (accepted.duplicate || !run) return {};
+    auto id = insert_run(db, *run, delivery.received_ms, "accept_delivery: insert run");
+    if (!id) return std::unexpected(id.error());
+    auto linked = change(db, "UPDATE deliveries SET run_id = ? WHERE forge = ? AND delivery_id = ?",
+                         "accept_delivery: link run", *id, delivery.forge, delivery.delivery_id);
+    if (!linked) return std::unexpected(linked.error());
+    accepted.run_id = *id;
+    return {};
+  });
+  if (!written) return std::unexpected(written.error());
+  return accepted;
+}
+
+std::expected<std::int64_t, StoreError> SqliteRunStore::enqueue_run(const NewRun& run,
+                                                                    std::int64_t now_ms) {
+  std::int64_t id = 0;
+  auto written = writer_.write("enqueue_run", [&](Db& db) -> std::expected<void, StoreError> {
+    auto inserted = insert_run(db, run, now_ms, "enqueue_run");
+    if (!inserted) return std::unexpected(inserted.error());
+    id = *inserted;
+    return {};
+  });
+  if (!written) return std::unexpected(written.error());
+  return id;
+}
+
+std::expected<std::optional<RunRecord>, StoreError> SqliteRunStore::claim_next_run(
+    const std::string& owner, std::int64_t lease_ms, std::int64_t now_ms) {
+  std::optional<RunRecord> claimed;
+  auto written = writer_.write("claim_next_run", [&](Db& db) -> std::expected<void, StoreError> {
+    // PostgreSQL: the same with FOR UPDATE SKIP LOCKED in the subquery.
+    auto stmt =
+        db.prepare(sql("UPDATE runs SET state = 'running', owner = ?, attempt = attempt + 1, "
+                       "started_ms = ?, finished_ms = 0, lease_until_ms = ?, cancel_requested = 0, "
+                       "message = '' WHERE id = (SELECT id FROM runs WHERE state = 'queued' "
+                       "ORDER BY id LIMIT 1) RETURNING ",
+                       kRunColumns),
+                   "claim_next_run");
+    if (!stmt) return std::unexpected(stmt.error());
+    (*stmt)->bind(owner, now_ms, now_ms + lease_ms);
+    auto row = (*stmt)->step();
+    if (!row) return std::unexpected(row.error());
+    claimed.reset();
+    if (!*row) return {};
+    claimed = read_run(**stmt);
+    return (*stmt)->run();  // past the one row, so the statement completes
+  });
+  if (!written) return std::unexpected(written.error());
+  return claimed;
+}
+
+std::expected<bool, StoreError> SqliteRunStore::renew_lease(const Claim& claim,
+                                                            std::int64_t lease_ms,
+                                                            std::int64_t now_ms) {
+  bool renewed = false;
+  auto written = writer_.write("renew_lease", [&](Db& db) -> std::expected<void, StoreError> {
+    auto changed =
+        change(db, sql("UPDATE runs SET lease_until_ms = ? WHERE ", kClaimHolds), "renew_lease",
+               now_ms + lease_ms, claim.run_id, claim.owner, claim.attempt);
+    if (!changed) return std::unexpected(changed.error());
+    renewed = *changed == 1;
+    return {};
+  });
+  if (!written) return std::unexpected(written.error());
+  return renewed;
+}
+
+std::expected<bool, StoreError> SqliteRunStore::finish_run(const Claim& claim, RunState state,
+                                                           const std::string& message,
+                                                           std::int64_t now_ms) {
+  if (!is_final(state)) {
+    return std::unexpected(StoreError{"finish_run: run " + std::to_string(claim.run_id) +
+                                      ": state " + std::string(to_string(state)) +
+                                      " is not a final state"});
+  }
+  bool finished = false;
+  auto written = writer_.write("finish_run", [&](Db& db) -> std::expected<void, StoreError> {
+    auto changed = change(db,
+                          sql("UPDATE runs SET state = ?, message = ?, finished_ms = ?, "
+                              "lease_until_ms = 0 WHERE ",
+                              kClaimHolds),
+                          "finish_run", to_string(state), message, now_ms, claim.run_id,
+                          claim.owner, claim.attempt);
+    if (!changed) return std::unexpected(changed.error());
+    if (*changed == 1) {
+      finished = true;
+      return {};
+    }
+    // A repeated call (a retry after a lost answer) finds exactly what it wrote.
+    auto same = db.prepare(
+        "SELECT 1 FROM runs WHERE id = ? AND owner = ? AND attempt = ? AND state = ? "
+        "AND message = ? AND finished_ms = ?",
+        "finish_run: check repeat");
+    if (!same) return std::unexpected(same.error());
+    (*same)->bind(claim.run_id, claim.owner, claim.attempt, to_string(state), message, now_ms);
+    auto row = (*same)->step();
+    if (!row) return std::unexpected(row.error());
+    finished = *row;
+    return {};
+  });
+  if (!written) return std::unexpected(written.error());
+  return finished;
+}
+
+std::expected<bool, StoreError> SqliteRunStore::put_job(const Claim& claim, const JobRecord& job) {
+  if (job.run_id != claim.run_id) {
+    return std::unexpected(StoreError{"put_job: job " + job.key + " belongs to run " +
+                                      std::to_string(job.run_id) + ", the claim to run " +
+                                      std::to_string(claim.run_id)});
+  }
+  bool stored = false;
+  auto written = writer_.write("put_job", [&](Db& db) -> std::expected<void, StoreError> {
+    auto holds = claim_holds(db, claim, "put_job: check claim");
+    if (!holds) return std::unexpected(holds.error());
+    stored = *holds;
+    if (!stored) return {};
+    auto changed = change(
+        db,
+        sql("INSERT INTO jobs (", kJobColumns,
+            ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (run_id, key) DO UPDATE SET "
+            "workflow = excluded.workflow, name = excluded.name, state = excluded.state, "
+            "started_ms = excluded.started_ms, finished_ms = excluded.finished_ms, "
+            "log_path = excluded.log_path, image = excluded.image, message = excluded.message"),
+        "put_job", job.run_id, job.key, job.workflow, job.name, to_string(job.state),
+        job.started_ms, job.finished_ms, job.log_path, job.image, job.message);
+    if (!changed) return std::unexpected(changed.error());
+    return {};
+  });
+  if (!written) return std::unexpected(written.error());
+  return stored;
+}
+
+std::expected<std::vector<std::int64_t>, StoreError> SqliteRunStore::supersede(
+    const std::string& concurrency_key, std::int64_t newer_run_id, std::int64_t now_ms) {
+  std::vector<std::int64_t> running;
+  if (concurrency_key.empty()) return running;
+  const std::string message = "superseded by run " + std::to_string(newer_run_id);
+  auto written = writer_.write("supersede", [&](Db& db) -> std::expected<void, StoreError> {
+    auto cancelled =
+        change(db,
+               "UPDATE runs SET state = 'cancelled', finished_ms = ?, message = ? "
+               "WHERE concurrency_key = ? AND id < ? AND state = 'queued'",
+               "supersede: cancel queued runs", now_ms, message, concurrency_key, newer_run_id);
+    if (!cancelled) return std::unexpected(cancelled.error());
+    auto stmt = db.prepare(
+        "UPDATE runs SET cancel_requested = 1, message = ? "
+        "WHERE concurrency_key = ? AND id < ? AND state = 'running' RETURNING id",
+        "supersede: stop running runs");
+    if (!stmt) return std::unexpected(stmt.error());
+    (*stmt)->bind(message, concurrency_key, newer_run_id);
+    auto ids = collect<std::int64_t>(**stmt, [](const Statement& row) { return row.int64(0); });
+    if (!ids) return std::unexpected(ids.error());
+    running = std::move(*ids);
+    return {};
+  });
+  if (!written) return std::unexpected(written.error());
+  std::sort(running.begin(), running.end());
+  return running;
+}
+
+std::expected<bool, StoreError> SqliteRunStore::request_cancel(std::int64_t run_id,
+                                                               std::int64_t now_ms) {
+  bool done = false;
+  auto written = writer_.write("request_cancel", [&](Db& db) -> std::expected<void, StoreError> {
+    auto cancelled = change(db,
+                            "UPDATE runs SET state = 'cancelled', finished_ms = ?, "
+                            "message = 'cancelled on request' WHERE id = ? AND state = 'queued'",
+                            "request_cancel: cancel queued run", now_ms, run_id);
+    if (!cancelled) return std::unexpected(cancelled.error());
+    if (*cancelled == 1) {
+      done = true;
+      return {};
+    }
+    auto flagged =
+        change(db, "UPDATE runs SET cancel_requested = 1 WHERE id = ? AND state = 'running'",
+               "request_cancel: flag running run", run_id);
+    if (!flagged) return std::unexpected(flagged.error());
+    done = *flagged == 1;
+    return {};
+  });
+  if (!written) return std::unexpected(written.error());
+  return done;
+}
+
+std::expected<bool, StoreError> SqliteRunStore::cancel_requested(std::int64_t run_id) {
+  return read([&](Db& db) -> std::expected<bool, StoreError> {
+    auto stmt = db.prepare("SELECT cancel_requested FROM runs WHERE id = ?", "cancel_requested");
+    if (!stmt) return std::unexpected(stmt.error());
+    (*stmt)->bind(run_id);
+    auto row = (*stmt)->step();
+    if (!row) return std::unexpected(row.error());
+    return *row && (*stmt)->int64(0) != 0;
+  });
+}
+
+std::expected<bool, StoreError> SqliteRunStore::cancel_queued(std::int64_t run_id,
+                                                              std::int64_t now_ms) {
+  bool cancelled = false;
+  auto written = writer_.write("cancel_queued", [&](Db& db) -> std::expected<void, StoreError> {
+    auto changed = change(db,
+                          "UPDATE runs SET state = 'cancelled', finished_ms = ?, "
+                          "message = 'cancelled while queued' WHERE id = ? AND state = 'queued'",
+                          "cancel_queued", now_ms, run_id);
+    if (!changed) return std::unexpected(changed.error());
+    cancelled = *changed == 1;
+    return {};
+  });
+  if (!written) return std::unexpected(written.error());
+  return cancelled;
+}
+
+std::expected<std::vector<RunRecord>, StoreError> SqliteRunStore::recover(const std::string& owner,
+                                                                          bool requeue,
+                                                                          std::int64_t now_ms) {
+  std::vector<RunRecord> recovered;
+  auto written = writer_.write("recover", [&](Db& db) -> std::expected<void, StoreError> {
+    recovered.clear();
+    auto stmt = db.prepare(sql("SELECT ", kRunColumns,
+                               " FROM runs WHERE state = 'running' AND "
+                               "(owner = ? OR lease_until_ms < ?) ORDER BY id"),
+                           "recover: find interrupted runs");
+    if (!stmt) return std::unexpected(stmt.error());
+    (*stmt)->bind(owner, now_ms);
+    auto runs = collect<RunRecord>(**stmt, read_run);
+    stmt->reset();  // done with it before changing the rows it read
+    if (!runs) return std::unexpected(runs.error());
+    for (const RunRecord& run : *runs) {
+      if (auto done = interrupt(db, run, requeue, now_ms); !done) return done;
+      auto now = select_run(db, run.id);
+      if (!now) return std::unexpected(now.error());
+      if (*now) recovered.push_back(std::move(**now));
+    }
+    return {};
+  });
+  if (!written) return std::unexpected(written.error());
+  return recovered;
+}
+
+std::expected<std::optional<RunRecord>, StoreError> SqliteRunStore::get_run(std::int64_t id) {
+  return read([&](Db& db) { return select_run(db, id); });
+}
+
+std::expected<std::vector<RunRecord>, StoreError> SqliteRunStore::list_runs(
+    const RunFilter& filter) {
+  return read([&](Db& db) -> std::expected<std::vector<RunRecord>, StoreError> {
+    // One statement for every filter: an empty or null parameter matches anything.
+    auto stmt = db.prepare(sql("SELECT ", kRunColumns,
+                               " FROM runs WHERE (?1 = '' OR repository = ?1) "
+                               "AND (?2 = '' OR ref = ?2) AND (?3 = '' OR state = ?3) "
+                               "AND (?4 IS NULL OR id < ?4) ORDER BY id DESC LIMIT ?5"),
+                           "list_runs");
+    if (!stmt) return std::unexpected(stmt.error());
+    const std::string_view state = filter.state ? to_string(*filter.state) : "";
+    if (filter.before_id) {
+      (*stmt)->bind(filter.repository, filter.ref, state, *filter.before_id,
+                    static_cast<std::int64_t>(filter.limit));
+    } else {
+      (*stmt)->bind(filter.repository, filter.ref, state, nullptr,
+                    static_cast<std::int64_t>(filter.limit));
+    }
+    return collect<RunRecord>(**stmt, read_run);
+  });
+}
+
+std::expected<std::vector<JobRecord>, StoreError> SqliteRunStore::jobs_of(std::int64_t run_id) {
+  return read([&](Db& db) -> std::expected<std::vector<JobRecord>, StoreError> {
+    auto stmt = db.prepare(
+        sql("SELECT ", kJobColumns, " FROM jobs WHERE run_id = ? ORDER BY rowid"), "jobs_of");
+    if (!stmt) return std::unexpected(stmt.error());
+    (*stmt)->bind(run_id);
+    return collect<JobRecord>(**stmt, read_job);
+  });
+}
+
+std::expected<std::int64_t, StoreError> SqliteRunStore::count_runs(RunState state) {
+  return read([&](Db& db) -> std::expected<std::int64_t, StoreError> {
+    auto stmt = db.prepare("SELECT COUNT(*) FROM runs WHERE state = ?", "count_runs");
+    if (!stmt) return std::unexpected(stmt.error());
+    (*stmt)->bind(to_string(state));
+    auto row = (*stmt)->step();
+    if (!row) return std::unexpected(row.error());
+    return (*stmt)->int64(0);
+  });
+}
+
+std::expected<void, StoreError> SqliteRunStore::put_status(
+    const std::string& repository, const std::string& sha, const std::string& context,
+    const std::string& state, const std::string& description, const std::string& target_url,
+    const std::string& ref, std::int64_t now_ms) {
+  return writer_.write("put_status", [&](Db& db) -> std::expected<void, StoreError> {
+    // The newest state replaces the row; it is due unless the forge already shows it.
+    auto changed = change(
+        db,
+        "INSERT INTO statuses (repository, sha, context, state, description, target_url, ref, "
+        "outcome, next_attempt_ms) VALUES (?, ?, ?, ?, ?, ?, ?, 'due', ?) "
+        "ON CONFLICT (repository, sha, context) DO UPDATE SET state = excluded.state, "
+        "description = excluded.description, target_url = excluded.target_url, "
+        "ref = excluded.ref, attempts = 0, next_attempt_ms = excluded.next_attempt_ms, "
+        "last_error = '', outcome = CASE WHEN excluded.state = statuses.delivered_state "
+        "THEN 'delivered' ELSE 'due' END",
+        "put_status", repository, sha, context, state, description, target_url, ref, now_ms);
+    if (!changed) return std::unexpected(changed.error());
+    return {};
+  });
+}
+
+std::expected<std::vector<StatusRecord>, StoreError> SqliteRunStore::due_statuses(
+    std::int64_t now_ms, std::size_t limit) {
+  return read([&](Db& db) -> std::expected<std::vector<StatusRecord>, StoreError> {
+    auto stmt = db.prepare(sql("SELECT ", kStatusColumns,
+                               " FROM statuses WHERE outcome = 'due' AND next_attempt_ms <= ? "
+                               "ORDER BY next_attempt_ms, id LIMIT ?"),
+                           "due_statuses");
+    if (!stmt) return std::unexpected(stmt.error());
+    (*stmt)->bind(now_ms, static_cast<std::int64_t>(limit));
+    return collect<StatusRecord>(**stmt, read_status);
+  });
+}
+
+std::expected<void, StoreError> SqliteRunStore::mark_status_delivered(std::int64_t id,
+                                                                      const std::string& state) {
+  return writer_.write("mark_status_delivered", [&](Db& db) -> std::expected<void, StoreError> {
+    // The forge shows `state` now whatever the row holds; the row is done only if its
+    // newest state is that one.
+    auto changed = change(db,
+                          "UPDATE statuses SET delivered_state = ?1, "
+                          "outcome = CASE WHEN state = ?1 THEN 'delivered' "
+                          "WHEN outcome = 'refused' THEN 'refused' ELSE 'due' END, "
+                          "last_error = CASE WHEN state = ?1 THEN '' ELSE last_error END "
+                          "WHERE id = ?2",
+                          "mark_status_delivered", state, id);
+    if (!changed) return std::unexpected(changed.error());
+    return {};
+  });
+}
+
+std::expected<void, StoreError> SqliteRunStore::mark_status_retry(std::int64_t id,
+                                                                  std::int64_t next_attempt_ms,
+                                                                  const std::string& error) {
+  return writer_.write("mark_status_retry", [&](Db& db) -> std::expected<void, StoreError> {
+    auto changed = change(db,
+                          "UPDATE statuses SET attempts = attempts + 1, next_attempt_ms = ?, "
+                          "last_error = ? WHERE id = ? AND outcome = 'due'",
+                          "mark_status_retry", next_attempt_ms, error, id);
+    if (!changed) return std::unexpected(changed.error());
+    return {};
+  });
+}
+
+std::expected<void, StoreError> SqliteRunStore::mark_status_refused(std::int64_t id,
+                                                                    const std::string& reason) {
+  return writer_.write("mark_status_refused", [&](Db& db) -> std::expected<void, StoreError> {
+    auto changed = change(db,
+                          "UPDATE statuses SET outcome = 'refused', last_error = ? "
+                          "WHERE id = ? AND outcome = 'due'",
+                          "mark_status_refused", reason, id);
+    if (!changed) return std::unexpected(changed.error());
+    return {};
+  });
+}
+
+std::expected<std::int64_t, StoreError> SqliteRunStore::pending_status_count() {
+  return read([&](Db& db) {
+    return db.query_int("SELECT COUNT(*) FROM statuses WHERE outcome = 'due'",
+                        "pending_status_count");
+  });
+}
+
+int sqlite_schema_version() { return current_schema_version(); }
+
+std::expected<std::unique_ptr<RunStore>, StoreError> open_sqlite_store(
+    const std::filesystem::path& file, const SqliteStoreOptions& options) {
+  auto writer = SqliteDb::open(file, /*create=*/true, options.busy_timeout_ms);
+  if (!writer) return std::unexpected(writer.error());
+  const std::string where = " (" + file.string() + ")";
+  // WAL lets the read connection run beside the writer; FULL makes every commit reach
+  // the disk before accept_delivery() answers (a webhook is answered 2xx only then).
+  auto mode = (*writer)->prepare("PRAGMA journal_mode = WAL", "set journal mode");
+  if (!mode) return std::unexpected(StoreError{mode.error().message + where});
+  auto row = (*mode)->step();
+  if (!row) return std::unexpected(StoreError{row.error().message + where});
+  if (!*row || (*mode)->text(0) != "wal") {
+    return std::unexpected(StoreError{"set journal mode" + where + ": WAL is not available"});
+  }
+  mode->reset();
+  if (auto sync = (*writer)->exec("PRAGMA synchronous = FULL", "set synchronous" + where); !sync) {
+    return std::unexpected(sync.error());
+  }
+  if (auto migrated = migrate_schema(**writer, file); !migrated) {
+    return std::unexpected(migrated.error());
+  }
+  auto reader = SqliteDb::open(file, /*create=*/false, options.busy_timeout_ms);
+  if (!reader) return std::unexpected(reader.error());
+  return std::make_unique<SqliteRunStore>(std::move(*writer), std::move(*reader),
+                                          options.max_batch);
+}
+
+}  // namespace sandci::agent::store

@@ -1,0 +1,79 @@
+#pragma once
+// The RunStore on one SQLite file (WAL). Every write goes through the group-commit
+// writer (one connection, one thread), so writes never contend with each other inside
+// the process; reads use a second connection, which WAL lets run beside the writer.
+// The SQL keeps to what PostgreSQL also accepts (UPDATE ... RETURNING, ON CONFLICT),
+// so the second backend can follow the same statements.
+#include <memory>
+#include <mutex>
+
+#include "agent/store/group_commit_writer.h"
+#include "agent/store/run_store.h"
+#include "agent/store/sqlite_db.h"
+
+namespace sandci::agent::store {
+
+class SqliteRunStore final : public RunStore {
+ public:
+  SqliteRunStore(std::unique_ptr<SqliteDb> writer, std::unique_ptr<SqliteDb> reader,
+                 std::size_t max_batch);
+
+  std::expected<Accepted, StoreError> accept_delivery(const DeliveryRecord& delivery,
+                                                      const std::optional<NewRun>& run) override;
+  std::expected<std::int64_t, StoreError> enqueue_run(const NewRun& run,
+                                                      std::int64_t now_ms) override;
+  std::expected<std::optional<RunRecord>, StoreError> claim_next_run(const std::string& owner,
+                                                                     std::int64_t lease_ms,
+                                                                     std::int64_t now_ms) override;
+  std::expected<bool, StoreError> renew_lease(const Claim& claim, std::int64_t lease_ms,
+                                              std::int64_t now_ms) override;
+  std::expected<bool, StoreError> finish_run(const Claim& claim, RunState state,
+                                             const std::string& message,
+                                             std::int64_t now_ms) override;
+  std::expected<bool, StoreError> put_job(const Claim& claim, const JobRecord& job) override;
+  std::expected<std::vector<std::int64_t>, StoreError> supersede(const std::string& concurrency_key,
+                                                                 std::int64_t newer_run_id,
+                                                                 std::int64_t now_ms) override;
+  std::expected<bool, StoreError> request_cancel(std::int64_t run_id, std::int64_t now_ms) override;
+  std::expected<bool, StoreError> cancel_requested(std::int64_t run_id) override;
+  std::expected<bool, StoreError> cancel_queued(std::int64_t run_id, std::int64_t now_ms) override;
+  std::expected<std::vector<RunRecord>, StoreError> recover(const std::string& owner, bool requeue,
+                                                            std::int64_t now_ms) override;
+
+  std::expected<std::optional<RunRecord>, StoreError> get_run(std::int64_t id) override;
+  std::expected<std::vector<RunRecord>, StoreError> list_runs(const RunFilter& filter) override;
+  std::expected<std::vector<JobRecord>, StoreError> jobs_of(std::int64_t run_id) override;
+  std::expected<std::int64_t, StoreError> count_runs(RunState state) override;
+
+  std::expected<void, StoreError> put_status(const std::string& repository, const std::string& sha,
+                                             const std::string& context, const std::string& state,
+                                             const std::string& description,
+                                             const std::string& target_url, const std::string& ref,
+                                             std::int64_t now_ms) override;
+  std::expected<std::vector<StatusRecord>, StoreError> due_statuses(std::int64_t now_ms,
+                                                                    std::size_t limit) override;
+  std::expected<void, StoreError> mark_status_delivered(std::int64_t id,
+                                                        const std::string& state) override;
+  std::expected<void, StoreError> mark_status_retry(std::int64_t id, std::int64_t next_attempt_ms,
+                                                    const std::string& error) override;
+  std::expected<void, StoreError> mark_status_refused(std::int64_t id,
+                                                      const std::string& reason) override;
+  std::expected<std::int64_t, StoreError> pending_status_count() override;
+
+  // Transactions committed by the writer so far (how well writes were grouped).
+  std::uint64_t write_transactions() const { return writer_.transactions(); }
+
+ private:
+  // Runs a read on the read connection, one reader at a time.
+  template <typename Fn>
+  auto read(Fn&& fn) {
+    std::lock_guard lock(read_mutex_);
+    return fn(*reader_);
+  }
+
+  GroupCommitWriter writer_;
+  std::mutex read_mutex_;
+  std::unique_ptr<SqliteDb> reader_;
+};
+
+}  // namespace sandci::agent::store
