@@ -75,7 +75,7 @@ struct RepositoryConfig {
   git::Credentials clone;
   std::vector<JobSecret> secrets;  // in file order; not given to fork pull requests
   std::vector<RepositoryEvent> events{RepositoryEvent::kPush, RepositoryEvent::kPullRequest};
-  bool cancel_superseded = false;
+  bool cancel_superseded = true;  // a new push to a branch cancels its older run
 
   bool handles(RepositoryEvent event) const;
 };

@@ -517,7 +517,7 @@ class ConfigParser {
     if (const Entry* f = find(fields, "secrets")) parse_job_secrets(*f, repository.secrets);
     if (const Entry* f = find(fields, "events")) parse_events(*f, repository.events);
     if (const Entry* f = find(fields, "cancel_superseded"))
-      repository.cancel_superseded = bool_of(*f).value_or(false);
+      repository.cancel_superseded = bool_of(*f).value_or(true);
 
     if (errors_ != errors_before) return std::nullopt;
     return std::pair{name_node, std::move(repository)};

@@ -88,7 +88,7 @@ struct JobRecord {
 // string ("pending", "success", ...) as the forge spells it.
 struct StatusRecord {
   std::int64_t id = 0;
-  std::string repository{}, sha{}, context{}, state{}, description{}, target_url{}, ref{};
+  std::string repository{}, forge{}, sha{}, context{}, state{}, description{}, target_url{}, ref{};
   int attempts = 0;
   std::int64_t next_attempt_ms = 0;
   std::string last_error{};
@@ -179,14 +179,14 @@ class RunStore {
   virtual std::expected<std::vector<JobRecord>, StoreError> jobs_of(std::int64_t run_id) = 0;
   virtual std::expected<std::int64_t, StoreError> count_runs(RunState state) = 0;
 
-  // The commit-status outbox keeps one row per (repository, sha, context) holding the
+  // The commit-status outbox keeps one row per (forge, repository, sha, context) holding the
   // newest state. If that wire state is the one last delivered for the key, nothing is
   // due (the forge never gets the same state twice for one context); otherwise the row
   // is due now with attempts reset.
   virtual std::expected<void, StoreError> put_status(
-      const std::string& repository, const std::string& sha, const std::string& context,
-      const std::string& state, const std::string& description, const std::string& target_url,
-      const std::string& ref, std::int64_t now_ms) = 0;
+      const std::string& repository, const std::string& forge, const std::string& sha,
+      const std::string& context, const std::string& state, const std::string& description,
+      const std::string& target_url, const std::string& ref, std::int64_t now_ms) = 0;
   // Due rows (next_attempt_ms <= now), the longest waiting first.
   virtual std::expected<std::vector<StatusRecord>, StoreError> due_statuses(std::int64_t now_ms,
                                                                             std::size_t limit) = 0;

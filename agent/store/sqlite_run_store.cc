@@ -20,7 +20,7 @@ constexpr const char* kJobColumns =
     "run_id, key, workflow, name, state, started_ms, finished_ms, log_path, image, message";
 
 constexpr const char* kStatusColumns =
-    "id, repository, sha, context, state, description, target_url, ref, attempts, "
+    "id, repository, forge, sha, context, state, description, target_url, ref, attempts, "
     "next_attempt_ms, last_error";
 
 // Holds a claim's run: running, same owner, same attempt.
@@ -88,6 +88,7 @@ StatusRecord read_status(const Statement& row) {
   int c = 0;
   status.id = row.int64(c++);
   status.repository = row.text(c++);
+  status.forge = row.text(c++);
   status.sha = row.text(c++);
   status.context = row.text(c++);
   status.state = row.text(c++);
@@ -503,21 +504,21 @@ std::expected<std::int64_t, StoreError> SqliteRunStore::count_runs(RunState stat
 }
 
 std::expected<void, StoreError> SqliteRunStore::put_status(
-    const std::string& repository, const std::string& sha, const std::string& context,
-    const std::string& state, const std::string& description, const std::string& target_url,
-    const std::string& ref, std::int64_t now_ms) {
+    const std::string& repository, const std::string& forge, const std::string& sha,
+    const std::string& context, const std::string& state, const std::string& description,
+    const std::string& target_url, const std::string& ref, std::int64_t now_ms) {
   return writer_.write("put_status", [&](Db& db) -> std::expected<void, StoreError> {
     // The newest state replaces the row; it is due unless the forge already shows it.
     auto changed = change(
         db,
-        "INSERT INTO statuses (repository, sha, context, state, description, target_url, ref, "
-        "outcome, next_attempt_ms) VALUES (?, ?, ?, ?, ?, ?, ?, 'due', ?) "
-        "ON CONFLICT (repository, sha, context) DO UPDATE SET state = excluded.state, "
+        "INSERT INTO statuses (repository, forge, sha, context, state, description, target_url, "
+        "ref, outcome, next_attempt_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'due', ?) "
+        "ON CONFLICT (forge, repository, sha, context) DO UPDATE SET state = excluded.state, "
         "description = excluded.description, target_url = excluded.target_url, "
         "ref = excluded.ref, attempts = 0, next_attempt_ms = excluded.next_attempt_ms, "
         "last_error = '', outcome = CASE WHEN excluded.state = statuses.delivered_state "
         "THEN 'delivered' ELSE 'due' END",
-        "put_status", repository, sha, context, state, description, target_url, ref, now_ms);
+        "put_status", repository, forge, sha, context, state, description, target_url, ref, now_ms);
     if (!changed) return std::unexpected(changed.error());
     return {};
   });

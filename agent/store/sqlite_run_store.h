@@ -45,8 +45,9 @@ class SqliteRunStore final : public RunStore {
   std::expected<std::vector<JobRecord>, StoreError> jobs_of(std::int64_t run_id) override;
   std::expected<std::int64_t, StoreError> count_runs(RunState state) override;
 
-  std::expected<void, StoreError> put_status(const std::string& repository, const std::string& sha,
-                                             const std::string& context, const std::string& state,
+  std::expected<void, StoreError> put_status(const std::string& repository, const std::string& forge,
+                                             const std::string& sha, const std::string& context,
+                                             const std::string& state,
                                              const std::string& description,
                                              const std::string& target_url, const std::string& ref,
                                              std::int64_t now_ms) override;

@@ -69,11 +69,12 @@ CREATE TABLE jobs (
   UNIQUE (run_id, key)
 );
 
--- One row per (repository, sha, context): the newest state wins. outcome is due,
+-- One row per (forge, repository, sha, context): the newest state wins. outcome is due,
 -- delivered or refused; delivered_state is what the forge shows now.
 CREATE TABLE statuses (
   id INTEGER PRIMARY KEY AUTOINCREMENT,
   repository TEXT NOT NULL,
+  forge TEXT NOT NULL,
   sha TEXT NOT NULL,
   context TEXT NOT NULL,
   state TEXT NOT NULL,
@@ -85,7 +86,7 @@ CREATE TABLE statuses (
   attempts INTEGER NOT NULL DEFAULT 0,
   next_attempt_ms INTEGER NOT NULL,
   last_error TEXT NOT NULL DEFAULT '',
-  UNIQUE (repository, sha, context)
+  UNIQUE (forge, repository, sha, context)
 );
 CREATE INDEX statuses_due ON statuses(next_attempt_ms, id) WHERE outcome = 'due';
 )sql",

@@ -129,7 +129,7 @@ TEST_F(ConfigLoaderTest, DefaultsForEverythingLeftOut) {
   EXPECT_FALSE(repo.project_id.has_value());
   EXPECT_EQ(repo.events, (std::vector{RepositoryEvent::kPush, RepositoryEvent::kPullRequest}));
   EXPECT_FALSE(repo.handles(RepositoryEvent::kTag));
-  EXPECT_FALSE(repo.cancel_superseded);
+  EXPECT_TRUE(repo.cancel_superseded);  // a new push to a branch cancels its older run by default
   EXPECT_TRUE(repo.clone_url.empty());
   EXPECT_FALSE(repo.clone.https.has_value());
   EXPECT_FALSE(repo.clone.ssh.has_value());

@@ -22,7 +22,7 @@ class StatusOutboxTest : public ::testing::Test {
 
   void put(const std::string& context, const std::string& state, std::int64_t now,
            const std::string& description = "") {
-    auto done = store_->put_status(kRepo, kSha, context, state, description,
+    auto done = store_->put_status(kRepo, "github", kSha, context, state, description,
                                    "http://127.0.0.1:8080/runs/1", "refs/heads/main", now);
     ASSERT_TRUE(done) << done.error().message;
   }

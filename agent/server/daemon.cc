@@ -1,0 +1,186 @@
+#include "agent/server/daemon.h"
+
+#include <signal.h>
+#include <unistd.h>
+
+#include <spdlog/spdlog.h>
+
+#include <chrono>
+#include <thread>
+
+#include "agent/http/http_client.h"
+#include "agent/http/http_server.h"
+#include "agent/runner/job_slots.h"
+#include "agent/server/agent_log.h"
+#include "agent/server/repository_glue.h"
+#include "agent/server/routes.h"
+#include "agent/server/run_reporter.h"
+#include "agent/server/run_worker.h"
+#include "agent/server/status_sender.h"
+#include "agent/server/systemd_notify.h"
+#include "agent/server/webhook_intake.h"
+#include "agent/store/run_store.h"
+#include "sandbox/image_store.h"
+#include "sandbox/runsc_backend.h"
+
+namespace sandci::agent::server {
+namespace fs = std::filesystem;
+
+namespace {
+
+std::int64_t now_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+// This agent's name on its claims: stable across restarts, so that the next start
+// finds the runs its previous life left running.
+std::string agent_owner() {
+  char host[256] = {};
+  gethostname(host, sizeof host - 1);
+  return std::string("sandci@") + host;
+}
+
+// Runs interrupted by a crash: re-queued (they run again from the start), or
+// ended in error with their unfinished jobs' statuses saying so.
+void recover_runs(const config::AgentConfig& config, store::RunStore& store, const std::string& owner) {
+  const bool requeue = config.interrupted_runs == config::InterruptedRuns::kRequeue;
+  auto recovered = store.recover(owner, requeue, now_ms());
+  if (!recovered) {
+    spdlog::error("event=recovery_failed error=\"{}\"", recovered.error().message);
+    return;
+  }
+  for (const auto& run : *recovered) {
+    spdlog::warn("event=run_interrupted run={} repository={} action={}", run.id, run.repository,
+                 requeue ? "requeued" : "error");
+    if (requeue) continue;
+    const auto* repo = find_repository(config, run.forge, run.repository);
+    auto jobs = store.jobs_of(run.id);
+    if (!repo || !jobs) continue;
+    for (const auto& job : *jobs) {
+      if (job.state != store::JobState::error) continue;
+      const std::string wire(forge::forge_state(forge_kind(repo->forge), forge::CommitState::error));
+      store.put_status(run.repository, std::string(config::to_string(repo->forge)), run.sha,
+                       "sandci/" + job.workflow + "/" + job.name, wire, "Interrupted: the agent stopped",
+                       config.run_url(std::to_string(run.id)), run.ref, now_ms());
+    }
+  }
+}
+
+// SIGTERM and SIGINT are taken by sigtimedwait in the main loop, never by a
+// handler interrupting some thread.
+sigset_t block_stop_signals() {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+  return set;
+}
+
+// The event loop answers: GET /healthz over loopback. A stalled loop stops the
+// watchdog pings, and systemd restarts the agent.
+bool loop_answers(http::HttpClient& client, const config::AgentConfig& config, std::uint16_t port) {
+  if (config.tls) return true;  // the loop is checked only for plain HTTP listeners
+  std::string host = config.listen.host == "0.0.0.0" ? "127.0.0.1" : config.listen.host;
+  if (host == "::") host = "::1";
+  if (host.find(':') != std::string::npos) host = "[" + host + "]";
+  http::ClientRequest request;
+  request.url = "http://" + host + ":" + std::to_string(port) + "/healthz";
+  request.timeout = std::chrono::seconds(5);
+  auto answer = client.send(request);
+  return answer && answer->status == 200;
+}
+
+}  // namespace
+
+int serve(const config::AgentConfig& config) {
+  sigset_t stop_signals = block_stop_signals();
+  auto masker = std::make_shared<SecretMasker>();
+  for (const auto& value : config.secret_values()) masker->add(value);
+  init_agent_log(std::string(config::to_string(config.log_level)), masker);
+  SystemdNotifier systemd;
+
+  std::error_code ec;
+  fs::create_directories(config.state_dir, ec);
+  auto store = store::open_sqlite_store(config.state_dir / "agent.db");
+  if (!store) {
+    spdlog::critical("event=start_failed reason=store error=\"{}\"", store.error().message);
+    return 1;
+  }
+  sandbox::RunscOptions runsc;
+  runsc.state_dir = (config.state_dir / "sandbox").string();
+  auto backend = sandbox::RunscBackend::open(runsc);
+  if (!backend) {
+    spdlog::critical("event=start_failed reason=runsc error=\"{}\"", backend.error().message);
+    return 1;
+  }
+  const std::string owner = agent_owner();
+  recover_runs(config, **store, owner);
+
+  sandbox::ImageStore images(config.state_dir);
+  JobSlots slots(config.capacity);
+  http::ClientOptions client_options;
+  client_options.ca_file = config.status.ca_file;
+  http::HttpClient client(client_options);
+  StatusSender sender(config, **store, client, {}, now_ms);
+  WorkerOptions worker_options;
+  worker_options.owner = owner;
+  worker_options.runs_at_once = config.capacity;
+  RunWorker worker(config, **store, **backend, images, slots, worker_options, now_ms, [&sender] { sender.wake(); });
+  WebhookIntake intake(config, **store, now_ms, [&worker](std::int64_t id, const std::vector<std::int64_t>& older) {
+    for (auto old : older) worker.cancel_run(old, "superseded by run " + std::to_string(id));
+    worker.wake();
+  });
+  Routes routes(config, **store, intake, now_ms, [&worker](std::int64_t) { worker.wake(); });
+
+  http::HttpServerOptions server_options;
+  server_options.address = config.listen.host;
+  server_options.port = config.listen.port;
+  if (config.tls) server_options.tls = http::TlsFiles{config.tls->cert, config.tls->key};
+  server_options.max_body_bytes = config.limits.webhook_body_mib << 20;
+  auto server = http::HttpServer::start(server_options, [&routes](http::HttpRequest request, http::Responder respond) {
+    respond(routes.handle(request));
+  });
+  if (!server) {
+    spdlog::critical("event=start_failed reason=listen address={} error=\"{}\"", config.listen.to_string(),
+                     server.error());
+    return 1;
+  }
+  sender.start();
+  worker.start();
+  const std::uint16_t port = (*server)->port();
+  spdlog::info("event=listening address={}:{} tls={} repositories={} capacity={}", config.listen.host, port,
+               config.tls ? "on" : "off", config.repositories.size(), config.capacity);
+  systemd.ready("listening on port " + std::to_string(port));
+
+  const auto watchdog = systemd.watchdog_interval();
+  const auto tick = watchdog ? std::min(*watchdog, std::chrono::milliseconds(1000)) : std::chrono::milliseconds(1000);
+  auto next_ping = std::chrono::steady_clock::now();
+  for (;;) {
+    timespec wait{static_cast<time_t>(tick.count() / 1000), static_cast<long>((tick.count() % 1000) * 1'000'000)};
+    const int signal_number = sigtimedwait(&stop_signals, nullptr, &wait);
+    if (signal_number == SIGTERM || signal_number == SIGINT) {
+      spdlog::info("event=stopping signal={} running_runs={}", signal_number == SIGTERM ? "TERM" : "INT",
+                   worker.active_runs());
+      break;
+    }
+    if (watchdog && std::chrono::steady_clock::now() >= next_ping) {
+      if (loop_answers(client, config, port)) systemd.watchdog();
+      else spdlog::warn("event=watchdog_skipped reason=\"the HTTP loop did not answer\"");
+      next_ping = std::chrono::steady_clock::now() + *watchdog;
+    }
+  }
+
+  systemd.stopping();
+  (*server)->stop_accepting();
+  worker.drain(std::chrono::seconds(config.shutdown_grace_seconds));
+  sender.stop();
+  sender.send_due();  // one last try; what is left stays in the outbox for the next start
+  (*server)->stop();
+  spdlog::info("event=stopped");
+  return 0;
+}
+
+}  // namespace sandci::agent::server

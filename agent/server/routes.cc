@@ -1,0 +1,280 @@
+#include "agent/server/routes.h"
+
+#include <openssl/crypto.h>
+#include <openssl/sha.h>
+#include <spdlog/spdlog.h>
+
+#include <charconv>
+#include <fstream>
+#include <sstream>
+
+#include <nlohmann/json.hpp>
+
+#include "agent/server/repository_glue.h"
+#include "agent/server/run_reporter.h"
+
+namespace sandci::agent::server {
+namespace {
+
+using nlohmann::json;
+
+constexpr std::size_t kLogPageLimit = 64u << 20;
+
+std::optional<std::int64_t> parse_id(std::string_view text) {
+  std::int64_t id = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), id);
+  if (ec != std::errc() || end != text.data() + text.size() || id <= 0) return std::nullopt;
+  return id;
+}
+
+std::vector<std::string_view> split_path(std::string_view target) {
+  target = target.substr(0, target.find('?'));
+  std::vector<std::string_view> parts;
+  while (!target.empty()) {
+    if (target.front() == '/') {
+      target.remove_prefix(1);
+      continue;
+    }
+    const auto slash = target.find('/');
+    parts.push_back(target.substr(0, slash));
+    target = slash == std::string_view::npos ? std::string_view() : target.substr(slash);
+  }
+  return parts;
+}
+
+// Compares digests, so neither the content nor the length of the token leaks
+// through timing.
+bool same_secret(std::string_view given, std::string_view expected) {
+  unsigned char a[SHA256_DIGEST_LENGTH], b[SHA256_DIGEST_LENGTH];
+  SHA256(reinterpret_cast<const unsigned char*>(given.data()), given.size(), a);
+  SHA256(reinterpret_cast<const unsigned char*>(expected.data()), expected.size(), b);
+  return CRYPTO_memcmp(a, b, sizeof a) == 0;
+}
+
+http::HttpResponse text(int status, const std::string& body) { return http::HttpResponse::text(status, body + "\n"); }
+
+http::HttpResponse html(const std::string& title, const std::string& body) {
+  http::HttpResponse response;
+  response.status = 200;
+  response.headers.set("Content-Type", "text/html; charset=utf-8");
+  response.headers.set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'");
+  response.headers.set("X-Content-Type-Options", "nosniff");
+  response.body = "<!doctype html><html><head><meta charset=\"utf-8\"><meta name=\"viewport\" "
+                  "content=\"width=device-width\"><title>" +
+                  html_escape(title) +
+                  "</title><style>body{font-family:sans-serif;margin:1em}table{border-collapse:collapse}"
+                  "td,th{padding:.2em .6em;text-align:left}.success{color:#1a7f37}.failure,.error{color:#cf222e}"
+                  ".running{color:#9a6700}</style></head><body>" +
+                  body + "</body></html>\n";
+  return response;
+}
+
+std::string format_time(std::int64_t ms) {
+  if (ms <= 0) return "";
+  std::time_t secs = ms / 1000;
+  std::tm tm{};
+  gmtime_r(&secs, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%d %H:%M:%S UTC", &tm);
+  return buf;
+}
+
+}  // namespace
+
+std::string html_escape(std::string_view text) {
+  std::string out;
+  out.reserve(text.size());
+  for (char c : text) {
+    switch (c) {
+      case '&': out += "&amp;"; break;
+      case '<': out += "&lt;"; break;
+      case '>': out += "&gt;"; break;
+      case '"': out += "&quot;"; break;
+      case '\'': out += "&#39;"; break;
+      default: out += c;
+    }
+  }
+  return out;
+}
+
+std::optional<std::string> percent_decode(std::string_view text) {
+  std::string out;
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    if (text[i] != '%') {
+      out += text[i];
+      continue;
+    }
+    if (i + 2 >= text.size()) return std::nullopt;
+    int value = 0;
+    auto [end, ec] = std::from_chars(text.data() + i + 1, text.data() + i + 3, value, 16);
+    if (ec != std::errc() || end != text.data() + i + 3) return std::nullopt;
+    out += static_cast<char>(value);
+    i += 2;
+  }
+  return out;
+}
+
+std::string percent_encode(std::string_view text) {
+  static const char* hex = "0123456789ABCDEF";
+  std::string out;
+  for (unsigned char c : text) {
+    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
+      out += static_cast<char>(c);
+    } else {
+      out += '%';
+      out += hex[c >> 4];
+      out += hex[c & 15];
+    }
+  }
+  return out;
+}
+
+Routes::Routes(const config::AgentConfig& config, store::RunStore& store, WebhookIntake& intake, Now now,
+               std::function<void(std::int64_t)> queued)
+    : config_(config), store_(store), intake_(intake), now_(std::move(now)), queued_(std::move(queued)) {}
+
+http::HttpResponse Routes::handle(const http::HttpRequest& request) {
+  const auto parts = split_path(request.target);
+  if (!parts.empty() && parts[0] == "webhook" && parts.size() <= 2)
+    return intake_.handle(request, parts.size() == 2 ? std::string(parts[1]) : "");
+  if (parts.size() == 2 && parts[0] == "api" && parts[1] == "enqueue") {
+    if (request.method != "POST") return text(405, "POST a JSON body");
+    return enqueue(request);
+  }
+  if (request.method != "GET" && request.method != "HEAD") return text(405, "method not allowed");
+  if (parts.size() == 1 && parts[0] == "healthz") return health();
+  if (parts.empty() || (parts.size() == 1 && parts[0] == "runs")) return run_list();
+  if (parts.size() >= 2 && parts[0] == "runs") {
+    auto id = parse_id(parts[1]);
+    if (!id) return text(404, "no such run");
+    if (parts.size() == 2) return run_page(*id);
+    if (parts.size() == 5 && parts[2] == "jobs" && parts[4] == "log") {
+      auto job = percent_decode(parts[3]);
+      if (!job) return text(400, "malformed job name");
+      return job_log(*id, *job);
+    }
+  }
+  return text(404, "not found");
+}
+
+http::HttpResponse Routes::health() {
+  auto queued = store_.count_runs(store::RunState::queued);
+  auto running = store_.count_runs(store::RunState::running);
+  auto outbox = store_.pending_status_count();
+  if (!queued || !running || !outbox) return text(503, "the run store does not answer");
+  return http::HttpResponse::json(
+      200, json{{"status", "ok"}, {"queued", *queued}, {"running", *running}, {"statuses_pending", *outbox}}.dump());
+}
+
+http::HttpResponse Routes::run_list() {
+  store::RunFilter filter;
+  filter.limit = 50;
+  auto runs = store_.list_runs(filter);
+  if (!runs) return text(503, "the run store does not answer");
+  std::string body = "<h1>sandci: recent runs</h1><table><tr><th>run</th><th>repository</th><th>ref</th>"
+                     "<th>commit</th><th>state</th><th>queued</th></tr>";
+  for (const auto& run : *runs) {
+    const std::string id = std::to_string(run.id);
+    body += "<tr><td><a href=\"/runs/" + id + "\">#" + id + "</a></td><td>" + html_escape(run.repository) +
+            "</td><td>" + html_escape(run.ref) + "</td><td>" + html_escape(run.sha.substr(0, 12)) +
+            "</td><td class=\"" + std::string(store::to_string(run.state)) + "\">" +
+            std::string(store::to_string(run.state)) + "</td><td>" + format_time(run.created_ms) + "</td></tr>";
+  }
+  return html("sandci runs", body + "</table>");
+}
+
+http::HttpResponse Routes::run_page(std::int64_t id) {
+  auto run = store_.get_run(id);
+  if (!run) return text(503, "the run store does not answer");
+  if (!*run) return text(404, "no such run");
+  auto jobs = store_.jobs_of(id);
+  if (!jobs) return text(503, "the run store does not answer");
+  const store::RunRecord& r = **run;
+  std::string body = "<h1>Run #" + std::to_string(id) + ": " + html_escape(r.repository) + "</h1><p>" +
+                     html_escape(r.event) + " of " + html_escape(r.ref) + ", commit <code>" + html_escape(r.sha) +
+                     "</code>" + (r.title.empty() ? "" : " (" + html_escape(r.title) + ")") + "</p><p>State: <b class=\"" +
+                     std::string(store::to_string(r.state)) + "\">" + std::string(store::to_string(r.state)) +
+                     "</b>" + (r.message.empty() ? "" : ": " + html_escape(r.message)) +
+                     "</p><table><tr><th>workflow</th><th>job</th><th>state</th><th>duration</th><th>log</th></tr>";
+  for (const auto& job : *jobs) {
+    const std::string state(store::to_string(job.state));
+    const std::string took =
+        job.started_ms && job.finished_ms ? human_duration(job.finished_ms - job.started_ms) : "";
+    body += "<tr><td>" + html_escape(job.workflow) + "</td><td>" + html_escape(job.name) + "</td><td class=\"" +
+            state + "\">" + state + "</td><td>" + took + "</td><td><a href=\"/runs/" + std::to_string(id) +
+            "/jobs/" + percent_encode(job.key) + "/log\">log</a></td></tr>";
+  }
+  return html("sandci run #" + std::to_string(id), body + "</table>");
+}
+
+http::HttpResponse Routes::job_log(std::int64_t id, const std::string& key) {
+  auto jobs = store_.jobs_of(id);
+  if (!jobs) return text(503, "the run store does not answer");
+  for (const auto& job : *jobs) {
+    if (job.key != key) continue;
+    std::ifstream in(job.log_path, std::ios::binary);
+    if (!in) return text(404, "no log yet for " + job.name);
+    std::string content(kLogPageLimit, '\0');
+    in.read(content.data(), static_cast<std::streamsize>(content.size()));
+    content.resize(static_cast<std::size_t>(in.gcount()));
+    http::HttpResponse response = http::HttpResponse::text(200, content);
+    response.headers.set("Content-Type", "text/plain; charset=utf-8");
+    response.headers.set("X-Content-Type-Options", "nosniff");
+    return response;
+  }
+  return text(404, "no such job in run " + std::to_string(id));
+}
+
+http::HttpResponse Routes::enqueue(const http::HttpRequest& request) {
+  if (!config_.admin_token) return text(403, "no admin_token is configured: runs cannot be queued by hand");
+  const std::string auth = request.headers.get("Authorization").value_or("");
+  const std::string_view bearer = "Bearer ";
+  if (auth.rfind(bearer, 0) != 0 || !same_secret(std::string_view(auth).substr(bearer.size()),
+                                                  config_.admin_token->reveal()))
+    return text(401, "a valid admin token is needed (Authorization: Bearer ...)");
+  json body = json::parse(request.body, nullptr, false);
+  if (!body.is_object() || !body.contains("repository") || !body["repository"].is_string())
+    return text(400, "expected a JSON object with \"repository\" (and \"ref\", \"sha\", \"forge\")");
+  auto field = [&body](const char* name, const std::string& fallback) {
+    return body.contains(name) && body[name].is_string() ? body[name].get<std::string>() : fallback;
+  };
+  const std::string name = body["repository"].get<std::string>();
+  const config::RepositoryConfig* repo = nullptr;
+  for (const auto& candidate : config_.repositories)
+    if (candidate.name == name && (field("forge", "").empty() || field("forge", "") == config::to_string(candidate.forge)))
+      repo = &candidate;
+  if (!repo) return text(404, "repository " + name + " is not configured");
+  store::NewRun run;
+  run.repository = repo->name;
+  run.forge = std::string(config::to_string(repo->forge));
+  run.event = field("event", "push");
+  if (run.event != "push" && run.event != "workflow_dispatch") return text(400, "event must be push or workflow_dispatch");
+  std::string ref = field("ref", "refs/heads/main");
+  if (ref.rfind("refs/", 0) != 0) ref = "refs/heads/" + ref;
+  run.ref = ref;
+  run.sha = field("sha", "");
+  if (!run.sha.empty() && (run.sha.size() != 40 || run.sha.find_first_not_of("0123456789abcdef") != std::string::npos))
+    return text(400, "sha must be 40 lowercase hex digits");
+  run.clone_url = repo->clone_url;
+  if (run.clone_url.empty()) {
+    store::RunFilter filter;
+    filter.repository = repo->name;
+    filter.limit = 1;
+    auto last = store_.list_runs(filter);
+    if (last && !last->empty()) run.clone_url = last->front().clone_url;
+  }
+  if (run.clone_url.empty())
+    return text(400, "no clone URL for " + repo->name + ": set clone_url in the config (no webhook has named one yet)");
+  run.payload_json = json{{"ref", ref}, {"after", run.sha}, {"repository", {{"full_name", repo->name}}},
+                          {"inputs", body.contains("inputs") && body["inputs"].is_object() ? body["inputs"] : json::object()}}
+                         .dump();
+  run.trigger = "enqueue";
+  run.concurrency_key = repo->name + " " + ref;
+  auto id = store_.enqueue_run(run);
+  if (!id) return text(503, "cannot queue the run: " + id.error().message);
+  spdlog::info("event=run_queued run={} repository={} ref={} trigger=enqueue", *id, repo->name, ref);
+  if (queued_) queued_(*id);
+  return http::HttpResponse::json(202, json{{"run", *id}, {"url", config_.run_url(std::to_string(*id))}}.dump());
+}
+
+}  // namespace sandci::agent::server

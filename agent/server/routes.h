@@ -1,0 +1,50 @@
+#pragma once
+// The agent's HTTP routes:
+//   POST /webhook, /webhook/<forge>        deliveries (WebhookIntake)
+//   GET  /healthz                          liveness and queue figures (JSON)
+//   GET  /, /runs                          recent runs
+//   GET  /runs/<id>                        a run: its commit, jobs and states
+//   GET  /runs/<id>/jobs/<job>/log         a job's log as plain text
+//   POST /api/enqueue                      queue a run by hand (admin token)
+// Pages are plain HTML, every byte that came from a repository, a forge or a
+// job escaped.
+#include <cstdint>
+#include <functional>
+#include <string>
+
+#include "agent/config/agent_config.h"
+#include "agent/http/http_types.h"
+#include "agent/server/webhook_intake.h"
+#include "agent/store/run_store.h"
+
+namespace sandci::agent::server {
+
+class Routes {
+ public:
+  using Now = std::function<std::int64_t()>;
+  Routes(const config::AgentConfig& config, store::RunStore& store, WebhookIntake& intake, Now now,
+         std::function<void(std::int64_t)> queued);
+
+  http::HttpResponse handle(const http::HttpRequest& request);
+
+ private:
+  http::HttpResponse health();
+  http::HttpResponse run_list();
+  http::HttpResponse run_page(std::int64_t id);
+  http::HttpResponse job_log(std::int64_t id, const std::string& job);
+  http::HttpResponse enqueue(const http::HttpRequest& request);
+
+  const config::AgentConfig& config_;
+  store::RunStore& store_;
+  WebhookIntake& intake_;
+  Now now_;
+  std::function<void(std::int64_t)> queued_;
+};
+
+// "&<>\"'" as entities: text from outside is shown, never interpreted.
+std::string html_escape(std::string_view text);
+// %XX decoding of one path segment; nullopt when malformed.
+std::optional<std::string> percent_decode(std::string_view text);
+std::string percent_encode(std::string_view text);
+
+}  // namespace sandci::agent::server

@@ -1,0 +1,202 @@
+#include "agent/server/run_reporter.h"
+
+#include <spdlog/spdlog.h>
+
+#include <cstdio>
+
+#include "agent/runner/sandbox_job_runner.h"
+
+namespace sandci::agent::server {
+namespace fs = std::filesystem;
+using forge::CommitState;
+using scheduler::EventKind;
+using scheduler::Result;
+
+std::string workflow_context(const PlannedWorkflow& workflow) { return "sandci/" + workflow.name; }
+
+std::string job_context(const PlannedWorkflow& workflow, const std::string& job_name) {
+  return workflow_context(workflow) + "/" + job_name;
+}
+
+std::string job_key(const PlannedWorkflow& workflow, const std::string& job_name) {
+  return workflow.file + "/" + job_name;
+}
+
+fs::path workflow_logs_dir(const fs::path& logs_root, const PlannedWorkflow& workflow) {
+  return logs_root / log_file_stem(fs::path(workflow.file).stem().string());
+}
+
+std::string human_duration(std::int64_t millis) {
+  char buf[32];
+  if (millis < 10'000) {
+    std::snprintf(buf, sizeof buf, "%.1fs", static_cast<double>(millis) / 1000.0);
+  } else if (millis < 60'000) {
+    std::snprintf(buf, sizeof buf, "%llds", static_cast<long long>(millis / 1000));
+  } else {
+    std::snprintf(buf, sizeof buf, "%lldm%llds", static_cast<long long>(millis / 60'000),
+                  static_cast<long long>((millis / 1000) % 60));
+  }
+  return buf;
+}
+
+namespace {
+
+CommitState commit_state(Result result) {
+  switch (result) {
+    case Result::success: return CommitState::success;
+    case Result::skipped: return CommitState::success;  // as required checks treat a skipped job
+    case Result::cancelled: return CommitState::cancelled;
+    case Result::failure: return CommitState::failure;
+  }
+  return CommitState::error;
+}
+
+store::JobState job_state(Result result) {
+  switch (result) {
+    case Result::success: return store::JobState::success;
+    case Result::skipped: return store::JobState::skipped;
+    case Result::cancelled: return store::JobState::cancelled;
+    case Result::failure: return store::JobState::failure;
+  }
+  return store::JobState::error;
+}
+
+std::string final_description(Result result, const std::string& message, std::int64_t millis) {
+  switch (result) {
+    case Result::success: return "Successful in " + human_duration(millis);
+    case Result::skipped: return "Skipped";
+    case Result::cancelled: return message.empty() ? "Cancelled" : "Cancelled: " + message;
+    case Result::failure:
+      return "Failed after " + human_duration(millis) + (message.empty() ? "" : ": " + message);
+  }
+  return message;
+}
+
+}  // namespace
+
+// Turns one workflow's executor events into job records and statuses.
+class RunReporter::WorkflowObserver final : public scheduler::RunObserver {
+ public:
+  WorkflowObserver(RunReporter& reporter, const PlannedWorkflow& workflow)
+      : reporter_(reporter), workflow_(workflow) {}
+
+  void on_event(const scheduler::RunEvent& event) override {
+    if (event.kind == EventKind::job_started) {
+      reporter_.put_job(workflow_, event.name, store::JobState::running, "", true, false);
+      reporter_.post(job_context(workflow_, event.name), CommitState::running, "Running");
+    } else if (event.kind == EventKind::job_finished && event.result) {
+      const std::int64_t took = reporter_.elapsed(job_key(workflow_, event.name));
+      reporter_.put_job(workflow_, event.name, job_state(*event.result), event.message, false, true);
+      reporter_.post(job_context(workflow_, event.name), commit_state(*event.result),
+                     final_description(*event.result, event.message, took));
+    }
+  }
+
+ private:
+  RunReporter& reporter_;
+  const PlannedWorkflow& workflow_;
+};
+
+RunReporter::RunReporter(store::RunStore& store, store::Claim claim, StatusScope scope, Now now,
+                         std::function<void()> statuses_changed)
+    : store_(store), claim_(std::move(claim)), scope_(std::move(scope)), now_(std::move(now)),
+      statuses_changed_(std::move(statuses_changed)) {}
+
+RunReporter::~RunReporter() = default;
+
+void RunReporter::post(const std::string& context, CommitState state, const std::string& description) {
+  const std::string wire = std::string(forge::forge_state(scope_.forge, state));
+  auto put = store_.put_status(scope_.repository, std::string(forge::to_string(scope_.forge)), scope_.sha, context,
+                               wire, description, scope_.target_url, scope_.ref, now_());
+  if (!put) spdlog::error("event=status_not_queued run={} context=\"{}\" error=\"{}\"", claim_.run_id, context,
+                          put.error().message);
+  if (statuses_changed_) statuses_changed_();
+}
+
+std::int64_t RunReporter::elapsed(const std::string& key) {
+  std::lock_guard lock(mutex_);
+  auto it = started_ms_.find(key);
+  return it == started_ms_.end() ? 0 : now_() - it->second;
+}
+
+void RunReporter::put_job(const PlannedWorkflow& workflow, const std::string& name, store::JobState state,
+                          const std::string& message, bool started, bool finished) {
+  store::JobRecord job;
+  job.run_id = claim_.run_id;
+  job.key = job_key(workflow, name);
+  job.workflow = workflow.name;
+  job.name = name;
+  job.state = state;
+  job.message = message;
+  job.log_path = (workflow_logs_dir(logs_root_, workflow) / (log_file_stem(name) + ".log")).string();
+  {
+    std::lock_guard lock(mutex_);
+    if (started) started_ms_[job.key] = now_();
+    if (finished) finished_[job.key] = true;
+    auto it = started_ms_.find(job.key);
+    if (it != started_ms_.end()) job.started_ms = it->second;
+  }
+  if (finished) job.finished_ms = now_();
+  auto put = store_.put_job(claim_, job);
+  if (!put) spdlog::error("event=job_not_recorded run={} job=\"{}\" error=\"{}\"", claim_.run_id, name,
+                          put.error().message);
+}
+
+void RunReporter::announce(const PreparedRun& run, const fs::path& logs_root) {
+  logs_root_ = logs_root;
+  for (const auto& workflow : run.workflows) {
+    post(workflow_context(workflow), CommitState::pending, "Queued");
+    for (const auto& job : workflow.plan.jobs()) {
+      put_job(workflow, job.name, store::JobState::queued, "", false, false);
+      post(job_context(workflow, job.name), CommitState::pending, "Queued");
+    }
+  }
+}
+
+scheduler::RunObserver* RunReporter::observe(const PlannedWorkflow& workflow) {
+  post(workflow_context(workflow), CommitState::running, "Running");
+  observer_ = std::make_unique<WorkflowObserver>(*this, workflow);
+  return observer_.get();
+}
+
+void RunReporter::workflow_finished(const PlannedWorkflow& workflow, const scheduler::RunReport& report) {
+  std::int64_t first = 0, last = 0;
+  for (const auto& job : report.jobs)
+    if (job.started && job.finished) {
+      const auto ms = [](auto point) {
+        return std::chrono::duration_cast<std::chrono::milliseconds>(point.time_since_epoch()).count();
+      };
+      first = first == 0 ? ms(*job.started) : std::min(first, ms(*job.started));
+      last = std::max(last, ms(*job.finished));
+    }
+  std::size_t failed = 0;
+  for (const auto& job : report.jobs) failed += job.result == Result::failure && !job.continued_on_error;
+  std::string description = final_description(report.result, "", last - first);
+  if (report.result == Result::failure)
+    description = std::to_string(failed) + " of " + std::to_string(report.jobs.size()) + " jobs failed";
+  post(workflow_context(workflow), commit_state(report.result), description);
+}
+
+void RunReporter::end_unfinished(const PreparedRun& run, CommitState state, const std::string& why) {
+  const store::JobState job = state == CommitState::cancelled ? store::JobState::cancelled : store::JobState::error;
+  for (const auto& workflow : run.workflows) {
+    bool any_left = false;
+    for (const auto& concrete : workflow.plan.jobs()) {
+      const std::string key = job_key(workflow, concrete.name);
+      {
+        std::lock_guard lock(mutex_);
+        if (finished_.contains(key)) continue;
+      }
+      any_left = true;
+      put_job(workflow, concrete.name, job, why, false, true);
+      post(job_context(workflow, concrete.name), state, why);
+    }
+    if (any_left) post(workflow_context(workflow), state, why);
+  }
+}
+
+void RunReporter::run_level(CommitState state, const std::string& description) {
+  post("sandci", state, description);
+}
+
+}  // namespace sandci::agent::server

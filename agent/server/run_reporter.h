@@ -1,0 +1,86 @@
+#pragma once
+// What the forge and the run store learn while a run goes on. One RunReporter per
+// run: it posts the commit statuses (one context per job, `sandci/<workflow>/<job>`,
+// and one per workflow, `sandci/<workflow>`) to the durable outbox and records each
+// job's state in the store. It observes the executor's events, so it never blocks
+// a job: both writes are quick local commits, and the forge is called later by the
+// status sender.
+#include <cstdint>
+#include <functional>
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+
+#include "agent/forge/status.h"
+#include "agent/runner/run_engine.h"
+#include "agent/store/run_store.h"
+#include "scheduler/events.h"
+
+namespace sandci::agent::server {
+
+// The commit a run's statuses are about, and where they link to.
+struct StatusScope {
+  forge::ForgeKind forge = forge::ForgeKind::github;
+  std::string repository;
+  std::string sha;
+  std::string ref;
+  std::string target_url;  // the run's page
+};
+
+// "sandci/<workflow>" and "sandci/<workflow>/<job>".
+std::string workflow_context(const PlannedWorkflow& workflow);
+std::string job_context(const PlannedWorkflow& workflow, const std::string& job_name);
+// The job's key in the store, unique in the run: "<workflow file>/<job name>".
+std::string job_key(const PlannedWorkflow& workflow, const std::string& job_name);
+
+// Where a workflow's job logs go: <logs_root>/<workflow file stem>/<job>.log,
+// so jobs of the same name in two workflows keep their own logs.
+std::filesystem::path workflow_logs_dir(const std::filesystem::path& logs_root, const PlannedWorkflow& workflow);
+
+// A duration for people: "0.8s", "12s", "3m4s".
+std::string human_duration(std::int64_t millis);
+
+class RunReporter {
+ public:
+  using Now = std::function<std::int64_t()>;  // ms since the epoch
+  // `claim` guards the job writes: once the claim is stale they change nothing.
+  RunReporter(store::RunStore& store, store::Claim claim, StatusScope scope, Now now,
+              std::function<void()> statuses_changed);
+  ~RunReporter();
+
+  // Before anything runs: every job queued, every context pending.
+  void announce(const PreparedRun& run, const std::filesystem::path& logs_root);
+  // The observer for one workflow while it runs (valid until the next call).
+  scheduler::RunObserver* observe(const PlannedWorkflow& workflow);
+  // A workflow ended: its own context gets the final state.
+  void workflow_finished(const PlannedWorkflow& workflow, const scheduler::RunReport& report);
+  // The run ended before these workflows could run (cancelled, or an error
+  // before): their jobs and contexts get `state` with `why`.
+  void end_unfinished(const PreparedRun& run, forge::CommitState state, const std::string& why);
+  // One context for the whole run, for errors before any workflow is known
+  // (the checkout failed, a workflow file is invalid).
+  void run_level(forge::CommitState state, const std::string& description);
+
+ private:
+  class WorkflowObserver;
+
+  void post(const std::string& context, forge::CommitState state, const std::string& description);
+  std::int64_t elapsed(const std::string& key);  // since the job started, in ms
+  void put_job(const PlannedWorkflow& workflow, const std::string& name, store::JobState state,
+               const std::string& message, bool started, bool finished);
+
+  store::RunStore& store_;
+  store::Claim claim_;
+  StatusScope scope_;
+  Now now_;
+  std::function<void()> statuses_changed_;
+  std::filesystem::path logs_root_;
+  std::mutex mutex_;
+  std::map<std::string, std::int64_t> started_ms_;  // by job key
+  std::map<std::string, bool> finished_;            // by job key
+  std::unique_ptr<WorkflowObserver> observer_;
+};
+
+}  // namespace sandci::agent::server

@@ -1,0 +1,252 @@
+#include "agent/server/run_worker.h"
+
+#include <spdlog/spdlog.h>
+
+#include "agent/runner/run_engine.h"
+#include "agent/runner/secret_masker.h"
+#include "agent/server/repository_glue.h"
+#include "agent/server/run_reporter.h"
+#include "git/local_repo.h"
+
+namespace sandci::agent::server {
+namespace fs = std::filesystem;
+using forge::CommitState;
+
+namespace {
+
+// Removes a folder when the run ends, however it ends.
+struct RemoveOnExit {
+  fs::path path;
+  ~RemoveOnExit() {
+    std::error_code ec;
+    fs::remove_all(path, ec);
+  }
+};
+
+std::string first_line(const std::string& text) { return text.substr(0, text.find('\n')); }
+
+}  // namespace
+
+RunWorker::RunWorker(const config::AgentConfig& config, store::RunStore& store, sandbox::SandboxBackend& backend,
+                     sandbox::ImageStore& images, JobSlots& slots, WorkerOptions options, Now now,
+                     std::function<void()> statuses_changed)
+    : config_(config), store_(store), backend_(backend), images_(images), slots_(slots),
+      options_(std::move(options)), now_(std::move(now)), statuses_changed_(std::move(statuses_changed)),
+      mirrors_(config.state_dir / "git") {}
+
+RunWorker::~RunWorker() { drain(std::chrono::milliseconds(0)); }
+
+void RunWorker::start() {
+  for (std::size_t i = 0; i < std::max<std::size_t>(1, options_.runs_at_once); ++i)
+    threads_.emplace_back([this] { work_loop(); });
+  lease_thread_ = std::thread([this] { lease_loop(); });
+}
+
+void RunWorker::wake() {
+  std::lock_guard lock(mutex_);
+  woken_ = true;
+  wake_.notify_all();
+}
+
+void RunWorker::cancel_run(std::int64_t id, const std::string& why) {
+  std::lock_guard lock(mutex_);
+  auto it = active_.find(id);
+  if (it == active_.end()) return;
+  if (it->second->why.empty()) it->second->why = why;
+  it->second->cancel = true;
+}
+
+std::size_t RunWorker::active_runs() const {
+  std::lock_guard lock(mutex_);
+  return active_.size();
+}
+
+void RunWorker::drain(std::chrono::milliseconds grace) {
+  {
+    std::unique_lock lock(mutex_);
+    if (stopping_ && threads_.empty()) return;
+    stopping_ = true;
+    wake_.notify_all();
+    wake_.wait_for(lock, grace, [this] { return active_.empty(); });
+    for (auto& [id, active] : active_) {
+      if (active->why.empty()) active->why = "the agent is shutting down";
+      active->cancel = true;
+    }
+    wake_.notify_all();
+  }
+  for (auto& thread : threads_)
+    if (thread.joinable()) thread.join();
+  threads_.clear();
+  if (lease_thread_.joinable()) lease_thread_.join();
+}
+
+std::shared_ptr<RunWorker::Active> RunWorker::register_run(const store::RunRecord& run) {
+  auto active = std::make_shared<Active>();
+  active->claim = store::Claim{run.id, options_.owner, run.attempt};
+  std::lock_guard lock(mutex_);
+  active_[run.id] = active;
+  return active;
+}
+
+void RunWorker::unregister_run(std::int64_t id) {
+  std::lock_guard lock(mutex_);
+  active_.erase(id);
+  wake_.notify_all();  // drain() waits for this
+}
+
+std::string RunWorker::cancel_reason(const Active& active) const {
+  std::lock_guard lock(mutex_);
+  return active.why.empty() ? "cancelled" : active.why;
+}
+
+void RunWorker::work_loop() {
+  for (;;) {
+    {
+      std::unique_lock lock(mutex_);
+      if (stopping_) return;
+    }
+    auto claimed = store_.claim_next_run(options_.owner, options_.lease.count(), now_());
+    if (!claimed) spdlog::error("event=claim_failed error=\"{}\"", claimed.error().message);
+    if (!claimed || !*claimed) {
+      std::unique_lock lock(mutex_);
+      wake_.wait_for(lock, options_.idle_poll, [this] { return stopping_ || woken_; });
+      woken_ = false;
+      continue;
+    }
+    const store::RunRecord& run = **claimed;
+    auto active = register_run(run);
+    spdlog::info("event=run_started run={} repository={} sha={} ref={} event={} attempt={}", run.id,
+                 run.repository, run.sha, run.ref, run.event, run.attempt);
+    try {
+      process(run, *active);
+    } catch (const std::exception& e) {
+      // A bug of ours must not take the agent down: the run ends in error, visibly.
+      spdlog::error("event=run_internal_error run={} error=\"{}\"", run.id, e.what());
+      store_.finish_run(active->claim, store::RunState::error, std::string("internal error: ") + e.what(), now_());
+    }
+    unregister_run(run.id);
+  }
+}
+
+// Renews the lease of every run this agent has and notices runs that were
+// cancelled through the store (an admin, a newer push seen by another agent).
+void RunWorker::lease_loop() {
+  const auto period = std::max(options_.lease / 3, std::chrono::milliseconds(100));
+  std::unique_lock lock(mutex_);
+  while (!stopping_ || !active_.empty()) {
+    wake_.wait_for(lock, std::min(period, std::chrono::milliseconds(1000)));
+    std::vector<std::shared_ptr<Active>> runs;
+    for (auto& [id, active] : active_) runs.push_back(active);
+    lock.unlock();
+    for (auto& active : runs) {
+      auto renewed = store_.renew_lease(active->claim, options_.lease.count(), now_());
+      auto cancelled = store_.cancel_requested(active->claim.run_id);
+      if (renewed && !*renewed) {
+        spdlog::warn("event=lease_lost run={}", active->claim.run_id);
+        cancel_run(active->claim.run_id, "this agent lost its claim on the run");
+      } else if (cancelled && *cancelled) {
+        cancel_run(active->claim.run_id, "cancelled");
+      }
+    }
+    lock.lock();
+  }
+}
+
+void RunWorker::process(const store::RunRecord& run, Active& active) {
+  const store::Claim& claim = active.claim;
+  auto finish = [&](store::RunState state, const std::string& message) {
+    store_.finish_run(claim, state, message, now_());
+    spdlog::info("event=run_finished run={} state={} message=\"{}\"", run.id, store::to_string(state), message);
+  };
+  const config::RepositoryConfig* repo = find_repository(config_, run.forge, run.repository);
+  if (!repo) return finish(store::RunState::error, "repository " + run.repository + " is no longer configured");
+  StatusScope scope{forge_kind(repo->forge), run.repository, run.sha, run.ref,
+                    config_.public_url + "/runs/" + std::to_string(run.id)};
+
+  const fs::path run_dir = config_.state_dir / "runs" / std::to_string(run.id);
+  std::error_code ec;
+  fs::remove_all(run_dir / "workspace", ec);  // a re-queued run starts from a fresh checkout
+  fs::create_directories(run_dir, ec);
+  RemoveOnExit remove_workspace{run_dir / "workspace"};
+  RemoveOnExit remove_scratch{run_dir / "scratch"};
+
+  // A fork's pull request is cloned from the fork, with no credentials of ours.
+  const std::string url = !run.from_fork && !repo->clone_url.empty() ? repo->clone_url : run.clone_url;
+  git::CheckoutOptions checkout;
+  checkout.fetch.pull_requests = run.event == "pull_request";
+  if (!run.from_fork) checkout.fetch.credentials = repo->clone;
+  std::string sha = run.sha;
+  if (sha.empty()) {  // queued by hand for a ref: the ref's commit now
+    auto fetched = mirrors_.fetch(url, checkout.fetch);
+    auto resolved = fetched ? git::resolve_commit(fetched->mirror, run.ref)
+                            : std::expected<std::string, git::Error>(std::unexpected(fetched.error()));
+    if (!resolved) return finish(store::RunState::error, "cannot resolve " + run.ref + ": " + resolved.error().to_string());
+    sha = *resolved;
+    scope.sha = sha;
+  }
+  RunReporter reporter(store_, claim, scope, now_, statuses_changed_);
+  auto checked_out = mirrors_.checkout(url, sha, run_dir / "workspace", checkout);
+  if (!checked_out) {
+    const std::string why = "checkout of " + sha.substr(0, 12) + " failed: " + checked_out.error().to_string();
+    reporter.run_level(CommitState::error, why);
+    return finish(store::RunState::error, why);
+  }
+
+  RunSource source{sha, run.ref, run.repository, run_dir / "workspace", checked_out->object_dirs};
+  RunTrigger trigger;
+  trigger.event = run.event;
+  trigger.action = run.action;
+  trigger.base_ref = run.base_ref;
+  trigger.head_ref = run.head_ref;
+  trigger.payload = nlohmann::json::parse(run.payload_json, nullptr, false);
+  if (trigger.payload.is_discarded()) trigger.payload = nlohmann::json::object();
+  auto prepared = prepare_run(source, trigger);
+  if (!prepared) {
+    std::string all;
+    for (const auto& m : prepared.error().messages) all += (all.empty() ? "" : "\n") + m;
+    reporter.run_level(CommitState::failure, first_line(all));
+    return finish(store::RunState::failure, all);
+  }
+  if (prepared->workflows.empty()) return finish(store::RunState::success, "no workflow runs for this event");
+  if (active.cancel) {
+    reporter.end_unfinished(*prepared, CommitState::cancelled, cancel_reason(active));
+    return finish(store::RunState::cancelled, cancel_reason(active));
+  }
+
+  const fs::path logs_root = run_dir / "logs";
+  reporter.announce(*prepared, logs_root);
+  SecretMasker masker;
+  RunEnvironment env;
+  env.backend = &backend_;
+  env.images = [this](std::string_view name) { return images_.lookup(name); };
+  env.masker = &masker;
+  if (!run.from_fork) env.secrets = job_secrets(*repo);  // forks get no secrets, as on GitHub
+  for (const auto& [name, value] : env.secrets) masker.add(value);
+  env.default_image = config_.default_image;
+  env.labels = config_.labels;
+  env.limits.memory_bytes = static_cast<std::uint64_t>(config_.limits.job_memory_mib) << 20;
+  env.capacity = config_.capacity;
+  env.slots = &slots_;
+  env.run_dir = run_dir;
+  env.logs_dir = logs_root;
+  env.workflow_logs_dir = [&logs_root](const PlannedWorkflow& w) { return workflow_logs_dir(logs_root, w); };
+  env.run_id = std::to_string(run.id);
+  env.run_number = std::to_string(run.id);
+  env.run_attempt = std::to_string(run.attempt);
+  env.server_url = config_.public_url;
+
+  WorkflowHooks hooks;
+  hooks.started = [&reporter](const PlannedWorkflow& w) { return reporter.observe(w); };
+  hooks.finished = [&reporter](const PlannedWorkflow& w, const scheduler::RunReport& r) {
+    reporter.workflow_finished(w, r);
+  };
+  const RunResult result = execute_run(*prepared, source, trigger, env, active.cancel, hooks);
+  if (result == RunResult::cancelled) {
+    const std::string why = cancel_reason(active);
+    reporter.end_unfinished(*prepared, CommitState::cancelled, why);
+    return finish(store::RunState::cancelled, why);
+  }
+  finish(result == RunResult::success ? store::RunState::success : store::RunState::failure, "");
+}
+
+}  // namespace sandci::agent::server

@@ -1,0 +1,88 @@
+#pragma once
+// The daemon's queue worker: claims queued runs from the store and runs each one
+// exactly as `sandci run` does (runner/run_engine), from a fresh checkout of the
+// run's commit. Several runs go on at once; their jobs share the agent's capacity
+// through JobSlots, so one big run cannot starve the others. While a run goes on
+// its claim's lease is renewed; a run whose lease is lost, that is superseded by a
+// newer push, or that an admin cancels is stopped.
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "agent/config/agent_config.h"
+#include "agent/runner/job_slots.h"
+#include "agent/store/run_store.h"
+#include "git/mirror_cache.h"
+#include "sandbox/image_store.h"
+#include "sandbox/sandbox.h"
+
+namespace sandci::agent::server {
+
+struct WorkerOptions {
+  std::string owner;  // this agent, as recorded on its claims
+  std::size_t runs_at_once = 2;
+  std::chrono::milliseconds lease{std::chrono::seconds(60)};
+  std::chrono::milliseconds idle_poll{std::chrono::seconds(2)};  // a wake() is the fast path
+};
+
+class RunWorker {
+ public:
+  using Now = std::function<std::int64_t()>;  // ms since the epoch
+  RunWorker(const config::AgentConfig& config, store::RunStore& store, sandbox::SandboxBackend& backend,
+            sandbox::ImageStore& images, JobSlots& slots, WorkerOptions options, Now now,
+            std::function<void()> statuses_changed);
+  ~RunWorker();  // drain(0)
+
+  void start();
+  // A run was queued: an idle worker claims it now rather than at its next poll.
+  void wake();
+  // Stops run `id` if this agent runs it (superseded, cancelled by an admin).
+  void cancel_run(std::int64_t id, const std::string& why);
+  // Claims nothing more; lets running runs go on for `grace`, then cancels them
+  // and waits until every sandbox is gone.
+  void drain(std::chrono::milliseconds grace);
+  std::size_t active_runs() const;
+
+ private:
+  struct Active {
+    std::atomic<bool> cancel{false};
+    std::string why;  // guarded by the worker's mutex
+    store::Claim claim;
+  };
+
+  void work_loop();
+  void lease_loop();
+  void process(const store::RunRecord& run, Active& active);
+  std::shared_ptr<Active> register_run(const store::RunRecord& run);
+  void unregister_run(std::int64_t id);
+  std::string cancel_reason(const Active& active) const;
+
+  const config::AgentConfig& config_;
+  store::RunStore& store_;
+  sandbox::SandboxBackend& backend_;
+  sandbox::ImageStore& images_;
+  JobSlots& slots_;
+  WorkerOptions options_;
+  Now now_;
+  std::function<void()> statuses_changed_;
+  git::MirrorCache mirrors_;
+
+  mutable std::mutex mutex_;
+  std::condition_variable wake_;
+  bool stopping_ = false;
+  bool woken_ = false;
+  std::map<std::int64_t, std::shared_ptr<Active>> active_;
+  std::vector<std::thread> threads_;
+  std::thread lease_thread_;
+};
+
+}  // namespace sandci::agent::server

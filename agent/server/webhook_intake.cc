@@ -1,0 +1,138 @@
+#include "agent/server/webhook_intake.h"
+
+#include <openssl/sha.h>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <cstdio>
+
+#include "agent/forge/webhook.h"
+#include "agent/server/repository_glue.h"
+
+namespace sandci::agent::server {
+namespace {
+
+http::HttpResponse answer(int status, const std::string& text) {
+  return http::HttpResponse::text(status, text + "\n");
+}
+
+// A delivery without an id (an old GitLab) is told apart by its bytes.
+std::string body_digest(const std::string& body) {
+  unsigned char digest[SHA256_DIGEST_LENGTH];
+  SHA256(reinterpret_cast<const unsigned char*>(body.data()), body.size(), digest);
+  std::string hex = "sha256:";
+  char byte[3];
+  for (unsigned char c : digest) {
+    std::snprintf(byte, sizeof byte, "%02x", c);
+    hex += byte;
+  }
+  return hex;
+}
+
+// The event kinds a repository's `events:` names: push (branches), tag, pull_request.
+config::RepositoryEvent configured_event(const forge::WebhookEvent& event) {
+  if (event.kind == forge::EventKind::pull_request) return config::RepositoryEvent::kPullRequest;
+  return event.ref.rfind("refs/tags/", 0) == 0 ? config::RepositoryEvent::kTag : config::RepositoryEvent::kPush;
+}
+
+store::NewRun new_run(const forge::WebhookEvent& event, forge::ForgeKind kind, const std::string& delivery_id) {
+  store::NewRun run;
+  run.repository = event.repository;
+  run.forge = std::string(forge::to_string(kind));
+  run.event = event.event_name;
+  run.action = event.action;
+  run.ref = event.ref;
+  run.sha = event.sha;
+  run.base_ref = event.base_ref;
+  run.head_ref = event.head_ref;
+  run.from_fork = event.from_fork;
+  run.clone_url = event.from_fork && !event.head_clone_url.empty() ? event.head_clone_url : event.clone_url;
+  run.payload_json = event.payload.dump();
+  run.trigger = "webhook";
+  // A newer push to a branch (or to a pull request) supersedes the older run.
+  run.concurrency_key = event.repository + " " + event.ref;
+  run.delivery_id = delivery_id;
+  run.title = event.commit_message.substr(0, event.commit_message.find('\n'));
+  return run;
+}
+
+}  // namespace
+
+WebhookIntake::WebhookIntake(const config::AgentConfig& config, store::RunStore& store, Now now, Queued queued)
+    : config_(config), store_(store), now_(std::move(now)), queued_(std::move(queued)) {}
+
+http::HttpResponse WebhookIntake::handle(const http::HttpRequest& request, const std::string& forge_in_path) {
+  if (request.method != "POST") return answer(405, "webhooks are POSTed");
+  auto headers = [&request](std::string_view name) { return request.headers.get(name); };
+  std::optional<forge::ForgeKind> kind =
+      forge_in_path.empty() ? forge::detect_forge(headers) : forge::parse_forge_kind(forge_in_path);
+  if (!kind) {
+    if (!forge_in_path.empty()) return answer(404, "no such forge: " + forge_in_path);
+    return answer(400, "not a webhook from GitHub, Gitea, Forgejo or GitLab (no event header)");
+  }
+  const std::string content_type = request.headers.get("Content-Type").value_or("");
+  auto envelope = forge::read_envelope(*kind, headers, request.body, content_type);
+  if (!envelope) return answer(400, envelope.error().reason);
+  // An organisation's hook pings without naming a repository: nothing to verify
+  // it against, and nothing starts.
+  if (envelope->repository.empty() && envelope->event == "ping") return answer(200, "pong");
+
+  const config::RepositoryConfig* repo = find_repository(config_, forge::to_string(*kind), envelope->repository);
+  if (!repo) {
+    spdlog::warn("event=webhook_refused forge={} repository=\"{}\" delivery={} reason=not_configured",
+                 forge::to_string(*kind), envelope->repository, envelope->delivery_id);
+    return answer(401, "unknown repository or bad signature");
+  }
+  const auto now = std::chrono::system_clock::time_point(std::chrono::milliseconds(now_()));
+  auto verified = forge::verify_signature(*kind, headers, request.body, repo->webhook_secret.reveal(), now);
+  if (!verified.ok()) {
+    spdlog::warn("event=webhook_refused forge={} repository={} delivery={} reason=\"{}\"", forge::to_string(*kind),
+                 envelope->repository, envelope->delivery_id, verified.reason);
+    return answer(401, verified.reason);
+  }
+  auto event = forge::parse_event(*envelope);
+  if (!event) return answer(400, event.error().reason);
+  if (event->kind == forge::EventKind::ping) return answer(200, "pong");
+
+  const std::string delivery_id = envelope->delivery_id.empty() ? body_digest(request.body) : envelope->delivery_id;
+  store::DeliveryRecord delivery{std::string(forge::to_string(*kind)), delivery_id, event->repository,
+                                 envelope->event, now_(), ""};
+  std::optional<std::string> ignored = event->ignored;
+  if (!ignored && event->kind == forge::EventKind::other) ignored = "event '" + envelope->event + "' is not built";
+  const config::RepositoryEvent wanted = configured_event(*event);
+  if (!ignored && !repo->handles(wanted))
+    ignored = std::string(config::to_string(wanted)) + " events are not configured for " + repo->name;
+  std::optional<store::NewRun> run;
+  if (ignored) {
+    delivery.outcome = "ignored: " + *ignored;
+  } else {
+    run = new_run(*event, *kind, delivery_id);
+    delivery.outcome = "queued";
+  }
+
+  auto accepted = store_.accept_delivery(delivery, run);
+  if (!accepted) {
+    spdlog::error("event=delivery_not_recorded delivery={} error=\"{}\"", delivery_id, accepted.error().message);
+    return answer(503, "cannot record the delivery now; redeliver it later");
+  }
+  if (accepted->duplicate) return answer(200, "duplicate delivery " + delivery_id + ": nothing started");
+  if (ignored) {
+    spdlog::info("event=webhook_ignored repository={} delivery={} why=\"{}\"", event->repository, delivery_id,
+                 *ignored);
+    return answer(200, "ignored: " + *ignored);
+  }
+  const std::int64_t run_id = *accepted->run_id;
+  std::vector<std::int64_t> superseded;
+  if (repo->cancel_superseded) {
+    auto older = store_.supersede(run->concurrency_key, run_id, now_());
+    if (older) superseded = *older;
+  }
+  spdlog::info("event=run_queued run={} repository={} sha={} ref={} event={} delivery={}", run_id, run->repository,
+               run->sha, run->ref, run->event, delivery_id);
+  if (queued_) queued_(run_id, superseded);
+  http::HttpResponse response = http::HttpResponse::json(
+      202, nlohmann::json{{"run", run_id}, {"url", config_.public_url + "/runs/" + std::to_string(run_id)}}.dump());
+  return response;
+}
+
+}  // namespace sandci::agent::server

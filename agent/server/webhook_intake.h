@@ -1,0 +1,46 @@
+#pragma once
+// POST /webhook: turns a forge's delivery into a durably queued run, or a clear
+// answer. In order: which forge (the path /webhook/<forge>, else its headers),
+// the repository the body names (nothing in it is trusted yet), that
+// repository's secret, the signature over the raw bytes, then the event. The
+// delivery and its run are committed before the 2xx answer, so nothing answered
+// 2xx is lost; a delivery id seen before starts nothing.
+//
+// Answers: 202 queued; 200 ping, "duplicate", "ignored: <why>"; 400 malformed
+// body; 401 missing or wrong signature, and a repository this agent does not
+// serve (401 rather than 404 so that an unauthenticated caller cannot learn
+// which repositories are configured: the agent's log says which it was); 405
+// not a POST; 503 when the store cannot commit. Never a 5xx for bad input:
+// GitLab disables a hook after 4 failures in a row.
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+
+#include "agent/config/agent_config.h"
+#include "agent/forge/forge_kind.h"
+#include "agent/http/http_types.h"
+#include "agent/store/run_store.h"
+
+namespace sandci::agent::server {
+
+class WebhookIntake {
+ public:
+  using Now = std::function<std::int64_t()>;  // ms since the epoch
+  // `queued(run_id, superseded)` is called after a run is committed, with the
+  // ids of older running runs it supersedes (to stop them).
+  using Queued = std::function<void(std::int64_t, const std::vector<std::int64_t>&)>;
+
+  WebhookIntake(const config::AgentConfig& config, store::RunStore& store, Now now, Queued queued);
+
+  // `forge_in_path`: the <forge> of /webhook/<forge>, empty for /webhook.
+  http::HttpResponse handle(const http::HttpRequest& request, const std::string& forge_in_path);
+
+ private:
+  const config::AgentConfig& config_;
+  store::RunStore& store_;
+  Now now_;
+  Queued queued_;
+};
+
+}  // namespace sandci::agent::server
