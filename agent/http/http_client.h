@@ -15,22 +15,22 @@
 namespace sandci::agent::http {
 
 struct ClientOptions {
-  std::filesystem::path ca_file;  // PEM bundle of trusted CAs; empty: the system CA store
+  std::filesystem::path ca_file{};  // PEM bundle of trusted CAs; empty: the system CA store
   std::size_t max_response_bytes = 4 * 1024 * 1024;  // body limit; headers are held to 64 KiB
 };
 
 struct ClientRequest {
   std::string method = "GET";
-  std::string url;  // http:// or https://
-  Headers headers;  // Host, Content-Length and Connection are set by the client
-  std::string body;
+  std::string url{};  // http:// or https://
+  Headers headers{};  // Host, Content-Length and Connection are set by the client
+  std::string body{};
   std::chrono::milliseconds timeout{10'000};  // the whole exchange, connect to last byte
 };
 
 struct ClientResponse {
   int status = 0;
-  Headers headers;
-  std::string body;
+  Headers headers{};
+  std::string body{};
 };
 
 class HttpClient {

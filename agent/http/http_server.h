@@ -37,14 +37,14 @@
 namespace sandci::agent::http {
 
 struct TlsFiles {
-  std::filesystem::path cert_file;  // PEM: the server certificate, then any intermediates
-  std::filesystem::path key_file;   // PEM: its private key
+  std::filesystem::path cert_file{};  // PEM: the server certificate, then any intermediates
+  std::filesystem::path key_file{};   // PEM: its private key
 };
 
 struct HttpServerOptions {
   std::string address = "127.0.0.1";  // an IPv4 or IPv6 address ("0.0.0.0", "::")
   std::uint16_t port = 0;             // 0: any free port (see HttpServer::port())
-  std::optional<TlsFiles> tls;        // set: HTTPS only
+  std::optional<TlsFiles> tls{};      // set: HTTPS only
   std::size_t max_header_bytes = 16 * 1024;
   std::size_t max_body_bytes = 25 * 1024 * 1024;
   std::chrono::milliseconds header_timeout{10'000};  // also the TLS handshake's
@@ -56,7 +56,7 @@ struct HttpServerOptions {
   // Told, one line each, what the server handled itself (a 400, 413, 431 or 503, a
   // client dropped at a deadline). Runs on the network thread: must be quick and
   // must not throw. Lines carry the peer's address, never header values or bodies.
-  std::function<void(const std::string&)> log;
+  std::function<void(const std::string&)> log{};
 };
 
 // Answers the request it was given. Call it exactly once, from any thread, at any

@@ -54,11 +54,11 @@ bool is_valid_header_name(std::string_view name);
 bool is_valid_header_value(std::string_view value);
 
 struct HttpRequest {
-  std::string method;          // as sent, e.g. "POST"
-  std::string target;          // origin-form as sent, e.g. "/hooks/github?x=1"
-  Headers headers;
-  std::string body;            // the whole body, already de-chunked
-  std::string remote_address;  // the peer's IP address, e.g. "127.0.0.1" or "::1"
+  std::string method{};        // as sent, e.g. "POST"
+  std::string target{};        // origin-form as sent, e.g. "/hooks/github?x=1"
+  Headers headers{};
+  std::string body{};          // the whole body, already de-chunked
+  std::string remote_address{};  // the peer's IP address, e.g. "127.0.0.1" or "::1"
 
   // The target without its query string ("/a/b?x=1" -> "/a/b").
   std::string_view path() const;
@@ -66,8 +66,8 @@ struct HttpRequest {
 
 struct HttpResponse {
   int status = 200;
-  Headers headers;
-  std::string body;
+  Headers headers{};
+  std::string body{};
 
   // A response with `body` and Content-Type "text/plain; charset=utf-8".
   static HttpResponse text(int status, std::string body);
