@@ -4,6 +4,10 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
+#include <thread>
+#include <vector>
+
 #include "agent/http/http_server.h"
 #include "integration/agent/http/http_test_support.h"
 #include "support/test_ca.h"
@@ -88,6 +92,32 @@ TEST_F(HttpsTest, PlainHttpToTheTlsPortFailsAndTheServerGoesOn) {
   const auto response = HttpClient({.ca_file = files_.ca_cert}).send({.url = https_url("127.0.0.1")});
   ASSERT_TRUE(response) << response.error();
   EXPECT_EQ(response->status, 200);
+}
+
+TEST_F(HttpsTest, OneClientIsSafeToShareAcrossThreads) {
+  const HttpClient client({.ca_file = files_.ca_cert});
+  std::atomic<int> ok{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t)
+    threads.emplace_back([&] {
+      for (int i = 0; i < 5; ++i) {
+        const auto response = client.send({.url = https_url("127.0.0.1")});
+        if (response && response->status == 200 && response->body == "hello GET") ++ok;
+      }
+    });
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(ok, 20);
+}
+
+TEST_F(HttpsTest, SilentClientIsDroppedAtTheHandshakeDeadline) {
+  auto server = start_server(
+      {.tls = TlsFiles{files_.server_cert, files_.server_key}, .header_timeout = 300ms}, hello_handler());
+  testing::RawSocket silent(server->port());
+  ASSERT_TRUE(silent.connected());
+  bool closed = false;
+  silent.read_until_closed(10s, &closed);
+  EXPECT_TRUE(closed);
+  EXPECT_TRUE(testing::eventually([&] { return server->open_connections() == 0; }));
 }
 
 TEST(HttpsServer, UnreadableCertificateIsAStartError) {
