@@ -43,4 +43,23 @@ std::expected<LocalHead, Error> read_local_head(const std::filesystem::path& pat
   return head;
 }
 
+std::expected<std::string, Error> resolve_commit(const std::filesystem::path& path, const std::string& ref) {
+  ensure_libgit2();
+  git_repository* raw = nullptr;
+  if (git_repository_open_bare(&raw, path.c_str()) != 0 &&
+      git_repository_open_ext(&raw, path.c_str(), 0, nullptr) != 0)
+    return std::unexpected(last_error(ErrorKind::kRepoNotFound, "not a git repository", path));
+  std::unique_ptr<git_repository, decltype(&git_repository_free)> repo(raw, git_repository_free);
+  // A short name is tried as a branch first, then as a tag, as people mean it.
+  for (const std::string& spec : {ref, "refs/heads/" + ref, "refs/tags/" + ref}) {
+    git_object* object = nullptr;
+    if (git_revparse_single(&object, repo.get(), (spec + "^{commit}").c_str()) != 0) continue;
+    char hex[GIT_OID_HEXSZ + 1] = {};
+    git_oid_tostr(hex, sizeof hex, git_object_id(object));
+    git_object_free(object);
+    return std::string(hex);
+  }
+  return std::unexpected(last_error(ErrorKind::kShaNotFound, "no commit named '" + ref + "'", path));
+}
+
 }  // namespace sandci::git

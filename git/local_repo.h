@@ -19,4 +19,9 @@ struct LocalHead {
 // when HEAD has no commit yet.
 std::expected<LocalHead, Error> read_local_head(const std::filesystem::path& path);
 
+// The commit `ref` names in the repository at `repo` (bare or not): a full ref
+// ("refs/heads/main"), a branch or tag name, or a SHA. Errors: kRepoNotFound,
+// kShaNotFound when nothing by that name is a commit.
+std::expected<std::string, Error> resolve_commit(const std::filesystem::path& repo, const std::string& ref);
+
 }  // namespace sandci::git

@@ -27,6 +27,8 @@ void add_validate_command(CLI::App& app, CommandAction& action);
 void add_plan_command(CLI::App& app, CommandAction& action);
 void add_image_command(CLI::App& app, CommandAction& action);
 void add_run_command(CLI::App& app, CommandAction& action);
+void add_serve_command(CLI::App& app, CommandAction& action);
+void add_enqueue_command(CLI::App& app, CommandAction& action);
 
 int run_cli(int argc, char** argv, const std::string& version);
 

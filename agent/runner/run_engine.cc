@@ -168,7 +168,7 @@ JobRunnerConfig job_runner_config(const PlannedWorkflow& planned, const RunSourc
   config.limits = env.limits;
   config.base_env = base_env(source, trigger, env, planned);
   config.event_payload = trigger.payload.dump();
-  config.logs_dir = env.logs_dir;
+  config.logs_dir = env.workflow_logs_dir ? env.workflow_logs_dir(planned) : env.logs_dir;
   config.scratch_dir = env.run_dir / "scratch";
   config.slots = env.slots;
   return config;

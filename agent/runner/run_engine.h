@@ -95,6 +95,9 @@ struct RunEnvironment {
   JobSlots* slots = nullptr;     // shared by concurrent runs (the daemon); may be null
   std::filesystem::path run_dir;   // event.json, scratch space, artifacts
   std::filesystem::path logs_dir;  // one <job>.log per job
+  // When set, each workflow's logs go to the folder it gives instead (jobs of
+  // the same name in two workflows then keep their own logs).
+  std::function<std::filesystem::path(const PlannedWorkflow&)> workflow_logs_dir;
   std::string run_id;              // GITHUB_RUN_ID
   std::string run_number = "1";
   std::string run_attempt = "1";

@@ -270,7 +270,7 @@ http::HttpResponse Routes::enqueue(const http::HttpRequest& request) {
                          .dump();
   run.trigger = "enqueue";
   run.concurrency_key = repo->name + " " + ref;
-  auto id = store_.enqueue_run(run);
+  auto id = store_.enqueue_run(run, now_());
   if (!id) return text(503, "cannot queue the run: " + id.error().message);
   spdlog::info("event=run_queued run={} repository={} ref={} trigger=enqueue", *id, repo->name, ref);
   if (queued_) queued_(*id);
