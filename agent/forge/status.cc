@@ -152,6 +152,13 @@ std::string error_message(std::string_view body) {
   return truncate_utf8(message, kReasonLimit);
 }
 
+// "refs/heads/main" -> "main", "refs/tags/v1" -> "v1"; anything else as it is.
+std::string short_ref(const std::string& ref) {
+  for (std::string_view prefix : {"refs/heads/", "refs/tags/"})
+    if (ref.rfind(prefix, 0) == 0) return ref.substr(prefix.size());
+  return ref;
+}
+
 }  // namespace
 
 std::string_view to_string(CommitState state) {
@@ -204,7 +211,8 @@ HttpCall build_status_request(const StatusTarget& target, const CommitStatus& st
     if (!token.empty()) call.headers.emplace_back("PRIVATE-TOKEN", std::string(token));
     call.headers.emplace_back("Accept", "application/json");
     if (!status.context.empty()) body["name"] = status.context;
-    if (!status.ref.empty()) body["ref"] = status.ref;
+    // GitLab names branches and tags as such ("main"), not as full refs.
+    if (!status.ref.empty()) body["ref"] = short_ref(status.ref);
     if (!status.description.empty()) {
       body["description"] = truncate_utf8(status.description, kGitlabDescriptionLimit);
     }

@@ -75,6 +75,18 @@ TEST(StatusRequest, GiteaAndForgejo) {
   }
 }
 
+// The agent knows refs in full; GitLab names a branch or a tag by its short name.
+TEST(StatusRequest, GitLabRefIsTheBranchOrTagName) {
+  CommitStatus branch = status();
+  branch.ref = "refs/heads/feature/x";
+  EXPECT_EQ(json::parse(build_status_request({ForgeKind::gitlab, "https://g/api/v4", "a/b", 1}, branch, "t").body)["ref"],
+            "feature/x");
+  CommitStatus tag = status();
+  tag.ref = "refs/tags/v1.2";
+  EXPECT_EQ(json::parse(build_status_request({ForgeKind::gitlab, "https://g/api/v4", "a/b", 1}, tag, "t").body)["ref"],
+            "v1.2");
+}
+
 TEST(StatusRequest, GitLabByIdAndByPath) {
   HttpCall by_id = build_status_request(
       {ForgeKind::gitlab, "https://gitlab.example/api/v4", "factory/line/conveyor", 321},

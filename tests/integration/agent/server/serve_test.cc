@@ -1,0 +1,331 @@
+// `sandci serve` as a real process: signed webhooks over real HTTP, a real git
+// daemon, real gVisor sandboxes, and a test forge that records the commit statuses.
+#include <gtest/gtest.h>
+
+#include <set>
+
+#include "integration/agent/server/agent_fixture.h"
+
+namespace sandci::agent::testing {
+namespace {
+
+using forge::ForgeKind;
+
+class ServeTest : public AgentTest {};
+
+const std::vector<std::string> kDiamondJobs = {"setup", "left", "right", "join"};
+
+// Push to status: one run, every job's context pending then success, on the
+// pushed SHA, linking to the run's page; the page and the logs answer.
+TEST_F(ServeTest, GithubPushRunsTheDiamondAndPostsStatuses) {
+  TestForge forge;
+  const std::string sha = make_repo("alice/hello", {{".github/workflows/ci.yml", kDiamond}});
+  write_config(forge, {{}});
+  start_agent();
+
+  auto accepted = deliver(ForgeKind::github, "push", "d-1", github_push("alice/hello", clone_url("alice/hello"), sha));
+  ASSERT_EQ(accepted.status, 202) << accepted.body;
+  const std::int64_t run = run_id_of(accepted);
+  ASSERT_GT(run, 0);
+  ASSERT_TRUE(eventually([&] { return run_finished(run); })) << slurp(log_file());
+  EXPECT_EQ(run_state(run), "success");
+  ASSERT_TRUE(eventually([&] { return states_of(seen_statuses(forge.delivered()), "sandci/ci").size() >= 2; }));
+
+  const auto seen = seen_statuses(forge.delivered());
+  for (const auto& job : kDiamondJobs) {
+    EXPECT_EQ(states_of(seen, "sandci/ci/" + job), (std::vector<std::string>{"pending", "success"})) << job;
+  }
+  EXPECT_EQ(states_of(seen, "sandci/ci"), (std::vector<std::string>{"pending", "success"}));
+  for (const auto& s : seen) {
+    EXPECT_EQ(s.sha, sha);
+    EXPECT_EQ(s.target_url, agent_url() + "/runs/" + std::to_string(run));
+    EXPECT_EQ(s.auth, std::string("Bearer ") + kApiToken);
+  }
+  for (const auto& r : forge.requests())
+    EXPECT_EQ(r.target.rfind("/api/v3/repos/alice/hello/statuses/" + sha, 0), 0u) << r.target;
+
+  auto page = get("/runs/" + std::to_string(run));
+  EXPECT_EQ(page.status, 200);
+  for (const auto& job : kDiamondJobs) EXPECT_NE(page.body.find(">" + job + "<"), std::string::npos) << job;
+  auto log = get("/runs/" + std::to_string(run) + "/jobs/" + "%2Egithub%2Fworkflows%2Fci.yml%2Fjoin/log");
+  EXPECT_EQ(log.status, 200);
+  EXPECT_NE(log.body.find("join-ran"), std::string::npos) << log.body;
+  EXPECT_EQ(agent_.terminate(), 0);
+}
+
+// A failing job: its context and the workflow's fail; jobs after it are skipped.
+TEST_F(ServeTest, FailingJobFailsItsContextAndTheWorkflow) {
+  TestForge forge;
+  const std::string sha = make_repo("alice/hello", {{".github/workflows/ci.yml", R"(name: ci
+on: push
+jobs:
+  build:
+    runs-on: linux
+    steps:
+      - run: echo compiling; exit 3
+  deploy:
+    needs: build
+    runs-on: linux
+    steps:
+      - run: echo never
+)"}});
+  write_config(forge, {{}});
+  start_agent();
+  auto accepted = deliver(ForgeKind::github, "push", "d-fail", github_push("alice/hello", clone_url("alice/hello"), sha));
+  ASSERT_EQ(accepted.status, 202) << accepted.body;
+  const auto run = run_id_of(accepted);
+  ASSERT_TRUE(eventually([&] { return run_finished(run); }));
+  EXPECT_EQ(run_state(run), "failure");
+  ASSERT_TRUE(eventually([&] { return states_of(seen_statuses(forge.delivered()), "sandci/ci").size() >= 2; }));
+  const auto seen = seen_statuses(forge.delivered());
+  EXPECT_EQ(states_of(seen, "sandci/ci/build"), (std::vector<std::string>{"pending", "failure"}));
+  EXPECT_EQ(states_of(seen, "sandci/ci/deploy"), (std::vector<std::string>{"pending", "success"}))
+      << "a skipped job reads as success, as required checks treat it";
+  EXPECT_EQ(states_of(seen, "sandci/ci"), (std::vector<std::string>{"pending", "failure"}));
+}
+
+// GitLab: its token header, its API path, its states (running, never the same
+// state twice for one context).
+TEST_F(ServeTest, GitlabPushPostsGitlabStatuses) {
+  TestForge forge;
+  const std::string sha = make_repo("group/proj", {{".github/workflows/ci.yml", kDiamond}});
+  write_config(forge, {{"group/proj", "gitlab", ""}});
+  start_agent();
+  const std::string body =
+      json{{"object_kind", "push"}, {"event_name", "push"}, {"before", std::string(40, '0')}, {"after", sha},
+           {"ref", "refs/heads/main"}, {"checkout_sha", sha}, {"user_username", "alice"},
+           {"project_id", 42},
+           {"project", {{"id", 42}, {"path_with_namespace", "group/proj"}, {"git_http_url", clone_url("group/proj")},
+                        {"default_branch", "main"}}},
+           {"commits", json::array({{{"id", sha}, {"message", "first commit"}}})},
+           {"total_commits_count", 1}}
+          .dump();
+  auto accepted = deliver(ForgeKind::gitlab, "Push Hook", "gl-1", body);
+  ASSERT_EQ(accepted.status, 202) << accepted.body;
+  const auto run = run_id_of(accepted);
+  ASSERT_TRUE(eventually([&] { return run_finished(run); }));
+  ASSERT_TRUE(eventually([&] { return states_of(seen_statuses(forge.delivered()), "sandci/ci").size() >= 3; }));
+  const auto seen = seen_statuses(forge.delivered());
+  for (const auto& job : kDiamondJobs)
+    EXPECT_EQ(states_of(seen, "sandci/ci/" + job), (std::vector<std::string>{"pending", "running", "success"})) << job;
+  for (const auto& r : forge.requests()) {
+    EXPECT_EQ(r.target, "/api/v4/projects/42/statuses/" + sha);
+    EXPECT_EQ(r.headers.get("PRIVATE-TOKEN").value_or(""), kApiToken);
+    EXPECT_EQ(r.body.value("ref", ""), "main");
+  }
+}
+
+// Gitea signs with X-Gitea-Signature and takes `Authorization: token`.
+TEST_F(ServeTest, GiteaPushOverHttpsForge) {
+  fs::create_directories(dir_.path() / "tls");
+  TestForge forge(dir_.path() / "tls");
+  const std::string sha = make_repo("alice/hello", {{".github/workflows/ci.yml", kDiamond}});
+  write_config(forge, {{"alice/hello", "gitea", ""}});
+  start_agent();
+  auto accepted = deliver(ForgeKind::gitea, "push", "gt-1", github_push("alice/hello", clone_url("alice/hello"), sha));
+  ASSERT_EQ(accepted.status, 202) << accepted.body;
+  ASSERT_TRUE(eventually([&] { return states_of(seen_statuses(forge.delivered()), "sandci/ci").size() >= 2; }));
+  for (const auto& s : seen_statuses(forge.delivered())) EXPECT_EQ(s.auth, std::string("token ") + kApiToken);
+  EXPECT_EQ(forge.requests().front().target.rfind("/api/v1/repos/alice/hello/statuses/", 0), 0u);
+}
+
+// Every kind of bad request gets its answer, nothing starts, the agent goes on.
+TEST_F(ServeTest, BadDeliveriesGetClearAnswersAndStartNothing) {
+  TestForge forge;
+  const std::string sha = make_repo("alice/hello", {{".github/workflows/ci.yml", kDiamond}});
+  write_config(forge, {{}});
+  start_agent();
+  const std::string push = github_push("alice/hello", clone_url("alice/hello"), sha);
+
+  auto wrong = deliver(ForgeKind::github, "push", "b-1", push, "not-the-secret");
+  EXPECT_EQ(wrong.status, 401) << wrong.body;
+  http::ClientRequest unsigned_request;
+  unsigned_request.method = "POST";
+  unsigned_request.url = agent_url() + "/webhook";
+  unsigned_request.body = push;
+  unsigned_request.headers.set("X-GitHub-Event", "push");
+  unsigned_request.headers.set("X-GitHub-Delivery", "b-2");
+  EXPECT_EQ(client_.send(unsigned_request)->status, 401);
+  auto unknown = deliver(ForgeKind::github, "push", "b-3", github_push("eve/other", clone_url("alice/hello"), sha));
+  EXPECT_EQ(unknown.status, 401) << unknown.body;
+  EXPECT_EQ(deliver(ForgeKind::github, "push", "b-4", "{not json").status, 400);
+  EXPECT_EQ(deliver(ForgeKind::github, "push", "b-5", "[1,2,3]").status, 400);
+  auto bad_sha = json::parse(push);
+  bad_sha["after"] = "xyz";
+  EXPECT_EQ(deliver(ForgeKind::github, "push", "b-6", bad_sha.dump()).status, 400);
+  auto ping = deliver(ForgeKind::github, "ping", "b-7",
+                      json{{"zen", "hi"}, {"hook_id", 1}, {"repository", {{"full_name", "alice/hello"}}}}.dump());
+  EXPECT_EQ(ping.status, 200);
+  EXPECT_NE(ping.body.find("pong"), std::string::npos);
+  auto deleted = json::parse(push);
+  deleted["after"] = std::string(40, '0');
+  deleted["deleted"] = true;
+  auto ignored = deliver(ForgeKind::github, "push", "b-8", deleted.dump());
+  EXPECT_EQ(ignored.status, 200);
+  EXPECT_NE(ignored.body.find("ignored"), std::string::npos) << ignored.body;
+  auto issues = deliver(ForgeKind::github, "issues", "b-9",
+                        json{{"action", "opened"}, {"repository", {{"full_name", "alice/hello"}}}}.dump());
+  EXPECT_EQ(issues.status, 200);
+  EXPECT_NE(issues.body.find("ignored"), std::string::npos) << issues.body;
+  EXPECT_EQ(get("/webhook").status, 405);
+  http::ClientRequest huge;
+  huge.method = "POST";
+  huge.url = agent_url() + "/webhook";
+  huge.body = std::string(26u << 20, 'x');
+  huge.headers.set("X-GitHub-Event", "push");
+  huge.timeout = 30s;
+  auto too_big = client_.send(huge);
+  EXPECT_TRUE(!too_big || too_big->status == 413) << (too_big ? too_big->body : too_big.error());
+
+  // Nothing of that queued a run; a good delivery still does, and only once.
+  auto health = json::parse(get("/healthz").body);
+  EXPECT_EQ(health["queued"].get<int>() + health["running"].get<int>(), 0) << health.dump();
+  auto first = deliver(ForgeKind::github, "push", "good-1", push);
+  EXPECT_EQ(first.status, 202) << first.body;
+  auto replay = deliver(ForgeKind::github, "push", "good-1", push);
+  EXPECT_EQ(replay.status, 200);
+  EXPECT_NE(replay.body.find("duplicate"), std::string::npos) << replay.body;
+  ASSERT_TRUE(eventually([&] { return run_finished(run_id_of(first)); }));
+  EXPECT_EQ(get("/runs/2").status, 404) << "the replay queued a second run";
+}
+
+// A pull request from a fork runs the fork's head commit, without secrets.
+TEST_F(ServeTest, ForkPullRequestGetsNoSecrets) {
+  TestForge forge;
+  const char* workflow = R"(name: ci
+on: pull_request
+jobs:
+  show:
+    runs-on: linux
+    steps:
+      - run: 'if [ -z "${{ secrets.DEPLOY_KEY }}" ]; then echo no-secret-here; else echo has-a-secret; fi'
+)";
+  make_repo("alice/hello", {{".github/workflows/ci.yml", workflow}});
+  const std::string fork_sha = make_repo("mallory/hello", {{".github/workflows/ci.yml", workflow}, {"x", "fork"}});
+  write_config(forge, {{}});
+  start_agent();
+  auto pr = [&](const std::string& head_repo, const std::string& head_clone) {
+    return json{{"action", "opened"},
+                {"number", 7},
+                {"pull_request",
+                 {{"number", 7},
+                  {"head", {{"sha", fork_sha}, {"ref", "feature"}, {"repo", {{"full_name", head_repo}, {"clone_url", head_clone}}}}},
+                  {"base", {{"ref", "main"}, {"repo", {{"full_name", "alice/hello"}}}}}}},
+                {"repository", {{"full_name", "alice/hello"}, {"clone_url", clone_url("alice/hello")}}},
+                {"sender", {{"login", "mallory"}}}}
+        .dump();
+  };
+  auto accepted = deliver(ForgeKind::github, "pull_request", "pr-1", pr("mallory/hello", clone_url("mallory/hello")));
+  ASSERT_EQ(accepted.status, 202) << accepted.body;
+  const auto run = run_id_of(accepted);
+  ASSERT_TRUE(eventually([&] { return run_finished(run); })) << slurp(log_file());
+  EXPECT_EQ(run_state(run), "success");
+  auto log = get("/runs/" + std::to_string(run) + "/jobs/%2Egithub%2Fworkflows%2Fci.yml%2Fshow/log");
+  EXPECT_NE(log.body.find("no-secret-here"), std::string::npos) << log.body;
+  EXPECT_EQ(log.body.find(kJobSecret), std::string::npos);
+}
+
+// The forge is down (500), then rate-limits (429, Retry-After), then takes
+// statuses: every context still ends in its final state, none is sent twice
+// once delivered.
+TEST_F(ServeTest, StatusesSurviveAForgeOutage) {
+  TestForge forge;
+  forge.script([](const TestForge::Request&, int number) -> std::optional<http::HttpResponse> {
+    if (number <= 3) return http::HttpResponse::json(500, R"({"message":"down for maintenance"})");
+    if (number == 4) {
+      auto r = http::HttpResponse::json(429, R"({"message":"slow down"})");
+      r.headers.set("Retry-After", "1");
+      return r;
+    }
+    return std::nullopt;
+  });
+  const std::string sha = make_repo("alice/hello", {{".github/workflows/ci.yml", kDiamond}});
+  write_config(forge, {{}});
+  start_agent();
+  auto accepted = deliver(ForgeKind::github, "push", "o-1", github_push("alice/hello", clone_url("alice/hello"), sha));
+  ASSERT_EQ(accepted.status, 202);
+  ASSERT_TRUE(eventually(
+      [&] {
+        const auto seen = seen_statuses(forge.delivered());
+        for (const auto& job : kDiamondJobs) {
+          auto states = states_of(seen, "sandci/ci/" + job);
+          if (states.empty() || states.back() != "success") return false;
+        }
+        return true;
+      },
+      180s))
+      << slurp(log_file());
+  EXPECT_GT(forge.requests().size(), forge.delivered().size()) << "the outage was seen";
+  std::set<std::pair<std::string, std::string>> delivered;
+  for (const auto& s : seen_statuses(forge.delivered()))
+    EXPECT_TRUE(delivered.insert({s.context, s.state}).second) << s.context << " " << s.state << " sent twice";
+  EXPECT_NE(slurp(log_file()).find("event=status_retry"), std::string::npos);
+}
+
+// A permanent refusal (422) is recorded with the forge's reason, not retried.
+TEST_F(ServeTest, RefusedStatusIsNotRetried) {
+  TestForge forge;
+  forge.script([](const TestForge::Request&, int) -> std::optional<http::HttpResponse> {
+    return http::HttpResponse::json(422, R"({"message":"Validation Failed"})");
+  });
+  const std::string sha = make_repo("alice/hello", {{".github/workflows/ci.yml", "on: push\njobs:\n  a:\n    runs-on: x\n    steps:\n      - run: 'true'\n"}});
+  write_config(forge, {{}});
+  start_agent();
+  auto accepted = deliver(ForgeKind::github, "push", "r-1", github_push("alice/hello", clone_url("alice/hello"), sha));
+  ASSERT_TRUE(eventually([&] { return run_finished(run_id_of(accepted)); }));
+  ASSERT_TRUE(eventually([&] { return json::parse(get("/healthz").body)["statuses_pending"] == 0; }, 30s));
+  const auto tried = forge.requests().size();
+  std::this_thread::sleep_for(3s);
+  EXPECT_EQ(forge.requests().size(), tried) << "a refused status was sent again";
+  EXPECT_NE(slurp(log_file()).find("Validation Failed"), std::string::npos);
+}
+
+// A newer push to the branch cancels the older run; its statuses say so.
+TEST_F(ServeTest, NewerPushSupersedesTheOlderRun) {
+  TestForge forge;
+  const char* slow = "on: push\njobs:\n  slow:\n    runs-on: x\n    steps:\n      - run: sleep 60\n";
+  const std::string first = make_repo("alice/hello", {{".github/workflows/ci.yml", slow}});
+  write_config(forge, {{}});
+  start_agent();
+  auto older = deliver(ForgeKind::github, "push", "s-1", github_push("alice/hello", clone_url("alice/hello"), first));
+  ASSERT_EQ(older.status, 202);
+  ASSERT_TRUE(eventually([&] { return run_state(run_id_of(older)) == "running"; }));
+  const std::string second =
+      repo().commit({{".github/workflows/ci.yml", "on: push\njobs:\n  slow:\n    runs-on: x\n    steps:\n      - run: 'true'\n"}}, "fix");
+  repo().push("HEAD:refs/heads/main");
+  auto newer = deliver(ForgeKind::github, "push", "s-2", github_push("alice/hello", clone_url("alice/hello"), second));
+  ASSERT_EQ(newer.status, 202);
+  ASSERT_TRUE(eventually([&] { return run_finished(run_id_of(older)) && run_finished(run_id_of(newer)); }));
+  EXPECT_EQ(run_state(run_id_of(older)), "cancelled");
+  EXPECT_EQ(run_state(run_id_of(newer)), "success");
+  ASSERT_TRUE(eventually([&] {
+    for (const auto& s : seen_statuses(forge.delivered()))
+      if (s.sha == first && s.context == "sandci/ci.yml/slow" && s.state == "error") return true;
+    return false;
+  }));
+}
+
+// `sandci enqueue` starts a run by hand for a ref, with the admin token only.
+TEST_F(ServeTest, EnqueueByHand) {
+  TestForge forge;
+  const std::string sha = make_repo("alice/hello", {{".github/workflows/ci.yml", kDiamond}});
+  write_config(forge, {{}});
+  start_agent();
+  auto r = git::testing::run({SANDCI_BINARY, "enqueue", "alice/hello", "--ref", "main", "--agent", agent_url(),
+                              "--token-file", (dir_.path() / "secrets/admin").string()});
+  ASSERT_EQ(r.status, 0) << r.output;
+  EXPECT_NE(r.output.find("queued run 1"), std::string::npos) << r.output;
+  ASSERT_TRUE(eventually([&] { return run_finished(1); }));
+  EXPECT_EQ(run_state(1), "success");
+  ASSERT_TRUE(eventually([&] { return !states_of(seen_statuses(forge.delivered()), "sandci/ci/join").empty(); }));
+  EXPECT_EQ(seen_statuses(forge.delivered()).front().sha, sha) << "the ref was resolved to its commit";
+
+  write_secret(dir_.path() / "wrong", "not-the-admin-token");
+  auto refused = git::testing::run({SANDCI_BINARY, "enqueue", "alice/hello", "--agent", agent_url(), "--token-file",
+                                    (dir_.path() / "wrong").string()});
+  EXPECT_NE(refused.status, 0);
+  EXPECT_NE(refused.output.find("401"), std::string::npos) << refused.output;
+}
+
+}  // namespace
+}  // namespace sandci::agent::testing
