@@ -22,7 +22,9 @@ struct ClientOptions {
 struct ClientRequest {
   std::string method = "GET";
   std::string url{};  // http:// or https://
-  Headers headers{};  // Host, Content-Length and Connection are set by the client
+  // Content-Length, Transfer-Encoding and Connection are the client's own (copies here
+  // are dropped); Host and User-Agent ("sandci") are filled in when absent.
+  Headers headers{};
   std::string body{};
   std::chrono::milliseconds timeout{10'000};  // the whole exchange, connect to last byte
 };

@@ -59,6 +59,14 @@ bool is_parse_error(const error_code& ec) {
          ec != bhttp::error::header_limit && ec != bhttp::error::body_limit;
 }
 
+// A client reaching a dual-stack ("::") listener over IPv4 shows as 1.2.3.4, not
+// ::ffff:1.2.3.4, so logs and allow-lists see one form.
+std::string printable(const asio::ip::address& address) {
+  if (address.is_v6() && address.to_v6().is_v4_mapped())
+    return asio::ip::make_address_v4(asio::ip::v4_mapped, address.to_v6()).to_string();
+  return address.to_string();
+}
+
 // A status the wire can carry as a final response; anything else becomes 500.
 bool is_valid_final_status(int status) { return status >= 200 && status <= 599; }
 
@@ -140,6 +148,7 @@ struct HttpServer::Core {
   std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work;
   std::thread net_thread;
   std::uint16_t bound_port = 0;
+  std::chrono::steady_clock::time_point last_refusal_log{};  // network thread only
 
   std::atomic<std::size_t> open{0};
   std::atomic<bool> draining{false};
@@ -165,7 +174,7 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
       : core_(std::move(core)), stream_(std::move(stream)) {
     error_code ec;
     const auto peer = tcp_layer().socket().remote_endpoint(ec);
-    remote_ = ec ? std::string{"unknown"} : peer.address().to_string();
+    remote_ = ec ? std::string{"unknown"} : printable(peer.address());
   }
 
   ~Session() override {
@@ -449,7 +458,12 @@ void HttpServer::Core::on_accept(std::shared_ptr<Core> self, const error_code& e
 // client would need a handshake first) and close. Nothing is read or kept.
 void HttpServer::Core::refuse(tcp::socket& socket) {
   error_code ec;
-  log("http: 503 to a new connection: " + std::to_string(options.max_connections) + " connections open");
+  // One line a second at most: a flood must not become a flood of log lines.
+  const auto now = std::chrono::steady_clock::now();
+  if (now - last_refusal_log >= std::chrono::seconds(1)) {
+    last_refusal_log = now;
+    log("http: refusing new connections: " + std::to_string(options.max_connections) + " open");
+  }
   if (!tls) {
     socket.non_blocking(true, ec);
     if (!ec) socket.write_some(asio::buffer(kBusyResponse.data(), kBusyResponse.size()), ec);

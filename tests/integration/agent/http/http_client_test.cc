@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <mutex>
 #include <thread>
 #include <vector>
 
@@ -197,8 +198,12 @@ TEST(HttpClient, ErrorsNeverCarryHeaderValuesOrTheQuery) {
 
 TEST(HttpClient, SendsHostAndUserAgentAndReadsAllHeaders) {
   HttpRequest seen;
-  auto server = start_server({}, [&seen](HttpRequest request, Responder respond) {
-    seen = std::move(request);
+  std::mutex seen_mutex;  // the handler thread writes it, the test thread reads it
+  auto server = start_server({}, [&](HttpRequest request, Responder respond) {
+    {
+      std::lock_guard lock(seen_mutex);
+      seen = std::move(request);
+    }
     auto response = HttpResponse::empty(204);
     response.headers.add("X-Multi", "1");
     response.headers.add("X-Multi", "2");
@@ -209,6 +214,7 @@ TEST(HttpClient, SendsHostAndUserAgentAndReadsAllHeaders) {
   ASSERT_TRUE(response) << response.error();
   EXPECT_EQ(response->status, 204);
   EXPECT_EQ(response->headers.get_all("x-multi"), (std::vector<std::string>{"1", "2"}));
+  std::lock_guard lock(seen_mutex);
   EXPECT_EQ(seen.method, "PUT");
   EXPECT_EQ(seen.target, "/p?q=1");
   EXPECT_EQ(seen.body, "{}");
