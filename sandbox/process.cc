@@ -1,5 +1,7 @@
 #include "sandbox/process.h"
 
+#include <algorithm>
+
 #include <fcntl.h>
 #include <poll.h>
 #include <spawn.h>
@@ -79,6 +81,12 @@ std::expected<Child, std::string> spawn(const SpawnRequest& request) {
     posix_spawn_file_actions_destroy(&actions);
     return std::unexpected(error);
   }
+  // Everything else is closed in the child, whether or not it was opened with
+  // close-on-exec: a sandbox that outlives the agent (after a SIGKILL) must not
+  // keep the agent's listening socket or its clients' connections open.
+  int last_target = 2;
+  for (const auto& w : wanted) last_target = std::max(last_target, w.second);
+  posix_spawn_file_actions_addclosefrom_np(&actions, last_target + 1);
 
   std::vector<char*> argv;
   for (const auto& a : request.argv) argv.push_back(const_cast<char*>(a.c_str()));

@@ -140,6 +140,11 @@ int serve(const config::AgentConfig& config) {
   server_options.port = config.listen.port;
   if (config.tls) server_options.tls = http::TlsFiles{config.tls->cert, config.tls->key};
   server_options.max_body_bytes = config.limits.webhook_body_mib << 20;
+  // Bounds the memory a flood of full-size bodies can take (64 x 25 MiB by default).
+  server_options.max_connections = 64;
+  // Handlers wait for the store's group commit: more of them let more deliveries share one fsync.
+  server_options.handler_threads = 32;
+  server_options.log = [](const std::string& line) { spdlog::info("event=http {}", line); };
   auto server = http::HttpServer::start(server_options, [&routes](http::HttpRequest request, http::Responder respond) {
     respond(routes.handle(request));
   });

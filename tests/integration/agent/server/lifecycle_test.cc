@@ -1,0 +1,180 @@
+// The agent's life cycle as systemd drives it: READY and WATCHDOG over
+// $NOTIFY_SOCKET, SIGTERM draining running jobs, SIGKILL mid-run and the restart
+// that recovers, `--check-config`, and the unit file itself.
+#include <gtest/gtest.h>
+
+#include "integration/agent/server/agent_fixture.h"
+
+namespace sandci::agent::testing {
+namespace {
+
+using forge::ForgeKind;
+
+class LifecycleTest : public AgentTest {};
+
+const char* kSleepy = R"(name: ci
+on: push
+jobs:
+  nap:
+    runs-on: linux
+    steps:
+      - run: echo nap-start; sleep 4; echo nap-done
+)";
+
+// systemd hears READY once the agent listens, WATCHDOG pings while its loop
+// answers, STOPPING on SIGTERM.
+TEST_F(LifecycleTest, NotifiesSystemd) {
+  TestForge forge;
+  make_repo("alice/hello", {{".github/workflows/ci.yml", kDiamond}});
+  write_config(forge, {{}});
+  NotifySocket notify(dir_.path() / "notify.sock");
+  start_agent({"NOTIFY_SOCKET=" + notify.path().string(), "WATCHDOG_USEC=1000000"});
+  ASSERT_TRUE(eventually([&] { return notify.saw("READY=1"); }, 10s));
+  ASSERT_TRUE(eventually([&] { return notify.saw("WATCHDOG=1"); }, 10s)) << slurp(log_file());
+  EXPECT_EQ(agent_.terminate(), 0);
+  EXPECT_TRUE(notify.saw("STOPPING=1"));
+}
+
+// SIGTERM: the running job finishes within the grace period, its statuses go
+// out, and the agent exits 0.
+TEST_F(LifecycleTest, SigtermLetsRunningJobsFinish) {
+  TestForge forge;
+  const std::string sha = make_repo("alice/hello", {{".github/workflows/ci.yml", kSleepy}});
+  write_config(forge, {{}}, "shutdown_grace_seconds: 60\n");
+  start_agent();
+  auto accepted = deliver(ForgeKind::github, "push", "t-1", github_push("alice/hello", clone_url("alice/hello"), sha));
+  ASSERT_EQ(accepted.status, 202);
+  const auto run = run_id_of(accepted);
+  ASSERT_TRUE(eventually([&] { return run_state(run) == "running"; }));
+  std::this_thread::sleep_for(1s);
+  EXPECT_EQ(agent_.terminate(), 0);
+  const auto seen = seen_statuses(forge.delivered());
+  EXPECT_EQ(states_of(seen, "sandci/ci/nap"), (std::vector<std::string>{"pending", "success"}))
+      << slurp(log_file());
+}
+
+// SIGTERM with a short grace: the job is cancelled, and says so.
+TEST_F(LifecycleTest, SigtermCancelsJobsPastTheGracePeriod) {
+  TestForge forge;
+  const std::string sha = make_repo(
+      "alice/hello", {{".github/workflows/ci.yml", "on: push\njobs:\n  long:\n    runs-on: x\n    steps:\n      - run: sleep 120\n"}});
+  write_config(forge, {{}}, "shutdown_grace_seconds: 1\n");
+  start_agent();
+  auto accepted = deliver(ForgeKind::github, "push", "t-2", github_push("alice/hello", clone_url("alice/hello"), sha));
+  const auto run = run_id_of(accepted);
+  ASSERT_TRUE(eventually([&] { return run_state(run) == "running"; }));
+  const auto started = std::chrono::steady_clock::now();
+  EXPECT_EQ(agent_.terminate(), 0);
+  EXPECT_LT(std::chrono::steady_clock::now() - started, 60s) << "the job was not cut off";
+  const auto seen = seen_statuses(forge.delivered());
+  EXPECT_EQ(states_of(seen, "sandci/ci.yml/long"), (std::vector<std::string>{"pending", "error"}));
+}
+
+// SIGKILL mid-run; the next start re-queues the run, reaps the sandbox, and the
+// run completes on its second attempt.
+TEST_F(LifecycleTest, SigkillMidRunThenRestartRequeues) {
+  TestForge forge;
+  const std::string sha = make_repo("alice/hello", {{".github/workflows/ci.yml", kSleepy}});
+  write_config(forge, {{}}, "interrupted_runs: requeue\n");
+  start_agent();
+  auto accepted = deliver(ForgeKind::github, "push", "k-1", github_push("alice/hello", clone_url("alice/hello"), sha));
+  const auto run = run_id_of(accepted);
+  ASSERT_TRUE(eventually([&] { return run_state(run) == "running"; }));
+  std::this_thread::sleep_for(1s);
+  agent_.kill_now();
+  start_agent();
+  ASSERT_TRUE(eventually([&] { return run_state(run) == "success"; })) << slurp(log_file());
+  EXPECT_NE(slurp(log_file()).find("event=run_interrupted run=" + std::to_string(run) + " repository=alice/hello action=requeued"),
+            std::string::npos);
+  EXPECT_NE(slurp(log_file()).find("attempt=2"), std::string::npos);
+  ASSERT_TRUE(eventually([&] { return !states_of(seen_statuses(forge.delivered()), "sandci/ci").empty() &&
+                                      states_of(seen_statuses(forge.delivered()), "sandci/ci").back() == "success"; }));
+  EXPECT_EQ(agent_.terminate(), 0);
+}
+
+// With `interrupted_runs: error` the interrupted run ends in error and its
+// unfinished job's status says it was interrupted.
+TEST_F(LifecycleTest, SigkillMidRunThenRestartMarksError) {
+  TestForge forge;
+  const std::string sha = make_repo("alice/hello", {{".github/workflows/ci.yml", kSleepy}});
+  write_config(forge, {{}}, "interrupted_runs: error\n");
+  start_agent();
+  auto accepted = deliver(ForgeKind::github, "push", "k-2", github_push("alice/hello", clone_url("alice/hello"), sha));
+  const auto run = run_id_of(accepted);
+  // Killed once the forge shows the job pending: the job is known, and unfinished.
+  ASSERT_TRUE(eventually([&] { return !states_of(seen_statuses(forge.delivered()), "sandci/ci/nap").empty(); }));
+  std::this_thread::sleep_for(1s);
+  agent_.kill_now();
+  start_agent();
+  EXPECT_EQ(run_state(run), "error");
+  ASSERT_TRUE(eventually([&] {
+    auto states = states_of(seen_statuses(forge.delivered()), "sandci/ci/nap");
+    return !states.empty() && states.back() == "error";
+  }));
+  bool said_interrupted = false;
+  for (const auto& s : seen_statuses(forge.delivered()))
+    said_interrupted |= s.context == "sandci/ci/nap" && s.description.find("Interrupted") != std::string::npos;
+  EXPECT_TRUE(said_interrupted);
+}
+
+// Statuses the forge could not take before a restart are sent after it.
+TEST_F(LifecycleTest, OutboxSurvivesARestart) {
+  TestForge forge;
+  std::atomic<bool> down{true};
+  forge.script([&down](const TestForge::Request&, int) -> std::optional<http::HttpResponse> {
+    if (down) return http::HttpResponse::json(503, R"({"message":"unavailable"})");
+    return std::nullopt;
+  });
+  const std::string sha = make_repo("alice/hello", {{".github/workflows/ci.yml", kDiamond}});
+  write_config(forge, {{}});
+  start_agent();
+  auto accepted = deliver(ForgeKind::github, "push", "o-1", github_push("alice/hello", clone_url("alice/hello"), sha));
+  ASSERT_TRUE(eventually([&] { return run_finished(run_id_of(accepted)); }));
+  EXPECT_EQ(agent_.terminate(), 0);
+  EXPECT_TRUE(forge.delivered().empty());
+  down = false;
+  start_agent();
+  ASSERT_TRUE(eventually([&] {
+    auto states = states_of(seen_statuses(forge.delivered()), "sandci/ci");
+    return !states.empty() && states.back() == "success";
+  }, 180s)) << slurp(log_file());
+}
+
+// --check-config reads the file and its secrets as the service would.
+TEST_F(LifecycleTest, CheckConfig) {
+  TestForge forge;
+  make_repo("alice/hello", {{".github/workflows/ci.yml", kDiamond}});
+  write_config(forge, {{}});
+  auto ok = git::testing::run({SANDCI_BINARY, "serve", "--check-config", "--config", (dir_.path() / "agent.yml").string()});
+  EXPECT_EQ(ok.status, 0) << ok.output;
+  EXPECT_NE(ok.output.find("1 repository"), std::string::npos) << ok.output;
+  fs::permissions(dir_.path() / "secrets/token", fs::perms::group_read, fs::perm_options::add);
+  auto loose = git::testing::run({SANDCI_BINARY, "serve", "--check-config", "--config", (dir_.path() / "agent.yml").string()});
+  EXPECT_EQ(loose.status, 2) << loose.output;
+  EXPECT_NE(loose.output.find("readable by group or others"), std::string::npos) << loose.output;
+  EXPECT_EQ(loose.output.find(kApiToken), std::string::npos);
+  std::ofstream(dir_.path() / "typo.yml") << "listen: 127.0.0.1:1\npublik_url: http://x\n";
+  auto typo = git::testing::run({SANDCI_BINARY, "serve", "--check-config", "--config", (dir_.path() / "typo.yml").string()});
+  EXPECT_EQ(typo.status, 2);
+  EXPECT_NE(typo.output.find("typo.yml:2:1"), std::string::npos) << typo.output;
+  EXPECT_NE(typo.output.find("did you mean 'public_url'"), std::string::npos) << typo.output;
+}
+
+// The unit file passes systemd's own checks (with ExecStart at the built binary).
+TEST_F(LifecycleTest, UnitFileVerifies) {
+  if (git::testing::run({"systemd-analyze", "--version"}).status != 0) GTEST_SKIP() << "no systemd-analyze";
+  std::string unit = slurp(fs::path(SANDCI_SOURCE_DIR) / "systemd/sandci-agent.service");
+  ASSERT_NE(unit.find("Type=notify"), std::string::npos);
+  ASSERT_NE(unit.find("WatchdogSec="), std::string::npos);
+  ASSERT_NE(unit.find("StateDirectory=sandci"), std::string::npos);
+  for (std::size_t at; (at = unit.find("/usr/local/bin/sandci")) != std::string::npos;)
+    unit.replace(at, std::string_view("/usr/local/bin/sandci").size(), SANDCI_BINARY);
+  const fs::path file = dir_.path() / "sandci-agent.service";
+  std::ofstream(file) << unit;
+  auto verify = git::testing::run({"systemd-analyze", "verify", "--man=no", file.string()});
+  EXPECT_EQ(verify.status, 0) << verify.output;
+  EXPECT_EQ(verify.output.find("sandci-agent.service:"), std::string::npos) << verify.output;
+}
+
+}  // namespace
+}  // namespace sandci::agent::testing
