@@ -142,6 +142,10 @@ http::HttpResponse Routes::handle(const http::HttpRequest& request) {
     return enqueue(request);
   }
   if (request.method != "GET" && request.method != "HEAD") return text(405, "method not allowed");
+  if (parts.size() == 3 && parts[0] == "api" && parts[1] == "runs") {
+    auto id = parse_id(parts[2]);
+    return id ? run_json(*id) : text(404, "no such run");
+  }
   if (parts.size() == 1 && parts[0] == "healthz") return health();
   if (parts.empty() || (parts.size() == 1 && parts[0] == "runs")) return run_list();
   if (parts.size() >= 2 && parts[0] == "runs") {
@@ -205,6 +209,25 @@ http::HttpResponse Routes::run_page(std::int64_t id) {
             "/jobs/" + percent_encode(job.key) + "/log\">log</a></td></tr>";
   }
   return html("sandci run #" + std::to_string(id), body + "</table>");
+}
+
+http::HttpResponse Routes::run_json(std::int64_t id) {
+  auto run = store_.get_run(id);
+  if (!run) return text(503, "the run store does not answer");
+  if (!*run) return text(404, "no such run");
+  auto jobs = store_.jobs_of(id);
+  if (!jobs) return text(503, "the run store does not answer");
+  const store::RunRecord& r = **run;
+  json out = {{"id", r.id},           {"repository", r.repository}, {"forge", r.forge},
+              {"event", r.event},     {"ref", r.ref},               {"sha", r.sha},
+              {"state", store::to_string(r.state)}, {"message", r.message}, {"attempt", r.attempt},
+              {"created_ms", r.created_ms}, {"started_ms", r.started_ms}, {"finished_ms", r.finished_ms},
+              {"jobs", json::array()}};
+  for (const auto& job : *jobs)
+    out["jobs"].push_back({{"key", job.key}, {"workflow", job.workflow}, {"name", job.name},
+                           {"state", store::to_string(job.state)}, {"started_ms", job.started_ms},
+                           {"finished_ms", job.finished_ms}, {"message", job.message}});
+  return http::HttpResponse::json(200, out.dump());
 }
 
 http::HttpResponse Routes::job_log(std::int64_t id, const std::string& key) {

@@ -5,6 +5,7 @@
 //   GET  /, /runs                          recent runs
 //   GET  /runs/<id>                        a run: its commit, jobs and states
 //   GET  /runs/<id>/jobs/<job>/log         a job's log as plain text
+//   GET  /api/runs/<id>                    a run and its jobs as JSON
 //   POST /api/enqueue                      queue a run by hand (admin token)
 // Pages are plain HTML, every byte that came from a repository, a forge or a
 // job escaped.
@@ -31,6 +32,7 @@ class Routes {
   http::HttpResponse health();
   http::HttpResponse run_list();
   http::HttpResponse run_page(std::int64_t id);
+  http::HttpResponse run_json(std::int64_t id);
   http::HttpResponse job_log(std::int64_t id, const std::string& job);
   http::HttpResponse enqueue(const http::HttpRequest& request);
 

@@ -388,10 +388,8 @@ class AgentTest : public ::testing::Test {
   }
 
   std::string run_state(std::int64_t id) {
-    auto page = get("/runs/" + std::to_string(id));
-    for (const char* state : {"success", "failure", "error", "cancelled", "running", "queued"})
-      if (page.body.find("State: <b class=\"" + std::string(state) + "\"") != std::string::npos) return state;
-    return "";
+    auto run = json::parse(get("/api/runs/" + std::to_string(id)).body, nullptr, false);
+    return run.is_object() ? run.value("state", "") : "";
   }
 
   bool run_finished(std::int64_t id) {
