@@ -141,7 +141,7 @@ void RunWorker::lease_loop() {
     for (auto& active : runs) {
       auto renewed = store_.renew_lease(active->claim, options_.lease.count(), now_());
       auto cancelled = store_.cancel_requested(active->claim.run_id);
-      if (renewed && !*renewed) {
+      if (renewed && !*renewed && still_running(active->claim.run_id)) {
         spdlog::warn("event=lease_lost run={}", active->claim.run_id);
         cancel_run(active->claim.run_id, "this agent lost its claim on the run");
       } else if (cancelled && *cancelled) {
@@ -150,6 +150,13 @@ void RunWorker::lease_loop() {
     }
     lock.lock();
   }
+}
+
+// A renewal also fails for a run that has just finished and is not unregistered
+// yet: only a run the store still has running under another claim is lost.
+bool RunWorker::still_running(std::int64_t id) {
+  auto run = store_.get_run(id);
+  return run && *run && (*run)->state == store::RunState::running;
 }
 
 void RunWorker::process(const store::RunRecord& run, Active& active) {
@@ -207,7 +214,10 @@ void RunWorker::process(const store::RunRecord& run, Active& active) {
     reporter.run_level(CommitState::failure, first_line(all));
     return finish(store::RunState::failure, all);
   }
-  if (prepared->workflows.empty()) return finish(store::RunState::success, "no workflow runs for this event");
+  if (prepared->workflows.empty()) {
+    remove_workspace.path = run_dir;  // nothing ran: no logs to keep
+    return finish(store::RunState::success, "no workflow runs for this event");
+  }
   if (active.cancel) {
     reporter.end_unfinished(*prepared, CommitState::cancelled, cancel_reason(active));
     return finish(store::RunState::cancelled, cancel_reason(active));

@@ -62,6 +62,7 @@ class RunWorker {
   void work_loop();
   void lease_loop();
   void process(const store::RunRecord& run, Active& active);
+  bool still_running(std::int64_t id);
   std::shared_ptr<Active> register_run(const store::RunRecord& run);
   void unregister_run(std::int64_t id);
   std::string cancel_reason(const Active& active) const;

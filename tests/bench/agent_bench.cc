@@ -8,6 +8,7 @@
 //
 // Usage: bench_agent_bench [SECONDS=5] [CLIENTS=32] [PUSHES=10]
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -61,6 +62,7 @@ int free_port() {
 pid_t spawn(const std::vector<std::string>& argv, const fs::path& log) {
   pid_t pid = fork();
   if (pid == 0) {
+    prctl(PR_SET_PDEATHSIG, SIGTERM);  // gone with the bench, however it ends
     FILE* f = fopen(log.c_str(), "a");
     dup2(fileno(f), 1);
     dup2(fileno(f), 2);
@@ -253,8 +255,11 @@ struct Bench {
       double took = -1;
       for (int poll = 0; poll < 60000 && took < 0; ++poll) {
         auto state = get_json(run);
-        if (state.is_object())
-          for (const auto& job : state["jobs"])
+        if (!state.is_object()) {
+          std::printf("%s does not answer JSON: is the sandci binary current?\n", run.c_str());
+          return;
+        }
+        for (const auto& job : state["jobs"])
             if (job.value("state", "") != "queued") took = std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
         if (took < 0) std::this_thread::sleep_for(2ms);
       }
