@@ -205,6 +205,14 @@ scheduler::RunReport execute_workflow(const PlannedWorkflow& planned, const RunS
 
 }  // namespace
 
+std::string concurrency_group(const PlannedWorkflow& workflow, const RunSource& source, const RunTrigger& trigger,
+                              const RunEnvironment& env) {
+  if (!workflow.workflow->concurrency) return "";
+  const std::string& group = workflow.workflow->concurrency->group;
+  auto evaluated = scheduler::interpolate(group, base_context(source, trigger, env, *workflow.workflow));
+  return evaluated ? *evaluated : group;
+}
+
 std::string short_ref_name(const std::string& ref) {
   for (const char* prefix : {"refs/heads/", "refs/tags/", "refs/pull/"})
     if (ref.rfind(prefix, 0) == 0) return ref.substr(std::string_view(prefix).size());

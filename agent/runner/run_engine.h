@@ -118,6 +118,12 @@ enum class RunResult { success, failure, cancelled };
 RunResult execute_run(const PreparedRun& run, const RunSource& source, const RunTrigger& trigger,
                       const RunEnvironment& env, std::atomic<bool>& cancel, const WorkflowHooks& hooks = {});
 
+// The workflow's `concurrency:` group with its expressions evaluated (github,
+// inputs... as jobs see them); empty when it has none. An expression that fails
+// leaves the group as written.
+std::string concurrency_group(const PlannedWorkflow& workflow, const RunSource& source, const RunTrigger& trigger,
+                              const RunEnvironment& env);
+
 // "refs/heads/main" -> "main" (also tags and pull refs).
 std::string short_ref_name(const std::string& ref);
 

@@ -32,7 +32,8 @@ RunWorker::RunWorker(const config::AgentConfig& config, store::RunStore& store, 
                      std::function<void()> statuses_changed)
     : config_(config), store_(store), backend_(backend), images_(images), slots_(slots),
       options_(std::move(options)), now_(std::move(now)), statuses_changed_(std::move(statuses_changed)),
-      mirrors_(config.state_dir / "git") {}
+      mirrors_(config.state_dir / "git"),
+      groups_([this](std::int64_t id, const std::string& why) { cancel_run(id, why); }) {}
 
 RunWorker::~RunWorker() { drain(std::chrono::milliseconds(0)); }
 
@@ -244,6 +245,27 @@ void RunWorker::process(const store::RunRecord& run, Active& active) {
   env.run_number = std::to_string(run.id);
   env.run_attempt = std::to_string(run.attempt);
   env.server_url = config_.public_url;
+
+  // Workflows' `concurrency:` groups, per repository; entered in a fixed order so
+  // that two runs never wait for each other.
+  std::map<std::string, bool> groups;  // key -> cancel-in-progress
+  for (const auto& w : prepared->workflows) {
+    const std::string group = concurrency_group(w, source, trigger, env);
+    if (!group.empty()) groups[run.repository + ": " + group] |= w.workflow->concurrency->cancel_in_progress;
+  }
+  std::vector<std::string> entered;
+  for (const auto& [group, cancel_in_progress] : groups) {
+    if (!groups_.enter(group, run.id, cancel_in_progress, active.cancel)) break;
+    entered.push_back(group);
+  }
+  struct LeaveGroups {
+    ConcurrencyGroups& groups;
+    const std::vector<std::string>& entered;
+    std::int64_t id;
+    ~LeaveGroups() {
+      for (const auto& g : entered) groups.leave(g, id);
+    }
+  } leave_groups{groups_, entered, run.id};
 
   WorkflowHooks hooks;
   hooks.started = [&reporter](const PlannedWorkflow& w) { return reporter.observe(w); };

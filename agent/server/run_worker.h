@@ -20,6 +20,7 @@
 
 #include "agent/config/agent_config.h"
 #include "agent/runner/job_slots.h"
+#include "agent/server/concurrency_groups.h"
 #include "agent/store/run_store.h"
 #include "git/mirror_cache.h"
 #include "sandbox/image_store.h"
@@ -76,6 +77,7 @@ class RunWorker {
   Now now_;
   std::function<void()> statuses_changed_;
   git::MirrorCache mirrors_;
+  ConcurrencyGroups groups_;
 
   mutable std::mutex mutex_;
   std::condition_variable wake_;

@@ -305,6 +305,40 @@ TEST_F(ServeTest, NewerPushSupersedesTheOlderRun) {
   }));
 }
 
+// A workflow's concurrency group: with cancel_superseded off, a second push
+// waits for the first run of the group to end instead of running beside it.
+TEST_F(ServeTest, ConcurrencyGroupSerialisesRuns) {
+  TestForge forge;
+  const char* workflow = R"(name: deploy
+on: push
+concurrency:
+  group: deploy-${{ github.ref }}
+jobs:
+  ship:
+    runs-on: linux
+    steps:
+      - run: sleep 2; echo shipped
+)";
+  const std::string first = make_repo("alice/hello", {{".github/workflows/deploy.yml", workflow}});
+  write_config(forge, {{"alice/hello", "github", "    cancel_superseded: false\n"}});
+  start_agent();
+  auto one = deliver(ForgeKind::github, "push", "c-1", github_push("alice/hello", clone_url("alice/hello"), first));
+  ASSERT_EQ(one.status, 202);
+  const std::string second = repo().commit({{"x", "2"}}, "second");
+  repo().push("HEAD:refs/heads/main");
+  auto two = deliver(ForgeKind::github, "push", "c-2", github_push("alice/hello", clone_url("alice/hello"), second));
+  ASSERT_EQ(two.status, 202);
+  ASSERT_TRUE(eventually([&] { return run_finished(run_id_of(one)) && run_finished(run_id_of(two)); }));
+  auto a = json::parse(get("/api/runs/" + std::to_string(run_id_of(one))).body);
+  auto b = json::parse(get("/api/runs/" + std::to_string(run_id_of(two))).body);
+  EXPECT_EQ(a["state"], "success");
+  EXPECT_EQ(b["state"], "success");
+  ASSERT_EQ(a["jobs"].size(), 1u);
+  ASSERT_EQ(b["jobs"].size(), 1u);
+  EXPECT_GE(b["jobs"][0]["started_ms"].get<std::int64_t>(), a["jobs"][0]["finished_ms"].get<std::int64_t>())
+      << "the second run's job started before the first one's ended";
+}
+
 // `sandci enqueue` starts a run by hand for a ref, with the admin token only.
 TEST_F(ServeTest, EnqueueByHand) {
   TestForge forge;
