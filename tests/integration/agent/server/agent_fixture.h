@@ -293,7 +293,10 @@ class AgentTest : public ::testing::Test {
       auto r = git::testing::run({"runsc", "--root=" + root.string(), "list", "-quiet"});
       EXPECT_EQ(r.output, "") << "sandboxes left behind";
     }
-    if (HasFailure()) std::cerr << "---- agent log ----\n" << slurp(log_file()) << "-------------------\n";
+    const std::string log = slurp(log_file());
+    for (const char* secret : {kWebhookSecret, kApiToken, kAdminToken, kJobSecret})
+      EXPECT_EQ(log.find(secret), std::string::npos) << "a secret reached the agent's log";
+    if (HasFailure()) std::cerr << "---- agent log ----\n" << log << "-------------------\n";
   }
 
   static constexpr const char* kWebhookSecret = "webhook-secret-6d1f0a";
@@ -303,7 +306,25 @@ class AgentTest : public ::testing::Test {
 
   fs::path state() const { return dir_.path() / "state"; }
   fs::path log_file() const { return dir_.path() / "agent.log"; }
-  std::string agent_url() const { return "http://127.0.0.1:" + std::to_string(port_); }
+  std::string agent_url() const {
+    return std::string(agent_ca_.empty() ? "http" : "https") + "://127.0.0.1:" + std::to_string(port_);
+  }
+
+  // The agent serves HTTPS with a certificate from a test CA; the test's client
+  // trusts that CA. Returns the config lines.
+  std::string serve_tls() {
+    const fs::path tls = dir_.path() / "agent-tls";
+    fs::create_directories(tls);
+    sandci::testing::TestCa ca;
+    ca.write_ca_cert(tls / "ca.pem");
+    ca.issue_server_cert({"127.0.0.1"}, tls / "server.pem", tls / "server.key");
+    fs::permissions(tls / "server.key", fs::perms::owner_read | fs::perms::owner_write, fs::perm_options::replace);
+    agent_ca_ = tls / "ca.pem";
+    http::ClientOptions options;
+    options.ca_file = agent_ca_;
+    client_ = http::HttpClient(options);
+    return "tls: {cert: " + (tls / "server.pem").string() + ", key: " + (tls / "server.key").string() + "}\n";
+  }
 
   // A repository on the git daemon with `files` committed and pushed to main.
   std::string make_repo(const std::string& name, const std::vector<std::pair<std::string, std::string>>& files) {
@@ -398,6 +419,7 @@ class AgentTest : public ::testing::Test {
   }
 
   git::testing::TempDir dir_;
+  fs::path agent_ca_;
   int port_ = 0;
   std::vector<std::unique_ptr<git::testing::RepoOnServer>> repos_;
   std::unique_ptr<git::testing::GitDaemon> daemon_;

@@ -140,6 +140,24 @@ TEST_F(LifecycleTest, OutboxSurvivesARestart) {
   }, 180s)) << slurp(log_file());
 }
 
+// The agent serves HTTPS itself when the config names a certificate.
+TEST_F(LifecycleTest, ServesWebhooksOverTls) {
+  TestForge forge;
+  const std::string sha = make_repo("alice/hello", {{".github/workflows/ci.yml", kDiamond}});
+  write_config(forge, {{}}, serve_tls());
+  start_agent();
+  ASSERT_EQ(agent_url().rfind("https://", 0), 0u);
+  auto accepted = deliver(ForgeKind::github, "push", "tls-1", github_push("alice/hello", clone_url("alice/hello"), sha));
+  ASSERT_EQ(accepted.status, 202) << accepted.body;
+  ASSERT_TRUE(eventually([&] { return run_finished(run_id_of(accepted)); }));
+  http::HttpClient untrusting;
+  http::ClientRequest plain;
+  plain.url = agent_url() + "/healthz";
+  auto refused = untrusting.send(plain);
+  EXPECT_FALSE(refused) << "a client without the CA must not trust the agent";
+  EXPECT_EQ(agent_.terminate(), 0);
+}
+
 // --check-config reads the file and its secrets as the service would.
 TEST_F(LifecycleTest, CheckConfig) {
   TestForge forge;
