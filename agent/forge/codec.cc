@@ -1,5 +1,7 @@
 #include "agent/forge/codec.h"
 
+#include <cctype>
+
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
@@ -190,6 +192,16 @@ std::string truncate_utf8(std::string_view text, std::size_t max_chars) {
     }
   }
   return std::string(text);
+}
+
+std::string_view trim(std::string_view text) {
+  while (!text.empty() && std::isspace(static_cast<unsigned char>(text.front()))) {
+    text.remove_prefix(1);
+  }
+  while (!text.empty() && std::isspace(static_cast<unsigned char>(text.back()))) {
+    text.remove_suffix(1);
+  }
+  return text;
 }
 
 }  // namespace sandci::agent::forge

@@ -46,6 +46,9 @@ std::optional<std::string> form_decode(std::string_view text);
 // as GitLab's URL-encoded project paths need).
 std::string percent_encode(std::string_view text);
 
+// `text` without the white space at either end.
+std::string_view trim(std::string_view text);
+
 // The prefix of `text` holding at most `max_chars` UTF-8 characters; when `text` is
 // longer, the prefix holds max_chars - 1 characters and an ellipsis (U+2026). A byte
 // that does not start a valid UTF-8 sequence counts as one character, so the cut never

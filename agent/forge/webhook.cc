@@ -11,16 +11,6 @@
 namespace sandci::agent::forge {
 namespace {
 
-std::string_view trim(std::string_view text) {
-  while (!text.empty() && std::isspace(static_cast<unsigned char>(text.front()))) {
-    text.remove_prefix(1);
-  }
-  while (!text.empty() && std::isspace(static_cast<unsigned char>(text.back()))) {
-    text.remove_suffix(1);
-  }
-  return text;
-}
-
 // The header's value without surrounding white space; nullopt when absent or blank.
 std::optional<std::string> header_value(const HeaderLookup& headers, std::string_view name) {
   auto value = headers(name);

@@ -187,20 +187,28 @@ http::HttpResponse Routes::run_list() {
   return html("sandci runs", body + "</table>");
 }
 
-http::HttpResponse Routes::run_page(std::int64_t id) {
+// A run and its jobs from the store, or the answer that says why not.
+std::expected<std::pair<store::RunRecord, std::vector<store::JobRecord>>, http::HttpResponse> Routes::load_run(
+    std::int64_t id) {
   auto run = store_.get_run(id);
-  if (!run) return text(503, "the run store does not answer");
-  if (!*run) return text(404, "no such run");
+  if (!run) return std::unexpected(text(503, "the run store does not answer"));
+  if (!*run) return std::unexpected(text(404, "no such run"));
   auto jobs = store_.jobs_of(id);
-  if (!jobs) return text(503, "the run store does not answer");
-  const store::RunRecord& r = **run;
+  if (!jobs) return std::unexpected(text(503, "the run store does not answer"));
+  return std::make_pair(std::move(**run), std::move(*jobs));
+}
+
+http::HttpResponse Routes::run_page(std::int64_t id) {
+  auto loaded = load_run(id);
+  if (!loaded) return loaded.error();
+  const auto& [r, jobs] = *loaded;
   std::string body = "<h1>Run #" + std::to_string(id) + ": " + html_escape(r.repository) + "</h1><p>" +
                      html_escape(r.event) + " of " + html_escape(r.ref) + ", commit <code>" + html_escape(r.sha) +
                      "</code>" + (r.title.empty() ? "" : " (" + html_escape(r.title) + ")") + "</p><p>State: <b class=\"" +
                      std::string(store::to_string(r.state)) + "\">" + std::string(store::to_string(r.state)) +
                      "</b>" + (r.message.empty() ? "" : ": " + html_escape(r.message)) +
                      "</p><table><tr><th>workflow</th><th>job</th><th>state</th><th>duration</th><th>log</th></tr>";
-  for (const auto& job : *jobs) {
+  for (const auto& job : jobs) {
     const std::string state(store::to_string(job.state));
     const std::string took =
         job.started_ms && job.finished_ms ? human_duration(job.finished_ms - job.started_ms) : "";
@@ -212,18 +220,15 @@ http::HttpResponse Routes::run_page(std::int64_t id) {
 }
 
 http::HttpResponse Routes::run_json(std::int64_t id) {
-  auto run = store_.get_run(id);
-  if (!run) return text(503, "the run store does not answer");
-  if (!*run) return text(404, "no such run");
-  auto jobs = store_.jobs_of(id);
-  if (!jobs) return text(503, "the run store does not answer");
-  const store::RunRecord& r = **run;
+  auto loaded = load_run(id);
+  if (!loaded) return loaded.error();
+  const auto& [r, jobs] = *loaded;
   json out = {{"id", r.id},           {"repository", r.repository}, {"forge", r.forge},
               {"event", r.event},     {"ref", r.ref},               {"sha", r.sha},
               {"state", store::to_string(r.state)}, {"message", r.message}, {"attempt", r.attempt},
               {"created_ms", r.created_ms}, {"started_ms", r.started_ms}, {"finished_ms", r.finished_ms},
               {"jobs", json::array()}};
-  for (const auto& job : *jobs)
+  for (const auto& job : jobs)
     out["jobs"].push_back({{"key", job.key}, {"workflow", job.workflow}, {"name", job.name},
                            {"state", store::to_string(job.state)}, {"started_ms", job.started_ms},
                            {"finished_ms", job.finished_ms}, {"message", job.message}});

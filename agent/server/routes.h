@@ -10,6 +10,9 @@
 // Pages are plain HTML, every byte that came from a repository, a forge or a
 // job escaped.
 #include <cstdint>
+#include <expected>
+#include <utility>
+#include <vector>
 #include <functional>
 #include <string>
 
@@ -33,6 +36,8 @@ class Routes {
   http::HttpResponse run_list();
   http::HttpResponse run_page(std::int64_t id);
   http::HttpResponse run_json(std::int64_t id);
+  std::expected<std::pair<store::RunRecord, std::vector<store::JobRecord>>, http::HttpResponse> load_run(
+      std::int64_t id);
   http::HttpResponse job_log(std::int64_t id, const std::string& job);
   http::HttpResponse enqueue(const http::HttpRequest& request);
 
