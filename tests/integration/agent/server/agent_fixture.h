@@ -107,7 +107,11 @@ class TestForge {
         if (!scripted || (scripted->status >= 200 && scripted->status < 300)) delivered_.push_back(recorded);
       }
       changed_.notify_all();
-      if (hang) return;  // never answers: the responder is dropped (500 when the server stops)
+      if (hang) {  // never answers: the responder is kept until the forge goes
+        std::lock_guard lock(mutex_);
+        held_.push_back(std::move(respond));
+        return;
+      }
       respond(scripted ? *scripted : http::HttpResponse::json(201, "{}"));
     });
     if (!server) throw std::runtime_error("test forge: " + server.error());
@@ -137,6 +141,7 @@ class TestForge {
   std::condition_variable changed_;
   std::vector<Request> requests_, delivered_;
   Script script_;
+  std::vector<http::Responder> held_;
   fs::path ca_file_;
   std::unique_ptr<http::HttpServer> server_;
 };

@@ -262,6 +262,34 @@ TEST_F(ServeTest, StatusesSurviveAForgeOutage) {
   EXPECT_NE(slurp(log_file()).find("event=status_retry"), std::string::npos);
 }
 
+// A forge that accepts the connection and never answers: the request times
+// out, the sender goes on with the others and tries that one again.
+TEST_F(ServeTest, ForgeThatHangsIsTimedOutAndRetried) {
+  TestForge forge;
+  forge.script([](const TestForge::Request&, int number) -> std::optional<http::HttpResponse> {
+    if (number == 1) return http::HttpResponse{0, {}, ""};  // status 0: never answered
+    return std::nullopt;
+  });
+  const std::string sha = make_repo("alice/hello", {{".github/workflows/ci.yml", kDiamond}});
+  write_config(forge, {{}});
+  start_agent();
+  auto accepted = deliver(ForgeKind::github, "push", "h-1", github_push("alice/hello", clone_url("alice/hello"), sha));
+  ASSERT_EQ(accepted.status, 202);
+  ASSERT_TRUE(eventually(
+      [&] {
+        const auto seen = seen_statuses(forge.delivered());
+        for (const auto& job : kDiamondJobs) {
+          auto states = states_of(seen, "sandci/ci/" + job);
+          if (states.empty() || states.back() != "success") return false;
+        }
+        auto workflow = states_of(seen, "sandci/ci");
+        return !workflow.empty() && workflow.back() == "success";
+      },
+      180s))
+      << slurp(log_file());
+  EXPECT_NE(slurp(log_file()).find("timed out"), std::string::npos) << "the hung request was not timed out";
+}
+
 // A permanent refusal (422) is recorded with the forge's reason, not retried.
 TEST_F(ServeTest, RefusedStatusIsNotRetried) {
   TestForge forge;
