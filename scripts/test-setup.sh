@@ -9,4 +9,16 @@ bash "$here/ensure-test-rootfs.sh"
 # The image-store and `sandci run` tests share one default image (debian:12),
 # built once per machine by the product itself.
 "$build_dir/sandci" image build-default --state-dir /var/cache/sandci/image-test-state
+
+# promtool checks the agent's /metrics in a test. Only the tool is taken out of
+# Debian's prometheus package: installing the package would also start a server.
+promtool=/var/cache/sandci/tools/promtool
+if [ ! -x "$promtool" ]; then
+  tmp=$(mktemp -d)
+  (cd "$tmp" && apt-get download -q prometheus >/dev/null 2>&1 || { apt-get update -qq && apt-get download -q prometheus; })
+  dpkg-deb -x "$tmp"/prometheus_*.deb "$tmp/x"
+  install -D -m 755 "$tmp/x/usr/bin/promtool" "$promtool"
+  rm -rf "$tmp"
+fi
+
 echo "test-setup: ready"

@@ -124,16 +124,18 @@ int serve(const config::AgentConfig& config) {
   http::ClientOptions client_options;
   client_options.ca_file = config.status.ca_file;
   http::HttpClient client(client_options);
-  StatusSender sender(config, **store, client, {}, now_ms);
+  Metrics metrics;
+  StatusSender sender(config, **store, client, {}, now_ms, &metrics);
   WorkerOptions worker_options;
   worker_options.owner = owner;
   worker_options.runs_at_once = config.capacity;
-  RunWorker worker(config, **store, **backend, images, slots, worker_options, now_ms, [&sender] { sender.wake(); });
+  RunWorker worker(config, **store, **backend, images, slots, worker_options, now_ms, [&sender] { sender.wake(); },
+                   &metrics);
   WebhookIntake intake(config, **store, now_ms, [&worker](std::int64_t id, const std::vector<std::int64_t>& older) {
     for (auto old : older) worker.cancel_run(old, "superseded by run " + std::to_string(id));
     worker.wake();
-  });
-  Routes routes(config, **store, intake, now_ms, [&worker](std::int64_t) { worker.wake(); });
+  }, &metrics);
+  Routes routes(config, **store, intake, now_ms, [&worker](std::int64_t) { worker.wake(); }, &metrics, &slots);
 
   http::HttpServerOptions server_options;
   server_options.address = config.listen.host;

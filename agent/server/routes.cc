@@ -130,8 +130,9 @@ std::string percent_encode(std::string_view text) {
 }
 
 Routes::Routes(const config::AgentConfig& config, store::RunStore& store, WebhookIntake& intake, Now now,
-               std::function<void(std::int64_t)> queued)
-    : config_(config), store_(store), intake_(intake), now_(std::move(now)), queued_(std::move(queued)) {}
+               std::function<void(std::int64_t)> queued, Metrics* metrics, const JobSlots* slots)
+    : config_(config), store_(store), intake_(intake), now_(std::move(now)), queued_(std::move(queued)),
+      metrics_(metrics), slots_(slots) {}
 
 http::HttpResponse Routes::handle(const http::HttpRequest& request) {
   const auto parts = split_path(request.target);
@@ -147,6 +148,7 @@ http::HttpResponse Routes::handle(const http::HttpRequest& request) {
     return id ? run_json(*id) : text(404, "no such run");
   }
   if (parts.size() == 1 && parts[0] == "healthz") return health();
+  if (parts.size() == 1 && parts[0] == "metrics" && metrics_) return metrics();
   if (parts.empty() || (parts.size() == 1 && parts[0] == "runs")) return run_list();
   if (parts.size() >= 2 && parts[0] == "runs") {
     auto id = parse_id(parts[1]);
@@ -168,6 +170,28 @@ http::HttpResponse Routes::health() {
   if (!queued || !running || !outbox) return text(503, "the run store does not answer");
   return http::HttpResponse::json(
       200, json{{"status", "ok"}, {"queued", *queued}, {"running", *running}, {"statuses_pending", *outbox}}.dump());
+}
+
+http::HttpResponse Routes::metrics() {
+  MetricGauges gauges;
+  for (auto state : {store::RunState::queued, store::RunState::running, store::RunState::success,
+                     store::RunState::failure, store::RunState::error, store::RunState::cancelled}) {
+    auto count = store_.count_runs(state);
+    if (!count) return text(503, "the run store does not answer");
+    gauges.runs_by_state[std::string(store::to_string(state))] = *count;
+  }
+  auto outbox = store_.pending_status_count();
+  if (!outbox) return text(503, "the run store does not answer");
+  gauges.outbox_depth = *outbox;
+  if (slots_) {
+    gauges.jobs_running = static_cast<std::int64_t>(slots_->in_use());
+    gauges.jobs_waiting = static_cast<std::int64_t>(slots_->waiting());
+    gauges.capacity = static_cast<std::int64_t>(slots_->capacity());
+  }
+  http::HttpResponse response;
+  response.headers.set("Content-Type", "text/plain; version=0.0.4; charset=utf-8");
+  response.body = metrics_->render(gauges);
+  return response;
 }
 
 http::HttpResponse Routes::run_list() {

@@ -2,6 +2,7 @@
 // The agent's HTTP routes:
 //   POST /webhook, /webhook/<forge>        deliveries (WebhookIntake)
 //   GET  /healthz                          liveness and queue figures (JSON)
+//   GET  /metrics                          Prometheus metrics
 //   GET  /, /runs                          recent runs
 //   GET  /runs/<id>                        a run: its commit, jobs and states
 //   GET  /runs/<id>/jobs/<job>/log         a job's log as plain text
@@ -18,6 +19,8 @@
 
 #include "agent/config/agent_config.h"
 #include "agent/http/http_types.h"
+#include "agent/runner/job_slots.h"
+#include "agent/server/metrics.h"
 #include "agent/server/webhook_intake.h"
 #include "agent/store/run_store.h"
 
@@ -27,12 +30,13 @@ class Routes {
  public:
   using Now = std::function<std::int64_t()>;
   Routes(const config::AgentConfig& config, store::RunStore& store, WebhookIntake& intake, Now now,
-         std::function<void(std::int64_t)> queued);
+         std::function<void(std::int64_t)> queued, Metrics* metrics = nullptr, const JobSlots* slots = nullptr);
 
   http::HttpResponse handle(const http::HttpRequest& request);
 
  private:
   http::HttpResponse health();
+  http::HttpResponse metrics();
   http::HttpResponse run_list();
   http::HttpResponse run_page(std::int64_t id);
   http::HttpResponse run_json(std::int64_t id);
@@ -46,6 +50,8 @@ class Routes {
   WebhookIntake& intake_;
   Now now_;
   std::function<void(std::int64_t)> queued_;
+  Metrics* metrics_;
+  const JobSlots* slots_;
 };
 
 // "&<>\"'" as entities: text from outside is shown, never interpreted.

@@ -86,6 +86,8 @@ class RunReporter::WorkflowObserver final : public scheduler::RunObserver {
       reporter_.post(job_context(workflow_, event.name), CommitState::running, "Running");
     } else if (event.kind == EventKind::job_finished && event.result) {
       const std::int64_t took = reporter_.elapsed(job_key(workflow_, event.name));
+      if (reporter_.metrics_ && *event.result != Result::skipped)
+        reporter_.metrics_->job_finished(static_cast<double>(took) / 1000.0);
       reporter_.put_job(workflow_, event.name, job_state(*event.result), event.message, false, true);
       reporter_.post(job_context(workflow_, event.name), commit_state(*event.result),
                      final_description(*event.result, event.message, took));
@@ -98,9 +100,9 @@ class RunReporter::WorkflowObserver final : public scheduler::RunObserver {
 };
 
 RunReporter::RunReporter(store::RunStore& store, store::Claim claim, StatusScope scope, Now now,
-                         std::function<void()> statuses_changed)
+                         std::function<void()> statuses_changed, Metrics* metrics)
     : store_(store), claim_(std::move(claim)), scope_(std::move(scope)), now_(std::move(now)),
-      statuses_changed_(std::move(statuses_changed)) {}
+      statuses_changed_(std::move(statuses_changed)), metrics_(metrics) {}
 
 RunReporter::~RunReporter() = default;
 

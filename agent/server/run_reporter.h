@@ -15,6 +15,7 @@
 
 #include "agent/forge/status.h"
 #include "agent/runner/run_engine.h"
+#include "agent/server/metrics.h"
 #include "agent/store/run_store.h"
 #include "scheduler/events.h"
 
@@ -47,7 +48,7 @@ class RunReporter {
   using Now = std::function<std::int64_t()>;  // ms since the epoch
   // `claim` guards the job writes: once the claim is stale they change nothing.
   RunReporter(store::RunStore& store, store::Claim claim, StatusScope scope, Now now,
-              std::function<void()> statuses_changed);
+              std::function<void()> statuses_changed, Metrics* metrics = nullptr);
   ~RunReporter();
 
   // Before anything runs: every job queued, every context pending.
@@ -76,6 +77,7 @@ class RunReporter {
   StatusScope scope_;
   Now now_;
   std::function<void()> statuses_changed_;
+  Metrics* metrics_;
   std::filesystem::path logs_root_;
   std::mutex mutex_;
   std::map<std::string, std::int64_t> started_ms_;  // by job key

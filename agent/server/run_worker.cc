@@ -29,9 +29,10 @@ std::string first_line(const std::string& text) { return text.substr(0, text.fin
 
 RunWorker::RunWorker(const config::AgentConfig& config, store::RunStore& store, sandbox::SandboxBackend& backend,
                      sandbox::ImageStore& images, JobSlots& slots, WorkerOptions options, Now now,
-                     std::function<void()> statuses_changed)
+                     std::function<void()> statuses_changed, Metrics* metrics)
     : config_(config), store_(store), backend_(backend), images_(images), slots_(slots),
       options_(std::move(options)), now_(std::move(now)), statuses_changed_(std::move(statuses_changed)),
+      metrics_(metrics),
       mirrors_(config.state_dir / "git"),
       groups_([this](std::int64_t id, const std::string& why) { cancel_run(id, why); }) {}
 
@@ -115,6 +116,7 @@ void RunWorker::work_loop() {
       continue;
     }
     const store::RunRecord& run = **claimed;
+    if (metrics_) metrics_->queue_wait(static_cast<double>(now_() - run.created_ms) / 1000.0);
     auto active = register_run(run);
     spdlog::info("event=run_started run={} repository={} sha={} ref={} event={} attempt={}", run.id,
                  run.repository, run.sha, run.ref, run.event, run.attempt);
@@ -192,8 +194,11 @@ void RunWorker::process(const store::RunRecord& run, Active& active) {
     sha = *resolved;
     scope.sha = sha;
   }
-  RunReporter reporter(store_, claim, scope, now_, statuses_changed_);
+  RunReporter reporter(store_, claim, scope, now_, statuses_changed_, metrics_);
+  const auto fetch_started = std::chrono::steady_clock::now();
   auto checked_out = mirrors_.checkout(url, sha, run_dir / "workspace", checkout);
+  if (metrics_)
+    metrics_->mirror_fetch(std::chrono::duration<double>(std::chrono::steady_clock::now() - fetch_started).count());
   if (!checked_out) {
     const std::string why = "checkout of " + sha.substr(0, 12) + " failed: " + checked_out.error().to_string();
     reporter.run_level(CommitState::error, why);

@@ -21,6 +21,7 @@
 #include "agent/config/agent_config.h"
 #include "agent/runner/job_slots.h"
 #include "agent/server/concurrency_groups.h"
+#include "agent/server/metrics.h"
 #include "agent/store/run_store.h"
 #include "git/mirror_cache.h"
 #include "sandbox/image_store.h"
@@ -40,7 +41,7 @@ class RunWorker {
   using Now = std::function<std::int64_t()>;  // ms since the epoch
   RunWorker(const config::AgentConfig& config, store::RunStore& store, sandbox::SandboxBackend& backend,
             sandbox::ImageStore& images, JobSlots& slots, WorkerOptions options, Now now,
-            std::function<void()> statuses_changed);
+            std::function<void()> statuses_changed, Metrics* metrics = nullptr);
   ~RunWorker();  // drain(0)
 
   void start();
@@ -76,6 +77,7 @@ class RunWorker {
   WorkerOptions options_;
   Now now_;
   std::function<void()> statuses_changed_;
+  Metrics* metrics_;
   git::MirrorCache mirrors_;
   ConcurrencyGroups groups_;
 

@@ -32,8 +32,8 @@ std::chrono::milliseconds retry_delay(const SenderOptions& options, int attempt,
 }
 
 StatusSender::StatusSender(const config::AgentConfig& config, store::RunStore& store, http::HttpClient& client,
-                           SenderOptions options, Now now)
-    : config_(config), store_(store), client_(client), options_(options), now_(std::move(now)) {}
+                           SenderOptions options, Now now, Metrics* metrics)
+    : config_(config), store_(store), client_(client), options_(options), now_(std::move(now)), metrics_(metrics) {}
 
 StatusSender::~StatusSender() { stop(); }
 
@@ -114,6 +114,12 @@ void StatusSender::send_one(const store::StatusRecord& status) {
   } else {
     auto headers = [&](std::string_view name) { return answer->headers.get(name); };
     verdict = forge::classify_status_answer(forge_kind(repo->forge), answer->status, headers, answer->body, now);
+  }
+  if (metrics_) {
+    const char* result = verdict.outcome == forge::StatusAnswer::Outcome::delivered ? "delivered"
+                         : verdict.outcome == forge::StatusAnswer::Outcome::refused ? "refused"
+                                                                                    : "retry";
+    metrics_->status_post(config::to_string(repo->forge), result);
   }
   switch (verdict.outcome) {
     case forge::StatusAnswer::Outcome::delivered:

@@ -16,6 +16,7 @@
 
 #include "agent/config/agent_config.h"
 #include "agent/http/http_client.h"
+#include "agent/server/metrics.h"
 #include "agent/store/run_store.h"
 
 namespace sandci::agent::server {
@@ -37,7 +38,7 @@ class StatusSender {
  public:
   using Now = std::function<std::int64_t()>;  // ms since the epoch
   StatusSender(const config::AgentConfig& config, store::RunStore& store, http::HttpClient& client,
-               SenderOptions options, Now now);
+               SenderOptions options, Now now, Metrics* metrics = nullptr);
   ~StatusSender();
 
   void start();
@@ -56,6 +57,7 @@ class StatusSender {
   http::HttpClient& client_;
   SenderOptions options_;
   Now now_;
+  Metrics* metrics_;
   std::mt19937 random_{std::random_device{}()};
 
   std::mutex mutex_;

@@ -58,10 +58,21 @@ store::NewRun new_run(const forge::WebhookEvent& event, forge::ForgeKind kind, c
 
 }  // namespace
 
-WebhookIntake::WebhookIntake(const config::AgentConfig& config, store::RunStore& store, Now now, Queued queued)
-    : config_(config), store_(store), now_(std::move(now)), queued_(std::move(queued)) {}
+WebhookIntake::WebhookIntake(const config::AgentConfig& config, store::RunStore& store, Now now, Queued queued,
+                             Metrics* metrics)
+    : config_(config), store_(store), now_(std::move(now)), queued_(std::move(queued)), metrics_(metrics) {}
 
 http::HttpResponse WebhookIntake::handle(const http::HttpRequest& request, const std::string& forge_in_path) {
+  std::string forge_name = "unknown", result = "malformed";
+  http::HttpResponse response = decide(request, forge_in_path, forge_name, result);
+  if (metrics_) metrics_->delivery(forge_name, result);
+  return response;
+}
+
+// Answers the delivery; says which forge it came from and the answer's kind, for
+// the metrics.
+http::HttpResponse WebhookIntake::decide(const http::HttpRequest& request, const std::string& forge_in_path,
+                                         std::string& forge_name, std::string& result) {
   if (request.method != "POST") return answer(405, "webhooks are POSTed");
   auto headers = [&request](std::string_view name) { return request.headers.get(name); };
   std::optional<forge::ForgeKind> kind =
@@ -70,17 +81,22 @@ http::HttpResponse WebhookIntake::handle(const http::HttpRequest& request, const
     if (!forge_in_path.empty()) return answer(404, "no such forge: " + forge_in_path);
     return answer(400, "not a webhook from GitHub, Gitea, Forgejo or GitLab (no event header)");
   }
+  forge_name = std::string(forge::to_string(*kind));
   const std::string content_type = request.headers.get("Content-Type").value_or("");
   auto envelope = forge::read_envelope(*kind, headers, request.body, content_type);
   if (!envelope) return answer(400, envelope.error().reason);
   // An organisation's hook pings without naming a repository: nothing to verify
   // it against, and nothing starts.
-  if (envelope->repository.empty() && envelope->event == "ping") return answer(200, "pong");
+  if (envelope->repository.empty() && envelope->event == "ping") {
+    result = "ping";
+    return answer(200, "pong");
+  }
 
   const config::RepositoryConfig* repo = find_repository(config_, forge::to_string(*kind), envelope->repository);
   if (!repo) {
     spdlog::warn("event=webhook_refused forge={} repository=\"{}\" delivery={} reason=not_configured",
                  forge::to_string(*kind), envelope->repository, envelope->delivery_id);
+    result = "unknown_repository";
     return answer(401, "unknown repository or bad signature");
   }
   const auto now = std::chrono::system_clock::time_point(std::chrono::milliseconds(now_()));
@@ -88,11 +104,15 @@ http::HttpResponse WebhookIntake::handle(const http::HttpRequest& request, const
   if (!verified.ok()) {
     spdlog::warn("event=webhook_refused forge={} repository={} delivery={} reason=\"{}\"", forge::to_string(*kind),
                  envelope->repository, envelope->delivery_id, verified.reason);
+    result = "bad_signature";
     return answer(401, verified.reason);
   }
   auto event = forge::parse_event(*envelope);
   if (!event) return answer(400, event.error().reason);
-  if (event->kind == forge::EventKind::ping) return answer(200, "pong");
+  if (event->kind == forge::EventKind::ping) {
+    result = "ping";
+    return answer(200, "pong");
+  }
 
   const std::string delivery_id = envelope->delivery_id.empty() ? body_digest(request.body) : envelope->delivery_id;
   store::DeliveryRecord delivery{std::string(forge::to_string(*kind)), delivery_id, event->repository,
@@ -113,8 +133,10 @@ http::HttpResponse WebhookIntake::handle(const http::HttpRequest& request, const
   auto accepted = store_.accept_delivery(delivery, run);
   if (!accepted) {
     spdlog::error("event=delivery_not_recorded delivery={} error=\"{}\"", delivery_id, accepted.error().message);
+    result = "store_error";
     return answer(503, "cannot record the delivery now; redeliver it later");
   }
+  result = accepted->duplicate ? "duplicate" : ignored ? "ignored" : "queued";
   if (accepted->duplicate) return answer(200, "duplicate delivery " + delivery_id + ": nothing started");
   if (ignored) {
     spdlog::info("event=webhook_ignored repository={} delivery={} why=\"{}\"", event->repository, delivery_id,

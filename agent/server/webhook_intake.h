@@ -20,6 +20,7 @@
 #include "agent/config/agent_config.h"
 #include "agent/forge/forge_kind.h"
 #include "agent/http/http_types.h"
+#include "agent/server/metrics.h"
 #include "agent/store/run_store.h"
 
 namespace sandci::agent::server {
@@ -31,16 +32,21 @@ class WebhookIntake {
   // ids of older running runs it supersedes (to stop them).
   using Queued = std::function<void(std::int64_t, const std::vector<std::int64_t>&)>;
 
-  WebhookIntake(const config::AgentConfig& config, store::RunStore& store, Now now, Queued queued);
+  WebhookIntake(const config::AgentConfig& config, store::RunStore& store, Now now, Queued queued,
+                Metrics* metrics = nullptr);
 
   // `forge_in_path`: the <forge> of /webhook/<forge>, empty for /webhook.
   http::HttpResponse handle(const http::HttpRequest& request, const std::string& forge_in_path);
 
  private:
+  http::HttpResponse decide(const http::HttpRequest& request, const std::string& forge_in_path,
+                            std::string& forge_name, std::string& result);
+
   const config::AgentConfig& config_;
   store::RunStore& store_;
   Now now_;
   Queued queued_;
+  Metrics* metrics_;
 };
 
 }  // namespace sandci::agent::server

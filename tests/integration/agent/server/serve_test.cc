@@ -53,6 +53,37 @@ TEST_F(ServeTest, GithubPushRunsTheDiamondAndPostsStatuses) {
   EXPECT_EQ(agent_.terminate(), 0);
 }
 
+// GET /metrics: Prometheus text that promtool accepts, counting what happened.
+TEST_F(ServeTest, MetricsCountDeliveriesRunsAndStatuses) {
+  TestForge forge;
+  const std::string sha = make_repo("alice/hello", {{".github/workflows/ci.yml", kDiamond}});
+  write_config(forge, {{}});
+  start_agent();
+  const std::string push = github_push("alice/hello", clone_url("alice/hello"), sha);
+  auto accepted = deliver(ForgeKind::github, "push", "m-1", push);
+  ASSERT_EQ(deliver(ForgeKind::github, "push", "m-1", push).status, 200);
+  ASSERT_EQ(deliver(ForgeKind::github, "push", "m-2", push, "wrong").status, 401);
+  ASSERT_TRUE(eventually([&] { return run_finished(run_id_of(accepted)); }));
+  ASSERT_TRUE(eventually([&] { return json::parse(get("/healthz").body)["statuses_pending"] == 0; }, 60s));
+  auto metrics = get("/metrics");
+  ASSERT_EQ(metrics.status, 200);
+  const std::string& text = metrics.body;
+  for (const std::string line :
+       {"sandci_webhook_deliveries_total{forge=\"github\",result=\"queued\"} 1",
+        "sandci_webhook_deliveries_total{forge=\"github\",result=\"duplicate\"} 1",
+        "sandci_webhook_deliveries_total{forge=\"github\",result=\"bad_signature\"} 1",
+        "sandci_runs{state=\"success\"} 1", "sandci_queue_depth 0", "sandci_capacity 2", "sandci_outbox_depth 0",
+        "sandci_job_duration_seconds_count 4", "sandci_run_queue_wait_seconds_count 1",
+        "sandci_mirror_fetch_seconds_count 1", "sandci_status_posts_total{forge=\"github\",result=\"delivered\"} 10"})
+    EXPECT_NE(text.find(line + "\n"), std::string::npos) << line << "\n" << text;
+  const fs::path file = dir_.path() / "metrics.txt";
+  std::ofstream(file) << text;
+  const std::string promtool = "/var/cache/sandci/tools/promtool";
+  ASSERT_TRUE(fs::exists(promtool)) << "scripts/test-setup.sh installs promtool";
+  auto check = git::testing::run({"sh", "-c", promtool + " check metrics < " + file.string()});
+  EXPECT_EQ(check.status, 0) << check.output;
+}
+
 // A failing job: its context and the workflow's fail; jobs after it are skipped.
 TEST_F(ServeTest, FailingJobFailsItsContextAndTheWorkflow) {
   TestForge forge;
