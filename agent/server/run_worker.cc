@@ -23,6 +23,16 @@ struct RemoveOnExit {
   }
 };
 
+// Leaves the concurrency groups a run entered, however the run ends.
+struct LeaveGroups {
+  ConcurrencyGroups& groups;
+  std::vector<std::string> entered;
+  std::int64_t run_id;
+  ~LeaveGroups() {
+    for (const auto& group : entered) groups.leave(group, run_id);
+  }
+};
+
 std::string first_line(const std::string& text) { return text.substr(0, text.find('\n')); }
 
 }  // namespace
@@ -162,6 +172,75 @@ bool RunWorker::still_running(std::int64_t id) {
   return run && *run && (*run)->state == store::RunState::running;
 }
 
+// The run's commit, checked out into <run_dir>/workspace through the mirror
+// cache. A run queued by hand for a ref takes the ref's commit now.
+std::expected<RunSource, std::string> RunWorker::check_out(const store::RunRecord& run,
+                                                           const config::RepositoryConfig& repo,
+                                                           const fs::path& run_dir) {
+  // A fork's pull request is cloned from the fork, with no credentials of ours.
+  const std::string url = !run.from_fork && !repo.clone_url.empty() ? repo.clone_url : run.clone_url;
+  git::CheckoutOptions checkout;
+  checkout.fetch.pull_requests = run.event == "pull_request";
+  if (!run.from_fork) checkout.fetch.credentials = repo.clone;
+  std::string sha = run.sha;
+  if (sha.empty()) {
+    auto fetched = mirrors_.fetch(url, checkout.fetch);
+    if (!fetched) return std::unexpected("cannot fetch " + run.ref + ": " + fetched.error().to_string());
+    auto resolved = git::resolve_commit(fetched->mirror, run.ref);
+    if (!resolved) return std::unexpected("cannot resolve " + run.ref + ": " + resolved.error().to_string());
+    sha = *resolved;
+  }
+  const auto started = std::chrono::steady_clock::now();
+  auto checked_out = mirrors_.checkout(url, sha, run_dir / "workspace", checkout);
+  if (metrics_) metrics_->mirror_fetch(std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
+  if (!checked_out) return std::unexpected("checkout of " + sha.substr(0, 12) + " failed: " + checked_out.error().to_string());
+  return RunSource{sha, run.ref, run.repository, run_dir / "workspace", checked_out->object_dirs};
+}
+
+RunEnvironment RunWorker::environment_for(const store::RunRecord& run, const config::RepositoryConfig& repo,
+                                          const fs::path& run_dir, SecretMasker& masker) {
+  RunEnvironment env;
+  env.backend = &backend_;
+  env.images = [this](std::string_view name) { return images_.lookup(name); };
+  env.masker = &masker;
+  if (!run.from_fork) env.secrets = job_secrets(repo);  // forks get no secrets, as on GitHub
+  for (const auto& [name, value] : env.secrets) masker.add(value);
+  env.default_image = config_.default_image;
+  env.labels = config_.labels;
+  env.limits.memory_bytes = static_cast<std::uint64_t>(config_.limits.job_memory_mib) << 20;
+  env.capacity = config_.capacity;
+  env.slots = &slots_;
+  env.run_dir = run_dir;
+  env.logs_dir = run_dir / "logs";
+  env.workflow_logs_dir = [logs_root = env.logs_dir](const PlannedWorkflow& w) {
+    return workflow_logs_dir(logs_root, w);
+  };
+  env.run_id = std::to_string(run.id);
+  env.run_number = std::to_string(run.id);
+  env.run_attempt = std::to_string(run.attempt);
+  env.server_url = config_.public_url;
+  return env;
+}
+
+// Enters the workflows' `concurrency:` groups (per repository, in a fixed order
+// so that two runs never wait for each other); returns those entered. Stops at the
+// first it could not enter: the run was cancelled or replaced while it waited.
+std::vector<std::string> RunWorker::enter_groups(const store::RunRecord& run, const PreparedRun& prepared,
+                                                 const RunSource& source, const RunTrigger& trigger,
+                                                 const RunEnvironment& env, Active& active) {
+  std::map<std::string, bool> wanted;  // group -> cancel-in-progress
+  for (const auto& w : prepared.workflows) {
+    const std::string group = concurrency_group(w, source, trigger, env);
+    if (!group.empty()) wanted[run.repository + ": " + group] |= w.workflow->concurrency->cancel_in_progress;
+  }
+  std::vector<std::string> entered;
+  for (const auto& [group, cancel_in_progress] : wanted) {
+    if (!groups_.enter(group, run.id, cancel_in_progress, active.cancel)) break;
+    entered.push_back(group);
+  }
+  return entered;
+}
+
 void RunWorker::process(const store::RunRecord& run, Active& active) {
   const store::Claim& claim = active.claim;
   auto finish = [&](store::RunState state, const std::string& message) {
@@ -170,8 +249,6 @@ void RunWorker::process(const store::RunRecord& run, Active& active) {
   };
   const config::RepositoryConfig* repo = find_repository(config_, run.forge, run.repository);
   if (!repo) return finish(store::RunState::error, "repository " + run.repository + " is no longer configured");
-  StatusScope scope{forge_kind(repo->forge), run.repository, run.sha, run.ref,
-                    config_.public_url + "/runs/" + std::to_string(run.id)};
 
   const fs::path run_dir = config_.state_dir / "runs" / std::to_string(run.id);
   std::error_code ec;
@@ -180,32 +257,14 @@ void RunWorker::process(const store::RunRecord& run, Active& active) {
   RemoveOnExit remove_workspace{run_dir / "workspace"};
   RemoveOnExit remove_scratch{run_dir / "scratch"};
 
-  // A fork's pull request is cloned from the fork, with no credentials of ours.
-  const std::string url = !run.from_fork && !repo->clone_url.empty() ? repo->clone_url : run.clone_url;
-  git::CheckoutOptions checkout;
-  checkout.fetch.pull_requests = run.event == "pull_request";
-  if (!run.from_fork) checkout.fetch.credentials = repo->clone;
-  std::string sha = run.sha;
-  if (sha.empty()) {  // queued by hand for a ref: the ref's commit now
-    auto fetched = mirrors_.fetch(url, checkout.fetch);
-    auto resolved = fetched ? git::resolve_commit(fetched->mirror, run.ref)
-                            : std::expected<std::string, git::Error>(std::unexpected(fetched.error()));
-    if (!resolved) return finish(store::RunState::error, "cannot resolve " + run.ref + ": " + resolved.error().to_string());
-    sha = *resolved;
-    scope.sha = sha;
-  }
+  auto source = check_out(run, *repo, run_dir);
+  StatusScope scope{forge_kind(repo->forge), run.repository, source ? source->sha : run.sha, run.ref,
+                    config_.public_url + "/runs/" + std::to_string(run.id)};
   RunReporter reporter(store_, claim, scope, now_, statuses_changed_, metrics_);
-  const auto fetch_started = std::chrono::steady_clock::now();
-  auto checked_out = mirrors_.checkout(url, sha, run_dir / "workspace", checkout);
-  if (metrics_)
-    metrics_->mirror_fetch(std::chrono::duration<double>(std::chrono::steady_clock::now() - fetch_started).count());
-  if (!checked_out) {
-    const std::string why = "checkout of " + sha.substr(0, 12) + " failed: " + checked_out.error().to_string();
-    reporter.run_level(CommitState::error, why);
-    return finish(store::RunState::error, why);
+  if (!source) {
+    if (!scope.sha.empty()) reporter.run_level(CommitState::error, source.error());
+    return finish(store::RunState::error, source.error());
   }
-
-  RunSource source{sha, run.ref, run.repository, run_dir / "workspace", checked_out->object_dirs};
   RunTrigger trigger;
   trigger.event = run.event;
   trigger.action = run.action;
@@ -213,7 +272,7 @@ void RunWorker::process(const store::RunRecord& run, Active& active) {
   trigger.head_ref = run.head_ref;
   trigger.payload = nlohmann::json::parse(run.payload_json, nullptr, false);
   if (trigger.payload.is_discarded()) trigger.payload = nlohmann::json::object();
-  auto prepared = prepare_run(source, trigger);
+  auto prepared = prepare_run(*source, trigger);
   if (!prepared) {
     std::string all;
     for (const auto& m : prepared.error().messages) all += (all.empty() ? "" : "\n") + m;
@@ -224,60 +283,17 @@ void RunWorker::process(const store::RunRecord& run, Active& active) {
     remove_workspace.path = run_dir;  // nothing ran: no logs to keep
     return finish(store::RunState::success, "no workflow runs for this event");
   }
-  if (active.cancel) {
-    reporter.end_unfinished(*prepared, CommitState::cancelled, cancel_reason(active));
-    return finish(store::RunState::cancelled, cancel_reason(active));
-  }
 
-  const fs::path logs_root = run_dir / "logs";
-  reporter.announce(*prepared, logs_root);
+  reporter.announce(*prepared, run_dir / "logs");
   SecretMasker masker;
-  RunEnvironment env;
-  env.backend = &backend_;
-  env.images = [this](std::string_view name) { return images_.lookup(name); };
-  env.masker = &masker;
-  if (!run.from_fork) env.secrets = job_secrets(*repo);  // forks get no secrets, as on GitHub
-  for (const auto& [name, value] : env.secrets) masker.add(value);
-  env.default_image = config_.default_image;
-  env.labels = config_.labels;
-  env.limits.memory_bytes = static_cast<std::uint64_t>(config_.limits.job_memory_mib) << 20;
-  env.capacity = config_.capacity;
-  env.slots = &slots_;
-  env.run_dir = run_dir;
-  env.logs_dir = logs_root;
-  env.workflow_logs_dir = [&logs_root](const PlannedWorkflow& w) { return workflow_logs_dir(logs_root, w); };
-  env.run_id = std::to_string(run.id);
-  env.run_number = std::to_string(run.id);
-  env.run_attempt = std::to_string(run.attempt);
-  env.server_url = config_.public_url;
-
-  // Workflows' `concurrency:` groups, per repository; entered in a fixed order so
-  // that two runs never wait for each other.
-  std::map<std::string, bool> groups;  // key -> cancel-in-progress
-  for (const auto& w : prepared->workflows) {
-    const std::string group = concurrency_group(w, source, trigger, env);
-    if (!group.empty()) groups[run.repository + ": " + group] |= w.workflow->concurrency->cancel_in_progress;
-  }
-  std::vector<std::string> entered;
-  for (const auto& [group, cancel_in_progress] : groups) {
-    if (!groups_.enter(group, run.id, cancel_in_progress, active.cancel)) break;
-    entered.push_back(group);
-  }
-  struct LeaveGroups {
-    ConcurrencyGroups& groups;
-    const std::vector<std::string>& entered;
-    std::int64_t id;
-    ~LeaveGroups() {
-      for (const auto& g : entered) groups.leave(g, id);
-    }
-  } leave_groups{groups_, entered, run.id};
-
+  const RunEnvironment env = environment_for(run, *repo, run_dir, masker);
+  LeaveGroups leave{groups_, enter_groups(run, *prepared, *source, trigger, env, active), run.id};
   WorkflowHooks hooks;
   hooks.started = [&reporter](const PlannedWorkflow& w) { return reporter.observe(w); };
   hooks.finished = [&reporter](const PlannedWorkflow& w, const scheduler::RunReport& r) {
     reporter.workflow_finished(w, r);
   };
-  const RunResult result = execute_run(*prepared, source, trigger, env, active.cancel, hooks);
+  const RunResult result = execute_run(*prepared, *source, trigger, env, active.cancel, hooks);
   if (result == RunResult::cancelled) {
     const std::string why = cancel_reason(active);
     reporter.end_unfinished(*prepared, CommitState::cancelled, why);

@@ -8,6 +8,7 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <expected>
 #include <cstdint>
 #include <filesystem>
 #include <functional>
@@ -20,6 +21,8 @@
 
 #include "agent/config/agent_config.h"
 #include "agent/runner/job_slots.h"
+#include "agent/runner/run_engine.h"
+#include "agent/runner/secret_masker.h"
 #include "agent/server/concurrency_groups.h"
 #include "agent/server/metrics.h"
 #include "agent/store/run_store.h"
@@ -64,6 +67,13 @@ class RunWorker {
   void work_loop();
   void lease_loop();
   void process(const store::RunRecord& run, Active& active);
+  std::expected<RunSource, std::string> check_out(const store::RunRecord& run, const config::RepositoryConfig& repo,
+                                                  const std::filesystem::path& run_dir);
+  RunEnvironment environment_for(const store::RunRecord& run, const config::RepositoryConfig& repo,
+                                 const std::filesystem::path& run_dir, SecretMasker& masker);
+  std::vector<std::string> enter_groups(const store::RunRecord& run, const PreparedRun& prepared,
+                                        const RunSource& source, const RunTrigger& trigger,
+                                        const RunEnvironment& env, Active& active);
   bool still_running(std::int64_t id);
   std::shared_ptr<Active> register_run(const store::RunRecord& run);
   void unregister_run(std::int64_t id);
