@@ -276,8 +276,7 @@ http::HttpResponse Routes::job_log(std::int64_t id, const std::string& key) {
     in.read(content.data(), static_cast<std::streamsize>(content.size()));
     content.resize(static_cast<std::size_t>(in.gcount()));
     if (skipped > 0)
-      content = "[the first " + std::to_string(skipped) + " bytes are left out: the log is in " + job.log_path +
-                " on the agent]\n" + content;
+      content = "[the first " + std::to_string(skipped) + " bytes of this log are left out]\n" + content;
     http::HttpResponse response = http::HttpResponse::text(200, content);
     response.headers.set("Content-Type", "text/plain; charset=utf-8");
     response.headers.set("X-Content-Type-Options", "nosniff");
