@@ -82,6 +82,14 @@ void WorkflowParser::error(const YAML::Node& node, std::string message) {
   error(source_.at(node), std::move(message));
 }
 
+void WorkflowParser::note(const SourceLocation& where, std::string message) {
+  out_.push_back({where, std::move(message), Severity::note});
+}
+
+void WorkflowParser::note(const YAML::Node& node, std::string message) {
+  note(source_.at(node), std::move(message));
+}
+
 SourceLocation WorkflowParser::where(const Entry& e) const {
   return e.value.IsNull() ? source_.at(e.key_node) : source_.at(e.value);
 }
@@ -126,6 +134,8 @@ std::vector<Entry> WorkflowParser::entries_of(const YAML::Node& node, const std:
       error(key, "'" + name + "' in " + what + " is not supported by sandci");
       continue;
     }
+    if (spec && spec->support == KeySupport::ignored)
+      note(key, "'" + name + "' is ignored: " + std::string{spec->reason});
     entries.push_back({name, key, pair.second, spec});
   }
   return entries;

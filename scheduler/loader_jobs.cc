@@ -73,6 +73,12 @@ Job WorkflowParser::parse_job(const Entry& e, std::vector<NeedsRef>& needs) {
       job.defaults = parse_defaults(f);
     } else if (f.key == "steps") {
       job.steps = parse_steps(f, job.id);
+    } else if (f.key == "permissions") {
+      check_permissions(f);
+    } else if (f.key == "environment") {
+      check_environment(f);
+    } else if (f.key == "concurrency") {
+      parse_concurrency(f);  // checked like the workflow's, then dropped
     }
   }
   if (!find(fields, "steps")) error(e.key_node, what + " has no steps");
@@ -81,6 +87,27 @@ Job WorkflowParser::parse_job(const Entry& e, std::vector<NeedsRef>& needs) {
     if (auto expanded = expand_matrix(job, 0); !expanded)
       error(*strategy_at, expanded.error().message);
   return job;
+}
+
+void WorkflowParser::check_environment(const Entry& e) {
+  if (e.value.IsNull()) return;
+  if (e.value.IsScalar()) {
+    check_expressions(e.value);
+    return;
+  }
+  if (!e.value.IsMap()) {
+    error(where(e), "'environment' must be a name or a mapping with 'name' and 'url', not " +
+                        describe(e.value));
+    return;
+  }
+  constexpr std::string_view kEnvironmentKeys[] = {"name", "url"};
+  for (const auto& field : mapping(e.value, "'environment'")) {
+    if (!contains(kEnvironmentKeys, field.key))
+      error(field.key_node, "unknown key '" + field.key + "' in 'environment'" +
+                                did_you_mean(field.key, kEnvironmentKeys));
+    else
+      string_node(field.value, where(field), "'environment." + field.key + "'", true);
+  }
 }
 
 Container WorkflowParser::parse_container(const Entry& e) {

@@ -63,6 +63,9 @@ class WorkflowParser {
   // ---- reporting (loader_common.cc) ----
   void error(const SourceLocation& where, std::string message);
   void error(const YAML::Node& node, std::string message);
+  // Notes never make a workflow fail to load.
+  void note(const SourceLocation& where, std::string message);
+  void note(const YAML::Node& node, std::string message);
   // Nulls carry the mark of the next token, so point at their key instead.
   SourceLocation where(const Entry& e) const;
 
@@ -92,8 +95,13 @@ class WorkflowParser {
 
   // ---- on: (loader_triggers.cc) ----
   void parse_on(const Entry& e, Triggers& on);
+  // An event GitHub knows that sandci does not run, kept for its note.
+  struct IdleEvent {
+    std::string name;
+    SourceLocation location;
+  };
   void parse_event(const std::string& name, const YAML::Node& key, const YAML::Node& value,
-                   Triggers& on);
+                   Triggers& on, std::vector<IdleEvent>& idle);
   std::vector<std::string> filters(const std::vector<Entry>& entries, std::string_view key);
   void exclusive(const std::vector<Entry>& entries, std::string_view a, std::string_view b);
   PushTrigger parse_push(const YAML::Node& value);
@@ -104,11 +112,15 @@ class WorkflowParser {
   // ---- sections of both workflow and job (workflow_loader.cc) ----
   RunDefaults parse_defaults(const Entry& e);
   Concurrency parse_concurrency(const Entry& e);
+  // `permissions` is ignored, but its scopes and levels are still checked.
+  void check_permissions(const Entry& e);
 
   // ---- jobs (loader_jobs.cc) ----
   void parse_jobs(const Entry& e, Workflow& workflow);
   Job parse_job(const Entry& e, std::vector<NeedsRef>& needs);
   Container parse_container(const Entry& e);
+  // `environment` is ignored, but its form is still checked.
+  void check_environment(const Entry& e);
   void check_needs(const Workflow& workflow, const std::vector<std::vector<NeedsRef>>& needs);
   void check_cycles(const Workflow& workflow, const std::vector<std::vector<NeedsRef>>& needs);
 

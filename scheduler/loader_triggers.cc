@@ -22,40 +22,54 @@ constexpr std::string_view kPullRequestTypes[] = {
 
 void WorkflowParser::parse_on(const Entry& e, Triggers& on) {
   const YAML::Node& value = e.value;
+  std::vector<IdleEvent> idle;
   if (value.IsScalar()) {
-    parse_event(value.Scalar(), value, YAML::Node{}, on);
+    parse_event(value.Scalar(), value, YAML::Node{}, on, idle);
   } else if (value.IsSequence()) {
     for (const auto& item : value) {
       if (!item.IsScalar())
         error(item, "each event in 'on' must be a name, not " + describe(item));
       else
-        parse_event(item.Scalar(), item, YAML::Node{}, on);
+        parse_event(item.Scalar(), item, YAML::Node{}, on, idle);
     }
   } else if (value.IsMap()) {
-    for (const auto& item : mapping(value, "'on'")) parse_event(item.key, item.key_node, item.value, on);
+    for (const auto& item : mapping(value, "'on'"))
+      parse_event(item.key, item.key_node, item.value, on, idle);
   } else {
     error(where(e), "'on' must name at least one event");
+    return;
   }
-  if (!on.push && !on.pull_request && !on.workflow_dispatch && errors_ == 0)
+  const bool runs = on.push || on.pull_request || on.workflow_dispatch;
+  if (!runs && idle.empty() && errors_ == 0)
     error(where(e), "'on' must name at least one event");
+  // The note says what the workflow still does, so it is written once all events are read.
+  std::string runs_for;
+  for (const auto& [name, present] : {std::pair{"push", on.push.has_value()},
+                                      {"pull_request", on.pull_request.has_value()},
+                                      {"workflow_dispatch", on.workflow_dispatch.has_value()}})
+    if (present) runs_for += (runs_for.empty() ? "" : ", ") + std::string{name};
+  for (const auto& event : idle)
+    note(event.location, "event '" + event.name + "' is not run by sandci; " +
+                             (runs ? "the workflow runs for " + runs_for
+                                   : std::string{"sandci never triggers this workflow"}));
 }
 
 void WorkflowParser::parse_event(const std::string& name, const YAML::Node& key,
-                                 const YAML::Node& value, Triggers& on) {
-  const EventSpec* event = find_event(name);
+                                 const YAML::Node& value, Triggers& on,
+                                 std::vector<IdleEvent>& idle) {
   if (name == "push") {
     on.push = parse_push(value);
   } else if (name == "pull_request") {
     on.pull_request = parse_pull_request(value);
   } else if (name == "workflow_dispatch") {
     on.workflow_dispatch = parse_dispatch(value);
-  } else if (event) {
-    error(key, "event '" + name +
-                   "' is not supported by sandci (supported: push, pull_request, "
-                   "workflow_dispatch)");
+  } else if (find_event(name)) {
+    // What such an event is configured with (cron lines, types) is not checked.
+    idle.push_back({name, source_.at(key)});
   } else {
-    error(key, "unknown event '" + name + "'" + did_you_mean(name, run_events()) +
-                   " (supported: push, pull_request, workflow_dispatch)");
+    std::vector<std::string_view> known;
+    for (const auto& event : workflow_events()) known.push_back(event.name);
+    error(key, "unknown event '" + name + "'" + did_you_mean(name, known));
   }
 }
 

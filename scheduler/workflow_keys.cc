@@ -16,6 +16,8 @@ constexpr std::string_view kBool = "true or false";
 constexpr std::string_view kBoolOrExpression = "true, false or an expression";
 constexpr std::string_view kPositive = "a positive number";
 constexpr std::string_view kPatterns = "a pattern or a list of patterns";
+constexpr std::string_view kPermissions = "read-all, write-all or a mapping of scopes";
+constexpr std::string_view kNoToken = "jobs get no GitHub token";
 
 // Order within a place matters: it is the order of did-you-mean ties.
 constexpr KeySpec kKeys[] = {
@@ -25,8 +27,8 @@ constexpr KeySpec kKeys[] = {
     {workflow, "defaults", supported, "a mapping with 'run'", none, ""},
     {workflow, "concurrency", supported, "a group name or a mapping", interpolated, ""},
     {workflow, "jobs", supported, "a mapping of job ids to jobs", none, ""},
-    {workflow, "run-name", refused, kString, interpolated, ""},
-    {workflow, "permissions", refused, "read-all, write-all or a mapping of scopes", none, ""},
+    {workflow, "run-name", supported, kString, interpolated, ""},
+    {workflow, "permissions", ignored, kPermissions, none, kNoToken},
 
     {job, "name", supported, kString, interpolated, ""},
     {job, "needs", supported, "a job id or a list of job ids", none, ""},
@@ -41,9 +43,11 @@ constexpr KeySpec kKeys[] = {
     {job, "outputs", supported, kStringMap, interpolated, ""},
     {job, "defaults", supported, "a mapping with 'run'", none, ""},
     {job, "steps", supported, "a list of steps", none, ""},
-    {job, "permissions", refused, "read-all, write-all or a mapping of scopes", none, ""},
-    {job, "environment", refused, "a name or a mapping with 'name' and 'url'", interpolated, ""},
-    {job, "concurrency", refused, "a group name or a mapping", interpolated, ""},
+    {job, "permissions", ignored, kPermissions, none, kNoToken},
+    {job, "environment", ignored, "a name or a mapping with 'name' and 'url'", interpolated,
+     "sandci has no deployment environments (no protection rules, no environment secrets)"},
+    {job, "concurrency", ignored, "a group name or a mapping", interpolated,
+     "sandci applies concurrency groups to whole workflows, not to jobs"},
     {job, "services", refused, "a mapping of service containers", interpolated, ""},
     {job, "uses", refused, "a reusable workflow", none, ""},
     {job, "with", refused, kStringMap, interpolated, ""},
@@ -140,7 +144,14 @@ constexpr EventSpec kEvents[] = {
     {"branch_protection_rule", false},
 };
 
+constexpr std::string_view kPermissionScopes[] = {
+    "actions",  "attestations",  "checks",        "contents",        "deployments",
+    "discussions", "id-token",   "issues",        "models",          "packages",
+    "pages",    "pull-requests", "repository-projects", "security-events", "statuses"};
+
 }  // namespace
+
+std::span<const std::string_view> permission_scopes() { return kPermissionScopes; }
 
 std::span<const KeySpec> workflow_keys() { return kKeys; }
 

@@ -69,6 +69,9 @@ std::span<const EventSpec> workflow_events();
 // The spec of event `name`; nullptr for a name GitHub does not know.
 const EventSpec* find_event(std::string_view name);
 
+// The scopes a `permissions` mapping may name (all ignored by sandci).
+std::span<const std::string_view> permission_scopes();
+
 // The names of the events sandci runs ("push", "pull_request", "workflow_dispatch").
 std::vector<std::string_view> run_events();
 

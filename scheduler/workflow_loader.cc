@@ -4,6 +4,7 @@
 #include <fstream>
 #include <tuple>
 
+#include "scheduler/did_you_mean.h"
 #include "scheduler/loader_parser.h"
 #include "scheduler/yaml_source.h"
 
@@ -43,6 +44,31 @@ Concurrency WorkflowParser::parse_concurrency(const Entry& e) {
   return concurrency;
 }
 
+void WorkflowParser::check_permissions(const Entry& e) {
+  if (e.value.IsNull()) return;
+  if (e.value.IsScalar()) {
+    const std::string& level = e.value.Scalar();
+    if (level != "read-all" && level != "write-all")
+      error(where(e), "'permissions' must be read-all, write-all or a mapping of scopes, not " +
+                          describe(e.value));
+    return;
+  }
+  const auto scopes = permission_scopes();
+  for (const auto& scope : mapping(e.value, "'permissions'")) {
+    if (!contains(scopes, scope.key)) {
+      error(scope.key_node, "unknown permission scope '" + scope.key + "'" +
+                                did_you_mean(scope.key, scopes));
+      continue;
+    }
+    const std::string level = scope.value.IsScalar() ? scope.value.Scalar() : "";
+    if (level != "read" && level != "write" && level != "none")
+      error(where(scope), "permission '" + scope.key + "' must be read, write or none, not " +
+                              describe(scope.value));
+    else if (scope.key == "id-token")
+      note(scope.key_node, "'id-token' is ignored: sandci issues no OIDC tokens");
+  }
+}
+
 std::optional<Workflow> WorkflowParser::parse(const YAML::Node& root) {
   Workflow workflow;
   workflow.file = source_.file();
@@ -51,6 +77,10 @@ std::optional<Workflow> WorkflowParser::parse(const YAML::Node& root) {
   for (const auto& f : fields) {
     if (f.key == "name")
       workflow.name = string_of(f).value_or("");
+    else if (f.key == "run-name")
+      workflow.run_name = string_of(f).value_or("");
+    else if (f.key == "permissions")
+      check_permissions(f);
     else if (f.key == "on")
       parse_on(f, workflow.on);
     else if (f.key == "env")
