@@ -351,7 +351,8 @@ TEST(WorkflowLoaderErrors, UnknownStepKey) {
 }
 
 TEST(WorkflowLoaderErrors, GithubKeysSandciDoesNotSupport) {
-  expect_one_error("on: push\njobs:\n  a:\n    uses: o/r/.github/workflows/w.yml@v1\n", "4:5",
+  expect_one_error("on: push\njobs:\n  a:\n    uses: o/r/.github/workflows/w.yml@v1\n    steps: [{run: x}]\n",
+                   "4:5",
                    "'uses' in job 'a' is not supported by sandci");
   expect_one_error("on: push\njobs:\n  a:\n    services: {}\n    steps: [{run: x}]\n", "4:5",
                    "'services' in job 'a' is not supported by sandci");
