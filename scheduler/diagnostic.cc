@@ -1,5 +1,7 @@
 #include "scheduler/diagnostic.h"
 
+#include <algorithm>
+
 namespace sandci::scheduler {
 
 std::string Diagnostic::to_string() const {
@@ -9,7 +11,13 @@ std::string Diagnostic::to_string() const {
     if (location.column > 0) out += ":" + std::to_string(location.column);
   }
   if (!out.empty()) out += ": ";
-  return out + "error: " + message;
+  return out + (severity == Severity::note ? "note: " : "error: ") + message;
+}
+
+std::size_t error_count(const Diagnostics& diagnostics) {
+  return static_cast<std::size_t>(std::count_if(
+      diagnostics.begin(), diagnostics.end(),
+      [](const Diagnostic& d) { return d.severity == Severity::error; }));
 }
 
 }  // namespace sandci::scheduler

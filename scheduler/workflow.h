@@ -106,6 +106,7 @@ struct Concurrency {
 struct Workflow {
   std::string file;  // path as given to the loader
   std::string name;  // empty: the file name
+  std::string run_name;  // `run-name` as written (may hold expressions); empty: not given
   Triggers on;
   StringMap env;
   RunDefaults defaults;

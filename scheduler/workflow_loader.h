@@ -1,7 +1,8 @@
 #pragma once
 // Finds, reads, parses and validates workflow files. Validation reports every
 // error at once, each at file:line:col; a workflow is returned only when its file
-// has no errors. Never throws on user input: hostile files (too large, alias
+// has no errors. Keys and events GitHub knows but sandci ignores are accepted,
+// each with a note (see workflow_keys.h). Never throws on user input: hostile files (too large, alias
 // bombs, deep nesting) end in a diagnostic with bounded time and memory.
 #include <filesystem>
 #include <string>
@@ -32,9 +33,12 @@ struct LoadResult {
   std::vector<std::string> files;  // every workflow file read, sorted by name
   std::string directory;           // the workflow folder used; empty when none exists
   std::vector<Workflow> workflows;  // only files without errors, in file order
-  Diagnostics diagnostics;          // every error, sorted by file, line, column
+  // Every error and note, sorted by file, line, column. Notes name what a workflow
+  // says that sandci accepts but ignores (a key, an event it does not run).
+  Diagnostics diagnostics;
 
-  bool ok() const { return diagnostics.empty(); }
+  // No errors; notes alone leave a load ok.
+  bool ok() const { return error_count(diagnostics) == 0; }
 };
 
 // Loads every *.yml / *.yaml of the first existing workflow folder under `root`.
@@ -46,7 +50,8 @@ LoadResult load_workflows(const std::filesystem::path& root, const LoaderLimits&
 LoadResult load_workflow_file(const std::filesystem::path& file, const LoaderLimits& limits = {});
 
 // Parses and validates workflow text; `file` is only used in locations.
-// Returns the workflow (when there are no errors) and appends to `diagnostics`.
+// Returns the workflow (when there are no errors) and appends its errors and notes
+// to `diagnostics`.
 std::optional<Workflow> parse_workflow(std::string_view text, const std::string& file,
                                        Diagnostics& diagnostics, const LoaderLimits& limits = {});
 

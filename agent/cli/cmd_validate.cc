@@ -20,7 +20,9 @@ std::string searched_folders() {
   return list;
 }
 
-int validate(const std::string& path) {
+// Notes (keys and events sandci accepts but ignores) are printed and do not fail
+// validation, unless `strict` turns them into errors.
+int validate(const std::string& path, bool strict) {
   std::error_code ec;
   const std::filesystem::path target{path};
   if (!std::filesystem::exists(target, ec)) {
@@ -29,6 +31,8 @@ int validate(const std::string& path) {
   }
   const bool folder = std::filesystem::is_directory(target, ec);
   auto result = folder ? scheduler::load_workflows(target) : scheduler::load_workflow_file(target);
+  if (strict)
+    for (auto& diagnostic : result.diagnostics) diagnostic.severity = scheduler::Severity::error;
   for (const auto& diagnostic : result.diagnostics) std::cerr << diagnostic.to_string() << "\n";
   if (result.files.empty()) {
     std::cerr << path << ": error: no workflow files (*.yml, *.yaml) found; searched "
@@ -39,8 +43,11 @@ int validate(const std::string& path) {
   std::size_t jobs = 0;
   for (const auto& workflow : result.workflows) jobs += workflow.jobs.size();
   const std::size_t n = result.workflows.size();
+  const std::size_t notes = result.diagnostics.size();  // all notes: there are no errors
   std::cout << "ok: " << n << (n == 1 ? " workflow, " : " workflows, ") << jobs
-            << (jobs == 1 ? " job" : " jobs") << "\n";
+            << (jobs == 1 ? " job" : " jobs");
+  if (notes > 0) std::cout << ", " << notes << (notes == 1 ? " note" : " notes");
+  std::cout << "\n";
   return kExitOk;
 }
 
@@ -49,9 +56,12 @@ int validate(const std::string& path) {
 void add_validate_command(CLI::App& app, CommandAction& action) {
   auto* cmd = app.add_subcommand("validate", "Check workflow files; print every error as file:line:col");
   auto path = std::make_shared<std::string>(".");
+  auto strict = std::make_shared<bool>(false);
   cmd->add_option("path", *path, "A repository folder or one workflow file")->capture_default_str();
-  cmd->callback([&action, path] {
-    action = [path] { return validate(*path); };
+  cmd->add_flag("--strict", *strict,
+                "Treat notes (keys and events sandci ignores) as errors");
+  cmd->callback([&action, path, strict] {
+    action = [path, strict] { return validate(*path, *strict); };
   });
 }
 

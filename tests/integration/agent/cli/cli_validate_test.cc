@@ -29,6 +29,26 @@ CliOutput validate(const std::string& args, const fs::path& cwd = SANDCI_FIXTURE
 
 const std::string kGood = "validate/good";
 const std::string kBad = "validate/bad";
+// A workflow in the style of popular projects: permissions, schedule, release,
+// job-level concurrency and environment, all of which sandci notes and ignores.
+const std::string kReal = "validate/real";
+const std::string kRealFile = kReal + "/.github/workflows/ci.yml";
+
+// The notes for kRealFile, in order, with `severity` ("note" or "error").
+std::string real_notes(const std::string& severity) {
+  const std::string at = kRealFile + ":";
+  const std::string runs = "is not run by sandci; the workflow runs for push, pull_request, "
+                           "workflow_dispatch\n";
+  return at + "10:3: " + severity + ": event 'schedule' " + runs +
+         at + "13:3: " + severity + ": event 'release' " + runs +
+         at + "16:1: " + severity + ": 'permissions' is ignored: jobs get no GitHub token\n" +
+         at + "26:5: " + severity + ": 'concurrency' is ignored: sandci applies concurrency "
+                                    "groups to whole workflows, not to jobs\n" +
+         at + "44:5: " + severity + ": 'environment' is ignored: sandci has no deployment "
+                                    "environments (no protection rules, no environment secrets)\n" +
+         at + "47:5: " + severity + ": 'permissions' is ignored: jobs get no GitHub token\n" +
+         at + "49:7: " + severity + ": 'id-token' is ignored: sandci issues no OIDC tokens\n";
+}
 
 TEST(CliValidate, GoodRepositoryPrintsSummary) {
   auto r = validate(kGood);
@@ -63,6 +83,46 @@ TEST(CliValidate, BadRepositoryPrintsEveryErrorSortedAndExits2) {
                 a + ":8:20: error: job 'test' needs 'deploy', which is not a job in this workflow\n" +
                 a + ":9:12: error: 'steps' must hold at least one step\n" +
                 b + ":4:12: error: dependency cycle: a -> b -> a (each job needs the next)\n");
+}
+
+TEST(CliValidate, RealisticWorkflowValidatesWithNotes) {
+  auto r = validate(kReal);
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "ok: 1 workflow, 2 jobs, 7 notes\n");
+  EXPECT_EQ(r.err, real_notes("note"));
+}
+
+TEST(CliValidate, StrictTurnsNotesIntoErrors) {
+  auto r = validate("--strict " + kReal);
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_EQ(r.out, "");
+  EXPECT_EQ(r.err, real_notes("error"));
+  // Without notes, --strict changes nothing.
+  auto good = validate("--strict " + kGood);
+  EXPECT_EQ(good.exit_code, 0) << good.err;
+  EXPECT_EQ(good.out, "ok: 2 workflows, 3 jobs\n");
+}
+
+TEST(CliValidate, StrictKeepsRealErrorsAsTheyAre) {
+  auto r = validate("--strict " + kBad + "/.sandci/workflows/b.yaml");
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_EQ(r.err, kBad + "/.sandci/workflows/b.yaml:4:12: error: dependency cycle: a -> b -> a "
+                          "(each job needs the next)\n");
+}
+
+TEST(CliValidate, PlanPrintsNotesAndStillPlans) {
+  auto r = sandci::testing::run_sandci("plan", kReal + " --ref refs/tags/v1.0", SANDCI_FIXTURES_DIR);
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.err, real_notes("note"));
+  EXPECT_NE(r.out.find("CI (" + kRealFile + "): runs - push of tag 'v1.0'"), std::string::npos)
+      << r.out;
+  EXPECT_NE(r.out.find("level 1: publish"), std::string::npos) << r.out;
+  // A branch the push filter does not name: the workflow loads but does not run.
+  auto other = sandci::testing::run_sandci("plan", kReal + " --ref refs/heads/feature", SANDCI_FIXTURES_DIR);
+  EXPECT_EQ(other.exit_code, 0) << other.err;
+  EXPECT_NE(other.out.find("does not run - branch 'feature' does not match the 'branches' filter"),
+            std::string::npos)
+      << other.out;
 }
 
 TEST(CliValidate, PathsAreRelativeToTheCurrentFolder) {

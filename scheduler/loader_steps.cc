@@ -1,0 +1,112 @@
+// The workflow parser's `steps:`: run and uses steps, their ids and keys.
+#include <algorithm>
+#include <cctype>
+#include <map>
+
+#include "scheduler/loader_parser.h"
+
+namespace sandci::scheduler::loader {
+namespace {
+
+constexpr std::string_view kBuiltinActions[] = {"actions/checkout", "actions/upload-artifact",
+                                                "actions/download-artifact"};
+
+}  // namespace
+
+std::vector<Step> WorkflowParser::parse_steps(const Entry& e, const std::string& job_id) {
+  std::vector<Step> steps;
+  if (!e.value.IsSequence()) {
+    error(where(e), "'steps' must be a list of steps, not " + describe(e.value));
+    return steps;
+  }
+  if (e.value.size() == 0) {
+    error(where(e), "'steps' must hold at least one step");
+    return steps;
+  }
+  std::map<std::string, SourceLocation> ids;
+  std::size_t index = 0;
+  for (const auto& item : e.value) {
+    Step step = parse_step(item, index++, job_id);
+    if (!step.id.empty()) {
+      const SourceLocation at = item.IsMap() && item["id"] ? source_.at(item["id"]) : step.location;
+      auto [it, inserted] = ids.emplace(step.id, at);
+      if (!inserted)
+        error(at, "duplicate step id '" + step.id + "' in job '" + job_id +
+                      "' (first used at line " + std::to_string(it->second.line) + ")");
+    }
+    steps.push_back(std::move(step));
+  }
+  return steps;
+}
+
+Step WorkflowParser::parse_step(const YAML::Node& node, std::size_t index,
+                                const std::string& job_id) {
+  Step step;
+  step.location = source_.at(node);
+  const std::string what = "step " + std::to_string(index + 1) + " of job '" + job_id + "'";
+  auto fields = mapping(node, what, KeyPlace::step);
+  if (!node.IsMap()) return step;
+  for (const auto& f : fields) {
+    if (f.key == "id") {
+      step.id = string_of(f).value_or("");
+      if (!valid_identifier(step.id)) {
+        error(where(f), "invalid step id '" + step.id +
+                            "': it must start with a letter or '_' and hold only letters, "
+                            "digits, '-' and '_'");
+      }
+    } else if (f.key == "name") {
+      step.name = string_of(f).value_or("");
+    } else if (f.key == "run") {
+      step.run = string_of(f).value_or("");
+    } else if (f.key == "uses") {
+      step.uses = string_of(f).value_or("");
+      check_uses(f, step.uses);
+    } else if (f.key == "with") {
+      step.with = string_map(f);
+    } else if (f.key == "shell") {
+      step.shell = string_of(f).value_or("");
+    } else if (f.key == "working-directory") {
+      step.working_directory = string_of(f).value_or("");
+    } else if (f.key == "env") {
+      step.env = string_map(f);
+    } else if (f.key == "if") {
+      check_condition(f);
+      step.if_condition = f.value.IsScalar() ? f.value.Scalar() : "";
+    } else if (f.key == "continue-on-error") {
+      step.continue_on_error = bool_or_expression(f);
+    } else if (f.key == "timeout-minutes") {
+      step.timeout_minutes = positive_number(f);
+    }
+  }
+  const Entry* run = find(fields, "run");
+  const Entry* uses = find(fields, "uses");
+  if (run && uses)
+    error(uses->key_node, what + " has both 'run' and 'uses'; a step does one of them");
+  else if (!run && !uses)
+    error(node, what + " needs either 'run' or 'uses'");
+  if (run)
+    if (const Entry* with = find(fields, "with"))
+      error(with->key_node, "'with' is only allowed in a step with 'uses'");
+  if (uses)
+    for (std::string_view key : {"shell", "working-directory"})
+      if (const Entry* f = find(fields, key))
+        error(f->key_node, "'" + f->key + "' is only allowed in a step with 'run'");
+  return step;
+}
+
+void WorkflowParser::check_uses(const Entry& e, const std::string& uses) {
+  const std::size_t at = uses.find('@');
+  std::string name = uses.substr(0, at);
+  std::transform(name.begin(), name.end(), name.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  if (!contains(kBuiltinActions, name)) {
+    error(where(e), "'uses: " + uses +
+                        "' is not supported by sandci: only the built-in actions/checkout, "
+                        "actions/upload-artifact and actions/download-artifact are");
+    return;
+  }
+  if (at == std::string::npos || at + 1 == uses.size())
+    error(where(e), "'uses: " + uses + "' must name a version, like " + name + "@v4");
+}
+
+}  // namespace sandci::scheduler::loader

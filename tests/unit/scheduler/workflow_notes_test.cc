@@ -1,0 +1,281 @@
+// Keys and events GitHub knows but sandci ignores: accepted, each with a note at
+// its key; typos stay errors. Also checks that the key table and the docs agree.
+#include <gtest/gtest.h>
+
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <random>
+#include <sstream>
+
+#include "scheduler/trigger.h"
+#include "scheduler/workflow_keys.h"
+#include "scheduler/workflow_loader.h"
+
+namespace sandci::scheduler {
+namespace {
+
+struct Parsed {
+  std::optional<Workflow> workflow;
+  std::vector<std::string> lines;  // each diagnostic as "ci.yml:line:col: severity: message"
+  Diagnostics diagnostics;
+};
+
+Parsed parse(const std::string& yaml) {
+  Parsed parsed;
+  parsed.workflow = parse_workflow(yaml, "ci.yml", parsed.diagnostics);
+  for (const auto& d : parsed.diagnostics) parsed.lines.push_back(d.to_string());
+  return parsed;
+}
+
+const std::string kJobs = "jobs: {a: {steps: [{run: x}]}}\n";
+
+// Loads with exactly the given notes (and nothing else).
+void expect_notes(const std::string& yaml, const std::vector<std::string>& notes) {
+  auto parsed = parse(yaml);
+  EXPECT_TRUE(parsed.workflow.has_value()) << ::testing::PrintToString(parsed.lines);
+  EXPECT_EQ(parsed.lines, notes);
+  for (const auto& d : parsed.diagnostics) EXPECT_EQ(d.severity, Severity::note) << d.to_string();
+}
+
+// Fails to load with exactly the given errors.
+void expect_errors(const std::string& yaml, const std::vector<std::string>& errors) {
+  auto parsed = parse(yaml);
+  EXPECT_FALSE(parsed.workflow.has_value());
+  EXPECT_EQ(parsed.lines, errors);
+}
+
+// ---- ignored keys ------------------------------------------------------------------
+
+TEST(WorkflowNotes, WorkflowPermissionsIsANote) {
+  expect_notes("on: push\npermissions: read-all\n" + kJobs,
+               {"ci.yml:2:1: note: 'permissions' is ignored: jobs get no GitHub token"});
+  expect_notes("on: push\npermissions:\n  contents: read\n  pull-requests: write\n" + kJobs,
+               {"ci.yml:2:1: note: 'permissions' is ignored: jobs get no GitHub token"});
+  expect_notes("on: push\npermissions: {}\n" + kJobs,
+               {"ci.yml:2:1: note: 'permissions' is ignored: jobs get no GitHub token"});
+}
+
+TEST(WorkflowNotes, JobPermissionsAndIdTokenAreNotes) {
+  expect_notes(R"(on: push
+jobs:
+  a:
+    permissions:
+      contents: read
+      id-token: write
+    steps: [{run: x}]
+)",
+               {"ci.yml:4:5: note: 'permissions' is ignored: jobs get no GitHub token",
+                "ci.yml:6:7: note: 'id-token' is ignored: sandci issues no OIDC tokens"});
+}
+
+TEST(WorkflowNotes, PermissionsAreStillChecked) {
+  expect_errors("on: push\npermissions:\n  contens: read\n" + kJobs,
+                {"ci.yml:2:1: note: 'permissions' is ignored: jobs get no GitHub token",
+                 "ci.yml:3:3: error: unknown permission scope 'contens' (did you mean 'contents'?)"});
+  expect_errors("on: push\npermissions:\n  contents: admin\n" + kJobs,
+                {"ci.yml:2:1: note: 'permissions' is ignored: jobs get no GitHub token",
+                 "ci.yml:3:13: error: permission 'contents' must be read, write or none, not 'admin'"});
+  expect_errors("on: push\npermissions: everything\n" + kJobs,
+                {"ci.yml:2:1: note: 'permissions' is ignored: jobs get no GitHub token",
+                 "ci.yml:2:14: error: 'permissions' must be read-all, write-all or a mapping of "
+                 "scopes, not 'everything'"});
+}
+
+TEST(WorkflowNotes, EnvironmentIsANote) {
+  const std::string note =
+      "note: 'environment' is ignored: sandci has no deployment environments (no protection "
+      "rules, no environment secrets)";
+  expect_notes("on: push\njobs:\n  a:\n    environment: production\n    steps: [{run: x}]\n",
+               {"ci.yml:4:5: " + note});
+  expect_notes(R"(on: push
+jobs:
+  a:
+    environment:
+      name: production
+      url: https://example.org/${{ github.sha }}
+    steps: [{run: x}]
+)",
+               {"ci.yml:4:5: " + note});
+  expect_errors("on: push\njobs:\n  a:\n    environment: {nmae: x}\n    steps: [{run: x}]\n",
+                {"ci.yml:4:5: " + note,
+                 "ci.yml:4:19: error: unknown key 'nmae' in 'environment' (did you mean 'name'?)"});
+}
+
+TEST(WorkflowNotes, JobConcurrencyIsANoteButStillChecked) {
+  const std::string note =
+      "note: 'concurrency' is ignored: sandci applies concurrency groups to whole workflows, "
+      "not to jobs";
+  auto parsed = parse(R"(on: push
+jobs:
+  a:
+    concurrency:
+      group: deploy-${{ github.ref }}
+      cancel-in-progress: true
+    steps: [{run: x}]
+)");
+  ASSERT_TRUE(parsed.workflow.has_value());
+  EXPECT_EQ(parsed.lines, std::vector<std::string>{"ci.yml:4:5: " + note});
+  EXPECT_FALSE(parsed.workflow->concurrency.has_value());  // not promoted to the workflow
+  expect_errors("on: push\njobs:\n  a:\n    concurrency: {cancel-in-progress: true}\n"
+                "    steps: [{run: x}]\n",
+                {"ci.yml:4:5: " + note, "ci.yml:4:18: error: 'concurrency' needs a 'group'"});
+}
+
+TEST(WorkflowNotes, RunNameIsStoredWithoutANote) {
+  auto parsed = parse("on: push\nrun-name: Deploy ${{ github.ref_name }}\n" + kJobs);
+  ASSERT_TRUE(parsed.workflow.has_value());
+  EXPECT_TRUE(parsed.lines.empty()) << ::testing::PrintToString(parsed.lines);
+  EXPECT_EQ(parsed.workflow->run_name, "Deploy ${{ github.ref_name }}");
+  // Its expressions are checked like any other interpolated string.
+  auto bad = parse("on: push\nrun-name: x ${{ github. }}\n" + kJobs);
+  EXPECT_FALSE(bad.workflow.has_value());
+  ASSERT_EQ(bad.lines.size(), 1u);
+  EXPECT_TRUE(bad.lines[0].starts_with("ci.yml:2:")) << bad.lines[0];
+  EXPECT_NE(bad.lines[0].find("error: invalid expression"), std::string::npos) << bad.lines[0];
+}
+
+TEST(WorkflowNotes, MisspeltIgnoredKeyIsAnErrorThatSuggestsIt) {
+  expect_errors("on: push\npermisions: read-all\n" + kJobs,
+                {"ci.yml:2:1: error: unknown key 'permisions' in the workflow (did you mean "
+                 "'permissions'?)"});
+  expect_errors("on: push\njobs:\n  a:\n    enviroment: prod\n    steps: [{run: x}]\n",
+                {"ci.yml:4:5: error: unknown key 'enviroment' in job 'a' (did you mean "
+                 "'environment'?)"});
+}
+
+TEST(WorkflowNotes, NotesDoNotMakeALoadFail) {
+  std::random_device rd;
+  const auto dir = std::filesystem::temp_directory_path() /
+                   ("sandci-notes-" + std::to_string(::getpid()) + "-" + std::to_string(rd()));
+  std::filesystem::create_directories(dir / ".github/workflows");
+  struct Cleanup {
+    std::filesystem::path path;
+    ~Cleanup() {
+      std::error_code ec;
+      std::filesystem::remove_all(path, ec);
+    }
+  } cleanup{dir};
+  std::ofstream{dir / ".github/workflows/ci.yml"} << "on: [push, release]\npermissions: read-all\n" + kJobs;
+  auto result = load_workflows(dir);
+  EXPECT_TRUE(result.ok());
+  ASSERT_EQ(result.workflows.size(), 1u);
+  ASSERT_EQ(result.diagnostics.size(), 2u);
+  EXPECT_EQ(error_count(result.diagnostics), 0u);
+  result.diagnostics.push_back({{"x", 1, 1}, "a real error"});
+  EXPECT_FALSE(result.ok());
+}
+
+// ---- events -----------------------------------------------------------------------
+
+TEST(WorkflowNotes, EveryGithubEventLoadsWithANoteInEachForm) {
+  for (const auto& event : workflow_events()) {
+    if (event.run_by_sandci) continue;
+    const std::string name{event.name};
+    const std::string never = "note: event '" + name +
+                              "' is not run by sandci; sandci never triggers this workflow";
+    const std::string alongside =
+        "note: event '" + name + "' is not run by sandci; the workflow runs for push";
+    SCOPED_TRACE(name);
+    expect_notes("on: " + name + "\n" + kJobs, {"ci.yml:1:5: " + never});
+    expect_notes("on: [push, " + name + "]\n" + kJobs, {"ci.yml:1:12: " + alongside});
+    expect_notes("on:\n  push:\n  " + name + ":\n    types: [created]\n" + kJobs,
+                 {"ci.yml:3:3: " + alongside});
+  }
+}
+
+TEST(WorkflowNotes, ScheduleAndFriendsInARealisticOnSection) {
+  auto parsed = parse(R"(on:
+  push:
+    branches: [main]
+  pull_request:
+  schedule:
+    - cron: '0 4 * * *'
+  workflow_call:
+    inputs:
+      target: {type: string}
+  pull_request_target:
+    types: [opened]
+  merge_group:
+jobs: {a: {steps: [{run: x}]}}
+)");
+  ASSERT_TRUE(parsed.workflow.has_value());
+  const std::string runs = "is not run by sandci; the workflow runs for push, pull_request";
+  EXPECT_EQ(parsed.lines, (std::vector<std::string>{
+                              "ci.yml:5:3: note: event 'schedule' " + runs,
+                              "ci.yml:7:3: note: event 'workflow_call' " + runs,
+                              "ci.yml:10:3: note: event 'pull_request_target' " + runs,
+                              "ci.yml:12:3: note: event 'merge_group' " + runs}));
+  EXPECT_TRUE(parsed.workflow->on.push.has_value());
+  EXPECT_TRUE(parsed.workflow->on.pull_request.has_value());
+  EXPECT_FALSE(parsed.workflow->on.workflow_dispatch.has_value());
+}
+
+TEST(WorkflowNotes, MisspeltEventIsAnErrorWithDidYouMean) {
+  expect_errors("on: [push, relase]\n" + kJobs,
+                {"ci.yml:1:12: error: unknown event 'relase' (did you mean 'release'?)"});
+  expect_errors("on:\n  pull-request:\n" + kJobs,
+                {"ci.yml:2:3: error: unknown event 'pull-request' (did you mean 'pull_request'?)"});
+  expect_errors("on: cron\n" + kJobs, {"ci.yml:1:5: error: unknown event 'cron'"});
+}
+
+TEST(WorkflowNotes, EmptyOnIsStillAnError) {
+  expect_errors("on: []\n" + kJobs, {"ci.yml:1:5: error: 'on' must name at least one event"});
+  expect_errors("on: {}\n" + kJobs, {"ci.yml:1:5: error: 'on' must name at least one event"});
+}
+
+TEST(WorkflowNotes, WorkflowWithOnlyIdleEventsIsNeverTriggered) {
+  auto parsed = parse("on: [schedule, release]\n" + kJobs);
+  ASSERT_TRUE(parsed.workflow.has_value());
+  const Workflow& w = *parsed.workflow;
+  EXPECT_FALSE(match_trigger(w, {"push", "refs/heads/main", "", "", {}}).runs);
+  EXPECT_FALSE(match_trigger(w, {"push", "refs/tags/v1", "", "", {}}).runs);
+  EXPECT_FALSE(match_trigger(w, {"pull_request", "", "main", "opened", {}}).runs);
+  EXPECT_FALSE(match_trigger(w, {"workflow_dispatch", "refs/heads/main", "", "", {}}).runs);
+  EXPECT_FALSE(match_trigger(w, {"schedule", "refs/heads/main", "", "", {}}).runs);
+}
+
+TEST(WorkflowNotes, TagPushesStillMatchBesideIdleEvents) {
+  auto parsed = parse("on:\n  push:\n    tags: ['v*']\n  release:\n    types: [published]\n" + kJobs);
+  ASSERT_TRUE(parsed.workflow.has_value());
+  const Workflow& w = *parsed.workflow;
+  EXPECT_TRUE(match_trigger(w, {"push", "refs/tags/v1.2.0", "", "", {}}).runs);
+  EXPECT_FALSE(match_trigger(w, {"push", "refs/tags/nightly", "", "", {}}).runs);
+  EXPECT_FALSE(match_trigger(w, {"push", "refs/heads/main", "", "", {}}).runs);
+  auto ignore = parse("on:\n  push:\n    tags-ignore: ['*-rc*']\n  schedule:\n    - cron: '1 1 * * *'\n" + kJobs);
+  ASSERT_TRUE(ignore.workflow.has_value());
+  EXPECT_TRUE(match_trigger(*ignore.workflow, {"push", "refs/tags/v2", "", "", {}}).runs);
+  EXPECT_FALSE(match_trigger(*ignore.workflow, {"push", "refs/tags/v2-rc1", "", "", {}}).runs);
+  // tags-ignore alone is a tag filter: branch pushes do not run.
+  EXPECT_FALSE(match_trigger(*ignore.workflow, {"push", "refs/heads/main", "", "", {}}).runs);
+}
+
+// ---- the table and the docs --------------------------------------------------------
+
+TEST(WorkflowKeys, IgnoredKeysHaveAReasonAndOthersNone) {
+  for (const auto& spec : workflow_keys()) {
+    SCOPED_TRACE(std::string{spec.name});
+    EXPECT_EQ(spec.support == KeySupport::ignored, !spec.reason.empty());
+    EXPECT_FALSE(spec.accepts.empty());
+    EXPECT_EQ(find_key(spec.place, spec.name), &spec);  // no key listed twice in a place
+  }
+}
+
+TEST(WorkflowKeys, DocsNameEveryIgnoredAndRefusedKeyAndEveryEvent) {
+  std::ifstream in{std::string{SANDCI_SOURCE_DIR} + "/docs/workflow-syntax.md"};
+  ASSERT_TRUE(in);
+  std::stringstream text;
+  text << in.rdbuf();
+  const std::string docs = text.str();
+  for (const auto& spec : workflow_keys()) {
+    if (spec.support != KeySupport::supported) {
+      EXPECT_NE(docs.find("`" + std::string{spec.name} + "`"), std::string::npos) << spec.name;
+    }
+  }
+  for (const auto& event : workflow_events())
+    EXPECT_NE(docs.find("`" + std::string{event.name} + "`"), std::string::npos) << event.name;
+}
+
+}  // namespace
+}  // namespace sandci::scheduler
