@@ -152,9 +152,46 @@ class SandboxJobRunner::JobExecution {
         job_(*request_.job), name_(request_.concrete->name) {}
 
   scheduler::JobOutcome run() {
-    open_log();
-    prepare_env_context();
+    const auto started = Clock::now();
+    auto outcome = run_timed();
+    timings_.total = Clock::now() - started;
+    if (runner_.config_.timings) {
+      timings_.index = request_.index;
+      timings_.job = name_;
+      runner_.config_.timings->add(std::move(timings_));
+    }
+    return outcome;
+  }
+
+ private:
+  using Clock = std::chrono::steady_clock;
+
+  // Adds the time until it goes out of scope to a phase.
+  class PhaseTimer {
+   public:
+    PhaseTimer(JobTimings& timings, JobPhase phase) : timings_(timings), phase_(phase) {}
+    ~PhaseTimer() { timings_[phase_] += Clock::now() - start_; }
+
+   private:
+    JobTimings& timings_;
+    JobPhase phase_;
+    Clock::time_point start_ = Clock::now();
+  };
+
+  // Time already booked to the phases a step's own duration must not include.
+  std::chrono::nanoseconds booked_in_steps() const {
+    return timings_[JobPhase::kRunnerFiles] + timings_[JobPhase::kFileCommands] + timings_[JobPhase::kArtifacts];
+  }
+
+  scheduler::JobOutcome run_timed() {
+    {
+      PhaseTimer timer(timings_, JobPhase::kPrepare);
+      open_log();
+      prepare_env_context();
+    }
+    auto slot_wait = std::make_optional<PhaseTimer>(timings_, JobPhase::kSlot);
     SlotLease slot(runner_.config_.slots, running_.stop);
+    slot_wait.reset();
     if (!slot.held()) return fail("cancelled while waiting for a free slot");
     auto sandbox = create_sandbox();
     if (!sandbox) return fail(sandbox.error());
@@ -168,11 +205,13 @@ class SandboxJobRunner::JobExecution {
       std::lock_guard lock(running_.mutex);
       running_.sandbox = nullptr;
     }
-    sandbox->reset();  // destroys the container before the job is reported done
+    {
+      PhaseTimer timer(timings_, JobPhase::kTeardown);
+      sandbox->reset();  // destroys the container before the job is reported done
+    }
     return outcome;
   }
 
- private:
   scheduler::JobOutcome fail(std::string message) {
     log_line(kNoStep, "error: " + message);
     scheduler::JobOutcome outcome;
@@ -235,6 +274,7 @@ class SandboxJobRunner::JobExecution {
     auto image_name = choose_image(job_, context_, runner_.config_.default_image,
                                    runner_.config_.runs_on_images);
     if (!image_name) return std::unexpected(image_name.error());
+    const auto image_started = Clock::now();
     auto image = runner_.images_(*image_name);
     if (!image) return std::unexpected(image.error().message);
     image_ = *image;
@@ -256,8 +296,14 @@ class SandboxJobRunner::JobExecution {
       spec.mounts.push_back({dir.string(), dir.string(), true});
     spec.limits = runner_.config_.limits;
     spec.name_hint = log_file_stem(name_);
+    const auto create_started = Clock::now();
+    timings_[JobPhase::kImage] += create_started - image_started;
     auto created = runner_.backend_.create(spec);
+    const auto create_time = Clock::now() - create_started;
     if (!created) return std::unexpected("cannot start the sandbox: " + created.error().message);
+    const auto bundle = (*created)->start_timings().bundle;
+    timings_[JobPhase::kBundle] += bundle;
+    timings_[JobPhase::kSandboxStart] += create_time - bundle;
     return std::move(*created);
   }
 
@@ -270,8 +316,11 @@ class SandboxJobRunner::JobExecution {
 
   scheduler::JobOutcome run_in(sandbox::Sandbox& box) {
     sandbox_ = &box;
-    if (auto ready = prepare_sandbox(); !ready) return fail(ready.error());
-    image_has_bash_ = probe_bash();
+    {
+      PhaseTimer timer(timings_, JobPhase::kRunnerFiles);
+      if (auto ready = prepare_sandbox(); !ready) return fail(ready.error());
+      image_has_bash_ = probe_bash();
+    }
 
     scheduler::StepSequencerOptions options;
     options.cancelled = [this] { return running_.stop.load(); };
@@ -315,6 +364,14 @@ class SandboxJobRunner::JobExecution {
   }
 
   scheduler::StepOutcome run_step(const scheduler::StepRequest& step) {
+    const auto started = Clock::now();
+    const auto booked = booked_in_steps();
+    auto outcome = run_step_untimed(step);
+    timings_.steps.push_back({step.name, (Clock::now() - started) - (booked_in_steps() - booked)});
+    return outcome;
+  }
+
+  scheduler::StepOutcome run_step_untimed(const scheduler::StepRequest& step) {
     log_line(step.index, "##[step] " + step.name);
     if (running_.stop) return {Result::cancelled, {}, {}, "cancelled"};
     if (!step.step->uses.empty()) return run_builtin(step);
@@ -327,8 +384,14 @@ class SandboxJobRunner::JobExecution {
       log_line(step.index, "the commit is already checked out at /workspace");
       return {};
     }
-    if (action == "actions/upload-artifact") return upload_artifact(step);
-    if (action == "actions/download-artifact") return download_artifact(step);
+    if (action == "actions/upload-artifact") {
+      PhaseTimer timer(timings_, JobPhase::kArtifacts);
+      return upload_artifact(step);
+    }
+    if (action == "actions/download-artifact") {
+      PhaseTimer timer(timings_, JobPhase::kArtifacts);
+      return download_artifact(step);
+    }
     return step_failure(step.index, "'" + step.step->uses + "' is not supported by sandci");
   }
 
@@ -415,7 +478,10 @@ class SandboxJobRunner::JobExecution {
     auto shell = resolve_shell(shell_name, image_has_bash_);
     if (!shell) return step_failure(step.index, shell.error());
     const std::string script_path = dir + "/script" + shell->extension;
-    auto written = sandbox_->write_file(script_path, step.run.value_or(""), 0755);
+    auto written = [&] {
+      PhaseTimer timer(timings_, JobPhase::kRunnerFiles);
+      return sandbox_->write_file(script_path, step.run.value_or(""), 0755);
+    }();
     if (!written) return step_failure(step.index, "cannot write the step script: " + written.error().message);
 
     sandbox::ExecRequest exec;
@@ -485,7 +551,10 @@ class SandboxJobRunner::JobExecution {
       outcome.message = "cancelled";
       return outcome;
     }
-    read_file_commands(step.index, files, outcome);
+    {
+      PhaseTimer timer(timings_, JobPhase::kFileCommands);
+      read_file_commands(step.index, files, outcome);
+    }
     if (!status.success()) {
       outcome.result = Result::failure;
       outcome.message = describe_exit(status);
@@ -552,6 +621,7 @@ class SandboxJobRunner::JobExecution {
   sandbox::Sandbox* sandbox_ = nullptr;
   bool image_has_bash_ = true;
   std::string path_prefix_;  // from $GITHUB_PATH, newest first
+  JobTimings timings_;
   int scratch_counter_ = 0;
 };
 

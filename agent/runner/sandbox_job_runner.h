@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "agent/runner/artifacts.h"
+#include "agent/runner/job_timings.h"
 #include "agent/runner/job_slots.h"
 #include "agent/runner/secret_masker.h"
 #include "sandbox/image_store.h"
@@ -44,6 +45,8 @@ struct JobRunnerConfig {
   // The agent's capacity across runs: a job holds a slot while its sandbox
   // exists. Null: no limit beyond the executor's own.
   JobSlots* slots = nullptr;
+  // Where each job's phase timings go when it ends (`sandci run --timings`); may be null.
+  JobTimingsLog* timings = nullptr;
 };
 
 // Resolves an image name to its root filesystem and config (the image store).
