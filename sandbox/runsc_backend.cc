@@ -111,6 +111,9 @@ std::expected<std::unique_ptr<Sandbox>, SandboxError> RunscBackend::create(const
   if (spec.rootfs.empty() || spec.rootfs[0] != '/' || !fs::is_directory(spec.rootfs)) {
     return std::unexpected(SandboxError{"image root filesystem not found: " + spec.rootfs});
   }
+  for (const auto& dir : spec.tmpfs) {
+    if (dir.empty() || dir[0] != '/') return std::unexpected(SandboxError{"tmpfs target must be absolute: " + dir});
+  }
   for (const auto& m : spec.mounts) {
     if (!fs::exists(m.host_path)) return std::unexpected(SandboxError{"mount source not found: " + m.host_path});
     if (m.container_path.empty() || m.container_path[0] != '/') {

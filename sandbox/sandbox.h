@@ -32,6 +32,9 @@ struct SandboxSpec {
   std::vector<std::string> env;  // "NAME=VALUE", the image's Env merged in by the caller
   std::string working_dir = "/workspace";
   std::uint32_t uid = 0, gid = 0;
+  // Extra private in-memory folders, writable by any user (mode 1777, as /tmp),
+  // mounted before `mounts` so that a mount may go inside one.
+  std::vector<std::string> tmpfs;
   std::vector<Mount> mounts;  // e.g. the checkout at /workspace
   ResourceLimits limits;
   bool network = false;  // false: no network at all (--network=none)

@@ -10,6 +10,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <deque>
+#include <expected>
 #include <filesystem>
 #include <functional>
 #include <map>
@@ -75,6 +76,9 @@ class SandboxJobRunner final : public scheduler::JobRunner {
   void run_job(std::shared_ptr<Running> running, scheduler::JobRequest request,
                scheduler::EvalContext context);
   void complete(std::size_t index, scheduler::JobOutcome outcome);
+  // The host file holding the event payload (written on first use), mounted
+  // read-only into every sandbox at $GITHUB_EVENT_PATH.
+  std::expected<std::filesystem::path, std::string> event_file();
 
   JobRunnerConfig config_;
   sandbox::SandboxBackend& backend_;
@@ -88,6 +92,8 @@ class SandboxJobRunner final : public scheduler::JobRunner {
   bool woken_ = false;
   std::map<std::size_t, std::shared_ptr<Running>> running_;
   std::vector<std::thread> threads_;
+  std::mutex event_mutex_;
+  std::filesystem::path event_file_;
 };
 
 // A file-system-safe name for a job's log: "build (linux, 20)" -> "build_linux_20".
