@@ -82,6 +82,10 @@ nlohmann::json make_config(const SandboxSpec& spec, const std::string& cgroups_p
       {{"destination", "/tmp"}, {"type", "tmpfs"}, {"source", "tmpfs"},
        {"options", {"nosuid", "nodev", "mode=1777"}}},
   });
+  for (const auto& dir : spec.tmpfs) {
+    mounts.push_back({{"destination", dir}, {"type", "tmpfs"}, {"source", "tmpfs"},
+                      {"options", {"nosuid", "nodev", "mode=1777"}}});
+  }
   for (const auto& m : spec.mounts) {
     mounts.push_back({{"destination", m.container_path},
                       {"type", "bind"},

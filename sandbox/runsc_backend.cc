@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -110,6 +111,9 @@ std::expected<std::unique_ptr<Sandbox>, SandboxError> RunscBackend::create(const
   if (spec.rootfs.empty() || spec.rootfs[0] != '/' || !fs::is_directory(spec.rootfs)) {
     return std::unexpected(SandboxError{"image root filesystem not found: " + spec.rootfs});
   }
+  for (const auto& dir : spec.tmpfs) {
+    if (dir.empty() || dir[0] != '/') return std::unexpected(SandboxError{"tmpfs target must be absolute: " + dir});
+  }
   for (const auto& m : spec.mounts) {
     if (!fs::exists(m.host_path)) return std::unexpected(SandboxError{"mount source not found: " + m.host_path});
     if (m.container_path.empty() || m.container_path[0] != '/') {
@@ -117,6 +121,7 @@ std::expected<std::unique_ptr<Sandbox>, SandboxError> RunscBackend::create(const
     }
   }
 
+  const auto bundle_started = std::chrono::steady_clock::now();
   std::string id = new_id(spec.name_hint);
   std::string bundle = bundles_ + "/" + id;
   // Built under a dot name and renamed: reap_stale (maybe in another process)
@@ -139,8 +144,10 @@ std::expected<std::unique_ptr<Sandbox>, SandboxError> RunscBackend::create(const
   RunscCommand command{options_.runsc, {"--root=" + root_, "--network=none", "--overlay2=" + options_.overlay}};
   if (!options_.platform.empty()) command.global_flags.push_back("--platform=" + options_.platform);
   command.global_flags.insert(command.global_flags.end(), options_.extra_flags.begin(), options_.extra_flags.end());
+  const auto bundle_time = std::chrono::steady_clock::now() - bundle_started;
   auto sandbox = RunscSandbox::start(std::move(command), id, bundle, spec);
   if (!sandbox) return std::unexpected(sandbox.error());
+  (*sandbox)->set_bundle_time(std::chrono::duration_cast<std::chrono::nanoseconds>(bundle_time));
   return std::unique_ptr<Sandbox>(std::move(*sandbox));
 }
 

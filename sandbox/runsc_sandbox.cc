@@ -142,6 +142,7 @@ std::expected<std::unique_ptr<RunscSandbox>, SandboxError> RunscSandbox::start(R
   if (!log) return std::unexpected(SandboxError{"cannot create " + log_path});
   auto ready = make_pipe();
   if (!ready) return std::unexpected(SandboxError{ready.error()});
+  const auto started_at = Clock::now();
   const std::string pid_file = sandbox->bundle_ + "/sandbox.pid";
   SpawnRequest request{sandbox->command_.argv({"run", "--pid-file", pid_file, "--bundle", sandbox->bundle_, sandbox->id_}),
                        -1, ready->write.get(), log.get(), {}, true};
@@ -172,6 +173,7 @@ std::expected<std::unique_ptr<RunscSandbox>, SandboxError> RunscSandbox::start(R
     if (pid > 0 && parent_of(pid) == sandbox->supervisor_.pid) {
       sandbox->sandbox_pidfd_.reset(static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)));
     }
+    sandbox->timings_.start = Clock::now() - started_at;
     return sandbox;
   }
   std::string reason = first_lines(read_text_file(log_path));
@@ -304,6 +306,45 @@ ExitStatus RunscSandbox::exec(const ExecRequest& request, const LineCallback& on
   return run(request, Io{}, budget_, on_line);
 }
 
+ExitStatus RunscSandbox::exec(const ExecRequest& request, const LineCallback& on_line, ExecIo& io) {
+  io.captured.assign(io.capture_count, std::string());
+  Io fds;
+  std::optional<Fd> input;
+  if (io.stdin_data) {
+    auto memfd = make_memfd("sandci-exec-stdin");
+    if (!memfd) return status(ExitKind::kFailed, memfd.error());
+    const std::string& data = *io.stdin_data;
+    for (std::size_t off = 0; off < data.size();) {
+      ssize_t n = ::write(memfd->get(), data.data() + off, data.size() - off);
+      if (n <= 0) return status(ExitKind::kFailed, "cannot buffer the command's stdin");
+      off += static_cast<std::size_t>(n);
+    }
+    ::lseek(memfd->get(), 0, SEEK_SET);
+    input = std::move(*memfd);
+    fds.stdin_fd = input->get();
+  }
+  // Memory files, not pipes: the command writes them after its main work, when
+  // nobody would be reading a pipe, and reading one back is a bounded pread.
+  std::vector<Fd> captures;
+  for (std::size_t i = 0; i < io.capture_count; ++i) {
+    auto memfd = make_memfd("sandci-exec-capture");
+    if (!memfd) return status(ExitKind::kFailed, memfd.error());
+    fds.extra_fds.push_back(memfd->get());
+    captures.push_back(std::move(*memfd));
+  }
+  ExitStatus st = run(request, fds, budget_, on_line);
+  const std::uint64_t keep = io.capture_max_bytes + 1;
+  for (std::size_t i = 0; i < captures.size(); ++i) {
+    off_t size = ::lseek(captures[i].get(), 0, SEEK_END);
+    if (size <= 0) continue;
+    std::string& out = io.captured[i];
+    out.resize(static_cast<std::size_t>(std::min<std::uint64_t>(static_cast<std::uint64_t>(size), keep)));
+    ssize_t n = ::pread(captures[i].get(), out.data(), out.size(), 0);
+    out.resize(n > 0 ? static_cast<std::size_t>(n) : 0);
+  }
+  return st;
+}
+
 ExitStatus RunscSandbox::run(const ExecRequest& request, const Io& io, LogBudget& budget,
                              const LineCallback& on_line) {
   if (killed_) return status(ExitKind::kKilled, "the job was cancelled");
@@ -342,6 +383,13 @@ ExitStatus RunscSandbox::run(const ExecRequest& request, const Io& io, LogBudget
       -1,
       ctl->write.get(),
       {{guest_out, 3}, {err->write.get(), 4}}};
+  // Extra descriptors: the host's 5, 6, ... are the command's 3, 4, ...
+  for (std::size_t i = 0; i < io.extra_fds.size(); ++i) {
+    const int host_fd = static_cast<int>(5 + i), guest_fd = static_cast<int>(3 + i);
+    spawn_request.argv.insert(spawn_request.argv.end() - 1,
+                              {"--pass-fd", std::to_string(host_fd) + ":" + std::to_string(guest_fd)});
+    spawn_request.extra_fds.push_back({io.extra_fds[i], host_fd});
+  }
   auto child = spawn(spawn_request);
   out->write.reset();
   err->write.reset();
@@ -520,7 +568,7 @@ std::expected<void, SandboxError> RunscSandbox::write_file(const std::string& co
   std::snprintf(mode_text, sizeof mode_text, "%o", mode & 07777);
   return run_helper({"/bin/sh", "-c", "mkdir -p \"$(dirname \"$1\")\" && cat > \"$1\" && chmod \"$2\" \"$1\"",
                      "sh", container_path, mode_text},
-                    Io{memfd->get(), -1}, "write_file " + container_path);
+                    Io{memfd->get(), -1, {}}, "write_file " + container_path);
 }
 
 std::expected<std::string, SandboxError> RunscSandbox::read_file(const std::string& container_path,
@@ -531,7 +579,7 @@ std::expected<std::string, SandboxError> RunscSandbox::read_file(const std::stri
   // copying a huge file out.
   auto done = run_helper({"/bin/sh", "-c", "test -f \"$1\" && head -c \"$2\" -- \"$1\"", "sh", container_path,
                           std::to_string(max_bytes + 1)},
-                         Io{-1, memfd->get()}, "read_file " + container_path);
+                         Io{-1, memfd->get(), {}}, "read_file " + container_path);
   if (!done) return std::unexpected(done.error());
   off_t size = ::lseek(memfd->get(), 0, SEEK_END);
   if (size < 0) return std::unexpected(SandboxError{"cannot read back " + container_path});
@@ -589,7 +637,7 @@ std::expected<void, SandboxError> RunscSandbox::transfer(const std::vector<std::
   // Only the two tars may hold the pipe, or neither would ever see its end.
   (out ? pipe->read : pipe->write).reset();
   if (!host) return std::unexpected(SandboxError{what + ": " + host.error()});
-  auto guest = run_helper(guest_argv, out ? Io{-1, pipe->write.get()} : Io{pipe->read.get(), -1}, what);
+  auto guest = run_helper(guest_argv, out ? Io{-1, pipe->write.get(), {}} : Io{pipe->read.get(), -1, {}}, what);
   pipe->read.reset();
   pipe->write.reset();
   const int host_status = wait_child(*host);

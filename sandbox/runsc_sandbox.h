@@ -33,6 +33,10 @@ class RunscSandbox final : public Sandbox {
 
   const std::string& id() const override { return id_; }
   ExitStatus exec(const ExecRequest& request, const LineCallback& on_line) override;
+  ExitStatus exec(const ExecRequest& request, const LineCallback& on_line, ExecIo& io) override;
+  StartTimings start_timings() const override { return timings_; }
+  // The backend measures the bundle it wrote before start().
+  void set_bundle_time(std::chrono::nanoseconds bundle) { timings_.bundle = bundle; }
   std::expected<void, SandboxError> write_file(const std::string& container_path,
                                                const std::string& content, int mode) override;
   std::expected<std::string, SandboxError> read_file(const std::string& container_path,
@@ -58,6 +62,7 @@ class RunscSandbox final : public Sandbox {
   struct Io {
     int stdin_fd = -1;
     int stdout_fd = -1;
+    std::vector<int> extra_fds;  // become the command's fds 3, 4, ...
   };
   ExitStatus run(const ExecRequest& request, const Io& io, LogBudget& budget, const LineCallback& on_line);
   // Runs a helper command (tar, cat...) whose stderr is only wanted for errors.
@@ -98,6 +103,7 @@ class RunscSandbox final : public Sandbox {
   std::atomic<std::uint64_t> exec_counter_{0};
   mutable std::mutex mutex_;  // guards dead_reason_
   std::string dead_reason_;
+  StartTimings timings_;
 };
 
 }  // namespace sandci::sandbox

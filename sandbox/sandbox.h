@@ -8,6 +8,7 @@
 #include <expected>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -31,6 +32,9 @@ struct SandboxSpec {
   std::vector<std::string> env;  // "NAME=VALUE", the image's Env merged in by the caller
   std::string working_dir = "/workspace";
   std::uint32_t uid = 0, gid = 0;
+  // Extra private in-memory folders, writable by any user (mode 1777, as /tmp),
+  // mounted before `mounts` so that a mount may go inside one.
+  std::vector<std::string> tmpfs;
   std::vector<Mount> mounts;  // e.g. the checkout at /workspace
   ResourceLimits limits;
   bool network = false;  // false: no network at all (--network=none)
@@ -80,6 +84,26 @@ struct SandboxError {
   std::string message;
 };
 
+// Extra plumbing for one exec, for callers that hand a command its input and
+// collect files it writes without a second `runsc exec` (the runner's steps).
+struct ExecIo {
+  // Given to the command on stdin; without it stdin is /dev/null.
+  std::optional<std::string> stdin_data;
+  // Each entry is a descriptor 3, 4, ... open in the command for writing; after
+  // the command exits, what was written to it, at most `capture_max_bytes` + 1
+  // bytes (one more than the limit, so a caller can tell "too big"). The host
+  // never holds more than that, whatever the command writes.
+  std::size_t capture_count = 0;
+  std::uint64_t capture_max_bytes = 4 << 20;
+  std::vector<std::string> captured;  // filled by exec, capture_count entries
+};
+
+// How long a sandbox took to come up, by phase (for `sandci run --timings`).
+struct StartTimings {
+  std::chrono::nanoseconds bundle{0};  // writing the OCI bundle
+  std::chrono::nanoseconds start{0};   // from `runsc run` to the init saying "ready"
+};
+
 class Sandbox {
  public:
   virtual ~Sandbox() = default;  // implementations destroy the container
@@ -90,6 +114,11 @@ class Sandbox {
   // processes it left in the background is dropped. Output past the sandbox's
   // log_bytes budget is dropped after a single notice line on kStderr.
   virtual ExitStatus exec(const ExecRequest& request, const LineCallback& on_line) = 0;
+  // The same, with stdin data and captured descriptors (see ExecIo). A capture
+  // that could not be set up fails the exec (kFailed) before anything runs.
+  virtual ExitStatus exec(const ExecRequest& request, const LineCallback& on_line, ExecIo& io) = 0;
+  // Time spent creating this sandbox.
+  virtual StartTimings start_timings() const { return {}; }
   // Writes `content` to a file inside the sandbox (step scripts, event payload).
   virtual std::expected<void, SandboxError> write_file(const std::string& container_path,
                                                        const std::string& content,

@@ -91,6 +91,7 @@ void add_run_command(CLI::App& app, CommandAction& action) {
   cmd->add_option("--logs", *logs, "Folder for the job logs (default: under the state dir)");
   cmd->add_option("--state-dir", *state, "State folder (default: $SANDCI_STATE_DIR or /var/lib/sandci)");
   cmd->add_flag("--plain", opts->plain, "Plain [job] lines even on a terminal");
+  cmd->add_flag("--timings", opts->timings, "After the summary, where each job's time went, phase by phase");
   cmd->add_option("--keep-runs", opts->keep_runs, "Run folders kept under <state>/runs, this one included")
       ->capture_default_str()
       ->check(CLI::PositiveNumber);

@@ -313,11 +313,14 @@ int run_local(const LocalRunOptions& options, std::atomic<bool>& cancel) {
   env.run_dir = run_dir;
   env.logs_dir = options.logs_dir.empty() ? run_dir / "logs" : options.logs_dir;
   env.run_id = std::to_string(std::time(nullptr));
+  JobTimingsLog timings;
+  if (options.timings) env.timings = &timings;
 
   bool any_failed = false;
   ConsoleHooks console(!options.plain && isatty(STDOUT_FILENO),
                        "commit " + source->sha.substr(0, 12) + " (" + source->ref + ")");
   const RunResult result = execute_run(*prepared, *source, trigger, env, cancel, console.hooks(any_failed));
+  if (options.timings) std::cout << render_timings(timings.jobs());
   std::cout << "logs: " << env.logs_dir.string() << "\n";
   if (fs::exists(run_dir / "artifacts")) std::cout << "artifacts: " << (run_dir / "artifacts").string() << "\n";
   std::cout << "run folder: " << run_dir.string() << " (the newest " << options.keep_runs

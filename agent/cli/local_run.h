@@ -32,6 +32,7 @@ struct LocalRunOptions {
   std::size_t max_parallel = 0;     // 0: the number of cores
   std::uint64_t memory_mib = 4096;  // per job
   bool plain = false;               // plain lines even on a terminal
+  bool timings = false;             // print each job's phase timings after the summary
   std::size_t keep_runs = 20;       // run folders kept under <state>/runs, this one included
 };
 

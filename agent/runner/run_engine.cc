@@ -171,6 +171,7 @@ JobRunnerConfig job_runner_config(const PlannedWorkflow& planned, const RunSourc
   config.logs_dir = env.workflow_logs_dir ? env.workflow_logs_dir(planned) : env.logs_dir;
   config.scratch_dir = env.run_dir / "scratch";
   config.slots = env.slots;
+  config.timings = env.timings;
   return config;
 }
 

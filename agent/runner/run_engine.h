@@ -93,6 +93,7 @@ struct RunEnvironment {
   sandbox::ResourceLimits limits;
   std::size_t capacity = 1;      // jobs of this run at once
   JobSlots* slots = nullptr;     // shared by concurrent runs (the daemon); may be null
+  JobTimingsLog* timings = nullptr;  // each job's phase timings go here; may be null
   std::filesystem::path run_dir;   // event.json, scratch space, artifacts
   std::filesystem::path logs_dir;  // one <job>.log per job
   // When set, each workflow's logs go to the folder it gives instead (jobs of

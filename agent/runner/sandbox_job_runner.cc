@@ -9,6 +9,8 @@
 #include <sstream>
 #include <system_error>
 
+#include <unistd.h>
+
 #include "agent/runner/command_files.h"
 #include "agent/runner/job_image.h"
 #include "agent/runner/step_shell.h"
@@ -24,10 +26,43 @@ namespace {
 constexpr const char* kRunnerDir = "/tmp/sandci";
 constexpr const char* kRunnerTemp = "/tmp/runner";
 constexpr std::size_t kMaxCommandFileBytes = 4 << 20;
+constexpr const char* kEventPath = "/tmp/sandci/event.json";
 
-std::string step_dir(std::size_t index) {
+// Runs one `run:` step in a single `runsc exec` (each exec costs about as much
+// as a trivial step, and each program started inside costs a good part of one):
+// it writes the script (with a builtin when it came as an argument), creates
+// the file commands, runs the step with stdin from /dev/null, then hands the
+// non-empty file commands back on descriptors 3-6 (at most $2 bytes each) and
+// exits with the step's status. The step itself never sees descriptors 3-6.
+// Arguments: script path, byte limit, how the shell is chosen ("default": bash
+// if the image has it, else sh; "given"; "custom": the script must be
+// executable), "arg" with the script or "stdin" with "", then the shell's command.
+constexpr const char* kStepWrapper = R"(s=$1 n=$2 d=$3 w=$4; shift 4
+if [ "$w" = arg ]; then printf '%s' "$1" > "$s"; else cat > "$s"; fi &&
+: > "$GITHUB_OUTPUT" && : > "$GITHUB_ENV" && : > "$GITHUB_PATH" && : > "$GITHUB_STEP_SUMMARY" ||
+{ echo "sandci: cannot write the step's files in ${s%/*}" >&2; exit 125; }
+shift
+if [ "$d" = custom ]; then chmod 755 "$s"; fi
+if [ "$d" = default ]; then
+  if command -v bash >/dev/null 2>&1; then set -- bash -e "$s"; else set -- sh -e "$s"; fi
+fi
+"$@" </dev/null 3>&- 4>&- 5>&- 6>&-
+r=$?
+k() {
+  if [ -f "$1" ] && [ ! -L "$1" ]; then if [ -s "$1" ]; then head -c "$n" -- "$1"; fi
+  elif [ -e "$1" ] || [ -L "$1" ]; then echo "sandci: $1 is not a regular file; ignored" >&2; fi
+}
+k "$GITHUB_OUTPUT" >&3; k "$GITHUB_ENV" >&4; k "$GITHUB_PATH" >&5; k "$GITHUB_STEP_SUMMARY" >&6
+exit $r)";
+
+// The prefix of a step's files; all sit in kRunnerDir, which exists from the
+// start, so a step needs no mkdir.
+std::string step_files(std::size_t index) {
   return std::string(kRunnerDir) + "/step-" + std::to_string(index);
 }
+// A script up to this size rides in the exec's arguments and is written by the
+// shell's builtin printf; a longer one (or one holding a NUL) comes on stdin.
+constexpr std::size_t kScriptInArgument = 32 * 1024;
 
 std::string timestamp(std::chrono::system_clock::time_point t) {
   auto secs = std::chrono::system_clock::to_time_t(t);
@@ -152,9 +187,46 @@ class SandboxJobRunner::JobExecution {
         job_(*request_.job), name_(request_.concrete->name) {}
 
   scheduler::JobOutcome run() {
-    open_log();
-    prepare_env_context();
+    const auto started = Clock::now();
+    auto outcome = run_timed();
+    timings_.total = Clock::now() - started;
+    if (runner_.config_.timings) {
+      timings_.index = request_.index;
+      timings_.job = name_;
+      runner_.config_.timings->add(std::move(timings_));
+    }
+    return outcome;
+  }
+
+ private:
+  using Clock = std::chrono::steady_clock;
+
+  // Adds the time until it goes out of scope to a phase.
+  class PhaseTimer {
+   public:
+    PhaseTimer(JobTimings& timings, JobPhase phase) : timings_(timings), phase_(phase) {}
+    ~PhaseTimer() { timings_[phase_] += Clock::now() - start_; }
+
+   private:
+    JobTimings& timings_;
+    JobPhase phase_;
+    Clock::time_point start_ = Clock::now();
+  };
+
+  // Time already booked to the phases a step's own duration must not include.
+  std::chrono::nanoseconds booked_in_steps() const {
+    return timings_[JobPhase::kRunnerFiles] + timings_[JobPhase::kFileCommands] + timings_[JobPhase::kArtifacts];
+  }
+
+  scheduler::JobOutcome run_timed() {
+    {
+      PhaseTimer timer(timings_, JobPhase::kPrepare);
+      open_log();
+      prepare_env_context();
+    }
+    auto slot_wait = std::make_optional<PhaseTimer>(timings_, JobPhase::kSlot);
     SlotLease slot(runner_.config_.slots, running_.stop);
+    slot_wait.reset();
     if (!slot.held()) return fail("cancelled while waiting for a free slot");
     auto sandbox = create_sandbox();
     if (!sandbox) return fail(sandbox.error());
@@ -168,11 +240,13 @@ class SandboxJobRunner::JobExecution {
       std::lock_guard lock(running_.mutex);
       running_.sandbox = nullptr;
     }
-    sandbox->reset();  // destroys the container before the job is reported done
+    {
+      PhaseTimer timer(timings_, JobPhase::kTeardown);
+      sandbox->reset();  // destroys the container before the job is reported done
+    }
     return outcome;
   }
 
- private:
   scheduler::JobOutcome fail(std::string message) {
     log_line(kNoStep, "error: " + message);
     scheduler::JobOutcome outcome;
@@ -235,6 +309,7 @@ class SandboxJobRunner::JobExecution {
     auto image_name = choose_image(job_, context_, runner_.config_.default_image,
                                    runner_.config_.runs_on_images);
     if (!image_name) return std::unexpected(image_name.error());
+    const auto image_started = Clock::now();
     auto image = runner_.images_(*image_name);
     if (!image) return std::unexpected(image.error().message);
     image_ = *image;
@@ -254,10 +329,22 @@ class SandboxJobRunner::JobExecution {
     spec.mounts.push_back({runner_.config_.workspace.string(), "/workspace", false});
     for (const auto& dir : runner_.config_.readonly_mounts)
       spec.mounts.push_back({dir.string(), dir.string(), true});
+    // The event payload is one host file for the whole run, mounted read-only:
+    // no exec to write it into each sandbox.
+    auto event_file = runner_.event_file();
+    if (!event_file) return std::unexpected(event_file.error());
+    spec.tmpfs = {kRunnerDir, kRunnerTemp};
+    spec.mounts.push_back({event_file->string(), kEventPath, true});
     spec.limits = runner_.config_.limits;
     spec.name_hint = log_file_stem(name_);
+    const auto create_started = Clock::now();
+    timings_[JobPhase::kImage] += create_started - image_started;
     auto created = runner_.backend_.create(spec);
+    const auto create_time = Clock::now() - create_started;
     if (!created) return std::unexpected("cannot start the sandbox: " + created.error().message);
+    const auto bundle = (*created)->start_timings().bundle;
+    timings_[JobPhase::kBundle] += bundle;
+    timings_[JobPhase::kSandboxStart] += create_time - bundle;
     return std::move(*created);
   }
 
@@ -270,8 +357,6 @@ class SandboxJobRunner::JobExecution {
 
   scheduler::JobOutcome run_in(sandbox::Sandbox& box) {
     sandbox_ = &box;
-    if (auto ready = prepare_sandbox(); !ready) return fail(ready.error());
-    image_has_bash_ = probe_bash();
 
     scheduler::StepSequencerOptions options;
     options.cancelled = [this] { return running_.stop.load(); };
@@ -295,26 +380,15 @@ class SandboxJobRunner::JobExecution {
     return outcome;
   }
 
-  std::expected<void, std::string> prepare_sandbox() {
-    auto payload = sandbox_->write_file(std::string(kRunnerDir) + "/event.json",
-                                        runner_.config_.event_payload, 0644);
-    if (!payload) return std::unexpected("cannot prepare the sandbox: " + payload.error().message);
-    sandbox::ExecRequest mk;
-    mk.argv = {"/bin/sh", "-c", std::string("mkdir -p ") + kRunnerTemp};
-    mk.timeout = std::chrono::seconds(60);
-    auto status = sandbox_->exec(mk, [](const sandbox::OutputLine&) {});
-    if (!status.success()) return std::unexpected("cannot prepare the sandbox: " + describe_exit(status));
-    return {};
-  }
-
-  bool probe_bash() {
-    sandbox::ExecRequest probe;
-    probe.argv = {"/bin/sh", "-c", "command -v bash >/dev/null"};
-    probe.timeout = std::chrono::seconds(60);
-    return sandbox_->exec(probe, [](const sandbox::OutputLine&) {}).success();
-  }
-
   scheduler::StepOutcome run_step(const scheduler::StepRequest& step) {
+    const auto started = Clock::now();
+    const auto booked = booked_in_steps();
+    auto outcome = run_step_untimed(step);
+    timings_.steps.push_back({step.name, (Clock::now() - started) - (booked_in_steps() - booked)});
+    return outcome;
+  }
+
+  scheduler::StepOutcome run_step_untimed(const scheduler::StepRequest& step) {
     log_line(step.index, "##[step] " + step.name);
     if (running_.stop) return {Result::cancelled, {}, {}, "cancelled"};
     if (!step.step->uses.empty()) return run_builtin(step);
@@ -327,8 +401,14 @@ class SandboxJobRunner::JobExecution {
       log_line(step.index, "the commit is already checked out at /workspace");
       return {};
     }
-    if (action == "actions/upload-artifact") return upload_artifact(step);
-    if (action == "actions/download-artifact") return download_artifact(step);
+    if (action == "actions/upload-artifact") {
+      PhaseTimer timer(timings_, JobPhase::kArtifacts);
+      return upload_artifact(step);
+    }
+    if (action == "actions/download-artifact") {
+      PhaseTimer timer(timings_, JobPhase::kArtifacts);
+      return download_artifact(step);
+    }
     return step_failure(step.index, "'" + step.step->uses + "' is not supported by sandci");
   }
 
@@ -408,32 +488,41 @@ class SandboxJobRunner::JobExecution {
   }
 
   scheduler::StepOutcome run_script(const scheduler::StepRequest& step) {
-    const std::string dir = step_dir(step.index);
+    const std::string prefix = step_files(step.index);
     std::string shell_name = step.step->shell;
     if (shell_name.empty()) shell_name = job_.defaults.shell;
     if (shell_name.empty()) shell_name = runner_.config_.workflow->defaults.shell;
-    auto shell = resolve_shell(shell_name, image_has_bash_);
+    // The default shell (bash, else sh) is chosen inside, by the step's wrapper.
+    auto shell = resolve_shell(shell_name, true);
     if (!shell) return step_failure(step.index, shell.error());
-    const std::string script_path = dir + "/script" + shell->extension;
-    auto written = sandbox_->write_file(script_path, step.run.value_or(""), 0755);
-    if (!written) return step_failure(step.index, "cannot write the step script: " + written.error().message);
+    const std::string script_path = prefix + "-script" + shell->extension;
+    const std::string& script = step.run ? *step.run : std::string();
+    const bool in_argument = script.size() <= kScriptInArgument && script.find('\0') == std::string::npos;
 
     sandbox::ExecRequest exec;
-    const std::string files[] = {dir + "/output", dir + "/env", dir + "/path", dir + "/summary"};
-    // The file commands must exist before the step, as on GitHub's runner.
-    exec.argv = {"/bin/sh", "-c", ": > \"$GITHUB_OUTPUT\" && : > \"$GITHUB_ENV\" && : > \"$GITHUB_PATH\""
-                                  " && : > \"$GITHUB_STEP_SUMMARY\" && exec \"$@\"",
-                 "sandci-step"};
-    for (const auto& arg : shell->argv(script_path)) exec.argv.push_back(arg);
+    const std::string files[] = {prefix + "-output", prefix + "-env", prefix + "-path", prefix + "-summary"};
+    const bool known_shell = shell_name.empty() || shell_name == "bash" || shell_name == "sh" || shell_name == "python";
+    exec.argv = {"/bin/sh", "-c", kStepWrapper, "sandci-step", script_path,
+                 std::to_string(kMaxCommandFileBytes + 1),
+                 shell_name.empty() ? "default" : known_shell ? "given" : "custom",
+                 in_argument ? "arg" : "stdin", in_argument ? script : std::string()};
+    if (!shell_name.empty())
+      for (const auto& arg : shell->argv(script_path)) exec.argv.push_back(arg);
     exec.env = step_env(step, files);
     exec.working_dir = working_directory(step);
     if (step.timeout) exec.timeout = std::chrono::duration_cast<std::chrono::milliseconds>(*step.timeout);
 
+    sandbox::ExecIo io;
+    {
+      PhaseTimer timer(timings_, JobPhase::kRunnerFiles);
+      if (!in_argument) io.stdin_data = script;
+      io.capture_count = 4;
+      io.capture_max_bytes = kMaxCommandFileBytes;
+    }
     StepOutputProcessor processor(runner_.masker_);
-    auto status = sandbox_->exec(exec, [&](const sandbox::OutputLine& line) {
-      handle_output(step.index, processor, line);
-    });
-    return finish_script(step, status, files, processor.outputs());
+    auto status = sandbox_->exec(
+        exec, [&](const sandbox::OutputLine& line) { handle_output(step.index, processor, line); }, io);
+    return finish_script(step, status, io.captured, processor.outputs());
   }
 
   void handle_output(std::size_t step, StepOutputProcessor& processor, const sandbox::OutputLine& line) {
@@ -443,7 +532,7 @@ class SandboxJobRunner::JobExecution {
   std::vector<std::string> step_env(const scheduler::StepRequest& step, const std::string (&files)[4]) {
     std::vector<std::pair<std::string, std::string>> env = runner_.config_.base_env;
     set_env(env, "GITHUB_JOB", job_.id);
-    set_env(env, "GITHUB_EVENT_PATH", std::string(kRunnerDir) + "/event.json");
+    set_env(env, "GITHUB_EVENT_PATH", kEventPath);
     set_env(env, "RUNNER_TEMP", kRunnerTemp);
     for (const auto& [key, value] : step.env) set_env(env, key, value);
     set_env(env, "GITHUB_OUTPUT", files[0]);
@@ -476,7 +565,7 @@ class SandboxJobRunner::JobExecution {
 
   scheduler::StepOutcome finish_script(const scheduler::StepRequest& step,
                                        const sandbox::ExitStatus& status,
-                                       const std::string (&files)[4],
+                                       const std::vector<std::string>& files,
                                        scheduler::StringMap legacy_outputs) {
     scheduler::StepOutcome outcome;
     outcome.outputs = std::move(legacy_outputs);
@@ -485,7 +574,10 @@ class SandboxJobRunner::JobExecution {
       outcome.message = "cancelled";
       return outcome;
     }
-    read_file_commands(step.index, files, outcome);
+    {
+      PhaseTimer timer(timings_, JobPhase::kFileCommands);
+      read_file_commands(step.index, files, outcome);
+    }
     if (!status.success()) {
       outcome.result = Result::failure;
       outcome.message = describe_exit(status);
@@ -502,22 +594,19 @@ class SandboxJobRunner::JobExecution {
     return out.str();
   }
 
-  void read_file_commands(std::size_t index, const std::string (&files)[4],
+  // `files`: what the step left in $GITHUB_OUTPUT, $GITHUB_ENV, $GITHUB_PATH and
+  // $GITHUB_STEP_SUMMARY, each cut one byte past the limit.
+  void read_file_commands(std::size_t index, const std::vector<std::string>& files,
                           scheduler::StepOutcome& outcome) {
-    fs::path host = scratch("files");
-    auto copied = sandbox_->copy_out({files[0], files[1], files[2], files[3]}, host.string());
-    if (!copied) {
-      log_line(index, "warning: cannot read the step's file commands: " + copied.error().message);
-      return;
-    }
-    auto read = [&](const std::string& file) -> std::string {
-      auto content = read_command_file(host / file.substr(1), kMaxCommandFileBytes);
-      if (!content) {
-        log_line(index, "warning: " + content.error());
-        return {};
-      }
-      return *content;
+    static const char* const kNames[] = {"$GITHUB_OUTPUT", "$GITHUB_ENV", "$GITHUB_PATH", "$GITHUB_STEP_SUMMARY"};
+    auto read = [&](const std::string& content) -> std::string {
+      if (content.size() <= kMaxCommandFileBytes) return content;
+      const std::size_t i = static_cast<std::size_t>(&content - files.data());
+      log_line(index, std::string("warning: ") + (i < 4 ? kNames[i] : "a file command") +
+                          ": more than the limit of " + std::to_string(kMaxCommandFileBytes) + " bytes; ignored");
+      return {};
     };
+    if (files.size() < 4) return;
     if (auto outputs = parse_name_value_file(read(files[0]), NameValueFile::kOutput))
       for (auto& kv : *outputs) outcome.outputs.push_back(std::move(kv));
     else
@@ -536,8 +625,6 @@ class SandboxJobRunner::JobExecution {
       std::ofstream out(runner_.config_.logs_dir / (log_file_stem(name_) + ".summary.md"), std::ios::app);
       out << runner_.masker_.mask(summary.markdown) << "\n";
     }
-    std::error_code ec;
-    fs::remove_all(host, ec);
   }
 
   SandboxJobRunner& runner_;
@@ -550,8 +637,8 @@ class SandboxJobRunner::JobExecution {
   std::vector<std::string> errors_;
   sandbox::ImageInfo image_;
   sandbox::Sandbox* sandbox_ = nullptr;
-  bool image_has_bash_ = true;
   std::string path_prefix_;  // from $GITHUB_PATH, newest first
+  JobTimings timings_;
   int scratch_counter_ = 0;
 };
 
@@ -571,6 +658,29 @@ SandboxJobRunner::~SandboxJobRunner() {
   }
   for (auto& thread : threads_)
     if (thread.joinable()) thread.join();
+}
+
+std::expected<fs::path, std::string> SandboxJobRunner::event_file() {
+  std::lock_guard lock(event_mutex_);
+  if (!event_file_.empty()) return event_file_;
+  if (config_.scratch_dir.empty()) return std::unexpected("no scratch folder for the event payload");
+  std::error_code ec;
+  fs::create_directories(config_.scratch_dir, ec);
+  // Written aside and renamed: a sandbox never mounts a half-written file.
+  const fs::path file = config_.scratch_dir / "event.json";
+  const fs::path staging = config_.scratch_dir / (".event.json." + std::to_string(::getpid()) + "." +
+                                                  std::to_string(reinterpret_cast<std::uintptr_t>(this)));
+  {
+    std::ofstream out(staging, std::ios::trunc);
+    out << config_.event_payload;
+    if (!out.flush()) return std::unexpected("cannot write the event payload to " + staging.string());
+  }
+  fs::permissions(staging, fs::perms::owner_read | fs::perms::group_read | fs::perms::others_read,
+                  fs::perm_options::replace, ec);
+  fs::rename(staging, file, ec);
+  if (ec) return std::unexpected("cannot write the event payload to " + file.string() + ": " + ec.message());
+  event_file_ = file;
+  return event_file_;
 }
 
 fs::path SandboxJobRunner::log_path(std::string_view job_name) const {

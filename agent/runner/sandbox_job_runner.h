@@ -10,6 +10,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <deque>
+#include <expected>
 #include <filesystem>
 #include <functional>
 #include <map>
@@ -20,6 +21,7 @@
 #include <vector>
 
 #include "agent/runner/artifacts.h"
+#include "agent/runner/job_timings.h"
 #include "agent/runner/job_slots.h"
 #include "agent/runner/secret_masker.h"
 #include "sandbox/image_store.h"
@@ -44,6 +46,8 @@ struct JobRunnerConfig {
   // The agent's capacity across runs: a job holds a slot while its sandbox
   // exists. Null: no limit beyond the executor's own.
   JobSlots* slots = nullptr;
+  // Where each job's phase timings go when it ends (`sandci run --timings`); may be null.
+  JobTimingsLog* timings = nullptr;
 };
 
 // Resolves an image name to its root filesystem and config (the image store).
@@ -72,6 +76,9 @@ class SandboxJobRunner final : public scheduler::JobRunner {
   void run_job(std::shared_ptr<Running> running, scheduler::JobRequest request,
                scheduler::EvalContext context);
   void complete(std::size_t index, scheduler::JobOutcome outcome);
+  // The host file holding the event payload (written on first use), mounted
+  // read-only into every sandbox at $GITHUB_EVENT_PATH.
+  std::expected<std::filesystem::path, std::string> event_file();
 
   JobRunnerConfig config_;
   sandbox::SandboxBackend& backend_;
@@ -85,6 +92,8 @@ class SandboxJobRunner final : public scheduler::JobRunner {
   bool woken_ = false;
   std::map<std::size_t, std::shared_ptr<Running>> running_;
   std::vector<std::thread> threads_;
+  std::mutex event_mutex_;
+  std::filesystem::path event_file_;
 };
 
 // A file-system-safe name for a job's log: "build (linux, 20)" -> "build_linux_20".

@@ -3,7 +3,9 @@
 // step, and Docker with the runsc runtime when scripts/bench.sh started a
 // private dockerd. Prints p50/p95 over N jobs, one at a time and 4 at once.
 //
-//   bench_sandbox_bench [--jobs N] [--rootfs DIR]
+//   bench_sandbox_bench [--jobs N] [--rootfs DIR] [--floor]
+// --floor: only the serial sandci job row and its phases (scripts/bench-run.sh
+// compares a whole `sandci run` job against it).
 //   env SANDCI_BENCH_DOCKER_HOST=unix:///path/docker.sock SANDCI_BENCH_DOCKER_IMAGE=name:tag
 #include <stdlib.h>
 #include <unistd.h>
@@ -88,10 +90,12 @@ bool run_ok(const std::vector<std::string>& argv) {
 int main(int argc, char** argv) {
   int jobs = 50;
   std::string rootfs = "/var/cache/sandci/rootfs-bookworm";
-  for (int i = 1; i + 1 < argc; i += 2) {
+  bool floor_only = false;
+  for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
-    if (a == "--jobs") jobs = std::atoi(argv[i + 1]);
-    if (a == "--rootfs") rootfs = argv[i + 1];
+    if (a == "--floor") floor_only = true;
+    if (a == "--jobs" && i + 1 < argc) jobs = std::atoi(argv[++i]);
+    if (a == "--rootfs" && i + 1 < argc) rootfs = argv[++i];
   }
   if (!fs::exists(rootfs + "/bin/sh")) {
     std::fprintf(stderr, "no rootfs at %s (scripts/ensure-test-rootfs.sh builds it)\n", rootfs.c_str());
@@ -157,6 +161,11 @@ int main(int argc, char** argv) {
   };
   std::printf("  phases (p50): create %.3f s, exec %.3f s, destroy %.3f s\n", median(t_create), median(t_exec),
               median(t_destroy));
+  if (floor_only) {
+    backend->reset();
+    fs::remove_all(state);
+    return sandci1.failures ? 1 : 0;
+  }
   Figures sandci4 = measure(jobs, 4, job_steps(1, false));
   print("sandci job: create + exec true + destroy", 4, sandci4);
   Figures sandci_5steps = measure(jobs / 2, 1, job_steps(5, false));

@@ -55,6 +55,34 @@ TEST_F(RunscSandboxTest, StreamsStdoutAndStderrLineByLine) {
   }
 }
 
+// One exec takes its input on stdin and hands files back on descriptors 3, 4...;
+// the host keeps at most the limit + 1 byte of each, whatever is written.
+TEST_F(RunscSandboxTest, ExecWithStdinAndCapturedDescriptors) {
+  auto spec = default_spec();
+  spec.tmpfs = {"/tmp/runner-files"};
+  auto sandbox = make(spec);
+  ASSERT_NE(sandbox, nullptr);
+  ExecRequest request;
+  request.argv = {"/bin/sh", "-c",
+                  "cat > /tmp/runner-files/in && printf first >&3 && head -c 100000 /dev/zero >&4 && "
+                  "cat /tmp/runner-files/in"};
+  ExecIo io;
+  io.stdin_data = std::string("from the host\n");
+  io.capture_count = 3;
+  io.capture_max_bytes = 1000;
+  Output output;
+  output.status = sandbox->exec(request, [&](const OutputLine& l) { output.lines.push_back(l); }, io);
+  ASSERT_TRUE(output.status.success()) << describe(output.status) << output.err();
+  EXPECT_EQ(output.out(), "from the host\n");
+  ASSERT_EQ(io.captured.size(), 3u);
+  EXPECT_EQ(io.captured[0], "first");
+  EXPECT_EQ(io.captured[1].size(), 1001u) << "cut one byte past the limit";
+  EXPECT_EQ(io.captured[2], "");
+  // Without ExecIo the descriptors are not there.
+  auto plain = sh(*sandbox, "{ true >&3; } 2>/dev/null && echo open || echo closed");
+  EXPECT_EQ(plain.out(), "closed\n");
+}
+
 TEST_F(RunscSandboxTest, AppliesEnvironmentAndWorkingDirectory) {
   auto spec = default_spec();
   spec.env = {"GREETING=hello", "SHARED=from-spec"};

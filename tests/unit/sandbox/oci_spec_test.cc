@@ -56,6 +56,26 @@ TEST(OciSpecTest, ConfigMountsWorkspaceAndAPrivateTmp) {
   EXPECT_EQ(tmp["type"], "tmpfs");
 }
 
+TEST(OciSpecTest, ExtraTmpfsFoldersComeBeforeTheBindMounts) {
+  SandboxSpec spec;
+  spec.rootfs = "/images/debian/rootfs";
+  spec.tmpfs = {"/tmp/sandci"};
+  spec.mounts.push_back({"/host/event.json", "/tmp/sandci/event.json", true});
+  auto config = make_config(spec, "/sandci-x");
+  std::size_t tmpfs_at = 0, bind_at = 0;
+  for (std::size_t i = 0; i < config["mounts"].size(); ++i) {
+    if (config["mounts"][i]["destination"] == "/tmp/sandci") tmpfs_at = i;
+    if (config["mounts"][i]["destination"] == "/tmp/sandci/event.json") bind_at = i;
+  }
+  ASSERT_GT(tmpfs_at, 0u);
+  EXPECT_LT(tmpfs_at, bind_at);
+  const auto& tmpfs = config["mounts"][tmpfs_at];
+  EXPECT_EQ(tmpfs["type"], "tmpfs");
+  EXPECT_NE(std::find(tmpfs["options"].begin(), tmpfs["options"].end(), "mode=1777"), tmpfs["options"].end());
+  const auto& bind = config["mounts"][bind_at];
+  EXPECT_NE(std::find(bind["options"].begin(), bind["options"].end(), "ro"), bind["options"].end());
+}
+
 TEST(OciSpecTest, ProcessHasNoDangerousCapabilitiesAndNoNewPrivileges) {
   ExecRequest request{{"make", "test"}, {}, "", {}};
   auto process = make_process(job_spec(), request);

@@ -277,6 +277,58 @@ jobs:
   EXPECT_EQ(r.output.find("root:x:0:0"), std::string::npos) << r.output;
 }
 
+// The runner's files: the event payload cannot be changed, file commands that
+// are too big or not regular files are refused with a warning, the step's own
+// descriptors 3-6 are closed, long scripts still run; later steps and jobs go on.
+TEST_F(RunTest, RunnerFilesAreReadOnlyOrPrivate) {
+  std::string long_script;
+  for (int i = 0; i < 3000; ++i) long_script += "          : line " + std::to_string(i) + " of a long script\n";
+  workflow(R"Y(
+on: push
+jobs:
+  files:
+    runs-on: ubuntu-latest
+    outputs: {kept: "${{ steps.ok.outputs.kept }}"}
+    steps:
+      - run: |
+          if echo '{}' > "$GITHUB_EVENT_PATH"; then echo "event=WRITTEN"; else echo "event=refused"; fi
+          grep -q '"ref"' "$GITHUB_EVENT_PATH" && echo "event=intact"
+          for fd in 3 4 5 6; do if { true >&$fd; } 2>/dev/null; then echo "fd$fd=OPEN"; fi; done
+          echo "scratch" > /tmp/sandci/mine && echo "temp" > "$RUNNER_TEMP/mine" && echo "private dirs writable"
+          head -c 5000000 /dev/zero | tr '\0' a >> "$GITHUB_OUTPUT"
+          ln -sf /etc/passwd "$GITHUB_ENV"
+      - id: ok
+        run: |
+          echo "kept=yes" >> "$GITHUB_OUTPUT"
+)Y" + long_script + R"Y(
+          echo "long script ran to its end"
+  after:
+    runs-on: ubuntu-latest
+    needs: files
+    steps:
+      - run: echo "got=${{ needs.files.outputs.kept }}"
+)Y");
+  auto r = run({"--timings"});
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("event=refused"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("event=intact"), std::string::npos) << r.output;
+  // (The step's title quotes its first line: look for printed lines only.)
+  EXPECT_EQ(r.output.find("[files] event=WRITTEN"), std::string::npos) << r.output;
+  EXPECT_EQ(r.output.find("=OPEN\n"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("private dirs writable"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("$GITHUB_OUTPUT: more than the limit"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("is not a regular file; ignored"), std::string::npos) << r.output;
+  EXPECT_EQ(r.output.find("root:x:0:0"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("long script ran to its end"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("[after] got=yes"), std::string::npos) << r.output;
+  // --timings: a table after the summary, a row per job.
+  const auto table = r.output.find("timings (seconds)");
+  ASSERT_NE(table, std::string::npos) << r.output;
+  EXPECT_GT(table, r.output.find("Total"));
+  EXPECT_NE(r.output.find("\nfiles ", table), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("\nafter ", table), std::string::npos) << r.output;
+}
+
 // HEAD is what runs; --dirty runs the working tree as it is.
 TEST_F(RunTest, CommittedHeadUnlessDirty) {
   workflow("on: push\njobs:\n  show:\n    runs-on: x\n    steps:\n      - run: cat file.txt\n",
