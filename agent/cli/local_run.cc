@@ -280,6 +280,7 @@ int run_local(const LocalRunOptions& options, std::atomic<bool>& cancel) {
       plain_error ? error(message) : void(std::cerr << message << "\n");
     return kExitUsage;
   }
+  for (const auto& note : prepared->notes) std::cerr << note << "\n";
   if (prepared->workflows.empty()) {
     std::cout << "no workflow runs for " << options.event << " of " << source->ref << ":\n";
     for (const auto& reason : prepared->not_triggered) std::cout << "  " << reason << "\n";

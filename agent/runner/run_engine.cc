@@ -171,6 +171,7 @@ JobRunnerConfig job_runner_config(const PlannedWorkflow& planned, const RunSourc
   config.logs_dir = env.workflow_logs_dir ? env.workflow_logs_dir(planned) : env.logs_dir;
   config.scratch_dir = env.run_dir / "scratch";
   config.slots = env.slots;
+  config.log_limit_bytes = env.log_limit_bytes;
   config.timings = env.timings;
   return config;
 }
@@ -239,6 +240,7 @@ std::expected<PreparedRun, PrepareError> prepare_run(const RunSource& source, co
   event.base_ref = trigger.base_ref;
   event.action = trigger.action;
   PreparedRun prepared;
+  prepared.notes = error.messages;  // only notes when the load is ok
   auto triggered = scheduler::triggered_workflows(loaded.workflows, event);
   for (const auto& wf : loaded.workflows)
     if (std::find(triggered.begin(), triggered.end(), &wf) == triggered.end())

@@ -67,6 +67,8 @@ struct PreparedRun {
   std::vector<PlannedWorkflow> workflows;
   // Workflows the event does not trigger, as "file: reason".
   std::vector<std::string> not_triggered;
+  // What the loader noted and ignored (file:line:col: note: ...), to show people.
+  std::vector<std::string> notes;
 };
 
 struct PrepareError {
@@ -93,6 +95,7 @@ struct RunEnvironment {
   sandbox::ResourceLimits limits;
   std::size_t capacity = 1;      // jobs of this run at once
   JobSlots* slots = nullptr;     // shared by concurrent runs (the daemon); may be null
+  std::uint64_t log_limit_bytes = 0;  // per job; 0: no limit
   JobTimingsLog* timings = nullptr;  // each job's phase timings go here; may be null
   std::filesystem::path run_dir;   // event.json, scratch space, artifacts
   std::filesystem::path logs_dir;  // one <job>.log per job

@@ -267,7 +267,9 @@ class SandboxJobRunner::JobExecution {
   void log_line(std::size_t step, std::string_view text,
                 std::chrono::system_clock::time_point when = std::chrono::system_clock::now()) {
     std::string masked = runner_.masker_.mask(text);
-    if (log_.is_open()) log_ << timestamp(when) << ' ' << masked << '\n' << std::flush;
+    const std::string stamp = timestamp(when);
+    if (!within_log_limit(stamp.size() + 1 + masked.size())) return;
+    if (log_.is_open()) log_ << stamp << ' ' << masked << '\n' << std::flush;
     if (!request_.observer) return;
     scheduler::RunEvent event;
     event.kind = scheduler::EventKind::log_line;
@@ -277,6 +279,30 @@ class SandboxJobRunner::JobExecution {
     event.name = name_;
     event.message = std::move(masked);
     request_.observer->on_event(event);
+  }
+
+  // A job flooding its log must not fill the agent's disk: past the limit, one
+  // line says so and later lines are dropped (the job itself goes on).
+  bool within_log_limit(std::size_t line_bytes) {
+    const std::uint64_t limit = runner_.config_.log_limit_bytes;
+    if (limit == 0) return true;
+    if (log_truncated_) return false;
+    log_bytes_ += line_bytes + 1;
+    if (log_bytes_ <= limit) return true;
+    log_truncated_ = true;
+    const std::string notice = "sandci: this log reached its limit of " + std::to_string(limit >> 20) +
+                               " MiB; later lines are left out";
+    if (log_.is_open()) log_ << timestamp(std::chrono::system_clock::now()) << ' ' << notice << '\n' << std::flush;
+    if (request_.observer) {
+      scheduler::RunEvent event;
+      event.kind = scheduler::EventKind::log_line;
+      event.time = std::chrono::steady_clock::now();
+      event.job = request_.index;
+      event.name = name_;
+      event.message = notice;
+      request_.observer->on_event(event);
+    }
+    return false;
   }
 
   // The env context: workflow env, then job env, then the container's env, each
@@ -636,6 +662,8 @@ class SandboxJobRunner::JobExecution {
   std::ofstream log_;
   std::vector<std::string> errors_;
   sandbox::ImageInfo image_;
+  std::uint64_t log_bytes_ = 0;
+  bool log_truncated_ = false;
   sandbox::Sandbox* sandbox_ = nullptr;
   std::string path_prefix_;  // from $GITHUB_PATH, newest first
   JobTimings timings_;

@@ -46,6 +46,8 @@ struct JobRunnerConfig {
   // The agent's capacity across runs: a job holds a slot while its sandbox
   // exists. Null: no limit beyond the executor's own.
   JobSlots* slots = nullptr;
+  // A job's log stops growing past this many bytes (one line says so); 0: no limit.
+  std::uint64_t log_limit_bytes = 0;
   // Where each job's phase timings go when it ends (`sandci run --timings`); may be null.
   JobTimingsLog* timings = nullptr;
 };

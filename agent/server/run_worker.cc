@@ -210,6 +210,7 @@ RunEnvironment RunWorker::environment_for(const store::RunRecord& run, const con
   env.limits.memory_bytes = static_cast<std::uint64_t>(config_.limits.job_memory_mib) << 20;
   env.capacity = config_.capacity;
   env.slots = &slots_;
+  env.log_limit_bytes = config_.limits.job_log_mib << 20;
   env.run_dir = run_dir;
   env.logs_dir = run_dir / "logs";
   env.workflow_logs_dir = [logs_root = env.logs_dir](const PlannedWorkflow& w) {

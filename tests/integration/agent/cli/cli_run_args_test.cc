@@ -16,6 +16,7 @@ namespace {
 
 const char* kWorkflow = R"(name: ci
 on: [push, workflow_dispatch]
+permissions: read-all
 jobs:
   build:
     runs-on: linux
@@ -60,7 +61,9 @@ void expect_ran(const CliOutput& r, const std::string& jobs) {
 }
 
 TEST_F(RunArgs, JobBeforeAndAfterTheFolder) {
-  expect_ran(run("--job lint repo"), "1 job");
+  auto r = run("--job lint repo");
+  expect_ran(r, "1 job");
+  EXPECT_NE(r.err.find(".sandci/workflows/ci.yml:3:1: note: 'permissions' is ignored"), std::string::npos) << r.err;
   expect_ran(run("repo --job lint"), "1 job");
   expect_ran(run("--job lint --job test repo"), "2 jobs");
 }

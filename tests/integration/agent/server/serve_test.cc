@@ -398,6 +398,34 @@ jobs:
       << "the second run's job started before the first one's ended";
 }
 
+// A job flooding its log stops at limits.job_log_mib; the job and the agent go on.
+TEST_F(ServeTest, FloodedLogStopsAtItsLimit) {
+  TestForge forge;
+  const std::string sha = make_repo("alice/hello", {{".github/workflows/ci.yml", R"(name: ci
+on: push
+jobs:
+  flood:
+    runs-on: linux
+    steps:
+      - run: yes 0123456789abcdefghijklmnopqrstuvwxyz | head -c 4000000; echo
+      - run: echo after-the-flood
+)"}});
+  write_config(forge, {{}}, "limits: {job_log_mib: 1}\n");
+  start_agent();
+  auto accepted = deliver(ForgeKind::github, "push", "f-1", github_push("alice/hello", clone_url("alice/hello"), sha));
+  ASSERT_EQ(accepted.status, 202);
+  const auto run = run_id_of(accepted);
+  ASSERT_TRUE(eventually([&] { return run_finished(run); }));
+  EXPECT_EQ(run_state(run), "success");
+  const fs::path log = state() / "runs" / std::to_string(run) / "logs" / "ci" / "flood.log";
+  ASSERT_TRUE(fs::exists(log));
+  EXPECT_LE(fs::file_size(log), (1u << 20) + 4096);
+  const std::string text = slurp(log);
+  EXPECT_NE(text.find("reached its limit of 1 MiB"), std::string::npos);
+  EXPECT_EQ(text.find("after-the-flood"), std::string::npos) << "lines past the limit are left out";
+  EXPECT_EQ(get("/healthz").status, 200);
+}
+
 // `sandci enqueue` starts a run by hand for a ref, with the admin token only.
 TEST_F(ServeTest, EnqueueByHand) {
   TestForge forge;
