@@ -20,25 +20,6 @@ bool valid_identifier(std::string_view id) {
   });
 }
 
-namespace {
-bool is_plain(const YAML::Node& node) { return node.Tag() == "?"; }
-}  // namespace
-
-std::string describe(const YAML::Node& node) {
-  if (node.IsMap()) return "a mapping";
-  if (node.IsSequence()) return "a list";
-  if (node.IsNull()) return "empty";
-  return "'" + node.Scalar() + "'";
-}
-
-std::optional<bool> as_bool(const YAML::Node& node) {
-  if (!node.IsScalar() || !is_plain(node)) return std::nullopt;
-  const std::string& s = node.Scalar();
-  if (s == "true" || s == "True" || s == "TRUE") return true;
-  if (s == "false" || s == "False" || s == "FALSE") return false;
-  return std::nullopt;
-}
-
 std::optional<double> as_number(const YAML::Node& node) {
   if (!node.IsScalar() || !is_plain(node)) return std::nullopt;
   const std::string& s = node.Scalar();
@@ -108,22 +89,8 @@ std::vector<Entry> WorkflowParser::mapping(const YAML::Node& node, const std::st
 std::vector<Entry> WorkflowParser::entries_of(const YAML::Node& node, const std::string& what,
                                               std::optional<KeyPlace> place) {
   std::vector<Entry> entries;
-  if (!node.IsMap()) {
-    error(node, what + " must be a mapping, not " + describe(node));
-    return entries;
-  }
-  std::set<std::string> seen;
-  for (const auto& pair : node) {
-    const YAML::Node& key = pair.first;
-    if (!key.IsScalar()) {
-      error(key, "keys in " + what + " must be strings");
-      continue;
-    }
-    const std::string& name = key.Scalar();
-    if (!seen.insert(name).second) {
-      error(key, "duplicate key '" + name + "' in " + what);
-      continue;
-    }
+  auto report = [this](const YAML::Node& at, const std::string& message) { error(at, message); };
+  for (auto& [name, key, value] : yaml_entries(node, what, report)) {
     const KeySpec* spec = place ? find_key(*place, name) : nullptr;
     if (place && !spec) {
       error(key, "unknown key '" + name + "' in " + what +
@@ -136,7 +103,7 @@ std::vector<Entry> WorkflowParser::entries_of(const YAML::Node& node, const std:
     }
     if (spec && spec->support == KeySupport::ignored)
       note(key, "'" + name + "' is ignored: " + std::string{spec->reason});
-    entries.push_back({name, key, pair.second, spec});
+    entries.push_back({name, key, value, spec});
   }
   return entries;
 }

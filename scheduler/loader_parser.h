@@ -15,16 +15,13 @@
 #include "scheduler/workflow.h"
 #include "scheduler/workflow_keys.h"
 #include "scheduler/yaml_source.h"
+#include "scheduler/yaml_values.h"
 
 namespace sandci::scheduler::loader {
 
 // Actions identifiers (job ids, step ids, input ids): a letter or '_', then
 // letters, digits, '-' or '_'.
 bool valid_identifier(std::string_view id);
-// How a node is named in messages: "a mapping", "a list", "empty" or "'text'".
-std::string describe(const YAML::Node& node);
-// Plain true/false scalars (YAML 1.2 core schema); nullopt for anything else.
-std::optional<bool> as_bool(const YAML::Node& node);
 // Plain finite number scalars; nullopt for anything else.
 std::optional<double> as_number(const YAML::Node& node);
 // YAML value to JSON with the YAML 1.2 core schema for plain scalars.

@@ -11,6 +11,7 @@
 
 #include "git/url.h"
 #include "scheduler/did_you_mean.h"
+#include "scheduler/yaml_values.h"
 #include "scheduler/yaml_source.h"
 
 namespace sandci::agent::config {
@@ -19,6 +20,9 @@ namespace {
 using scheduler::Diagnostics;
 using scheduler::SourceLocation;
 using scheduler::YamlSource;
+using scheduler::as_bool;
+using scheduler::describe;
+using scheduler::is_plain;
 using Keys = std::span<const std::string_view>;
 
 constexpr std::string_view kTopKeys[] = {
@@ -51,23 +55,6 @@ std::string join(Keys names) {
   std::string out;
   for (std::string_view name : names) out += (out.empty() ? "" : ", ") + std::string(name);
   return out;
-}
-
-std::string describe(const YAML::Node& node) {
-  if (node.IsMap()) return "a mapping";
-  if (node.IsSequence()) return "a list";
-  if (node.IsNull()) return "empty";
-  return "'" + node.Scalar() + "'";
-}
-
-bool is_plain(const YAML::Node& node) { return node.Tag() == "?"; }
-
-std::optional<bool> as_bool(const YAML::Node& node) {
-  if (!node.IsScalar() || !is_plain(node)) return std::nullopt;
-  const std::string& s = node.Scalar();
-  if (s == "true" || s == "True" || s == "TRUE") return true;
-  if (s == "false" || s == "False" || s == "FALSE") return false;
-  return std::nullopt;
 }
 
 std::optional<std::int64_t> as_integer(const YAML::Node& node) {
@@ -195,27 +182,13 @@ class ConfigParser {
   // ---- structure ----
   std::vector<Entry> mapping(const YAML::Node& node, const std::string& what, Keys allowed) {
     std::vector<Entry> entries;
-    if (!node.IsMap()) {
-      error(node, what + " must be a mapping, not " + describe(node));
-      return entries;
-    }
-    std::set<std::string> seen;
-    for (const auto& pair : node) {
-      const YAML::Node& key = pair.first;
-      if (!key.IsScalar()) {
-        error(key, "keys in " + what + " must be strings");
-        continue;
-      }
-      const std::string& name = key.Scalar();
-      if (!seen.insert(name).second) {
-        error(key, "duplicate key '" + name + "' in " + what);
-        continue;
-      }
+    auto report = [this](const YAML::Node& at, const std::string& message) { error(at, message); };
+    for (auto& [name, key, value] : scheduler::yaml_entries(node, what, report)) {
       if (!allowed.empty() && std::find(allowed.begin(), allowed.end(), name) == allowed.end()) {
         error(key, "unknown key '" + name + "' in " + what + scheduler::did_you_mean(name, allowed));
         continue;
       }
-      entries.push_back({name, key, pair.second});
+      entries.push_back({name, key, value});
     }
     return entries;
   }
