@@ -55,6 +55,10 @@ Job WorkflowParser::parse_job(const Entry& e, std::vector<NeedsRef>& needs) {
     } else if (f.key == "runs-on") {
       job.runs_on = string_list(f);
       if (f.value.IsSequence() && job.runs_on.empty()) error(where(f), "'runs-on' must not be empty");
+      for (const auto& label : job.runs_on)
+        if (names_another_os(label))
+          note(where(f), "runs-on '" + label + "': sandci runs Linux jobs; unless the agent's label map names an "
+                         "image for it, the job is skipped (no runner for that label)");
     } else if (f.key == "container") {
       job.container = parse_container(f);
     } else if (f.key == "env") {

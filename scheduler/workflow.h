@@ -5,6 +5,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -115,5 +116,9 @@ struct Workflow {
 
   const Job* find_job(const std::string& id) const;
 };
+
+// Whether a `runs-on` label asks for a machine sandci does not have: macOS or
+// Windows runners (GitHub's macos-latest, windows-2022, self-hosted "windows"...).
+bool names_another_os(std::string_view runs_on_label);
 
 }  // namespace sandci::scheduler

@@ -2,6 +2,7 @@
 // Which image a job runs in.
 #include <expected>
 #include <map>
+#include <optional>
 #include <string>
 
 #include "scheduler/expression.h"
@@ -16,5 +17,11 @@ std::expected<std::string, std::string> choose_image(const scheduler::Job& job,
                                                      const scheduler::EvalContext& context,
                                                      const std::string& default_image,
                                                      const std::map<std::string, std::string>& labels);
+
+// The `runs-on` label of a job that asks for another operating system (macOS,
+// Windows) with no image mapped for any of its labels and no container: such a job
+// is skipped. nullopt when the job can run here.
+std::optional<std::string> missing_runner(const scheduler::Job& job, const scheduler::EvalContext& context,
+                                          const std::map<std::string, std::string>& labels);
 
 }  // namespace sandci::agent

@@ -224,6 +224,11 @@ class SandboxJobRunner::JobExecution {
       open_log();
       prepare_env_context();
     }
+    if (auto label = missing_runner(job_, context_, runner_.config_.runs_on_images)) {
+      const std::string why = "no runner for label '" + *label + "'";
+      log_line(kNoStep, why + ": the job is skipped (sandci runs Linux jobs; map the label to an image to run it)");
+      return {Result::skipped, {}, why};
+    }
     auto slot_wait = std::make_optional<PhaseTimer>(timings_, JobPhase::kSlot);
     SlotLease slot(runner_.config_.slots, running_.stop);
     slot_wait.reset();

@@ -277,5 +277,18 @@ TEST(WorkflowKeys, DocsNameEveryIgnoredAndRefusedKeyAndEveryEvent) {
     EXPECT_NE(docs.find("`" + std::string{event.name} + "`"), std::string::npos) << event.name;
 }
 
+// A job for macOS or Windows loads with a note: it is skipped at run time unless
+// a label map names an image for it.
+TEST(WorkflowNotes, RunsOnAnotherOperatingSystem) {
+  expect_notes("on: push\njobs:\n  mac:\n    runs-on: macos-latest\n    steps: [{run: x}]\n",
+               {"ci.yml:4:14: note: runs-on 'macos-latest': sandci runs Linux jobs; unless the agent's label map "
+                "names an image for it, the job is skipped (no runner for that label)"});
+  expect_notes("on: push\njobs:\n  a:\n    runs-on: [self-hosted, linux]\n    steps: [{run: x}]\n", {});
+  EXPECT_TRUE(names_another_os("Windows-2022"));
+  EXPECT_TRUE(names_another_os("macos-14"));
+  EXPECT_FALSE(names_another_os("ubuntu-latest"));
+  EXPECT_FALSE(names_another_os("${{ matrix.os }}"));
+}
+
 }  // namespace
 }  // namespace sandci::scheduler

@@ -408,5 +408,34 @@ TEST_F(RunTest, SubfolderOfARepositoryIsTheWorkspace) {
   EXPECT_NE(missing.output.find("--dirty"), std::string::npos) << missing.output;
 }
 
+// A macOS or Windows job has no runner here: it is skipped with the reason, its
+// dependents are skipped, and the Linux jobs run.
+TEST_F(RunTest, JobsForAnotherOperatingSystemAreSkipped) {
+  workflow(R"Y(
+on: push
+jobs:
+  linux:
+    runs-on: ubuntu-latest
+    steps:
+      - run: echo linux-ran
+  mac:
+    runs-on: macos-latest
+    steps:
+      - run: echo mac-ran
+  after-mac:
+    needs: mac
+    runs-on: ubuntu-latest
+    steps:
+      - run: echo after-mac-ran
+)Y");
+  auto r = run({});
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("[linux] linux-ran"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("no runner for label 'macos-latest'"), std::string::npos) << r.output;
+  EXPECT_EQ(r.output.find("mac-ran"), std::string::npos) << r.output;
+  EXPECT_EQ(r.output.find("after-mac-ran"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("note: runs-on 'macos-latest'"), std::string::npos) << r.output;
+}
+
 }  // namespace
 }  // namespace sandci::e2e
