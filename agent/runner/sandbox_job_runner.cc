@@ -585,10 +585,15 @@ class SandboxJobRunner::JobExecution {
     return out;
   }
 
+  // `working-directory` as GitHub reads it: expressions evaluated with what the
+  // step's own expressions saw (`${{ matrix.dir }}`), relative to the workspace.
   std::string working_directory(const scheduler::StepRequest& step) const {
     std::string wd = step.step->working_directory;
     if (wd.empty()) wd = job_.defaults.working_directory;
     if (wd.empty()) wd = runner_.config_.workflow->defaults.working_directory;
+    if (wd.find("${{") != std::string::npos && step.context) {
+      if (auto evaluated = scheduler::interpolate(wd, *step.context)) wd = *evaluated;
+    }
     if (wd.empty()) return "/workspace";
     if (wd.front() == '/') return wd;
     return "/workspace/" + wd;

@@ -437,5 +437,26 @@ jobs:
   EXPECT_NE(r.output.find("note: runs-on 'macos-latest'"), std::string::npos) << r.output;
 }
 
+// working-directory may be an expression, as on GitHub.
+TEST_F(RunTest, WorkingDirectoryExpressionsAreEvaluated) {
+  workflow(R"Y(
+on: push
+jobs:
+  build:
+    runs-on: linux
+    strategy:
+      matrix:
+        dir: [alpha, beta]
+    steps:
+      - working-directory: ${{ matrix.dir }}
+        run: cat name.txt
+)Y",
+           {{"alpha/name.txt", "in-alpha\n"}, {"beta/name.txt", "in-beta\n"}});
+  auto r = run({});
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("in-alpha"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("in-beta"), std::string::npos) << r.output;
+}
+
 }  // namespace
 }  // namespace sandci::e2e
