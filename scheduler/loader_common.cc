@@ -98,7 +98,8 @@ std::vector<Entry> WorkflowParser::entries_of(const YAML::Node& node, const std:
       continue;
     }
     if (spec && spec->support == KeySupport::refused) {
-      error(key, "'" + name + "' in " + what + " is not supported by sandci");
+      error(key, "'" + name + "' in " + what + " is not supported by sandci" +
+                     (spec->reason.empty() ? std::string() : ": " + std::string{spec->reason}));
       continue;
     }
     if (spec && spec->support == KeySupport::ignored)
