@@ -99,6 +99,13 @@ void WorkflowParser::check_uses(const Entry& e, const std::string& uses) {
   std::string name = uses.substr(0, at);
   std::transform(name.begin(), name.end(), name.begin(),
                  [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  if (name.rfind("docker://", 0) == 0) {
+    error(where(e), "'uses: " + uses +
+                        "' is not supported by sandci: a docker:// action pulls an image from a registry, "
+                        "which jobs cannot reach; run the job in an image from the agent's store with "
+                        "'container:' instead");
+    return;
+  }
   if (!contains(kBuiltinActions, name)) {
     error(where(e), "'uses: " + uses +
                         "' is not supported by sandci: only the built-in actions/checkout, "

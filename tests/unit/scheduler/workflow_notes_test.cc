@@ -253,6 +253,13 @@ TEST(WorkflowNotes, TagPushesStillMatchBesideIdleEvents) {
 
 // ---- the table and the docs --------------------------------------------------------
 
+TEST(WorkflowKeys, DockerActionsSayWhy) {
+  auto parsed = parse("on: push\njobs:\n  a:\n    steps:\n      - uses: docker://alpine:3\n");
+  ASSERT_EQ(parsed.lines.size(), 1u);
+  EXPECT_NE(parsed.lines[0].find("a docker:// action pulls an image from a registry"), std::string::npos)
+      << parsed.lines[0];
+}
+
 TEST(WorkflowKeys, RefusedKeysSayWhy) {
   auto parsed = parse("on: push\njobs:\n  a:\n    services: {db: {image: postgres}}\n    steps: [{run: x}]\n");
   ASSERT_EQ(parsed.lines.size(), 1u);
