@@ -1,9 +1,13 @@
 // `sandci runs list|show|cancel|rerun`: looks at and acts on the runs of a running
 // agent over its HTTP API. cancel and rerun need the agent's admin token.
+#include <cstdint>
 #include <ctime>
+#include <expected>
 #include <fstream>
 #include <iostream>
 #include <memory>
+#include <optional>
+#include <string>
 #include <sstream>
 
 #include <CLI/CLI.hpp>

@@ -131,7 +131,7 @@ TEST_F(AdminRoutesTest, CancelOfAFinishedOrUnknownRunIsRefused) {
 TEST_F(AdminRoutesTest, WithoutTheTokenNothingChanges) {
   const std::int64_t queued = queued_run();
   const std::int64_t done = finished_run(store::RunState::failure, {{"ci.yml/a", store::JobState::failure}});
-  for (const std::string token : {"", "wrong", std::string(kToken) + "x"}) {
+  for (const std::string& token : std::vector<std::string>{"", "wrong", std::string(kToken) + "x"}) {
     EXPECT_EQ(call("POST", "/api/runs/" + std::to_string(queued) + "/cancel", token).status, 401) << token;
     EXPECT_EQ(call("POST", "/api/runs/" + std::to_string(done) + "/rerun", token).status, 401) << token;
     EXPECT_EQ(call("POST", "/api/runs/" + std::to_string(done) + "/rerun?failed_only=1", token).status, 401);
@@ -240,7 +240,7 @@ TEST_F(AdminRoutesTest, ListFiltersAndPages) {
   EXPECT_EQ(first["state"], "queued");
   EXPECT_EQ(first["trigger"], "webhook");
 
-  for (const std::string bad : {"?state=done", "?limit=0", "?limit=501", "?limit=x", "?before=-1", "?colour=red",
+  for (const std::string& bad : std::vector<std::string>{"?state=done", "?limit=0", "?limit=501", "?limit=x", "?before=-1", "?colour=red",
                                 "?repository=%zz"})
     EXPECT_EQ(call("GET", "/api/runs" + bad, "").status, 400) << bad;
 }

@@ -9,6 +9,7 @@
 namespace sandci::agent::store {
 namespace {
 
+namespace fs = std::filesystem;
 using testing::TempDir;
 using testing::make_run;
 using testing::open_store;
@@ -110,7 +111,7 @@ TEST_F(AdminActionsTest, RerunCopiesTheRunAndRecordsTheAction) {
   EXPECT_EQ((*copy)->delivery_id, "");
   EXPECT_EQ((*copy)->created_ms, 2000);
   EXPECT_EQ((*copy)->attempt, 1);
-  for (auto [a, b] : {std::pair{(*copy)->repository, original.repository},
+  for (auto [a, b] : std::vector<std::pair<std::string, std::string>>{{(*copy)->repository, original.repository},
                       {(*copy)->forge, original.forge}, {(*copy)->event, original.event},
                       {(*copy)->action, original.action}, {(*copy)->ref, original.ref},
                       {(*copy)->sha, original.sha}, {(*copy)->base_ref, original.base_ref},
