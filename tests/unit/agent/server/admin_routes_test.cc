@@ -129,8 +129,8 @@ TEST_F(AdminRoutesTest, CancelOfAFinishedOrUnknownRunIsRefused) {
 }
 
 TEST_F(AdminRoutesTest, WithoutTheTokenNothingChanges) {
-  const std::int64_t queued = queued_run();
   const std::int64_t done = finished_run(store::RunState::failure, {{"ci.yml/a", store::JobState::failure}});
+  const std::int64_t queued = queued_run();
   for (const std::string& token : std::vector<std::string>{"", "wrong", std::string(kToken) + "x"}) {
     EXPECT_EQ(call("POST", "/api/runs/" + std::to_string(queued) + "/cancel", token).status, 401) << token;
     EXPECT_EQ(call("POST", "/api/runs/" + std::to_string(done) + "/rerun", token).status, 401) << token;
@@ -203,9 +203,9 @@ TEST_F(AdminRoutesTest, RerunOfFailedJobsWithNoneFailedIsRefused) {
 }
 
 TEST_F(AdminRoutesTest, RerunOfAnUnfinishedRunOrBadParameterIsRefused) {
+  const std::int64_t done = finished_run(store::RunState::failure);
   const std::int64_t id = queued_run();
   EXPECT_EQ(call("POST", "/api/runs/" + std::to_string(id) + "/rerun").status, 409);
-  const std::int64_t done = finished_run(store::RunState::failure);
   EXPECT_EQ(call("POST", "/api/runs/" + std::to_string(done) + "/rerun?failed_only=maybe").status, 400);
   EXPECT_EQ(call("POST", "/api/runs/" + std::to_string(done) + "/rerun?jobs=all").status, 400);
   EXPECT_EQ(call("POST", "/api/runs/424242/rerun").status, 404);
@@ -222,7 +222,8 @@ TEST_F(AdminRoutesTest, ListFiltersAndPages) {
     auto response = call("GET", "/api/runs" + query, "");
     EXPECT_EQ(response.status, 200) << query << ": " << response.body;
     std::vector<std::int64_t> out;
-    for (const auto& run : body(response)["runs"]) out.push_back(run["id"].get<std::int64_t>());
+    const json page = body(response);
+    for (const auto& run : page["runs"]) out.push_back(run["id"].get<std::int64_t>());
     return out;
   };
   EXPECT_EQ(ids(""), (std::vector<std::int64_t>{c, b, a}));
