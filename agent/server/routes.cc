@@ -1,15 +1,15 @@
 #include "agent/server/routes.h"
 
-#include <openssl/crypto.h>
-#include <openssl/sha.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <charconv>
 #include <fstream>
 #include <sstream>
 
 #include <nlohmann/json.hpp>
 
+#include "agent/server/admin_auth.h"
 #include "agent/server/repository_glue.h"
 #include "agent/server/run_reporter.h"
 
@@ -29,6 +29,27 @@ std::optional<std::int64_t> parse_id(std::string_view text) {
   return id;
 }
 
+// The query string's name=value pairs, percent-decoded ('+' is a space), in order.
+std::expected<std::vector<std::pair<std::string, std::string>>, std::string> query_params(std::string_view target) {
+  std::vector<std::pair<std::string, std::string>> out;
+  const auto mark = target.find('?');
+  if (mark == std::string_view::npos) return out;
+  std::string_view query = target.substr(mark + 1);
+  while (!query.empty()) {
+    const auto amp = query.find('&');
+    std::string pair(query.substr(0, amp));
+    query = amp == std::string_view::npos ? std::string_view() : query.substr(amp + 1);
+    if (pair.empty()) continue;
+    std::replace(pair.begin(), pair.end(), '+', ' ');
+    const auto eq = pair.find('=');
+    auto name = percent_decode(std::string_view(pair).substr(0, eq));
+    auto value = percent_decode(eq == std::string::npos ? std::string_view() : std::string_view(pair).substr(eq + 1));
+    if (!name || !value) return std::unexpected("malformed query string");
+    out.emplace_back(std::move(*name), std::move(*value));
+  }
+  return out;
+}
+
 std::vector<std::string_view> split_path(std::string_view target) {
   target = target.substr(0, target.find('?'));
   std::vector<std::string_view> parts;
@@ -42,15 +63,6 @@ std::vector<std::string_view> split_path(std::string_view target) {
     target = slash == std::string_view::npos ? std::string_view() : target.substr(slash);
   }
   return parts;
-}
-
-// Compares digests, so neither the content nor the length of the token leaks
-// through timing.
-bool same_secret(std::string_view given, std::string_view expected) {
-  unsigned char a[SHA256_DIGEST_LENGTH], b[SHA256_DIGEST_LENGTH];
-  SHA256(reinterpret_cast<const unsigned char*>(given.data()), given.size(), a);
-  SHA256(reinterpret_cast<const unsigned char*>(expected.data()), expected.size(), b);
-  return CRYPTO_memcmp(a, b, sizeof a) == 0;
 }
 
 http::HttpResponse text(int status, const std::string& body) { return http::HttpResponse::text(status, body + "\n"); }
@@ -144,7 +156,18 @@ http::HttpResponse Routes::handle(const http::HttpRequest& request) {
     if (request.method != "POST") return text(405, "POST a JSON body");
     return enqueue(request);
   }
+  if (parts.size() == 4 && parts[0] == "api" && parts[1] == "runs" && (parts[3] == "cancel" || parts[3] == "rerun")) {
+    if (request.method != "POST") return text(405, "POST to " + std::string(parts[3]) + " a run");
+    auto id = parse_id(parts[2]);
+    if (!id) return text(404, "no such run");
+    return parts[3] == "cancel" ? cancel_run(request, *id) : rerun_run(request, *id);
+  }
   if (request.method != "GET" && request.method != "HEAD") return text(405, "method not allowed");
+  if (parts.size() == 2 && parts[0] == "api" && parts[1] == "runs") return runs_json(request);
+  if (parts.size() == 4 && parts[0] == "api" && parts[1] == "runs" && parts[3] == "actions") {
+    auto id = parse_id(parts[2]);
+    return id ? run_actions(*id) : text(404, "no such run");
+  }
   if (parts.size() == 3 && parts[0] == "api" && parts[1] == "runs") {
     auto id = parse_id(parts[2]);
     return id ? run_json(*id) : text(404, "no such run");
@@ -286,12 +309,7 @@ http::HttpResponse Routes::job_log(std::int64_t id, const std::string& key) {
 }
 
 http::HttpResponse Routes::enqueue(const http::HttpRequest& request) {
-  if (!config_.admin_token) return text(403, "no admin_token is configured: runs cannot be queued by hand");
-  const std::string auth = request.headers.get("Authorization").value_or("");
-  const std::string_view bearer = "Bearer ";
-  if (auth.rfind(bearer, 0) != 0 || !same_secret(std::string_view(auth).substr(bearer.size()),
-                                                  config_.admin_token->reveal()))
-    return text(401, "a valid admin token is needed (Authorization: Bearer ...)");
+  if (auto refused = refuse_unless_admin(config_, request, "runs cannot be queued by hand")) return *refused;
   json body = json::parse(request.body, nullptr, false);
   if (!body.is_object() || !body.contains("repository") || !body["repository"].is_string())
     return text(400, "expected a JSON object with \"repository\" (and \"ref\", \"sha\", \"forge\")");
@@ -335,6 +353,116 @@ http::HttpResponse Routes::enqueue(const http::HttpRequest& request) {
   spdlog::info("event=run_queued run={} repository={} ref={} trigger=enqueue", *id, repo->name, ref);
   if (queued_) queued_(*id);
   return http::HttpResponse::json(202, json{{"run", *id}, {"url", config_.run_url(std::to_string(*id))}}.dump());
+}
+
+// An admin's cancel: a queued run ends now, a running one is flagged and its worker
+// stops it at its next lease check (within a second).
+http::HttpResponse Routes::cancel_run(const http::HttpRequest& request, std::int64_t id) {
+  if (auto refused = refuse_unless_admin(config_, request, "runs cannot be cancelled")) return *refused;
+  auto run = store_.get_run(id);
+  if (!run) return text(503, "the run store does not answer");
+  if (!*run) return text(404, "no such run");
+  if (store::is_final((*run)->state))
+    return text(409, "run " + std::to_string(id) + " already ended: " + std::string(store::to_string((*run)->state)));
+  const std::string actor = admin_actor(request);
+  auto done = store_.cancel_run(id, actor, now_());
+  if (!done) return text(503, "cannot cancel the run: " + done.error().message);
+  if (!*done) return text(409, "run " + std::to_string(id) + " ended meanwhile");
+  spdlog::info("event=run_cancel_requested run={} actor=\"{}\"", id, actor);
+  auto now = store_.get_run(id);
+  const std::string state = now && *now ? std::string(store::to_string((*now)->state)) : "unknown";
+  return http::HttpResponse::json(202, json{{"run", id}, {"state", state}, {"actor", actor}}.dump());
+}
+
+// An admin's re-run of a finished run: a new run of the same commit and event;
+// ?failed_only=1 limits it to the jobs that did not succeed (and what they need).
+http::HttpResponse Routes::rerun_run(const http::HttpRequest& request, std::int64_t id) {
+  if (auto refused = refuse_unless_admin(config_, request, "runs cannot be re-run")) return *refused;
+  auto query = query_params(request.target);
+  if (!query) return text(400, query.error());
+  bool failed_only = false;
+  for (const auto& [name, value] : *query) {
+    if (name != "failed_only") return text(400, "unknown parameter " + name + " (only failed_only)");
+    if (value != "0" && value != "1" && value != "true" && value != "false")
+      return text(400, "failed_only must be 1 or 0");
+    failed_only = value == "1" || value == "true";
+  }
+  auto loaded = load_run(id);
+  if (!loaded) return loaded.error();
+  const auto& [original, jobs] = *loaded;
+  if (!store::is_final(original.state))
+    return text(409, "run " + std::to_string(id) + " is still " + std::string(store::to_string(original.state)) +
+                         ": wait for it to end or cancel it first");
+  std::vector<std::string> only_jobs;
+  if (failed_only) {
+    // Every job that did not succeed: a skipped job may have been skipped because a job
+    // it needs failed; its `if:` decides again in the re-run.
+    for (const auto& job : jobs)
+      if (job.state != store::JobState::success) only_jobs.push_back(job.key);
+    if (only_jobs.empty()) return text(409, "run " + std::to_string(id) + " has no failed jobs to re-run");
+  }
+  const std::string actor = admin_actor(request);
+  auto new_id = store_.rerun(id, only_jobs, actor, now_());
+  if (!new_id) return text(503, "cannot queue the re-run: " + new_id.error().message);
+  if (!*new_id) return text(404, "no such run");
+  spdlog::info("event=run_queued run={} repository={} ref={} trigger=rerun rerun_of={} jobs={} actor=\"{}\"",
+               **new_id, original.repository, original.ref, id, only_jobs.size(), actor);
+  if (queued_) queued_(**new_id);
+  return http::HttpResponse::json(
+      202, json{{"run", **new_id}, {"rerun_of", id}, {"jobs", only_jobs}, {"url", config_.run_url(std::to_string(**new_id))}}
+               .dump());
+}
+
+http::HttpResponse Routes::run_actions(std::int64_t id) {
+  auto run = store_.get_run(id);
+  if (!run) return text(503, "the run store does not answer");
+  if (!*run) return text(404, "no such run");
+  auto actions = store_.actions_of(id);
+  if (!actions) return text(503, "the run store does not answer");
+  json out = {{"run", id}, {"actions", json::array()}};
+  for (const auto& a : *actions)
+    out["actions"].push_back({{"action", a.action}, {"actor", a.actor}, {"at_ms", a.at_ms}, {"detail", a.detail}});
+  return http::HttpResponse::json(200, out.dump());
+}
+
+// GET /api/runs?repository=&ref=&state=&limit=&before=: newest first; "next_before"
+// pages on when the page is full.
+http::HttpResponse Routes::runs_json(const http::HttpRequest& request) {
+  auto query = query_params(request.target);
+  if (!query) return text(400, query.error());
+  store::RunFilter filter;
+  for (const auto& [name, value] : *query) {
+    if (name == "repository") {
+      filter.repository = value;
+    } else if (name == "ref") {
+      filter.ref = value;
+    } else if (name == "state") {
+      if (value.empty()) continue;
+      filter.state = store::parse_run_state(value);
+      if (!filter.state) return text(400, "unknown state " + value + " (queued, running, success, failure, error, cancelled)");
+    } else if (name == "limit") {
+      auto limit = parse_id(value);
+      if (!limit || *limit > 500) return text(400, "limit must be a number from 1 to 500");
+      filter.limit = static_cast<std::size_t>(*limit);
+    } else if (name == "before") {
+      auto before = parse_id(value);
+      if (!before) return text(400, "before must be a run id");
+      filter.before_id = *before;
+    } else {
+      return text(400, "unknown parameter " + name + " (repository, ref, state, limit, before)");
+    }
+  }
+  auto runs = store_.list_runs(filter);
+  if (!runs) return text(503, "the run store does not answer");
+  json out = {{"runs", json::array()}};
+  for (const auto& r : *runs)
+    out["runs"].push_back({{"id", r.id}, {"repository", r.repository}, {"forge", r.forge}, {"event", r.event},
+                           {"ref", r.ref}, {"sha", r.sha}, {"title", r.title}, {"state", store::to_string(r.state)},
+                           {"message", r.message}, {"trigger", r.trigger}, {"attempt", r.attempt},
+                           {"only_jobs", r.only_jobs}, {"created_ms", r.created_ms}, {"started_ms", r.started_ms},
+                           {"finished_ms", r.finished_ms}});
+  if (!runs->empty() && runs->size() == filter.limit) out["next_before"] = runs->back().id;
+  return http::HttpResponse::json(200, out.dump());
 }
 
 }  // namespace sandci::agent::server

@@ -8,6 +8,11 @@
 //   GET  /runs/<id>/jobs/<job>/log         a job's log as plain text
 //   GET  /api/runs/<id>                    a run and its jobs as JSON
 //   POST /api/enqueue                      queue a run by hand (admin token)
+//   GET  /api/runs?repository=&ref=&state=&limit=&before=   runs as JSON, newest first
+//   POST /api/runs/<id>/cancel             cancel a queued or running run (admin token)
+//   POST /api/runs/<id>/rerun[?failed_only=1]  queue it again, maybe only the jobs that
+//                                          did not succeed (admin token)
+//   GET  /api/runs/<id>/actions            what admins did to a run (JSON)
 // Pages are plain HTML, every byte that came from a repository, a forge or a
 // job escaped.
 #include <cstdint>
@@ -44,6 +49,10 @@ class Routes {
       std::int64_t id);
   http::HttpResponse job_log(std::int64_t id, const std::string& job);
   http::HttpResponse enqueue(const http::HttpRequest& request);
+  http::HttpResponse cancel_run(const http::HttpRequest& request, std::int64_t id);
+  http::HttpResponse rerun_run(const http::HttpRequest& request, std::int64_t id);
+  http::HttpResponse run_actions(std::int64_t id);
+  http::HttpResponse runs_json(const http::HttpRequest& request);
 
   const config::AgentConfig& config_;
   store::RunStore& store_;

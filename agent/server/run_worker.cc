@@ -4,6 +4,7 @@
 
 #include "agent/runner/run_engine.h"
 #include "agent/runner/secret_masker.h"
+#include "agent/server/admin_selection.h"
 #include "agent/server/repository_glue.h"
 #include "agent/server/run_reporter.h"
 #include "git/local_repo.h"
@@ -273,7 +274,8 @@ void RunWorker::process(const store::RunRecord& run, Active& active) {
   trigger.head_ref = run.head_ref;
   trigger.payload = nlohmann::json::parse(run.payload_json, nullptr, false);
   if (trigger.payload.is_discarded()) trigger.payload = nlohmann::json::object();
-  auto prepared = prepare_run(*source, trigger);
+  // A re-run of failed jobs runs those jobs (and what they need) only.
+  auto prepared = prepare_selected_run(*source, trigger, run.only_jobs);
   if (!prepared) {
     std::string all;
     for (const auto& m : prepared.error().messages) all += (all.empty() ? "" : "\n") + m;

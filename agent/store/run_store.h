@@ -46,6 +46,9 @@ struct NewRun {
   std::string concurrency_key{};  // runs with the same key: a newer one supersedes older ones
   std::string delivery_id{};
   std::string title{};  // commit message first line
+  // Job keys ("<workflow file>/<job name>", as JobRecord.key) this run is limited to;
+  // empty: every job the event triggers. A re-run of the failed jobs names them.
+  std::vector<std::string> only_jobs{};
 };
 
 // Who holds a running run. attempt is the epoch: it grows on every claim, so a claim
@@ -92,6 +95,16 @@ struct StatusRecord {
   int attempts = 0;
   std::int64_t next_attempt_ms = 0;
   std::string last_error{};
+};
+
+// Something an admin did to a run (cancel, rerun), kept for the record.
+struct RunAction {
+  std::int64_t id = 0;
+  std::int64_t run_id = 0;
+  std::string action{};  // cancel, rerun
+  std::string actor{};   // who asked (a name the client gave, else "admin")
+  std::int64_t at_ms = 0;
+  std::string detail{};  // e.g. "new run 12", "new run 12 for 2 failed jobs"
 };
 
 struct StoreError {
@@ -171,6 +184,23 @@ class RunStore {
   virtual std::expected<std::vector<RunRecord>, StoreError> recover(const std::string& owner,
                                                                     bool requeue,
                                                                     std::int64_t now_ms) = 0;
+
+  // An admin's cancel: request_cancel() and, when it took effect, a "cancel" action by
+  // `actor` recorded in the same transaction. False (nothing recorded) when the run is
+  // unknown or already finished.
+  virtual std::expected<bool, StoreError> cancel_run(std::int64_t run_id, const std::string& actor,
+                                                     std::int64_t now_ms) = 0;
+  // Queues a copy of run `run_id` (repository, forge, event, ref, sha, payload, clone
+  // URL...) with trigger "rerun", no delivery id, `only_jobs` as given, and its attempt
+  // starting from the original's (its first claim makes it original.attempt + 1), and
+  // records a "rerun" action on the original, all in one transaction. Returns the new
+  // run's id, or nullopt (nothing written) when `run_id` is unknown. The caller decides
+  // whether the original may be re-run (e.g. only once it finished).
+  virtual std::expected<std::optional<std::int64_t>, StoreError> rerun(
+      std::int64_t run_id, const std::vector<std::string>& only_jobs, const std::string& actor,
+      std::int64_t now_ms) = 0;
+  // The actions on a run, oldest first.
+  virtual std::expected<std::vector<RunAction>, StoreError> actions_of(std::int64_t run_id) = 0;
 
   virtual std::expected<std::optional<RunRecord>, StoreError> get_run(std::int64_t id) = 0;
   // Newest first (largest id first).

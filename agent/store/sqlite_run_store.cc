@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <string>
 
+#include <nlohmann/json.hpp>
+
 #include "agent/store/sqlite_schema.h"
 
 namespace sandci::agent::store {
@@ -14,10 +16,12 @@ using Db = SqliteDb;
 constexpr const char* kRunColumns =
     "id, repository, forge, event, action, ref, sha, base_ref, head_ref, clone_url, from_fork, "
     "payload_json, trigger_source, concurrency_key, delivery_id, title, state, created_ms, "
-    "started_ms, finished_ms, owner, lease_until_ms, attempt, cancel_requested, message";
+    "started_ms, finished_ms, owner, lease_until_ms, attempt, cancel_requested, message, only_jobs";
 
 constexpr const char* kJobColumns =
     "run_id, key, workflow, name, state, started_ms, finished_ms, log_path, image, message";
+
+constexpr const char* kActionColumns = "id, run_id, action, actor, at_ms, detail";
 
 constexpr const char* kStatusColumns =
     "id, repository, forge, sha, context, state, description, target_url, ref, attempts, "
@@ -33,6 +37,20 @@ std::string sql(std::string_view a, std::string_view b = {}, std::string_view c 
   out += c;
   out += d;
   return out;
+}
+
+// only_jobs is NULL for every job, else a JSON array of job keys.
+std::string job_keys_json(const std::vector<std::string>& keys) { return nlohmann::json(keys).dump(); }
+
+std::vector<std::string> read_job_keys(const Statement& row, int column) {
+  std::vector<std::string> keys;
+  if (row.is_null(column)) return keys;
+  // Only this code writes the column; anything but an array of strings is a hand edit.
+  auto parsed = nlohmann::json::parse(row.text(column), nullptr, false);
+  if (!parsed.is_array()) return keys;
+  for (const auto& key : parsed)
+    if (key.is_string()) keys.push_back(key.get<std::string>());
+  return keys;
 }
 
 RunRecord read_run(const Statement& row) {
@@ -64,7 +82,20 @@ RunRecord read_run(const Statement& row) {
   run.attempt = row.int64(c++);
   run.cancel_requested = row.int64(c++) != 0;
   run.message = row.text(c++);
+  run.only_jobs = read_job_keys(row, c++);
   return run;
+}
+
+RunAction read_action(const Statement& row) {
+  RunAction action;
+  int c = 0;
+  action.id = row.int64(c++);
+  action.run_id = row.int64(c++);
+  action.action = row.text(c++);
+  action.actor = row.text(c++);
+  action.at_ms = row.int64(c++);
+  action.detail = row.text(c++);
+  return action;
 }
 
 JobRecord read_job(const Statement& row) {
@@ -136,7 +167,40 @@ std::expected<std::int64_t, StoreError> insert_run(Db& db, const NewRun& run,
       run.head_ref, run.clone_url, run.from_fork, run.payload_json, run.trigger,
       run.concurrency_key, run.delivery_id, run.title, created_ms);
   if (!changed) return std::unexpected(changed.error());
-  return db.last_insert_rowid();
+  const std::int64_t id = db.last_insert_rowid();
+  if (!run.only_jobs.empty()) {
+    auto limited = change(db, "UPDATE runs SET only_jobs = ? WHERE id = ?", operation,
+                          job_keys_json(run.only_jobs), id);
+    if (!limited) return std::unexpected(limited.error());
+  }
+  return id;
+}
+
+std::expected<void, StoreError> insert_action(Db& db, const RunAction& action,
+                                              std::string_view operation) {
+  auto inserted = change(db,
+                         "INSERT INTO run_actions (run_id, action, actor, at_ms, detail) "
+                         "VALUES (?, ?, ?, ?, ?)",
+                         operation, action.run_id, action.action, action.actor, action.at_ms,
+                         action.detail);
+  if (!inserted) return std::unexpected(inserted.error());
+  return {};
+}
+
+// A queued run is cancelled at once; a running one is flagged for its worker. True if
+// either happened.
+std::expected<bool, StoreError> cancel_in(Db& db, std::int64_t run_id, std::int64_t now_ms) {
+  auto cancelled = change(db,
+                          "UPDATE runs SET state = 'cancelled', finished_ms = ?, "
+                          "message = 'cancelled on request' WHERE id = ? AND state = 'queued'",
+                          "request_cancel: cancel queued run", now_ms, run_id);
+  if (!cancelled) return std::unexpected(cancelled.error());
+  if (*cancelled == 1) return true;
+  auto flagged =
+      change(db, "UPDATE runs SET cancel_requested = 1 WHERE id = ? AND state = 'running'",
+             "request_cancel: flag running run", run_id);
+  if (!flagged) return std::unexpected(flagged.error());
+  return *flagged == 1;
 }
 
 std::expected<bool, StoreError> claim_holds(Db& db, const Claim& claim,
@@ -382,24 +446,72 @@ std::expected<bool, StoreError> SqliteRunStore::request_cancel(std::int64_t run_
                                                                std::int64_t now_ms) {
   bool done = false;
   auto written = writer_.write("request_cancel", [&](Db& db) -> std::expected<void, StoreError> {
-    auto cancelled = change(db,
-                            "UPDATE runs SET state = 'cancelled', finished_ms = ?, "
-                            "message = 'cancelled on request' WHERE id = ? AND state = 'queued'",
-                            "request_cancel: cancel queued run", now_ms, run_id);
+    auto cancelled = cancel_in(db, run_id, now_ms);
     if (!cancelled) return std::unexpected(cancelled.error());
-    if (*cancelled == 1) {
-      done = true;
-      return {};
-    }
-    auto flagged =
-        change(db, "UPDATE runs SET cancel_requested = 1 WHERE id = ? AND state = 'running'",
-               "request_cancel: flag running run", run_id);
-    if (!flagged) return std::unexpected(flagged.error());
-    done = *flagged == 1;
+    done = *cancelled;
     return {};
   });
   if (!written) return std::unexpected(written.error());
   return done;
+}
+
+std::expected<bool, StoreError> SqliteRunStore::cancel_run(std::int64_t run_id,
+                                                           const std::string& actor,
+                                                           std::int64_t now_ms) {
+  bool done = false;
+  auto written = writer_.write("cancel_run", [&](Db& db) -> std::expected<void, StoreError> {
+    auto cancelled = cancel_in(db, run_id, now_ms);
+    if (!cancelled) return std::unexpected(cancelled.error());
+    done = *cancelled;
+    if (!done) return {};
+    return insert_action(db, RunAction{0, run_id, "cancel", actor, now_ms, ""},
+                         "cancel_run: record action");
+  });
+  if (!written) return std::unexpected(written.error());
+  return done;
+}
+
+std::expected<std::optional<std::int64_t>, StoreError> SqliteRunStore::rerun(
+    std::int64_t run_id, const std::vector<std::string>& only_jobs, const std::string& actor,
+    std::int64_t now_ms) {
+  std::optional<std::int64_t> new_id;
+  auto written = writer_.write("rerun", [&](Db& db) -> std::expected<void, StoreError> {
+    new_id.reset();
+    auto original = select_run(db, run_id);
+    if (!original) return std::unexpected(original.error());
+    if (!*original) return {};
+    NewRun copy = static_cast<const NewRun&>(**original);
+    copy.trigger = "rerun";
+    copy.delivery_id.clear();
+    copy.only_jobs = only_jobs;
+    auto id = insert_run(db, copy, now_ms, "rerun: insert run");
+    if (!id) return std::unexpected(id.error());
+    // The claim adds one: the re-run's first attempt follows the original's last.
+    auto counted = change(db, "UPDATE runs SET attempt = ? WHERE id = ?", "rerun: set attempt",
+                          (*original)->attempt, *id);
+    if (!counted) return std::unexpected(counted.error());
+    std::string detail = "new run " + std::to_string(*id);
+    if (!only_jobs.empty()) detail += " for " + std::to_string(only_jobs.size()) + " failed jobs";
+    if (auto recorded = insert_action(db, RunAction{0, run_id, "rerun", actor, now_ms, detail},
+                                      "rerun: record action");
+        !recorded)
+      return recorded;
+    new_id = *id;
+    return {};
+  });
+  if (!written) return std::unexpected(written.error());
+  return new_id;
+}
+
+std::expected<std::vector<RunAction>, StoreError> SqliteRunStore::actions_of(std::int64_t run_id) {
+  return read([&](Db& db) -> std::expected<std::vector<RunAction>, StoreError> {
+    auto stmt = db.prepare(
+        sql("SELECT ", kActionColumns, " FROM run_actions WHERE run_id = ? ORDER BY id"),
+        "actions_of");
+    if (!stmt) return std::unexpected(stmt.error());
+    (*stmt)->bind(run_id);
+    return collect<RunAction>(**stmt, read_action);
+  });
 }
 
 std::expected<bool, StoreError> SqliteRunStore::cancel_requested(std::int64_t run_id) {

@@ -37,6 +37,12 @@ class SqliteRunStore final : public RunStore {
   std::expected<bool, StoreError> request_cancel(std::int64_t run_id, std::int64_t now_ms) override;
   std::expected<bool, StoreError> cancel_requested(std::int64_t run_id) override;
   std::expected<bool, StoreError> cancel_queued(std::int64_t run_id, std::int64_t now_ms) override;
+  std::expected<bool, StoreError> cancel_run(std::int64_t run_id, const std::string& actor,
+                                             std::int64_t now_ms) override;
+  std::expected<std::optional<std::int64_t>, StoreError> rerun(
+      std::int64_t run_id, const std::vector<std::string>& only_jobs, const std::string& actor,
+      std::int64_t now_ms) override;
+  std::expected<std::vector<RunAction>, StoreError> actions_of(std::int64_t run_id) override;
   std::expected<std::vector<RunRecord>, StoreError> recover(const std::string& owner, bool requeue,
                                                             std::int64_t now_ms) override;
 

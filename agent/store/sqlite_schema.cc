@@ -1,6 +1,7 @@
 #include "agent/store/sqlite_schema.h"
 
 #include <array>
+#include <stdexcept>
 #include <string>
 
 namespace sandci::agent::store {
@@ -10,7 +11,7 @@ namespace {
 // Migration i takes the schema from version i to i + 1. Never edit a released step;
 // append a new one. Times are integer ms since the epoch; states are their to_string
 // names, readable with the sqlite3 shell.
-constexpr std::array<const char*, 1> kMigrations{
+constexpr std::array<const char*, 2> kMigrations{
     // 0 -> 1: deliveries, runs, jobs and the status outbox.
     R"sql(
 CREATE TABLE runs (
@@ -90,6 +91,21 @@ CREATE TABLE statuses (
 );
 CREATE INDEX statuses_due ON statuses(next_attempt_ms, id) WHERE outcome = 'due';
 )sql",
+    // 1 -> 2: admin actions. only_jobs (a JSON array of job keys, NULL for every job)
+    // limits a re-run to some jobs; run_actions records who cancelled or re-ran what.
+    R"sql(
+ALTER TABLE runs ADD COLUMN only_jobs TEXT;
+
+CREATE TABLE run_actions (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+  action TEXT NOT NULL,
+  actor TEXT NOT NULL,
+  at_ms INTEGER NOT NULL,
+  detail TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX run_actions_by_run ON run_actions(run_id, id);
+)sql",
 };
 
 std::expected<std::int64_t, StoreError> read_version(SqliteDb& db,
@@ -105,7 +121,8 @@ std::expected<std::int64_t, StoreError> read_version(SqliteDb& db,
   return version;
 }
 
-std::expected<void, StoreError> apply_step(SqliteDb& db, const std::filesystem::path& file) {
+std::expected<void, StoreError> apply_step(SqliteDb& db, const std::filesystem::path& file,
+                                           int target_version) {
   const std::string where = " (" + file.string() + ")";
   if (auto begin = db.exec("BEGIN IMMEDIATE", "migrate: begin" + where); !begin) return begin;
   // Another process may have migrated while we waited for the write lock.
@@ -113,7 +130,7 @@ std::expected<void, StoreError> apply_step(SqliteDb& db, const std::filesystem::
   std::expected<void, StoreError> result;
   if (!version) {
     result = std::unexpected(version.error());
-  } else if (*version < current_schema_version()) {
+  } else if (*version < target_version) {
     const std::string step = std::to_string(*version) + " -> " + std::to_string(*version + 1);
     result = db.exec(kMigrations[static_cast<std::size_t>(*version)], "migrate " + step + where);
     if (result) {
@@ -131,11 +148,20 @@ std::expected<void, StoreError> apply_step(SqliteDb& db, const std::filesystem::
 int current_schema_version() { return static_cast<int>(kMigrations.size()); }
 
 std::expected<void, StoreError> migrate_schema(SqliteDb& db, const std::filesystem::path& file) {
+  return migrate_schema(db, file, current_schema_version());
+}
+
+std::expected<void, StoreError> migrate_schema(SqliteDb& db, const std::filesystem::path& file,
+                                               int target_version) {
+  if (target_version < 0 || target_version > current_schema_version()) {
+    throw std::invalid_argument("migrate_schema: no schema version " +
+                                std::to_string(target_version));
+  }
   for (;;) {
     auto version = read_version(db, file);
     if (!version) return std::unexpected(version.error());
-    if (*version == current_schema_version()) return {};
-    if (auto step = apply_step(db, file); !step) return step;
+    if (*version >= target_version) return {};
+    if (auto step = apply_step(db, file, target_version); !step) return step;
   }
 }
 

@@ -16,5 +16,10 @@ int current_schema_version();
 // Brings the file to current_schema_version(). A file from a newer version is refused
 // (this build would misread it); `file` only names it in errors.
 std::expected<void, StoreError> migrate_schema(SqliteDb& db, const std::filesystem::path& file);
+// Brings the file up to `target_version` only (a file already there or past it is left
+// alone), so tests can make a file of an older version. A target this build does not
+// know is a broken invariant (std::invalid_argument).
+std::expected<void, StoreError> migrate_schema(SqliteDb& db, const std::filesystem::path& file,
+                                               int target_version);
 
 }  // namespace sandci::agent::store
