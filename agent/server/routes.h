@@ -5,11 +5,13 @@
 //   GET  /metrics                          Prometheus metrics
 //   GET  /, /runs                          recent runs
 //   GET  /runs/<id>                        a run: its commit, jobs and states
-//   GET  /runs/<id>/jobs/<job>/log         a job's log as plain text
+//   GET  /runs/<id>/jobs/<job>/log         a job's log as a page (?raw=1: plain text,
+//                                          ?raw=1&after=N: the lines after line N)
+//   GET  /static/pages.js, pages.css       the pages' script and style sheet
 //   GET  /api/runs/<id>                    a run and its jobs as JSON
 //   POST /api/enqueue                      queue a run by hand (admin token)
-// Pages are plain HTML, every byte that came from a repository, a forge or a
-// job escaped.
+// Pages are HTML (agent/server/pages.h), every byte that came from a repository, a
+// forge or a job escaped, under a CSP that allows only the agent's own script and style.
 #include <cstdint>
 #include <expected>
 #include <utility>
@@ -37,12 +39,12 @@ class Routes {
  private:
   http::HttpResponse health();
   http::HttpResponse metrics();
-  http::HttpResponse run_list();
+  http::HttpResponse run_list(std::string_view target);
   http::HttpResponse run_page(std::int64_t id);
   http::HttpResponse run_json(std::int64_t id);
   std::expected<std::pair<store::RunRecord, std::vector<store::JobRecord>>, http::HttpResponse> load_run(
       std::int64_t id);
-  http::HttpResponse job_log(std::int64_t id, const std::string& job);
+  http::HttpResponse job_log(std::int64_t id, const std::string& job, std::string_view target);
   http::HttpResponse enqueue(const http::HttpRequest& request);
 
   const config::AgentConfig& config_;
