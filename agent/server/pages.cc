@@ -94,14 +94,17 @@ struct LogLine {
   std::string_view timestamp, text;
 };
 
-// "<ISO timestamp> <text>": the timestamp is the first word when it starts with a
-// digit and holds a 'T'; any other line is all text.
+// "<timestamp> <text>": the first word is a timestamp when it starts with a digit
+// and holds only digits and "T:.-+Z" with a ':' (ISO "2026-11-30T13:00:00Z" or the
+// runner's "13:00:00.123"); any other line is all text.
 LogLine split_line(std::string_view line) {
   const auto space = line.find(' ');
-  if (space != std::string_view::npos && space > 0 && line[0] >= '0' && line[0] <= '9' &&
-      line.substr(0, space).find('T') != std::string_view::npos)
-    return {line.substr(0, space), line.substr(space + 1)};
-  return {{}, line};
+  if (space == std::string_view::npos || space == 0 || line[0] < '0' || line[0] > '9') return {{}, line};
+  const std::string_view word = line.substr(0, space);
+  if (word.find(':') == std::string_view::npos ||
+      word.find_first_not_of("0123456789T:.-+Z") != std::string_view::npos)
+    return {{}, line};
+  return {word, line.substr(space + 1)};
 }
 
 std::string line_html(std::size_t number, const LogLine& line, bool timestamps) {

@@ -64,7 +64,7 @@ constexpr std::string_view kScript = R"JS('use strict';
   // Log lines as the page renders them, built with createElement and textContent.
   var ANSI = /\x1b\[[0-9;]*[A-Za-z]/g;
   function appendLine(root, number, line, showTimestamps) {
-    var m = /^(\d\S*T\S*) (.*)$/.exec(line);
+    var m = /^(\d[0-9T:.+Z-]*:[0-9T:.+Z-]*) (.*)$/.exec(line);
     var stamp = m ? m[1] : '', text = (m ? m[2] : line).replace(ANSI, '');
     var parent = root.lastElementChild && root.lastElementChild.tagName === 'DETAILS' ? root.lastElementChild : root;
     var row;

@@ -98,6 +98,13 @@ TEST(RenderLog, TimestampsOnlyWhenAsked) {
             std::string::npos);
 }
 
+TEST(RenderLog, TheRunnersClockTimesAreTimestampsToo) {
+  const RenderedLog log = render_log("13:36:53.626 ##[step] Print things\n13:36:53.750 12 apples\n", false);
+  EXPECT_NE(log.html.find("</a>Print things</summary>"), std::string::npos) << log.html;
+  EXPECT_NE(log.html.find(">12 apples<"), std::string::npos) << log.html;
+  EXPECT_EQ(log.html.find("13:36"), std::string::npos);
+}
+
 TEST(RenderLog, UnbalancedMarkersAndLinesWithoutTimestampsStillRender) {
   const RenderedLog log = render_log("##[endgroup]\nplain line\n2026-11-30T13:00:00Z ##[group]open\nx", false);
   EXPECT_EQ(log.lines, 4u);
