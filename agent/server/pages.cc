@@ -228,7 +228,7 @@ std::string ansi_to_html(std::string_view text) {
   return out;
 }
 
-RenderedLog render_log(std::string_view content, bool timestamps) {
+RenderedLog render_log(std::string_view content, bool timestamps, std::size_t first_line) {
   RenderedLog out;
   out.html = "<div class=\"log\" id=\"log\">";
   bool in_step = false;
@@ -238,7 +238,7 @@ RenderedLog render_log(std::string_view content, bool timestamps) {
     std::string_view raw = content.substr(0, nl);
     content = nl == std::string_view::npos ? std::string_view() : content.substr(nl + 1);
     if (!raw.empty() && raw.back() == '\r') raw.remove_suffix(1);
-    const std::size_t number = ++out.lines;
+    const std::size_t number = first_line + out.lines++;
     const LogLine line = split_line(raw);
     if (line.text.rfind(kStep, 0) == 0) {
       for (; groups > 0; --groups) out.html += "</details>";
@@ -317,10 +317,10 @@ std::string run_page_body(const store::RunRecord& run, const std::vector<store::
   return body;
 }
 
-std::string log_page_body(const store::RunRecord& run, const store::JobRecord& job, std::string_view content,
+std::string log_page_body(const store::RunRecord& run, const store::JobRecord& job, const LogSlice& slice,
                           bool timestamps) {
   const std::string id = std::to_string(run.id);
-  const RenderedLog log = render_log(content, timestamps);
+  const RenderedLog log = render_log(slice.content, timestamps, slice.first_line);
   const std::string href = log_href(run.id, job.key);
   std::string body = "<header><a href=\"/runs\">sandci</a> / <a href=\"/runs/" + id + "\">run #" + id + "</a> / " +
                      html_escape(job.workflow) + "</header>";
@@ -328,8 +328,11 @@ std::string log_page_body(const store::RunRecord& run, const store::JobRecord& j
           state_badge(store::to_string(job.state), " id=\"job-state\"") + "</h1>";
   body += "<p class=\"tools\"><a href=\"" + html_escape(href) + (timestamps ? "\">hide" : "?timestamps=1\">show") +
           " timestamps</a> · <a href=\"" + html_escape(href) + "?raw=1\">raw</a></p>";
+  if (slice.skipped_bytes > 0)
+    body += "<p class=\"note\">The first " + std::to_string(slice.skipped_bytes) + " bytes (" +
+            std::to_string(slice.first_line - 1) + " lines) of this log are left out.</p>";
   body += "<div id=\"log-live\" data-run=\"" + id + "\" data-job=\"" + html_escape(job.key) + "\" data-lines=\"" +
-          std::to_string(log.lines) + "\" data-timestamps=\"" + (timestamps ? "1" : "0") + "\"></div>";
+          std::to_string(slice.first_line - 1 + log.lines) + "\" data-timestamps=\"" + (timestamps ? "1" : "0") + "\"></div>";
   return body + log.html;
 }
 

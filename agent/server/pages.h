@@ -32,19 +32,27 @@ std::string ansi_to_html(std::string_view text);
 
 // A job log (lines "<ISO timestamp> <text>") as HTML: "##[step] name" opens a
 // <details> step, "##[group]title"/"##[endgroup]" a nested <details>; each line has
-// id="L<n>" (n counts every line of `content`, from 1) and a link to itself.
-// Timestamps are shown only when `timestamps`.
+// id="L<n>" (n counts every line of `content`, from `first_line`) and a link to
+// itself. Timestamps are shown only when `timestamps`.
 struct RenderedLog {
   std::string html;
   std::size_t lines = 0;  // lines of content read, so a poll can ask for the rest
 };
-RenderedLog render_log(std::string_view content, bool timestamps);
+RenderedLog render_log(std::string_view content, bool timestamps, std::size_t first_line = 1);
+
+// Part of a log file for a page: whole lines, starting at line first_line, after
+// skipped_bytes left out (a long log is shown by its tail).
+struct LogSlice {
+  std::string content;
+  std::size_t first_line = 1;
+  std::size_t skipped_bytes = 0;
+};
 
 // The <body> contents of the pages (Routes wraps them with html()).
 std::string run_list_body(const std::vector<store::RunRecord>& runs, const store::RunFilter& filter,
                           bool more);
 std::string run_page_body(const store::RunRecord& run, const std::vector<store::JobRecord>& jobs);
-std::string log_page_body(const store::RunRecord& run, const store::JobRecord& job, std::string_view content,
+std::string log_page_body(const store::RunRecord& run, const store::JobRecord& job, const LogSlice& log,
                           bool timestamps);
 
 // The static assets served at /static/pages.js and /static/pages.css.

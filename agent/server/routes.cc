@@ -4,7 +4,9 @@
 #include <openssl/sha.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <charconv>
+#include <iterator>
 #include <fstream>
 #include <sstream>
 
@@ -22,6 +24,10 @@ using nlohmann::json;
 // A log is answered whole (no streaming yet), so its size bounds the memory one
 // request takes: the tail of a longer log is what people need.
 constexpr std::size_t kLogPageLimit = 8u << 20;
+// The log page's HTML is several times its text (a line's anchor and spans), so the
+// page shows a shorter tail: at most this many bytes and lines.
+constexpr std::size_t kLogHtmlBytes = 2u << 20;
+constexpr std::size_t kLogHtmlLines = 20'000;
 
 std::optional<std::int64_t> parse_id(std::string_view text) {
   std::int64_t id = 0;
@@ -286,6 +292,48 @@ std::optional<std::string> read_log(const std::string& file, std::optional<std::
   return content;
 }
 
+// The page's part of a log: all of it, or (over kLogHtmlBytes or kLogHtmlLines) its
+// tail from the first whole line, numbered as in the file so links and polls stay
+// right.
+std::optional<LogSlice> read_log_slice(const std::string& file) {
+  std::ifstream in(file, std::ios::binary);
+  if (!in) return std::nullopt;
+  in.seekg(0, std::ios::end);
+  const auto size = static_cast<std::size_t>(std::max<std::streamoff>(0, in.tellg()));
+  in.seekg(0);
+  LogSlice slice;
+  slice.skipped_bytes = size > kLogHtmlBytes ? size - kLogHtmlBytes : 0;
+  std::string chunk(1u << 20, '\0');
+  bool at_line_start = true;
+  for (std::size_t left = slice.skipped_bytes; left > 0 && in;) {
+    in.read(chunk.data(), static_cast<std::streamsize>(std::min(left, chunk.size())));
+    const auto got = static_cast<std::size_t>(in.gcount());
+    if (got == 0) break;
+    slice.first_line += static_cast<std::size_t>(std::count(chunk.begin(), chunk.begin() + got, '\n'));
+    at_line_start = chunk[got - 1] == '\n';
+    left -= got;
+  }
+  slice.content.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  if (!at_line_start) {
+    // The cut fell inside a line: that line is left out whole.
+    const auto nl = slice.content.find('\n');
+    const std::size_t drop = nl == std::string::npos ? slice.content.size() : nl + 1;
+    slice.skipped_bytes += drop;
+    slice.first_line += nl == std::string::npos ? 0 : 1;
+    slice.content.erase(0, drop);
+  }
+  std::size_t lines = static_cast<std::size_t>(std::count(slice.content.begin(), slice.content.end(), '\n'));
+  if (!slice.content.empty() && slice.content.back() != '\n') ++lines;
+  std::size_t cut = 0;
+  for (; lines > kLogHtmlLines; --lines) {
+    cut = slice.content.find('\n', cut) + 1;
+    ++slice.first_line;
+  }
+  slice.skipped_bytes += cut;
+  slice.content.erase(0, cut);
+  return slice;
+}
+
 }  // namespace
 
 http::HttpResponse Routes::job_log(std::int64_t id, const std::string& key, std::string_view target) {
@@ -302,12 +350,14 @@ http::HttpResponse Routes::job_log(std::int64_t id, const std::string& key, std:
       if (ec != std::errc() || end != given->data() + given->size()) return text(400, "after must be a line count");
       after = n;
     }
-    auto content = read_log(job.log_path, raw ? after : std::nullopt);
-    if (!content && !raw) content = std::string();  // the page shows "no lines yet" and polls
-    if (!content) return text(404, "no log yet for " + job.name);
-    if (!raw)
+    if (!raw) {
+      // No file yet (the job is queued): an empty page that polls for lines.
+      const LogSlice slice = read_log_slice(job.log_path).value_or(LogSlice{});
       return html(job.name + " · run #" + std::to_string(id),
-                  log_page_body(run, job, *content, query_param(target, "timestamps").value_or("") == "1"));
+                  log_page_body(run, job, slice, query_param(target, "timestamps").value_or("") == "1"));
+    }
+    auto content = read_log(job.log_path, after);
+    if (!content) return text(404, "no log yet for " + job.name);
     http::HttpResponse response = http::HttpResponse::text(200, *content);
     response.headers.set("Content-Type", "text/plain; charset=utf-8");
     response.headers.set("X-Content-Type-Options", "nosniff");

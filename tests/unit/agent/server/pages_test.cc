@@ -113,6 +113,14 @@ TEST(RenderLog, UnbalancedMarkersAndLinesWithoutTimestampsStillRender) {
   EXPECT_NE(log.html.find("id=\"L4\""), std::string::npos) << "a last line without newline counts";
 }
 
+TEST(RenderLog, NumbersFromTheFirstLineGiven) {
+  const RenderedLog log = render_log("a\nb\n", false, 41);
+  EXPECT_EQ(log.lines, 2u);
+  EXPECT_NE(log.html.find("id=\"L41\""), std::string::npos);
+  EXPECT_NE(log.html.find("href=\"#L42\""), std::string::npos);
+  EXPECT_EQ(log.html.find("id=\"L1\""), std::string::npos);
+}
+
 TEST(QueryParam, DecodesAndFindsTheExactName) {
   EXPECT_EQ(query_param("/runs?ref=feature%2Fx&state=running", "ref"), "feature/x");
   EXPECT_EQ(query_param("/runs?xref=a&ref=b", "ref"), "b");
@@ -291,6 +299,45 @@ TEST_F(PagesRoutesTest, RunAndLogPagesEscapeEverythingAndLoadOnlyOwnScript) {
   EXPECT_EQ(script.headers.get("Content-Type").value_or(""), "text/javascript; charset=utf-8");
   EXPECT_EQ(script.body.find("innerHTML"), std::string::npos) << "job output is never parsed as markup";
   EXPECT_EQ(get("/static/pages.css").status, 200);
+}
+
+// A long log (over 2 MiB or 20,000 lines) is shown by its tail, from a whole line, with
+// the file's own line numbers, so the page's poll (after=N) goes on where it ends.
+TEST_F(PagesRoutesTest, LongLogShowsItsTailNumberedAsInTheFile) {
+  const auto id = add_run("alice/hello", "refs/heads/main", "long");
+  auto run = store_->claim_next_run("me", 60'000, 2000);
+  ASSERT_TRUE(run && *run);
+  const fs::path log = dir_ / "long.log";
+  std::size_t lines = 0;
+  {
+    std::ofstream out(log);
+    const std::string filler(99, 'x');  // 100 bytes a line with the newline
+    for (; lines < 90'000; ++lines) out << filler << "\n";
+    out << "13:00:00.000 last-line\n";
+    ++lines;
+  }
+  store::JobRecord job;
+  job.run_id = id;
+  job.key = "ci.yml/long";
+  job.workflow = "ci.yml";
+  job.name = "long";
+  job.state = store::JobState::running;
+  job.log_path = log.string();
+  ASSERT_TRUE(store_->put_job((*run)->claim(), job).value());
+  auto page = get("/runs/" + std::to_string(id) + "/jobs/ci.yml%2Flong/log");
+  ASSERT_EQ(page.status, 200);
+  EXPECT_NE(page.body.find("id=\"L" + std::to_string(lines) + "\"><a class=\"num\" href=\"#L" +
+                           std::to_string(lines) + "\">" + std::to_string(lines) + "</a><span class=\"tx\">last-line"),
+            std::string::npos);
+  EXPECT_NE(page.body.find("data-lines=\"" + std::to_string(lines) + "\""), std::string::npos);
+  EXPECT_EQ(page.body.find("id=\"L1\""), std::string::npos);
+  EXPECT_NE(page.body.find("of this log are left out"), std::string::npos);
+  EXPECT_EQ(count(page.body, "<div class=\"ln\""), 20'000u) << "the last 20,000 lines";
+  EXPECT_LT(page.body.size(), (5u << 20)) << "bounded";
+  // The first line shown is whole: 100 x's minus the newline.
+  const auto first = page.body.find("<span class=\"tx\">");
+  ASSERT_NE(first, std::string::npos);
+  EXPECT_EQ(page.body.substr(first + 17, 100), std::string(99, 'x') + "<");
 }
 
 }  // namespace
