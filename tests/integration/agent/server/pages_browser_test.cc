@@ -98,8 +98,9 @@ TEST_F(PagesBrowserTest, RunAndLogPagesShowStatesLiveAndOutputAsText) {
   fs::create_directories(shots);
   ASSERT_TRUE(screenshot(run_url, shots / "run_page.png"));
   ASSERT_TRUE(screenshot(build_log, shots / "log_page.png"));
+  ASSERT_TRUE(screenshot(agent_url() + "/runs", shots / "runs_phone.png", 412, 800)) << "a phone's width";
   if (const char* keep = std::getenv("SANDCI_SCREENSHOT_DIR")) {
-    for (const char* name : {"run_page.png", "log_page.png"})
+    for (const char* name : {"run_page.png", "log_page.png", "runs_phone.png"})
       fs::copy_file(shots / name, fs::path(keep) / name, fs::copy_options::overwrite_existing);
   }
   EXPECT_EQ(agent_.terminate(), 0);
