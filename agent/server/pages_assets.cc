@@ -165,7 +165,6 @@ table.runs td{display:inline-block;border:0;padding:.1em .4em}}
 svg.dag{max-width:760px;display:block}
 svg.dag .box{fill:#fff;stroke:var(--line);stroke-width:1.5}
 svg.dag a:hover .box{fill:var(--code)}
-svg.dag .edge{stroke:var(--line);stroke-width:2}
 svg.dag text{font-size:15px;fill:var(--fg);font-family:system-ui,sans-serif}
 svg.dag .jstate,svg.dag .dur{fill:var(--muted)}
 svg.dag .dot{fill:var(--idle)}svg.dag .dot.st-success{fill:var(--ok)}svg.dag .dot.st-failure,svg.dag .dot.st-error{fill:var(--bad)}
