@@ -14,7 +14,7 @@ BUILD_PKGS=(
 # images for `sandci image pull`; busybox-static makes tiny test images; git-daemon
 # and lighttpd/fcgiwrap serve repositories on 127.0.0.1 in the git tests, which also
 # start their own sshd (openssh-server) on a loopback port for the SSH key path.
-RUNTIME_PKGS=(debootstrap skopeo busybox-static lighttpd fcgiwrap iproute2 procps psmisc
+RUNTIME_PKGS=(chromium debootstrap skopeo busybox-static lighttpd fcgiwrap iproute2 procps psmisc
               openssh-server)
 
 missing() {

@@ -4,12 +4,14 @@
 
 #include <algorithm>
 #include <charconv>
+#include <iterator>
 #include <fstream>
 #include <sstream>
 
 #include <nlohmann/json.hpp>
 
 #include "agent/server/admin_auth.h"
+#include "agent/server/pages.h"
 #include "agent/server/repository_glue.h"
 #include "agent/server/run_reporter.h"
 
@@ -21,6 +23,10 @@ using nlohmann::json;
 // A log is answered whole (no streaming yet), so its size bounds the memory one
 // request takes: the tail of a longer log is what people need.
 constexpr std::size_t kLogPageLimit = 8u << 20;
+// The log page's HTML is several times its text (a line's anchor and spans), so the
+// page shows a shorter tail: at most this many bytes and lines.
+constexpr std::size_t kLogHtmlBytes = 2u << 20;
+constexpr std::size_t kLogHtmlLines = 20'000;
 
 std::optional<std::int64_t> parse_id(std::string_view text) {
   std::int64_t id = 0;
@@ -67,30 +73,35 @@ std::vector<std::string_view> split_path(std::string_view target) {
 
 http::HttpResponse text(int status, const std::string& body) { return http::HttpResponse::text(status, body + "\n"); }
 
+// The pages' only script and style are the agent's own files (/static/...): no
+// inline code, nothing from elsewhere.
+constexpr const char* kPageCsp =
+    "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self'; "
+    "form-action 'self'; base-uri 'none'; frame-ancestors 'none'";
+
 http::HttpResponse html(const std::string& title, const std::string& body) {
   http::HttpResponse response;
   response.status = 200;
   response.headers.set("Content-Type", "text/html; charset=utf-8");
-  response.headers.set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'");
+  response.headers.set("Content-Security-Policy", kPageCsp);
   response.headers.set("X-Content-Type-Options", "nosniff");
-  response.body = "<!doctype html><html><head><meta charset=\"utf-8\"><meta name=\"viewport\" "
-                  "content=\"width=device-width\"><title>" +
+  response.headers.set("Referrer-Policy", "same-origin");
+  response.body = "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" "
+                  "content=\"width=device-width, initial-scale=1\"><title>" +
                   html_escape(title) +
-                  "</title><style>body{font-family:sans-serif;margin:1em}table{border-collapse:collapse}"
-                  "td,th{padding:.2em .6em;text-align:left}.success{color:#1a7f37}.failure,.error{color:#cf222e}"
-                  ".running{color:#9a6700}</style></head><body>" +
+                  "</title><link rel=\"stylesheet\" href=\"/static/pages.css\">"
+                  "<script src=\"/static/pages.js\" defer></script></head><body>" +
                   body + "</body></html>\n";
   return response;
 }
 
-std::string format_time(std::int64_t ms) {
-  if (ms <= 0) return "";
-  std::time_t secs = ms / 1000;
-  std::tm tm{};
-  gmtime_r(&secs, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%d %H:%M:%S UTC", &tm);
-  return buf;
+http::HttpResponse asset(std::string_view content, const char* type) {
+  http::HttpResponse response;
+  response.headers.set("Content-Type", type);
+  response.headers.set("X-Content-Type-Options", "nosniff");
+  response.headers.set("Cache-Control", "max-age=300");
+  response.body = std::string(content);
+  return response;
 }
 
 }  // namespace
@@ -174,7 +185,11 @@ http::HttpResponse Routes::handle(const http::HttpRequest& request) {
   }
   if (parts.size() == 1 && parts[0] == "healthz") return health();
   if (parts.size() == 1 && parts[0] == "metrics" && metrics_) return metrics();
-  if (parts.empty() || (parts.size() == 1 && parts[0] == "runs")) return run_list();
+  if (parts.size() == 2 && parts[0] == "static" && parts[1] == "pages.js")
+    return asset(pages_script(), "text/javascript; charset=utf-8");
+  if (parts.size() == 2 && parts[0] == "static" && parts[1] == "pages.css")
+    return asset(pages_style(), "text/css; charset=utf-8");
+  if (parts.empty() || (parts.size() == 1 && parts[0] == "runs")) return run_list(request.target);
   if (parts.size() >= 2 && parts[0] == "runs") {
     auto id = parse_id(parts[1]);
     if (!id) return text(404, "no such run");
@@ -182,7 +197,7 @@ http::HttpResponse Routes::handle(const http::HttpRequest& request) {
     if (parts.size() == 5 && parts[2] == "jobs" && parts[4] == "log") {
       auto job = percent_decode(parts[3]);
       if (!job) return text(400, "malformed job name");
-      return job_log(*id, *job);
+      return job_log(*id, *job, request.target);
     }
   }
   return text(404, "not found");
@@ -219,21 +234,16 @@ http::HttpResponse Routes::metrics() {
   return response;
 }
 
-http::HttpResponse Routes::run_list() {
-  store::RunFilter filter;
-  filter.limit = 50;
-  auto runs = store_.list_runs(filter);
+http::HttpResponse Routes::run_list(std::string_view target) {
+  auto filter = run_filter_from_query(target);
+  if (!filter) return text(400, filter.error());
+  const std::size_t page = filter->limit;
+  filter->limit = page + 1;  // one more than shown says whether an older page exists
+  auto runs = store_.list_runs(*filter);
   if (!runs) return text(503, "the run store does not answer");
-  std::string body = "<h1>sandci: recent runs</h1><table><tr><th>run</th><th>repository</th><th>ref</th>"
-                     "<th>commit</th><th>state</th><th>queued</th></tr>";
-  for (const auto& run : *runs) {
-    const std::string id = std::to_string(run.id);
-    body += "<tr><td><a href=\"/runs/" + id + "\">#" + id + "</a></td><td>" + html_escape(run.repository) +
-            "</td><td>" + html_escape(run.ref) + "</td><td>" + html_escape(run.sha.substr(0, 12)) +
-            "</td><td class=\"" + std::string(store::to_string(run.state)) + "\">" +
-            std::string(store::to_string(run.state)) + "</td><td>" + format_time(run.created_ms) + "</td></tr>";
-  }
-  return html("sandci runs", body + "</table>");
+  const bool more = runs->size() > page;
+  if (more) runs->resize(page);
+  return html("sandci runs", run_list_body(*runs, *filter, more));
 }
 
 // A run and its jobs from the store, or the answer that says why not.
@@ -250,22 +260,9 @@ std::expected<std::pair<store::RunRecord, std::vector<store::JobRecord>>, http::
 http::HttpResponse Routes::run_page(std::int64_t id) {
   auto loaded = load_run(id);
   if (!loaded) return loaded.error();
-  const auto& [r, jobs] = *loaded;
-  std::string body = "<h1>Run #" + std::to_string(id) + ": " + html_escape(r.repository) + "</h1><p>" +
-                     html_escape(r.event) + " of " + html_escape(r.ref) + ", commit <code>" + html_escape(r.sha) +
-                     "</code>" + (r.title.empty() ? "" : " (" + html_escape(r.title) + ")") + "</p><p>State: <b class=\"" +
-                     std::string(store::to_string(r.state)) + "\">" + std::string(store::to_string(r.state)) +
-                     "</b>" + (r.message.empty() ? "" : ": " + html_escape(r.message)) +
-                     "</p><table><tr><th>workflow</th><th>job</th><th>state</th><th>duration</th><th>log</th></tr>";
-  for (const auto& job : jobs) {
-    const std::string state(store::to_string(job.state));
-    const std::string took =
-        job.started_ms && job.finished_ms ? human_duration(job.finished_ms - job.started_ms) : "";
-    body += "<tr><td>" + html_escape(job.workflow) + "</td><td>" + html_escape(job.name) + "</td><td class=\"" +
-            state + "\">" + state + "</td><td>" + took + "</td><td><a href=\"/runs/" + std::to_string(id) +
-            "/jobs/" + percent_encode(job.key) + "/log\">log</a></td></tr>";
-  }
-  return html("sandci run #" + std::to_string(id), body + "</table>");
+  const auto& [run, jobs] = *loaded;
+  return html("sandci run #" + std::to_string(id) + (run.title.empty() ? "" : ": " + run.title),
+              run_page_body(run, jobs));
 }
 
 http::HttpResponse Routes::run_json(std::int64_t id) {
@@ -284,25 +281,109 @@ http::HttpResponse Routes::run_json(std::int64_t id) {
   return http::HttpResponse::json(200, out.dump());
 }
 
-http::HttpResponse Routes::job_log(std::int64_t id, const std::string& key) {
-  auto jobs = store_.jobs_of(id);
-  if (!jobs) return text(503, "the run store does not answer");
-  for (const auto& job : *jobs) {
+namespace {
+
+// At most kLogPageLimit bytes of `file`: the whole of it, or its tail after a note
+// saying how much was left out. With `after`, the lines after line `after` (lines
+// counted from the start of the file), so a page can fetch only what is new.
+std::optional<std::string> read_log(const std::string& file, std::optional<std::size_t> after) {
+  std::ifstream in(file, std::ios::binary);
+  if (!in) return std::nullopt;
+  if (after) {
+    std::string line;
+    for (std::size_t i = 0; i < *after && std::getline(in, line); ++i) {
+    }
+    if (!in) return std::string();
+  }
+  const auto start = in.tellg();
+  in.seekg(0, std::ios::end);
+  const auto end = in.tellg();
+  const auto size = static_cast<std::size_t>(std::max<std::streamoff>(0, end - start));
+  const std::size_t skipped = size > kLogPageLimit ? size - kLogPageLimit : 0;
+  in.seekg(start + static_cast<std::streamoff>(skipped));
+  std::string content(size - skipped, '\0');
+  in.read(content.data(), static_cast<std::streamsize>(content.size()));
+  content.resize(static_cast<std::size_t>(in.gcount()));
+  if (after) {
+    // A poll takes only whole lines; a partly written last line comes next time.
+    const auto last = content.rfind('\n');
+    content.resize(last == std::string::npos ? 0 : last + 1);
+  } else if (skipped > 0) {
+    content = "[the first " + std::to_string(skipped) + " bytes of this log are left out]\n" + content;
+  }
+  return content;
+}
+
+// The page's part of a log: all of it, or (over kLogHtmlBytes or kLogHtmlLines) its
+// tail from the first whole line, numbered as in the file so links and polls stay
+// right.
+std::optional<LogSlice> read_log_slice(const std::string& file) {
+  std::ifstream in(file, std::ios::binary);
+  if (!in) return std::nullopt;
+  in.seekg(0, std::ios::end);
+  const auto size = static_cast<std::size_t>(std::max<std::streamoff>(0, in.tellg()));
+  in.seekg(0);
+  LogSlice slice;
+  slice.skipped_bytes = size > kLogHtmlBytes ? size - kLogHtmlBytes : 0;
+  std::string chunk(1u << 20, '\0');
+  bool at_line_start = true;
+  for (std::size_t left = slice.skipped_bytes; left > 0 && in;) {
+    in.read(chunk.data(), static_cast<std::streamsize>(std::min(left, chunk.size())));
+    const auto got = static_cast<std::size_t>(in.gcount());
+    if (got == 0) break;
+    slice.first_line += static_cast<std::size_t>(std::count(chunk.begin(), chunk.begin() + got, '\n'));
+    at_line_start = chunk[got - 1] == '\n';
+    left -= got;
+  }
+  slice.content.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  if (!at_line_start) {
+    // The cut fell inside a line: that line is left out whole.
+    const auto nl = slice.content.find('\n');
+    const std::size_t drop = nl == std::string::npos ? slice.content.size() : nl + 1;
+    slice.skipped_bytes += drop;
+    slice.first_line += nl == std::string::npos ? 0 : 1;
+    slice.content.erase(0, drop);
+  }
+  std::size_t lines = static_cast<std::size_t>(std::count(slice.content.begin(), slice.content.end(), '\n'));
+  if (!slice.content.empty() && slice.content.back() != '\n') ++lines;
+  std::size_t cut = 0;
+  for (; lines > kLogHtmlLines; --lines) {
+    cut = slice.content.find('\n', cut) + 1;
+    ++slice.first_line;
+  }
+  slice.skipped_bytes += cut;
+  slice.content.erase(0, cut);
+  return slice;
+}
+
+}  // namespace
+
+http::HttpResponse Routes::job_log(std::int64_t id, const std::string& key, std::string_view target) {
+  auto loaded = load_run(id);
+  if (!loaded) return loaded.error();
+  const auto& [run, jobs] = *loaded;
+  for (const auto& job : jobs) {
     if (job.key != key) continue;
-    std::ifstream in(job.log_path, std::ios::binary);
-    if (!in) return text(404, "no log yet for " + job.name);
-    in.seekg(0, std::ios::end);
-    const auto size = static_cast<std::size_t>(std::max<std::streamoff>(0, in.tellg()));
-    const std::size_t skipped = size > kLogPageLimit ? size - kLogPageLimit : 0;
-    in.seekg(static_cast<std::streamoff>(skipped));
-    std::string content(size - skipped, '\0');
-    in.read(content.data(), static_cast<std::streamsize>(content.size()));
-    content.resize(static_cast<std::size_t>(in.gcount()));
-    if (skipped > 0)
-      content = "[the first " + std::to_string(skipped) + " bytes of this log are left out]\n" + content;
-    http::HttpResponse response = http::HttpResponse::text(200, content);
+    const bool raw = query_param(target, "raw").value_or("") == "1";
+    std::optional<std::size_t> after;
+    if (auto given = query_param(target, "after")) {
+      std::size_t n = 0;
+      auto [end, ec] = std::from_chars(given->data(), given->data() + given->size(), n);
+      if (ec != std::errc() || end != given->data() + given->size()) return text(400, "after must be a line count");
+      after = n;
+    }
+    if (!raw) {
+      // No file yet (the job is queued): an empty page that polls for lines.
+      const LogSlice slice = read_log_slice(job.log_path).value_or(LogSlice{});
+      return html(job.name + " · run #" + std::to_string(id),
+                  log_page_body(run, job, slice, query_param(target, "timestamps").value_or("") == "1"));
+    }
+    auto content = read_log(job.log_path, after);
+    if (!content) return text(404, "no log yet for " + job.name);
+    http::HttpResponse response = http::HttpResponse::text(200, *content);
     response.headers.set("Content-Type", "text/plain; charset=utf-8");
     response.headers.set("X-Content-Type-Options", "nosniff");
+    response.headers.set("Cache-Control", "no-store");
     return response;
   }
   return text(404, "no such job in run " + std::to_string(id));

@@ -5,7 +5,9 @@
 //   GET  /metrics                          Prometheus metrics
 //   GET  /, /runs                          recent runs
 //   GET  /runs/<id>                        a run: its commit, jobs and states
-//   GET  /runs/<id>/jobs/<job>/log         a job's log as plain text
+//   GET  /runs/<id>/jobs/<job>/log         a job's log as a page (?raw=1: plain text,
+//                                          ?raw=1&after=N: the lines after line N)
+//   GET  /static/pages.js, pages.css       the pages' script and style sheet
 //   GET  /api/runs/<id>                    a run and its jobs as JSON
 //   POST /api/enqueue                      queue a run by hand (admin token)
 //   GET  /api/runs?repository=&ref=&state=&limit=&before=   runs as JSON, newest first
@@ -13,8 +15,8 @@
 //   POST /api/runs/<id>/rerun[?failed_only=1]  queue it again, maybe only the jobs that
 //                                          did not succeed (admin token)
 //   GET  /api/runs/<id>/actions            what admins did to a run (JSON)
-// Pages are plain HTML, every byte that came from a repository, a forge or a
-// job escaped.
+// Pages are HTML (agent/server/pages.h), every byte that came from a repository, a
+// forge or a job escaped, under a CSP that allows only the agent's own script and style.
 #include <cstdint>
 #include <expected>
 #include <utility>
@@ -42,12 +44,12 @@ class Routes {
  private:
   http::HttpResponse health();
   http::HttpResponse metrics();
-  http::HttpResponse run_list();
+  http::HttpResponse run_list(std::string_view target);
   http::HttpResponse run_page(std::int64_t id);
   http::HttpResponse run_json(std::int64_t id);
   std::expected<std::pair<store::RunRecord, std::vector<store::JobRecord>>, http::HttpResponse> load_run(
       std::int64_t id);
-  http::HttpResponse job_log(std::int64_t id, const std::string& job);
+  http::HttpResponse job_log(std::int64_t id, const std::string& job, std::string_view target);
   http::HttpResponse enqueue(const http::HttpRequest& request);
   http::HttpResponse cancel_run(const http::HttpRequest& request, std::int64_t id);
   http::HttpResponse rerun_run(const http::HttpRequest& request, std::int64_t id);
