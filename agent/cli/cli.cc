@@ -2,9 +2,22 @@
 
 #include <CLI/CLI.hpp>
 
+#include <fstream>
 #include <iostream>
+#include <sstream>
 
 namespace sandci::agent {
+
+std::expected<std::string, std::string> read_admin_token(const std::string& file) {
+  std::ifstream in(file);
+  if (!in) return std::unexpected("cannot read the admin token file " + file);
+  std::stringstream text;
+  text << in.rdbuf();
+  std::string token = text.str();
+  while (!token.empty() && (token.back() == '\n' || token.back() == '\r' || token.back() == ' ')) token.pop_back();
+  if (token.empty()) return std::unexpected("the admin token file " + file + " is empty");
+  return token;
+}
 
 int run_cli(int argc, char** argv, const std::string& version) {
   CLI::App app{"sandci: a self-hosted CI runner that runs every job in a gVisor sandbox",

@@ -1,6 +1,7 @@
 #pragma once
 // The `sandci` command line. Each subcommand lives in its own cmd_<name>.cc and
 // registers itself here; run_cli maps results to exit codes.
+#include <expected>
 #include <functional>
 #include <string>
 
@@ -32,5 +33,9 @@ void add_enqueue_command(CLI::App& app, CommandAction& action);
 void add_runs_command(CLI::App& app, CommandAction& action);
 
 int run_cli(int argc, char** argv, const std::string& version);
+
+// The agent's admin token from a file (`sandci enqueue`, `sandci runs`): trailing
+// line ends and spaces dropped; an unreadable or empty file is an error naming it.
+std::expected<std::string, std::string> read_admin_token(const std::string& file);
 
 }  // namespace sandci::agent

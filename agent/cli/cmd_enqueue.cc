@@ -26,19 +26,10 @@ struct EnqueueOptions {
   std::string ca_file;
 };
 
-std::string read_token(const std::string& file) {
-  std::ifstream in(file);
-  std::stringstream text;
-  text << in.rdbuf();
-  std::string token = text.str();
-  while (!token.empty() && (token.back() == '\n' || token.back() == '\r')) token.pop_back();
-  return token;
-}
-
 int enqueue(const EnqueueOptions& options) {
-  const std::string token = read_token(options.token_file);
-  if (token.empty()) {
-    std::cerr << "sandci enqueue: cannot read an admin token from " << options.token_file << "\n";
+  const auto token = read_admin_token(options.token_file);
+  if (!token) {
+    std::cerr << "sandci enqueue: " << token.error() << "\n";
     return kExitUsage;
   }
   nlohmann::json body = {{"repository", options.repository}, {"ref", options.ref}, {"event", options.event}};
@@ -50,7 +41,7 @@ int enqueue(const EnqueueOptions& options) {
   http::ClientRequest request;
   request.method = "POST";
   request.url = options.agent + "/api/enqueue";
-  request.headers.set("Authorization", "Bearer " + token);
+  request.headers.set("Authorization", "Bearer " + *token);
   request.headers.set("Content-Type", "application/json");
   request.body = body.dump();
   auto answer = client.send(request);

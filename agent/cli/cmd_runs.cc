@@ -67,17 +67,6 @@ class AgentApi {
   http::HttpClient client_;
 };
 
-std::expected<std::string, std::string> read_token(const std::string& file) {
-  std::ifstream in(file);
-  if (!in) return std::unexpected("cannot read the admin token file " + file);
-  std::stringstream text;
-  text << in.rdbuf();
-  std::string token = text.str();
-  while (!token.empty() && (token.back() == '\n' || token.back() == '\r' || token.back() == ' ')) token.pop_back();
-  if (token.empty()) return std::unexpected("the admin token file " + file + " is empty");
-  return token;
-}
-
 std::string trimmed(std::string text) {
   while (!text.empty() && text.back() == '\n') text.pop_back();
   return text;
@@ -209,7 +198,7 @@ int show_run(const RunsOptions& options) {
 
 // cancel and rerun: POST with the admin token.
 int act_on_run(const RunsOptions& options, const std::string& verb) {
-  auto token = read_token(options.token_file);
+  auto token = read_admin_token(options.token_file);
   if (!token) {
     std::cerr << "sandci runs: " << token.error() << "\n";
     return kExitUsage;

@@ -61,7 +61,7 @@ void recover_runs(const config::AgentConfig& config, store::RunStore& store, con
       if (job.state != store::JobState::error) continue;
       const std::string wire(forge::forge_state(forge_kind(repo->forge), forge::CommitState::error));
       store.put_status(run.repository, std::string(config::to_string(repo->forge)), run.sha,
-                       "sandci/" + job.workflow + "/" + job.name, wire, "Interrupted: the agent stopped",
+                       job_context(job.workflow, job.name), wire, "Interrupted: the agent stopped",
                        config.run_url(std::to_string(run.id)), run.ref, now_ms());
     }
   }

@@ -10,13 +10,6 @@
 namespace sandci::agent::server {
 namespace {
 
-std::optional<std::int64_t> positive_id(std::string_view text) {
-  std::int64_t id = 0;
-  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), id);
-  if (ec != std::errc() || end != text.data() + text.size() || id <= 0) return std::nullopt;
-  return id;
-}
-
 std::string format_time(std::int64_t ms) {
   if (ms <= 0) return "";
   std::time_t secs = ms / 1000;
@@ -155,22 +148,10 @@ std::string workflow_svg(std::int64_t run, const std::vector<const store::JobRec
 }  // namespace
 
 std::optional<std::string> query_param(std::string_view target, std::string_view name) {
-  const auto q = target.find('?');
-  if (q == std::string_view::npos) return std::nullopt;
-  std::string_view rest = target.substr(q + 1);
-  while (!rest.empty()) {
-    const auto amp = rest.find('&');
-    const std::string_view pair = rest.substr(0, amp);
-    const auto eq = pair.find('=');
-    if (pair.substr(0, eq) == name) {
-      std::string value(eq == std::string_view::npos ? std::string_view() : pair.substr(eq + 1));
-      for (char& c : value)
-        if (c == '+') c = ' ';
-      return percent_decode(value);
-    }
-    if (amp == std::string_view::npos) break;
-    rest.remove_prefix(amp + 1);
-  }
+  auto params = query_params(target);
+  if (!params) return std::nullopt;
+  for (auto& [key, value] : *params)
+    if (key == name) return std::move(value);
   return std::nullopt;
 }
 

@@ -28,34 +28,6 @@ constexpr std::size_t kLogPageLimit = 8u << 20;
 constexpr std::size_t kLogHtmlBytes = 2u << 20;
 constexpr std::size_t kLogHtmlLines = 20'000;
 
-std::optional<std::int64_t> parse_id(std::string_view text) {
-  std::int64_t id = 0;
-  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), id);
-  if (ec != std::errc() || end != text.data() + text.size() || id <= 0) return std::nullopt;
-  return id;
-}
-
-// The query string's name=value pairs, percent-decoded ('+' is a space), in order.
-std::expected<std::vector<std::pair<std::string, std::string>>, std::string> query_params(std::string_view target) {
-  std::vector<std::pair<std::string, std::string>> out;
-  const auto mark = target.find('?');
-  if (mark == std::string_view::npos) return out;
-  std::string_view query = target.substr(mark + 1);
-  while (!query.empty()) {
-    const auto amp = query.find('&');
-    std::string pair(query.substr(0, amp));
-    query = amp == std::string_view::npos ? std::string_view() : query.substr(amp + 1);
-    if (pair.empty()) continue;
-    std::replace(pair.begin(), pair.end(), '+', ' ');
-    const auto eq = pair.find('=');
-    auto name = percent_decode(std::string_view(pair).substr(0, eq));
-    auto value = percent_decode(eq == std::string::npos ? std::string_view() : std::string_view(pair).substr(eq + 1));
-    if (!name || !value) return std::unexpected("malformed query string");
-    out.emplace_back(std::move(*name), std::move(*value));
-  }
-  return out;
-}
-
 std::vector<std::string_view> split_path(std::string_view target) {
   target = target.substr(0, target.find('?'));
   std::vector<std::string_view> parts;
@@ -154,6 +126,33 @@ std::string percent_encode(std::string_view text) {
   return out;
 }
 
+std::optional<std::int64_t> positive_id(std::string_view text) {
+  std::int64_t id = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), id);
+  if (ec != std::errc() || end != text.data() + text.size() || id <= 0) return std::nullopt;
+  return id;
+}
+
+std::expected<std::vector<std::pair<std::string, std::string>>, std::string> query_params(std::string_view target) {
+  std::vector<std::pair<std::string, std::string>> out;
+  const auto mark = target.find('?');
+  if (mark == std::string_view::npos) return out;
+  std::string_view query = target.substr(mark + 1);
+  while (!query.empty()) {
+    const auto amp = query.find('&');
+    std::string pair(query.substr(0, amp));
+    query = amp == std::string_view::npos ? std::string_view() : query.substr(amp + 1);
+    if (pair.empty()) continue;
+    std::replace(pair.begin(), pair.end(), '+', ' ');
+    const auto eq = pair.find('=');
+    auto name = percent_decode(std::string_view(pair).substr(0, eq));
+    auto value = percent_decode(eq == std::string::npos ? std::string_view() : std::string_view(pair).substr(eq + 1));
+    if (!name || !value) return std::unexpected("malformed query string");
+    out.emplace_back(std::move(*name), std::move(*value));
+  }
+  return out;
+}
+
 Routes::Routes(const config::AgentConfig& config, store::RunStore& store, WebhookIntake& intake, Now now,
                std::function<void(std::int64_t)> queued, Metrics* metrics, const JobSlots* slots)
     : config_(config), store_(store), intake_(intake), now_(std::move(now)), queued_(std::move(queued)),
@@ -169,18 +168,18 @@ http::HttpResponse Routes::handle(const http::HttpRequest& request) {
   }
   if (parts.size() == 4 && parts[0] == "api" && parts[1] == "runs" && (parts[3] == "cancel" || parts[3] == "rerun")) {
     if (request.method != "POST") return text(405, "POST to " + std::string(parts[3]) + " a run");
-    auto id = parse_id(parts[2]);
+    auto id = positive_id(parts[2]);
     if (!id) return text(404, "no such run");
     return parts[3] == "cancel" ? cancel_run(request, *id) : rerun_run(request, *id);
   }
   if (request.method != "GET" && request.method != "HEAD") return text(405, "method not allowed");
   if (parts.size() == 2 && parts[0] == "api" && parts[1] == "runs") return runs_json(request);
   if (parts.size() == 4 && parts[0] == "api" && parts[1] == "runs" && parts[3] == "actions") {
-    auto id = parse_id(parts[2]);
+    auto id = positive_id(parts[2]);
     return id ? run_actions(*id) : text(404, "no such run");
   }
   if (parts.size() == 3 && parts[0] == "api" && parts[1] == "runs") {
-    auto id = parse_id(parts[2]);
+    auto id = positive_id(parts[2]);
     return id ? run_json(*id) : text(404, "no such run");
   }
   if (parts.size() == 1 && parts[0] == "healthz") return health();
@@ -191,7 +190,7 @@ http::HttpResponse Routes::handle(const http::HttpRequest& request) {
     return asset(pages_style(), "text/css; charset=utf-8");
   if (parts.empty() || (parts.size() == 1 && parts[0] == "runs")) return run_list(request.target);
   if (parts.size() >= 2 && parts[0] == "runs") {
-    auto id = parse_id(parts[1]);
+    auto id = positive_id(parts[1]);
     if (!id) return text(404, "no such run");
     if (parts.size() == 2) return run_page(*id);
     if (parts.size() == 5 && parts[2] == "jobs" && parts[4] == "log") {
@@ -522,11 +521,11 @@ http::HttpResponse Routes::runs_json(const http::HttpRequest& request) {
       filter.state = store::parse_run_state(value);
       if (!filter.state) return text(400, "unknown state " + value + " (queued, running, success, failure, error, cancelled)");
     } else if (name == "limit") {
-      auto limit = parse_id(value);
+      auto limit = positive_id(value);
       if (!limit || *limit > 500) return text(400, "limit must be a number from 1 to 500");
       filter.limit = static_cast<std::size_t>(*limit);
     } else if (name == "before") {
-      auto before = parse_id(value);
+      auto before = positive_id(value);
       if (!before) return text(400, "before must be a run id");
       filter.before_id = *before;
     } else {

@@ -70,5 +70,10 @@ std::string html_escape(std::string_view text);
 // %XX decoding of one path segment; nullopt when malformed.
 std::optional<std::string> percent_decode(std::string_view text);
 std::string percent_encode(std::string_view text);
+// A run id or a count in a path or query: digits only, above zero.
+std::optional<std::int64_t> positive_id(std::string_view text);
+// The query string's name=value pairs, percent-decoded ('+' is a space), in order;
+// an error when any of them is malformed.
+std::expected<std::vector<std::pair<std::string, std::string>>, std::string> query_params(std::string_view target);
 
 }  // namespace sandci::agent::server

@@ -14,8 +14,12 @@ using scheduler::Result;
 
 std::string workflow_context(const PlannedWorkflow& workflow) { return "sandci/" + workflow.name; }
 
+std::string job_context(const std::string& workflow_name, const std::string& job_name) {
+  return "sandci/" + workflow_name + "/" + job_name;
+}
+
 std::string job_context(const PlannedWorkflow& workflow, const std::string& job_name) {
-  return workflow_context(workflow) + "/" + job_name;
+  return job_context(workflow.name, job_name);
 }
 
 std::string job_key(const PlannedWorkflow& workflow, const std::string& job_name) {

@@ -33,6 +33,7 @@ struct StatusScope {
 // "sandci/<workflow>" and "sandci/<workflow>/<job>".
 std::string workflow_context(const PlannedWorkflow& workflow);
 std::string job_context(const PlannedWorkflow& workflow, const std::string& job_name);
+std::string job_context(const std::string& workflow_name, const std::string& job_name);
 // The job's key in the store, unique in the run: "<workflow file>/<job name>".
 std::string job_key(const PlannedWorkflow& workflow, const std::string& job_name);
 

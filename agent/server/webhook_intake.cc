@@ -4,8 +4,8 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
-#include <cstdio>
 
+#include "agent/forge/codec.h"
 #include "agent/forge/webhook.h"
 #include "agent/server/repository_glue.h"
 
@@ -20,13 +20,7 @@ http::HttpResponse answer(int status, const std::string& text) {
 std::string body_digest(const std::string& body) {
   unsigned char digest[SHA256_DIGEST_LENGTH];
   SHA256(reinterpret_cast<const unsigned char*>(body.data()), body.size(), digest);
-  std::string hex = "sha256:";
-  char byte[3];
-  for (unsigned char c : digest) {
-    std::snprintf(byte, sizeof byte, "%02x", c);
-    hex += byte;
-  }
-  return hex;
+  return "sha256:" + forge::hex_encode(std::string_view(reinterpret_cast<const char*>(digest), sizeof digest));
 }
 
 // The event kinds a repository's `events:` names: push (branches), tag, pull_request.

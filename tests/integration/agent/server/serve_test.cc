@@ -15,6 +15,24 @@ class ServeTest : public AgentTest {};
 
 const std::vector<std::string> kDiamondJobs = {"setup", "left", "right", "join"};
 
+// The diamond's job contexts, and the workflow's too when asked.
+std::vector<std::string> diamond_contexts(bool with_workflow) {
+  std::vector<std::string> contexts;
+  for (const auto& job : kDiamondJobs) contexts.push_back("sandci/ci/" + job);
+  if (with_workflow) contexts.push_back("sandci/ci");
+  return contexts;
+}
+
+// Whether the forge shows `state` as the newest state of every one of `contexts`.
+bool all_ended_in(const TestForge& forge, const std::vector<std::string>& contexts, const std::string& state) {
+  const auto seen = seen_statuses(forge.delivered());
+  for (const auto& context : contexts) {
+    auto states = states_of(seen, context);
+    if (states.empty() || states.back() != state) return false;
+  }
+  return true;
+}
+
 // Push to status: one run, every job's context pending then success, on the
 // pushed SHA, linking to the run's page; the page and the logs answer.
 TEST_F(ServeTest, GithubPushRunsTheDiamondAndPostsStatuses) {
@@ -275,16 +293,7 @@ TEST_F(ServeTest, StatusesSurviveAForgeOutage) {
   start_agent();
   auto accepted = deliver(ForgeKind::github, "push", "o-1", github_push("alice/hello", clone_url("alice/hello"), sha));
   ASSERT_EQ(accepted.status, 202);
-  ASSERT_TRUE(eventually(
-      [&] {
-        const auto seen = seen_statuses(forge.delivered());
-        for (const auto& job : kDiamondJobs) {
-          auto states = states_of(seen, "sandci/ci/" + job);
-          if (states.empty() || states.back() != "success") return false;
-        }
-        return true;
-      },
-      180s))
+  ASSERT_TRUE(eventually([&] { return all_ended_in(forge, diamond_contexts(false), "success"); }, 180s))
       << slurp(log_file());
   EXPECT_GT(forge.requests().size(), forge.delivered().size()) << "the outage was seen";
   std::set<std::pair<std::string, std::string>> delivered;
@@ -306,17 +315,7 @@ TEST_F(ServeTest, ForgeThatHangsIsTimedOutAndRetried) {
   start_agent();
   auto accepted = deliver(ForgeKind::github, "push", "h-1", github_push("alice/hello", clone_url("alice/hello"), sha));
   ASSERT_EQ(accepted.status, 202);
-  ASSERT_TRUE(eventually(
-      [&] {
-        const auto seen = seen_statuses(forge.delivered());
-        for (const auto& job : kDiamondJobs) {
-          auto states = states_of(seen, "sandci/ci/" + job);
-          if (states.empty() || states.back() != "success") return false;
-        }
-        auto workflow = states_of(seen, "sandci/ci");
-        return !workflow.empty() && workflow.back() == "success";
-      },
-      180s))
+  ASSERT_TRUE(eventually([&] { return all_ended_in(forge, diamond_contexts(true), "success"); }, 180s))
       << slurp(log_file());
   EXPECT_NE(slurp(log_file()).find("timed out"), std::string::npos) << "the hung request was not timed out";
 }
