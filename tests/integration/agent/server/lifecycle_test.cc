@@ -178,6 +178,27 @@ TEST_F(LifecycleTest, CheckConfig) {
   EXPECT_NE(typo.output.find("did you mean 'public_url'"), std::string::npos) << typo.output;
 }
 
+// docs/agent.example.yml as `sandci serve --check-config` reads it, once the files
+// and credentials it names exist (here under a temp folder instead of /etc/sandci).
+TEST_F(LifecycleTest, TheDocumentedExampleConfigIsAccepted) {
+  const fs::path etc = dir_.path() / "etc-sandci", creds = dir_.path() / "credentials";
+  fs::create_directories(etc);
+  fs::create_directories(creds);
+  for (const char* file : {"hello.webhook", "hello.deploy-key", "website.ssh-key"}) write_secret(etc / file, "value");
+  std::ofstream(etc / "known_hosts") << "git.example.org ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl\n";
+  for (const char* name : {"admin-token", "hello-token", "builder-webhook", "builder-token", "website-webhook",
+                           "website-token"})
+    write_secret(creds / name, std::string("credential-") + name);
+  std::string example = slurp(fs::path(SANDCI_SOURCE_DIR) / "docs/agent.example.yml");
+  for (std::size_t at; (at = example.find("/etc/sandci")) != std::string::npos;)
+    example.replace(at, std::string_view("/etc/sandci").size(), etc.string());
+  std::ofstream(dir_.path() / "example.yml") << example;
+  auto check = git::testing::run({"env", "CREDENTIALS_DIRECTORY=" + creds.string(), SANDCI_BINARY, "serve",
+                                  "--check-config", "--config", (dir_.path() / "example.yml").string()});
+  EXPECT_EQ(check.status, 0) << check.output;
+  EXPECT_NE(check.output.find("3 repositories"), std::string::npos) << check.output;
+}
+
 // The unit file passes systemd's own checks (with ExecStart at the built binary).
 TEST_F(LifecycleTest, UnitFileVerifies) {
   if (git::testing::run({"systemd-analyze", "--version"}).status != 0) GTEST_SKIP() << "no systemd-analyze";
