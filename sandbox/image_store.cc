@@ -17,9 +17,11 @@
 #include <nlohmann/json.hpp>
 #include <regex>
 #include <set>
+#include <span>
 #include <sstream>
 #include <utility>
 
+#include "sandbox/image_presets.h"
 #include "sandbox/image_tools.h"
 
 namespace sandci::sandbox {
@@ -435,11 +437,45 @@ std::expected<ImageInfo, ImageError> ImageStore::import(std::string_view raw, co
                 "import of " + fs::absolute(source).string() + " (" + unpacked->format + ")");
 }
 
+// Installs `tools` into a fresh debootstrap root with the root's own apt-get
+// (chroot): services are kept from starting, recommends are left out.
+static std::expected<void, std::string> install_tools(const fs::path& rootfs, std::span<const std::string_view> tools) {
+  const fs::path no_services = rootfs / "usr/sbin/policy-rc.d";
+  if (!write_file(no_services, "#!/bin/sh\nexit 101\n")) return std::unexpected("cannot write " + no_services.string());
+  std::error_code ec;
+  fs::permissions(no_services, fs::perms::owner_all | fs::perms::group_read | fs::perms::others_read,
+                  fs::perm_options::replace, ec);
+  const std::vector<std::string> update = {"env", "DEBIAN_FRONTEND=noninteractive", "chroot", rootfs.string(),
+                                           "apt-get", "update", "-q"};
+  auto updated = run_tool(update, 64 * 1024);
+  if (!updated) return std::unexpected(updated.error());
+  if (updated->exit_code != 0)
+    return std::unexpected("apt-get update in the new root failed:\n" + tail_lines(updated->output, 15));
+  std::vector<std::string> install = {"env", "DEBIAN_FRONTEND=noninteractive", "chroot", rootfs.string(),
+                                      "apt-get", "install", "-y", "-q", "--no-install-recommends"};
+  for (std::string_view tool : tools) install.emplace_back(tool);
+  auto ran = run_tool(install, 256 * 1024);
+  if (!ran) return std::unexpected(ran.error());
+  if (ran->exit_code != 0)
+    return std::unexpected("apt-get install in the new root exited with " + std::to_string(ran->exit_code) + ":\n" +
+                           tail_lines(ran->output, 15));
+  (void)run_tool({"chroot", rootfs.string(), "apt-get", "clean"});
+  fs::remove(no_services, ec);
+  return {};
+}
+
 std::expected<BuildDefaultResult, ImageError> ImageStore::build_default(const BuildDefaultOptions& options) {
   auto normalized = normalize_image_name(options.name);
   if (!normalized) return std::unexpected(normalized.error());
   const std::string name = *normalized;
-  std::string packages = "bash,git,ca-certificates,coreutils,findutils";
+  const ImagePreset* preset = find_image_preset(options.preset);
+  if (!preset) {
+    std::string known;
+    for (const auto& p : image_presets()) known += (known.empty() ? "" : ", ") + std::string(p.name);
+    return invalid("no image preset '" + options.preset + "' (presets: " + known + ")");
+  }
+  std::string packages;
+  for (std::string_view package : preset->base) packages += (packages.empty() ? "" : ",") + std::string(package);
   for (const auto& extra : options.extra_packages) {
     // Debian package names only: the list goes to debootstrap's --include.
     if (extra.empty() || extra.find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789+-.") != std::string::npos)
@@ -475,6 +511,10 @@ std::expected<BuildDefaultResult, ImageError> ImageStore::build_default(const Bu
   if (run->exit_code != 0)
     return failed("cannot build " + name + ": debootstrap exited with " + std::to_string(run->exit_code) + ":\n" +
                   tail_lines(run->output, 15));
+  if (!preset->tools.empty()) {
+    if (auto installed = install_tools(rootfs, preset->tools); !installed)
+      return failed("cannot build " + name + ": " + installed.error());
+  }
   // Downloaded packages and package lists are of no use to jobs (a job that installs
   // packages runs apt-get update first, as in Docker's Debian images); the host's
   // name is not the image's.
@@ -485,10 +525,19 @@ std::expected<BuildDefaultResult, ImageError> ImageStore::build_default(const Bu
     if (entry.is_regular_file() && entry.path().filename() != "lock") fs::remove(entry.path(), ec);
   }
   if (!write_file(rootfs / "etc/hostname", "sandci\n")) return failed("cannot write " + (rootfs / "etc/hostname").string());
+  // The image's own name resolves without a network (sudo looks it up on every call).
+  if (!write_file(rootfs / "etc/hosts", "127.0.0.1\tlocalhost\n127.0.1.1\tsandci\n::1\tlocalhost ip6-localhost ip6-loopback\n"))
+    return failed("cannot write " + (rootfs / "etc/hosts").string());
+  if (!preset->sudoers.empty()) {
+    const fs::path sudoers = rootfs / "etc/sudoers.d/sandci";
+    if (!write_file(sudoers, std::string(preset->sudoers))) return failed("cannot write " + sudoers.string());
+    fs::permissions(sudoers, fs::perms::owner_read | fs::perms::group_read, fs::perm_options::replace, ec);
+  }
   ImageConfig config;
   config.env = {"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "LANG=C.UTF-8"};
   auto info = commit(scratch.path(), name, config,
-                     "debootstrap --variant=minbase --include=" + packages + " bookworm " + mirror);
+                     "debootstrap --variant=minbase --include=" + packages + " bookworm " + mirror +
+                         (preset->tools.empty() ? "" : ", then apt-get install of the " + options.preset + " preset's tools"));
   if (!info) return std::unexpected(info.error());
   return BuildDefaultResult{*info, true};
 }

@@ -55,7 +55,10 @@ std::expected<std::string, ImageError> parse_debian_mirror(std::string_view deb8
 
 struct BuildDefaultOptions {
   bool force = false;       // rebuild even when the image is there
-  // Another name and more Debian packages make a variant of the default image
+  // The package set (image_presets.h): "minimal" is the default image, "runner"
+  // what ubuntu-* workflows expect.
+  std::string preset = "minimal";
+  // Another name and more Debian packages make a variant of the preset
   // (e.g. debian-build:12 with gcc, make and libc6-dev for a C project).
   std::string name = std::string(kDefaultImage);
   std::vector<std::string> extra_packages;
@@ -83,7 +86,8 @@ class ImageStore {
   // Adds (or replaces) `name` from a rootfs tarball, a docker save archive, or an
   // OCI image layout (tarball or folder). See image_archive.h for the checks.
   std::expected<ImageInfo, ImageError> import(std::string_view name, const std::filesystem::path& source);
-  // Builds debian:12 with debootstrap unless it is there (or `force`).
+  // Builds the preset's image (debian:12 by default) with debootstrap unless it is
+  // there (or `force`).
   std::expected<BuildDefaultResult, ImageError> build_default(const BuildDefaultOptions& options);
   // Copies `ref` (skopeo transport syntax; a bare reference means docker://) into a
   // temporary OCI layout with skopeo, then imports it as `name`.

@@ -9,6 +9,10 @@ bash "$here/ensure-test-rootfs.sh"
 # The image-store and `sandci run` tests share one default image (debian:12),
 # built once per machine by the product itself.
 "$build_dir/sandci" image build-default --state-dir /var/cache/sandci/image-test-state
+# One test runs an ubuntu-latest workflow in the runner image (compilers, cmake,
+# Python, Node.js, sudo: ~800 MB, a few minutes once). It lives in a state folder of
+# its own so that the other tests' ubuntu-latest jobs keep the small image.
+"$build_dir/sandci" image build-default --preset runner --state-dir /var/cache/sandci/runner-test-state
 
 # promtool checks the agent's /metrics in a test. Only the tool is taken out of
 # Debian's prometheus package: installing the package would also start a server.

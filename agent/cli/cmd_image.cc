@@ -6,6 +6,7 @@
 #include <memory>
 
 #include "agent/cli/cli.h"
+#include "sandbox/image_presets.h"
 #include "sandbox/image_store.h"
 
 namespace sandci::agent {
@@ -100,12 +101,20 @@ int do_pull(const std::string& state_dir, const std::string& ref, std::string na
   return kExitOk;
 }
 
-int do_build_default(const std::string& state_dir, bool force, const std::string& name,
-                     const std::vector<std::string>& packages) {
+int do_build_default(const std::string& state_dir, bool force, const std::string& preset_name,
+                     std::string name, const std::vector<std::string>& packages) {
+  const sb::ImagePreset* preset = sb::find_image_preset(preset_name);
+  if (!preset) {
+    std::cerr << "sandci: no image preset '" << preset_name << "'; presets:\n";
+    for (const auto& p : sb::image_presets()) std::cerr << "  " << p.name << "  " << p.description << "\n";
+    return kExitUsage;
+  }
+  if (name.empty()) name = std::string(preset->image);
   auto store = open_store(state_dir);
   std::cout << "building " << name << " (debootstrap, a few minutes) unless it is there...\n" << std::flush;
   sb::BuildDefaultOptions options;
   options.force = force;
+  options.preset = preset_name;
   options.name = name;
   options.extra_packages = packages;
   auto result = store.build_default(options);
@@ -164,17 +173,24 @@ void add_image_command(CLI::App& app, CommandAction& action) {
 
   auto force = std::make_shared<bool>(false);
   auto* build = cmd->add_subcommand(
-      "build-default", "Build the default image debian:12 with debootstrap (once; --force rebuilds it)");
+      "build-default",
+      "Build an image from Debian packages with debootstrap: debian:12 (--preset minimal, the default) or "
+      "sandci-runner:12 (--preset runner, what ubuntu-* jobs expect); once, --force rebuilds it");
   build->add_flag("--force", *force, "Rebuild even if the image is there");
-  auto image_name = std::make_shared<std::string>(sb::kDefaultImage);
+  auto preset = std::make_shared<std::string>("minimal");
+  std::string presets_help = "The package set:";
+  for (const auto& p : sb::image_presets())
+    presets_help += "\n  " + std::string(p.name) + ": " + std::string(p.description) + " (" + std::string(p.image) + ")";
+  build->add_option("--preset", *preset, presets_help)->capture_default_str();
+  auto image_name = std::make_shared<std::string>();
   auto packages = std::make_shared<std::vector<std::string>>();
-  build->add_option("--name", *image_name, "Build a variant under this name (with --include)")->capture_default_str();
+  build->add_option("--name", *image_name, "Store it under this name (default: the preset's image name)");
   build->add_option("--include", *packages, "More Debian packages, comma-separated (e.g. gcc,make,libc6-dev)")
       ->delimiter(',');
   add_state_dir(build, state_dir);
-  build->callback([&action, state_dir, force, image_name, packages] {
-    action = [state_dir, force, image_name, packages] {
-      return do_build_default(*state_dir, *force, *image_name, *packages);
+  build->callback([&action, state_dir, force, preset, image_name, packages] {
+    action = [state_dir, force, preset, image_name, packages] {
+      return do_build_default(*state_dir, *force, *preset, *image_name, *packages);
     };
   });
 }

@@ -16,10 +16,12 @@
 #include "agent/cli/cli.h"
 #include "agent/cli/console_view.h"
 #include "agent/runner/command_files.h"
+#include "agent/runner/job_image.h"
 #include "agent/runner/run_engine.h"
 #include "agent/runner/secret_masker.h"
 #include "git/local_repo.h"
 #include "git/mirror_cache.h"
+#include "sandbox/image_presets.h"
 #include "sandbox/image_store.h"
 #include "sandbox/runsc_backend.h"
 
@@ -302,6 +304,8 @@ int run_local(const LocalRunOptions& options, std::atomic<bool>& cancel) {
   for (const auto& [label, image] : options.labels) (*labels)[label] = image;
 
   sandbox::ImageStore images(state_dir);
+  *labels = with_runner_labels(std::move(*labels), images.lookup(sandbox::kRunnerImage).has_value(),
+                               sandbox::kRunnerImage);
   RunEnvironment env;
   env.backend = backend->get();
   env.images = [&images](std::string_view name) { return images.lookup(name); };

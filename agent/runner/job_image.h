@@ -4,11 +4,26 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <string_view>
 
 #include "scheduler/expression.h"
 #include "scheduler/workflow.h"
 
 namespace sandci::agent {
+
+// `runs-on` label -> image. A key may end in '*' (`ubuntu-*`): it then matches every
+// label with that prefix; an exact key always wins over a pattern, and a longer
+// pattern over a shorter one.
+using LabelMap = std::map<std::string, std::string>;
+
+// The image `label` maps to; nullopt when no key matches.
+std::optional<std::string> image_for_label(const LabelMap& labels, std::string_view label);
+
+// `labels` plus what a runner image gives by default: when `runner_image_present`,
+// `ubuntu-*` and `self-hosted` go to `runner_image` unless `labels` says otherwise
+// for them. Workflows written for GitHub's ubuntu-latest then find a compiler,
+// cmake, Python, Node.js and sudo without any configuration.
+LabelMap with_runner_labels(LabelMap labels, bool runner_image_present, std::string_view runner_image);
 
 // `container.image` (interpolated) wins; else the first `runs-on` label that the
 // label map knows; else the default image. `runs-on` labels are otherwise only
@@ -16,12 +31,12 @@ namespace sandci::agent {
 std::expected<std::string, std::string> choose_image(const scheduler::Job& job,
                                                      const scheduler::EvalContext& context,
                                                      const std::string& default_image,
-                                                     const std::map<std::string, std::string>& labels);
+                                                     const LabelMap& labels);
 
 // The `runs-on` label of a job that asks for another operating system (macOS,
-// Windows) with no image mapped for any of its labels and no container: such a job
+// Windows) that no image is mapped to, for a job without a container: such a job
 // is skipped. nullopt when the job can run here.
 std::optional<std::string> missing_runner(const scheduler::Job& job, const scheduler::EvalContext& context,
-                                          const std::map<std::string, std::string>& labels);
+                                          const LabelMap& labels);
 
 }  // namespace sandci::agent

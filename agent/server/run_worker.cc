@@ -2,12 +2,14 @@
 
 #include <spdlog/spdlog.h>
 
+#include "agent/runner/job_image.h"
 #include "agent/runner/run_engine.h"
 #include "agent/runner/secret_masker.h"
 #include "agent/server/admin_selection.h"
 #include "agent/server/repository_glue.h"
 #include "agent/server/run_reporter.h"
 #include "git/local_repo.h"
+#include "sandbox/image_presets.h"
 
 namespace sandci::agent::server {
 namespace fs = std::filesystem;
@@ -207,7 +209,8 @@ RunEnvironment RunWorker::environment_for(const store::RunRecord& run, const con
   if (!run.from_fork) env.secrets = job_secrets(repo);  // forks get no secrets, as on GitHub
   for (const auto& [name, value] : env.secrets) masker.add(value);
   env.default_image = config_.default_image;
-  env.labels = config_.labels;
+  env.labels = with_runner_labels(config_.labels, images_.lookup(sandbox::kRunnerImage).has_value(),
+                                  sandbox::kRunnerImage);
   env.limits.memory_bytes = static_cast<std::uint64_t>(config_.limits.job_memory_mib) << 20;
   env.capacity = config_.capacity;
   env.slots = &slots_;

@@ -136,15 +136,22 @@ inline void make_repo(const fs::path& dir, const std::map<std::string, std::stri
   git({"commit", "-q", "-m", "test"});
 }
 
-// A test's own state folder; its images/ is the shared, prepared one.
+// Where scripts/test-setup.sh keeps the runner image (sandci-runner:12), apart from
+// the small default image so that the other tests' ubuntu-latest jobs keep using that.
+inline fs::path runner_images_dir() {
+  const char* env = std::getenv("SANDCI_TEST_RUNNER_IMAGES");
+  return env ? fs::path(env) : fs::path("/var/cache/sandci/runner-test-state/images");
+}
+
+// A test's own state folder; its images/ is the shared, prepared one (or `images`).
 class StateDir {
  public:
-  StateDir() {
+  explicit StateDir(fs::path images = shared_images_dir()) : images_(std::move(images)) {
     fs::create_directories(dir_.path());
-    if (fs::exists(shared_images_dir())) fs::create_directory_symlink(shared_images_dir(), dir_.path() / "images");
+    if (fs::exists(images_)) fs::create_directory_symlink(images_, dir_.path() / "images");
   }
   const fs::path& path() const { return dir_.path(); }
-  bool has_images() const { return fs::exists(shared_images_dir()); }
+  bool has_images() const { return fs::exists(images_); }
   // runsc containers still known under this state dir's runsc root.
   std::string runsc_list() const {
     auto root = dir_.path() / "sandbox" / "runsc";
@@ -155,6 +162,7 @@ class StateDir {
 
  private:
   TempDir dir_;
+  fs::path images_;
 };
 
 }  // namespace sandci::e2e

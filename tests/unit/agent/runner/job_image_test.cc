@@ -36,5 +36,37 @@ TEST(MissingRunner, AContainerRunsAnywhere) {
   EXPECT_EQ(missing_runner(job, {}, {}), std::nullopt);
 }
 
+TEST(MissingRunner, AnotherOsLabelDecidesEvenBesideAMappedOne) {
+  const LabelMap labels = with_runner_labels({}, true, "sandci-runner:12");
+  EXPECT_EQ(missing_runner(job_on({"self-hosted", "windows"}), {}, labels), "windows");
+  EXPECT_EQ(missing_runner(job_on({"self-hosted", "linux", "x64"}), {}, labels), std::nullopt);
+}
+
+TEST(LabelMap, ExactKeysWinOverPatternsAndLongerPatternsOverShorter) {
+  const LabelMap labels{{"ubuntu-*", "runner:12"}, {"ubuntu-22.*", "old-runner:1"}, {"ubuntu-24.04", "noble:1"}};
+  EXPECT_EQ(image_for_label(labels, "ubuntu-24.04"), "noble:1");
+  EXPECT_EQ(image_for_label(labels, "ubuntu-22.04"), "old-runner:1");
+  EXPECT_EQ(image_for_label(labels, "ubuntu-latest"), "runner:12");
+  EXPECT_EQ(image_for_label(labels, "debian-latest"), std::nullopt);
+}
+
+TEST(LabelMap, RunnerImageTakesUbuntuAndSelfHostedOnlyWhenPresentAndUnconfigured) {
+  EXPECT_TRUE(with_runner_labels({}, false, "sandci-runner:12").empty());
+  const LabelMap defaults = with_runner_labels({}, true, "sandci-runner:12");
+  EXPECT_EQ(image_for_label(defaults, "ubuntu-latest"), "sandci-runner:12");
+  EXPECT_EQ(image_for_label(defaults, "self-hosted"), "sandci-runner:12");
+  const LabelMap configured = with_runner_labels({{"ubuntu-*", "debian:12"}}, true, "sandci-runner:12");
+  EXPECT_EQ(image_for_label(configured, "ubuntu-22.04"), "debian:12");
+  EXPECT_EQ(image_for_label(configured, "self-hosted"), "sandci-runner:12");
+}
+
+TEST(ChooseImage, UbuntuJobsGetTheRunnerImageAndOthersTheDefault) {
+  const LabelMap labels = with_runner_labels({}, true, "sandci-runner:12");
+  EXPECT_EQ(choose_image(job_on({"ubuntu-latest"}), {}, "debian:12", labels).value(), "sandci-runner:12");
+  EXPECT_EQ(choose_image(job_on({"my-label"}), {}, "debian:12", labels).value(), "debian:12");
+  EXPECT_EQ(choose_image(job_on({"${{ matrix.os }}"}), matrix_context("ubuntu-22.04"), "debian:12", labels).value(),
+            "sandci-runner:12");
+}
+
 }  // namespace
 }  // namespace sandci::agent
