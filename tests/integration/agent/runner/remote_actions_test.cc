@@ -223,7 +223,7 @@ TEST_F(RemoteActionsTest, UnknownRefAndUnknownRepositoryAreErrorsNotCacheHits) {
 
 TEST_F(RemoteActionsTest, RefusesRevisionSyntaxAndUnsafeNames) {
   RunActionSource run(cache_);
-  for (const std::string& text : {"acme/greet@main~1", "acme/greet@HEAD", "acme/greet@v1^{tree}", "../x/greet@v1",
+  for (const char* text : {"acme/greet@main~1", "acme/greet@HEAD", "acme/greet@v1^{tree}", "../x/greet@v1",
                                   "acme/..@v1"}) {
     auto ref = scheduler::parse_uses(text);
     if (!ref) continue;  // refused earlier still
