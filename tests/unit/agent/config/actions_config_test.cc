@@ -78,8 +78,9 @@ TEST_F(ActionsConfigTest, ErrorsAtTheValueWithDidYouMean) {
                          "    ssh_key: {file: missing.key}\n");
   EXPECT_THAT(ConfigDir::errors(loaded),
               ElementsAre(dir.at(8, 3, "unknown key 'sources' in 'actions' (did you mean 'source'?)"),
-                          HasSubstr(":10:14: error: "),
-                          dir.at(10, 5, "'ssh_key' needs 'known_hosts': without it every SSH host is refused")));
+                          dir.at(10, 5, "'ssh_key' needs 'known_hosts': without it every SSH host is refused"),
+                          dir.at(10, 21, "cannot read " + (dir.path() / "missing.key").string() +
+                                             ": No such file or directory")));
 
   loaded = dir.load(std::string(kMinimal) + "actoins:\n  source: https://github.com\n");
   EXPECT_THAT(ConfigDir::errors(loaded),
