@@ -34,6 +34,7 @@ int run_cli(int argc, char** argv, const std::string& version) {
   add_serve_command(app, action);
   add_enqueue_command(app, action);
   add_runs_command(app, action);
+  add_actions_command(app, action);
 
   // CLI11 would print the main help for `sandci nonsense --help` and exit 0: an
   // unknown command is an error whatever follows it.

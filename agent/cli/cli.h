@@ -31,6 +31,7 @@ void add_run_command(CLI::App& app, CommandAction& action);
 void add_serve_command(CLI::App& app, CommandAction& action);
 void add_enqueue_command(CLI::App& app, CommandAction& action);
 void add_runs_command(CLI::App& app, CommandAction& action);
+void add_actions_command(CLI::App& app, CommandAction& action);
 
 int run_cli(int argc, char** argv, const std::string& version);
 

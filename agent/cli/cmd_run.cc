@@ -90,6 +90,9 @@ void add_run_command(CLI::App& app, CommandAction& action) {
   cmd->add_option("--memory", opts->memory_mib, "Memory limit per job, in MiB")->capture_default_str();
   cmd->add_option("--logs", *logs, "Folder for the job logs (default: under the state dir)");
   cmd->add_option("--state-dir", *state, "State folder (default: $SANDCI_STATE_DIR or /var/lib/sandci)");
+  cmd->add_option("--actions-source", opts->actions_source,
+                  "Where uses: owner/repo@ref is fetched from, as <URL>/<owner>/<repo> "
+                  "(default: $SANDCI_ACTIONS_SOURCE, else https://github.com)");
   cmd->add_flag("--plain", opts->plain, "Plain [job] lines even on a terminal");
   cmd->add_flag("--timings", opts->timings, "After the summary, where each job's time went, phase by phase");
   cmd->add_option("--keep-runs", opts->keep_runs, "Run folders kept under <state>/runs, this one included")

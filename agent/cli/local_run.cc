@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdlib>
 #include <cstdio>
 #include <ctime>
 #include <fstream>
@@ -17,6 +18,7 @@
 #include "agent/cli/console_view.h"
 #include "agent/runner/command_files.h"
 #include "agent/runner/job_image.h"
+#include "agent/runner/remote_actions.h"
 #include "agent/runner/run_engine.h"
 #include "agent/runner/secret_masker.h"
 #include "git/local_repo.h"
@@ -163,6 +165,23 @@ std::expected<NameValueList, std::string> collect_secrets(const LocalRunOptions&
   return secrets;
 }
 
+// --actions-source, else $SANDCI_ACTIONS_SOURCE, else the public GitHub.
+std::string actions_source(const LocalRunOptions& options) {
+  if (!options.actions_source.empty()) return options.actions_source;
+  if (const char* env = std::getenv("SANDCI_ACTIONS_SOURCE"); env && *env) return env;
+  return std::string(kDefaultActionsSource);
+}
+
+// Which commit each remote action ran at, after the run (the live view owns the
+// terminal while it runs).
+void print_resolutions(const std::vector<ActionResolution>& resolutions) {
+  for (const auto& r : resolutions) {
+    std::cout << "action " << r.repository << "@" << r.ref << ": commit " << r.commit << " from " << r.url;
+    if (r.from_cache) std::cout << " (cached copy: the source could not be reached: " << r.problem << ")";
+    std::cout << "\n";
+  }
+}
+
 // The console view of each workflow, kept alive until its summary is printed.
 class ConsoleHooks {
  public:
@@ -254,6 +273,14 @@ int run_local(const LocalRunOptions& options, std::atomic<bool>& cancel) {
   for (const auto& [name, value] : *secrets) masker.add(value);
 
   const fs::path state_dir = options.state_dir.empty() ? sandbox::default_state_dir() : options.state_dir;
+  // Checked before anything is made, like every other usage error.
+  ActionsOptions actions_options;
+  actions_options.state_dir = state_dir;
+  actions_options.source = actions_source(options);
+  if (auto problem = actions_source_problem(actions_options.source)) {
+    error("--actions-source: " + *problem);
+    return kExitUsage;
+  }
   const std::string run_id = run_id_now();
   const fs::path run_dir = state_dir / "runs" / run_id;
   std::error_code ec;
@@ -320,12 +347,16 @@ int run_local(const LocalRunOptions& options, std::atomic<bool>& cancel) {
   env.run_id = std::to_string(std::time(nullptr));
   JobTimingsLog timings;
   if (options.timings) env.timings = &timings;
+  ActionCache action_cache(actions_options);
+  RunActionSource actions(action_cache);
+  env.actions = &actions;
 
   bool any_failed = false;
   ConsoleHooks console(!options.plain && isatty(STDOUT_FILENO),
                        "commit " + source->sha.substr(0, 12) + " (" + source->ref + ")");
   const RunResult result = execute_run(*prepared, *source, trigger, env, cancel, console.hooks(any_failed));
   if (options.timings) std::cout << render_timings(timings.jobs());
+  print_resolutions(actions.resolutions());
   std::cout << "logs: " << env.logs_dir.string() << "\n";
   if (fs::exists(run_dir / "artifacts")) std::cout << "artifacts: " << (run_dir / "artifacts").string() << "\n";
   std::cout << "run folder: " << run_dir.string() << " (the newest " << options.keep_runs

@@ -34,6 +34,9 @@ struct LocalRunOptions {
   bool plain = false;               // plain lines even on a terminal
   bool timings = false;             // print each job's phase timings after the summary
   std::size_t keep_runs = 20;       // run folders kept under <state>/runs, this one included
+  // Where `uses: owner/repo@ref` is fetched from (cached under <state>/actions);
+  // empty: $SANDCI_ACTIONS_SOURCE, else https://github.com.
+  std::string actions_source;
 };
 
 // Runs it; returns the exit code (0 every job succeeded, 1 a job failed,

@@ -128,6 +128,8 @@ std::vector<std::string> AgentConfig::secret_values() const {
       if (!secret.empty()) values.push_back(std::move(secret));
     for (const auto& secret : repository.secrets) values.push_back(secret.value.reveal());
   }
+  for (auto& secret : actions.clone.secrets())
+    if (!secret.empty()) values.push_back(std::move(secret));
   std::sort(values.begin(), values.end());
   values.erase(std::unique(values.begin(), values.end()), values.end());
   return values;

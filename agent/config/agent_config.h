@@ -80,6 +80,16 @@ struct RepositoryConfig {
   bool handles(RepositoryEvent event) const;
 };
 
+// Where `uses: owner/repo@ref` (actions, reusable workflows) is fetched from.
+struct ActionsConfig {
+  // Base URL: owner/repo is fetched from <source>/<owner>/<repo>, or from the
+  // source with {owner} and {repo} replaced when it names them.
+  std::string source = "https://github.com";
+  // For the source; empty: anonymous, unless the source is on the same server as a
+  // run's repository, whose clone credentials are then used.
+  git::Credentials clone;
+};
+
 struct AgentConfig {
   ListenAddress listen;
   std::optional<TlsFiles> tls;
@@ -95,6 +105,7 @@ struct AgentConfig {
   StatusOptions status;
   std::optional<Secret> admin_token;
   std::vector<RepositoryConfig> repositories;  // names unique per forge
+  ActionsConfig actions;
 
   // The repository `name` on `forge` (names compared without regard to ASCII case,
   // as forges do); nullptr when none is configured.
@@ -104,7 +115,7 @@ struct AgentConfig {
   std::string run_url(std::string_view run_id) const;
 
   // Every secret value (admin token, webhook secrets, API and clone tokens, job
-  // secrets), for the log masker.
+  // secrets, the actions source's token), for the log masker.
   std::vector<std::string> secret_values() const;
 };
 

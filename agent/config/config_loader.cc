@@ -29,7 +29,8 @@ constexpr std::string_view kTopKeys[] = {
     "listen",         "tls",         "public_url",   "state_dir",
     "capacity",       "log_level",   "default_image", "labels",
     "limits",         "shutdown_grace_seconds",      "interrupted_runs",
-    "status",         "admin_token", "repositories"};
+    "status",         "admin_token", "repositories", "actions"};
+constexpr std::string_view kActionsKeys[] = {"source", "clone"};
 constexpr std::string_view kTlsKeys[] = {"cert", "key"};
 constexpr std::string_view kLimitsKeys[] = {"job_memory_mib", "job_log_mib", "webhook_body_mib"};
 constexpr std::string_view kStatusKeys[] = {"ca_file"};
@@ -362,7 +363,48 @@ class ConfigParser {
       config.admin_token = secret_value_of(e);
     } else if (key == "repositories") {
       parse_repositories(e, config.repositories);
+    } else if (key == "actions") {
+      parse_actions(e, config.actions);
     }
+  }
+
+  void parse_actions(const Entry& e, ActionsConfig& actions) {
+    if (!e.value.IsNull() && !e.value.IsMap()) {
+      error(where(e), "'actions' must be a mapping such as {source: https://github.com}, not " + describe(e.value));
+      return;
+    }
+    for (const Entry& f : section(e, kActionsKeys)) {
+      if (f.key == "source") {
+        if (auto source = actions_source_of(f)) actions.source = *source;
+      } else if (f.key == "clone") {
+        parse_clone(f, actions.clone);
+      }
+    }
+  }
+
+  // The same rules as the runner's actions_source_problem (agent/runner): an
+  // https, ssh, git or file URL (or an absolute folder) without credentials.
+  std::optional<std::string> actions_source_of(const Entry& e) {
+    auto text = string_of(e);
+    if (!text) return std::nullopt;
+    const auto url = git::parse_repo_url(*text);
+    const bool https = url && (url->scheme == "https" || url->scheme == "http");
+    if (url && (!url->password.empty() || (https && !url->user.empty()))) {
+      error(where(e), "'source' must not hold credentials: use actions.clone.https_token");
+      return std::nullopt;
+    }
+    if (text->find_first_of("?#") != std::string::npos) {
+      error(where(e), "'source' must not have a query or fragment");
+      return std::nullopt;
+    }
+    const bool known = url && (https || url->scheme == "ssh" || url->scheme == "git" || url->scheme == "file");
+    const bool located = url && (url->scheme == "file" ? url->path.starts_with("/") : !url->host.empty());
+    if (!known || !located) {
+      error(where(e), "'source' must be an https, ssh or git URL (or an absolute folder) under which "
+                      "owner/repo is found, such as https://github.com, not '" + git::redact_url(*text) + "'");
+      return std::nullopt;
+    }
+    return *text;
   }
 
   std::optional<TlsFiles> parse_tls(const Entry& e) {

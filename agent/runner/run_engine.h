@@ -19,6 +19,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "agent/runner/action_source.h"
 #include "agent/runner/command_files.h"
 #include "agent/runner/job_slots.h"
 #include "agent/runner/sandbox_job_runner.h"
@@ -97,6 +98,7 @@ struct RunEnvironment {
   JobSlots* slots = nullptr;     // shared by concurrent runs (the daemon); may be null
   std::uint64_t log_limit_bytes = 0;  // per job; 0: no limit
   JobTimingsLog* timings = nullptr;  // each job's phase timings go here; may be null
+  ActionSource* actions = nullptr;   // remote actions of this run (one per run); may be null
   std::filesystem::path run_dir;   // event.json, scratch space, artifacts
   std::filesystem::path logs_dir;  // one <job>.log per job
   // When set, each workflow's logs go to the folder it gives instead (jobs of

@@ -20,6 +20,7 @@
 #include <thread>
 #include <vector>
 
+#include "agent/runner/action_source.h"
 #include "agent/runner/artifacts.h"
 #include "agent/runner/job_timings.h"
 #include "agent/runner/job_slots.h"
@@ -50,6 +51,8 @@ struct JobRunnerConfig {
   std::uint64_t log_limit_bytes = 0;
   // Where each job's phase timings go when it ends (`sandci run --timings`); may be null.
   JobTimingsLog* timings = nullptr;
+  // Where `uses: owner/repo@ref` comes from (one per run); null: remote actions fail.
+  ActionSource* actions = nullptr;
 };
 
 // Resolves an image name to its root filesystem and config (the image store).

@@ -9,6 +9,7 @@
 #include "agent/server/repository_glue.h"
 #include "agent/server/run_reporter.h"
 #include "git/local_repo.h"
+#include "git/url.h"
 #include "sandbox/image_presets.h"
 
 namespace sandci::agent::server {
@@ -38,6 +39,20 @@ struct LeaveGroups {
 
 std::string first_line(const std::string& text) { return text.substr(0, text.find('\n')); }
 
+// The credentials a run fetches its remote actions with: the actions section's when
+// it has some (the cache's default); else the repository's own when the actions
+// source is on the same server, as a forge's mirror organisation is; else none.
+// A fork's pull request never gets ours.
+std::optional<git::Credentials> action_credentials(const config::AgentConfig& config,
+                                                   const config::RepositoryConfig& repo,
+                                                   const store::RunRecord& run) {
+  const git::Credentials& own = config.actions.clone;
+  if (own.https || own.ssh || run.from_fork) return std::nullopt;
+  const std::string url = repo.clone_url.empty() ? run.clone_url : repo.clone_url;
+  if (git::same_server(config.actions.source, url)) return repo.clone;
+  return std::nullopt;
+}
+
 }  // namespace
 
 RunWorker::RunWorker(const config::AgentConfig& config, store::RunStore& store, sandbox::SandboxBackend& backend,
@@ -47,6 +62,9 @@ RunWorker::RunWorker(const config::AgentConfig& config, store::RunStore& store, 
       options_(std::move(options)), now_(std::move(now)), statuses_changed_(std::move(statuses_changed)),
       metrics_(metrics),
       mirrors_(config.state_dir / "git"),
+      actions_(ActionsOptions{.state_dir = config.state_dir,
+                              .source = config.actions.source,
+                              .credentials = config.actions.clone}),
       groups_([this](std::int64_t id, const std::string& why) { cancel_run(id, why); }) {}
 
 RunWorker::~RunWorker() { drain(std::chrono::milliseconds(0)); }
@@ -246,6 +264,20 @@ std::vector<std::string> RunWorker::enter_groups(const store::RunRecord& run, co
   return entered;
 }
 
+// Which commit each remote action ran at: in the agent log and in the store.
+void RunWorker::record_action(const store::RunRecord& run, const ActionResolution& resolution) {
+  const std::string action = resolution.repository + "@" + resolution.ref;
+  if (resolution.from_cache)
+    spdlog::warn("event=action_from_cache run={} action={} commit={} url={} reason=\"{}\"", run.id, action,
+                 resolution.commit, resolution.url, resolution.problem);
+  else
+    spdlog::info("event=action_resolved run={} action={} commit={} url={}", run.id, action, resolution.commit,
+                 resolution.url);
+  auto stored = store_.put_action_ref({run.id, resolution.repository, resolution.ref, resolution.commit,
+                                       resolution.url, resolution.from_cache, now_()});
+  if (!stored) spdlog::error("event=action_record_failed run={} error=\"{}\"", run.id, stored.error().message);
+}
+
 void RunWorker::process(const store::RunRecord& run, Active& active) {
   const store::Claim& claim = active.claim;
   auto finish = [&](store::RunState state, const std::string& message) {
@@ -292,7 +324,10 @@ void RunWorker::process(const store::RunRecord& run, Active& active) {
 
   reporter.announce(*prepared, run_dir / "logs");
   SecretMasker masker;
-  const RunEnvironment env = environment_for(run, *repo, run_dir, masker);
+  RunActionSource actions(actions_, action_credentials(config_, *repo, run));
+  actions.on_resolved([this, &run](const ActionResolution& r) { record_action(run, r); });
+  RunEnvironment env = environment_for(run, *repo, run_dir, masker);
+  env.actions = &actions;
   LeaveGroups leave{groups_, enter_groups(run, *prepared, *source, trigger, env, active), run.id};
   WorkflowHooks hooks;
   hooks.started = [&reporter](const PlannedWorkflow& w) { return reporter.observe(w); };

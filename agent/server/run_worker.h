@@ -21,6 +21,7 @@
 
 #include "agent/config/agent_config.h"
 #include "agent/runner/job_slots.h"
+#include "agent/runner/remote_actions.h"
 #include "agent/runner/run_engine.h"
 #include "agent/runner/secret_masker.h"
 #include "agent/server/concurrency_groups.h"
@@ -71,6 +72,7 @@ class RunWorker {
                                                   const std::filesystem::path& run_dir);
   RunEnvironment environment_for(const store::RunRecord& run, const config::RepositoryConfig& repo,
                                  const std::filesystem::path& run_dir, SecretMasker& masker);
+  void record_action(const store::RunRecord& run, const ActionResolution& resolution);
   std::vector<std::string> enter_groups(const store::RunRecord& run, const PreparedRun& prepared,
                                         const RunSource& source, const RunTrigger& trigger,
                                         const RunEnvironment& env, Active& active);
@@ -89,6 +91,7 @@ class RunWorker {
   std::function<void()> statuses_changed_;
   Metrics* metrics_;
   git::MirrorCache mirrors_;
+  ActionCache actions_;  // remote actions, shared by every run of this agent
   ConcurrencyGroups groups_;
 
   mutable std::mutex mutex_;

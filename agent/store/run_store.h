@@ -107,6 +107,17 @@ struct RunAction {
   std::string detail{};  // e.g. "new run 12", "new run 12 for 2 failed jobs"
 };
 
+// A remote action or reusable workflow a run used, at the commit its ref resolved to.
+struct ActionRefRecord {
+  std::int64_t run_id = 0;
+  std::string repository{};  // owner/repo
+  std::string ref{};         // as written: tag, branch or commit
+  std::string commit{};      // 40 hex
+  std::string url{};         // where it came from, without credentials
+  bool from_cache = false;   // the source could not be reached: the cached ref was used
+  std::int64_t at_ms = 0;
+};
+
 struct StoreError {
   std::string message{};  // "<operation>: <what the database said>"
 };
@@ -201,6 +212,11 @@ class RunStore {
       std::int64_t now_ms) = 0;
   // The actions on a run, oldest first.
   virtual std::expected<std::vector<RunAction>, StoreError> actions_of(std::int64_t run_id) = 0;
+  // Records which commit a remote action's ref resolved to for the run (once per
+  // repository@ref: a second record of the same one replaces the first).
+  virtual std::expected<void, StoreError> put_action_ref(const ActionRefRecord& ref) = 0;
+  // The run's remote actions, in the order first recorded.
+  virtual std::expected<std::vector<ActionRefRecord>, StoreError> action_refs_of(std::int64_t run_id) = 0;
 
   virtual std::expected<std::optional<RunRecord>, StoreError> get_run(std::int64_t id) = 0;
   // Newest first (largest id first).

@@ -514,6 +514,43 @@ std::expected<std::vector<RunAction>, StoreError> SqliteRunStore::actions_of(std
   });
 }
 
+std::expected<void, StoreError> SqliteRunStore::put_action_ref(const ActionRefRecord& ref) {
+  return writer_.write("put_action_ref", [&](Db& db) -> std::expected<void, StoreError> {
+    auto changed = change(db,
+                          "INSERT INTO action_refs (run_id, repository, ref, commit_sha, url, from_cache, at_ms) "
+                          "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (run_id, repository, ref) DO UPDATE SET "
+                          "commit_sha = excluded.commit_sha, url = excluded.url, "
+                          "from_cache = excluded.from_cache, at_ms = excluded.at_ms",
+                          "put_action_ref", ref.run_id, ref.repository, ref.ref, ref.commit, ref.url,
+                          ref.from_cache, ref.at_ms);
+    if (!changed) return std::unexpected(changed.error());
+    return {};
+  });
+}
+
+std::expected<std::vector<ActionRefRecord>, StoreError> SqliteRunStore::action_refs_of(std::int64_t run_id) {
+  return read([&](Db& db) -> std::expected<std::vector<ActionRefRecord>, StoreError> {
+    auto stmt = db.prepare(
+        "SELECT run_id, repository, ref, commit_sha, url, from_cache, at_ms FROM action_refs "
+        "WHERE run_id = ? ORDER BY id",
+        "action_refs_of");
+    if (!stmt) return std::unexpected(stmt.error());
+    (*stmt)->bind(run_id);
+    return collect<ActionRefRecord>(**stmt, [](const Statement& row) {
+      int c = 0;
+      ActionRefRecord ref;
+      ref.run_id = row.int64(c++);
+      ref.repository = row.text(c++);
+      ref.ref = row.text(c++);
+      ref.commit = row.text(c++);
+      ref.url = row.text(c++);
+      ref.from_cache = row.int64(c++) != 0;
+      ref.at_ms = row.int64(c++);
+      return ref;
+    });
+  });
+}
+
 std::expected<bool, StoreError> SqliteRunStore::cancel_requested(std::int64_t run_id) {
   return read([&](Db& db) -> std::expected<bool, StoreError> {
     auto stmt = db.prepare("SELECT cancel_requested FROM runs WHERE id = ?", "cancel_requested");

@@ -11,7 +11,7 @@ namespace {
 // Migration i takes the schema from version i to i + 1. Never edit a released step;
 // append a new one. Times are integer ms since the epoch; states are their to_string
 // names, readable with the sqlite3 shell.
-constexpr std::array<const char*, 2> kMigrations{
+constexpr std::array<const char*, 3> kMigrations{
     // 0 -> 1: deliveries, runs, jobs and the status outbox.
     R"sql(
 CREATE TABLE runs (
@@ -105,6 +105,20 @@ CREATE TABLE run_actions (
   detail TEXT NOT NULL DEFAULT ''
 );
 CREATE INDEX run_actions_by_run ON run_actions(run_id, id);
+)sql",
+    // 2 -> 3: the commit each remote action (uses: owner/repo@ref) of a run resolved to.
+    R"sql(
+CREATE TABLE action_refs (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+  repository TEXT NOT NULL,
+  ref TEXT NOT NULL,
+  commit_sha TEXT NOT NULL,
+  url TEXT NOT NULL,
+  from_cache INTEGER NOT NULL,
+  at_ms INTEGER NOT NULL,
+  UNIQUE (run_id, repository, ref)
+);
 )sql",
 };
 
