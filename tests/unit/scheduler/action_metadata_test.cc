@@ -99,7 +99,7 @@ runs:
   EXPECT_EQ(a.steps[0].shell, "bash");
   EXPECT_EQ(a.steps[0].working_directory, "${{ github.action_path }}");
   EXPECT_EQ(a.steps[0].env.at(0).second, "1");
-  EXPECT_EQ(a.steps[0].location.line, 25);
+  EXPECT_EQ(a.steps[0].location.line, 24);
   EXPECT_EQ(a.steps[1].uses, "./tools/other");
   EXPECT_EQ(a.steps[1].with.at(0).second, "3");
 }
