@@ -51,6 +51,11 @@ void write_file(const fs::path& path, const std::string& text) {
   std::ofstream(path, std::ios::binary) << text;
 }
 
+void copy_tree(const fs::path& from, const fs::path& to) {
+  fs::create_directories(to.parent_path());
+  fs::copy(from, to, fs::copy_options::recursive);
+}
+
 std::string read_file(const fs::path& path) {
   std::ifstream in(path, std::ios::binary);
   std::stringstream s;
@@ -104,7 +109,7 @@ class ActionStepsTest : public ::testing::Test {
 
   // Copies fixture actions into the workspace's .github/actions/<name>.
   void add_local_action(const std::string& name) {
-    fs::copy(kFixtures / name, workspace() / ".github" / "actions" / name, fs::copy_options::recursive);
+    copy_tree(kFixtures / name, workspace() / ".github" / "actions" / name);
   }
 
   Ran run(const std::string& workflow, ActionSource* source = nullptr) {
@@ -349,7 +354,7 @@ TEST_F(ActionStepsTest, RemoteActionsComeFromTheActionSourceMountedReadOnly) {
   // action of another repository; both are fetched before the job starts.
   const fs::path tools = dir_.path() / "remote" / "tools";
   const fs::path counter = dir_.path() / "remote" / "counter";
-  fs::copy(kFixtures / "greet", tools, fs::copy_options::recursive);
+  copy_tree(kFixtures / "greet", tools);
   write_file(tools / "action.yml", R"Y(
 name: Greet and count
 inputs:
@@ -370,7 +375,7 @@ runs:
       with:
         text: ${{ inputs.who }} and friends
 )Y");
-  fs::copy(kFixtures / "word-count", counter / "word-count", fs::copy_options::recursive);
+  copy_tree(kFixtures / "word-count", counter / "word-count");
   FolderActionSource source;
   source.add("acme/tools@v2", tools);
   source.add("Acme/Counter@v1", counter);
