@@ -4,6 +4,7 @@
 #include <map>
 
 #include "scheduler/loader_parser.h"
+#include "scheduler/uses_ref.h"
 
 namespace sandci::scheduler::loader {
 namespace {
@@ -106,6 +107,9 @@ void WorkflowParser::check_uses(const Entry& e, const std::string& uses) {
                         "'container:' instead");
     return;
   }
+  // Actions in the checkout and remote ones are run by the job runner (agent/runner/action_runner.h).
+  if (auto ref = parse_uses(uses); ref && ref->kind != UsesRef::Kind::docker && !contains(kBuiltinActions, name))
+    return;
   if (!contains(kBuiltinActions, name)) {
     error(where(e), "'uses: " + uses +
                         "' is not supported by sandci: only the built-in actions/checkout, "

@@ -78,5 +78,10 @@ if [ "$(id -u)" != 0 ]; then
 fi
 install_if_missing "${BUILD_PKGS[@]}"
 install_if_missing "${RUNTIME_PKGS[@]}"
+# JavaScript actions run on the host's node, copied into each sandbox: install
+# Debian's nodejs only when no node is there (a newer one from elsewhere is kept).
+if ! command -v node >/dev/null 2>&1 && ! command -v nodejs >/dev/null 2>&1; then
+  install_if_missing nodejs
+fi
 if [ "${SANDCI_SKIP_RUNSC:-0}" != 1 ]; then install_runsc; fi
 echo "install-deps: all packages present"

@@ -99,9 +99,10 @@ struct CommandName {
   std::string_view name;
   WorkflowCommandKind kind;
 };
-constexpr std::array<CommandName, 11> kCommands{{
+constexpr std::array<CommandName, 12> kCommands{{
     {"add-mask", WorkflowCommandKind::kAddMask},
     {"set-output", WorkflowCommandKind::kSetOutput},
+    {"save-state", WorkflowCommandKind::kSaveState},
     {"group", WorkflowCommandKind::kGroup},
     {"endgroup", WorkflowCommandKind::kEndGroup},
     {"error", WorkflowCommandKind::kError},
@@ -408,6 +409,22 @@ std::vector<std::string> StepOutputProcessor::process(std::string_view raw_line)
         out.insert(out.end(), more.begin(), more.end());
       } else {
         outputs_.emplace_back(*name, cmd.value);
+      }
+      return out;
+    }
+    case WorkflowCommandKind::kSaveState: {
+      std::vector<std::string> out;
+      if (!warned_save_state_) {
+        warned_save_state_ = true;
+        out = annotate(WorkflowCommandKind::kWarning, nullptr,
+                       "the save-state command is deprecated; write to $GITHUB_STATE instead");
+      }
+      auto name = cmd.property("name");
+      if (!name) {
+        auto more = annotate(WorkflowCommandKind::kError, nullptr, "::save-state:: without name=");
+        out.insert(out.end(), more.begin(), more.end());
+      } else {
+        state_.emplace_back(*name, cmd.value);
       }
       return out;
     }

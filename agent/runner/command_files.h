@@ -82,6 +82,7 @@ std::expected<std::string, std::string> read_command_file(const std::filesystem:
 enum class WorkflowCommandKind {
   kAddMask,         // ::add-mask::VALUE
   kSetOutput,       // ::set-output name=x::value (deprecated, still accepted)
+  kSaveState,       // ::save-state name=x::value (deprecated, still accepted; actions' pre/post)
   kGroup,           // ::group::title
   kEndGroup,        // ::endgroup::
   kError,           // ::error file=..,line=..,col=..,endLine=..,endColumn=..,title=..::msg
@@ -160,6 +161,8 @@ class StepOutputProcessor {
   // ::set-output:: values in order (values as written: masking is for display; the glue
   // decides what a job output containing a secret becomes).
   const NameValueList& outputs() const { return outputs_; }
+  // ::save-state:: values in order: an action's STATE_<name> for its later stages.
+  const NameValueList& state() const { return state_; }
   const std::vector<Annotation>& annotations() const { return annotations_; }
 
  private:
@@ -171,8 +174,10 @@ class StepOutputProcessor {
   bool show_debug_;
   OutputLineParser parser_;
   NameValueList outputs_;
+  NameValueList state_;
   std::vector<Annotation> annotations_;
   bool warned_set_output_ = false;
+  bool warned_save_state_ = false;
 };
 
 }  // namespace sandci::agent

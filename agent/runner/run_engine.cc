@@ -174,6 +174,7 @@ JobRunnerConfig job_runner_config(const PlannedWorkflow& planned, const RunSourc
   config.log_limit_bytes = env.log_limit_bytes;
   config.timings = env.timings;
   config.actions = env.actions;
+  config.node_cache_dir = env.node_cache_dir;
   return config;
 }
 

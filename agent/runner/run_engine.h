@@ -98,7 +98,8 @@ struct RunEnvironment {
   JobSlots* slots = nullptr;     // shared by concurrent runs (the daemon); may be null
   std::uint64_t log_limit_bytes = 0;  // per job; 0: no limit
   JobTimingsLog* timings = nullptr;  // each job's phase timings go here; may be null
-  ActionSource* actions = nullptr;   // remote actions of this run (one per run); may be null
+  ActionSource* actions = nullptr;  // remote actions (`uses: owner/repo@ref`); null: such steps fail
+  std::filesystem::path node_cache_dir;  // JavaScript actions' Node.js runtime; empty: /var/cache/sandci/node
   std::filesystem::path run_dir;   // event.json, scratch space, artifacts
   std::filesystem::path logs_dir;  // one <job>.log per job
   // When set, each workflow's logs go to the folder it gives instead (jobs of

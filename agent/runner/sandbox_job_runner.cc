@@ -11,10 +11,12 @@
 
 #include <unistd.h>
 
+#include "agent/runner/action_runner.h"
 #include "agent/runner/command_files.h"
 #include "agent/runner/job_image.h"
 #include "agent/runner/step_shell.h"
 #include "scheduler/step_sequencer.h"
+#include "scheduler/uses_ref.h"
 
 namespace sandci::agent {
 namespace fs = std::filesystem;
@@ -32,27 +34,30 @@ constexpr const char* kEventPath = "/tmp/sandci/event.json";
 // as a trivial step, and each program started inside costs a good part of one):
 // it writes the script (with a builtin when it came as an argument), creates
 // the file commands, runs the step with stdin from /dev/null, then hands the
-// non-empty file commands back on descriptors 3-6 (at most $2 bytes each) and
-// exits with the step's status. The step itself never sees descriptors 3-6.
-// Arguments: script path, byte limit, how the shell is chosen ("default": bash
-// if the image has it, else sh; "given"; "custom": the script must be
-// executable), "arg" with the script or "stdin" with "", then the shell's command.
-constexpr const char* kStepWrapper = R"(s=$1 n=$2 d=$3 w=$4; shift 4
+// non-empty file commands back on descriptors 3-6 (at most $2 bytes each; an
+// action's $GITHUB_STATE on 7) and exits with the step's status. The step itself
+// never sees descriptors 3-7. Arguments: script path, byte limit, how the shell
+// is chosen ("default": bash if the image has it, else sh; "given"; "custom": the
+// script must be executable), "state" or "-" ($GITHUB_STATE too or not), "arg"
+// with the script or "stdin" with "", then the shell's command.
+constexpr const char* kStepWrapper = R"(s=$1 n=$2 d=$3 x=$4 w=$5; shift 5
 if [ "$w" = arg ]; then printf '%s' "$1" > "$s"; else cat > "$s"; fi &&
-: > "$GITHUB_OUTPUT" && : > "$GITHUB_ENV" && : > "$GITHUB_PATH" && : > "$GITHUB_STEP_SUMMARY" ||
+: > "$GITHUB_OUTPUT" && : > "$GITHUB_ENV" && : > "$GITHUB_PATH" && : > "$GITHUB_STEP_SUMMARY" &&
+{ [ "$x" != state ] || : > "$GITHUB_STATE"; } ||
 { echo "sandci: cannot write the step's files in ${s%/*}" >&2; exit 125; }
 shift
 if [ "$d" = custom ]; then chmod 755 "$s"; fi
 if [ "$d" = default ]; then
   if command -v bash >/dev/null 2>&1; then set -- bash -e "$s"; else set -- sh -e "$s"; fi
 fi
-"$@" </dev/null 3>&- 4>&- 5>&- 6>&-
+"$@" </dev/null 3>&- 4>&- 5>&- 6>&- 7>&-
 r=$?
 k() {
   if [ -f "$1" ] && [ ! -L "$1" ]; then if [ -s "$1" ]; then head -c "$n" -- "$1"; fi
   elif [ -e "$1" ] || [ -L "$1" ]; then echo "sandci: $1 is not a regular file; ignored" >&2; fi
 }
 k "$GITHUB_OUTPUT" >&3; k "$GITHUB_ENV" >&4; k "$GITHUB_PATH" >&5; k "$GITHUB_STEP_SUMMARY" >&6
+if [ "$x" = state ]; then k "$GITHUB_STATE" >&7; fi
 exit $r)";
 
 // The prefix of a step's files; all sit in kRunnerDir, which exists from the
@@ -97,6 +102,11 @@ std::string action_name(std::string_view uses) {
   std::string name(uses.substr(0, at));
   for (auto& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   return name;
+}
+
+// The actions the runner does natively, by action_name().
+bool is_builtin_action(std::string_view name) {
+  return name == "actions/checkout" || name == "actions/upload-artifact" || name == "actions/download-artifact";
 }
 
 std::string describe_exit(const sandbox::ExitStatus& status) {
@@ -179,7 +189,7 @@ struct SandboxJobRunner::Running {
 };
 
 // Everything about running one job; lives on the job's thread.
-class SandboxJobRunner::JobExecution {
+class SandboxJobRunner::JobExecution final : public ActionHost {
  public:
   JobExecution(SandboxJobRunner& runner, Running& running, scheduler::JobRequest request,
                scheduler::EvalContext context)
@@ -233,6 +243,12 @@ class SandboxJobRunner::JobExecution {
     SlotLease slot(runner_.config_.slots, running_.stop);
     slot_wait.reset();
     if (!slot.held()) return fail("cancelled while waiting for a free slot");
+    ActionRunnerOptions action_options;
+    action_options.source = runner_.config_.actions;
+    action_options.node = &runner_.node_runtime_;
+    action_options.workspace = runner_.config_.workspace;
+    actions_.emplace(*this, action_options);
+    action_mounts_ = actions_->prepare(job_);
     auto sandbox = create_sandbox();
     if (!sandbox) return fail(sandbox.error());
     {
@@ -366,6 +382,7 @@ class SandboxJobRunner::JobExecution {
     if (!event_file) return std::unexpected(event_file.error());
     spec.tmpfs = {kRunnerDir, kRunnerTemp};
     spec.mounts.push_back({event_file->string(), kEventPath, true});
+    for (const auto& mount : action_mounts_) spec.mounts.push_back(mount);
     spec.limits = runner_.config_.limits;
     spec.name_hint = log_file_stem(name_);
     const auto create_started = Clock::now();
@@ -407,6 +424,13 @@ class SandboxJobRunner::JobExecution {
         break;
       }
     }
+    // Actions' post steps: after the job's steps, whatever became of them.
+    const std::string post_failure = actions_->run_posts(
+        {steps.result == Result::failure, steps.result == Result::cancelled || running_.stop.load()});
+    if (!post_failure.empty() && outcome.result == Result::success) {
+      outcome.result = Result::failure;
+      outcome.message = "post step " + post_failure;
+    }
     outcome.message = runner_.masker_.mask(outcome.message);
     return outcome;
   }
@@ -421,9 +445,39 @@ class SandboxJobRunner::JobExecution {
 
   scheduler::StepOutcome run_step_untimed(const scheduler::StepRequest& step) {
     log_line(step.index, "##[step] " + step.name);
+    return dispatch_step(step);
+  }
+
+  scheduler::StepOutcome dispatch_step(const scheduler::StepRequest& step) {
     if (running_.stop) return {Result::cancelled, {}, {}, "cancelled"};
     if (!step.step->uses.empty()) return run_builtin(step);
     return run_script(step);
+  }
+
+  // ---- ActionHost: what the actions a step uses may ask of the job ----
+  void log(std::size_t step, std::string_view text) override { log_line(step, text); }
+  scheduler::StepOutcome run_nested_step(const scheduler::StepRequest& step) override { return dispatch_step(step); }
+  bool is_builtin(const scheduler::UsesRef& ref) const override {
+    return ref.kind == scheduler::UsesRef::Kind::remote && is_builtin_action(ref.name());
+  }
+  sandbox::Sandbox& sandbox() override { return *sandbox_; }
+  bool stopped() const override { return running_.stop.load(); }
+  ProgramOutcome run_program(const ProgramRequest& request) override {
+    StepExec exec;
+    exec.index = request.index;
+    exec.mode = "given";
+    exec.command = request.argv;
+    exec.env = request.env;
+    exec.working_dir = request.working_dir.empty() ? std::string("/workspace") : request.working_dir;
+    exec.timeout = request.timeout;
+    exec.state = true;
+    return exec_step(exec);
+  }
+
+  scheduler::StepOutcome run_action(const scheduler::StepRequest& step) {
+    auto ref = scheduler::parse_uses(step.step->uses);
+    if (!ref) return step_failure(step.index, ref.error());
+    return actions_->run(step, *ref);
   }
 
   scheduler::StepOutcome run_builtin(const scheduler::StepRequest& step) {
@@ -440,7 +494,7 @@ class SandboxJobRunner::JobExecution {
       PhaseTimer timer(timings_, JobPhase::kArtifacts);
       return download_artifact(step);
     }
-    return step_failure(step.index, "'" + step.step->uses + "' is not supported by sandci");
+    return run_action(step);
   }
 
   scheduler::StepOutcome step_failure(std::size_t index, std::string message) {
@@ -518,6 +572,19 @@ class SandboxJobRunner::JobExecution {
     return {};
   }
 
+  // One program run as a step: the wrapper, the file commands, the output.
+  struct StepExec {
+    std::size_t index = 0;
+    std::string mode = "default";  // how the wrapper picks the shell: default, given, custom
+    std::string script;            // written to the script file first ("" for programs)
+    std::string script_path;
+    std::vector<std::string> command;  // after the wrapper's arguments (default mode: none)
+    scheduler::StringMap env;
+    std::string working_dir;
+    std::optional<std::chrono::duration<double>> timeout;
+    bool state = false;  // $GITHUB_STATE too (actions)
+  };
+
   scheduler::StepOutcome run_script(const scheduler::StepRequest& step) {
     const std::string prefix = step_files(step.index);
     std::string shell_name = step.step->shell;
@@ -526,50 +593,76 @@ class SandboxJobRunner::JobExecution {
     // The default shell (bash, else sh) is chosen inside, by the step's wrapper.
     auto shell = resolve_shell(shell_name, true);
     if (!shell) return step_failure(step.index, shell.error());
-    const std::string script_path = prefix + "-script" + shell->extension;
-    const std::string& script = step.run ? *step.run : std::string();
+    StepExec exec;
+    exec.index = step.index;
+    exec.script_path = prefix + "-script" + shell->extension;
+    exec.script = step.run ? *step.run : std::string();
+    const bool known_shell = shell_name.empty() || shell_name == "bash" || shell_name == "sh" || shell_name == "python";
+    exec.mode = shell_name.empty() ? "default" : known_shell ? "given" : "custom";
+    if (!shell_name.empty()) exec.command = shell->argv(exec.script_path);
+    exec.env = step.env;
+    exec.working_dir = working_directory(step);
+    exec.timeout = step.timeout;
+    return exec_step(exec).outcome;
+  }
+
+  ProgramOutcome exec_step(const StepExec& step) {
+    const std::string prefix = step_files(step.index);
+    const std::string script_path = step.script_path.empty() ? prefix + "-script" : step.script_path;
+    const std::string& script = step.script;
     const bool in_argument = script.size() <= kScriptInArgument && script.find('\0') == std::string::npos;
 
     sandbox::ExecRequest exec;
-    const std::string files[] = {prefix + "-output", prefix + "-env", prefix + "-path", prefix + "-summary"};
-    const bool known_shell = shell_name.empty() || shell_name == "bash" || shell_name == "sh" || shell_name == "python";
+    const std::string files[] = {prefix + "-output", prefix + "-env", prefix + "-path", prefix + "-summary",
+                                 prefix + "-state"};
     exec.argv = {"/bin/sh", "-c", kStepWrapper, "sandci-step", script_path,
-                 std::to_string(kMaxCommandFileBytes + 1),
-                 shell_name.empty() ? "default" : known_shell ? "given" : "custom",
+                 std::to_string(kMaxCommandFileBytes + 1), step.mode, step.state ? "state" : "-",
                  in_argument ? "arg" : "stdin", in_argument ? script : std::string()};
-    if (!shell_name.empty())
-      for (const auto& arg : shell->argv(script_path)) exec.argv.push_back(arg);
-    exec.env = step_env(step, files);
-    exec.working_dir = working_directory(step);
+    for (const auto& arg : step.command) exec.argv.push_back(arg);
+    exec.env = step_env(step.env, files, step.state);
+    exec.working_dir = step.working_dir;
     if (step.timeout) exec.timeout = std::chrono::duration_cast<std::chrono::milliseconds>(*step.timeout);
 
     sandbox::ExecIo io;
     {
       PhaseTimer timer(timings_, JobPhase::kRunnerFiles);
       if (!in_argument) io.stdin_data = script;
-      io.capture_count = 4;
+      io.capture_count = step.state ? 5 : 4;
       io.capture_max_bytes = kMaxCommandFileBytes;
     }
     StepOutputProcessor processor(runner_.masker_);
     auto status = sandbox_->exec(
         exec, [&](const sandbox::OutputLine& line) { handle_output(step.index, processor, line); }, io);
-    return finish_script(step, status, io.captured, processor.outputs());
+    ProgramOutcome outcome;
+    outcome.outcome = finish_script(step.index, step.timeout, status, io.captured, processor.outputs());
+    outcome.state = processor.state();
+    if (step.state && io.captured.size() >= 5 && !io.captured[4].empty()) {
+      if (io.captured[4].size() > kMaxCommandFileBytes)
+        log_line(step.index, "warning: $GITHUB_STATE: more than the limit of " +
+                                 std::to_string(kMaxCommandFileBytes) + " bytes; ignored");
+      else if (auto state = parse_name_value_file(io.captured[4], NameValueFile::kOutput))
+        for (auto& kv : *state) outcome.state.push_back(std::move(kv));
+      else
+        log_line(step.index, "warning: $GITHUB_STATE: " + state.error().to_string());
+    }
+    return outcome;
   }
 
   void handle_output(std::size_t step, StepOutputProcessor& processor, const sandbox::OutputLine& line) {
     for (const auto& shown : processor.process(line.text)) log_line(step, shown, line.time);
   }
 
-  std::vector<std::string> step_env(const scheduler::StepRequest& step, const std::string (&files)[4]) {
+  std::vector<std::string> step_env(const scheduler::StringMap& extra, const std::string (&files)[5], bool state) {
     std::vector<std::pair<std::string, std::string>> env = runner_.config_.base_env;
     set_env(env, "GITHUB_JOB", job_.id);
     set_env(env, "GITHUB_EVENT_PATH", kEventPath);
     set_env(env, "RUNNER_TEMP", kRunnerTemp);
-    for (const auto& [key, value] : step.env) set_env(env, key, value);
+    for (const auto& [key, value] : extra) set_env(env, key, value);
     set_env(env, "GITHUB_OUTPUT", files[0]);
     set_env(env, "GITHUB_ENV", files[1]);
     set_env(env, "GITHUB_PATH", files[2]);
     set_env(env, "GITHUB_STEP_SUMMARY", files[3]);
+    if (state) set_env(env, "GITHUB_STATE", files[4]);
     if (!path_prefix_.empty()) {
       std::string path = path_prefix_;
       std::string base = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
@@ -599,7 +692,7 @@ class SandboxJobRunner::JobExecution {
     return "/workspace/" + wd;
   }
 
-  scheduler::StepOutcome finish_script(const scheduler::StepRequest& step,
+  scheduler::StepOutcome finish_script(std::size_t index, std::optional<std::chrono::duration<double>> timeout,
                                        const sandbox::ExitStatus& status,
                                        const std::vector<std::string>& files,
                                        scheduler::StringMap legacy_outputs) {
@@ -612,14 +705,14 @@ class SandboxJobRunner::JobExecution {
     }
     {
       PhaseTimer timer(timings_, JobPhase::kFileCommands);
-      read_file_commands(step.index, files, outcome);
+      read_file_commands(index, files, outcome);
     }
     if (!status.success()) {
       outcome.result = Result::failure;
       outcome.message = describe_exit(status);
-      if (status.kind == sandbox::ExitKind::kTimedOut && step.timeout)
-        outcome.message = "timed out after " + format_minutes(step.timeout->count());
-      log_line(step.index, "error: " + outcome.message);
+      if (status.kind == sandbox::ExitKind::kTimedOut && timeout)
+        outcome.message = "timed out after " + format_minutes(timeout->count());
+      log_line(index, "error: " + outcome.message);
     }
     return outcome;
   }
@@ -678,12 +771,15 @@ class SandboxJobRunner::JobExecution {
   std::string path_prefix_;  // from $GITHUB_PATH, newest first
   JobTimings timings_;
   int scratch_counter_ = 0;
+  std::optional<ActionRunner> actions_;  // set before the sandbox is created
+  std::vector<sandbox::Mount> action_mounts_;
 };
 
 SandboxJobRunner::SandboxJobRunner(JobRunnerConfig config, sandbox::SandboxBackend& backend,
                                    ImageLookup images, ArtifactStore& artifacts, SecretMasker& masker)
     : config_(std::move(config)), backend_(backend), images_(std::move(images)),
-      artifacts_(artifacts), masker_(masker) {}
+      artifacts_(artifacts), masker_(masker),
+      node_runtime_(config_.node_cache_dir, config_.scratch_dir.empty() ? fs::path() : config_.scratch_dir / "node") {}
 
 SandboxJobRunner::~SandboxJobRunner() {
   {

@@ -5,8 +5,10 @@
 // runner does them: shell scripts written into the sandbox, the file commands
 // ($GITHUB_OUTPUT, $GITHUB_ENV, $GITHUB_PATH, $GITHUB_STEP_SUMMARY) read back
 // after each step, workflow commands (::add-mask:: ...) honoured, every line
-// masked before anyone sees it, and the built-in actions (checkout,
-// upload-artifact, download-artifact) done natively.
+// masked before anyone sees it, the built-in actions (checkout,
+// upload-artifact, download-artifact) done natively, and other actions (local
+// or from the ActionSource: composite and JavaScript) run inside the sandbox
+// (see action_runner.h).
 #include <atomic>
 #include <condition_variable>
 #include <deque>
@@ -20,6 +22,7 @@
 #include <thread>
 #include <vector>
 
+#include "agent/runner/action_node_runtime.h"
 #include "agent/runner/action_source.h"
 #include "agent/runner/artifacts.h"
 #include "agent/runner/job_timings.h"
@@ -51,8 +54,12 @@ struct JobRunnerConfig {
   std::uint64_t log_limit_bytes = 0;
   // Where each job's phase timings go when it ends (`sandci run --timings`); may be null.
   JobTimingsLog* timings = nullptr;
-  // Where `uses: owner/repo@ref` comes from (one per run); null: remote actions fail.
+  // Where `uses: owner/repo[/path]@ref` actions come from. Null: a step using a
+  // remote action fails, saying that remote actions need an actions source.
   ActionSource* actions = nullptr;
+  // Where the Node.js runtime of JavaScript actions is built from the host's node
+  // (empty: /var/cache/sandci/node; <scratch_dir>/node when that cannot be written).
+  std::filesystem::path node_cache_dir;
 };
 
 // Resolves an image name to its root filesystem and config (the image store).
@@ -90,6 +97,7 @@ class SandboxJobRunner final : public scheduler::JobRunner {
   ImageLookup images_;
   ArtifactStore& artifacts_;
   SecretMasker& masker_;
+  NodeRuntimeCache node_runtime_;  // shared by the jobs: built once
 
   std::mutex mutex_;
   std::condition_variable changed_;
