@@ -6,7 +6,7 @@
 // ($GITHUB_OUTPUT, $GITHUB_ENV, $GITHUB_PATH, $GITHUB_STEP_SUMMARY) read back
 // after each step, workflow commands (::add-mask:: ...) honoured, every line
 // masked before anyone sees it, and the built-in actions (checkout,
-// upload-artifact, download-artifact) done natively.
+// upload-artifact, download-artifact, cache) done natively.
 #include <atomic>
 #include <condition_variable>
 #include <deque>
@@ -21,6 +21,8 @@
 #include <vector>
 
 #include "agent/runner/artifacts.h"
+#include "agent/runner/cache_store.h"
+#include "agent/runner/checkout_action.h"
 #include "agent/runner/job_timings.h"
 #include "agent/runner/job_slots.h"
 #include "agent/runner/secret_masker.h"
@@ -50,6 +52,12 @@ struct JobRunnerConfig {
   std::uint64_t log_limit_bytes = 0;
   // Where each job's phase timings go when it ends (`sandci run --timings`); may be null.
   JobTimingsLog* timings = nullptr;
+  // actions/cache: the agent's store (null: cache steps miss, with a warning) and
+  // the scopes this run reads and writes.
+  CacheStore* cache = nullptr;
+  CacheScope cache_scope;
+  // actions/checkout with inputs (path, ref, repository...); see checkout_action.h.
+  CheckoutSource checkout;
 };
 
 // Resolves an image name to its root filesystem and config (the image store).
