@@ -34,6 +34,10 @@ struct LocalRunOptions {
   bool plain = false;               // plain lines even on a terminal
   bool timings = false;             // print each job's phase timings after the summary
   std::size_t keep_runs = 20;       // run folders kept under <state>/runs, this one included
+  std::uint64_t cache_mib = 2048;   // actions/cache entries kept per repository under <state>/cache
+  // Where actions/checkout finds `repository: owner/name`: <base>/owner/name (a URL
+  // or a folder). Empty: a sibling folder of the repository, ../name.
+  std::string repository_base;
 };
 
 // Runs it; returns the exit code (0 every job succeeded, 1 a job failed,

@@ -20,7 +20,9 @@
 #include <vector>
 
 #include "agent/config/agent_config.h"
+#include "agent/runner/cache_store.h"
 #include "agent/runner/job_slots.h"
+#include "agent/runner/mirror_checkout.h"
 #include "agent/runner/run_engine.h"
 #include "agent/runner/secret_masker.h"
 #include "agent/server/concurrency_groups.h"
@@ -78,6 +80,9 @@ class RunWorker {
   std::shared_ptr<Active> register_run(const store::RunRecord& run);
   void unregister_run(std::int64_t id);
   std::string cancel_reason(const Active& active) const;
+  std::expected<RepositoryRemote, std::string> checkout_remote(const store::RunRecord& run,
+                                                               const config::RepositoryConfig& repo,
+                                                               std::string_view name) const;
 
   const config::AgentConfig& config_;
   store::RunStore& store_;
@@ -89,6 +94,7 @@ class RunWorker {
   std::function<void()> statuses_changed_;
   Metrics* metrics_;
   git::MirrorCache mirrors_;
+  CacheStore cache_;  // actions/cache entries of every repository, under <state>/cache
   ConcurrencyGroups groups_;
 
   mutable std::mutex mutex_;
