@@ -132,7 +132,9 @@ std::expected<RepositoryRemote, std::string> local_remote(const LocalRunOptions&
   }
   const std::string short_name(name.substr(name.find('/') + 1));
   if (head && !short_name.empty() && short_name.find("..") == std::string::npos) {
-    const fs::path sibling = head->workdir.parent_path() / short_name;
+    std::string top = head->workdir.string();
+    while (top.size() > 1 && top.back() == '/') top.pop_back();  // libgit2's workdir ends with '/'
+    const fs::path sibling = fs::path(top).parent_path() / short_name;
     if (git::read_local_head(sibling)) return RepositoryRemote{sibling.string(), {}, false};
   }
   return std::unexpected("repository " + std::string(name) +

@@ -133,7 +133,7 @@ jobs:
         run: |
           mkdir -p node_modules/left-pad/lib ~/.npm/_cacache
           echo "module.exports = '$(cat package-lock.json)'" > node_modules/left-pad/lib/index.js
-          ln -s left-pad/lib/index.js node_modules/entry.js
+          ln -sf left-pad/lib/index.js node_modules/entry.js
           echo "fetched" > ~/.npm/_cacache/index-v5
       - run: |
           echo "module: $(cat node_modules/entry.js)"
