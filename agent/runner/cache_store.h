@@ -17,7 +17,9 @@
 // Entries are folders rather than archives: the sandbox's copy_in takes a folder, and
 // the rename is just as atomic.
 //
-// Thread- and process-safe (flock per repository).
+// Thread- and process-safe (flock per repository). A restore reads an entry's files
+// without the lock; an eviction meanwhile (another job saving past the budget) makes
+// that restore fail, which the cache steps report as a warning, as GitHub does.
 #include <cstdint>
 #include <expected>
 #include <filesystem>
