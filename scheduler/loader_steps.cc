@@ -10,7 +10,8 @@ namespace sandci::scheduler::loader {
 namespace {
 
 constexpr std::string_view kBuiltinActions[] = {"actions/checkout", "actions/upload-artifact",
-                                                "actions/download-artifact"};
+                                                "actions/download-artifact", "actions/cache",
+                                                "actions/cache/restore", "actions/cache/save"};
 
 }  // namespace
 

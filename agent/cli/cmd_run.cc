@@ -98,6 +98,13 @@ void add_run_command(CLI::App& app, CommandAction& action) {
   cmd->add_option("--keep-runs", opts->keep_runs, "Run folders kept under <state>/runs, this one included")
       ->capture_default_str()
       ->check(CLI::PositiveNumber);
+  cmd->add_option("--cache-mib", opts->cache_mib,
+                  "actions/cache entries kept per repository under <state>/cache (least recently used go first)")
+      ->capture_default_str()
+      ->check(CLI::Range(std::uint64_t{1}, std::uint64_t{1} << 30));
+  cmd->add_option("--repository-base", opts->repository_base,
+                  "Where actions/checkout finds `repository: owner/name`: <base>/owner/name, a URL or a folder "
+                  "(default: a sibling folder ../name)");
   // A repeatable option takes one value per occurrence, so a folder after it is
   // never taken as a second value: `sandci run --job build .` runs job build in ".".
   for (const char* name : {"--job", "--matrix", "--secret", "--secrets-file", "--input", "--label"})

@@ -16,9 +16,11 @@
 
 #include "agent/cli/cli.h"
 #include "agent/cli/console_view.h"
+#include "agent/runner/cache_store.h"
 #include "agent/runner/command_files.h"
 #include "agent/runner/job_image.h"
 #include "agent/runner/remote_actions.h"
+#include "agent/runner/mirror_checkout.h"
 #include "agent/runner/run_engine.h"
 #include "agent/runner/secret_masker.h"
 #include "git/local_repo.h"
@@ -116,6 +118,33 @@ std::expected<RunSource, std::string> prepare_source(const LocalRunOptions& opti
     source.workspace = checkout_dir / inner;
   }
   return source;
+}
+
+// Where actions/checkout fetches a repository in `sandci run`: its own from the
+// local repository; another from --repository-base, else from a sibling folder.
+std::expected<RepositoryRemote, std::string> local_remote(const LocalRunOptions& options, const RunSource& source,
+                                                          std::string_view name) {
+  auto head = git::read_local_head(fs::absolute(options.dir));
+  if (name == source.repository) {
+    if (!head) return std::unexpected("the local repository cannot be read: " + head.error().to_string());
+    return RepositoryRemote{head->workdir.string(), {}, false};
+  }
+  if (!options.repository_base.empty()) {
+    std::string base = options.repository_base;
+    while (!base.empty() && base.back() == '/') base.pop_back();
+    return RepositoryRemote{base + "/" + std::string(name), {}, false};
+  }
+  const std::string short_name(name.substr(name.find('/') + 1));
+  if (head && !short_name.empty() && short_name.find("..") == std::string::npos) {
+    std::string top = head->workdir.string();
+    while (top.size() > 1 && top.back() == '/') top.pop_back();  // libgit2's workdir ends with '/'
+    const fs::path sibling = fs::path(top).parent_path() / short_name;
+    if (git::read_local_head(sibling)) return RepositoryRemote{sibling.string(), {}, false};
+  }
+  return std::unexpected("repository " + std::string(name) +
+                         ": sandci run checks out another repository from a sibling folder (../" + short_name +
+                         ") or from --repository-base URL-or-folder (then <base>/" + std::string(name) +
+                         "); neither is given");
 }
 
 std::string normalize_ref(const std::string& ref) {
@@ -350,6 +379,12 @@ int run_local(const LocalRunOptions& options, std::atomic<bool>& cancel) {
   ActionCache action_cache(actions_options);
   RunActionSource actions(action_cache);
   env.actions = &actions;
+  CacheStore cache(state_dir / "cache", options.cache_mib << 20);
+  env.cache = &cache;
+  git::MirrorCache mirrors(state_dir / "git");
+  env.checkout = mirror_checkout(mirrors, [&options, &source](std::string_view name) {
+    return local_remote(options, *source, name);
+  });
 
   bool any_failed = false;
   ConsoleHooks console(!options.plain && isatty(STDOUT_FILENO),

@@ -37,6 +37,10 @@ struct LocalRunOptions {
   // Where `uses: owner/repo@ref` is fetched from (cached under <state>/actions);
   // empty: $SANDCI_ACTIONS_SOURCE, else https://github.com.
   std::string actions_source;
+  std::uint64_t cache_mib = 2048;   // actions/cache entries kept per repository under <state>/cache
+  // Where actions/checkout finds `repository: owner/name`: <base>/owner/name (a URL
+  // or a folder). Empty: a sibling folder of the repository, ../name.
+  std::string repository_base;
 };
 
 // Runs it; returns the exit code (0 every job succeeded, 1 a job failed,

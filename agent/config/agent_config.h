@@ -53,6 +53,7 @@ struct Limits {
   std::uint64_t job_memory_mib = 4096;
   std::uint64_t job_log_mib = 64;
   std::uint64_t webhook_body_mib = 25;
+  std::uint64_t cache_mib = 10240;  // actions/cache entries kept per repository (LRU beyond)
 };
 
 struct StatusOptions {

@@ -32,7 +32,7 @@ constexpr std::string_view kTopKeys[] = {
     "status",         "admin_token", "repositories", "actions"};
 constexpr std::string_view kActionsKeys[] = {"source", "clone"};
 constexpr std::string_view kTlsKeys[] = {"cert", "key"};
-constexpr std::string_view kLimitsKeys[] = {"job_memory_mib", "job_log_mib", "webhook_body_mib"};
+constexpr std::string_view kLimitsKeys[] = {"job_memory_mib", "job_log_mib", "webhook_body_mib", "cache_mib"};
 constexpr std::string_view kStatusKeys[] = {"ca_file"};
 constexpr std::string_view kSecretKeys[] = {"file", "credential"};
 constexpr std::string_view kRepositoryKeys[] = {
@@ -442,6 +442,7 @@ class ConfigParser {
       if (f.key == "job_memory_mib") limits.job_memory_mib = mib;
       if (f.key == "job_log_mib") limits.job_log_mib = mib;
       if (f.key == "webhook_body_mib") limits.webhook_body_mib = mib;
+      if (f.key == "cache_mib") limits.cache_mib = mib;
     }
   }
 

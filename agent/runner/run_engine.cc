@@ -175,6 +175,9 @@ JobRunnerConfig job_runner_config(const PlannedWorkflow& planned, const RunSourc
   config.timings = env.timings;
   config.actions = env.actions;
   config.node_cache_dir = env.node_cache_dir;
+  config.cache = env.cache;
+  config.cache_scope = cache_scope(source, trigger);
+  config.checkout = {source.repository, source.sha, source.object_dirs, env.checkout};
   return config;
 }
 
@@ -215,6 +218,36 @@ std::string concurrency_group(const PlannedWorkflow& workflow, const RunSource& 
   const std::string& group = workflow.workflow->concurrency->group;
   auto evaluated = scheduler::interpolate(group, base_context(source, trigger, env, *workflow.workflow));
   return evaluated ? *evaluated : group;
+}
+
+CacheScope cache_scope(const RunSource& source, const RunTrigger& trigger) {
+  CacheScope scope;
+  scope.repository = source.repository;
+  auto add_read = [&](const std::string& ref) {
+    if (!ref.empty() && std::find(scope.read_refs.begin(), scope.read_refs.end(), ref) == scope.read_refs.end())
+      scope.read_refs.push_back(ref);
+  };
+  auto branch_ref = [](const std::string& name) { return name.rfind("refs/", 0) == 0 ? name : "refs/heads/" + name; };
+  if (trigger.event == "pull_request") {
+    std::string number;
+    if (source.ref.rfind("refs/pull/", 0) == 0) number = short_ref_name(source.ref).substr(0, short_ref_name(source.ref).find('/'));
+    const json& payload = trigger.payload;
+    if (number.empty() && payload.is_object() && payload.contains("number") && payload["number"].is_number_integer())
+      number = std::to_string(payload["number"].get<long long>());
+    scope.write_ref = number.empty() ? source.ref : "refs/pull/" + number + "/merge";
+    add_read(scope.write_ref);
+    add_read(branch_ref(trigger.base_ref));
+    return scope;
+  }
+  scope.write_ref = source.ref;
+  add_read(source.ref);
+  std::string default_branch = "main";
+  const json& payload = trigger.payload;
+  if (payload.is_object() && payload.contains("repository") && payload["repository"].is_object() &&
+      payload["repository"].contains("default_branch") && payload["repository"]["default_branch"].is_string())
+    default_branch = payload["repository"]["default_branch"].get<std::string>();
+  add_read(branch_ref(default_branch));
+  return scope;
 }
 
 std::string short_ref_name(const std::string& ref) {

@@ -109,6 +109,8 @@ struct RunEnvironment {
   std::string run_number = "1";
   std::string run_attempt = "1";
   std::string server_url;
+  CacheStore* cache = nullptr;  // actions/cache entries, kept across runs; null: none kept
+  CheckoutFunction checkout;    // actions/checkout with inputs; empty: only the fast path
 };
 
 // How a caller watches each workflow: `started` returns the observer for its
@@ -130,6 +132,12 @@ RunResult execute_run(const PreparedRun& run, const RunSource& source, const Run
 // leaves the group as written.
 std::string concurrency_group(const PlannedWorkflow& workflow, const RunSource& source, const RunTrigger& trigger,
                               const RunEnvironment& env);
+
+// Where a run's cache steps read and write, as GitHub scopes caches: a push (or
+// any other event) writes its ref and reads it, then the default branch (the
+// payload's repository.default_branch, else main); a pull request writes
+// refs/pull/<n>/merge and reads it, then its base branch.
+CacheScope cache_scope(const RunSource& source, const RunTrigger& trigger);
 
 // "refs/heads/main" -> "main" (also tags and pull refs).
 std::string short_ref_name(const std::string& ref);

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "agent/runner/action_runner.h"
+#include "agent/runner/cache_action.h"
 #include "agent/runner/command_files.h"
 #include "agent/runner/job_image.h"
 #include "agent/runner/step_shell.h"
@@ -418,6 +419,7 @@ class SandboxJobRunner::JobExecution final : public ActionHost {
     outcome.result = steps.result;
     outcome.outputs = steps.outputs;
     for (const auto& error : steps.errors) log_line(kNoStep, "error: " + error);
+    cache_steps_.run_post(steps.result == Result::success && !running_.stop, builtin(nullptr));
     for (const auto& step : steps.steps) {
       if (step.conclusion == Result::failure) {
         outcome.message = "step '" + step.name + "' failed: " + step.message;
@@ -482,10 +484,8 @@ class SandboxJobRunner::JobExecution final : public ActionHost {
 
   scheduler::StepOutcome run_builtin(const scheduler::StepRequest& step) {
     const std::string action = action_name(step.step->uses);
-    if (action == "actions/checkout") {
-      log_line(step.index, "the commit is already checked out at /workspace");
-      return {};
-    }
+    if (action == "actions/checkout") return masked(run_checkout(builtin(&step), runner_.config_.checkout));
+    if (is_cache_action(action)) return masked(cache_steps_.run(action, builtin(&step)));
     if (action == "actions/upload-artifact") {
       PhaseTimer timer(timings_, JobPhase::kArtifacts);
       return upload_artifact(step);
@@ -495,6 +495,17 @@ class SandboxJobRunner::JobExecution final : public ActionHost {
       return download_artifact(step);
     }
     return run_action(step);
+  }
+
+  // What checkout and cache get from this job; a post step (null) logs outside any step.
+  BuiltinStep builtin(const scheduler::StepRequest* step) {
+    const std::size_t index = step ? step->index : kNoStep;
+    return {step, sandbox_, [this, index](std::string_view line) { log_line(index, line); },
+            [this](std::string_view what) { return scratch(what); }};
+  }
+  scheduler::StepOutcome masked(scheduler::StepOutcome outcome) {
+    outcome.message = runner_.masker_.mask(outcome.message);
+    return outcome;
   }
 
   scheduler::StepOutcome step_failure(std::size_t index, std::string message) {
@@ -773,6 +784,7 @@ class SandboxJobRunner::JobExecution final : public ActionHost {
   int scratch_counter_ = 0;
   std::optional<ActionRunner> actions_;  // set before the sandbox is created
   std::vector<sandbox::Mount> action_mounts_;
+  CacheSteps cache_steps_{runner_.config_.cache, runner_.config_.cache_scope};
 };
 
 SandboxJobRunner::SandboxJobRunner(JobRunnerConfig config, sandbox::SandboxBackend& backend,

@@ -6,9 +6,9 @@
 // ($GITHUB_OUTPUT, $GITHUB_ENV, $GITHUB_PATH, $GITHUB_STEP_SUMMARY) read back
 // after each step, workflow commands (::add-mask:: ...) honoured, every line
 // masked before anyone sees it, the built-in actions (checkout,
-// upload-artifact, download-artifact) done natively, and other actions (local
-// or from the ActionSource: composite and JavaScript) run inside the sandbox
-// (see action_runner.h).
+// upload-artifact, download-artifact, cache) done natively, and other actions
+// (local or from the ActionSource: composite and JavaScript) run inside the
+// sandbox (see action_runner.h).
 #include <atomic>
 #include <condition_variable>
 #include <deque>
@@ -25,6 +25,8 @@
 #include "agent/runner/action_node_runtime.h"
 #include "agent/runner/action_source.h"
 #include "agent/runner/artifacts.h"
+#include "agent/runner/cache_store.h"
+#include "agent/runner/checkout_action.h"
 #include "agent/runner/job_timings.h"
 #include "agent/runner/job_slots.h"
 #include "agent/runner/secret_masker.h"
@@ -60,6 +62,12 @@ struct JobRunnerConfig {
   // Where the Node.js runtime of JavaScript actions is built from the host's node
   // (empty: /var/cache/sandci/node; <scratch_dir>/node when that cannot be written).
   std::filesystem::path node_cache_dir;
+  // actions/cache: the agent's store (null: cache steps miss, with a warning) and
+  // the scopes this run reads and writes.
+  CacheStore* cache = nullptr;
+  CacheScope cache_scope;
+  // actions/checkout with inputs (path, ref, repository...); see checkout_action.h.
+  CheckoutSource checkout;
 };
 
 // Resolves an image name to its root filesystem and config (the image store).

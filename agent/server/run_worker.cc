@@ -65,6 +65,7 @@ RunWorker::RunWorker(const config::AgentConfig& config, store::RunStore& store, 
       actions_(ActionsOptions{.state_dir = config.state_dir,
                               .source = config.actions.source,
                               .credentials = config.actions.clone}),
+      cache_(config.state_dir / "cache", config.limits.cache_mib << 20),
       groups_([this](std::int64_t id, const std::string& why) { cancel_run(id, why); }) {}
 
 RunWorker::~RunWorker() { drain(std::chrono::milliseconds(0)); }
@@ -218,6 +219,32 @@ std::expected<RunSource, std::string> RunWorker::check_out(const store::RunRecor
   return RunSource{sha, run.ref, run.repository, run_dir / "workspace", checked_out->object_dirs};
 }
 
+// Where actions/checkout fetches `repository`: the run's own as check_out does;
+// another only when this agent is configured for it on the same forge, and never
+// for a fork's pull request (its workflow must not read what our credentials can).
+std::expected<RepositoryRemote, std::string> RunWorker::checkout_remote(const store::RunRecord& run,
+                                                                        const config::RepositoryConfig& repo,
+                                                                        std::string_view name) const {
+  auto same = [](std::string_view a, std::string_view b) {
+    return std::equal(a.begin(), a.end(), b.begin(), b.end(),
+                      [](char x, char y) { return std::tolower(static_cast<unsigned char>(x)) == std::tolower(static_cast<unsigned char>(y)); });
+  };
+  if (same(name, run.repository)) {
+    RepositoryRemote own;
+    own.url = !run.from_fork && !repo.clone_url.empty() ? repo.clone_url : run.clone_url;
+    if (!run.from_fork) own.credentials = repo.clone;
+    own.pull_requests = run.event == "pull_request";
+    return own;
+  }
+  if (run.from_fork)
+    return std::unexpected("a pull request from a fork cannot check out another repository (" + std::string(name) + ")");
+  const config::RepositoryConfig* other = find_repository(config_, run.forge, name);
+  if (!other || other->clone_url.empty())
+    return std::unexpected("repository " + std::string(name) +
+                           " is not configured on this agent with a clone_url: it cannot be checked out");
+  return RepositoryRemote{other->clone_url, other->clone, false};
+}
+
 RunEnvironment RunWorker::environment_for(const store::RunRecord& run, const config::RepositoryConfig& repo,
                                           const fs::path& run_dir, SecretMasker& masker) {
   RunEnvironment env;
@@ -242,6 +269,10 @@ RunEnvironment RunWorker::environment_for(const store::RunRecord& run, const con
   env.run_number = std::to_string(run.id);
   env.run_attempt = std::to_string(run.attempt);
   env.server_url = config_.public_url;
+  env.cache = &cache_;
+  env.checkout = mirror_checkout(mirrors_, [this, run, repo = &repo](std::string_view name) {
+    return checkout_remote(run, *repo, name);
+  });
   return env;
 }
 

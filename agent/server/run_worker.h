@@ -20,8 +20,10 @@
 #include <vector>
 
 #include "agent/config/agent_config.h"
+#include "agent/runner/cache_store.h"
 #include "agent/runner/job_slots.h"
 #include "agent/runner/remote_actions.h"
+#include "agent/runner/mirror_checkout.h"
 #include "agent/runner/run_engine.h"
 #include "agent/runner/secret_masker.h"
 #include "agent/server/concurrency_groups.h"
@@ -80,6 +82,9 @@ class RunWorker {
   std::shared_ptr<Active> register_run(const store::RunRecord& run);
   void unregister_run(std::int64_t id);
   std::string cancel_reason(const Active& active) const;
+  std::expected<RepositoryRemote, std::string> checkout_remote(const store::RunRecord& run,
+                                                               const config::RepositoryConfig& repo,
+                                                               std::string_view name) const;
 
   const config::AgentConfig& config_;
   store::RunStore& store_;
@@ -92,6 +97,7 @@ class RunWorker {
   Metrics* metrics_;
   git::MirrorCache mirrors_;
   ActionCache actions_;  // remote actions, shared by every run of this agent
+  CacheStore cache_;  // actions/cache entries of every repository, under <state>/cache
   ConcurrencyGroups groups_;
 
   mutable std::mutex mutex_;
