@@ -130,6 +130,24 @@ TEST_F(ReusableWorkflowTest, PlanShowsCalledJobsAndJobSelectsThem) {
   EXPECT_EQ(r.output.find("[publish]"), std::string::npos) << r.output;
 }
 
+// A repository in the style of real projects: a matrix caller passing inputs,
+// a remote call, expressions in place of env and timeout-minutes, a local action.
+TEST_F(ReusableWorkflowTest, RealisticRepositoryValidatesAndPlans) {
+  const std::string repo = std::string(SANDCI_FIXTURES_DIR) + "/validate/reusable";
+  auto validate = sandci({"validate", repo});
+  EXPECT_EQ(validate.exit_code, 0) << validate.output;
+  EXPECT_NE(validate.output.find("ok: 2 workflows, 7 jobs, 5 notes"), std::string::npos) << validate.output;
+  EXPECT_NE(validate.output.find("ci.yml:33:11: note: reusable workflow "
+                                 "'acme/shared-workflows/.github/workflows/docs.yml@v3' was not checked"),
+            std::string::npos)
+      << validate.output;
+  auto plan = sandci({"plan", repo});
+  EXPECT_EQ(plan.exit_code, 0) << plan.output;
+  EXPECT_NE(plan.output.find("level 1: build (debug) / compile, build (release) / compile"), std::string::npos)
+      << plan.output;
+  EXPECT_NE(plan.output.find("level 4: build\n"), std::string::npos) << plan.output;
+}
+
 TEST_F(ReusableWorkflowTest, BadCallsAreReportedAtTheirLines) {
   make_repo(repo_.path(), {{".github/workflows/ci.yml", R"Y(on: push
 jobs:
