@@ -114,7 +114,9 @@ TEST_F(ReusableWorkflowTest, LocalReusableWorkflowRunsWithInputsSecretsAndOutput
 }
 
 TEST_F(ReusableWorkflowTest, PlanShowsCalledJobsAndJobSelectsThem) {
-  make_repo(repo_.path(), {{".github/workflows/ci.yml", kCaller}, {".github/workflows/build.yml", kCalled}});
+  make_repo(repo_.path(), {{".github/workflows/ci.yml", kCaller},
+                           {".github/workflows/build.yml", kCalled},
+                           {"src/main.c", "int main(void) { return 0; }\n"}});
   auto plan = sandci({"plan", repo_.path().string()});
   EXPECT_EQ(plan.exit_code, 0) << plan.output;
   EXPECT_NE(plan.output.find("build / compile"), std::string::npos) << plan.output;
