@@ -5,6 +5,9 @@
 #include <string_view>
 #include <utility>
 
+#include "scheduler/expression_value.h"
+#include "scheduler/value_expression.h"
+
 namespace sandci::scheduler {
 namespace {
 
@@ -108,7 +111,17 @@ RunReport Executor::run() {
     info.continue_on_error = job.continue_on_error == "true"                                ? 1
                              : job.continue_on_error == "false" || job.continue_on_error.empty() ? 0
                                                                                              : 2;
+    info.join = job.call && job.call->expanded;
+    info.resolve = !job.env_expression.empty() || !job.timeout_expression.empty() ||
+                   (job.strategy && job.strategy->matrix.from_expression()) ||
+                   std::any_of(job.steps.begin(), job.steps.end(), [](const Step& step) {
+                     return !step.env_expression.empty() || !step.timeout_expression.empty();
+                   });
   }
+  prepare_scopes();
+  job_of_.assign(n, nullptr);
+  timeout_minutes_.assign(n, 0);
+  for (std::size_t i = 0; i < n; ++i) timeout_minutes_[i] = plan_.job(i).timeout_minutes;
   // A matrix that expanded to nothing is done before the run starts.
   for (std::size_t g = 0; g < groups_.size(); ++g)
     if (groups_[g].unfinished == 0) finish_group(g);
@@ -116,7 +129,8 @@ RunReport Executor::run() {
     jobs_[i].remaining_needs = plan_.needs(i).size();
     // A need without instances has no edges: it counts as skipped from the start.
     for (std::size_t need : plan_.job_needs(plan_.job_index(i)))
-      if (plan_.instances(need).empty()) jobs_[i].need_unsuccessful = true;
+      if (plan_.instances(need).empty() && info_[need].scope == info_[plan_.job_index(i)].scope)
+        jobs_[i].need_unsuccessful = true;
     publish(EventKind::job_queued, i);
   }
   for (std::size_t i = 0; i < n; ++i)
@@ -173,10 +187,21 @@ EvalContext Executor::job_context(std::size_t i) const {
                           {"job-total", concrete.matrix_total},
                           {"max-parallel", max_parallel}};
   nlohmann::json needs = nlohmann::json::object();
-  for (std::size_t need : plan_.job_needs(concrete.job_index))
-    needs[plan_.workflow().jobs[need].id] = {{"result", to_string(group_result_[need])},
-                                             {"outputs", group_outputs(need)}};
+  const std::size_t scope = info_[concrete.job_index].scope;
+  for (std::size_t need : plan_.job_needs(concrete.job_index)) {
+    // A called workflow's first jobs wait for what its caller needs, but see only
+    // their own workflow's jobs in `needs`, by their ids there.
+    if (info_[need].scope != scope) continue;
+    const Job& needed = plan_.workflow().jobs[need];
+    const std::string key = needed.frame ? needed.id.substr(needed.frame->scope.size() + 1) : needed.id;
+    needs[key] = {{"result", to_string(group_result_[need])}, {"outputs", group_outputs(need)}};
+  }
   contexts["needs"] = std::move(needs);
+  if (job.frame) {
+    const CallValues& values = call_values(*job.frame);
+    contexts["inputs"] = values.inputs;
+    contexts["secrets"] = values.secrets;
+  }
   ctx.status.any_failed = needs_failed_ancestry(concrete.job_index);
   ctx.status.cancelled = cancelled_;
   return ctx;
@@ -209,11 +234,34 @@ void Executor::decide(std::size_t i) {
     finish(i, Result::cancelled, "cancelled: another job of the matrix failed");
     return;
   }
+  const std::size_t g = plan_.job_index(i);
+  if (info_[g].join) {
+    finish_join(i);
+    return;
+  }
+  if (plan_.job(i).frame) {
+    auto allowed = callers_allow(g);
+    if (!allowed) {
+      finish(i, Result::failure, std::move(allowed.error()));
+      return;
+    }
+    if (!*allowed) {
+      finish(i, cancelled_ ? Result::cancelled : Result::skipped, {});
+      return;
+    }
+    if (const CallValues& values = call_values(*plan_.job(i).frame); !values.error.empty()) {
+      finish(i, Result::failure, values.error);
+      return;
+    }
+  }
   auto holds = condition_holds(i);
   if (!holds) {
     finish(i, Result::failure, std::move(holds.error()));
   } else if (!*holds) {
     finish(i, cancelled_ ? Result::cancelled : Result::skipped, {});
+  } else if (auto resolved = info_[g].resolve ? resolved_job(i) : std::expected<const Job*, std::string>(nullptr);
+             !resolved) {
+    finish(i, Result::failure, std::move(resolved.error()));
   } else {
     make_ready(i);
   }
@@ -264,10 +312,10 @@ void Executor::start(std::size_t i) {
 
   JobRequest request;
   request.index = i;
-  request.job = &plan_.job(i);
+  request.job = job_of_[i] ? job_of_[i] : &plan_.job(i);
   request.concrete = &plan_.concrete(i);
   request.make_context = [this, i] { return job_context(i); };
-  request.timeout = info_[g].timeout;
+  request.timeout = job_of_[i] ? minutes_to_duration(timeout_minutes_[i]) : info_[g].timeout;
   request.observer = observer_;
   state.continue_on_error = continue_on_error_holds(i);
 
@@ -297,7 +345,7 @@ void Executor::complete(JobCompletion completion) {
   switch (state.stop) {
     case StopReason::timeout:
       result = Result::failure;
-      message = "timed out after " + format_minutes(plan_.job(i).timeout_minutes);
+      message = "timed out after " + format_minutes(timeout_minutes_[i]);
       break;
     case StopReason::cancelled:
       result = Result::cancelled;
@@ -363,7 +411,9 @@ void Executor::finish(std::size_t i, Result result, std::string message) {
   const bool failed = group_done && failed_ancestry_[g];
   for (std::size_t d : plan_.dependents(i)) {
     JobState& dependent = jobs_[d];
-    dependent.need_unsuccessful |= unsuccessful;
+    // Across a call's edge (a called workflow's first jobs after the caller's
+    // needs) the caller's `if:` decides, not the called jobs' implied success().
+    dependent.need_unsuccessful |= unsuccessful && info_[g].scope == info_[plan_.job_index(d)].scope;
     dependent.failed_ancestry |= failed;
     if (--dependent.remaining_needs == 0) to_decide_.push_back(d);
   }
@@ -416,6 +466,237 @@ void Executor::check_timeouts(Clock::time_point now) {
     jobs_[i].stop = StopReason::timeout;
     runner_.stop(i);
   }
+}
+
+// ---- reusable workflows and run-time expressions ---------------------------------
+
+void Executor::prepare_scopes() {
+  const auto& jobs = plan_.workflow().jobs;
+  const bool calls = std::any_of(jobs.begin(), jobs.end(), [](const Job& job) { return job.frame || job.call; });
+  if (!calls) return;
+  std::map<std::string, std::size_t> scopes;
+  for (std::size_t g = 0; g < jobs.size(); ++g) {
+    group_by_id_.emplace(jobs[g].id, g);
+    if (jobs[g].frame) info_[g].scope = scopes.emplace(jobs[g].frame->scope, scopes.size() + 1).first->second;
+  }
+}
+
+std::size_t Executor::group_of(const std::string& id) const {
+  auto it = group_by_id_.find(id);
+  return it == group_by_id_.end() ? kNoIndex : it->second;
+}
+
+EvalContext Executor::caller_context(const CallFrame& frame) const {
+  EvalContext ctx = options_.context;
+  auto& contexts = ctx.contexts;
+  if (!contexts.is_object()) contexts = nlohmann::json::object();
+  contexts["matrix"] = frame.matrix.is_null() ? nlohmann::json::object() : frame.matrix;
+  ctx.status.cancelled = cancelled_;
+  const std::size_t c = group_of(frame.caller);
+  if (c == kNoIndex) return ctx;
+  const Job& caller = plan_.workflow().jobs[c];
+  if (caller.frame) {
+    const CallValues& values = call_values(*caller.frame);
+    contexts["inputs"] = values.inputs;
+    contexts["secrets"] = values.secrets;
+  }
+  nlohmann::json needs = nlohmann::json::object();
+  for (const std::string& id : caller.call->caller_needs) {
+    const std::size_t need = group_of(id);
+    if (need == kNoIndex) continue;
+    const std::string key = caller.frame ? id.substr(caller.frame->scope.size() + 1) : id;
+    needs[key] = {{"result", to_string(group_result_[need])}, {"outputs", group_outputs(need)}};
+    ctx.status.any_failed = ctx.status.any_failed || failed_ancestry_[need];
+  }
+  contexts["needs"] = std::move(needs);
+  return ctx;
+}
+
+namespace {
+
+// A `with:` value, as text once interpolated, read as its declared type.
+std::expected<nlohmann::json, std::string> typed_input(const WorkflowCallInput& input, const std::string& text) {
+  if (input.type == "boolean") {
+    if (text == "true") return true;
+    if (text == "false") return false;
+    return std::unexpected("input '" + input.name + "' is a boolean, not '" + text + "'");
+  }
+  if (input.type == "number") {
+    const double number = expr::parse_number(text);
+    if (std::isnan(number)) return std::unexpected("input '" + input.name + "' is a number, not '" + text + "'");
+    return expr::make_number(number);
+  }
+  return text;
+}
+
+nlohmann::json unset_input(const WorkflowCallInput& input) {
+  if (input.type == "boolean") return false;
+  if (input.type == "number") return 0;
+  return "";
+}
+
+}  // namespace
+
+const Executor::CallValues& Executor::call_values(const CallFrame& frame) const {
+  auto [it, inserted] = call_values_.try_emplace(&frame);
+  CallValues& values = it->second;
+  if (!inserted) return values;
+  values.inputs = nlohmann::json::object();
+  values.secrets = nlohmann::json::object();
+  const std::size_t c = group_of(frame.caller);
+  if (c == kNoIndex) {
+    values.error = "the job calling " + frame.file + " ('" + frame.caller + "') is not part of this run";
+    return values;
+  }
+  const WorkflowCall& call = *plan_.workflow().jobs[c].call;
+  const EvalContext ctx = caller_context(frame);
+  auto fail = [&](std::string message) {
+    if (values.error.empty()) values.error = "calling " + frame.file + ": " + std::move(message);
+  };
+  for (const auto& input : frame.declared.inputs) {
+    auto given = std::find_if(call.with.begin(), call.with.end(), [&](const auto& e) { return e.first == input.name; });
+    if (given == call.with.end()) {
+      if (!input.default_value) {
+        values.inputs[input.name] = unset_input(input);
+      } else if (input.default_value->is_string()) {
+        auto text = interpolate(input.default_value->get<std::string>(), ctx);
+        if (!text) fail("default of input '" + input.name + "': " + text.error().message);
+        auto typed = text ? typed_input(input, *text) : nlohmann::json(nullptr);
+        if (!typed) fail(typed.error());
+        values.inputs[input.name] = typed ? *typed : nlohmann::json(nullptr);
+      } else {
+        values.inputs[input.name] = *input.default_value;
+      }
+      continue;
+    }
+    auto text = interpolate(given->second, ctx);
+    if (!text) {
+      fail("with." + input.name + ": " + text.error().message);
+      continue;
+    }
+    auto typed = typed_input(input, *text);
+    if (!typed) fail(typed.error());
+    values.inputs[input.name] = typed ? *typed : nlohmann::json(*text);
+  }
+  if (call.inherit_secrets) {
+    if (const auto* secrets = ctx.contexts.contains("secrets") ? &ctx.contexts["secrets"] : nullptr)
+      values.secrets = *secrets;
+  } else {
+    for (const auto& [name, text] : call.secrets) {
+      auto value = interpolate(text, ctx);
+      if (!value) fail("secrets." + name + ": " + value.error().message);
+      values.secrets[name] = value ? *value : "";
+    }
+  }
+  return values;
+}
+
+std::expected<bool, std::string> Executor::callers_allow(std::size_t g) const {
+  const Job& job = plan_.workflow().jobs[g];
+  if (!job.frame) return true;
+  const std::size_t c = group_of(job.frame->caller);
+  if (c == kNoIndex) return true;
+  const Job& caller = plan_.workflow().jobs[c];
+  if (!info_[c].uses_status_function) {
+    // The caller's implied success(): every job it needs succeeded.
+    if (cancelled_) return false;
+    for (const std::string& id : caller.call->caller_needs)
+      if (const std::size_t need = group_of(id); need != kNoIndex && group_result_[need] != Result::success)
+        return false;
+  }
+  if (!info_[c].condition_empty || info_[c].uses_status_function) {
+    auto holds = evaluate_condition(caller.if_condition, caller_context(*job.frame));
+    if (!holds) return std::unexpected("if of calling job '" + caller.id + "': " + holds.error().message);
+    if (!*holds) return false;
+  }
+  return callers_allow(c);
+}
+
+void Executor::finish_join(std::size_t i) {
+  const std::size_t g = plan_.job_index(i);
+  const Job& join = plan_.job(i);
+  bool failure = false, cancelled = false, success = false;
+  for (std::size_t child : plan_.job_needs(g)) {
+    failure |= group_result_[child] == Result::failure;
+    cancelled |= group_result_[child] == Result::cancelled;
+    success |= group_result_[child] == Result::success;
+  }
+  Result result = failure ? Result::failure : cancelled ? Result::cancelled : success ? Result::success : Result::skipped;
+  std::string message = failure ? "a job of the called workflow failed" : "";
+  if (result != Result::skipped) {
+    jobs_[i].started = true;
+    started_at_[i] = clock_.now();
+    publish(EventKind::job_started, i);
+  }
+  nlohmann::json outputs = nlohmann::json::object();
+  if (result != Result::skipped && !join.outputs.empty()) {
+    // One evaluation per copy of the called workflow (a caller matrix); the last one wins.
+    for (const std::string& scope : join.call->scopes) {
+      EvalContext ctx = options_.context;
+      if (!ctx.contexts.is_object()) ctx.contexts = nlohmann::json::object();
+      nlohmann::json jobs = nlohmann::json::object();
+      for (std::size_t child : plan_.job_needs(g)) {
+        const Job& called = plan_.workflow().jobs[child];
+        if (!called.frame || called.frame->scope != scope) continue;
+        jobs[called.id.substr(scope.size() + 1)] = {{"result", to_string(group_result_[child])},
+                                                    {"outputs", group_outputs(child)}};
+        ctx.contexts["inputs"] = call_values(*called.frame).inputs;
+      }
+      ctx.contexts["jobs"] = std::move(jobs);
+      for (const auto& [name, value] : join.outputs) {
+        auto text = interpolate(value, ctx);
+        if (text) {
+          outputs[name] = *text;
+        } else if (result == Result::success) {
+          result = Result::failure;
+          message = "output '" + name + "' of the called workflow: " + text.error().message;
+        }
+      }
+    }
+  }
+  if (!outputs.empty()) report_.jobs[i].outputs = std::move(outputs);
+  finish(i, result, std::move(message));
+}
+
+std::expected<const Job*, std::string> Executor::resolved_job(std::size_t i) {
+  const Job& job = plan_.job(i);
+  if (job.strategy && job.strategy->matrix.from_expression()) return std::unexpected(unresolved_matrix_message(job));
+  const EvalContext ctx = job_context(i);
+  Job copy = job;
+  if (!job.env_expression.empty()) {
+    auto env = evaluate_env(job.env_expression, ctx);
+    if (!env) return std::unexpected("env: " + env.error());
+    copy.env = std::move(*env);
+    copy.env_expression.clear();
+  }
+  if (!job.timeout_expression.empty()) {
+    auto minutes = evaluate_minutes(job.timeout_expression, ctx);
+    if (!minutes) return std::unexpected("timeout-minutes: " + minutes.error());
+    copy.timeout_minutes = *minutes;
+    copy.timeout_expression.clear();
+  }
+  // Steps' whole-value expressions see what is known when the job starts (not
+  // steps.* or env: those exist only while it runs).
+  for (std::size_t k = 0; k < copy.steps.size(); ++k) {
+    Step& step = copy.steps[k];
+    const std::string what = "step " + std::to_string(k + 1) + " ";
+    if (!step.env_expression.empty()) {
+      auto env = evaluate_env(step.env_expression, ctx);
+      if (!env) return std::unexpected(what + "env: " + env.error() + " (evaluated when the job starts)");
+      step.env = std::move(*env);
+      step.env_expression.clear();
+    }
+    if (!step.timeout_expression.empty()) {
+      auto minutes = evaluate_minutes(step.timeout_expression, ctx);
+      if (!minutes) return std::unexpected(what + "timeout-minutes: " + minutes.error());
+      step.timeout_minutes = *minutes;
+      step.timeout_expression.clear();
+    }
+  }
+  timeout_minutes_[i] = copy.timeout_minutes;
+  resolved_jobs_.push_back(std::move(copy));
+  job_of_[i] = &resolved_jobs_.back();
+  return job_of_[i];
 }
 
 }  // namespace sandci::scheduler

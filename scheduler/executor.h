@@ -9,6 +9,8 @@
 // clock make a run deterministic.
 #include <atomic>
 #include <cstddef>
+#include <deque>
+#include <map>
 #include <optional>
 #include <queue>
 #include <string>
@@ -87,6 +89,15 @@ class Executor {
     bool condition_empty = true;
     bool uses_status_function = false;  // its `if:` calls success()/failure()/...
     unsigned char continue_on_error = 0;  // 0 false, 1 true, 2 an expression
+    bool join = false;      // calls a reusable workflow: finished from its called jobs, never run
+    bool resolve = false;   // has expressions evaluated when it starts (env, timeout, matrix)
+    std::size_t scope = 0;  // jobs of one call (one copy of a called workflow) share a scope; 0: top
+  };
+
+  // What a call passes its jobs, evaluated once its caller's needs are done.
+  struct CallValues {
+    std::string error;  // why `with` or `secrets` could not be evaluated; empty: fine
+    nlohmann::json inputs, secrets;
   };
 
   // Per workflow job: its instances' progress and, once all are done, what
@@ -121,6 +132,17 @@ class Executor {
   void check_timeouts(Clock::time_point now);
   std::optional<Clock::time_point> nearest_deadline();
   EvalContext job_context(std::size_t i) const;
+  // ---- reusable workflows ----
+  void prepare_scopes();
+  std::size_t group_of(const std::string& id) const;
+  // The contexts of the job that calls `frame`'s workflow (for its with, secrets, if).
+  EvalContext caller_context(const CallFrame& frame) const;
+  const CallValues& call_values(const CallFrame& frame) const;
+  // Whether every caller up the chain of job group g lets its called jobs run.
+  std::expected<bool, std::string> callers_allow(std::size_t g) const;
+  void finish_join(std::size_t i);
+  // Evaluates a job's run-time expressions (env, step env, timeout); nullptr: none.
+  std::expected<const Job*, std::string> resolved_job(std::size_t i);
   const nlohmann::json& group_outputs(std::size_t job_index) const;
   // Whether job i's `if:` holds now; an error message when it cannot be evaluated.
   std::expected<bool, std::string> condition_holds(std::size_t i) const;
@@ -153,6 +175,11 @@ class Executor {
   std::priority_queue<ReadyEntry> ready_;
   std::priority_queue<Deadline, std::vector<Deadline>, std::greater<>> deadlines_;
   std::vector<Clock::time_point> deadline_of_;
+  std::vector<const Job*> job_of_;        // per concrete job when resolved_job made a copy
+  std::vector<double> timeout_minutes_;   // per concrete job
+  std::deque<Job> resolved_jobs_;         // stable addresses: runners keep pointers
+  std::map<std::string, std::size_t> group_by_id_;  // only filled when the workflow has calls
+  mutable std::map<const CallFrame*, CallValues> call_values_;
   RunReport report_;
 };
 

@@ -26,9 +26,10 @@ using expr::NodePtr;
 using expr::Token;
 using expr::TokenKind;
 
-constexpr std::array<std::string_view, 11> kContexts = {
+// `jobs` exists only in a reusable workflow's `on.workflow_call.outputs` values.
+constexpr std::array<std::string_view, 12> kContexts = {
     "github", "env",   "vars", "matrix", "needs",   "steps",
-    "secrets", "inputs", "job", "runner", "strategy"};
+    "secrets", "inputs", "job", "runner", "strategy", "jobs"};
 
 // Contexts and functions are case-insensitive. The word is cut to 64 characters so
 // a hostile 64 KiB word stays cheap.

@@ -227,3 +227,28 @@ void WorkflowParser::check_condition(const Entry& e) {
 }
 
 }  // namespace sandci::scheduler::loader
+
+namespace sandci::scheduler::loader {
+
+bool WorkflowParser::is_expression(const YAML::Node& node) {
+  if (!node.IsScalar()) return false;
+  std::string_view text = node.Scalar();
+  while (!text.empty() && std::isspace(static_cast<unsigned char>(text.front()))) text.remove_prefix(1);
+  while (!text.empty() && std::isspace(static_cast<unsigned char>(text.back()))) text.remove_suffix(1);
+  return text.starts_with("${{") && text.ends_with("}}") && text.find("${{", 3) == std::string_view::npos;
+}
+
+std::string WorkflowParser::expression_of(const Entry& e) {
+  check_expressions(e.value);
+  return e.value.Scalar();
+}
+
+StringMap WorkflowParser::string_map_or_expression(const Entry& e, std::string& expression) {
+  if (is_expression(e.value)) {
+    expression = expression_of(e);
+    return {};
+  }
+  return string_map(e);
+}
+
+}  // namespace sandci::scheduler::loader

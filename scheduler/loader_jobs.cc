@@ -62,9 +62,12 @@ Job WorkflowParser::parse_job(const Entry& e, std::vector<NeedsRef>& needs) {
     } else if (f.key == "container") {
       job.container = parse_container(f);
     } else if (f.key == "env") {
-      job.env = string_map(f);
+      job.env = string_map_or_expression(f, job.env_expression);
     } else if (f.key == "timeout-minutes") {
-      job.timeout_minutes = positive_number(f).value_or(job.timeout_minutes);
+      if (is_expression(f.value))
+        job.timeout_expression = expression_of(f);
+      else
+        job.timeout_minutes = positive_number(f).value_or(job.timeout_minutes);
     } else if (f.key == "continue-on-error") {
       job.continue_on_error = bool_or_expression(f);
     } else if (f.key == "strategy") {
@@ -85,9 +88,16 @@ Job WorkflowParser::parse_job(const Entry& e, std::vector<NeedsRef>& needs) {
       parse_concurrency(f);  // checked like the workflow's, then dropped
     }
   }
-  if (!find(fields, "steps")) error(e.key_node, what + " has no steps");
+  if (find(fields, "uses"))
+    parse_call(fields, job);
+  else if (!find(fields, "steps"))
+    error(e.key_node, what + " has no steps");
+  else
+    for (std::string_view key : {"with", "secrets"})
+      if (const Entry* f = find(fields, key))
+        error(f->key_node, "'" + f->key + "' is only allowed in a job with 'uses' (a reusable workflow call)");
   // A well-formed matrix may still expand to more jobs than Actions allows.
-  if (strategy_at && !job.strategy->matrix.empty())
+  if (strategy_at && !job.strategy->matrix.empty() && !job.strategy->matrix.from_expression())
     if (auto expanded = expand_matrix(job, 0); !expanded)
       error(*strategy_at, expanded.error().message);
   return job;
@@ -127,8 +137,85 @@ Container WorkflowParser::parse_container(const Entry& e) {
   else if (e.value.IsMap())
     error(where(e), "'container' needs an 'image'");
   if (const Entry* env = find(fields, "env")) container.env = string_map(*env);
-  if (const Entry* o = find(fields, "options")) container.options = string_of(*o).value_or("");
+  if (const Entry* o = find(fields, "options")) {
+    container.options = string_of(*o).value_or("");
+    check_container_options(*o, container.options);
+  }
   return container;
+}
+
+namespace {
+
+struct ContainerFlag {
+  std::string_view name;
+  bool refused;
+  std::string_view why;
+};
+
+// Docker run flags people put in `container.options`, and what sandci does with them.
+constexpr ContainerFlag kContainerFlags[] = {
+    {"--privileged", true, "a job never gets more privileges than its gVisor sandbox gives"},
+    {"--network", true, "jobs have no network"},
+    {"--net", true, "jobs have no network"},
+    {"--network-alias", true, "jobs have no network"},
+    {"--add-host", true, "jobs have no network"},
+    {"--dns", true, "jobs have no network"},
+    {"-p", true, "jobs have no network"},
+    {"--publish", true, "jobs have no network"},
+    {"--cap-add", true, "a job never gets capabilities beyond its gVisor sandbox"},
+    {"--security-opt", true, "a job's confinement is its gVisor sandbox, not a Docker profile"},
+    {"-v", true, "a job sees only its checkout, never a folder of the host"},
+    {"--volume", true, "a job sees only its checkout, never a folder of the host"},
+    {"--mount", true, "a job sees only its checkout, never a folder of the host"},
+    {"--device", true, "a job reaches no host device"},
+    {"--gpus", true, "a job reaches no host device"},
+    {"--pid", true, "a job cannot share the host's processes"},
+    {"--ipc", true, "a job cannot share the host's IPC namespace"},
+    {"--userns", true, "a job cannot share the host's user namespace"},
+    {"--init", false, "every job already has an init process in its sandbox"},
+    {"--cpus", false, "the agent's limits (resources in its configuration) apply"},
+    {"--memory", false, "the agent's limits (resources in its configuration) apply"},
+    {"-m", false, "the agent's limits (resources in its configuration) apply"},
+    {"--pids-limit", false, "the agent's limits (resources in its configuration) apply"},
+    {"--shm-size", false, "/dev/shm has the sandbox's size"},
+    {"--user", false, "steps run as the image's user"},
+    {"-u", false, "steps run as the image's user"},
+    {"--hostname", false, "the sandbox names itself"},
+    {"-h", false, "the sandbox names itself"},
+    {"--entrypoint", false, "steps are run by sandci, not by the image's entry point"},
+    {"--workdir", false, "steps run in /workspace unless working-directory says otherwise"},
+    {"-w", false, "steps run in /workspace unless working-directory says otherwise"},
+    {"-e", false, "use container.env or env instead"},
+    {"--env", false, "use container.env or env instead"},
+    {"--rm", false, "every sandbox is removed after its job"},
+    {"--tty", false, "steps have no terminal"},
+    {"-t", false, "steps have no terminal"},
+};
+
+}  // namespace
+
+void WorkflowParser::check_container_options(const Entry& e, const std::string& options) {
+  std::size_t at = 0;
+  while (at < options.size()) {
+    at = options.find_first_not_of(" \t\r\n", at);
+    if (at == std::string::npos) break;
+    const std::size_t end = std::min(options.find_first_of(" \t\r\n", at), options.size());
+    std::string_view word = std::string_view(options).substr(at, end - at);
+    at = end;
+    if (!word.starts_with("-") || word.find("${{") != std::string_view::npos) continue;
+    std::string_view flag = word.substr(0, word.find('='));
+    const ContainerFlag* known = nullptr;
+    for (const auto& candidate : kContainerFlags)
+      if (candidate.name == flag) known = &candidate;
+    if (!known)
+      note(where(e), "container option '" + std::string(flag) + "' is ignored: sandci runs jobs in gVisor "
+                     "sandboxes, not with docker run");
+    else if (known->refused)
+      error(where(e), "container option '" + std::string(flag) + "' is not supported by sandci: " +
+                          std::string(known->why));
+    else
+      note(where(e), "container option '" + std::string(flag) + "' is ignored: " + std::string(known->why));
+  }
 }
 
 // ---- dependencies ---------------------------------------------------------------

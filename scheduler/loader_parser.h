@@ -87,6 +87,13 @@ class WorkflowParser {
   std::string bool_or_expression(const Entry& e);
   std::optional<double> positive_number(const Entry& e);
   StringMap string_map(const Entry& e);
+  // A mapping, or (GitHub allows it for env) one expression giving the mapping:
+  // then `expression` is set to its text and the map is empty.
+  StringMap string_map_or_expression(const Entry& e, std::string& expression);
+  // A scalar that is exactly one `${{ }}` expression (`timeout-minutes: ${{ ... }}`).
+  static bool is_expression(const YAML::Node& node);
+  // Its text after checking the expression.
+  std::string expression_of(const Entry& e);
   void check_expressions(const YAML::Node& scalar);
   void check_condition(const Entry& e);
 
@@ -104,6 +111,8 @@ class WorkflowParser {
   PushTrigger parse_push(const YAML::Node& value);
   PullRequestTrigger parse_pull_request(const YAML::Node& value);
   WorkflowDispatchTrigger parse_dispatch(const YAML::Node& value);
+  // `on: workflow_call` (loader_calls.cc): inputs, secrets, outputs.
+  WorkflowCallTrigger parse_workflow_call(const YAML::Node& value);
   std::optional<DispatchInput> parse_input(const Entry& e);
 
   // ---- sections of both workflow and job (workflow_loader.cc) ----
@@ -116,6 +125,12 @@ class WorkflowParser {
   void parse_jobs(const Entry& e, Workflow& workflow);
   Job parse_job(const Entry& e, std::vector<NeedsRef>& needs);
   Container parse_container(const Entry& e);
+  // `container.options`: flags a sandbox cannot honour are errors, the rest notes.
+  void check_container_options(const Entry& e, const std::string& options);
+  // A job with `uses:` (a reusable workflow call): its keys and what it passes.
+  void parse_call(const std::vector<Entry>& fields, Job& job);
+  // Where each kept key of a free mapping is written, in `kept`'s order.
+  std::vector<std::pair<std::string, SourceLocation>> key_locations(const YAML::Node& map, const StringMap& kept);
   // `environment` is ignored, but its form is still checked.
   void check_environment(const Entry& e);
   void check_needs(const Workflow& workflow, const std::vector<std::vector<NeedsRef>>& needs);
@@ -128,7 +143,8 @@ class WorkflowParser {
   // ---- steps (loader_steps.cc) ----
   std::vector<Step> parse_steps(const Entry& e, const std::string& job_id);
   Step parse_step(const YAML::Node& node, std::size_t index, const std::string& job_id);
-  void check_uses(const Entry& e, const std::string& uses);
+  // The parsed `uses` of a step, or nullopt after reporting what is wrong with it.
+  std::optional<UsesRef> check_uses(const Entry& e, const std::string& uses);
 
   const YamlSource& source_;
   Diagnostics& out_;

@@ -7,14 +7,6 @@
 #include "scheduler/uses_ref.h"
 
 namespace sandci::scheduler::loader {
-namespace {
-
-constexpr std::string_view kBuiltinActions[] = {"actions/checkout", "actions/upload-artifact",
-                                                "actions/download-artifact", "actions/cache",
-                                                "actions/cache/restore", "actions/cache/save"};
-
-}  // namespace
-
 std::vector<Step> WorkflowParser::parse_steps(const Entry& e, const std::string& job_id) {
   std::vector<Step> steps;
   if (!e.value.IsSequence()) {
@@ -62,7 +54,7 @@ Step WorkflowParser::parse_step(const YAML::Node& node, std::size_t index,
       step.run = string_of(f).value_or("");
     } else if (f.key == "uses") {
       step.uses = string_of(f).value_or("");
-      check_uses(f, step.uses);
+      step.action = check_uses(f, step.uses);
     } else if (f.key == "with") {
       step.with = string_map(f);
     } else if (f.key == "shell") {
@@ -70,14 +62,17 @@ Step WorkflowParser::parse_step(const YAML::Node& node, std::size_t index,
     } else if (f.key == "working-directory") {
       step.working_directory = string_of(f).value_or("");
     } else if (f.key == "env") {
-      step.env = string_map(f);
+      step.env = string_map_or_expression(f, step.env_expression);
     } else if (f.key == "if") {
       check_condition(f);
       step.if_condition = f.value.IsScalar() ? f.value.Scalar() : "";
     } else if (f.key == "continue-on-error") {
       step.continue_on_error = bool_or_expression(f);
     } else if (f.key == "timeout-minutes") {
-      step.timeout_minutes = positive_number(f);
+      if (is_expression(f.value))
+        step.timeout_expression = expression_of(f);
+      else
+        step.timeout_minutes = positive_number(f);
     }
   }
   const Entry* run = find(fields, "run");
@@ -96,29 +91,28 @@ Step WorkflowParser::parse_step(const YAML::Node& node, std::size_t index,
   return step;
 }
 
-void WorkflowParser::check_uses(const Entry& e, const std::string& uses) {
-  const std::size_t at = uses.find('@');
-  std::string name = uses.substr(0, at);
-  std::transform(name.begin(), name.end(), name.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  if (name.rfind("docker://", 0) == 0) {
+std::optional<UsesRef> WorkflowParser::check_uses(const Entry& e, const std::string& uses) {
+  if (uses.find("${{") != std::string::npos) {
+    error(where(e), "'uses' cannot hold an expression: GitHub reads it before any context exists");
+    return std::nullopt;
+  }
+  auto ref = parse_uses(uses);
+  if (!ref) {
+    error(where(e), ref.error());
+    return std::nullopt;
+  }
+  if (ref->kind == UsesRef::Kind::docker) {
     error(where(e), "'uses: " + uses +
                         "' is not supported by sandci: a docker:// action pulls an image from a registry, "
                         "which jobs cannot reach; run the job in an image from the agent's store with "
                         "'container:' instead");
-    return;
+    return std::nullopt;
   }
-  // Actions in the checkout and remote ones are run by the job runner (agent/runner/action_runner.h).
-  if (auto ref = parse_uses(uses); ref && ref->kind != UsesRef::Kind::docker && !contains(kBuiltinActions, name))
-    return;
-  if (!contains(kBuiltinActions, name)) {
-    error(where(e), "'uses: " + uses +
-                        "' is not supported by sandci: only the built-in actions/checkout, "
-                        "actions/upload-artifact and actions/download-artifact are");
-    return;
+  if (ref->kind == UsesRef::Kind::local && ref->path.empty()) {
+    error(where(e), "'uses: " + uses + "' must name a folder with an action.yml, like ./.github/actions/setup");
+    return std::nullopt;
   }
-  if (at == std::string::npos || at + 1 == uses.size())
-    error(where(e), "'uses: " + uses + "' must name a version, like " + name + "@v4");
+  return *ref;
 }
 
 }  // namespace sandci::scheduler::loader

@@ -24,9 +24,9 @@ Strategy WorkflowParser::parse_strategy(const Entry& e) {
 
 Matrix WorkflowParser::parse_matrix(const Entry& e) {
   Matrix matrix;
-  if (e.value.IsScalar()) {
-    error(where(e), "a matrix computed by an expression is not supported by sandci; "
-                    "list the dimensions instead");
+  if (is_expression(e.value)) {
+    // Evaluated when the run is planned, or once the jobs it reads (needs.*) are done.
+    matrix.expression = expression_of(e);
     return matrix;
   }
   auto fields = mapping(e.value, "'matrix'");
@@ -69,7 +69,10 @@ Matrix WorkflowParser::parse_matrix(const Entry& e) {
       objects(f, matrix.exclude, &excludes);
     } else {
       dimension_names.push_back(f.key);
-      if (!f.value.IsSequence()) {
+      if (is_expression(f.value)) {
+        matrix.dimension_expressions.emplace_back(f.key, expression_of(f));
+        matrix.dimensions.emplace_back(f.key, std::vector<nlohmann::json>{});
+      } else if (!f.value.IsSequence()) {
         error(where(f), "matrix dimension '" + f.key + "' must be a list of values, not " +
                             describe(f.value));
       } else if (f.value.size() == 0) {

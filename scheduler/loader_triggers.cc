@@ -40,7 +40,7 @@ void WorkflowParser::parse_on(const Entry& e, Triggers& on) {
     return;
   }
   const bool runs = on.push || on.pull_request || on.workflow_dispatch;
-  if (!runs && idle.empty() && errors_ == 0)
+  if (!runs && !on.workflow_call && idle.empty() && errors_ == 0)
     error(where(e), "'on' must name at least one event");
   // The note says what the workflow still does, so it is written once all events are read.
   std::string runs_for;
@@ -50,8 +50,9 @@ void WorkflowParser::parse_on(const Entry& e, Triggers& on) {
     if (present) runs_for += (runs_for.empty() ? "" : ", ") + std::string{name};
   for (const auto& event : idle)
     note(event.location, "event '" + event.name + "' is not run by sandci; " +
-                             (runs ? "the workflow runs for " + runs_for
-                                   : std::string{"sandci never triggers this workflow"}));
+                             (runs             ? "the workflow runs for " + runs_for
+                              : on.workflow_call ? std::string{"the workflow runs only when another workflow calls it"}
+                                                 : std::string{"sandci never triggers this workflow"}));
 }
 
 void WorkflowParser::parse_event(const std::string& name, const YAML::Node& key,
@@ -63,6 +64,8 @@ void WorkflowParser::parse_event(const std::string& name, const YAML::Node& key,
     on.pull_request = parse_pull_request(value);
   } else if (name == "workflow_dispatch") {
     on.workflow_dispatch = parse_dispatch(value);
+  } else if (name == "workflow_call") {
+    on.workflow_call = parse_workflow_call(value);  // loader_calls.cc
   } else if (find_event(name)) {
     // What such an event is configured with (cron lines, types) is not checked.
     idle.push_back({name, source_.at(key)});

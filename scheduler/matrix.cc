@@ -3,6 +3,7 @@
 #include <utility>
 
 #include "scheduler/expression.h"
+#include "scheduler/value_expression.h"
 
 namespace sandci::scheduler {
 namespace {
@@ -147,6 +148,11 @@ std::expected<std::vector<ConcreteJob>, Diagnostic> expand_matrix(const Job& job
   const bool templated = base.find("${{") != std::string::npos;
   std::vector<ConcreteJob> jobs;
 
+  if (job.strategy && job.strategy->matrix.from_expression()) {
+    jobs.push_back(ConcreteJob{job_index, (templated ? interpolate_name(base, nullptr) : base) + " (matrix)",
+                               nullptr, 0, 1});
+    return jobs;
+  }
   if (!job.strategy || job.strategy->matrix.empty()) {
     jobs.push_back(ConcreteJob{job_index, templated ? interpolate_name(base, nullptr) : base,
                                nullptr, 0, 1});
@@ -171,6 +177,86 @@ std::expected<std::vector<ConcreteJob>, Diagnostic> expand_matrix(const Job& job
                                combinations->size()});
   }
   return jobs;
+}
+
+namespace {
+
+std::expected<std::vector<nlohmann::json>, std::string> list_of(const Value& value, const std::string& what,
+                                                                 bool objects) {
+  if (!value.is_array()) return std::unexpected(what + " must be a list, not " + to_display_string(value));
+  if (value.empty() && !objects) return std::unexpected(what + " must not be empty");
+  std::vector<nlohmann::json> items;
+  for (const auto& item : value) {
+    if (objects && !item.is_object())
+      return std::unexpected("each entry of " + what + " must be a mapping, not " + to_display_string(item));
+    items.push_back(item);
+  }
+  return items;
+}
+
+}  // namespace
+
+std::expected<void, std::string> resolve_matrix(Matrix& matrix, const EvalContext& context) {
+  if (!matrix.expression.empty()) {
+    auto value = evaluate_value(matrix.expression, context);
+    if (!value) return std::unexpected("'matrix: " + matrix.expression + "': " + value.error().message);
+    if (!value->is_object() || value->empty())
+      return std::unexpected("'matrix: " + matrix.expression + "' must give a mapping of dimensions, not " +
+                             to_display_string(*value));
+    Matrix resolved;
+    for (const auto& [key, item] : value->items()) {
+      const bool list_of_objects = key == "include" || key == "exclude";
+      auto items = list_of(item, "matrix '" + key + "'", list_of_objects);
+      if (!items) return std::unexpected(items.error());
+      if (key == "include")
+        resolved.include = std::move(*items);
+      else if (key == "exclude")
+        resolved.exclude = std::move(*items);
+      else
+        resolved.dimensions.emplace_back(key, std::move(*items));
+    }
+    if (resolved.dimensions.empty() && resolved.include.empty())
+      return std::unexpected("'matrix: " + matrix.expression + "' gives no dimensions and no 'include'");
+    matrix = std::move(resolved);
+    return {};
+  }
+  for (const auto& [name, text] : matrix.dimension_expressions) {
+    auto value = evaluate_value(text, context);
+    if (!value) return std::unexpected("matrix dimension '" + name + "': " + value.error().message);
+    auto items = list_of(*value, "matrix dimension '" + name + "'", false);
+    if (!items) return std::unexpected(items.error());
+    for (auto& [dimension, values] : matrix.dimensions)
+      if (dimension == name) values = std::move(*items);
+  }
+  matrix.dimension_expressions.clear();
+  return {};
+}
+
+namespace {
+
+bool reads_needs(const Matrix& matrix) {
+  if (matrix.expression.find("needs.") != std::string::npos) return true;
+  for (const auto& [name, text] : matrix.dimension_expressions)
+    if (text.find("needs.") != std::string::npos) return true;
+  return false;
+}
+
+}  // namespace
+
+Diagnostics resolve_planned_matrices(Workflow& workflow, const EvalContext& context) {
+  Diagnostics errors;
+  for (auto& job : workflow.jobs) {
+    if (!job.strategy || !job.strategy->matrix.from_expression() || reads_needs(job.strategy->matrix)) continue;
+    if (auto resolved = resolve_matrix(job.strategy->matrix, context); !resolved)
+      errors.push_back({job.location, "job '" + job.id + "': " + resolved.error()});
+  }
+  return errors;
+}
+
+std::string unresolved_matrix_message(const Job& job) {
+  return "the matrix of job '" + job.id +
+         "' is computed from needs.* outputs; sandci evaluates matrix expressions when it plans the run "
+         "(github, inputs, vars) and cannot yet grow the plan while the run goes on";
 }
 
 }  // namespace sandci::scheduler

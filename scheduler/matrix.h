@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "scheduler/diagnostic.h"
+#include "scheduler/expression.h"
 #include "scheduler/workflow.h"
 
 namespace sandci::scheduler {
@@ -34,12 +35,28 @@ struct MatrixOptions {
 // it does not contradict (its other keys are added or overwrite earlier added
 // keys); an entry that extends no combination becomes a combination of its own.
 // A job without matrix yields one concrete job. A matrix whose expansion is
-// empty yields no jobs. Names: the job's name (or id) followed by the
+// empty yields no jobs. A matrix still written as an expression yields one job
+// named "<name> (matrix)" with a null matrix (the executor refuses to run it). Names: the job's name (or id) followed by the
 // combination's values in order, "build (linux, 20)"; a name holding `${{ }}` is
 // interpolated with the matrix context instead (kept as written when that fails).
 std::expected<std::vector<ConcreteJob>, Diagnostic> expand_matrix(const Job& job,
                                                                   std::size_t job_index,
                                                                   const MatrixOptions& options = {});
+
+// Evaluates a matrix written with expressions (`matrix: ${{ fromJSON(...) }}`, or
+// a dimension `os: ${{ ... }}`) with `context`; afterwards it is a plain matrix.
+// The whole matrix must give an object (dimensions as lists, `include` and
+// `exclude` as lists of objects); a dimension must give a non-empty list.
+// Errors say which expression and why.
+std::expected<void, std::string> resolve_matrix(Matrix& matrix, const EvalContext& context);
+
+// Resolves the matrix expressions of every job that reads only what is known
+// before any job runs (github, inputs, vars, env...): those reading `needs.`
+// are left for run time. Errors at each job's position.
+Diagnostics resolve_planned_matrices(Workflow& workflow, const EvalContext& context);
+
+// The message of a matrix still unresolved at run time.
+std::string unresolved_matrix_message(const Job& job);
 
 // How a matrix value appears in a job name: strings as they are, other values
 // as compact JSON ("20", "true", {"os":"linux"}).

@@ -14,7 +14,7 @@ constexpr std::string_view kStrings = "a string or a list of strings";
 constexpr std::string_view kStringMap = "a mapping of names to strings";
 constexpr std::string_view kBool = "true or false";
 constexpr std::string_view kBoolOrExpression = "true, false or an expression";
-constexpr std::string_view kPositive = "a positive number";
+constexpr std::string_view kPositiveOrExpression = "a positive number or an expression";
 constexpr std::string_view kPatterns = "a pattern or a list of patterns";
 constexpr std::string_view kPermissions = "read-all, write-all or a mapping of scopes";
 constexpr std::string_view kNoToken = "jobs get no GitHub token";
@@ -36,7 +36,7 @@ constexpr KeySpec kKeys[] = {
     {job, "runs-on", supported, "a label or a list of labels", interpolated, ""},
     {job, "container", supported, "an image or a mapping", interpolated, ""},
     {job, "env", supported, kStringMap, interpolated, ""},
-    {job, "timeout-minutes", supported, kPositive, none, ""},
+    {job, "timeout-minutes", supported, kPositiveOrExpression, none, ""},
     {job, "continue-on-error", supported, kBoolOrExpression, interpolated, ""},
     {job, "strategy", supported, "a mapping with 'matrix', 'fail-fast', 'max-parallel'",
      interpolated, ""},
@@ -50,10 +50,10 @@ constexpr KeySpec kKeys[] = {
      "sandci applies concurrency groups to whole workflows, not to jobs"},
     {job, "services", refused, "a mapping of service containers", interpolated,
      "service containers talk to the job over a network, and sandci jobs have none"},
-    {job, "uses", refused, "a reusable workflow", none, "reusable workflows are not supported yet"},
-    {job, "with", refused, kStringMap, interpolated, "it goes with 'uses' (reusable workflows are not supported yet)"},
-    {job, "secrets", refused, "a mapping or 'inherit'", interpolated,
-     "it goes with 'uses' (reusable workflows are not supported yet)"},
+    {job, "uses", supported, "a reusable workflow: ./.github/workflows/x.yml or owner/repo/path@ref",
+     none, ""},
+    {job, "with", supported, "a mapping of input names to values", interpolated, ""},
+    {job, "secrets", supported, "a mapping of secret names to values, or 'inherit'", interpolated, ""},
 
     {step, "id", supported, kString, none, ""},
     {step, "name", supported, kString, interpolated, ""},
@@ -63,8 +63,8 @@ constexpr KeySpec kKeys[] = {
     {step, "env", supported, kStringMap, interpolated, ""},
     {step, "if", supported, "a condition", condition, ""},
     {step, "continue-on-error", supported, kBoolOrExpression, interpolated, ""},
-    {step, "timeout-minutes", supported, kPositive, none, ""},
-    {step, "uses", supported, "a built-in action with a version", none, ""},
+    {step, "timeout-minutes", supported, kPositiveOrExpression, none, ""},
+    {step, "uses", supported, "./path, owner/repo[/path]@ref", none, ""},
     {step, "with", supported, kStringMap, interpolated, ""},
 
     {defaults, "run", supported, "a mapping with 'shell', 'working-directory'", none, ""},
@@ -108,6 +108,21 @@ constexpr KeySpec kKeys[] = {
     {dispatch_input, "default", supported, "a single value", none, ""},
     {dispatch_input, "type", supported, "string, boolean, choice, number or environment", none, ""},
     {dispatch_input, "options", supported, kStrings, none, ""},
+
+    {workflow_call, "inputs", supported, "a mapping of input ids to inputs", none, ""},
+    {workflow_call, "secrets", supported, "a mapping of secret names to secrets", none, ""},
+    {workflow_call, "outputs", supported, "a mapping of output names to outputs", none, ""},
+
+    {call_input, "description", supported, kString, none, ""},
+    {call_input, "required", supported, kBool, none, ""},
+    {call_input, "default", supported, "a single value", interpolated, ""},
+    {call_input, "type", supported, "string, number or boolean", none, ""},
+
+    {call_secret, "description", supported, kString, none, ""},
+    {call_secret, "required", supported, kBool, none, ""},
+
+    {call_output, "description", supported, kString, none, ""},
+    {call_output, "value", supported, "an expression", interpolated, ""},
 };
 
 constexpr EventSpec kEvents[] = {

@@ -24,6 +24,10 @@ enum class KeyPlace {
   pull_request,
   workflow_dispatch,
   dispatch_input,  // one entry of `workflow_dispatch.inputs`
+  workflow_call,   // `on.workflow_call`
+  call_input,      // one entry of `workflow_call.inputs`
+  call_secret,     // one entry of `workflow_call.secrets`
+  call_output,     // one entry of `workflow_call.outputs`
 };
 
 enum class KeySupport {

@@ -11,7 +11,9 @@
 #include <nlohmann/json.hpp>
 
 #include "agent/cli/cli.h"
+#include "agent/runner/run_engine.h"
 #include "scheduler/plan.h"
+#include "scheduler/workflow_calls.h"
 #include "scheduler/trigger.h"
 #include "scheduler/workflow_loader.h"
 
@@ -161,10 +163,32 @@ int run_plan(const PlanArgs& args) {
   }
   if (!loaded.ok()) return kExitUsage;
 
-  const scheduler::Event event = make_event(args);
-  std::vector<WorkflowPlan> plans;
+  // Calls of reusable workflows are expanded so that the plan shows the called
+  // jobs; remote ones are not fetched here and stay one job each.
+  const std::filesystem::path root =
+      folder ? target : (target.parent_path().filename() == "workflows" ? target.parent_path().parent_path().parent_path()
+                                                                          : target.parent_path());
+  scheduler::CallOptions calls;
+  calls.read = workflow_reader(root, nullptr);
+  calls.root = root.lexically_normal().string();
+  calls.skip_remote = true;
+  std::vector<scheduler::Workflow> expanded;
   bool errors = false;
   for (const auto& workflow : loaded.workflows) {
+    scheduler::Diagnostics diagnostics;
+    auto one = scheduler::expand_calls(workflow, calls, diagnostics);
+    for (const auto& diagnostic : diagnostics) std::cerr << diagnostic.to_string() << "\n";
+    if (!one) {
+      errors = true;
+      continue;
+    }
+    expanded.push_back(std::move(*one));
+  }
+  if (errors) return kExitUsage;
+
+  const scheduler::Event event = make_event(args);
+  std::vector<WorkflowPlan> plans;
+  for (const auto& workflow : expanded) {
     WorkflowPlan entry{&workflow, scheduler::match_trigger(workflow, event), std::nullopt};
     if (entry.decision.runs) {
       auto plan = Plan::build(workflow);

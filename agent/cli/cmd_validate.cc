@@ -6,6 +6,8 @@
 #include <CLI/CLI.hpp>
 
 #include "agent/cli/cli.h"
+#include "agent/runner/run_engine.h"
+#include "scheduler/workflow_calls.h"
 #include "scheduler/workflow_loader.h"
 
 namespace sandci::agent {
@@ -20,6 +22,37 @@ std::string searched_folders() {
   return list;
 }
 
+// The repository a workflow file or folder belongs to: called workflows
+// (`uses: ./.github/workflows/x.yml`) are read from there.
+std::filesystem::path repository_root(const std::filesystem::path& target, bool folder) {
+  if (folder) return target;
+  const auto dir = target.parent_path();
+  if (dir.filename() == "workflows") return dir.parent_path().parent_path();
+  return dir;
+}
+
+// Reads and checks the workflows each workflow calls; remote ones get a note (not fetched here).
+void check_calls(scheduler::LoadResult& result, const std::filesystem::path& root) {
+  scheduler::CallOptions options;
+  options.read = workflow_reader(root, nullptr);
+  options.root = root.lexically_normal().string();
+  options.skip_remote = true;
+  scheduler::Diagnostics found;
+  std::vector<scheduler::Workflow> kept;
+  for (auto& workflow : result.workflows)
+    if (scheduler::expand_calls(workflow, options, found)) kept.push_back(std::move(workflow));
+  result.workflows = std::move(kept);
+  // A called file is usually a workflow of the folder too: report its errors once.
+  for (auto& d : found)
+    if (std::none_of(result.diagnostics.begin(), result.diagnostics.end(),
+                     [&](const scheduler::Diagnostic& seen) { return seen.to_string() == d.to_string(); }))
+      result.diagnostics.push_back(std::move(d));
+  std::stable_sort(result.diagnostics.begin(), result.diagnostics.end(), [](const auto& a, const auto& b) {
+    return std::tie(a.location.file, a.location.line, a.location.column) <
+           std::tie(b.location.file, b.location.line, b.location.column);
+  });
+}
+
 // Notes (keys and events sandci accepts but ignores) are printed and do not fail
 // validation, unless `strict` turns them into errors.
 int validate(const std::string& path, bool strict) {
@@ -31,6 +64,7 @@ int validate(const std::string& path, bool strict) {
   }
   const bool folder = std::filesystem::is_directory(target, ec);
   auto result = folder ? scheduler::load_workflows(target) : scheduler::load_workflow_file(target);
+  check_calls(result, repository_root(target, folder));
   if (strict)
     for (auto& diagnostic : result.diagnostics) diagnostic.severity = scheduler::Severity::error;
   for (const auto& diagnostic : result.diagnostics) std::cerr << diagnostic.to_string() << "\n";

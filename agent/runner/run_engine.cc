@@ -43,6 +43,8 @@ std::expected<void, std::string> keep_jobs(scheduler::Workflow& wf, const std::v
       return std::unexpected("no job '" + id + "' in " + wf.file + " (jobs: " + known + ")");
     }
     for (const auto& need : job->needs) todo.push_back(need);
+    // A job of a called workflow runs with the rest of its call.
+    if (job->frame) todo.push_back(job->frame->caller);
   }
   std::erase_if(wf.jobs, [&](const scheduler::Job& job) { return !keep.contains(job.id); });
   return {};
@@ -256,8 +258,51 @@ std::string short_ref_name(const std::string& ref) {
   return ref;
 }
 
+namespace {
+
+std::expected<std::string, std::string> read_bounded(const fs::path& file, std::size_t limit) {
+  std::error_code ec;
+  const auto size = fs::file_size(file, ec);
+  if (ec) return std::unexpected("cannot read " + file.string() + ": " + ec.message());
+  if (size > limit) return std::unexpected(file.string() + " is larger than " + std::to_string(limit) + " bytes");
+  std::ifstream in(file, std::ios::binary);
+  std::string text(size, '\0');
+  in.read(text.data(), static_cast<std::streamsize>(size));
+  if (in.bad()) return std::unexpected("cannot read " + file.string());
+  text.resize(static_cast<std::size_t>(in.gcount()));
+  return text;
+}
+
+// The file `relative` names under `root`, refusing symbolic links on the way: the
+// repository is untrusted and must not make the agent read a file outside it.
+std::expected<std::string, std::string> read_inside(const fs::path& root, const std::string& relative) {
+  fs::path path = root;
+  for (const auto& part : fs::path(relative)) {
+    path /= part;
+    std::error_code ec;
+    const auto status = fs::symlink_status(path, ec);
+    if (ec || status.type() == fs::file_type::not_found) return std::unexpected(relative + " does not exist");
+    if (status.type() == fs::file_type::symlink)
+      return std::unexpected(relative + " goes through a symbolic link; called workflows must be regular files");
+  }
+  return read_bounded(path, scheduler::LoaderLimits{}.max_file_bytes);
+}
+
+}  // namespace
+
+scheduler::WorkflowReader workflow_reader(const fs::path& root, ActionSource* actions) {
+  return [root, actions](const scheduler::UsesRef& ref) -> std::expected<std::string, std::string> {
+    if (ref.kind == scheduler::UsesRef::Kind::local) return read_inside(root, ref.path);
+    if (!actions)
+      return std::unexpected("remote reusable workflows need an actions source (none is configured for this run)");
+    auto fetched = actions->fetch(ref);
+    if (!fetched) return std::unexpected(fetched.error());
+    return read_inside(fetched->root, ref.path);
+  };
+}
+
 std::expected<PreparedRun, PrepareError> prepare_run(const RunSource& source, const RunTrigger& trigger,
-                                                     const RunSelection& selection) {
+                                                     const RunSelection& selection, ActionSource* actions) {
   using Kind = PrepareError::Kind;
   auto loaded = scheduler::load_workflows(source.workspace);
   PrepareError error;
@@ -294,7 +339,21 @@ std::expected<PreparedRun, PrepareError> prepare_run(const RunSource& source, co
   }
 
   for (const scheduler::Workflow* original : triggered) {
-    auto workflow = std::make_unique<scheduler::Workflow>(*original);
+    scheduler::CallOptions calls;
+    calls.read = workflow_reader(source.workspace, actions);
+    calls.root = source.workspace.string();
+    scheduler::Diagnostics diagnostics;
+    auto expanded = scheduler::expand_calls(*original, calls, diagnostics);
+    auto messages = [&](const scheduler::Diagnostics& list) {
+      PrepareError invalid;
+      for (const auto& d : list) invalid.messages.push_back(strip_workspace(d.to_string(), source.workspace));
+      return invalid;
+    };
+    if (!expanded) return std::unexpected(messages(diagnostics));
+    auto workflow = std::make_unique<scheduler::Workflow>(std::move(*expanded));
+    if (auto errors = scheduler::resolve_planned_matrices(*workflow, base_context(source, trigger, {}, *workflow));
+        !errors.empty())
+      return std::unexpected(messages(errors));
     if (auto selected = apply_selection(*workflow, selection); !selected)
       return std::unexpected(PrepareError{Kind::selection, {selected.error()}});
     auto plan = scheduler::Plan::build(*workflow);

@@ -28,6 +28,7 @@
 #include "scheduler/executor.h"
 #include "scheduler/plan.h"
 #include "scheduler/workflow.h"
+#include "scheduler/workflow_calls.h"
 
 namespace sandci::agent {
 
@@ -80,10 +81,19 @@ struct PrepareError {
 };
 
 // Loads and validates the workflows in `source.workspace`, keeps those `trigger`
-// starts, applies `selection` and plans each. An empty `workflows` with no error
-// means nothing is triggered (see not_triggered).
+// starts, expands their reusable-workflow calls (local files from the workspace,
+// remote ones through `actions`; without one a remote call is an error), resolves
+// matrices written as expressions that need no job's outputs, applies `selection`
+// and plans each. An empty `workflows` with no error means nothing is triggered
+// (see not_triggered).
 std::expected<PreparedRun, PrepareError> prepare_run(const RunSource& source, const RunTrigger& trigger,
-                                                     const RunSelection& selection = {});
+                                                     const RunSelection& selection = {},
+                                                     ActionSource* actions = nullptr);
+
+// Reads the workflow file a job's `uses:` names: local ones under `root` (never
+// through a symbolic link, never outside it, at most 1 MiB), remote ones from
+// `actions` ("remote reusable workflows need an actions source" without one).
+scheduler::WorkflowReader workflow_reader(const std::filesystem::path& root, ActionSource* actions);
 
 // What jobs run with.
 struct RunEnvironment {

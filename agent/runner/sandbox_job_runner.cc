@@ -107,7 +107,8 @@ std::string action_name(std::string_view uses) {
 
 // The actions the runner does natively, by action_name().
 bool is_builtin_action(std::string_view name) {
-  return name == "actions/checkout" || name == "actions/upload-artifact" || name == "actions/download-artifact";
+  return name == "actions/checkout" || name == "actions/upload-artifact" || name == "actions/download-artifact" ||
+         is_cache_action(name);
 }
 
 std::string describe_exit(const sandbox::ExitStatus& status) {
@@ -342,7 +343,8 @@ class SandboxJobRunner::JobExecution final : public ActionHost {
           errors_.push_back(std::string(where) + " env." + key + ": " + text.error().message);
       }
     };
-    add(runner_.config_.workflow->env, "workflow");
+    // A called (reusable) workflow's jobs take its env, not the caller's.
+    add(job_.scope ? job_.scope->env : runner_.config_.workflow->env, "workflow");
     add(job_.env, "job");
     if (job_.container) add(job_.container->env, "container");
     ctx.contexts["job"] = {{"status", "success"}};
@@ -600,7 +602,8 @@ class SandboxJobRunner::JobExecution final : public ActionHost {
     const std::string prefix = step_files(step.index);
     std::string shell_name = step.step->shell;
     if (shell_name.empty()) shell_name = job_.defaults.shell;
-    if (shell_name.empty()) shell_name = runner_.config_.workflow->defaults.shell;
+    if (shell_name.empty())
+      shell_name = job_.scope ? job_.scope->defaults.shell : runner_.config_.workflow->defaults.shell;
     // The default shell (bash, else sh) is chosen inside, by the step's wrapper.
     auto shell = resolve_shell(shell_name, true);
     if (!shell) return step_failure(step.index, shell.error());
@@ -694,7 +697,8 @@ class SandboxJobRunner::JobExecution final : public ActionHost {
   std::string working_directory(const scheduler::StepRequest& step) const {
     std::string wd = step.step->working_directory;
     if (wd.empty()) wd = job_.defaults.working_directory;
-    if (wd.empty()) wd = runner_.config_.workflow->defaults.working_directory;
+    if (wd.empty())
+      wd = job_.scope ? job_.scope->defaults.working_directory : runner_.config_.workflow->defaults.working_directory;
     if (wd.find("${{") != std::string::npos && step.context) {
       if (auto evaluated = scheduler::interpolate(wd, *step.context)) wd = *evaluated;
     }

@@ -217,7 +217,7 @@ TEST(ExpressionContexts, UnknownContextSuggestsNearMiss) {
   EXPECT_EQ(error_text("gihub.sha"), "unknown context 'gihub' (did you mean 'github'?) at offset 0");
   EXPECT_EQ(error_of("matirx.os").message, "unknown context 'matirx' (did you mean 'matrix'?)");
   EXPECT_EQ(error_of("secret.X").message, "unknown context 'secret' (did you mean 'secrets'?)");
-  EXPECT_EQ(error_of("jobs.x").message, "unknown context 'jobs' (did you mean 'job'?)");
+  EXPECT_EQ(error_of("joob.x").message, "unknown context 'joob' (did you mean 'job'?)");
   // Too far from everything: no suggestion.
   EXPECT_EQ(error_of("foo").message, "unknown context 'foo'");
 }

@@ -86,6 +86,7 @@ class FakeRunner final : public JobRunner {
     const std::string name = request.concrete->name;
     started.push_back(name);
     contexts.emplace(name, request.make_context().contexts);
+    jobs.emplace(name, *request.job);
     timeouts.emplace(name, request.timeout);
     Script s = scripts_.count(name) ? scripts_[name] : Script{};
     running_.push_back({request.index, name, request.job->id, clock_.now() + to_duration(s.seconds),
@@ -143,6 +144,7 @@ class FakeRunner final : public JobRunner {
 
   std::vector<std::string> started, stopped, finished;
   std::map<std::string, nlohmann::json> contexts;  // what each job's make_context() gave
+  std::map<std::string, Job> jobs;                  // the job each was given (expressions resolved)
   std::map<std::string, Clock::duration> timeouts;
   std::size_t max_running = 0;
   std::map<std::string, std::size_t> max_running_by_job;

@@ -77,9 +77,9 @@ TEST(CliValidate, BadRepositoryPrintsEveryErrorSortedAndExits2) {
   const std::string b = kBad + "/.sandci/workflows/b.yaml";
   EXPECT_EQ(r.err,
             a + ":4:5: error: unknown key 'runs_on' in job 'build' (did you mean 'runs-on'?)\n" +
-                a + ":6:15: error: 'uses: actions/setup-node@v4' is not supported by sandci: only "
-                    "the built-in actions/checkout, actions/upload-artifact and "
-                    "actions/download-artifact are\n" +
+                a + ":6:15: error: 'uses: docker://node:20' is not supported by sandci: a docker:// "
+                    "action pulls an image from a registry, which jobs cannot reach; run the job in an "
+                    "image from the agent's store with 'container:' instead\n" +
                 a + ":8:20: error: job 'test' needs 'deploy', which is not a job in this workflow\n" +
                 a + ":9:12: error: 'steps' must hold at least one step\n" +
                 b + ":4:12: error: dependency cycle: a -> b -> a (each job needs the next)\n");
