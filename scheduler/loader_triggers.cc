@@ -1,4 +1,5 @@
-// The workflow parser's `on:` section: events, their filters and dispatch inputs.
+// The workflow parser's `on:` section: events, their filters, dispatch inputs, cron
+// schedules and a reusable workflow's `workflow_call` interface.
 #include <algorithm>
 
 #include "scheduler/did_you_mean.h"
@@ -10,6 +11,7 @@ namespace {
 
 constexpr std::string_view kInputTypes[] = {"string", "boolean", "choice", "number",
                                             "environment"};
+constexpr std::string_view kCallInputTypes[] = {"string", "boolean", "number"};
 constexpr std::string_view kPullRequestTypes[] = {
     "assigned",       "unassigned",     "labeled",          "unlabeled",
     "opened",         "edited",         "closed",           "reopened",
@@ -39,14 +41,18 @@ void WorkflowParser::parse_on(const Entry& e, Triggers& on) {
     error(where(e), "'on' must name at least one event");
     return;
   }
-  const bool runs = on.push || on.pull_request || on.workflow_dispatch;
-  if (!runs && idle.empty() && errors_ == 0)
+  // workflow_call alone is enough for a valid `on:`, though it starts nothing by itself.
+  const bool runs = on.push || on.pull_request || on.pull_request_target || on.workflow_dispatch ||
+                    on.schedule;
+  if (!runs && !on.workflow_call && idle.empty() && errors_ == 0)
     error(where(e), "'on' must name at least one event");
   // The note says what the workflow still does, so it is written once all events are read.
   std::string runs_for;
   for (const auto& [name, present] : {std::pair{"push", on.push.has_value()},
                                       {"pull_request", on.pull_request.has_value()},
-                                      {"workflow_dispatch", on.workflow_dispatch.has_value()}})
+                                      {"pull_request_target", on.pull_request_target.has_value()},
+                                      {"workflow_dispatch", on.workflow_dispatch.has_value()},
+                                      {"schedule", on.schedule.has_value()}})
     if (present) runs_for += (runs_for.empty() ? "" : ", ") + std::string{name};
   for (const auto& event : idle)
     note(event.location, "event '" + event.name + "' is not run by sandci; " +
@@ -60,9 +66,15 @@ void WorkflowParser::parse_event(const std::string& name, const YAML::Node& key,
   if (name == "push") {
     on.push = parse_push(value);
   } else if (name == "pull_request") {
-    on.pull_request = parse_pull_request(value);
+    on.pull_request = parse_pull_request(value, name);
+  } else if (name == "pull_request_target") {
+    on.pull_request_target = parse_pull_request(value, name);
   } else if (name == "workflow_dispatch") {
     on.workflow_dispatch = parse_dispatch(value);
+  } else if (name == "schedule") {
+    on.schedule = parse_schedule(key, value);
+  } else if (name == "workflow_call") {
+    on.workflow_call = parse_workflow_call(value);
   } else if (find_event(name)) {
     // What such an event is configured with (cron lines, types) is not checked.
     idle.push_back({name, source_.at(key)});
@@ -111,10 +123,11 @@ PushTrigger WorkflowParser::parse_push(const YAML::Node& value) {
   return push;
 }
 
-PullRequestTrigger WorkflowParser::parse_pull_request(const YAML::Node& value) {
+PullRequestTrigger WorkflowParser::parse_pull_request(const YAML::Node& value,
+                                                      const std::string& event) {
   PullRequestTrigger pr;
   if (value.IsNull() || !value.IsDefined()) return pr;
-  auto entries = mapping(value, "'pull_request'", KeyPlace::pull_request);
+  auto entries = mapping(value, "'" + event + "'", KeyPlace::pull_request);
   exclusive(entries, "branches", "branches-ignore");
   exclusive(entries, "paths", "paths-ignore");
   pr.branches = filters(entries, "branches");
@@ -126,7 +139,7 @@ PullRequestTrigger WorkflowParser::parse_pull_request(const YAML::Node& value) {
     pr.types = string_list(*types, &locations);
     for (std::size_t i = 0; i < pr.types.size(); ++i)
       if (!contains(kPullRequestTypes, pr.types[i]))
-        error(locations[i], "unknown pull_request type '" + pr.types[i] + "'" +
+        error(locations[i], "unknown " + event + " type '" + pr.types[i] + "'" +
                                 did_you_mean(pr.types[i], kPullRequestTypes));
   }
   return pr;
@@ -184,6 +197,131 @@ std::optional<DispatchInput> WorkflowParser::parse_input(const Entry& e) {
     }
   }
   return input;
+}
+
+ScheduleTrigger WorkflowParser::parse_schedule(const YAML::Node& key, const YAML::Node& value) {
+  ScheduleTrigger schedule;
+  const std::string shape = "'schedule' needs a list of cron entries, such as:  - cron: '30 4 * * *'";
+  if (!value.IsDefined() || value.IsNull() || !value.IsSequence() || value.size() == 0) {
+    error(value.IsDefined() && !value.IsNull() ? value : key, shape);
+    return schedule;
+  }
+  for (const auto& item : value)
+    if (auto entry = parse_cron(item)) schedule.crons.push_back(std::move(*entry));
+  return schedule;
+}
+
+std::optional<CronEntry> WorkflowParser::parse_cron(const YAML::Node& item) {
+  if (!item.IsMap()) {
+    error(item, "each 'schedule' entry must be a mapping such as {cron: '30 4 * * *'}, not " + describe(item));
+    return std::nullopt;
+  }
+  auto fields = mapping(item, "a 'schedule' entry", KeyPlace::schedule_entry);
+  const Entry* cron = find(fields, "cron");
+  if (!cron) {
+    error(item, "a 'schedule' entry needs 'cron'");
+    return std::nullopt;
+  }
+  auto text = string_of(*cron);
+  if (!text) return std::nullopt;
+  auto parsed = CronSchedule::parse(*text);
+  if (!parsed) {
+    error(source_.inside(cron->value, parsed.error().offset),
+          "invalid cron '" + *text + "': " + parsed.error().message);
+    return std::nullopt;
+  }
+  return CronEntry{parsed->text(), source_.at(cron->value), std::move(*parsed)};
+}
+
+WorkflowCallTrigger WorkflowParser::parse_workflow_call(const YAML::Node& value) {
+  WorkflowCallTrigger call;
+  if (value.IsNull() || !value.IsDefined()) return call;
+  auto entries = mapping(value, "'workflow_call'", KeyPlace::workflow_call);
+  if (const Entry* inputs = find(entries, "inputs"); inputs && !inputs->value.IsNull())
+    for (const auto& input : mapping(inputs->value, "'inputs'")) call.inputs.push_back(parse_call_input(input));
+  if (const Entry* secrets = find(entries, "secrets"); secrets && !secrets->value.IsNull())
+    for (const auto& secret : mapping(secrets->value, "'secrets'")) call.secrets.push_back(parse_call_secret(secret));
+  if (const Entry* outputs = find(entries, "outputs"); outputs && !outputs->value.IsNull())
+    for (const auto& output : mapping(outputs->value, "'outputs'")) call.outputs.push_back(parse_call_output(output));
+  return call;
+}
+
+WorkflowCallInput WorkflowParser::parse_call_input(const Entry& e) {
+  WorkflowCallInput input;
+  input.location = source_.at(e.key_node);
+  input.name = e.key;
+  if (!valid_identifier(e.key))
+    error(e.key_node, "invalid input id '" + e.key +
+                          "': it must start with a letter or '_' and hold only letters, "
+                          "digits, '-' and '_'");
+  const std::string needs_type =
+      "workflow_call input '" + e.key + "' needs a 'type' (string, boolean or number)";
+  if (e.value.IsNull()) {
+    error(e.key_node, needs_type);
+    return input;
+  }
+  auto fields = mapping(e.value, "input '" + e.key + "'", KeyPlace::call_input);
+  if (const Entry* d = find(fields, "description")) input.description = string_of(*d).value_or("");
+  if (const Entry* r = find(fields, "required")) input.required = bool_of(*r).value_or(false);
+  if (const Entry* t = find(fields, "type")) {
+    input.type = string_of(*t).value_or("");
+    if (!contains(kCallInputTypes, input.type))
+      error(where(*t), "unknown workflow_call input type '" + input.type + "'" +
+                           did_you_mean(input.type, kCallInputTypes) + " (supported: string, boolean, number)");
+  } else {
+    error(e.key_node, needs_type);
+  }
+  if (const Entry* d = find(fields, "default")) {
+    if (!d->value.IsScalar() && !d->value.IsNull()) {
+      error(where(*d), "'default' must be a single value, not " + describe(d->value));
+    } else {
+      input.default_value = to_json(d->value);
+      // A default may be an expression, evaluated when the workflow is called.
+      const bool expression = d->value.Scalar().find("${{") != std::string::npos;
+      if (!expression && input.type == "boolean" && !d->value.IsNull() && !as_bool(d->value))
+        error(where(*d), "the default of a boolean input must be true or false");
+      if (!expression && input.type == "number" && !d->value.IsNull() && !as_number(d->value))
+        error(where(*d), "the default of a number input must be a number");
+    }
+  }
+  return input;
+}
+
+WorkflowCallSecret WorkflowParser::parse_call_secret(const Entry& e) {
+  WorkflowCallSecret secret;
+  secret.location = source_.at(e.key_node);
+  secret.name = e.key;
+  if (!valid_identifier(e.key))
+    error(e.key_node, "invalid secret name '" + e.key +
+                          "': it must start with a letter or '_' and hold only letters, "
+                          "digits, '-' and '_'");
+  if (e.value.IsNull()) return secret;
+  auto fields = mapping(e.value, "secret '" + e.key + "'", KeyPlace::call_secret);
+  if (const Entry* d = find(fields, "description")) secret.description = string_of(*d).value_or("");
+  if (const Entry* r = find(fields, "required")) secret.required = bool_of(*r).value_or(false);
+  return secret;
+}
+
+WorkflowCallOutput WorkflowParser::parse_call_output(const Entry& e) {
+  WorkflowCallOutput output;
+  output.location = source_.at(e.key_node);
+  output.name = e.key;
+  if (!valid_identifier(e.key))
+    error(e.key_node, "invalid output name '" + e.key +
+                          "': it must start with a letter or '_' and hold only letters, "
+                          "digits, '-' and '_'");
+  const std::string needs_value = "workflow_call output '" + e.key + "' needs a 'value'";
+  if (e.value.IsNull()) {
+    error(e.key_node, needs_value);
+    return output;
+  }
+  auto fields = mapping(e.value, "output '" + e.key + "'", KeyPlace::call_output);
+  if (const Entry* d = find(fields, "description")) output.description = string_of(*d).value_or("");
+  if (const Entry* v = find(fields, "value"))
+    output.value = string_of(*v).value_or("");
+  else
+    error(e.key_node, needs_value);
+  return output;
 }
 
 }  // namespace sandci::scheduler::loader

@@ -10,6 +10,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "scheduler/cron.h"
 #include "scheduler/diagnostic.h"
 
 namespace sandci::scheduler {
@@ -74,10 +75,13 @@ struct Job {
   std::vector<Step> steps;
 };
 
+// ---- triggers (`on:`) ----
+
 struct PushTrigger {
   std::vector<std::string> branches, branches_ignore, tags, tags_ignore, paths, paths_ignore;
 };
 
+// `pull_request` and `pull_request_target` take the same filters.
 struct PullRequestTrigger {
   std::vector<std::string> branches, branches_ignore, types, paths, paths_ignore;
 };
@@ -93,10 +97,57 @@ struct WorkflowDispatchTrigger {
   std::vector<DispatchInput> inputs;
 };
 
+// One `- cron: '...'` entry of `schedule:`.
+struct CronEntry {
+  std::string cron;  // as written, trimmed: what github.event.schedule holds
+  SourceLocation location;
+  CronSchedule schedule;
+};
+
+struct ScheduleTrigger {
+  std::vector<CronEntry> crons;  // file order, at least one
+};
+
+// `workflow_call` (a reusable workflow's interface), as declared; the loader checks
+// the shape, the caller's side (`jobs.<id>.uses`) checks the values passed in.
+struct WorkflowCallInput {
+  SourceLocation location;  // of the input's name
+  std::string name;
+  std::string type;  // "string", "boolean" or "number" (required on GitHub)
+  bool required = false;
+  std::optional<nlohmann::json> default_value;  // as written; may be a `${{ }}` string
+  std::string description;
+};
+
+struct WorkflowCallSecret {
+  SourceLocation location;
+  std::string name;
+  bool required = false;
+  std::string description;
+};
+
+struct WorkflowCallOutput {
+  SourceLocation location;
+  std::string name;
+  std::string value;  // as written, e.g. "${{ jobs.build.outputs.version }}"
+  std::string description;
+};
+
+struct WorkflowCallTrigger {
+  std::vector<WorkflowCallInput> inputs;    // file order
+  std::vector<WorkflowCallSecret> secrets;  // file order
+  std::vector<WorkflowCallOutput> outputs;  // file order
+};
+
 struct Triggers {
   std::optional<PushTrigger> push;
   std::optional<PullRequestTrigger> pull_request;
+  // Runs the BASE branch's workflow with secrets, for pull requests (forks too).
+  std::optional<PullRequestTrigger> pull_request_target;
   std::optional<WorkflowDispatchTrigger> workflow_dispatch;
+  std::optional<ScheduleTrigger> schedule;
+  // Only called by other workflows: never starts a run on its own.
+  std::optional<WorkflowCallTrigger> workflow_call;
 };
 
 struct Concurrency {

@@ -108,15 +108,33 @@ constexpr KeySpec kKeys[] = {
     {dispatch_input, "default", supported, "a single value", none, ""},
     {dispatch_input, "type", supported, "string, boolean, choice, number or environment", none, ""},
     {dispatch_input, "options", supported, kStrings, none, ""},
+
+    {schedule_entry, "cron", supported, "five cron fields, in UTC", none, ""},
+
+    {workflow_call, "inputs", supported, "a mapping of input ids to inputs", none, ""},
+    {workflow_call, "secrets", supported, "a mapping of secret names to secrets", none, ""},
+    {workflow_call, "outputs", supported, "a mapping of output names to outputs", none, ""},
+
+    {call_input, "description", supported, kString, none, ""},
+    {call_input, "required", supported, kBool, none, ""},
+    {call_input, "default", supported, "a single value", none, ""},
+    {call_input, "type", supported, "string, boolean or number", none, ""},
+
+    {call_secret, "description", supported, kString, none, ""},
+    {call_secret, "required", supported, kBool, none, ""},
+
+    {call_output, "description", supported, kString, none, ""},
+    // The `jobs` context it reads exists only there: checked when the workflow is called.
+    {call_output, "value", supported, "an expression", none, ""},
 };
 
 constexpr EventSpec kEvents[] = {
     {"push", true},
     {"pull_request", true},
     {"workflow_dispatch", true},
-    {"schedule", false},
-    {"pull_request_target", false},
-    {"workflow_call", false},
+    {"schedule", true},
+    {"pull_request_target", true},
+    {"workflow_call", true},
     {"workflow_run", false},
     {"release", false},
     {"issues", false},
