@@ -11,7 +11,7 @@ namespace {
 // Migration i takes the schema from version i to i + 1. Never edit a released step;
 // append a new one. Times are integer ms since the epoch; states are their to_string
 // names, readable with the sqlite3 shell.
-constexpr std::array<const char*, 2> kMigrations{
+constexpr std::array<const char*, 3> kMigrations{
     // 0 -> 1: deliveries, runs, jobs and the status outbox.
     R"sql(
 CREATE TABLE runs (
@@ -105,6 +105,19 @@ CREATE TABLE run_actions (
   detail TEXT NOT NULL DEFAULT ''
 );
 CREATE INDEX run_actions_by_run ON run_actions(run_id, id);
+)sql",
+    // 2 -> 3: schedules. One row per cron line of a workflow of a repository: the last
+    // fire time handled (a run queued for it, or the time the schedule was first seen).
+    R"sql(
+CREATE TABLE schedules (
+  forge TEXT NOT NULL,
+  repository TEXT NOT NULL,
+  workflow TEXT NOT NULL,
+  cron TEXT NOT NULL,
+  last_fire_ms INTEGER NOT NULL,
+  run_id INTEGER,
+  PRIMARY KEY (forge, repository, workflow, cron)
+);
 )sql",
 };
 
