@@ -109,11 +109,13 @@ class WorkflowParser {
   std::vector<std::string> filters(const std::vector<Entry>& entries, std::string_view key);
   void exclusive(const std::vector<Entry>& entries, std::string_view a, std::string_view b);
   PushTrigger parse_push(const YAML::Node& value);
-  PullRequestTrigger parse_pull_request(const YAML::Node& value);
+  PullRequestTrigger parse_pull_request(const YAML::Node& value, const std::string& event);
   WorkflowDispatchTrigger parse_dispatch(const YAML::Node& value);
   // `on: workflow_call` (loader_calls.cc): inputs, secrets, outputs.
   WorkflowCallTrigger parse_workflow_call(const YAML::Node& value);
   std::optional<DispatchInput> parse_input(const Entry& e);
+  ScheduleTrigger parse_schedule(const YAML::Node& key, const YAML::Node& value);
+  std::optional<CronEntry> parse_cron(const YAML::Node& item);
 
   // ---- sections of both workflow and job (workflow_loader.cc) ----
   RunDefaults parse_defaults(const Entry& e);

@@ -1,4 +1,5 @@
-// The workflow parser's `on:` section: events, their filters and dispatch inputs.
+// The workflow parser's `on:` section: events, their filters, dispatch inputs, cron
+// schedules and a reusable workflow's `workflow_call` interface.
 #include <algorithm>
 
 #include "scheduler/did_you_mean.h"
@@ -39,14 +40,18 @@ void WorkflowParser::parse_on(const Entry& e, Triggers& on) {
     error(where(e), "'on' must name at least one event");
     return;
   }
-  const bool runs = on.push || on.pull_request || on.workflow_dispatch;
+  // workflow_call alone is enough for a valid `on:`, though it starts nothing by itself.
+  const bool runs = on.push || on.pull_request || on.pull_request_target || on.workflow_dispatch ||
+                    on.schedule;
   if (!runs && !on.workflow_call && idle.empty() && errors_ == 0)
     error(where(e), "'on' must name at least one event");
   // The note says what the workflow still does, so it is written once all events are read.
   std::string runs_for;
   for (const auto& [name, present] : {std::pair{"push", on.push.has_value()},
                                       {"pull_request", on.pull_request.has_value()},
-                                      {"workflow_dispatch", on.workflow_dispatch.has_value()}})
+                                      {"pull_request_target", on.pull_request_target.has_value()},
+                                      {"workflow_dispatch", on.workflow_dispatch.has_value()},
+                                      {"schedule", on.schedule.has_value()}})
     if (present) runs_for += (runs_for.empty() ? "" : ", ") + std::string{name};
   for (const auto& event : idle)
     note(event.location, "event '" + event.name + "' is not run by sandci; " +
@@ -61,9 +66,13 @@ void WorkflowParser::parse_event(const std::string& name, const YAML::Node& key,
   if (name == "push") {
     on.push = parse_push(value);
   } else if (name == "pull_request") {
-    on.pull_request = parse_pull_request(value);
+    on.pull_request = parse_pull_request(value, name);
+  } else if (name == "pull_request_target") {
+    on.pull_request_target = parse_pull_request(value, name);
   } else if (name == "workflow_dispatch") {
     on.workflow_dispatch = parse_dispatch(value);
+  } else if (name == "schedule") {
+    on.schedule = parse_schedule(key, value);
   } else if (name == "workflow_call") {
     on.workflow_call = parse_workflow_call(value);  // loader_calls.cc
   } else if (find_event(name)) {
@@ -114,10 +123,11 @@ PushTrigger WorkflowParser::parse_push(const YAML::Node& value) {
   return push;
 }
 
-PullRequestTrigger WorkflowParser::parse_pull_request(const YAML::Node& value) {
+PullRequestTrigger WorkflowParser::parse_pull_request(const YAML::Node& value,
+                                                      const std::string& event) {
   PullRequestTrigger pr;
   if (value.IsNull() || !value.IsDefined()) return pr;
-  auto entries = mapping(value, "'pull_request'", KeyPlace::pull_request);
+  auto entries = mapping(value, "'" + event + "'", KeyPlace::pull_request);
   exclusive(entries, "branches", "branches-ignore");
   exclusive(entries, "paths", "paths-ignore");
   pr.branches = filters(entries, "branches");
@@ -129,7 +139,7 @@ PullRequestTrigger WorkflowParser::parse_pull_request(const YAML::Node& value) {
     pr.types = string_list(*types, &locations);
     for (std::size_t i = 0; i < pr.types.size(); ++i)
       if (!contains(kPullRequestTypes, pr.types[i]))
-        error(locations[i], "unknown pull_request type '" + pr.types[i] + "'" +
+        error(locations[i], "unknown " + event + " type '" + pr.types[i] + "'" +
                                 did_you_mean(pr.types[i], kPullRequestTypes));
   }
   return pr;
@@ -187,6 +197,40 @@ std::optional<DispatchInput> WorkflowParser::parse_input(const Entry& e) {
     }
   }
   return input;
+}
+
+ScheduleTrigger WorkflowParser::parse_schedule(const YAML::Node& key, const YAML::Node& value) {
+  ScheduleTrigger schedule;
+  const std::string shape = "'schedule' needs a list of cron entries, such as:  - cron: '30 4 * * *'";
+  if (!value.IsDefined() || value.IsNull() || !value.IsSequence() || value.size() == 0) {
+    error(value.IsDefined() && !value.IsNull() ? value : key, shape);
+    return schedule;
+  }
+  for (const auto& item : value)
+    if (auto entry = parse_cron(item)) schedule.crons.push_back(std::move(*entry));
+  return schedule;
+}
+
+std::optional<CronEntry> WorkflowParser::parse_cron(const YAML::Node& item) {
+  if (!item.IsMap()) {
+    error(item, "each 'schedule' entry must be a mapping such as {cron: '30 4 * * *'}, not " + describe(item));
+    return std::nullopt;
+  }
+  auto fields = mapping(item, "a 'schedule' entry", KeyPlace::schedule_entry);
+  const Entry* cron = find(fields, "cron");
+  if (!cron) {
+    error(item, "a 'schedule' entry needs 'cron'");
+    return std::nullopt;
+  }
+  auto text = string_of(*cron);
+  if (!text) return std::nullopt;
+  auto parsed = CronSchedule::parse(*text);
+  if (!parsed) {
+    error(source_.inside(cron->value, parsed.error().offset),
+          "invalid cron '" + *text + "': " + parsed.error().message);
+    return std::nullopt;
+  }
+  return CronEntry{parsed->text(), source_.at(cron->value), std::move(*parsed)};
 }
 
 }  // namespace sandci::scheduler::loader

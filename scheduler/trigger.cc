@@ -70,13 +70,27 @@ TriggerDecision match_push(const PushTrigger& push, const Event& event) {
 TriggerDecision match_pull_request(const PullRequestTrigger& pr, const Event& event) {
   const auto& types = pr.types.empty() ? default_pull_request_types() : pr.types;
   if (std::find(types.begin(), types.end(), event.action) == types.end())
-    return no("pull_request action '" + event.action + "' is not one of the listed types");
+    return no(event.name + " action '" + event.action + "' is not one of the " +
+              (pr.types.empty() ? "default" : "listed") + " types");
   const std::string base = branch_name(event.base_ref);
   if (auto why = name_filtered_out(pr.branches, pr.branches_ignore, "branches", base))
     return no("base " + *why);
   if (auto why = paths_filtered_out(pr.paths, pr.paths_ignore, event.changed_paths))
     return no(*why);
-  return yes("pull_request " + event.action + " against '" + base + "'");
+  return yes(event.name + " " + event.action + " against '" + base + "'");
+}
+
+TriggerDecision match_schedule(const ScheduleTrigger& schedule, const Event& event) {
+  if (event.schedule.empty()) return yes("schedule");
+  for (const auto& entry : schedule.crons)
+    if (entry.cron == event.schedule) return yes("schedule '" + event.schedule + "'");
+  return no("the workflow has no schedule '" + event.schedule + "'");
+}
+
+// Only workflow_call: a reusable workflow, which other workflows call.
+bool only_called(const Triggers& on) {
+  return on.workflow_call && !on.push && !on.pull_request && !on.pull_request_target &&
+         !on.workflow_dispatch && !on.schedule;
 }
 
 }  // namespace
@@ -87,6 +101,8 @@ const std::vector<std::string>& default_pull_request_types() {
 }
 
 TriggerDecision match_trigger(const Workflow& workflow, const Event& event) {
+  if (only_called(workflow.on))
+    return no("a reusable workflow (only workflow_call): it runs when another workflow calls it");
   if (event.name == "push") {
     if (!workflow.on.push) return no("the workflow does not run on push");
     return match_push(*workflow.on.push, event);
@@ -94,6 +110,14 @@ TriggerDecision match_trigger(const Workflow& workflow, const Event& event) {
   if (event.name == "pull_request") {
     if (!workflow.on.pull_request) return no("the workflow does not run on pull_request");
     return match_pull_request(*workflow.on.pull_request, event);
+  }
+  if (event.name == "pull_request_target") {
+    if (!workflow.on.pull_request_target) return no("the workflow does not run on pull_request_target");
+    return match_pull_request(*workflow.on.pull_request_target, event);
+  }
+  if (event.name == "schedule") {
+    if (!workflow.on.schedule) return no("the workflow does not run on schedule");
+    return match_schedule(*workflow.on.schedule, event);
   }
   if (event.name == "workflow_dispatch") {
     if (!workflow.on.workflow_dispatch) return no("the workflow does not run on workflow_dispatch");

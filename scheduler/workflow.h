@@ -11,6 +11,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "scheduler/cron.h"
 #include "scheduler/diagnostic.h"
 #include "scheduler/uses_ref.h"
 
@@ -152,10 +153,13 @@ struct Job {
   std::shared_ptr<const WorkflowScope> scope;
 };
 
+// ---- triggers (`on:`) ----
+
 struct PushTrigger {
   std::vector<std::string> branches, branches_ignore, tags, tags_ignore, paths, paths_ignore;
 };
 
+// `pull_request` and `pull_request_target` take the same filters.
 struct PullRequestTrigger {
   std::vector<std::string> branches, branches_ignore, types, paths, paths_ignore;
 };
@@ -171,11 +175,26 @@ struct WorkflowDispatchTrigger {
   std::vector<DispatchInput> inputs;
 };
 
+// One `- cron: '...'` entry of `schedule:`.
+struct CronEntry {
+  std::string cron;  // as written, trimmed: what github.event.schedule holds
+  SourceLocation location;
+  CronSchedule schedule;
+};
+
+struct ScheduleTrigger {
+  std::vector<CronEntry> crons;  // file order, at least one
+};
+
 struct Triggers {
   std::optional<PushTrigger> push;
   std::optional<PullRequestTrigger> pull_request;
+  // Runs the BASE branch's workflow with secrets, for pull requests (forks too).
+  std::optional<PullRequestTrigger> pull_request_target;
   std::optional<WorkflowDispatchTrigger> workflow_dispatch;
-  std::optional<WorkflowCallTrigger> workflow_call;  // the workflow can be called by others
+  std::optional<ScheduleTrigger> schedule;
+  // Only called by other workflows: never starts a run on its own.
+  std::optional<WorkflowCallTrigger> workflow_call;
 };
 
 struct Concurrency {

@@ -109,6 +109,8 @@ constexpr KeySpec kKeys[] = {
     {dispatch_input, "type", supported, "string, boolean, choice, number or environment", none, ""},
     {dispatch_input, "options", supported, kStrings, none, ""},
 
+    {schedule_entry, "cron", supported, "five cron fields, in UTC", none, ""},
+
     {workflow_call, "inputs", supported, "a mapping of input ids to inputs", none, ""},
     {workflow_call, "secrets", supported, "a mapping of secret names to secrets", none, ""},
     {workflow_call, "outputs", supported, "a mapping of output names to outputs", none, ""},
@@ -129,9 +131,9 @@ constexpr EventSpec kEvents[] = {
     {"push", true},
     {"pull_request", true},
     {"workflow_dispatch", true},
-    {"schedule", false},
-    {"pull_request_target", false},
-    {"workflow_call", false},
+    {"schedule", true},
+    {"pull_request_target", true},
+    {"workflow_call", true},
     {"workflow_run", false},
     {"release", false},
     {"issues", false},

@@ -21,9 +21,10 @@ enum class KeyPlace {
   container,
   strategy,
   push,
-  pull_request,
+  pull_request,  // `pull_request` and `pull_request_target`
   workflow_dispatch,
   dispatch_input,  // one entry of `workflow_dispatch.inputs`
+  schedule_entry,  // one `- cron: ...` entry of `schedule`
   workflow_call,   // `on.workflow_call`
   call_input,      // one entry of `workflow_call.inputs`
   call_secret,     // one entry of `workflow_call.secrets`
@@ -64,7 +65,9 @@ std::vector<std::string_view> suggestable_keys(KeyPlace place);
 
 struct EventSpec {
   std::string_view name;
-  bool run_by_sandci;  // false: accepted in `on:` with a note, never triggers
+  // true: read by sandci (it triggers runs, or for workflow_call declares a reusable
+  // workflow's interface); false: accepted in `on:` with a note, never triggers.
+  bool run_by_sandci;
 };
 
 // Every event GitHub Actions knows, the ones sandci runs first.
@@ -76,7 +79,8 @@ const EventSpec* find_event(std::string_view name);
 // The scopes a `permissions` mapping may name (all ignored by sandci).
 std::span<const std::string_view> permission_scopes();
 
-// The names of the events sandci runs ("push", "pull_request", "workflow_dispatch").
+// The names of the events sandci reads ("push", "pull_request", "workflow_dispatch",
+// "schedule", "pull_request_target", "workflow_call").
 std::vector<std::string_view> run_events();
 
 }  // namespace sandci::scheduler

@@ -1,5 +1,7 @@
 // `sandci plan`: which workflows an event triggers, their jobs by DAG level and
-// the critical path, as text, JSON or Graphviz dot. Nothing runs.
+// the critical path, as text, JSON or Graphviz dot; for scheduled workflows, the
+// next three fire times of each cron line. Nothing runs.
+#include <chrono>
 #include <filesystem>
 #include <iostream>
 #include <memory>
@@ -12,6 +14,7 @@
 
 #include "agent/cli/cli.h"
 #include "agent/runner/run_engine.h"
+#include "scheduler/cron.h"
 #include "scheduler/plan.h"
 #include "scheduler/workflow_calls.h"
 #include "scheduler/trigger.h"
@@ -28,7 +31,10 @@ struct PlanArgs {
   std::string event = "push";
   std::string ref = "refs/heads/main";
   std::string format = "text";
+  std::string now;  // UTC time the next schedule times are counted from; empty: now
 };
+
+constexpr int kNextFireTimes = 3;
 
 // One workflow file and what the event does with it.
 struct WorkflowPlan {
@@ -40,13 +46,27 @@ struct WorkflowPlan {
 scheduler::Event make_event(const PlanArgs& args) {
   scheduler::Event event;
   event.name = args.event;
-  if (args.event == "pull_request") {
+  if (args.event == "pull_request" || args.event == "pull_request_target") {
     event.base_ref = args.ref;  // the branch the pull request targets
     event.action = "opened";
   } else {
     event.ref = args.ref;
   }
   return event;  // changed paths unknown: path filters are not applied
+}
+
+// Each cron line of the workflow with its next fire times after `now`.
+std::vector<std::pair<std::string, std::vector<std::string>>> next_fires(const Workflow& workflow,
+                                                                         scheduler::CronSchedule::time_point now) {
+  std::vector<std::pair<std::string, std::vector<std::string>>> out;
+  if (!workflow.on.schedule) return out;
+  for (const auto& entry : workflow.on.schedule->crons) {
+    std::vector<std::string> times;
+    auto t = now;
+    for (int i = 0; i < kNextFireTimes; ++i) times.push_back(scheduler::format_utc(t = entry.schedule.next_after(t)));
+    out.emplace_back(entry.cron, std::move(times));
+  }
+  return out;
 }
 
 std::string display_name(const Workflow& workflow) {
@@ -68,13 +88,15 @@ std::string join(const std::vector<std::string>& items, const std::string& separ
 }
 
 void print_text(const std::vector<WorkflowPlan>& plans, const scheduler::Event& event,
-                const std::string& ref) {
+                const std::string& ref, scheduler::CronSchedule::time_point now) {
   std::cout << "event: " << event.name << " " << ref << "\n";
   for (const auto& entry : plans) {
     const Workflow& workflow = *entry.workflow;
     std::cout << "\n" << display_name(workflow) << " (" << workflow.file << "): "
               << (entry.decision.runs ? "runs" : "does not run") << " - " << entry.decision.reason
               << "\n";
+    for (const auto& [cron, times] : next_fires(workflow, now))
+      std::cout << "  schedule '" << cron << "': next " << join(times, ", ") << "\n";
     if (!entry.plan) continue;
     const Plan& plan = *entry.plan;
     for (std::size_t level = 0; level < plan.levels().size(); ++level)
@@ -107,7 +129,7 @@ nlohmann::json plan_json(const Plan& plan) {
 }
 
 void print_json(const std::vector<WorkflowPlan>& plans, const scheduler::Event& event,
-                const std::string& ref) {
+                const std::string& ref, scheduler::CronSchedule::time_point now) {
   nlohmann::json workflows = nlohmann::json::array();
   for (const auto& entry : plans) {
     nlohmann::json item = {{"file", entry.workflow->file},
@@ -115,6 +137,11 @@ void print_json(const std::vector<WorkflowPlan>& plans, const scheduler::Event& 
                            {"runs", entry.decision.runs},
                            {"reason", entry.decision.reason}};
     if (entry.plan) item["plan"] = plan_json(*entry.plan);
+    if (entry.workflow->on.schedule) {
+      item["schedules"] = nlohmann::json::array();
+      for (const auto& [cron, times] : next_fires(*entry.workflow, now))
+        item["schedules"].push_back({{"cron", cron}, {"next", times}});
+    }
     workflows.push_back(std::move(item));
   }
   nlohmann::json out = {{"event", {{"name", event.name}, {"ref", ref}}},
@@ -148,6 +175,11 @@ void print_dot(const std::vector<WorkflowPlan>& plans) {
 }
 
 int run_plan(const PlanArgs& args) {
+  auto now = args.now.empty() ? std::optional(std::chrono::system_clock::now()) : scheduler::parse_utc(args.now);
+  if (!now) {
+    std::cerr << "sandci plan: --now: '" << args.now << "' is not a UTC time such as 2024-05-01T10:00Z\n";
+    return kExitUsage;
+  }
   std::error_code ec;
   const std::filesystem::path target{args.path};
   if (!std::filesystem::exists(target, ec)) {
@@ -204,11 +236,11 @@ int run_plan(const PlanArgs& args) {
   if (errors) return kExitUsage;
 
   if (args.format == "json") {
-    print_json(plans, event, args.ref);
+    print_json(plans, event, args.ref, *now);
   } else if (args.format == "dot") {
     print_dot(plans);
   } else {
-    print_text(plans, event, args.ref);
+    print_text(plans, event, args.ref, *now);
   }
   return kExitOk;
 }
@@ -221,12 +253,14 @@ void add_plan_command(CLI::App& app, CommandAction& action) {
   cmd->add_option("path", args->path, "A repository folder or one workflow file")
       ->capture_default_str();
   cmd->add_option("--event", args->event, "The event to plan for")
-      ->check(CLI::IsMember({"push", "pull_request", "workflow_dispatch"}))
+      ->check(CLI::IsMember({"push", "pull_request", "pull_request_target", "workflow_dispatch", "schedule"}))
       ->capture_default_str();
   cmd->add_option("--ref", args->ref,
                   "push: the pushed ref (refs/heads/X, refs/tags/X or a branch name); "
-                  "pull_request: the base branch")
+                  "pull_request(_target): the base branch")
       ->capture_default_str();
+  cmd->add_option("--now", args->now,
+                  "Count the next schedule times from this UTC time, e.g. 2024-05-01T10:00Z (default: now)");
   cmd->add_option("--format", args->format, "Output format")
       ->check(CLI::IsMember({"text", "json", "dot"}))
       ->capture_default_str();

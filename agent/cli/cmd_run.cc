@@ -70,11 +70,13 @@ void add_run_command(CLI::App& app, CommandAction& action) {
   auto logs = std::make_shared<std::string>();
   cmd->add_option("dir", *dir, "The repository folder")->capture_default_str();
   cmd->add_flag("--dirty", opts->dirty, "Run the working tree as it is instead of the committed HEAD");
-  cmd->add_option("--event", opts->event, "push, pull_request or workflow_dispatch")
+  cmd->add_option("--event", opts->event, "push, pull_request, pull_request_target, workflow_dispatch or schedule")
       ->capture_default_str()
-      ->check(CLI::IsMember({"push", "pull_request", "workflow_dispatch"}));
+      ->check(CLI::IsMember({"push", "pull_request", "pull_request_target", "workflow_dispatch", "schedule"}));
+  cmd->add_option("--schedule", opts->schedule,
+                  "schedule: the cron line that fires (default: the only one the workflows have)");
   cmd->add_option("--ref", opts->ref, "The ref the event is for (default: HEAD's branch)");
-  cmd->add_option("--base", opts->base, "pull_request: the base branch")->capture_default_str();
+  cmd->add_option("--base", opts->base, "pull_request(_target): the base branch")->capture_default_str();
   cmd->add_option("--job", opts->jobs, "Run only this job and what it needs (repeatable)");
   cmd->add_option("--matrix", (*raw)["matrix"], "Only matrix combinations with key=value (repeatable)")
       ->check(kAssignment);

@@ -24,6 +24,7 @@
 #include "agent/runner/run_engine.h"
 #include "agent/runner/secret_masker.h"
 #include "git/local_repo.h"
+#include "scheduler/workflow_loader.h"
 #include "git/mirror_cache.h"
 #include "sandbox/image_presets.h"
 #include "sandbox/image_store.h"
@@ -156,7 +157,7 @@ json event_payload(const LocalRunOptions& options, const RunSource& source) {
   json repo = {{"full_name", source.repository},
                {"name", source.repository.substr(source.repository.find('/') + 1)},
                {"owner", {{"login", "local"}}}};
-  if (options.event == "pull_request")
+  if (options.event == "pull_request" || options.event == "pull_request_target")
     return {{"action", "opened"},
             {"number", 1},
             {"pull_request",
@@ -164,6 +165,7 @@ json event_payload(const LocalRunOptions& options, const RunSource& source) {
               {"head", {{"sha", source.sha}, {"ref", short_ref_name(source.ref)}}},
               {"base", {{"ref", options.base}}}}},
             {"repository", repo}};
+  if (options.event == "schedule") return {{"schedule", options.schedule}, {"repository", repo}};
   if (options.event == "workflow_dispatch") {
     json inputs = json::object();
     for (const auto& [k, v] : options.inputs) inputs[k] = v;
@@ -178,7 +180,8 @@ RunTrigger local_trigger(const LocalRunOptions& options, const RunSource& source
   trigger.event = options.event;
   trigger.action = "opened";
   trigger.base_ref = options.base;
-  trigger.head_ref = options.event == "pull_request" ? short_ref_name(source.ref) : "";
+  trigger.head_ref =
+      options.event == "pull_request" || options.event == "pull_request_target" ? short_ref_name(source.ref) : "";
   trigger.payload = event_payload(options, source);
   trigger.inputs = options.inputs;
   return trigger;
@@ -287,9 +290,29 @@ std::expected<std::map<std::string, std::string>, std::string> read_labels_file(
   return labels;
 }
 
-int run_local(const LocalRunOptions& options, std::atomic<bool>& cancel) {
-  if (options.event != "push" && options.event != "pull_request" && options.event != "workflow_dispatch") {
-    error("--event must be push, pull_request or workflow_dispatch, not '" + options.event + "'");
+namespace {
+
+// --event schedule without --schedule: the one cron line the workflows have.
+std::expected<std::string, std::string> pick_schedule(const fs::path& workspace) {
+  std::vector<std::string> crons;
+  for (const auto& workflow : scheduler::load_workflows(workspace).workflows)
+    if (workflow.on.schedule)
+      for (const auto& entry : workflow.on.schedule->crons)
+        if (std::find(crons.begin(), crons.end(), entry.cron) == crons.end()) crons.push_back(entry.cron);
+  if (crons.size() <= 1) return crons.empty() ? std::string() : crons.front();
+  std::string list;
+  for (const auto& cron : crons) list += "\n  --schedule '" + cron + "'";
+  return std::unexpected("the workflows have several schedules: pick one with" + list);
+}
+
+}  // namespace
+
+int run_local(const LocalRunOptions& given, std::atomic<bool>& cancel) {
+  LocalRunOptions options = given;
+  if (options.event != "push" && options.event != "pull_request" && options.event != "workflow_dispatch" &&
+      options.event != "pull_request_target" && options.event != "schedule") {
+    error("--event must be push, pull_request, pull_request_target, workflow_dispatch or schedule, not '" +
+          options.event + "'");
     return kExitUsage;
   }
   // Secrets first: everything printed from here on is masked.
@@ -330,6 +353,16 @@ int run_local(const LocalRunOptions& options, std::atomic<bool>& cancel) {
   }
   source->ref = options.ref.empty() ? (source->ref.empty() ? "refs/heads/main" : source->ref)
                                     : normalize_ref(options.ref);
+  // pull_request_target runs the base branch's workflows: its ref is the base branch.
+  if (options.event == "pull_request_target" && options.ref.empty()) source->ref = normalize_ref(options.base);
+  if (options.event == "schedule" && options.schedule.empty()) {
+    auto picked = pick_schedule(source->workspace);
+    if (!picked) {
+      error(picked.error());
+      return kExitUsage;
+    }
+    options.schedule = *picked;
+  }
   const RunTrigger trigger = local_trigger(options, *source);
   auto prepared = prepare_run(*source, trigger, {options.jobs, options.matrix});
   if (!prepared) {

@@ -17,9 +17,12 @@ namespace sandci::agent {
 struct LocalRunOptions {
   std::filesystem::path dir = ".";
   bool dirty = false;             // run the working tree as it is, not HEAD
-  std::string event = "push";     // push, pull_request or workflow_dispatch
+  std::string event = "push";  // push, pull_request, pull_request_target, workflow_dispatch, schedule
   std::string ref;                // default: HEAD's branch
-  std::string base = "main";      // pull_request: the base branch
+  std::string base = "main";      // pull_request(_target): the base branch
+  // schedule: the cron line that fires (github.event.schedule); empty: the only one
+  // the workflows have (several: a usage error listing them).
+  std::string schedule;
   std::vector<std::string> jobs;  // run only these jobs and what they need
   std::vector<std::pair<std::string, std::string>> matrix;  // key=value filters
   std::vector<std::pair<std::string, std::string>> secrets;

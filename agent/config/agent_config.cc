@@ -16,10 +16,11 @@ constexpr std::array<std::pair<Forge, std::string_view>, 4> kForges{{
     {Forge::kGitlab, "gitlab"},
 }};
 
-constexpr std::array<std::pair<RepositoryEvent, std::string_view>, 3> kEvents{{
+constexpr std::array<std::pair<RepositoryEvent, std::string_view>, 4> kEvents{{
     {RepositoryEvent::kPush, "push"},
     {RepositoryEvent::kPullRequest, "pull_request"},
     {RepositoryEvent::kTag, "tag"},
+    {RepositoryEvent::kSchedule, "schedule"},
 }};
 
 constexpr std::array<std::pair<LogLevel, std::string_view>, 5> kLogLevels{{

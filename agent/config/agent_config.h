@@ -21,8 +21,9 @@ enum class Forge { kGithub, kGitea, kForgejo, kGitlab };
 std::string_view to_string(Forge forge);
 std::optional<Forge> parse_forge(std::string_view name);
 
-// The webhook events a repository builds on ("push", "pull_request", "tag").
-enum class RepositoryEvent { kPush, kPullRequest, kTag };
+// The events a repository builds on: webhooks ("push", "pull_request", "tag") and the
+// agent's own clock ("schedule": the `schedule:` workflows of its default branch).
+enum class RepositoryEvent { kPush, kPullRequest, kTag, kSchedule };
 std::string_view to_string(RepositoryEvent event);
 std::optional<RepositoryEvent> parse_repository_event(std::string_view name);
 
@@ -75,7 +76,10 @@ struct RepositoryConfig {
   std::string clone_url;  // empty: the URL the webhook names
   git::Credentials clone;
   std::vector<JobSecret> secrets;  // in file order; not given to fork pull requests
-  std::vector<RepositoryEvent> events{RepositoryEvent::kPush, RepositoryEvent::kPullRequest};
+  std::vector<RepositoryEvent> events{RepositoryEvent::kPush, RepositoryEvent::kPullRequest,
+                                      RepositoryEvent::kSchedule};
+  // The branch whose HEAD's `schedule:` workflows the agent runs.
+  std::string default_branch = "main";
   bool cancel_superseded = true;  // a new push to a branch cancels its older run
 
   bool handles(RepositoryEvent event) const;

@@ -37,11 +37,11 @@ constexpr std::string_view kStatusKeys[] = {"ca_file"};
 constexpr std::string_view kSecretKeys[] = {"file", "credential"};
 constexpr std::string_view kRepositoryKeys[] = {
     "name",      "forge", "api_url", "project_id", "webhook_secret",   "api_token",
-    "clone_url", "clone", "secrets", "events",     "cancel_superseded"};
+    "clone_url", "clone", "secrets", "events",     "cancel_superseded", "default_branch"};
 constexpr std::string_view kCloneKeys[] = {"https_token", "https_username", "ssh_key",
                                            "known_hosts"};
 constexpr std::string_view kForgeNames[] = {"github", "gitea", "forgejo", "gitlab"};
-constexpr std::string_view kEventNames[] = {"push", "pull_request", "tag"};
+constexpr std::string_view kEventNames[] = {"push", "pull_request", "tag", "schedule"};
 // In the order of LogLevel and InterruptedRuns.
 constexpr std::string_view kLogLevelNames[] = {"trace", "debug", "info", "warn", "error"};
 constexpr std::string_view kInterruptedRunsNames[] = {"requeue", "error"};
@@ -534,6 +534,7 @@ class ConfigParser {
     if (const Entry* f = find(fields, "events")) parse_events(*f, repository.events);
     if (const Entry* f = find(fields, "cancel_superseded"))
       repository.cancel_superseded = bool_of(*f).value_or(true);
+    if (const Entry* f = find(fields, "default_branch")) parse_default_branch(*f, repository);
 
     if (errors_ != errors_before) return std::nullopt;
     return std::pair{name_node, std::move(repository)};
@@ -572,6 +573,20 @@ class ConfigParser {
       return;
     }
     repository.clone_url = *text;
+  }
+
+  void parse_default_branch(const Entry& e, RepositoryConfig& repository) {
+    auto text = string_of(e);
+    if (!text) return;
+    std::string branch = *text;
+    if (branch.starts_with("refs/heads/")) branch = branch.substr(11);
+    const bool valid = !branch.empty() && !branch.starts_with("refs/") && !branch.starts_with('-') &&
+                       branch.find_first_of(" ~^:?*[\\") == std::string::npos && branch.find("..") == std::string::npos;
+    if (!valid) {
+      error(where(e), "'default_branch' must be a branch name such as main, not '" + *text + "'");
+      return;
+    }
+    repository.default_branch = branch;
   }
 
   void parse_clone(const Entry& e, git::Credentials& credentials) {

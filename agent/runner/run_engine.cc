@@ -112,7 +112,7 @@ NameValueList base_env(const RunSource& source, const RunTrigger& trigger, const
       {"RUNNER_ARCH", "X64"},
       {"RUNNER_NAME", "sandci"},
   };
-  if (trigger.event == "pull_request") {
+  if (trigger.event == "pull_request" || trigger.event == "pull_request_target") {
     vars.emplace_back("GITHUB_BASE_REF", trigger.base_ref);
     vars.emplace_back("GITHUB_HEAD_REF", trigger.head_ref);
   }
@@ -129,7 +129,7 @@ scheduler::EvalContext base_context(const RunSource& source, const RunTrigger& t
     for (const auto& input : wf.on.workflow_dispatch->inputs)
       if (input.default_value) inputs[input.name] = *input.default_value;
   for (const auto& [k, v] : trigger.inputs) inputs[k] = v;
-  const bool pull_request = trigger.event == "pull_request";
+  const bool pull_request = trigger.event == "pull_request" || trigger.event == "pull_request_target";
   scheduler::EvalContext ctx;
   ctx.contexts = {
       {"github",
@@ -319,9 +319,18 @@ std::expected<PreparedRun, PrepareError> prepare_run(const RunSource& source, co
   event.ref = source.ref;
   event.base_ref = trigger.base_ref;
   event.action = trigger.action;
+  // A schedule run is for one cron line (and, from the agent, one workflow file).
+  auto payload_text = [&trigger](const char* key) {
+    if (!trigger.payload.is_object()) return std::string();
+    auto it = trigger.payload.find(key);
+    return it != trigger.payload.end() && it->is_string() ? it->get<std::string>() : std::string();
+  };
+  if (trigger.event == "schedule") event.schedule = payload_text("schedule");
   PreparedRun prepared;
   prepared.notes = error.messages;  // only notes when the load is ok
   auto triggered = scheduler::triggered_workflows(loaded.workflows, event);
+  if (const std::string only = payload_text("workflow"); trigger.event == "schedule" && !only.empty())
+    std::erase_if(triggered, [&](const scheduler::Workflow* wf) { return relative_to(wf->file, source.workspace) != only; });
   for (const auto& wf : loaded.workflows)
     if (std::find(triggered.begin(), triggered.end(), &wf) == triggered.end())
       prepared.not_triggered.push_back(relative_to(wf.file, source.workspace) + ": " +

@@ -16,6 +16,8 @@
 #include "agent/server/routes.h"
 #include "agent/server/run_reporter.h"
 #include "agent/server/run_worker.h"
+#include "agent/server/schedule_runner.h"
+#include "agent/server/schedule_source.h"
 #include "agent/server/status_sender.h"
 #include "agent/server/systemd_notify.h"
 #include "agent/server/webhook_intake.h"
@@ -131,6 +133,13 @@ int serve(const config::AgentConfig& config) {
   worker_options.runs_at_once = config.capacity;
   RunWorker worker(config, **store, **backend, images, slots, worker_options, now_ms, [&sender] { sender.wake(); },
                    &metrics);
+  ScheduleSource schedule_source(config.state_dir / "git", config.state_dir / "schedules");
+  ScheduleRunner schedules(
+      config, **store,
+      [&schedule_source](const config::RepositoryConfig& repo, const std::string& url) {
+        return schedule_source.read(repo, url);
+      },
+      now_ms, [&worker](std::int64_t) { worker.wake(); });
   WebhookIntake intake(config, **store, now_ms, [&worker](std::int64_t id, const std::vector<std::int64_t>& older) {
     for (auto old : older) worker.cancel_run(old, "superseded by run " + std::to_string(id));
     worker.wake();
@@ -157,6 +166,7 @@ int serve(const config::AgentConfig& config) {
   }
   sender.start();
   worker.start();
+  schedules.start();
   const std::uint16_t port = (*server)->port();
   spdlog::info("event=listening address={}:{} tls={} repositories={} capacity={}", config.listen.host, port,
                config.tls ? "on" : "off", config.repositories.size(), config.capacity);
@@ -182,6 +192,7 @@ int serve(const config::AgentConfig& config) {
 
   systemd.stopping();
   (*server)->stop_accepting();
+  schedules.stop();
   worker.drain(std::chrono::seconds(config.shutdown_grace_seconds));
   sender.stop();
   sender.send_due();  // one last try; what is left stays in the outbox for the next start

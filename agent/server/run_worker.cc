@@ -53,6 +53,21 @@ std::optional<git::Credentials> action_credentials(const config::AgentConfig& co
   return std::nullopt;
 }
 
+// A pull_request_target run checks out the base, but its statuses belong on the pull
+// request's head commit, where people look for them.
+std::string status_sha(const store::RunRecord& run, const std::string& checked_out) {
+  if (run.event != "pull_request_target") return checked_out;
+  auto payload = nlohmann::json::parse(run.payload_json, nullptr, false);
+  const auto* head = payload.is_object() && payload.contains("pull_request") && payload["pull_request"].is_object() &&
+                             payload["pull_request"].contains("head") && payload["pull_request"]["head"].is_object()
+                         ? &payload["pull_request"]["head"]
+                         : nullptr;
+  if (!head || !head->contains("sha") || !(*head)["sha"].is_string()) return checked_out;
+  const std::string sha = (*head)["sha"].get<std::string>();
+  const bool hex = sha.size() == 40 && sha.find_first_not_of("0123456789abcdef") == std::string::npos;
+  return hex ? sha : checked_out;
+}
+
 }  // namespace
 
 RunWorker::RunWorker(const config::AgentConfig& config, store::RunStore& store, sandbox::SandboxBackend& backend,
@@ -326,7 +341,7 @@ void RunWorker::process(const store::RunRecord& run, Active& active) {
   RemoveOnExit remove_scratch{run_dir / "scratch"};
 
   auto source = check_out(run, *repo, run_dir);
-  StatusScope scope{forge_kind(repo->forge), run.repository, source ? source->sha : run.sha, run.ref,
+  StatusScope scope{forge_kind(repo->forge), run.repository, status_sha(run, source ? source->sha : run.sha), run.ref,
                     config_.public_url + "/runs/" + std::to_string(run.id)};
   RunReporter reporter(store_, claim, scope, now_, statuses_changed_, metrics_);
   if (!source) {

@@ -50,6 +50,20 @@ store::NewRun new_run(const forge::WebhookEvent& event, forge::ForgeKind kind, c
   return run;
 }
 
+// The pull_request_target run of a pull request: the BASE branch's workflows, from the
+// base repository (with its secrets, as on GitHub), on the base branch's HEAD when it
+// runs (sha left empty: the worker resolves the ref then).
+store::NewRun target_run(const store::NewRun& pull_request, const forge::WebhookEvent& event) {
+  store::NewRun run = pull_request;
+  run.event = "pull_request_target";
+  run.ref = "refs/heads/" + event.base_ref;
+  run.sha.clear();
+  run.from_fork = false;
+  run.clone_url = event.clone_url;
+  run.concurrency_key = pull_request.concurrency_key + " target";
+  return run;
+}
+
 }  // namespace
 
 WebhookIntake::WebhookIntake(const config::AgentConfig& config, store::RunStore& store, Now now, Queued queued,
@@ -117,14 +131,18 @@ http::HttpResponse WebhookIntake::decide(const http::HttpRequest& request, const
   if (!ignored && !repo->handles(wanted))
     ignored = std::string(config::to_string(wanted)) + " events are not configured for " + repo->name;
   std::optional<store::NewRun> run;
+  std::vector<store::NewRun> runs;
   if (ignored) {
     delivery.outcome = "ignored: " + *ignored;
   } else {
     run = new_run(*event, *kind, delivery_id);
+    runs.push_back(*run);
+    // A pull request runs its pull_request workflows (head) and pull_request_target ones (base).
+    if (event->kind == forge::EventKind::pull_request) runs.push_back(target_run(*run, *event));
     delivery.outcome = "queued";
   }
 
-  auto accepted = store_.accept_delivery(delivery, run);
+  auto accepted = store_.accept_delivery_runs(delivery, runs);
   if (!accepted) {
     spdlog::error("event=delivery_not_recorded delivery={} error=\"{}\"", delivery_id, accepted.error().message);
     result = "store_error";
@@ -138,16 +156,22 @@ http::HttpResponse WebhookIntake::decide(const http::HttpRequest& request, const
     return answer(200, "ignored: " + *ignored);
   }
   const std::int64_t run_id = *accepted->run_id;
-  std::vector<std::int64_t> superseded;
-  if (repo->cancel_superseded) {
-    auto older = store_.supersede(run->concurrency_key, run_id, now_());
-    if (older) superseded = *older;
+  for (std::size_t i = 0; i < runs.size() && i < accepted->run_ids.size(); ++i) {
+    const std::int64_t id = accepted->run_ids[i];
+    std::vector<std::int64_t> superseded;
+    if (repo->cancel_superseded) {
+      auto older = store_.supersede(runs[i].concurrency_key, id, now_());
+      if (older) superseded = *older;
+    }
+    spdlog::info("event=run_queued run={} repository={} sha={} ref={} event={} delivery={}", id, runs[i].repository,
+                 runs[i].sha, runs[i].ref, runs[i].event, delivery_id);
+    if (queued_) queued_(id, superseded);
   }
-  spdlog::info("event=run_queued run={} repository={} sha={} ref={} event={} delivery={}", run_id, run->repository,
-               run->sha, run->ref, run->event, delivery_id);
-  if (queued_) queued_(run_id, superseded);
   http::HttpResponse response = http::HttpResponse::json(
-      202, nlohmann::json{{"run", run_id}, {"url", config_.public_url + "/runs/" + std::to_string(run_id)}}.dump());
+      202, nlohmann::json{{"run", run_id},
+                     {"runs", accepted->run_ids},
+                     {"url", config_.public_url + "/runs/" + std::to_string(run_id)}}
+          .dump());
   return response;
 }
 

@@ -130,11 +130,17 @@ struct RunFilter {
   std::optional<std::int64_t> before_id{};  // paging: only runs with a smaller id
 };
 
+// One cron line of one workflow file of one repository (agent/server/schedule_runner).
+struct ScheduleKey {
+  std::string forge{}, repository{}, workflow{}, cron{};
+};
+
 class RunStore {
  public:
   struct Accepted {
     bool duplicate = false;
-    std::optional<std::int64_t> run_id{};  // set when a run was queued
+    std::optional<std::int64_t> run_id{};  // set when a run was queued (the first one)
+    std::vector<std::int64_t> run_ids{};   // every run queued, in the order given
   };
 
   virtual ~RunStore() = default;
@@ -144,6 +150,30 @@ class RunStore {
   // queues nothing and returns duplicate = true. The run's created_ms is received_ms.
   virtual std::expected<Accepted, StoreError> accept_delivery(const DeliveryRecord& delivery,
                                                               const std::optional<NewRun>& run) = 0;
+
+  // accept_delivery() for a delivery that starts several runs (a pull request runs its
+  // pull_request workflows from the head and its pull_request_target ones from the base):
+  // all of them or none, in one transaction; run_id is the first one's id.
+  virtual std::expected<Accepted, StoreError> accept_delivery_runs(const DeliveryRecord& delivery,
+                                                                   const std::vector<NewRun>& runs) = 0;
+
+  // Schedules. The last fire time handled for `key` (ms), nullopt when never seen.
+  virtual std::expected<std::optional<std::int64_t>, StoreError> schedule_last_fire(
+      const ScheduleKey& key) = 0;
+  // Records `seen_ms` as the key's last fire time if it has none yet, so that a schedule
+  // starts with the first fire time after it was first seen; true if it was recorded.
+  virtual std::expected<bool, StoreError> schedule_first_seen(const ScheduleKey& key,
+                                                              std::int64_t seen_ms) = 0;
+  // Queues `run` for fire time `fire_ms` and records it as the key's last fire, in one
+  // transaction, unless a fire at or after fire_ms is recorded already: then nothing is
+  // written and nullopt returned. So a fire time never queues two runs, even across restarts.
+  virtual std::expected<std::optional<std::int64_t>, StoreError> record_schedule_fire(
+      const ScheduleKey& key, std::int64_t fire_ms, const NewRun& run, std::int64_t now_ms) = 0;
+  // Forgets the schedules of (forge, repository) whose key is not in `keep` (their cron
+  // line or workflow was removed): a schedule added again later starts afresh.
+  virtual std::expected<void, StoreError> forget_schedules(const std::string& forge,
+                                                           const std::string& repository,
+                                                           const std::vector<ScheduleKey>& keep) = 0;
 
   // Queues a run that came from no webhook (`sandci enqueue`, a re-run); durable on
   // return.

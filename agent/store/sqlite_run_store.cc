@@ -271,6 +271,11 @@ SqliteRunStore::SqliteRunStore(std::unique_ptr<SqliteDb> writer, std::unique_ptr
 
 std::expected<RunStore::Accepted, StoreError> SqliteRunStore::accept_delivery(
     const DeliveryRecord& delivery, const std::optional<NewRun>& run) {
+  return accept_delivery_runs(delivery, run ? std::vector<NewRun>{*run} : std::vector<NewRun>{});
+}
+
+std::expected<RunStore::Accepted, StoreError> SqliteRunStore::accept_delivery_runs(
+    const DeliveryRecord& delivery, const std::vector<NewRun>& runs) {
   Accepted accepted;
   auto written = writer_.write("accept_delivery", [&](Db& db) -> std::expected<void, StoreError> {
     auto inserted =
@@ -281,18 +286,122 @@ std::expected<RunStore::Accepted, StoreError> SqliteRunStore::accept_delivery(
                "accept_delivery: insert delivery", delivery.forge, delivery.delivery_id,
                delivery.repository, delivery.event, delivery.received_ms, delivery.outcome);
     if (!inserted) return std::unexpected(inserted.error());
-    accepted = Accepted{*inserted == 0, std::nullopt};
-    if (accepted.duplicate || !run) return {};
-    auto id = insert_run(db, *run, delivery.received_ms, "accept_delivery: insert run");
-    if (!id) return std::unexpected(id.error());
+    accepted = Accepted{*inserted == 0, std::nullopt, {}};
+    if (accepted.duplicate) return {};
+    for (const NewRun& run : runs) {
+      auto id = insert_run(db, run, delivery.received_ms, "accept_delivery: insert run");
+      if (!id) return std::unexpected(id.error());
+      accepted.run_ids.push_back(*id);
+    }
+    if (accepted.run_ids.empty()) return {};
+    // The delivery links to its first run.
     auto linked = change(db, "UPDATE deliveries SET run_id = ? WHERE forge = ? AND delivery_id = ?",
-                         "accept_delivery: link run", *id, delivery.forge, delivery.delivery_id);
+                         "accept_delivery: link run", accepted.run_ids.front(), delivery.forge,
+                         delivery.delivery_id);
     if (!linked) return std::unexpected(linked.error());
-    accepted.run_id = *id;
+    accepted.run_id = accepted.run_ids.front();
+    return {};
+  });
+  if (!written) {
+    accepted = Accepted{};
+    return std::unexpected(written.error());
+  }
+  return accepted;
+}
+
+std::expected<std::optional<std::int64_t>, StoreError> SqliteRunStore::schedule_last_fire(
+    const ScheduleKey& key) {
+  return read([&](Db& db) -> std::expected<std::optional<std::int64_t>, StoreError> {
+    auto stmt = db.prepare(
+        "SELECT last_fire_ms FROM schedules WHERE forge = ? AND repository = ? AND workflow = ? AND cron = ?",
+        "schedule_last_fire");
+    if (!stmt) return std::unexpected(stmt.error());
+    (*stmt)->bind(key.forge, key.repository, key.workflow, key.cron);
+    auto row = (*stmt)->step();
+    if (!row) return std::unexpected(row.error());
+    if (!*row) return std::nullopt;
+    return (*stmt)->int64(0);
+  });
+}
+
+std::expected<bool, StoreError> SqliteRunStore::schedule_first_seen(const ScheduleKey& key,
+                                                                    std::int64_t seen_ms) {
+  bool recorded = false;
+  auto written = writer_.write("schedule_first_seen", [&](Db& db) -> std::expected<void, StoreError> {
+    auto inserted = change(db,
+                           "INSERT INTO schedules (forge, repository, workflow, cron, last_fire_ms) "
+                           "VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                           "schedule_first_seen", key.forge, key.repository, key.workflow, key.cron, seen_ms);
+    if (!inserted) return std::unexpected(inserted.error());
+    recorded = *inserted == 1;
     return {};
   });
   if (!written) return std::unexpected(written.error());
-  return accepted;
+  return recorded;
+}
+
+std::expected<std::optional<std::int64_t>, StoreError> SqliteRunStore::record_schedule_fire(
+    const ScheduleKey& key, std::int64_t fire_ms, const NewRun& run, std::int64_t now_ms) {
+  std::optional<std::int64_t> run_id;
+  auto written = writer_.write("record_schedule_fire", [&](Db& db) -> std::expected<void, StoreError> {
+    run_id.reset();
+    // The fence: only a fire time later than the one recorded moves the row.
+    auto moved = change(db,
+                        "INSERT INTO schedules (forge, repository, workflow, cron, last_fire_ms) "
+                        "VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (forge, repository, workflow, cron) "
+                        "DO UPDATE SET last_fire_ms = ?5 WHERE last_fire_ms < ?5",
+                        "record_schedule_fire: move last fire", key.forge, key.repository, key.workflow,
+                        key.cron, fire_ms);
+    if (!moved) return std::unexpected(moved.error());
+    if (*moved == 0) return {};
+    auto id = insert_run(db, run, now_ms, "record_schedule_fire: insert run");
+    if (!id) return std::unexpected(id.error());
+    auto linked = change(db,
+                         "UPDATE schedules SET run_id = ? WHERE forge = ? AND repository = ? AND workflow = ? "
+                         "AND cron = ?",
+                         "record_schedule_fire: link run", *id, key.forge, key.repository, key.workflow, key.cron);
+    if (!linked) return std::unexpected(linked.error());
+    run_id = *id;
+    return {};
+  });
+  if (!written) return std::unexpected(written.error());
+  return run_id;
+}
+
+std::expected<void, StoreError> SqliteRunStore::forget_schedules(const std::string& forge,
+                                                                 const std::string& repository,
+                                                                 const std::vector<ScheduleKey>& keep) {
+  std::vector<ScheduleKey> rows;
+  auto listed = read([&](Db& db) -> std::expected<void, StoreError> {
+    auto stmt = db.prepare("SELECT workflow, cron FROM schedules WHERE forge = ? AND repository = ?",
+                           "forget_schedules: list");
+    if (!stmt) return std::unexpected(stmt.error());
+    (*stmt)->bind(forge, repository);
+    for (;;) {
+      auto row = (*stmt)->step();
+      if (!row) return std::unexpected(row.error());
+      if (!*row) return {};
+      rows.push_back({forge, repository, (*stmt)->text(0), (*stmt)->text(1)});
+    }
+  });
+  if (!listed) return std::unexpected(listed.error());
+  std::erase_if(rows, [&](const ScheduleKey& row) {
+    return std::any_of(keep.begin(), keep.end(), [&](const ScheduleKey& k) {
+      return k.workflow == row.workflow && k.cron == row.cron;
+    });
+  });
+  if (rows.empty()) return {};
+  auto written = writer_.write("forget_schedules", [&](Db& db) -> std::expected<void, StoreError> {
+    for (const auto& row : rows) {
+      auto removed = change(db,
+                            "DELETE FROM schedules WHERE forge = ? AND repository = ? AND workflow = ? AND cron = ?",
+                            "forget_schedules: delete", row.forge, row.repository, row.workflow, row.cron);
+      if (!removed) return std::unexpected(removed.error());
+    }
+    return {};
+  });
+  if (!written) return std::unexpected(written.error());
+  return {};
 }
 
 std::expected<std::int64_t, StoreError> SqliteRunStore::enqueue_run(const NewRun& run,

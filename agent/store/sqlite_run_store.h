@@ -20,6 +20,16 @@ class SqliteRunStore final : public RunStore {
 
   std::expected<Accepted, StoreError> accept_delivery(const DeliveryRecord& delivery,
                                                       const std::optional<NewRun>& run) override;
+  std::expected<Accepted, StoreError> accept_delivery_runs(const DeliveryRecord& delivery,
+                                                           const std::vector<NewRun>& runs) override;
+  std::expected<std::optional<std::int64_t>, StoreError> schedule_last_fire(const ScheduleKey& key) override;
+  std::expected<bool, StoreError> schedule_first_seen(const ScheduleKey& key, std::int64_t seen_ms) override;
+  std::expected<std::optional<std::int64_t>, StoreError> record_schedule_fire(const ScheduleKey& key,
+                                                                              std::int64_t fire_ms,
+                                                                              const NewRun& run,
+                                                                              std::int64_t now_ms) override;
+  std::expected<void, StoreError> forget_schedules(const std::string& forge, const std::string& repository,
+                                                   const std::vector<ScheduleKey>& keep) override;
   std::expected<std::int64_t, StoreError> enqueue_run(const NewRun& run,
                                                       std::int64_t now_ms) override;
   std::expected<std::optional<RunRecord>, StoreError> claim_next_run(const std::string& owner,

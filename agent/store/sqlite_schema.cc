@@ -11,7 +11,7 @@ namespace {
 // Migration i takes the schema from version i to i + 1. Never edit a released step;
 // append a new one. Times are integer ms since the epoch; states are their to_string
 // names, readable with the sqlite3 shell.
-constexpr std::array<const char*, 3> kMigrations{
+constexpr std::array<const char*, 4> kMigrations{
     // 0 -> 1: deliveries, runs, jobs and the status outbox.
     R"sql(
 CREATE TABLE runs (
@@ -118,6 +118,19 @@ CREATE TABLE action_refs (
   from_cache INTEGER NOT NULL,
   at_ms INTEGER NOT NULL,
   UNIQUE (run_id, repository, ref)
+);
+)sql",
+    // 3 -> 4: schedules. One row per cron line of a workflow of a repository: the last
+    // fire time handled (a run queued for it, or the time the schedule was first seen).
+    R"sql(
+CREATE TABLE schedules (
+  forge TEXT NOT NULL,
+  repository TEXT NOT NULL,
+  workflow TEXT NOT NULL,
+  cron TEXT NOT NULL,
+  last_fire_ms INTEGER NOT NULL,
+  run_id INTEGER,
+  PRIMARY KEY (forge, repository, workflow, cron)
 );
 )sql",
 };

@@ -202,13 +202,15 @@ TEST(WorkflowNotes, ScheduleAndFriendsInARealisticOnSection) {
 jobs: {a: {steps: [{run: x}]}}
 )");
   ASSERT_TRUE(parsed.workflow.has_value());
-  const std::string runs = "is not run by sandci; the workflow runs for push, pull_request";
+  // schedule, workflow_call and pull_request_target are read; merge_group is not.
   EXPECT_EQ(parsed.lines, (std::vector<std::string>{
-                              "ci.yml:5:3: note: event 'schedule' " + runs,
-                              "ci.yml:10:3: note: event 'pull_request_target' " + runs,
-                              "ci.yml:12:3: note: event 'merge_group' " + runs}));
+                              "ci.yml:12:3: note: event 'merge_group' is not run by sandci; the workflow runs for "
+                              "push, pull_request, pull_request_target, schedule"}));
   EXPECT_TRUE(parsed.workflow->on.push.has_value());
   EXPECT_TRUE(parsed.workflow->on.pull_request.has_value());
+  EXPECT_TRUE(parsed.workflow->on.schedule.has_value());
+  EXPECT_TRUE(parsed.workflow->on.workflow_call.has_value());
+  EXPECT_TRUE(parsed.workflow->on.pull_request_target.has_value());
   EXPECT_FALSE(parsed.workflow->on.workflow_dispatch.has_value());
   EXPECT_TRUE(parsed.workflow->on.workflow_call.has_value());
 }
@@ -227,7 +229,7 @@ TEST(WorkflowNotes, EmptyOnIsStillAnError) {
 }
 
 TEST(WorkflowNotes, WorkflowWithOnlyIdleEventsIsNeverTriggered) {
-  auto parsed = parse("on: [schedule, release]\n" + kJobs);
+  auto parsed = parse("on: [release, watch]\n" + kJobs);
   ASSERT_TRUE(parsed.workflow.has_value());
   const Workflow& w = *parsed.workflow;
   EXPECT_FALSE(match_trigger(w, {"push", "refs/heads/main", "", "", {}}).runs);

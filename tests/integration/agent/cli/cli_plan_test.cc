@@ -183,6 +183,61 @@ TEST_F(CliPlan, MatrixTooLargeExitsTwo) {
   EXPECT_NE(r.err.find("ci.yml"), std::string::npos) << r.err;
 }
 
+// Scheduled workflows show the next three times of each cron line, counted from
+// --now (UTC), across a year's end.
+TEST_F(CliPlan, ScheduleShowsTheNextThreeFireTimes) {
+  repo_.write("nightly.yml", R"(name: Nightly
+on:
+  schedule:
+    - cron: '30 4 * * MON-FRI'
+    - cron: '0 0 1 * *'
+jobs:
+  build:
+    runs-on: ubuntu-latest
+    steps:
+      - run: make nightly
+)");
+  auto r = plan("--event schedule --now 2024-12-31T10:00Z", repo_.path());
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("event: schedule refs/heads/main\n"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("Nightly (.github/workflows/nightly.yml): runs - schedule\n"
+                       "  schedule '30 4 * * MON-FRI': next 2025-01-01 04:30 UTC, 2025-01-02 04:30 UTC, "
+                       "2025-01-03 04:30 UTC\n"
+                       "  schedule '0 0 1 * *': next 2025-01-01 00:00 UTC, 2025-02-01 00:00 UTC, "
+                       "2025-03-01 00:00 UTC\n"),
+            std::string::npos)
+      << r.out;
+  EXPECT_NE(r.out.find("CI (.github/workflows/ci.yml): does not run - the workflow does not run on schedule"),
+            std::string::npos)
+      << r.out;
+  auto json_out = plan("--event push --format json --now 2024-02-28T23:59Z", repo_.path());
+  ASSERT_EQ(json_out.exit_code, 0) << json_out.err;
+  auto parsed = nlohmann::json::parse(json_out.out);
+  bool found = false;
+  for (const auto& w : parsed["workflows"]) {
+    if (w["name"] != "Nightly") continue;
+    found = true;
+    EXPECT_EQ(w["runs"], false);
+    EXPECT_EQ(w["schedules"][1]["next"],
+              nlohmann::json({"2024-03-01 00:00 UTC", "2024-04-01 00:00 UTC", "2024-05-01 00:00 UTC"}));
+  }
+  EXPECT_TRUE(found) << json_out.out;
+  auto bad = plan("--now yesterday", repo_.path());
+  EXPECT_EQ(bad.exit_code, 2);
+  EXPECT_NE(bad.err.find("--now: 'yesterday' is not a UTC time"), std::string::npos) << bad.err;
+}
+
+TEST_F(CliPlan, PullRequestTargetPlansLikePullRequest) {
+  repo_.write("triage.yml", "name: Triage\non:\n  pull_request_target:\n    branches: [main]\njobs:\n"
+                            "  label:\n    runs-on: ubuntu-latest\n    steps:\n      - run: echo label\n");
+  auto r = plan("--event pull_request_target --ref main", repo_.path());
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("Triage (.github/workflows/triage.yml): runs - pull_request_target opened against 'main'"),
+            std::string::npos)
+      << r.out;
+  EXPECT_NE(r.out.find("Docs (.github/workflows/docs.yml): does not run"), std::string::npos) << r.out;
+}
+
 TEST_F(CliPlan, BadOptionsAreUsageErrors) {
   EXPECT_EQ(plan("--format xml", repo_.path()).exit_code, 2);
   EXPECT_EQ(plan("--event release", repo_.path()).exit_code, 2);

@@ -72,7 +72,8 @@ TEST(AgentConfig, SecretValuesListsEverySecretOnce) {
 TEST(Names, ForgesAndEventsRoundTrip) {
   for (Forge f : {Forge::kGithub, Forge::kGitea, Forge::kForgejo, Forge::kGitlab})
     EXPECT_EQ(parse_forge(to_string(f)), f);
-  for (RepositoryEvent e : {RepositoryEvent::kPush, RepositoryEvent::kPullRequest, RepositoryEvent::kTag})
+  for (RepositoryEvent e : {RepositoryEvent::kPush, RepositoryEvent::kPullRequest, RepositoryEvent::kTag,
+                            RepositoryEvent::kSchedule})
     EXPECT_EQ(parse_repository_event(to_string(e)), e);
   EXPECT_FALSE(parse_forge("bitbucket").has_value());
 }

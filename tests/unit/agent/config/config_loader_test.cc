@@ -127,8 +127,10 @@ TEST_F(ConfigLoaderTest, DefaultsForEverythingLeftOut) {
   const RepositoryConfig& repo = config.repositories.at(0);
   EXPECT_EQ(repo.api_url, "https://api.github.com");
   EXPECT_FALSE(repo.project_id.has_value());
-  EXPECT_EQ(repo.events, (std::vector{RepositoryEvent::kPush, RepositoryEvent::kPullRequest}));
+  EXPECT_EQ(repo.events,
+            (std::vector{RepositoryEvent::kPush, RepositoryEvent::kPullRequest, RepositoryEvent::kSchedule}));
   EXPECT_FALSE(repo.handles(RepositoryEvent::kTag));
+  EXPECT_EQ(repo.default_branch, "main");
   EXPECT_TRUE(repo.cancel_superseded);  // a new push to a branch cancels its older run by default
   EXPECT_TRUE(repo.clone_url.empty());
   EXPECT_FALSE(repo.clone.https.has_value());
@@ -274,8 +276,17 @@ TEST_F(ConfigLoaderTest, BadEventsWithDidYouMean) {
   const auto loaded = dir.load(std::string(kMinimal) + "    events: [push, pul_request, push]\n");
   EXPECT_THAT(ConfigDir::errors(loaded),
               ElementsAre(dir.at(7, 20, "unknown event 'pul_request' (did you mean 'pull_request'?) "
-                                        "(one of: push, pull_request, tag)"),
+                                        "(one of: push, pull_request, tag, schedule)"),
                           dir.at(7, 33, "event 'push' is listed twice")));
+}
+
+TEST_F(ConfigLoaderTest, DefaultBranchForSchedules) {
+  const auto loaded = dir.load(std::string(kMinimal) + "    default_branch: refs/heads/trunk\n");
+  ASSERT_TRUE(loaded.ok()) << ::testing::PrintToString(ConfigDir::errors(loaded));
+  EXPECT_EQ(loaded.config->repositories.at(0).default_branch, "trunk");
+  const auto bad = dir.load(std::string(kMinimal) + "    default_branch: 'a..b'\n");
+  EXPECT_THAT(ConfigDir::errors(bad),
+              ElementsAre(dir.at(7, 21, "'default_branch' must be a branch name such as main, not 'a..b'")));
 }
 
 TEST_F(ConfigLoaderTest, BadUrlsAndMissingRequiredKeys) {
@@ -364,7 +375,7 @@ TEST_F(ConfigLoaderTest, EveryErrorIsReportedAtOnceInFileOrder) {
                           dir.at(5, 21, "'webhook_secret': secrets are never written in the config: use "
                                         "{file: PATH} or {credential: NAME}"),
                           dir.at(7, 14, "unknown event 'pushh' (did you mean 'push'?) "
-                                        "(one of: push, pull_request, tag)"),
+                                        "(one of: push, pull_request, tag, schedule)"),
                           dir.at(8, 11, "'capacity' must be from 1 to 4096, not 0")));
 }
 

@@ -156,6 +156,50 @@ TEST_F(IntakeTest, IgnoredEventsAreRecordedAndSaySo) {
   EXPECT_TRUE(queued_.empty());
 }
 
+// One pull request delivery queues two runs in one transaction: its pull_request
+// workflows from the head (a fork's, without secrets) and its pull_request_target
+// workflows from the base repository's base branch (with secrets, as on GitHub).
+TEST_F(IntakeTest, PullRequestQueuesAHeadRunAndABaseTargetRun) {
+  auto pr = json{{"action", "synchronize"},
+                 {"number", 7},
+                 {"pull_request",
+                  {{"number", 7},
+                   {"head", {{"sha", kSha}, {"ref", "fix"}, {"repo", {{"full_name", "mallory/hello"},
+                                                                       {"clone_url", "git://127.0.0.1/mallory/hello"}}}}},
+                   {"base", {{"ref", "main"}, {"sha", std::string(40, 'b')}, {"repo", {{"full_name", "alice/hello"}}}}}}},
+                 {"repository", {{"full_name", "alice/hello"}, {"clone_url", "git://127.0.0.1/alice/hello"}}}};
+  auto r = deliver(forge::ForgeKind::github, "pull_request", "pr-7", pr.dump());
+  ASSERT_EQ(r.status, 202) << r.body;
+  ASSERT_EQ(queued_.size(), 2u);
+  EXPECT_EQ(json::parse(r.body)["runs"], json(queued_));
+  auto head = store_->get_run(queued_[0]).value().value();
+  EXPECT_EQ(head.event, "pull_request");
+  EXPECT_EQ(head.sha, kSha);
+  EXPECT_EQ(head.ref, "refs/pull/7/head");
+  EXPECT_TRUE(head.from_fork);
+  EXPECT_EQ(head.clone_url, "git://127.0.0.1/mallory/hello");
+  auto target = store_->get_run(queued_[1]).value().value();
+  EXPECT_EQ(target.event, "pull_request_target");
+  EXPECT_EQ(target.ref, "refs/heads/main");
+  EXPECT_EQ(target.sha, "") << "the base branch's HEAD is taken when the run starts";
+  EXPECT_EQ(target.action, "synchronize");
+  EXPECT_EQ(target.base_ref, "main");
+  EXPECT_EQ(target.head_ref, "fix");
+  EXPECT_FALSE(target.from_fork);
+  EXPECT_EQ(target.clone_url, "git://127.0.0.1/alice/hello");
+  EXPECT_EQ(json::parse(target.payload_json)["pull_request"]["head"]["sha"], kSha);
+  // A replay queues neither again.
+  EXPECT_NE(deliver(forge::ForgeKind::github, "pull_request", "pr-7", pr.dump()).body.find("duplicate"),
+            std::string::npos);
+  EXPECT_EQ(store_->count_runs(store::RunState::queued).value(), 2);
+  // The next push to the pull request supersedes both, each by its own kind.
+  pr["action"] = "synchronize";
+  ASSERT_EQ(deliver(forge::ForgeKind::github, "pull_request", "pr-7b", pr.dump()).status, 202);
+  EXPECT_EQ(store_->get_run(queued_[0]).value()->state, store::RunState::cancelled);
+  EXPECT_EQ(store_->get_run(queued_[1]).value()->state, store::RunState::cancelled);
+  EXPECT_EQ(store_->count_runs(store::RunState::queued).value(), 2);
+}
+
 TEST_F(IntakeTest, NewerPushSupersedesTheQueuedOne) {
   ASSERT_EQ(deliver(forge::ForgeKind::github, "push", "p1", push("alice/hello")).status, 202);
   ASSERT_EQ(deliver(forge::ForgeKind::github, "push", "p2", push("alice/hello")).status, 202);
