@@ -77,8 +77,11 @@ WorkflowCallTrigger WorkflowParser::parse_workflow_call(const YAML::Node& value)
     for (const auto& e : mapping(secrets->value, "'secrets'")) {
       named(e, "secret");
       bool required = false;
-      auto fields = mapping(e.value, "secret '" + e.key + "'", KeyPlace::call_secret);
-      if (const Entry* r = find(fields, "required")) required = bool_of(*r).value_or(false);
+      // `token:` with nothing after it declares an optional secret, as on GitHub.
+      if (!e.value.IsNull()) {
+        auto fields = mapping(e.value, "secret '" + e.key + "'", KeyPlace::call_secret);
+        if (const Entry* r = find(fields, "required")) required = bool_of(*r).value_or(false);
+      }
       call.secrets.emplace_back(e.key, required);
     }
   }

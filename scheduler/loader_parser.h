@@ -143,6 +143,7 @@ class WorkflowParser {
   Matrix parse_matrix(const Entry& e);
 
   // ---- steps (loader_steps.cc) ----
+  std::vector<YAML::Node> flatten_parallel(const YAML::Node& steps);
   std::vector<Step> parse_steps(const Entry& e, const std::string& job_id);
   Step parse_step(const YAML::Node& node, std::size_t index, const std::string& job_id);
   // The parsed `uses` of a step, or nullopt after reporting what is wrong with it.

@@ -19,7 +19,7 @@ std::vector<Step> WorkflowParser::parse_steps(const Entry& e, const std::string&
   }
   std::map<std::string, SourceLocation> ids;
   std::size_t index = 0;
-  for (const auto& item : e.value) {
+  for (const auto& item : flatten_parallel(e.value)) {
     Step step = parse_step(item, index++, job_id);
     if (!step.id.empty()) {
       const SourceLocation at = item.IsMap() && item["id"] ? source_.at(item["id"]) : step.location;
@@ -31,6 +31,30 @@ std::vector<Step> WorkflowParser::parse_steps(const Entry& e, const std::string&
     steps.push_back(std::move(step));
   }
   return steps;
+}
+
+// `- parallel: [steps]` groups steps GitHub may run at once. sandci runs them one
+// after another, in file order, as if the group were not there: the steps of a
+// group are independent by design, so only the time differs.
+std::vector<YAML::Node> WorkflowParser::flatten_parallel(const YAML::Node& steps) {
+  std::vector<YAML::Node> flat;
+  for (const auto& item : steps) {
+    const YAML::Node group = item.IsMap() ? item["parallel"] : YAML::Node();
+    if (!group.IsDefined()) {
+      flat.push_back(item);
+      continue;
+    }
+    if (item.size() != 1) error(item, "a 'parallel' step holds only the 'parallel' list of steps");
+    if (!group.IsSequence() || group.size() == 0) {
+      error(group, "'parallel' must be a list of steps, not " + describe(group));
+      continue;
+    }
+    for (const auto& key : item)
+      if (key.first.Scalar() == "parallel")
+        note(key.first, "'parallel' steps run one after another under sandci, in file order");
+    for (const auto& inner : group) flat.push_back(inner);
+  }
+  return flat;
 }
 
 Step WorkflowParser::parse_step(const YAML::Node& node, std::size_t index,

@@ -93,10 +93,15 @@ std::vector<std::string> WorkflowParser::filters(const std::vector<Entry>& entri
   auto patterns = string_list(*e, &locations);
   for (const auto& [index, message] : check_filter_patterns(patterns))
     error(locations[index], "invalid pattern '" + patterns[index] + "' in '" + e->key + "': " + message);
+  // Only '!' patterns match nothing: `tags: ['!**']` beside `branches:` is how
+  // workflows say "branches, never tags", and GitHub runs them; a note, not an error.
   const bool has_positive = std::any_of(patterns.begin(), patterns.end(),
                                         [](const std::string& p) { return !p.starts_with('!'); });
   if (!patterns.empty() && !has_positive)
-    error(where(*e), "'" + e->key + "' needs at least one pattern without '!'");
+    note(where(*e), "'" + e->key + "' has only '!' patterns, so it matches nothing" +
+                        (e->key == "branches" || e->key == "tags"
+                             ? " (to leave some out and keep the rest, use '" + e->key + "-ignore')"
+                             : std::string()));
   return patterns;
 }
 

@@ -65,9 +65,11 @@ std::expected<UsesRef, std::string> parse_uses(std::string_view text) {
     if (ref.image.empty()) return std::unexpected(usage(text));
     return ref;
   }
-  if (text.rfind("./", 0) == 0 || text == ".") {
+  // `$/path` names a path in the workflow's own repository, which for sandci is the
+  // run's checkout: read like `./path`.
+  if (text.rfind("./", 0) == 0 || text == "." || text.rfind("$/", 0) == 0) {
     ref.kind = UsesRef::Kind::local;
-    auto path = clean_path(text.substr(1), text);
+    auto path = clean_path(text.substr(text[0] == '$' ? 2 : 1), text);
     if (!path) return std::unexpected(path.error());
     ref.path = *path;
     return ref;

@@ -11,7 +11,7 @@ namespace sandci::scheduler {
 
 struct UsesRef {
   enum class Kind {
-    local,   // ./path: in the repository's own checkout
+    local,   // ./path (or $/path, the workflow's own repository): in the run's checkout
     remote,  // owner/repo[/path]@ref: fetched from the actions source
     docker,  // docker://image: refused (jobs cannot reach a registry)
   };

@@ -199,7 +199,9 @@ struct Triggers {
 
 struct Concurrency {
   std::string group;
-  bool cancel_in_progress = false;
+  // "true", "false" or an expression (`${{ github.event_name == 'pull_request' }}`),
+  // evaluated with the group's contexts when the run starts.
+  std::string cancel_in_progress = "false";
 };
 
 struct Workflow {

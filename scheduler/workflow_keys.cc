@@ -72,7 +72,7 @@ constexpr KeySpec kKeys[] = {
     {run_defaults, "working-directory", supported, kString, interpolated, ""},
 
     {concurrency, "group", supported, kString, interpolated, ""},
-    {concurrency, "cancel-in-progress", supported, kBool, none, ""},
+    {concurrency, "cancel-in-progress", supported, "true, false or an expression", interpolated, ""},
 
     {container, "image", supported, kString, interpolated, ""},
     {container, "env", supported, kStringMap, interpolated, ""},

@@ -40,7 +40,7 @@ Concurrency WorkflowParser::parse_concurrency(const Entry& e) {
   else if (e.value.IsMap())
     error(where(e), "'concurrency' needs a 'group'");
   if (const Entry* c = find(fields, "cancel-in-progress"))
-    concurrency.cancel_in_progress = bool_of(*c).value_or(false);
+    concurrency.cancel_in_progress = bool_or_expression(*c);
   return concurrency;
 }
 
@@ -56,8 +56,10 @@ void WorkflowParser::check_permissions(const Entry& e) {
   const auto scopes = permission_scopes();
   for (const auto& scope : mapping(e.value, "'permissions'")) {
     if (!contains(scopes, scope.key)) {
-      error(scope.key_node, "unknown permission scope '" + scope.key + "'" +
-                                did_you_mean(scope.key, scopes));
+      // GitHub adds scopes now and then (artifact-metadata, models): an unknown one is
+      // as meaningless here as the known ones, so it is noted, never refused.
+      note(scope.key_node, "permission scope '" + scope.key + "' is not one sandci knows" +
+                               did_you_mean(scope.key, scopes) + "; ignored like the others");
       continue;
     }
     const std::string level = scope.value.IsScalar() ? scope.value.Scalar() : "";

@@ -222,6 +222,15 @@ std::string concurrency_group(const PlannedWorkflow& workflow, const RunSource& 
   return evaluated ? *evaluated : group;
 }
 
+bool concurrency_cancels(const PlannedWorkflow& workflow, const RunSource& source, const RunTrigger& trigger,
+                         const RunEnvironment& env) {
+  if (!workflow.workflow->concurrency) return false;
+  const std::string& cancel = workflow.workflow->concurrency->cancel_in_progress;
+  if (cancel == "true" || cancel == "false") return cancel == "true";
+  auto evaluated = scheduler::interpolate(cancel, base_context(source, trigger, env, *workflow.workflow));
+  return evaluated && *evaluated == "true";
+}
+
 CacheScope cache_scope(const RunSource& source, const RunTrigger& trigger) {
   CacheScope scope;
   scope.repository = source.repository;

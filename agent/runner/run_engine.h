@@ -149,6 +149,11 @@ std::string concurrency_group(const PlannedWorkflow& workflow, const RunSource& 
 // refs/pull/<n>/merge and reads it, then its base branch.
 CacheScope cache_scope(const RunSource& source, const RunTrigger& trigger);
 
+// Whether the workflow's `concurrency:` cancels the run in progress
+// (`cancel-in-progress`, evaluated like the group); false when it cannot be evaluated.
+bool concurrency_cancels(const PlannedWorkflow& workflow, const RunSource& source, const RunTrigger& trigger,
+                         const RunEnvironment& env);
+
 // "refs/heads/main" -> "main" (also tags and pull refs).
 std::string short_ref_name(const std::string& ref);
 

@@ -300,7 +300,7 @@ std::vector<std::string> RunWorker::enter_groups(const store::RunRecord& run, co
   std::map<std::string, bool> wanted;  // group -> cancel-in-progress
   for (const auto& w : prepared.workflows) {
     const std::string group = concurrency_group(w, source, trigger, env);
-    if (!group.empty()) wanted[run.repository + ": " + group] |= w.workflow->concurrency->cancel_in_progress;
+    if (!group.empty()) wanted[run.repository + ": " + group] |= concurrency_cancels(w, source, trigger, env);
   }
   std::vector<std::string> entered;
   for (const auto& [group, cancel_in_progress] : wanted) {

@@ -90,7 +90,7 @@ TEST(PullRequestTargetLoad, SameFiltersAsPullRequest) {
 
 // ---- workflow_call ----------------------------------------------------------------
 
-TEST(WorkflowCallLoad, InputsSecretsAndOutputs) {
+TEST(WorkflowCallTriggerLoad, InputsSecretsAndOutputs) {
   auto parsed = parse(R"(on:
   workflow_call:
     inputs:
@@ -125,34 +125,32 @@ TEST(WorkflowCallLoad, InputsSecretsAndOutputs) {
   EXPECT_FALSE(call.inputs[0].default_value);
   EXPECT_EQ(call.inputs[1].default_value, nlohmann::json(false));
   EXPECT_EQ(call.inputs[2].default_value, nlohmann::json("${{ 2 }}"));
-  EXPECT_EQ(call.inputs[2].location.line, 11);
   ASSERT_EQ(call.secrets.size(), 2u);
-  EXPECT_EQ(call.secrets[0].name, "deploy-key");
-  EXPECT_TRUE(call.secrets[0].required);
-  EXPECT_EQ(call.secrets[1].name, "token");
-  EXPECT_FALSE(call.secrets[1].required);
+  EXPECT_EQ(call.secrets[0].first, "deploy-key");
+  EXPECT_TRUE(call.secrets[0].second);
+  EXPECT_EQ(call.secrets[1].first, "token");
+  EXPECT_FALSE(call.secrets[1].second);
   ASSERT_EQ(call.outputs.size(), 1u);
   EXPECT_EQ(call.outputs[0].value, "${{ jobs.a.outputs.version }}");
   EXPECT_EQ(call.outputs[0].description, "The version built");
 }
 
-TEST(WorkflowCallLoad, OnlyWorkflowCallIsAValidOnSection) {
+TEST(WorkflowCallTriggerLoad, OnlyWorkflowCallIsAValidOnSection) {
   auto parsed = parse("on: workflow_call\n" + kJobs);
   ASSERT_TRUE(parsed.workflow);
   EXPECT_TRUE(parsed.lines.empty()) << ::testing::PrintToString(parsed.lines);
   EXPECT_TRUE(parsed.workflow->on.workflow_call);
 }
 
-TEST(WorkflowCallLoad, Errors) {
+TEST(WorkflowCallTriggerLoad, Errors) {
   expect_errors("on:\n  workflow_call:\n    inputs:\n      target:\n        required: true\n" + kJobs,
-                {"ci.yml:4:7: error: workflow_call input 'target' needs a 'type' (string, boolean or number)"});
+                {"ci.yml:4:7: error: input 'target' of workflow_call needs a 'type' (string, number or boolean)"});
   expect_errors("on:\n  workflow_call:\n    inputs:\n      target:\n        type: choice\n" + kJobs,
-                {"ci.yml:5:15: error: unknown workflow_call input type 'choice' (supported: string, boolean, "
-                 "number)"});
+                {"ci.yml:5:15: error: unknown input type 'choice' (workflow_call inputs are string, number or boolean)"});
   expect_errors("on:\n  workflow_call:\n    inputs:\n      n: {type: number, default: many}\n" + kJobs,
                 {"ci.yml:4:34: error: the default of a number input must be a number"});
   expect_errors("on:\n  workflow_call:\n    outputs:\n      v:\n        description: x\n" + kJobs,
-                {"ci.yml:4:7: error: workflow_call output 'v' needs a 'value'"});
+                {"ci.yml:4:7: error: output 'v' needs a 'value', like ${{ jobs.build.outputs.version }}"});
   expect_errors("on:\n  workflow_call:\n    secret:\n      k:\n" + kJobs,
                 {"ci.yml:3:5: error: unknown key 'secret' in 'workflow_call' (did you mean 'secrets'?)"});
 }

@@ -200,7 +200,7 @@ jobs:
   EXPECT_EQ(w.defaults.working_directory, "src");
   ASSERT_TRUE(w.concurrency);
   EXPECT_EQ(w.concurrency->group, "ci-${{ github.ref }}");
-  EXPECT_TRUE(w.concurrency->cancel_in_progress);
+  EXPECT_EQ(w.concurrency->cancel_in_progress, "true");
 
   ASSERT_EQ(w.jobs.size(), 2u);
   const Job& test = w.jobs[1];
@@ -278,7 +278,7 @@ TEST(WorkflowLoader, ConcurrencyAsString) {
   auto loaded = load_text("on: push\nconcurrency: deploy\njobs: {a: {steps: [{run: x}]}}\n");
   ASSERT_TRUE(loaded.result.ok());
   EXPECT_EQ(loaded.workflow().concurrency->group, "deploy");
-  EXPECT_FALSE(loaded.workflow().concurrency->cancel_in_progress);
+  EXPECT_EQ(loaded.workflow().concurrency->cancel_in_progress, "false");
 }
 
 TEST(WorkflowLoader, ContainerAsString) {
@@ -703,8 +703,6 @@ TEST(WorkflowLoaderErrors, FilterConflictsAndBadPatterns) {
                    "4:5", "'branches' and 'branches-ignore' cannot both be used");
   expect_one_error("on:\n  push:\n    branches: [main, 'rel[']\njobs: {a: {steps: [{run: x}]}}\n",
                    "3:22", "invalid pattern 'rel[' in 'branches': unterminated character class");
-  expect_one_error("on:\n  push:\n    branches: ['!main']\njobs: {a: {steps: [{run: x}]}}\n",
-                   "3:15", "needs at least one pattern without '!'");
   expect_one_error("on:\n  pull_request:\n    types: [opened, synchronise]\njobs: {a: {steps: [{run: x}]}}\n",
                    "3:21", "unknown pull_request type 'synchronise' (did you mean 'synchronize'?)");
   expect_one_error("on:\n  pull_request:\n    tags: [v1]\njobs: {a: {steps: [{run: x}]}}\n", "3:5",

@@ -71,9 +71,10 @@ jobs:
 }
 
 TEST(WorkflowNotes, PermissionsAreStillChecked) {
-  expect_errors("on: push\npermissions:\n  contens: read\n" + kJobs,
+  expect_notes("on: push\npermissions:\n  contens: read\n" + kJobs,
                 {"ci.yml:2:1: note: 'permissions' is ignored: jobs get no GitHub token",
-                 "ci.yml:3:3: error: unknown permission scope 'contens' (did you mean 'contents'?)"});
+                 "ci.yml:3:3: note: permission scope 'contens' is not one sandci knows (did you mean "
+                 "'contents'?); ignored like the others"});
   expect_errors("on: push\npermissions:\n  contents: admin\n" + kJobs,
                 {"ci.yml:2:1: note: 'permissions' is ignored: jobs get no GitHub token",
                  "ci.yml:3:13: error: permission 'contents' must be read, write or none, not 'admin'"});
@@ -252,6 +253,61 @@ TEST(WorkflowNotes, TagPushesStillMatchBesideIdleEvents) {
   EXPECT_FALSE(match_trigger(*ignore.workflow, {"push", "refs/tags/v2-rc1", "", "", {}}).runs);
   // tags-ignore alone is a tag filter: branch pushes do not run.
   EXPECT_FALSE(match_trigger(*ignore.workflow, {"push", "refs/heads/main", "", "", {}}).runs);
+}
+
+// `tags: ['!**']` beside `branches:` is how real workflows say "never for tags".
+TEST(WorkflowNotes, OnlyNegativePatternsAreANoteAndMatchNothing) {
+  auto parsed = parse("on:\n  push:\n    branches: ['**']\n    tags: ['!**']\n" + kJobs);
+  ASSERT_TRUE(parsed.workflow.has_value()) << ::testing::PrintToString(parsed.lines);
+  EXPECT_EQ(parsed.lines, (std::vector<std::string>{
+                              "ci.yml:4:11: note: 'tags' has only '!' patterns, so it matches nothing (to leave "
+                              "some out and keep the rest, use 'tags-ignore')"}));
+  EXPECT_TRUE(match_trigger(*parsed.workflow, {"push", "refs/heads/feature/x", "", "", {}}).runs);
+  EXPECT_FALSE(match_trigger(*parsed.workflow, {"push", "refs/tags/v1.0.0", "", "", {}}).runs);
+}
+
+// vim and Vue run their test suites as `- parallel:` groups of steps.
+TEST(WorkflowNotes, ParallelStepGroupsRunInFileOrderWithANote) {
+  auto parsed = parse(R"(on: push
+jobs:
+  test:
+    steps:
+      - run: make
+      - parallel:
+          - name: unit
+            run: make unit
+          - name: lint
+            if: always()
+            run: make lint
+      - run: make dist
+)");
+  ASSERT_TRUE(parsed.workflow.has_value()) << ::testing::PrintToString(parsed.lines);
+  EXPECT_EQ(parsed.lines, (std::vector<std::string>{
+                              "ci.yml:6:9: note: 'parallel' steps run one after another under sandci, in file order"}));
+  const auto& steps = parsed.workflow->jobs[0].steps;
+  ASSERT_EQ(steps.size(), 4u);
+  EXPECT_EQ(steps[1].name, "unit");
+  EXPECT_EQ(steps[2].if_condition, "always()");
+  EXPECT_EQ(*steps[3].run, "make dist");
+  expect_errors("on: push\njobs:\n  a:\n    steps:\n      - parallel: make\n",
+                {"ci.yml:5:19: error: 'parallel' must be a list of steps, not 'make'"});
+}
+
+// GitHub adds permission scopes over time; a scope sandci does not know is ignored too.
+TEST(WorkflowNotes, UnknownPermissionScopeIsANote) {
+  expect_notes("on: push\npermissions:\n  artifact-metadata: write\n" + kJobs,
+               {"ci.yml:2:1: note: 'permissions' is ignored: jobs get no GitHub token",
+                "ci.yml:3:3: note: permission scope 'artifact-metadata' is not one sandci knows; ignored like the "
+                "others"});
+}
+
+TEST(WorkflowNotes, CancelInProgressMayBeAnExpression) {
+  auto parsed = parse("on: push\nconcurrency:\n  group: ci-${{ github.ref }}\n"
+                      "  cancel-in-progress: ${{ github.event_name == 'pull_request' }}\n" + kJobs);
+  ASSERT_TRUE(parsed.workflow.has_value()) << ::testing::PrintToString(parsed.lines);
+  EXPECT_EQ(parsed.workflow->concurrency->cancel_in_progress, "${{ github.event_name == 'pull_request' }}");
+  expect_errors("on: push\nconcurrency:\n  group: g\n  cancel-in-progress: sometimes\n" + kJobs,
+                {"ci.yml:4:23: error: 'cancel-in-progress' must be true, false or an expression, not 'sometimes'"});
 }
 
 // ---- the table and the docs --------------------------------------------------------
