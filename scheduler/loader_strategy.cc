@@ -63,7 +63,11 @@ Matrix WorkflowParser::parse_matrix(const Entry& e) {
   };
   std::vector<std::pair<YAML::Node, nlohmann::json>> excludes;
   for (const auto& f : fields) {
-    if (f.key == "include") {
+    if ((f.key == "include" || f.key == "exclude") && is_expression(f.value)) {
+      // `include: ${{ fromJSON(needs.setup.outputs.targets) }}`: resolved with the
+      // dimensions written as expressions (matrix.h).
+      matrix.dimension_expressions.emplace_back(f.key, expression_of(f));
+    } else if (f.key == "include") {
       objects(f, matrix.include, nullptr);
     } else if (f.key == "exclude") {
       objects(f, matrix.exclude, &excludes);

@@ -221,12 +221,20 @@ std::expected<void, std::string> resolve_matrix(Matrix& matrix, const EvalContex
     return {};
   }
   for (const auto& [name, text] : matrix.dimension_expressions) {
+    const bool objects = name == "include" || name == "exclude";
+    const std::string what = objects ? "matrix '" + name + "'" : "matrix dimension '" + name + "'";
     auto value = evaluate_value(text, context);
-    if (!value) return std::unexpected("matrix dimension '" + name + "': " + value.error().message);
-    auto items = list_of(*value, "matrix dimension '" + name + "'", false);
+    if (!value) return std::unexpected(what + ": " + value.error().message);
+    auto items = list_of(*value, what, objects);
     if (!items) return std::unexpected(items.error());
-    for (auto& [dimension, values] : matrix.dimensions)
-      if (dimension == name) values = std::move(*items);
+    if (name == "include") {
+      matrix.include = std::move(*items);
+    } else if (name == "exclude") {
+      matrix.exclude = std::move(*items);
+    } else {
+      for (auto& [dimension, values] : matrix.dimensions)
+        if (dimension == name) values = std::move(*items);
+    }
   }
   matrix.dimension_expressions.clear();
   return {};

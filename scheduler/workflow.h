@@ -55,9 +55,12 @@ struct Matrix {
   // written; dimensions, include and exclude are then empty until it is resolved.
   std::string expression;
   // Dimensions written as an expression (`os: ${{ fromJSON(...) }}`): name -> text.
-  // Such a dimension is in `dimensions` with no values until it is resolved.
+  // Such a dimension is in `dimensions` with no values until it is resolved;
+  // `include` and `exclude` given as an expression are here too, under those names.
   StringMap dimension_expressions;
-  bool empty() const { return dimensions.empty() && include.empty() && expression.empty(); }
+  bool empty() const {
+    return dimensions.empty() && include.empty() && expression.empty() && dimension_expressions.empty();
+  }
   bool from_expression() const { return !expression.empty() || !dimension_expressions.empty(); }
 };
 

@@ -33,6 +33,14 @@ TEST(UsesRefTest, ReusableWorkflowReadsLikeARemoteActionWithAPath) {
   EXPECT_EQ(ref->ref.size(), 40u);
 }
 
+// `$/path` (the workflow's own repository) reads like `./path` in the run's checkout.
+TEST(UsesRefTest, DollarSlashIsALocalPath) {
+  auto ref = parse_uses("$/.github/actions/issues-helper");
+  ASSERT_TRUE(ref) << ref.error();
+  EXPECT_EQ(ref->kind, UsesRef::Kind::local);
+  EXPECT_EQ(ref->path, ".github/actions/issues-helper");
+}
+
 TEST(UsesRefTest, DockerImageIsItsOwnKind) {
   auto ref = parse_uses("docker://alpine:3.20");
   ASSERT_TRUE(ref) << ref.error();

@@ -665,6 +665,40 @@ jobs:
   EXPECT_EQ(names, (Names{"a (linux)", "a (bsd, 1)", "b (x, 20)", "b (y, 20)", "c (matrix)"}));
 }
 
+// `include: ${{ fromJson(...) }}` as psf/black's CI writes it.
+TEST(MatrixExpressions, IncludeAndExcludeMayBeExpressions) {
+  Diagnostics diagnostics;
+  auto workflow = parse_workflow(R"(on: push
+jobs:
+  a:
+    strategy:
+      matrix:
+        py: ['3.11', '3.12']
+        include: ${{ fromJson(vars.EXTRA) }}
+        exclude: ${{ fromJson(vars.SKIP) }}
+    steps: [{run: x}]
+)",
+                                 "ci.yml", diagnostics);
+  ASSERT_TRUE(workflow) << ::testing::PrintToString(lines_of(diagnostics));
+  EvalContext ctx;
+  ctx.contexts["vars"] = {{"EXTRA", R"([{"py": "3.13", "dev": true}])"}, {"SKIP", R"([{"py": "3.11"}])"}};
+  EXPECT_TRUE(resolve_planned_matrices(*workflow, ctx).empty());
+  auto plan = Plan::build(*workflow);
+  ASSERT_TRUE(plan);
+  Names names;
+  for (const auto& job : plan->jobs()) names.push_back(job.name);
+  EXPECT_EQ(names, (Names{"a (3.12)", "a (3.13, true)"}));
+  EvalContext bad;
+  bad.contexts["vars"] = {{"EXTRA", "[1]"}};
+  auto again = parse_workflow("on: push\njobs:\n  a:\n    strategy:\n      matrix:\n        include: "
+                              "${{ fromJson(vars.EXTRA) }}\n    steps: [{run: x}]\n",
+                              "ci.yml", diagnostics);
+  ASSERT_TRUE(again);
+  auto errors = lines_of(resolve_planned_matrices(*again, bad));
+  ASSERT_EQ(errors.size(), 1u);
+  EXPECT_NE(errors[0].find("each entry of matrix 'include' must be a mapping"), std::string::npos) << errors[0];
+}
+
 TEST(MatrixExpressions, WrongShapesAreErrorsNamingTheJob) {
   Diagnostics diagnostics;
   auto workflow = parse_workflow(R"(on: push
