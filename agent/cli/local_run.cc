@@ -364,7 +364,10 @@ int run_local(const LocalRunOptions& given, std::atomic<bool>& cancel) {
     options.schedule = *picked;
   }
   const RunTrigger trigger = local_trigger(options, *source);
-  auto prepared = prepare_run(*source, trigger, {options.jobs, options.matrix});
+  // Remote actions and reusable workflows: one commit per ref for the whole run.
+  ActionCache action_cache(actions_options);
+  RunActionSource actions(action_cache);
+  auto prepared = prepare_run(*source, trigger, {options.jobs, options.matrix}, &actions);
   if (!prepared) {
     const bool plain_error = prepared.error().kind != PrepareError::Kind::invalid;
     for (const auto& message : prepared.error().messages)
@@ -409,8 +412,6 @@ int run_local(const LocalRunOptions& given, std::atomic<bool>& cancel) {
   env.run_id = std::to_string(std::time(nullptr));
   JobTimingsLog timings;
   if (options.timings) env.timings = &timings;
-  ActionCache action_cache(actions_options);
-  RunActionSource actions(action_cache);
   env.actions = &actions;
   CacheStore cache(state_dir / "cache", options.cache_mib << 20);
   env.cache = &cache;

@@ -167,7 +167,13 @@ std::expected<ActionResolution, std::string> ActionCache::resolve(const schedule
   fetch.credentials = credentials ? *credentials : options_.credentials;
   fetch.timeout = options_.fetch_timeout;
   fetch.connect_timeout = options_.connect_timeout;
-  auto fetched = mirrors_.fetch(url, fetch);
+  // A source that is a folder of repositories (an offline agent's copy) without
+  // this one is as good as unreachable: the cache may still have it.
+  const std::string folder = url.starts_with("file://") ? url.substr(7) : url;
+  const bool missing_folder = folder.starts_with("/") && !fs::exists(folder, ec);
+  auto fetched = missing_folder ? std::expected<git::FetchResult, git::Error>(std::unexpected(git::Error{
+                                      git::ErrorKind::kUnreachable, "no repository at " + folder, folder}))
+                                : mirrors_.fetch(url, fetch);
   if (!fetched) {
     const git::Error& error = fetched.error();
     const bool unreachable = error.kind == git::ErrorKind::kUnreachable || error.kind == git::ErrorKind::kTimeout;

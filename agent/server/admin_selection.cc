@@ -26,8 +26,9 @@ KeySelection select_job_keys(const PreparedRun& full, const std::vector<std::str
 }
 
 std::expected<PreparedRun, PrepareError> prepare_selected_run(const RunSource& source, const RunTrigger& trigger,
-                                                               const std::vector<std::string>& only_jobs) {
-  auto full = prepare_run(source, trigger);
+                                                               const std::vector<std::string>& only_jobs,
+                                                               ActionSource* actions) {
+  auto full = prepare_run(source, trigger, {}, actions);
   if (only_jobs.empty() || !full) return full;
   const KeySelection picked = select_job_keys(*full, only_jobs);
   if (picked.file_and_job_id.empty()) {
@@ -43,7 +44,7 @@ std::expected<PreparedRun, PrepareError> prepare_selected_run(const RunSource& s
     if (std::find(selection.jobs.begin(), selection.jobs.end(), id) == selection.jobs.end())
       selection.jobs.push_back(id);
   }
-  auto selected = prepare_run(source, trigger, selection);
+  auto selected = prepare_run(source, trigger, selection, actions);
   if (!selected) return selected;
   std::erase_if(selected->workflows, [&](const PlannedWorkflow& w) { return !files.contains(w.file); });
   return selected;

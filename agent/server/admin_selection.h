@@ -23,9 +23,10 @@ KeySelection select_job_keys(const PreparedRun& full, const std::vector<std::str
 // the jobs are left out. A job id shared by two workflows is selected in each workflow
 // that has one of the keys (RunSelection is by id across workflows); a matrix job
 // re-runs all its combinations. None of the keys in this commit's workflows is a
-// selection error naming them.
+// selection error naming them. `actions` fetches remote reusable workflows (may be null).
 std::expected<PreparedRun, PrepareError> prepare_selected_run(const RunSource& source,
                                                                const RunTrigger& trigger,
-                                                               const std::vector<std::string>& only_jobs);
+                                                               const std::vector<std::string>& only_jobs,
+                                                               ActionSource* actions = nullptr);
 
 }  // namespace sandci::agent::server

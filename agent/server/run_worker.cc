@@ -355,8 +355,11 @@ void RunWorker::process(const store::RunRecord& run, Active& active) {
   trigger.head_ref = run.head_ref;
   trigger.payload = nlohmann::json::parse(run.payload_json, nullptr, false);
   if (trigger.payload.is_discarded()) trigger.payload = nlohmann::json::object();
+  // Remote actions and reusable workflows: one commit per ref for the whole run.
+  RunActionSource actions(actions_, action_credentials(config_, *repo, run));
+  actions.on_resolved([this, &run](const ActionResolution& r) { record_action(run, r); });
   // A re-run of failed jobs runs those jobs (and what they need) only.
-  auto prepared = prepare_selected_run(*source, trigger, run.only_jobs);
+  auto prepared = prepare_selected_run(*source, trigger, run.only_jobs, &actions);
   if (!prepared) {
     std::string all;
     for (const auto& m : prepared.error().messages) all += (all.empty() ? "" : "\n") + m;
@@ -370,8 +373,6 @@ void RunWorker::process(const store::RunRecord& run, Active& active) {
 
   reporter.announce(*prepared, run_dir / "logs");
   SecretMasker masker;
-  RunActionSource actions(actions_, action_credentials(config_, *repo, run));
-  actions.on_resolved([this, &run](const ActionResolution& r) { record_action(run, r); });
   RunEnvironment env = environment_for(run, *repo, run_dir, masker);
   env.actions = &actions;
   LeaveGroups leave{groups_, enter_groups(run, *prepared, *source, trigger, env, active), run.id};
