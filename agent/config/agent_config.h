@@ -55,6 +55,8 @@ struct Limits {
   std::uint64_t job_log_mib = 64;
   std::uint64_t webhook_body_mib = 25;
   std::uint64_t cache_mib = 10240;  // actions/cache entries kept per repository (LRU beyond)
+  // /readyz says not ready when the state folder's file system has less free space.
+  std::uint64_t state_min_free_mib = 1024;
 };
 
 struct StatusOptions {

@@ -32,7 +32,8 @@ constexpr std::string_view kTopKeys[] = {
     "status",         "admin_token", "repositories", "actions"};
 constexpr std::string_view kActionsKeys[] = {"source", "clone"};
 constexpr std::string_view kTlsKeys[] = {"cert", "key"};
-constexpr std::string_view kLimitsKeys[] = {"job_memory_mib", "job_log_mib", "webhook_body_mib", "cache_mib"};
+constexpr std::string_view kLimitsKeys[] = {"job_memory_mib", "job_log_mib", "webhook_body_mib", "cache_mib",
+                                            "state_min_free_mib"};
 constexpr std::string_view kStatusKeys[] = {"ca_file"};
 constexpr std::string_view kSecretKeys[] = {"file", "credential"};
 constexpr std::string_view kRepositoryKeys[] = {
@@ -443,6 +444,7 @@ class ConfigParser {
       if (f.key == "job_log_mib") limits.job_log_mib = mib;
       if (f.key == "webhook_body_mib") limits.webhook_body_mib = mib;
       if (f.key == "cache_mib") limits.cache_mib = mib;
+      if (f.key == "state_min_free_mib") limits.state_min_free_mib = mib;
     }
   }
 

@@ -144,7 +144,11 @@ int serve(const config::AgentConfig& config) {
     for (auto old : older) worker.cancel_run(old, "superseded by run " + std::to_string(id));
     worker.wake();
   }, &metrics);
-  Routes routes(config, **store, intake, now_ms, [&worker](std::int64_t) { worker.wake(); }, &metrics, &slots);
+  Readiness readiness(**store, ReadinessOptions{.state_dir = config.state_dir,
+                                               .min_free_bytes = config.limits.state_min_free_mib << 20,
+                                               .probe_runsc = [&runsc] { return probe_runsc_binary(runsc.runsc); }});
+  Routes routes(config, **store, intake, now_ms, [&worker](std::int64_t) { worker.wake(); }, &metrics, &slots,
+                &readiness);
 
   http::HttpServerOptions server_options;
   server_options.address = config.listen.host;

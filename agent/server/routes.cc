@@ -154,9 +154,10 @@ std::expected<std::vector<std::pair<std::string, std::string>>, std::string> que
 }
 
 Routes::Routes(const config::AgentConfig& config, store::RunStore& store, WebhookIntake& intake, Now now,
-               std::function<void(std::int64_t)> queued, Metrics* metrics, const JobSlots* slots)
+               std::function<void(std::int64_t)> queued, Metrics* metrics, const JobSlots* slots,
+               Readiness* readiness)
     : config_(config), store_(store), intake_(intake), now_(std::move(now)), queued_(std::move(queued)),
-      metrics_(metrics), slots_(slots) {}
+      metrics_(metrics), slots_(slots), readiness_(readiness) {}
 
 http::HttpResponse Routes::handle(const http::HttpRequest& request) {
   const auto parts = split_path(request.target);
@@ -183,6 +184,7 @@ http::HttpResponse Routes::handle(const http::HttpRequest& request) {
     return id ? run_json(*id) : text(404, "no such run");
   }
   if (parts.size() == 1 && parts[0] == "healthz") return health();
+  if (parts.size() == 1 && parts[0] == "readyz" && readiness_) return ready();
   if (parts.size() == 1 && parts[0] == "metrics" && metrics_) return metrics();
   if (parts.size() == 2 && parts[0] == "static" && parts[1] == "pages.js")
     return asset(pages_script(), "text/javascript; charset=utf-8");
@@ -209,6 +211,17 @@ http::HttpResponse Routes::health() {
   if (!queued || !running || !outbox) return text(503, "the run store does not answer");
   return http::HttpResponse::json(
       200, json{{"status", "ok"}, {"queued", *queued}, {"running", *running}, {"statuses_pending", *outbox}}.dump());
+}
+
+// 200 when every check passes, else 503; the body lists them all either way.
+http::HttpResponse Routes::ready() {
+  json checks = json::array();
+  bool ready = true;
+  for (const auto& c : readiness_->check()) {
+    ready = ready && c.ok;
+    checks.push_back({{"name", c.name}, {"ok", c.ok}, {"detail", c.detail}});
+  }
+  return http::HttpResponse::json(ready ? 200 : 503, json{{"ready", ready}, {"checks", checks}}.dump());
 }
 
 http::HttpResponse Routes::metrics() {

@@ -28,6 +28,7 @@
 #include "agent/http/http_types.h"
 #include "agent/runner/job_slots.h"
 #include "agent/server/metrics.h"
+#include "agent/server/readiness.h"
 #include "agent/server/webhook_intake.h"
 #include "agent/store/run_store.h"
 
@@ -37,12 +38,14 @@ class Routes {
  public:
   using Now = std::function<std::int64_t()>;
   Routes(const config::AgentConfig& config, store::RunStore& store, WebhookIntake& intake, Now now,
-         std::function<void(std::int64_t)> queued, Metrics* metrics = nullptr, const JobSlots* slots = nullptr);
+         std::function<void(std::int64_t)> queued, Metrics* metrics = nullptr, const JobSlots* slots = nullptr,
+         Readiness* readiness = nullptr);
 
   http::HttpResponse handle(const http::HttpRequest& request);
 
  private:
   http::HttpResponse health();
+  http::HttpResponse ready();
   http::HttpResponse metrics();
   http::HttpResponse run_list(std::string_view target);
   http::HttpResponse run_page(std::int64_t id);
@@ -63,6 +66,7 @@ class Routes {
   std::function<void(std::int64_t)> queued_;
   Metrics* metrics_;
   const JobSlots* slots_;
+  Readiness* readiness_;
 };
 
 // "&<>\"'" as entities: text from outside is shown, never interpreted.

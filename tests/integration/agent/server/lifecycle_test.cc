@@ -35,6 +35,38 @@ TEST_F(LifecycleTest, NotifiesSystemd) {
   EXPECT_TRUE(notify.saw("STOPPING=1"));
 }
 
+// /readyz over the real daemon: ready with every check passing; not ready (503,
+// the disk check saying why) while the state disk is below its limit, though
+// /healthz still answers.
+TEST_F(LifecycleTest, ReadyzChecksTheStoreRunscAndTheStateDisk) {
+  TestForge forge;
+  make_repo("alice/hello", {{".github/workflows/ci.yml", kDiamond}});
+  write_config(forge, {{}});
+  start_agent();
+  auto ready = get("/readyz");
+  ASSERT_EQ(ready.status, 200) << ready.body;
+  auto body = json::parse(ready.body);
+  EXPECT_TRUE(body["ready"].get<bool>());
+  std::vector<std::string> names;
+  for (const auto& check : body["checks"]) {
+    names.push_back(check["name"]);
+    EXPECT_TRUE(check["ok"].get<bool>()) << check.dump();
+  }
+  EXPECT_EQ(names, (std::vector<std::string>{"store", "runsc", "disk"}));
+  EXPECT_EQ(agent_.terminate(), 0);
+
+  write_config(forge, {{}}, "limits: {state_min_free_mib: 1048576}\n");  // 1 TiB free asked
+  start_agent();
+  auto full = get("/readyz");
+  EXPECT_EQ(full.status, 503) << full.body;
+  body = json::parse(full.body);
+  EXPECT_FALSE(body["ready"].get<bool>());
+  EXPECT_FALSE(body["checks"][2]["ok"].get<bool>()) << body.dump();
+  EXPECT_NE(body["checks"][2]["detail"].get<std::string>().find("ready above 1024.0 GiB"), std::string::npos)
+      << body.dump();
+  EXPECT_EQ(get("/healthz").status, 200);
+}
+
 // SIGTERM: the running job finishes within the grace period, its statuses go
 // out, and the agent exits 0.
 TEST_F(LifecycleTest, SigtermLetsRunningJobsFinish) {
