@@ -552,6 +552,10 @@ class SandboxJobRunner::JobExecution final : public ActionHost {
       // "no files found" as `if-no-files-found` says.
       (void)sandbox_->copy_out({root}, host.string());
     }
+    // Nothing copied out (no pattern's folder exists) is "no files found", which
+    // `if-no-files-found` decides about, not a missing folder.
+    std::error_code made;
+    fs::create_directories(host / "workspace", made);
     auto uploaded = runner_.artifacts_.upload(name, host / "workspace", path, options);
     std::error_code ec;
     fs::remove_all(host, ec);

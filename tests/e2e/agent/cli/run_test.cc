@@ -249,6 +249,36 @@ jobs:
 }
 
 // Artifact paths that try to leave the workspace are refused.
+// CLI11's fuzz job uploads crash files from a folder that exists only after a
+// crash: with `if-no-files-found: ignore` that is a quiet success, with `error`
+// a failure that says no files were found.
+TEST_F(RunTest, UploadFromAFolderThatDoesNotExistFollowsIfNoFilesFound) {
+  workflow(R"Y(
+on: push
+jobs:
+  quiet:
+    steps:
+      - uses: actions/upload-artifact@v4
+        with:
+          name: crashes
+          path: ./build/fuzz/crash_*.txt
+          if-no-files-found: ignore
+  strict:
+    steps:
+      - uses: actions/upload-artifact@v4
+        with:
+          name: dist
+          path: out/dist/*.tar.gz
+          if-no-files-found: error
+)Y");
+  auto r = run({});
+  EXPECT_EQ(r.exit_code, 1) << r.output;
+  EXPECT_NE(r.output.find("quiet   success"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("strict  failure"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("no files were found with the provided path"), std::string::npos) << r.output;
+  EXPECT_EQ(r.output.find("cannot open"), std::string::npos) << r.output;
+}
+
 TEST_F(RunTest, ArtifactEscapesAreRefused) {
   workflow(R"Y(
 on: push
