@@ -40,6 +40,13 @@ std::expected<LocalHead, Error> read_local_head(const std::filesystem::path& pat
   git_oid_tostr(hex, sizeof hex, oid);
   head.sha = hex;
   if (!git_repository_head_detached(repo.get())) head.ref = git_reference_name(ref.get());
+  git_remote* origin = nullptr;
+  if (git_remote_lookup(&origin, repo.get(), "origin") == 0) {
+    if (const char* url = git_remote_url(origin)) head.origin_url = url;
+    git_remote_free(origin);
+  } else {
+    git_error_clear();  // no origin is normal for a local repository
+  }
   return head;
 }
 

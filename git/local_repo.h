@@ -12,6 +12,7 @@ struct LocalHead {
   std::filesystem::path workdir;  // the repository's working tree (top level)
   std::string sha;                // the commit HEAD points at (40 hex)
   std::string ref;                // "refs/heads/main"; empty when HEAD is detached
+  std::string origin_url;         // the `origin` remote's URL; empty without one
 };
 
 // Opens the repository containing `path` (searching upwards, as git does) and

@@ -104,6 +104,14 @@ void add_run_command(CLI::App& app, CommandAction& action) {
                   "actions/cache entries kept per repository under <state>/cache (least recently used go first)")
       ->capture_default_str()
       ->check(CLI::Range(std::uint64_t{1}, std::uint64_t{1} << 30));
+  cmd->add_option("--repository", opts->repository,
+                  "github.repository as OWNER/NAME (default: from the origin remote's URL, else local/<folder>); "
+                  "jobs guarded by `if: github.repository == 'owner/name'` need it")
+      ->check(CLI::Validator(
+          [](const std::string& v) {
+            return repository_from_url(v) == v ? std::string() : std::string("must be OWNER/NAME");
+          },
+          "OWNER/NAME"));
   cmd->add_option("--repository-base", opts->repository_base,
                   "Where actions/checkout finds `repository: owner/name`: <base>/owner/name, a URL or a folder "
                   "(default: a sibling folder ../name)");

@@ -88,6 +88,10 @@ std::expected<RunSource, std::string> prepare_source(const LocalRunOptions& opti
   // A project in a subfolder of a larger repository runs with that folder as its
   // workspace, and is named after it.
   source.repository = "local/" + (inner.empty() ? top : dir).filename().string();
+  if (!options.repository.empty())
+    source.repository = options.repository;
+  else if (head && inner.empty())
+    if (auto named = repository_from_url(head->origin_url)) source.repository = *named;
   if (head) {
     source.sha = head->sha;
     source.ref = head->ref;
@@ -257,6 +261,27 @@ void prune_runs(const fs::path& runs_dir, std::size_t keep, const fs::path& curr
 }
 
 }  // namespace
+
+std::optional<std::string> repository_from_url(std::string_view url) {
+  std::string text(url);
+  while (!text.empty() && text.back() == '/') text.pop_back();
+  if (text.ends_with(".git")) text.resize(text.size() - 4);
+  // scp-like `git@host:owner/name`: the part after the first ':' is the path.
+  if (text.find("://") == std::string::npos)
+    if (auto colon = text.find(':'); colon != std::string::npos && text.find('/') > colon) text = text.substr(colon + 1);
+  const auto last = text.rfind('/');
+  if (last == std::string::npos || last == 0) return std::nullopt;
+  const auto before = text.rfind('/', last - 1);
+  const std::string owner = text.substr(before == std::string::npos ? 0 : before + 1, last - (before == std::string::npos ? 0 : before + 1));
+  const std::string name = text.substr(last + 1);
+  auto valid = [](const std::string& part) {
+    return !part.empty() && part != "." && part != ".." &&
+           part.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.") ==
+               std::string::npos;
+  };
+  if (!valid(owner) || !valid(name)) return std::nullopt;
+  return owner + "/" + name;
+}
 
 std::expected<NameValueList, std::string> read_secrets_file(const fs::path& file) {
   std::ifstream in(file);

@@ -8,7 +8,9 @@
 #include <expected>
 #include <filesystem>
 #include <map>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -44,6 +46,9 @@ struct LocalRunOptions {
   // Where actions/checkout finds `repository: owner/name`: <base>/owner/name (a URL
   // or a folder). Empty: a sibling folder of the repository, ../name.
   std::string repository_base;
+  // `github.repository` (owner/name). Empty: from the `origin` remote's URL, else
+  // local/<folder>.
+  std::string repository;
 };
 
 // Runs it; returns the exit code (0 every job succeeded, 1 a job failed,
@@ -56,6 +61,11 @@ int run_local(const LocalRunOptions& options, std::atomic<bool>& cancel);
 // file is an empty map.
 std::expected<std::map<std::string, std::string>, std::string> read_labels_file(
     const std::filesystem::path& file);
+
+// "owner/name" from a remote URL as git takes them (https://host/owner/name.git,
+// git@host:owner/name, ssh://git@host:2222/group/owner/name, a folder path); nullopt
+// when it has no two path segments.
+std::optional<std::string> repository_from_url(std::string_view url);
 
 // Reads a secrets file: NAME=VALUE lines and NAME<<DELIM heredocs, as $GITHUB_ENV.
 std::expected<std::vector<std::pair<std::string, std::string>>, std::string> read_secrets_file(

@@ -279,6 +279,34 @@ jobs:
   EXPECT_EQ(r.output.find("cannot open"), std::string::npos) << r.output;
 }
 
+// Upstream-only jobs (`if: github.repository == 'owner/name'`) run when the
+// checkout's origin is that repository, as in a contributor's clone; --repository
+// names it otherwise.
+TEST_F(RunTest, GithubRepositoryComesFromTheOriginRemote) {
+  workflow(R"Y(
+on: push
+jobs:
+  upstream-only:
+    if: github.repository == 'acme/widget'
+    steps:
+      - run: echo "repository is $GITHUB_REPOSITORY"
+)Y");
+  auto local = run({});
+  EXPECT_EQ(local.exit_code, 0) << local.output;
+  EXPECT_EQ(local.output.find("repository is"), std::string::npos) << local.output;
+  ASSERT_EQ(run_command({"git", "-C", repo_.path().string(), "remote", "add", "origin",
+                         "https://git.example.org/acme/widget.git"},
+                        30s)
+                .exit_code,
+            0);
+  auto cloned = run({});
+  EXPECT_EQ(cloned.exit_code, 0) << cloned.output;
+  EXPECT_NE(cloned.output.find("repository is acme/widget"), std::string::npos) << cloned.output;
+  auto named = run({"--repository", "someone/fork"});
+  EXPECT_EQ(named.output.find("repository is"), std::string::npos) << named.output;
+  EXPECT_EQ(run({"--repository", "not-a-name"}).exit_code, 2);
+}
+
 TEST_F(RunTest, ArtifactEscapesAreRefused) {
   workflow(R"Y(
 on: push
