@@ -175,15 +175,19 @@ jobs:
             std::string::npos)
       << validate.output;
 
-  // Remote reusable workflows need an actions source when the run is prepared.
+  // A remote reusable workflow the actions source lacks (an empty folder here: tests
+  // reach nothing beyond this machine) fails the run when it is prepared, naming the
+  // command that fills the cache.
   make_repo(repo_.path(), {{".github/workflows/ci.yml", R"Y(on: push
 jobs:
   deploy:
     uses: acme/pipes/.github/workflows/deploy.yml@v1
 )Y"}});
-  auto r = run();
+  TempDir empty_source;
+  auto r = run({"--actions-source", empty_source.path().string()});
   EXPECT_NE(r.exit_code, 0) << r.output;
-  EXPECT_NE(r.output.find("remote reusable workflows need an actions source"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("ci.yml:4:11: error: cannot read reusable workflow"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("sandci actions add acme/pipes@v1"), std::string::npos) << r.output;
 }
 
 }  // namespace
