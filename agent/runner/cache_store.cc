@@ -15,6 +15,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "agent/runner/hex.h"
+
 namespace sandci::agent {
 namespace fs = std::filesystem;
 using nlohmann::json;
@@ -25,13 +27,7 @@ std::string sha256_hex(std::string_view text) {
   unsigned char digest[EVP_MAX_MD_SIZE];
   unsigned int len = 0;
   EVP_Digest(text.data(), text.size(), digest, &len, EVP_sha256(), nullptr);
-  static const char* hex = "0123456789abcdef";
-  std::string out;
-  for (unsigned i = 0; i < len; ++i) {
-    out += hex[digest[i] >> 4];
-    out += hex[digest[i] & 15];
-  }
-  return out;
+  return lower_hex(digest, len);
 }
 
 // "Octo-Org/app" -> "Octo-Org_app-1a2b3c4d": readable, and distinct repositories

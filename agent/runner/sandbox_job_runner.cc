@@ -14,6 +14,7 @@
 #include "agent/runner/action_runner.h"
 #include "agent/runner/cache_action.h"
 #include "agent/runner/command_files.h"
+#include "agent/runner/hex.h"
 #include "agent/runner/job_image.h"
 #include "agent/runner/step_shell.h"
 #include "scheduler/step_sequencer.h"
@@ -156,13 +157,7 @@ std::expected<std::string, std::string> hash_workspace_files(const fs::path& wor
   unsigned int len = 0;
   EVP_DigestFinal_ex(outer, digest, &len);
   EVP_MD_CTX_free(outer);
-  static const char* hex = "0123456789abcdef";
-  std::string out;
-  for (unsigned i = 0; i < len; ++i) {
-    out += hex[digest[i] >> 4];
-    out += hex[digest[i] & 15];
-  }
-  return out;
+  return lower_hex(digest, len);
 }
 
 }  // namespace
