@@ -7,6 +7,7 @@ std::string_view to_string(EventKind kind) {
     case EventKind::run_queued: return "run_queued";
     case EventKind::run_started: return "run_started";
     case EventKind::run_finished: return "run_finished";
+    case EventKind::job_added: return "job_added";
     case EventKind::job_queued: return "job_queued";
     case EventKind::job_started: return "job_started";
     case EventKind::job_finished: return "job_finished";

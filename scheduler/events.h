@@ -19,6 +19,7 @@ enum class EventKind {
   run_queued,
   run_started,
   run_finished,
+  job_added,  // a job the plan did not hold (a matrix grown at run time); then job_queued
   job_queued,
   job_started,
   job_finished,
@@ -39,6 +40,9 @@ struct RunEvent {
   std::size_t step = kNoIndex;  // step index in the job; kNoIndex for run and job events
   std::string name;             // job display name or step name
   std::optional<Result> result;  // for *_finished
+  // job_added: the placeholder job the new one grew from (its matrix), whose
+  // dependents wait for it too.
+  std::size_t parent = kNoIndex;
   std::string message;  // log line text, or why a job/step ended ("timed out after 5 minutes")
 };
 

@@ -45,6 +45,10 @@ Clock::duration minutes_to_duration(double minutes) {
   return std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(minutes * 60.0));
 }
 
+Result combined_result(bool any_failure, bool any_cancelled, bool any_success) {
+  return any_failure ? Result::failure : any_cancelled ? Result::cancelled : any_success ? Result::success : Result::skipped;
+}
+
 std::string format_minutes(double minutes) {
   std::string text = nlohmann::json(minutes).dump();
   if (text.ends_with(".0")) text.resize(text.size() - 2);
@@ -75,7 +79,7 @@ void Executor::publish(EventKind kind, std::size_t job, std::optional<Result> re
   event.kind = kind;
   event.time = clock_.now();
   event.job = job;
-  if (job != kNoIndex) event.name = plan_.concrete(job).name;
+  if (job != kNoIndex) event.name = concrete_job(job).name;
   event.result = result;
   event.message = message;
   observer_->on_event(event);
@@ -83,6 +87,7 @@ void Executor::publish(EventKind kind, std::size_t job, std::optional<Result> re
 
 RunReport Executor::run() {
   const std::size_t n = plan_.size();
+  plan_size_ = n;
   const auto& workflow_jobs = plan_.workflow().jobs;
   report_.jobs.assign(n, JobReport{});
   jobs_.assign(n, JobState{});
@@ -152,7 +157,7 @@ RunReport Executor::run() {
   }
 
   bool any_failure = false;
-  for (std::size_t i = 0; i < n; ++i) {
+  for (std::size_t i = 0; i < jobs_.size(); ++i) {
     JobReport& report = report_.jobs[i];
     report.result = jobs_[i].result;
     report.continued_on_error = jobs_[i].result == Result::failure && jobs_[i].continue_on_error;
@@ -160,6 +165,7 @@ RunReport Executor::run() {
     report.finished = finished_at_[i];
     if (report.result == Result::failure && !report.continued_on_error) any_failure = true;
   }
+  report_.added.assign(added_.begin(), added_.end());
   report_.result = cancelled_ ? Result::cancelled : any_failure ? Result::failure : Result::success;
   publish(EventKind::run_finished, kNoIndex, report_.result);
   return std::move(report_);
@@ -172,8 +178,8 @@ bool Executor::needs_failed_ancestry(std::size_t job_index) const {
 }
 
 EvalContext Executor::job_context(std::size_t i) const {
-  const ConcreteJob& concrete = plan_.concrete(i);
-  const Job& job = plan_.job(i);  // the context is built for a runner or a condition: not hot
+  const ConcreteJob& concrete = concrete_job(i);
+  const Job& job = workflow_job(i);  // the context is built for a runner or a condition: not hot
   EvalContext ctx = options_.context;
   auto& contexts = ctx.contexts;
   if (!contexts.is_object()) contexts = nlohmann::json::object();
@@ -210,21 +216,21 @@ EvalContext Executor::job_context(std::size_t i) const {
 // continue-on-error is "true", "false" or an expression such as
 // `${{ matrix.experimental }}`.
 bool Executor::continue_on_error_holds(std::size_t i) const {
-  const unsigned char kind = info_[plan_.job_index(i)].continue_on_error;
+  const unsigned char kind = info_[group(i)].continue_on_error;
   if (kind != 2) return kind == 1;
-  auto value = interpolate(plan_.job(i).continue_on_error, job_context(i));
+  auto value = interpolate(workflow_job(i).continue_on_error, job_context(i));
   return value && trim(*value) == "true";
 }
 
 std::expected<bool, std::string> Executor::condition_holds(std::size_t i) const {
-  const std::size_t g = plan_.job_index(i);
+  const std::size_t g = group(i);
   // Without a status function the condition implies success(), which for jobs
   // means every needed job succeeded (a skipped need counts against it too).
   if (!info_[g].uses_status_function) {
     if (cancelled_ || jobs_[i].need_unsuccessful) return false;
     if (info_[g].condition_empty) return true;
   }
-  auto holds = evaluate_condition(plan_.job(i).if_condition, job_context(i));
+  auto holds = evaluate_condition(workflow_job(i).if_condition, job_context(i));
   if (!holds) return std::unexpected("if: " + holds.error().message);
   return *holds;
 }
@@ -234,12 +240,12 @@ void Executor::decide(std::size_t i) {
     finish(i, Result::cancelled, "cancelled: another job of the matrix failed");
     return;
   }
-  const std::size_t g = plan_.job_index(i);
+  const std::size_t g = group(i);
   if (info_[g].join) {
     finish_join(i);
     return;
   }
-  if (plan_.job(i).frame) {
+  if (workflow_job(i).frame) {
     auto allowed = callers_allow(g);
     if (!allowed) {
       finish(i, Result::failure, std::move(allowed.error()));
@@ -249,7 +255,7 @@ void Executor::decide(std::size_t i) {
       finish(i, cancelled_ ? Result::cancelled : Result::skipped, {});
       return;
     }
-    if (const CallValues& values = call_values(*plan_.job(i).frame); !values.error.empty()) {
+    if (const CallValues& values = call_values(*workflow_job(i).frame); !values.error.empty()) {
       finish(i, Result::failure, values.error);
       return;
     }
@@ -259,6 +265,8 @@ void Executor::decide(std::size_t i) {
     finish(i, Result::failure, std::move(holds.error()));
   } else if (!*holds) {
     finish(i, cancelled_ ? Result::cancelled : Result::skipped, {});
+  } else if (i < plan_size_ && matrix_grows_at_run_time(workflow_job(i))) {
+    grow(i);
   } else if (auto resolved = info_[g].resolve ? resolved_job(i) : std::expected<const Job*, std::string>(nullptr);
              !resolved) {
     finish(i, Result::failure, std::move(resolved.error()));
@@ -269,7 +277,7 @@ void Executor::decide(std::size_t i) {
 
 void Executor::make_ready(std::size_t i) {
   jobs_[i].state = State::ready;
-  ready_.push({plan_.priority(i), i});
+  ready_.push({priority_of(i), i});
 }
 
 void Executor::handle_cancel() {
@@ -294,7 +302,7 @@ void Executor::start_ready() {
     const std::size_t i = ready_.top().index;
     ready_.pop();
     if (jobs_[i].state != State::ready) continue;  // finished meanwhile (fail-fast, cancel)
-    const std::size_t g = plan_.job_index(i);
+    const std::size_t g = group(i);
     if (info_[g].max_parallel != 0 && groups_[g].running >= info_[g].max_parallel) {
       deferred_[g].push_back(i);
       continue;
@@ -304,7 +312,7 @@ void Executor::start_ready() {
 }
 
 void Executor::start(std::size_t i) {
-  const std::size_t g = plan_.job_index(i);
+  const std::size_t g = group(i);
   JobState& state = jobs_[i];
   state.state = State::running;
   ++running_;
@@ -312,8 +320,8 @@ void Executor::start(std::size_t i) {
 
   JobRequest request;
   request.index = i;
-  request.job = job_of_[i] ? job_of_[i] : &plan_.job(i);
-  request.concrete = &plan_.concrete(i);
+  request.job = job_of_[i] ? job_of_[i] : &workflow_job(i);
+  request.concrete = &concrete_job(i);
   request.make_context = [this, i] { return job_context(i); };
   request.timeout = job_of_[i] ? minutes_to_duration(timeout_minutes_[i]) : info_[g].timeout;
   request.observer = observer_;
@@ -333,10 +341,10 @@ void Executor::complete(JobCompletion completion) {
   if (i >= jobs_.size() || jobs_[i].state != State::running) return;  // not ours to finish
   JobState& state = jobs_[i];
   --running_;
-  const std::size_t g = plan_.job_index(i);
+  const std::size_t g = group(i);
   --groups_[g].running;
   if (info_[g].max_parallel != 0) {
-    for (std::size_t d : deferred_[g]) ready_.push({plan_.priority(d), d});
+    for (std::size_t d : deferred_[g]) ready_.push({priority_of(d), d});
     deferred_[g].clear();
   }
 
@@ -365,9 +373,9 @@ void Executor::complete(JobCompletion completion) {
 }
 
 void Executor::fail_fast(std::size_t failed) {
-  const std::size_t g = plan_.job_index(failed);
+  const std::size_t g = group(failed);
   if (!info_[g].fail_fast) return;
-  for (std::size_t sibling : plan_.instances(g)) {
+  for (std::size_t sibling : instances_of(g)) {
     JobState& state = jobs_[sibling];
     switch (state.state) {
       case State::waiting:
@@ -382,6 +390,7 @@ void Executor::fail_fast(std::size_t failed) {
           runner_.stop(sibling);
         }
         break;
+      case State::grown:  // a placeholder is no instance of its own matrix
       case State::finished:
         break;
     }
@@ -396,24 +405,37 @@ void Executor::finish(std::size_t i, Result result, std::string message) {
   publish(EventKind::job_finished, i, result, message);
   if (!message.empty()) report_.jobs[i].message = std::move(message);
 
-  const std::size_t g = plan_.job_index(i);
-  GroupState& group = groups_[g];
+  const std::size_t g = group(i);
+  GroupState& counts = groups_[g];
   const bool continued = result == Result::failure && state.continue_on_error;
   const Result seen = continued ? Result::success : result;
-  group.any_failure |= seen == Result::failure;
-  group.any_cancelled |= seen == Result::cancelled;
-  group.any_success |= seen == Result::success;
-  const bool group_done = --group.unfinished == 0;
+  counts.any_failure |= seen == Result::failure;
+  counts.any_cancelled |= seen == Result::cancelled;
+  counts.any_success |= seen == Result::success;
+  const bool group_done = --counts.unfinished == 0;
   if (group_done) finish_group(g);
+  // The last instance of a grown matrix finishes its placeholder, which reaches the dependents.
+  if (counts.unfinished == 1 && i >= plan_size_) {
+    const std::size_t placeholder = plan_.instances(g).front();
+    if (jobs_[placeholder].state == State::grown) {
+      const Result combined = combined_result(counts.any_failure, counts.any_cancelled, counts.any_success);
+      std::size_t failed = 0;
+      for (std::size_t k : grown_[g]) failed += jobs_[k].result == Result::failure && !jobs_[k].continue_on_error;
+      finish(placeholder, combined,
+             failed == 0 ? std::string()
+                         : std::to_string(failed) + " of " + std::to_string(grown_[g].size()) +
+                               " jobs of the matrix failed");
+    }
+  }
   // Every instance of a job has the same dependents, so the last one to finish
   // reaches them all.
   const bool unsuccessful = group_done && group_result_[g] != Result::success;
   const bool failed = group_done && failed_ancestry_[g];
-  for (std::size_t d : plan_.dependents(i)) {
+  for (std::size_t d : dependents_of(i)) {
     JobState& dependent = jobs_[d];
     // Across a call's edge (a called workflow's first jobs after the caller's
     // needs) the caller's `if:` decides, not the called jobs' implied success().
-    dependent.need_unsuccessful |= unsuccessful && info_[g].scope == info_[plan_.job_index(d)].scope;
+    dependent.need_unsuccessful |= unsuccessful && info_[g].scope == info_[group(d)].scope;
     dependent.failed_ancestry |= failed;
     if (--dependent.remaining_needs == 0) to_decide_.push_back(d);
   }
@@ -421,18 +443,15 @@ void Executor::finish(std::size_t i, Result result, std::string message) {
 
 void Executor::finish_group(std::size_t g) {
   GroupState& group = groups_[g];
-  group_result_[g] = group.any_failure     ? Result::failure
-                     : group.any_cancelled ? Result::cancelled
-                     : group.any_success   ? Result::success
-                                           : Result::skipped;
-  const auto instances = plan_.instances(g);
+  group_result_[g] = combined_result(group.any_failure, group.any_cancelled, group.any_success);
+  const auto instances = instances_of(g);
   failed_ancestry_[g] = group.any_failure || (instances.empty() ? needs_failed_ancestry(g)
                                                                 : jobs_[instances.front()].failed_ancestry);
   // Instances' outputs merge in matrix order; the last instance to set a key wins.
-  if (plan_.instances(g).size() > 1) {
+  if (instances_of(g).size() > 1) {
     auto& merged = merged_outputs_[g];
     merged = nlohmann::json::object();
-    for (std::size_t i : plan_.instances(g))
+    for (std::size_t i : instances_of(g))
       if (report_.jobs[i].outputs.is_object())
         for (const auto& [key, value] : report_.jobs[i].outputs.items()) merged[key] = value;
   }
@@ -440,7 +459,7 @@ void Executor::finish_group(std::size_t g) {
 
 const nlohmann::json& Executor::group_outputs(std::size_t g) const {
   static const nlohmann::json kNoOutputs = nlohmann::json::object();
-  auto instances = plan_.instances(g);
+  auto instances = instances_of(g);
   const nlohmann::json& outputs = instances.size() > 1 ? merged_outputs_[g]
                                   : instances.empty()    ? kNoOutputs
                                                          : report_.jobs[instances.front()].outputs;
@@ -613,8 +632,8 @@ std::expected<bool, std::string> Executor::callers_allow(std::size_t g) const {
 }
 
 void Executor::finish_join(std::size_t i) {
-  const std::size_t g = plan_.job_index(i);
-  const Job& join = plan_.job(i);
+  const std::size_t g = group(i);
+  const Job& join = workflow_job(i);
   bool failure = false, cancelled = false, success = false;
   for (std::size_t child : plan_.job_needs(g)) {
     failure |= group_result_[child] == Result::failure;
@@ -659,8 +678,7 @@ void Executor::finish_join(std::size_t i) {
 }
 
 std::expected<const Job*, std::string> Executor::resolved_job(std::size_t i) {
-  const Job& job = plan_.job(i);
-  if (job.strategy && job.strategy->matrix.from_expression()) return std::unexpected(unresolved_matrix_message(job));
+  const Job& job = workflow_job(i);
   const EvalContext ctx = job_context(i);
   Job copy = job;
   if (!job.env_expression.empty()) {
@@ -697,6 +715,68 @@ std::expected<const Job*, std::string> Executor::resolved_job(std::size_t i) {
   resolved_jobs_.push_back(std::move(copy));
   job_of_[i] = &resolved_jobs_.back();
   return job_of_[i];
+}
+
+// ---- matrices grown at run time ----------------------------------------------------
+
+double Executor::priority_of(std::size_t i) const {
+  return plan_.priority(i < plan_size_ ? i : plan_.instances(group(i)).front());
+}
+
+std::span<const std::size_t> Executor::instances_of(std::size_t g) const {
+  if (!grown_.empty())
+    if (auto it = grown_.find(g); it != grown_.end()) return it->second;
+  return plan_.instances(g);
+}
+
+void Executor::grow(std::size_t placeholder) {
+  const std::size_t g = group(placeholder);
+  auto instances = grow_matrix(workflow_job(placeholder), g, job_context(placeholder), options_.matrix);
+  if (!instances) {
+    finish(placeholder, Result::failure, std::move(instances.error()));
+    return;
+  }
+  JobState& state = jobs_[placeholder];
+  state.state = State::grown;
+  state.started = true;
+  started_at_[placeholder] = clock_.now();
+  report_.jobs[placeholder].grown = true;
+  publish(EventKind::job_started, placeholder);
+  const JobState like = state;  // jobs_ grows below
+  auto& added = grown_[g];
+  for (ConcreteJob& concrete : *instances) {
+    const std::size_t i = add_job(std::move(concrete), like);
+    added.push_back(i);
+    ++groups_[g].unfinished;
+    if (observer_) {
+      RunEvent event;
+      event.kind = EventKind::job_added;
+      event.time = clock_.now();
+      event.job = i;
+      event.name = added_.back().name;
+      event.parent = placeholder;
+      observer_->on_event(event);
+    }
+    publish(EventKind::job_queued, i);
+  }
+  // Decided in matrix order (to_decide_ is a stack); the ready queue starts them in index order anyway.
+  for (auto it = added.rbegin(); it != added.rend(); ++it) to_decide_.push_back(*it);
+}
+
+std::size_t Executor::add_job(ConcreteJob concrete, const JobState& like) {
+  const std::size_t i = jobs_.size();
+  added_.push_back(std::move(concrete));
+  JobState state;
+  state.need_unsuccessful = like.need_unsuccessful;
+  state.failed_ancestry = like.failed_ancestry;
+  jobs_.push_back(state);
+  report_.jobs.emplace_back();
+  deadline_of_.emplace_back();
+  started_at_.emplace_back();
+  finished_at_.emplace_back();
+  job_of_.push_back(nullptr);
+  timeout_minutes_.push_back(workflow_job(i).timeout_minutes);
+  return i;
 }
 
 }  // namespace sandci::scheduler

@@ -4,6 +4,12 @@
 // when its needs are done and its `if:` holds (by default: every needed job
 // succeeded), else it is skipped; continue-on-error, matrix fail-fast and
 // max-parallel, timeout-minutes, and cancellation of the whole run.
+// A job whose matrix reads needs.* outputs is one placeholder in the plan
+// ("test (matrix)"): once its needs are done and its `if:` holds, the executor
+// evaluates the matrix and grows the run by one job per combination (indices
+// from plan.size() on, announced with job_added events); the placeholder then
+// stands for them and finishes, with their combined result and merged outputs,
+// when the last of them does, so its dependents wait for every instance.
 // Single-threaded: run() drives everything; only cancel() may be called from
 // another thread. Time is read from the Clock only, so a fake runner and a fake
 // clock make a run deterministic.
@@ -13,6 +19,7 @@
 #include <map>
 #include <optional>
 #include <queue>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -31,6 +38,7 @@ struct ExecutorOptions {
   std::size_t capacity = 1;  // jobs running at once (0 counts as 1)
   // Contexts every job sees: github, env, vars, secrets, inputs...
   EvalContext context;
+  MatrixOptions matrix;  // limits for matrices grown while the run goes on
 };
 
 struct JobReport {
@@ -40,13 +48,18 @@ struct JobReport {
   nlohmann::json outputs;  // an object; null when the job set none (most jobs: no allocation)
   std::string message;  // why it did not succeed ("timed out after 5 minutes")
   std::optional<Clock::time_point> started, finished;
+  // A placeholder whose matrix grew at run time: its result is its instances'
+  // (counted there), its start the moment they were added.
+  bool grown = false;
 };
 
 struct RunReport {
   // cancelled when cancel() was called; else failure when a job failed
   // without continue-on-error; else success.
   Result result = Result::success;
-  std::vector<JobReport> jobs;  // by plan index
+  std::vector<JobReport> jobs;  // by plan index, then the added jobs
+  // Jobs added while the run went on (grown matrices): jobs[plan.size() + k] is added[k].
+  std::vector<ConcreteJob> added;
 };
 
 class Executor {
@@ -64,7 +77,8 @@ class Executor {
   void cancel();
 
  private:
-  enum class State : unsigned char { waiting, ready, running, finished };
+  // grown: a placeholder waiting for the instances its matrix grew into.
+  enum class State : unsigned char { waiting, ready, running, grown, finished };
   enum class StopReason : unsigned char { none, timeout, cancelled, fail_fast };
 
   struct JobState {
@@ -128,6 +142,22 @@ class Executor {
   void complete(JobCompletion completion);
   void finish(std::size_t i, Result result, std::string message);
   void finish_group(std::size_t job_index);
+  // ---- matrices grown at run time ----
+  // Concrete job i, from the plan or from those the run added.
+  const ConcreteJob& concrete_job(std::size_t i) const {
+    return i < plan_size_ ? plan_.concrete(i) : added_[i - plan_size_];
+  }
+  std::size_t group(std::size_t i) const { return i < plan_size_ ? plan_.job_index(i) : added_[i - plan_size_].job_index; }
+  const Job& workflow_job(std::size_t i) const { return plan_.workflow().jobs[group(i)]; }
+  // Added jobs start in their placeholder's place and reach dependents only through it.
+  double priority_of(std::size_t i) const;
+  std::span<const std::size_t> dependents_of(std::size_t i) const {
+    return i < plan_size_ ? plan_.dependents(i) : std::span<const std::size_t>{};
+  }
+  // The job's instances: those its matrix grew into, else the plan's.
+  std::span<const std::size_t> instances_of(std::size_t g) const;
+  void grow(std::size_t placeholder);
+  std::size_t add_job(ConcreteJob concrete, const JobState& like);
   void fail_fast(std::size_t failed);
   void check_timeouts(Clock::time_point now);
   std::optional<Clock::time_point> nearest_deadline();
@@ -177,7 +207,10 @@ class Executor {
   std::vector<Clock::time_point> deadline_of_;
   std::vector<const Job*> job_of_;        // per concrete job when resolved_job made a copy
   std::vector<double> timeout_minutes_;   // per concrete job
-  std::deque<Job> resolved_jobs_;         // stable addresses: runners keep pointers
+  std::deque<Job> resolved_jobs_;
+  std::size_t plan_size_ = 0;
+  std::deque<ConcreteJob> added_;  // stable addresses: requests point at them
+  std::map<std::size_t, std::vector<std::size_t>> grown_;  // group -> instances added for it         // stable addresses: runners keep pointers
   std::map<std::string, std::size_t> group_by_id_;  // only filled when the workflow has calls
   mutable std::map<const CallFrame*, CallValues> call_values_;
   RunReport report_;

@@ -141,25 +141,16 @@ std::string matrix_value_display(const nlohmann::json& value) {
   return value.dump();
 }
 
-std::expected<std::vector<ConcreteJob>, Diagnostic> expand_matrix(const Job& job,
-                                                                  std::size_t job_index,
-                                                                  const MatrixOptions& options) {
+namespace {
+
+// The concrete jobs of `matrix` (a plain one, without expressions), named after `job`.
+std::expected<std::vector<ConcreteJob>, Diagnostic> combinations_of(const Job& job, const Matrix& matrix,
+                                                                    std::size_t job_index,
+                                                                    const MatrixOptions& options) {
   const std::string& base = job.name.empty() ? job.id : job.name;
   const bool templated = base.find("${{") != std::string::npos;
   std::vector<ConcreteJob> jobs;
-
-  if (job.strategy && job.strategy->matrix.from_expression()) {
-    jobs.push_back(ConcreteJob{job_index, (templated ? interpolate_name(base, nullptr) : base) + " (matrix)",
-                               nullptr, 0, 1});
-    return jobs;
-  }
-  if (!job.strategy || job.strategy->matrix.empty()) {
-    jobs.push_back(ConcreteJob{job_index, templated ? interpolate_name(base, nullptr) : base,
-                               nullptr, 0, 1});
-    return jobs;
-  }
-
-  auto combinations = expand_combinations(job, job.strategy->matrix, options);
+  auto combinations = expand_combinations(job, matrix, options);
   if (!combinations) return std::unexpected(std::move(combinations.error()));
 
   jobs.reserve(combinations->size());
@@ -177,6 +168,22 @@ std::expected<std::vector<ConcreteJob>, Diagnostic> expand_matrix(const Job& job
                                combinations->size()});
   }
   return jobs;
+}
+
+}  // namespace
+
+std::expected<std::vector<ConcreteJob>, Diagnostic> expand_matrix(const Job& job,
+                                                                  std::size_t job_index,
+                                                                  const MatrixOptions& options) {
+  const std::string& base = job.name.empty() ? job.id : job.name;
+  const bool templated = base.find("${{") != std::string::npos;
+  if (job.strategy && job.strategy->matrix.from_expression())
+    return std::vector<ConcreteJob>{ConcreteJob{
+        job_index, (templated ? interpolate_name(base, nullptr) : base) + " (matrix)", nullptr, 0, 1}};
+  if (!job.strategy || job.strategy->matrix.empty())
+    return std::vector<ConcreteJob>{
+        ConcreteJob{job_index, templated ? interpolate_name(base, nullptr) : base, nullptr, 0, 1}};
+  return combinations_of(job, job.strategy->matrix, job_index, options);
 }
 
 namespace {
@@ -261,10 +268,53 @@ Diagnostics resolve_planned_matrices(Workflow& workflow, const EvalContext& cont
   return errors;
 }
 
-std::string unresolved_matrix_message(const Job& job) {
-  return "the matrix of job '" + job.id +
-         "' is computed from needs.* outputs; sandci evaluates matrix expressions when it plans the run "
-         "(github, inputs, vars) and cannot yet grow the plan while the run goes on";
+bool matrix_grows_at_run_time(const Job& job) {
+  return job.strategy && job.strategy->matrix.from_expression();
+}
+
+namespace {
+
+// The matrix as written, for messages: the whole expression, else each expression entry.
+std::string written_matrix(const Matrix& matrix) {
+  if (!matrix.expression.empty()) return matrix.expression;
+  std::string text;
+  for (const auto& [name, expression] : matrix.dimension_expressions)
+    text += (text.empty() ? "" : ", ") + name + ": " + expression;
+  return text;
+}
+
+nlohmann::json matrix_as_json(const Matrix& matrix) {
+  nlohmann::json value = nlohmann::json::object();
+  for (const auto& [name, values] : matrix.dimensions) value[name] = values;
+  if (!matrix.include.empty()) value["include"] = matrix.include;
+  if (!matrix.exclude.empty()) value["exclude"] = matrix.exclude;
+  return value;
+}
+
+}  // namespace
+
+std::expected<std::vector<ConcreteJob>, std::string> grow_matrix(const Job& job, std::size_t job_index,
+                                                                 const EvalContext& context,
+                                                                 const MatrixOptions& options) {
+  const std::string what = "the matrix of job '" + job.id + "'";
+  if (!matrix_grows_at_run_time(job)) return std::unexpected(what + " is not computed at run time");
+  Matrix matrix = job.strategy->matrix;
+  const std::string written = written_matrix(matrix);
+  if (auto resolved = resolve_matrix(matrix, context); !resolved)
+    return std::unexpected(what + " cannot be computed: " + resolved.error());
+  auto jobs = combinations_of(job, matrix, job_index, options);
+  if (!jobs) return std::unexpected(what + " (" + written + "): " + jobs.error().message);
+  if (jobs->empty())
+    return std::unexpected(what + " is empty: " + written + " gave " + matrix_as_json(matrix).dump() +
+                           ", which leaves no combination to run");
+  return std::move(*jobs);
+}
+
+std::string grown_matrix_note(const Job& job) {
+  std::string needs;
+  for (const auto& need : job.needs) needs += (needs.empty() ? "'" : ", '") + need + "'";
+  return "the matrix of job '" + job.id + "' is computed while the run goes on: its jobs are known when " +
+         (needs.empty() ? std::string("the run starts") : needs + (job.needs.size() == 1 ? " is" : " are") + " done");
 }
 
 }  // namespace sandci::scheduler

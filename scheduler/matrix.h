@@ -36,7 +36,7 @@ struct MatrixOptions {
 // keys); an entry that extends no combination becomes a combination of its own.
 // A job without matrix yields one concrete job. A matrix whose expansion is
 // empty yields no jobs. A matrix still written as an expression yields one job
-// named "<name> (matrix)" with a null matrix (the executor refuses to run it). Names: the job's name (or id) followed by the
+// named "<name> (matrix)" with a null matrix (see grow_matrix). Names: the job's name (or id) followed by the
 // combination's values in order, "build (linux, 20)"; a name holding `${{ }}` is
 // interpolated with the matrix context instead (kept as written when that fails).
 std::expected<std::vector<ConcreteJob>, Diagnostic> expand_matrix(const Job& job,
@@ -55,8 +55,21 @@ std::expected<void, std::string> resolve_matrix(Matrix& matrix, const EvalContex
 // are left for run time. Errors at each job's position.
 Diagnostics resolve_planned_matrices(Workflow& workflow, const EvalContext& context);
 
-// The message of a matrix still unresolved at run time.
-std::string unresolved_matrix_message(const Job& job);
+// Whether the job's matrix is still an expression when the run starts (it reads
+// needs.*): the plan holds one placeholder job "<name> (matrix)" for it, and the
+// executor grows the plan with its combinations once the needed jobs are done.
+bool matrix_grows_at_run_time(const Job& job);
+
+// Evaluates such a matrix with `context` (the job's contexts, needs.* included)
+// and expands it as expand_matrix would a written one. Errors name the job and
+// say why: the expression fails or gives no mapping of lists, the matrix has more
+// than options.max_jobs combinations, or it leaves none (the value is shown).
+std::expected<std::vector<ConcreteJob>, std::string> grow_matrix(const Job& job, std::size_t job_index,
+                                                                 const EvalContext& context,
+                                                                 const MatrixOptions& options = {});
+
+// For `sandci plan`: when a grown matrix's jobs become known ("... when 'setup' is done").
+std::string grown_matrix_note(const Job& job);
 
 // How a matrix value appears in a job name: strings as they are, other values
 // as compact JSON ("20", "true", {"os":"linux"}).

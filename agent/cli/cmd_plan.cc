@@ -105,6 +105,8 @@ void print_text(const std::vector<WorkflowPlan>& plans, const scheduler::Event& 
     const std::size_t length = plan.critical_path().size();
     std::cout << "  critical path: " << join(names(plan, plan.critical_path()), " -> ") << " ("
               << length << (length == 1 ? " job" : " jobs") << ")\n";
+    for (const auto& job : workflow.jobs)
+      if (scheduler::matrix_grows_at_run_time(job)) std::cout << "  note: " << scheduler::grown_matrix_note(job) << "\n";
   }
 }
 
@@ -118,6 +120,7 @@ nlohmann::json plan_json(const Plan& plan) {
                           {"needs", names(plan, needs)},
                           {"priority", plan.priority(i)}};
     if (!plan.concrete(i).matrix.is_null()) job["matrix"] = plan.concrete(i).matrix;
+    if (scheduler::matrix_grows_at_run_time(plan.job(i))) job["grows"] = scheduler::grown_matrix_note(plan.job(i));
     jobs.push_back(std::move(job));
   }
   nlohmann::json levels = nlohmann::json::array();

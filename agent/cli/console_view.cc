@@ -32,6 +32,7 @@ ConsoleView::ConsoleView(const scheduler::Plan& plan, bool live, std::FILE* out)
   for (const auto& job : plan.jobs()) {
     JobRow row;
     row.name = job.name;
+    row_of_.push_back(view_.jobs.size());
     view_.jobs.push_back(std::move(row));
   }
   if (live_) redraw_ = std::thread([this] { redraw_loop(); });
@@ -52,8 +53,12 @@ Millis ConsoleView::now() const {
 
 void ConsoleView::on_event(const scheduler::RunEvent& event) {
   std::lock_guard lock(mutex_);
-  if (event.job >= view_.jobs.size()) return;  // run events: the summary covers them
-  JobRow& row = view_.jobs[event.job];
+  if (event.kind == scheduler::EventKind::job_added) {
+    add_row_locked(event);
+    return;
+  }
+  if (event.job >= row_of_.size()) return;  // run events: the summary covers them
+  JobRow& row = view_.jobs[row_of_[event.job]];
   const Millis t = now();
   switch (event.kind) {
     case scheduler::EventKind::job_started:
@@ -78,6 +83,20 @@ void ConsoleView::on_event(const scheduler::RunEvent& event) {
     default:
       break;
   }
+}
+
+void ConsoleView::add_row_locked(const scheduler::RunEvent& event) {
+  if (event.job != row_of_.size()) return;  // the executor adds jobs in index order, once each
+  // Grown instances go below their placeholder and the instances added before them.
+  std::size_t at = view_.jobs.size();
+  if (event.parent < row_of_.size()) at = row_of_[event.parent] + 1 + children_[event.parent]++;
+  for (std::size_t& row : row_of_)
+    if (row >= at) ++row;
+  row_of_.push_back(at);
+  JobRow row;
+  row.name = event.name;
+  view_.jobs.insert(view_.jobs.begin() + static_cast<std::ptrdiff_t>(at), std::move(row));
+  if (!live_) print_locked(plain_line(event.name, "queued"));
 }
 
 void ConsoleView::print_locked(const std::string& line) {

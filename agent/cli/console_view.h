@@ -2,12 +2,15 @@
 // What `sandci run` prints while a workflow runs: a RunObserver that keeps a
 // RunView up to date and either prints plain `[job] line` lines as they come, or
 // redraws a live frame on a terminal a few times a second. finish() prints the
-// summary table in both modes.
+// summary table in both modes. Jobs the run adds (a matrix computed from needed
+// jobs' outputs) get rows below the placeholder they grew from.
 #include <chrono>
 #include <condition_variable>
 #include <cstdio>
 #include <mutex>
+#include <map>
 #include <thread>
+#include <vector>
 
 #include "agent/cli/run_view.h"
 #include "scheduler/events.h"
@@ -30,6 +33,7 @@ class ConsoleView final : public scheduler::RunObserver {
   void redraw_loop();
   void draw_locked();
   void print_locked(const std::string& line);
+  void add_row_locked(const scheduler::RunEvent& event);
 
   bool live_;
   std::FILE* out_;
@@ -39,6 +43,8 @@ class ConsoleView final : public scheduler::RunObserver {
   bool stopping_ = false;
   bool finished_ = false;
   RunView view_;
+  std::vector<std::size_t> row_of_;  // job index -> its row in view_.jobs
+  std::map<std::size_t, std::size_t> children_;  // placeholder -> rows added below it
   int previous_lines_ = 0;
   std::thread redraw_;
 };

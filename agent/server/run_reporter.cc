@@ -85,7 +85,15 @@ class RunReporter::WorkflowObserver final : public scheduler::RunObserver {
       : reporter_(reporter), workflow_(workflow) {}
 
   void on_event(const scheduler::RunEvent& event) override {
-    if (event.kind == EventKind::job_started) {
+    if (event.kind == EventKind::job_added) {
+      // A job of a matrix computed while the run goes on: announced as planned ones were.
+      {
+        std::lock_guard lock(reporter_.mutex_);
+        reporter_.added_[workflow_.file].push_back(event.name);
+      }
+      reporter_.put_job(workflow_, event.name, store::JobState::queued, "", false, false);
+      reporter_.post(job_context(workflow_, event.name), CommitState::pending, "Queued");
+    } else if (event.kind == EventKind::job_started) {
       reporter_.put_job(workflow_, event.name, store::JobState::running, "", true, false);
       reporter_.post(job_context(workflow_, event.name), CommitState::running, "Running");
     } else if (event.kind == EventKind::job_finished && event.result) {
@@ -175,11 +183,16 @@ void RunReporter::workflow_finished(const PlannedWorkflow& workflow, const sched
       first = first == 0 ? ms(*job.started) : std::min(first, ms(*job.started));
       last = std::max(last, ms(*job.finished));
     }
-  std::size_t failed = 0;
-  for (const auto& job : report.jobs) failed += job.result == Result::failure && !job.continued_on_error;
+  // A grown matrix's placeholder stands for its instances: they are counted, not it.
+  std::size_t failed = 0, total = 0;
+  for (const auto& job : report.jobs) {
+    if (job.grown) continue;
+    ++total;
+    failed += job.result == Result::failure && !job.continued_on_error;
+  }
   std::string description = final_description(report.result, "", last - first);
   if (report.result == Result::failure)
-    description = std::to_string(failed) + " of " + std::to_string(report.jobs.size()) + " jobs failed";
+    description = std::to_string(failed) + " of " + std::to_string(total) + " jobs failed";
   post(workflow_context(workflow), commit_state(report.result), description);
 }
 
@@ -187,15 +200,22 @@ void RunReporter::end_unfinished(const PreparedRun& run, CommitState state, cons
   const store::JobState job = state == CommitState::cancelled ? store::JobState::cancelled : store::JobState::error;
   for (const auto& workflow : run.workflows) {
     bool any_left = false;
-    for (const auto& concrete : workflow.plan.jobs()) {
-      const std::string key = job_key(workflow, concrete.name);
+    std::vector<std::string> names;
+    for (const auto& concrete : workflow.plan.jobs()) names.push_back(concrete.name);
+    {
+      std::lock_guard lock(mutex_);
+      if (auto it = added_.find(workflow.file); it != added_.end())
+        names.insert(names.end(), it->second.begin(), it->second.end());
+    }
+    for (const auto& name : names) {
+      const std::string key = job_key(workflow, name);
       {
         std::lock_guard lock(mutex_);
         if (finished_.contains(key)) continue;
       }
       any_left = true;
-      put_job(workflow, concrete.name, job, why, false, true);
-      post(job_context(workflow, concrete.name), state, why);
+      put_job(workflow, name, job, why, false, true);
+      post(job_context(workflow, name), state, why);
     }
     if (any_left) post(workflow_context(workflow), state, why);
   }

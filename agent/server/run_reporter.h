@@ -4,7 +4,8 @@
 // and one per workflow, `sandci/<workflow>`) to the durable outbox and records each
 // job's state in the store. It observes the executor's events, so it never blocks
 // a job: both writes are quick local commits, and the forge is called later by the
-// status sender.
+// status sender. Jobs the run adds (a matrix computed from needed jobs' outputs)
+// are recorded queued and get a pending status when they appear, then as any job.
 #include <cstdint>
 #include <functional>
 #include <filesystem>
@@ -12,6 +13,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <vector>
 
 #include "agent/forge/status.h"
 #include "agent/runner/run_engine.h"
@@ -83,6 +85,7 @@ class RunReporter {
   std::mutex mutex_;
   std::map<std::string, std::int64_t> started_ms_;  // by job key
   std::map<std::string, bool> finished_;            // by job key
+  std::map<std::string, std::vector<std::string>> added_;  // workflow file -> names of jobs added while it ran
   std::unique_ptr<WorkflowObserver> observer_;
 };
 
