@@ -37,10 +37,10 @@ jobs:
 
 TEST_F(GrownMatrixServeTest, EachGrownJobGetsAStatusAndARow) {
   TestForge forge;
-  const std::string sha = make_repo("alice/grow", {{".github/workflows/ci.yml", kWorkflow}});
+  const std::string sha = make_repo("alice/hello", {{".github/workflows/ci.yml", kWorkflow}});
   write_config(forge, {{}});
   start_agent();
-  auto accepted = deliver(ForgeKind::github, "push", "g-1", github_push("alice/grow", clone_url("alice/grow"), sha));
+  auto accepted = deliver(ForgeKind::github, "push", "g-1", github_push("alice/hello", clone_url("alice/hello"), sha));
   ASSERT_EQ(accepted.status, 202) << accepted.body;
   const auto run = run_id_of(accepted);
   ASSERT_TRUE(eventually([&] { return run_finished(run); })) << slurp(log_file());
