@@ -6,6 +6,7 @@
 #include "agent/runner/run_engine.h"
 #include "agent/runner/secret_masker.h"
 #include "agent/server/admin_selection.h"
+#include "agent/server/remove_on_exit.h"
 #include "agent/server/repository_glue.h"
 #include "agent/server/run_reporter.h"
 #include "git/local_repo.h"
@@ -17,15 +18,6 @@ namespace fs = std::filesystem;
 using forge::CommitState;
 
 namespace {
-
-// Removes a folder when the run ends, however it ends.
-struct RemoveOnExit {
-  fs::path path;
-  ~RemoveOnExit() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-};
 
 // Leaves the concurrency groups a run entered, however the run ends.
 struct LeaveGroups {

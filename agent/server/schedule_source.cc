@@ -2,23 +2,12 @@
 
 #include <atomic>
 
+#include "agent/server/remove_on_exit.h"
 #include "git/local_repo.h"
 #include "scheduler/workflow_loader.h"
 
 namespace sandci::agent::server {
 namespace fs = std::filesystem;
-
-namespace {
-
-struct RemoveOnExit {
-  fs::path path;
-  ~RemoveOnExit() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-};
-
-}  // namespace
 
 ScheduleSource::ScheduleSource(const fs::path& mirrors_dir, fs::path scratch_dir)
     : mirrors_(mirrors_dir), scratch_dir_(std::move(scratch_dir)) {}

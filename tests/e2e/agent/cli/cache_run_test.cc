@@ -9,25 +9,7 @@ namespace {
 
 using namespace std::chrono_literals;
 
-class CacheRunTest : public ::testing::Test {
- protected:
-  void SetUp() override {
-    ASSERT_TRUE(state_.has_images()) << "test images missing: run scripts/test-setup.sh (make test does)";
-  }
-  void TearDown() override { EXPECT_EQ(state_.runsc_list(), ""); }
-
-  Result run(const std::vector<std::string>& extra = {}) {
-    std::vector<std::string> argv = {SANDCI_BINARY, "run", repo_.path().string(), "--plain", "--state-dir",
-                                     state_.path().string()};
-    argv.insert(argv.end(), extra.begin(), extra.end());
-    auto r = run_command(argv, 300s);
-    EXPECT_FALSE(r.timed_out) << r.output;
-    return r;
-  }
-
-  TempDir repo_;
-  StateDir state_;
-};
+class CacheRunTest : public SandciRunTest {};
 
 TEST_F(CacheRunTest, TheSecondRunRestoresWhatTheFirstCached) {
   make_repo(repo_.path(), {{".github/workflows/build.yml", R"Y(

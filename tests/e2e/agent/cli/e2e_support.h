@@ -165,4 +165,26 @@ class StateDir {
   fs::path images_;
 };
 
+// A test of `sandci run` on a repository of its own, with a private state folder
+// whose images are the prepared ones; no sandbox may outlive the test.
+class SandciRunTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_TRUE(state_.has_images()) << "test images missing: run scripts/test-setup.sh (make test does)";
+  }
+  void TearDown() override { EXPECT_EQ(state_.runsc_list(), ""); }
+
+  Result run(const std::vector<std::string>& extra = {}) {
+    std::vector<std::string> argv = {SANDCI_BINARY, "run", repo_.path().string(), "--plain", "--state-dir",
+                                     state_.path().string()};
+    argv.insert(argv.end(), extra.begin(), extra.end());
+    auto r = run_command(argv, std::chrono::seconds(300));
+    EXPECT_FALSE(r.timed_out) << r.output;
+    return r;
+  }
+
+  TempDir repo_;
+  StateDir state_;
+};
+
 }  // namespace sandci::e2e

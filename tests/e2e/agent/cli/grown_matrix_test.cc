@@ -10,25 +10,7 @@ namespace {
 
 using namespace std::chrono_literals;
 
-class GrownMatrixRunTest : public ::testing::Test {
- protected:
-  void SetUp() override {
-    ASSERT_TRUE(state_.has_images()) << "test images missing: run scripts/test-setup.sh (make test does)";
-  }
-  void TearDown() override { EXPECT_EQ(state_.runsc_list(), ""); }
-
-  Result run(const std::vector<std::string>& extra = {}) {
-    std::vector<std::string> argv = {SANDCI_BINARY, "run", repo_.path().string(), "--plain", "--state-dir",
-                                     state_.path().string()};
-    argv.insert(argv.end(), extra.begin(), extra.end());
-    auto r = run_command(argv, 300s);
-    EXPECT_FALSE(r.timed_out) << r.output;
-    return r;
-  }
-
-  TempDir repo_;
-  StateDir state_;
-};
+class GrownMatrixRunTest : public SandciRunTest {};
 
 // Where `needle` first appears in the output; npos when it does not.
 std::size_t at(const std::string& output, const std::string& needle) { return output.find(needle); }
