@@ -149,6 +149,14 @@ int serve(const config::AgentConfig& config) {
                                                .probe_runsc = [&runsc] { return probe_runsc_binary(runsc.runsc); }});
   Routes routes(config, **store, intake, now_ms, [&worker](std::int64_t) { worker.wake(); }, &metrics, &slots,
                 &readiness);
+  // Each live sandbox keeps a bundle folder until it is destroyed, so the folders also
+  // show sandboxes that a crash left behind (until the next start reaps them).
+  routes.count_sandboxes_with([bundles = (*backend)->bundles_dir()] {
+    std::error_code error;
+    std::int64_t count = 0;
+    for (fs::directory_iterator it(bundles, error), end; !error && it != end; it.increment(error)) ++count;
+    return count;
+  });
 
   http::HttpServerOptions server_options;
   server_options.address = config.listen.host;

@@ -103,6 +103,10 @@ std::string Metrics::render(const MetricGauges& gauges) const {
   gauge(out, "sandci_jobs_waiting", "Jobs waiting for a free slot.", gauges.jobs_waiting);
   gauge(out, "sandci_capacity", "Jobs the agent runs at once.", gauges.capacity);
   gauge(out, "sandci_outbox_depth", "Commit statuses not yet delivered to their forge.", gauges.outbox_depth);
+  header(out, "sandci_outbox_oldest_age_seconds", "gauge",
+         "How long the oldest undelivered commit status has waited (0 when none waits).");
+  out += "sandci_outbox_oldest_age_seconds " + number(gauges.outbox_oldest_age_seconds) + "\n";
+  gauge(out, "sandci_sandboxes_alive", "gVisor sandboxes created and not yet destroyed.", gauges.sandboxes_alive);
   header(out, "sandci_run_queue_wait_seconds", "histogram", "Time from a run's delivery to its claim.");
   queue_wait_.render(out, "sandci_run_queue_wait_seconds");
   header(out, "sandci_job_duration_seconds", "histogram", "Time from a job's start to its end.");

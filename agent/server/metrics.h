@@ -36,6 +36,8 @@ struct MetricGauges {
   std::int64_t jobs_waiting = 0;   // jobs waiting for a slot
   std::int64_t capacity = 0;
   std::int64_t outbox_depth = 0;   // statuses not yet delivered
+  double outbox_oldest_age_seconds = 0;  // how long the oldest of them has waited; 0: none
+  std::int64_t sandboxes_alive = 0;      // sandboxes on disk (created, not yet destroyed)
 };
 
 class Metrics {

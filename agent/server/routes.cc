@@ -235,6 +235,10 @@ http::HttpResponse Routes::metrics() {
   auto outbox = store_.pending_status_count();
   if (!outbox) return text(503, "the run store does not answer");
   gauges.outbox_depth = *outbox;
+  auto oldest = store_.oldest_due_status_ms();
+  if (!oldest) return text(503, "the run store does not answer");
+  if (*oldest) gauges.outbox_oldest_age_seconds = std::max<double>(0, (now_() - **oldest) / 1000.0);
+  if (count_sandboxes_) gauges.sandboxes_alive = count_sandboxes_();
   if (slots_) {
     gauges.jobs_running = static_cast<std::int64_t>(slots_->in_use());
     gauges.jobs_waiting = static_cast<std::int64_t>(slots_->waiting());

@@ -43,6 +43,9 @@ class Routes {
 
   http::HttpResponse handle(const http::HttpRequest& request);
 
+  // How many sandboxes exist now, for GET /metrics (unset: reported as 0).
+  void count_sandboxes_with(std::function<std::int64_t()> counter) { count_sandboxes_ = std::move(counter); }
+
  private:
   http::HttpResponse health();
   http::HttpResponse ready();
@@ -66,6 +69,7 @@ class Routes {
   std::function<void(std::int64_t)> queued_;
   Metrics* metrics_;
   const JobSlots* slots_;
+  std::function<std::int64_t()> count_sandboxes_;
   Readiness* readiness_;
 };
 

@@ -279,6 +279,9 @@ class RunStore {
   virtual std::expected<void, StoreError> mark_status_refused(std::int64_t id,
                                                               const std::string& reason) = 0;
   virtual std::expected<std::int64_t, StoreError> pending_status_count() = 0;
+  // Since when (ms) the longest-waiting undelivered status has waited (a newer state
+  // of a waiting key keeps its age); nullopt when nothing is due.
+  virtual std::expected<std::optional<std::int64_t>, StoreError> oldest_due_status_ms() = 0;
 };
 
 struct SqliteStoreOptions {

@@ -770,12 +770,16 @@ std::expected<void, StoreError> SqliteRunStore::put_status(
     auto changed = change(
         db,
         "INSERT INTO statuses (repository, forge, sha, context, state, description, target_url, "
-        "ref, outcome, next_attempt_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'due', ?) "
+        "ref, outcome, next_attempt_ms, due_since_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'due', "
+        "?9, ?9) "
         "ON CONFLICT (forge, repository, sha, context) DO UPDATE SET state = excluded.state, "
         "description = excluded.description, target_url = excluded.target_url, "
         "ref = excluded.ref, attempts = 0, next_attempt_ms = excluded.next_attempt_ms, "
         "last_error = '', outcome = CASE WHEN excluded.state = statuses.delivered_state "
-        "THEN 'delivered' ELSE 'due' END",
+        "THEN 'delivered' ELSE 'due' END, "
+        // A newer state of a row still waiting keeps its age: the key has waited since then.
+        "due_since_ms = CASE WHEN statuses.outcome = 'due' THEN statuses.due_since_ms "
+        "ELSE excluded.due_since_ms END",
         "put_status", repository, forge, sha, context, state, description, target_url, ref, now_ms);
     if (!changed) return std::unexpected(changed.error());
     return {};
@@ -841,6 +845,18 @@ std::expected<std::int64_t, StoreError> SqliteRunStore::pending_status_count() {
   return read([&](Db& db) {
     return db.query_int("SELECT COUNT(*) FROM statuses WHERE outcome = 'due'",
                         "pending_status_count");
+  });
+}
+
+std::expected<std::optional<std::int64_t>, StoreError> SqliteRunStore::oldest_due_status_ms() {
+  return read([&](Db& db) -> std::expected<std::optional<std::int64_t>, StoreError> {
+    auto due = db.query_int("SELECT COUNT(*) FROM statuses WHERE outcome = 'due'", "oldest_due_status_ms");
+    if (!due) return std::unexpected(due.error());
+    if (*due == 0) return std::nullopt;
+    auto oldest = db.query_int("SELECT MIN(due_since_ms) FROM statuses WHERE outcome = 'due'",
+                               "oldest_due_status_ms");
+    if (!oldest) return std::unexpected(oldest.error());
+    return *oldest;
   });
 }
 

@@ -78,6 +78,7 @@ class SqliteRunStore final : public RunStore {
   std::expected<void, StoreError> mark_status_refused(std::int64_t id,
                                                       const std::string& reason) override;
   std::expected<std::int64_t, StoreError> pending_status_count() override;
+  std::expected<std::optional<std::int64_t>, StoreError> oldest_due_status_ms() override;
 
   // Transactions committed by the writer so far (how well writes were grouped).
   std::uint64_t write_transactions() const { return writer_.transactions(); }

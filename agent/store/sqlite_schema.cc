@@ -11,7 +11,7 @@ namespace {
 // Migration i takes the schema from version i to i + 1. Never edit a released step;
 // append a new one. Times are integer ms since the epoch; states are their to_string
 // names, readable with the sqlite3 shell.
-constexpr std::array<const char*, 4> kMigrations{
+constexpr std::array<const char*, 5> kMigrations{
     // 0 -> 1: deliveries, runs, jobs and the status outbox.
     R"sql(
 CREATE TABLE runs (
@@ -132,6 +132,12 @@ CREATE TABLE schedules (
   run_id INTEGER,
   PRIMARY KEY (forge, repository, workflow, cron)
 );
+)sql",
+    // 4 -> 5: since when each outbox row has been waiting for delivery, for the
+    // "oldest undelivered status" metric. Rows already due count from their next try.
+    R"sql(
+ALTER TABLE statuses ADD COLUMN due_since_ms INTEGER NOT NULL DEFAULT 0;
+UPDATE statuses SET due_since_ms = next_attempt_ms WHERE outcome = 'due';
 )sql",
 };
 

@@ -1,5 +1,7 @@
 // `sandci serve` as a real process: signed webhooks over real HTTP, a real git
 // daemon, real gVisor sandboxes, and a test forge that records the commit statuses.
+#include <atomic>
+
 #include <gtest/gtest.h>
 
 #include <set>
@@ -92,8 +94,11 @@ TEST_F(ServeTest, MetricsCountDeliveriesRunsAndStatuses) {
         "sandci_webhook_deliveries_total{forge=\"github\",result=\"bad_signature\"} 1",
         "sandci_runs{state=\"success\"} 1", "sandci_queue_depth 0", "sandci_capacity 2", "sandci_outbox_depth 0",
         "sandci_job_duration_seconds_count 4", "sandci_run_queue_wait_seconds_count 1",
-        "sandci_mirror_fetch_seconds_count 1", "sandci_status_posts_total{forge=\"github\",result=\"delivered\"} 10"})
+        "sandci_mirror_fetch_seconds_count 1", "sandci_status_posts_total{forge=\"github\",result=\"delivered\"} 10",
+        "sandci_outbox_oldest_age_seconds 0"})
     EXPECT_NE(text.find(line + "\n"), std::string::npos) << line << "\n" << text;
+  EXPECT_TRUE(eventually([&] { return get("/metrics").body.find("\nsandci_sandboxes_alive 0\n") != std::string::npos; }))
+      << "every job's sandbox is destroyed once the run is over";
   const fs::path file = dir_.path() / "metrics.txt";
   std::ofstream(file) << text;
   const std::string promtool = "/var/cache/sandci/tools/promtool";
@@ -313,6 +318,33 @@ TEST_F(ServeTest, StatusesSurviveAForgeOutage) {
   for (const auto& s : seen_statuses(forge.delivered()))
     EXPECT_TRUE(delivered.insert({s.context, s.state}).second) << s.context << " " << s.state << " sent twice";
   EXPECT_NE(slurp(log_file()).find("event=status_retry"), std::string::npos);
+}
+
+// While the forge refuses statuses, /metrics shows how long the oldest has waited
+// (what an operator alerts on); once they go out, it is back to 0.
+TEST_F(ServeTest, MetricsShowTheAgeOfTheOldestUndeliveredStatus) {
+  TestForge forge;
+  std::atomic<bool> forge_down = true;
+  forge.script([&forge_down](const TestForge::Request&, int) -> std::optional<http::HttpResponse> {
+    if (forge_down) return http::HttpResponse::json(500, R"({"message":"down for maintenance"})");
+    return std::nullopt;
+  });
+  const std::string sha = make_repo("alice/hello", {{".github/workflows/ci.yml", kDiamond}});
+  write_config(forge, {{}});
+  start_agent();
+  auto accepted = deliver(ForgeKind::github, "push", "age-1", github_push("alice/hello", clone_url("alice/hello"), sha));
+  ASSERT_EQ(accepted.status, 202);
+  auto oldest_age = [&] {
+    const std::string text = get("/metrics").body;
+    const std::string name = "\nsandci_outbox_oldest_age_seconds ";
+    const auto at = text.find(name);
+    return at == std::string::npos ? -1.0 : std::stod(text.substr(at + name.size()));
+  };
+  ASSERT_TRUE(eventually([&] { return oldest_age() >= 1.0; }, 60s)) << "the first pending status waits a second or more";
+  forge_down = false;
+  ASSERT_TRUE(eventually([&] { return all_ended_in(forge, diamond_contexts(false), "success"); }, 180s))
+      << slurp(log_file());
+  EXPECT_TRUE(eventually([&] { return oldest_age() == 0.0; }, 60s));
 }
 
 // A forge that accepts the connection and never answers: the request times

@@ -151,5 +151,21 @@ TEST_F(StatusOutboxTest, DueStatusesHonoursTheLimit) {
   EXPECT_EQ(rows[2].context, "ctx-2");
 }
 
+TEST_F(StatusOutboxTest, TheOldestWaitingStatusKeepsItsAgeUntilDelivered) {
+  EXPECT_EQ(store_->oldest_due_status_ms().value(), std::nullopt) << "an empty outbox has no age";
+  put("sandci/build", "pending", 1000);
+  put("sandci/test", "pending", 1500);
+  // A newer state of a key still waiting does not make it young again.
+  put("sandci/build", "success", 2000);
+  ASSERT_TRUE(store_->mark_status_retry(due(2000)[0].id, 9000, "forge answered 500"));
+  EXPECT_EQ(store_->oldest_due_status_ms().value(), 1000);
+
+  for (const auto& row : due(9000)) ASSERT_TRUE(store_->mark_status_delivered(row.id, row.state));
+  EXPECT_EQ(store_->oldest_due_status_ms().value(), std::nullopt);
+  // Delivered, then a new state: its wait starts now.
+  put("sandci/build", "failure", 10000);
+  EXPECT_EQ(store_->oldest_due_status_ms().value(), 10000);
+}
+
 }  // namespace
 }  // namespace sandci::agent::store
