@@ -11,7 +11,7 @@ namespace {
 // Migration i takes the schema from version i to i + 1. Never edit a released step;
 // append a new one. Times are integer ms since the epoch; states are their to_string
 // names, readable with the sqlite3 shell.
-constexpr std::array<const char*, 4> kMigrations{
+constexpr std::array<const char*, 5> kMigrations{
     // 0 -> 1: deliveries, runs, jobs and the status outbox.
     R"sql(
 CREATE TABLE runs (
@@ -132,6 +132,11 @@ CREATE TABLE schedules (
   run_id INTEGER,
   PRIMARY KEY (forge, repository, workflow, cron)
 );
+)sql",
+    // 4 -> 5: the keys of the jobs each job needs (a JSON array), so the run page draws
+    // the plan's edges.
+    R"sql(
+ALTER TABLE jobs ADD COLUMN needs TEXT NOT NULL DEFAULT '[]';
 )sql",
 };
 

@@ -166,7 +166,7 @@ class PagesRoutesTest : public ::testing::Test {
     fs::permissions(dir_ / "secret", fs::perms::owner_read | fs::perms::owner_write, fs::perm_options::replace);
     std::ofstream(dir_ / "agent.yml") << "public_url: http://127.0.0.1:9\nstate_dir: " << dir_.string()
                                       << "\nrepositories:\n  - name: alice/hello\n    forge: github\n"
-                                         "    webhook_secret: {file: secret}\n    api_token: {file: secret}\n";
+                                         "    webhook_secret: {file: secret}\n    api_token: {file: secret}\n    pages: public\n";
     auto loaded = config::load_agent_config(dir_ / "agent.yml", {});
     ASSERT_TRUE(loaded.ok());
     config_ = *loaded.config;
