@@ -196,6 +196,11 @@ TEST_F(PagesAccessTest, RunPageFormsNeedTheCsrfTokenAndTheBearerApiDoesNot) {
   const std::int64_t id = run_id_of(accepted);
   const std::string run = "/runs/" + std::to_string(id);
   const std::string origin = agent_url();
+  // Running, with its job stored: a cancel now ends a job, so a re-run of failed jobs is offered after.
+  ASSERT_TRUE(eventually([&] {
+    auto body = json::parse(get_bearer("/api/runs/" + std::to_string(id), kAdminToken).body, nullptr, false);
+    return body.is_object() && body.value("state", "") == "running" && !body["jobs"].empty();
+  })) << slurp(log_file());
 
   // A visitor and a (non-admin) viewer see no forms.
   EXPECT_EQ(get(run).body.find("action=\"" + run + "/cancel\""), std::string::npos);

@@ -204,7 +204,7 @@ TEST(RunPageDag, OneEdgePerNeedsAcrossConsecutiveAndFartherLevels) {
   const std::vector<store::JobRecord> jobs{job("setup", {}), job("build", {"setup"}), job("lint", {"setup"}),
                                            job("test", {"build", "setup"})};
   const std::string page = run_page_body(run, jobs);
-  EXPECT_EQ(count(page, "<path class=\"edge\""), 5u) << page;
+  EXPECT_EQ(count(page, "<path class=\"edge\""), 4u) << page;
   EXPECT_NE(page.find("data-from=\"ci.yml/setup\" data-to=\"ci.yml/test\""), std::string::npos);
   // Levels: setup in column 0 (x=4), build and lint in column 1, test in column 2.
   EXPECT_NE(page.find("data-key=\"ci.yml/setup\" x=\"4\""), std::string::npos) << page;
