@@ -119,13 +119,25 @@ std::optional<json> parse_object(const http::ClientResponse& answer) {
   return parsed;
 }
 
+// The token list and show send when --token-file is given: private repositories'
+// runs are shown only to a viewer or the admin token. Empty without the option.
+std::expected<std::string, std::string> viewing_token(const RunsOptions& options) {
+  if (options.token_file.empty()) return std::string();
+  return read_admin_token(options.token_file);
+}
+
 int list_runs(const RunsOptions& options) {
+  auto token = viewing_token(options);
+  if (!token) {
+    std::cerr << "sandci runs: " << token.error() << "\n";
+    return kExitUsage;
+  }
   std::string query = "?limit=" + std::to_string(options.limit);
   if (!options.repository.empty()) query += "&repository=" + server::percent_encode(options.repository);
   if (!options.ref.empty()) query += "&ref=" + server::percent_encode(options.ref);
   if (!options.state.empty()) query += "&state=" + server::percent_encode(options.state);
   if (options.before > 0) query += "&before=" + std::to_string(options.before);
-  auto answer = AgentApi(options).send("GET", "/api/runs" + query);
+  auto answer = AgentApi(options).send("GET", "/api/runs" + query, *token);
   if (!answer) {
     std::cerr << "sandci runs: " << answer.error() << "\n";
     return kExitRunFailed;
@@ -148,9 +160,14 @@ int list_runs(const RunsOptions& options) {
 }
 
 int show_run(const RunsOptions& options) {
+  auto token = viewing_token(options);
+  if (!token) {
+    std::cerr << "sandci runs: " << token.error() << "\n";
+    return kExitUsage;
+  }
   AgentApi api(options);
   const std::string path = "/api/runs/" + std::to_string(options.id);
-  auto answer = api.send("GET", path);
+  auto answer = api.send("GET", path, *token);
   if (!answer) {
     std::cerr << "sandci runs: " << answer.error() << "\n";
     return kExitRunFailed;
@@ -158,7 +175,7 @@ int show_run(const RunsOptions& options) {
   if (answer->status != 200) return report_refusal(*answer, options.id);
   auto run = parse_object(*answer);
   if (!run) return kExitRunFailed;
-  auto actions_answer = api.send("GET", path + "/actions");
+  auto actions_answer = api.send("GET", path + "/actions", *token);
   json actions = json::array();
   if (actions_answer && actions_answer->status == 200) {
     auto parsed = json::parse(actions_answer->body, nullptr, false);
@@ -257,12 +274,14 @@ void add_runs_command(CLI::App& app, CommandAction& action) {
   list->add_option("--limit", opts->limit, "How many")->capture_default_str()->check(CLI::Range(1, 500));
   list->add_option("--before", opts->before, "Only runs older than this run number (paging)");
   list->add_flag("--json", opts->as_json, "Print the agent's JSON");
+  list->add_option("--token-file", opts->token_file, "File holding a viewer or the admin token (private repositories)");
   list->callback([&action, opts] { action = [opts] { return list_runs(*opts); }; });
 
   auto* show = runs->add_subcommand("show", "A run: its jobs and what admins did to it");
   add_agent_options(*show, *opts);
   show->add_option("id", opts->id, "The run's number")->required()->check(CLI::PositiveNumber);
   show->add_flag("--json", opts->as_json, "Print JSON");
+  show->add_option("--token-file", opts->token_file, "File holding a viewer or the admin token (private repositories)");
   show->callback([&action, opts] { action = [opts] { return show_run(*opts); }; });
 
   auto* cancel = runs->add_subcommand("cancel", "Cancel a queued or running run (admin token)");

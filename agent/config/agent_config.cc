@@ -122,7 +122,9 @@ std::string AgentConfig::run_url(std::string_view run_id) const {
 std::vector<std::string> AgentConfig::secret_values() const {
   std::vector<std::string> values;
   if (admin_token) values.push_back(admin_token->reveal());
+  for (const auto& token : viewer_tokens) values.push_back(token.reveal());
   for (const auto& repository : repositories) {
+    for (const auto& token : repository.viewer_tokens) values.push_back(token.reveal());
     values.push_back(repository.webhook_secret.reveal());
     values.push_back(repository.api_token.reveal());
     for (auto& secret : repository.clone.secrets())

@@ -83,6 +83,10 @@ struct RepositoryConfig {
   // The branch whose HEAD's `schedule:` workflows the agent runs.
   std::string default_branch = "main";
   bool cancel_superseded = true;  // a new push to a branch cancels its older run
+  // `pages: public`: anyone may see this repository's runs and logs. Otherwise (the
+  // default) only a viewer token (global or this repository's) or the admin token does.
+  bool pages_public = false;
+  std::vector<Secret> viewer_tokens;  // see this repository's pages only
 
   bool handles(RepositoryEvent event) const;
 };
@@ -111,6 +115,7 @@ struct AgentConfig {
   InterruptedRuns interrupted_runs = InterruptedRuns::kRequeue;
   StatusOptions status;
   std::optional<Secret> admin_token;
+  std::vector<Secret> viewer_tokens;  // see every repository's pages (never admin actions)
   std::vector<RepositoryConfig> repositories;  // names unique per forge
   ActionsConfig actions;
 
@@ -121,7 +126,7 @@ struct AgentConfig {
   // "<public_url>/runs/<id>": the link commit statuses carry.
   std::string run_url(std::string_view run_id) const;
 
-  // Every secret value (admin token, webhook secrets, API and clone tokens, job
+  // Every secret value (admin token, viewer tokens, webhook secrets, API and clone tokens, job
   // secrets, the actions source's token), for the log masker.
   std::vector<std::string> secret_values() const;
 };

@@ -29,7 +29,8 @@ constexpr std::string_view kTopKeys[] = {
     "listen",         "tls",         "public_url",   "state_dir",
     "capacity",       "log_level",   "default_image", "labels",
     "limits",         "shutdown_grace_seconds",      "interrupted_runs",
-    "status",         "admin_token", "repositories", "actions"};
+    "status",         "admin_token", "repositories", "actions",
+    "viewer_tokens"};
 constexpr std::string_view kActionsKeys[] = {"source", "clone"};
 constexpr std::string_view kTlsKeys[] = {"cert", "key"};
 constexpr std::string_view kLimitsKeys[] = {"job_memory_mib", "job_log_mib", "webhook_body_mib", "cache_mib",
@@ -38,7 +39,8 @@ constexpr std::string_view kStatusKeys[] = {"ca_file"};
 constexpr std::string_view kSecretKeys[] = {"file", "credential"};
 constexpr std::string_view kRepositoryKeys[] = {
     "name",      "forge", "api_url", "project_id", "webhook_secret",   "api_token",
-    "clone_url", "clone", "secrets", "events",     "cancel_superseded", "default_branch"};
+    "clone_url", "clone", "secrets", "events",     "cancel_superseded", "default_branch",
+    "pages",     "viewer_tokens"};
 constexpr std::string_view kCloneKeys[] = {"https_token", "https_username", "ssh_key",
                                            "known_hosts"};
 constexpr std::string_view kForgeNames[] = {"github", "gitea", "forgejo", "gitlab"};
@@ -46,6 +48,7 @@ constexpr std::string_view kEventNames[] = {"push", "pull_request", "tag", "sche
 // In the order of LogLevel and InterruptedRuns.
 constexpr std::string_view kLogLevelNames[] = {"trace", "debug", "info", "warn", "error"};
 constexpr std::string_view kInterruptedRunsNames[] = {"requeue", "error"};
+constexpr std::string_view kPagesNames[] = {"private", "public"};
 
 constexpr std::string_view kDefaultStateDir = "/var/lib/sandci";
 constexpr std::string_view kSecretForms = "{file: PATH} or {credential: NAME}";
@@ -362,6 +365,8 @@ class ConfigParser {
         if (auto file = file_of(f)) config.status.ca_file = *file;
     } else if (key == "admin_token") {
       config.admin_token = secret_value_of(e);
+    } else if (key == "viewer_tokens") {
+      parse_viewer_tokens(e, config.viewer_tokens);
     } else if (key == "repositories") {
       parse_repositories(e, config.repositories);
     } else if (key == "actions") {
@@ -537,6 +542,9 @@ class ConfigParser {
     if (const Entry* f = find(fields, "cancel_superseded"))
       repository.cancel_superseded = bool_of(*f).value_or(true);
     if (const Entry* f = find(fields, "default_branch")) parse_default_branch(*f, repository);
+    if (const Entry* f = find(fields, "pages"))
+      if (auto i = choice_of(*f, kPagesNames)) repository.pages_public = kPagesNames[*i] == "public";
+    if (const Entry* f = find(fields, "viewer_tokens")) parse_viewer_tokens(*f, repository.viewer_tokens);
 
     if (errors_ != errors_before) return std::nullopt;
     return std::pair{name_node, std::move(repository)};
@@ -621,6 +629,20 @@ class ConfigParser {
     }
     if (known_hosts)
       if (auto file = file_of(*known_hosts)) credentials.known_hosts = *file;
+  }
+
+  // A list of secrets, each {file: PATH} or {credential: NAME}: the tokens that may
+  // see private pages.
+  void parse_viewer_tokens(const Entry& e, std::vector<Secret>& tokens) {
+    if (!e.value.IsSequence() || e.value.size() == 0) {
+      error(where(e), "'" + e.key + "' must be a list of " + std::string(kSecretForms) + ", not " +
+                          describe(e.value));
+      return;
+    }
+    for (std::size_t i = 0; i < e.value.size(); ++i) {
+      const Entry item{e.key + "[" + std::to_string(i) + "]", e.value[i], e.value[i]};
+      if (auto token = secret_value_of(item)) tokens.push_back(std::move(*token));
+    }
   }
 
   void parse_job_secrets(const Entry& e, std::vector<JobSecret>& secrets) {

@@ -117,32 +117,123 @@ constexpr std::string_view kStep = "##[step]";
 constexpr std::string_view kGroup = "##[group]";
 constexpr std::string_view kEndGroup = "##[endgroup]";
 
+// Each job's DAG level within its workflow: 0 without needs, else one more than the
+// deepest job it needs. Needs outside the workflow are ignored; the bound on rounds
+// keeps a (never planned) cycle from looping.
+std::map<std::string, int> dag_levels(const std::vector<const store::JobRecord*>& jobs) {
+  std::map<std::string, int> level;
+  for (const auto* job : jobs) level[job->key] = 0;
+  for (std::size_t round = 0; round < jobs.size(); ++round) {
+    bool changed = false;
+    for (const auto* job : jobs)
+      for (const auto& need : job->needs) {
+        auto it = level.find(need);
+        if (it != level.end() && it->first != job->key && level[job->key] < it->second + 1) {
+          level[job->key] = it->second + 1;
+          changed = true;
+        }
+      }
+    if (!changed) break;
+  }
+  return level;
+}
+
+// A name that fits a box; the whole name is the box's <title>.
+std::string fitted(std::string_view name) {
+  constexpr std::size_t kChars = 22;
+  if (name.size() <= kChars) return std::string(name);
+  std::size_t cut = kChars - 1;
+  while (cut > 0 && (static_cast<unsigned char>(name[cut]) & 0xC0) == 0x80) --cut;  // not inside a UTF-8 character
+  return std::string(name.substr(0, cut)) + "\u2026";
+}
+
 std::string workflow_svg(std::int64_t run, const std::vector<const store::JobRecord*>& jobs) {
-  // One row per job, in the order stored, and no edges drawn: the store keeps no
-  // `needs`, and a line between rows would claim a dependency nobody checked.
-  constexpr int kRow = 44, kWidth = 640;
-  const int height = static_cast<int>(jobs.size()) * kRow + 8;
-  std::string svg = "<svg class=\"dag\" role=\"list\" viewBox=\"0 0 " + std::to_string(kWidth) + " " +
-                    std::to_string(height) + "\" width=\"100%\" preserveAspectRatio=\"xMinYMin meet\">";
-  int y = 4;
+  constexpr int kBoxW = 200, kBoxH = 46, kColGap = 56, kRowGap = 14, kMargin = 4;
+  const auto level = dag_levels(jobs);
+  std::vector<std::vector<const store::JobRecord*>> columns;
+  for (const auto* job : jobs) {
+    const auto l = static_cast<std::size_t>(level.at(job->key));
+    if (columns.size() <= l) columns.resize(l + 1);
+    columns[l].push_back(job);
+  }
+  struct Point {
+    int x, y;
+  };
+  std::map<std::string, Point> at;
+  std::size_t rows = 0;
+  for (std::size_t c = 0; c < columns.size(); ++c) {
+    rows = std::max(rows, columns[c].size());
+    for (std::size_t r = 0; r < columns[c].size(); ++r)
+      at[columns[c][r]->key] = {kMargin + static_cast<int>(c) * (kBoxW + kColGap),
+                                kMargin + static_cast<int>(r) * (kBoxH + kRowGap)};
+  }
+  const int width = static_cast<int>(columns.size()) * (kBoxW + kColGap) - kColGap + 2 * kMargin;
+  const int height = static_cast<int>(rows) * (kBoxH + kRowGap) - kRowGap + 2 * kMargin;
+  auto n = [](int v) { return std::to_string(v); };
+  std::string svg = "<svg class=\"dag\" role=\"list\" viewBox=\"0 0 " + n(width) + " " + n(height) + "\" width=\"" +
+                    n(width) + "\" preserveAspectRatio=\"xMinYMin meet\">";
+  // Edges first, so the boxes lie on top of any that pass behind them.
+  for (const auto* job : jobs)
+    for (const auto& need : job->needs) {
+      auto from = at.find(need);
+      if (from == at.end() || need == job->key) continue;
+      const Point a{from->second.x + kBoxW, from->second.y + kBoxH / 2};
+      const Point b{at.at(job->key).x, at.at(job->key).y + kBoxH / 2};
+      const int bend = (b.x - a.x) / 2;
+      svg += "<path class=\"edge\" data-from=\"" + html_escape(need) + "\" data-to=\"" + html_escape(job->key) +
+             "\" d=\"M" + n(a.x) + " " + n(a.y) + " C" + n(a.x + bend) + " " + n(a.y) + " " + n(b.x - bend) + " " +
+             n(b.y) + " " + n(b.x) + " " + n(b.y) + "\"/>";
+    }
   for (const auto* job : jobs) {
     const std::string state(store::to_string(job->state));
     const std::string key = html_escape(job->key);
-    const std::string ys = std::to_string(y);
-    const std::string mid = std::to_string(y + 24);
-    svg += "<a role=\"listitem\" href=\"" + html_escape(log_href(run, job->key)) + "\">";
-    svg += "<rect class=\"box st-" + state + "\" data-key=\"" + key + "\" x=\"4\" y=\"" + ys + "\" width=\"" +
-           std::to_string(kWidth - 8) + "\" height=\"" + std::to_string(kRow - 8) + "\" rx=\"6\"/>";
-    svg += "<circle class=\"dot st-" + state + "\" data-key=\"" + key + "\" cx=\"22\" cy=\"" +
-           std::to_string(y + 18) + "\" r=\"7\"/>";
-    svg += "<text class=\"name\" x=\"40\" y=\"" + mid + "\">" + html_escape(job->name) + "</text>";
-    svg += "<text class=\"jstate st-" + state + "\" data-key=\"" + key + "\" x=\"" + std::to_string(kWidth - 150) +
-           "\" y=\"" + mid + "\">" + state + "</text>";
-    svg += "<text class=\"dur\" data-key=\"" + key + "\" x=\"" + std::to_string(kWidth - 60) + "\" y=\"" + mid +
-           "\">" + job_duration(*job) + "</text></a>";
-    y += kRow;
+    const Point p = at.at(job->key);
+    svg += "<a role=\"listitem\" href=\"" + html_escape(log_href(run, job->key)) + "\"><title>" +
+           html_escape(job->name) + "</title>";
+    svg += "<rect class=\"box st-" + state + "\" data-key=\"" + key + "\" x=\"" + n(p.x) + "\" y=\"" + n(p.y) +
+           "\" width=\"" + n(kBoxW) + "\" height=\"" + n(kBoxH) + "\" rx=\"6\"/>";
+    svg += "<circle class=\"dot st-" + state + "\" data-key=\"" + key + "\" cx=\"" + n(p.x + 15) + "\" cy=\"" +
+           n(p.y + 16) + "\" r=\"6\"/>";
+    svg += "<text class=\"name\" x=\"" + n(p.x + 28) + "\" y=\"" + n(p.y + 21) + "\">" + html_escape(fitted(job->name)) +
+           "</text>";
+    svg += "<text class=\"jstate st-" + state + "\" data-key=\"" + key + "\" x=\"" + n(p.x + 28) + "\" y=\"" +
+           n(p.y + 39) + "\">" + state + "</text>";
+    svg += "<text class=\"dur\" data-key=\"" + key + "\" x=\"" + n(p.x + kBoxW - 8) + "\" y=\"" + n(p.y + 39) +
+           "\" text-anchor=\"end\">" + job_duration(*job) + "</text></a>";
   }
   return svg + "</svg>";
+}
+
+// The cancel / re-run forms an admin sees, each carrying the CSRF token.
+std::string admin_forms(const store::RunRecord& run, const std::vector<store::JobRecord>& jobs,
+                        const std::string& csrf) {
+  const std::string base = "/runs/" + std::to_string(run.id) + "/";
+  auto form = [&](const char* action, const char* label) {
+    return "<form method=\"post\" action=\"" + base + action + "\"><input type=\"hidden\" name=\"csrf\" value=\"" +
+           html_escape(csrf) + "\"><button class=\"" + action + "\">" + label + "</button></form>";
+  };
+  std::string out = "<div class=\"admin\">";
+  if (!store::is_final(run.state)) {
+    out += form("cancel", "Cancel run");
+  } else {
+    out += form("rerun", "Re-run");
+    bool failed = false;
+    for (const auto& job : jobs) failed = failed || job.state != store::JobState::success;
+    if (failed) out += form("rerun-failed", "Re-run failed jobs");
+  }
+  return out + "</div>";
+}
+
+std::string action_refs_html(const std::vector<store::ActionRefRecord>& refs) {
+  if (refs.empty()) return "";
+  std::string out = "<section class=\"actions\"><h2>Actions used</h2><table class=\"runs\"><thead><tr><th>action</th>"
+                    "<th>ref</th><th>commit</th></tr></thead><tbody>";
+  for (const auto& ref : refs)
+    out += "<tr><td>" + html_escape(ref.repository) + "</td><td>" + html_escape(ref.ref) + "</td><td><code title=\"" +
+           html_escape(ref.url) + "\">" + html_escape(ref.commit) + "</code>" +
+           (ref.from_cache ? " <span class=\"note\">(from the cache: the source could not be reached)</span>" : "") +
+           "</td></tr>";
+  return out + "</tbody></table></section>";
 }
 
 }  // namespace
@@ -270,7 +361,8 @@ std::string run_list_body(const std::vector<store::RunRecord>& runs, const store
   return body;
 }
 
-std::string run_page_body(const store::RunRecord& run, const std::vector<store::JobRecord>& jobs) {
+std::string run_page_body(const store::RunRecord& run, const std::vector<store::JobRecord>& jobs,
+                          const RunPageExtras& extras) {
   const std::string id = std::to_string(run.id);
   std::string body = "<header><a href=\"/runs\">sandci</a> / <a href=\"/runs?repository=" +
                      html_escape(percent_encode(run.repository)) + "\">" + html_escape(run.repository) +
@@ -281,6 +373,7 @@ std::string run_page_body(const store::RunRecord& run, const std::vector<store::
           html_escape(run.event) + "</dd><dt>ref</dt><dd>" + html_escape(run.ref) + "</dd><dt>queued</dt><dd>" +
           format_time(run.created_ms) + "</dd></dl>";
   body += "<p class=\"message\" id=\"run-message\">" + html_escape(run.message) + "</p>";
+  if (extras.csrf) body += admin_forms(run, jobs, *extras.csrf);
   // Workflows in the order their first job was stored.
   std::vector<std::string> order;
   std::map<std::string, std::vector<const store::JobRecord*>> by_workflow;
@@ -293,7 +386,26 @@ std::string run_page_body(const store::RunRecord& run, const std::vector<store::
   for (const auto& workflow : order)
     body += "<section class=\"workflow\"><h2>" + html_escape(workflow) + "</h2>" +
             workflow_svg(run.id, by_workflow[workflow]) + "</section>";
+  return body + action_refs_html(extras.action_refs);
+}
+
+std::string login_body(std::string_view next, bool refused) {
+  std::string body = "<header><a href=\"/runs\">sandci</a> / log in</header><h1>Log in</h1>";
+  if (refused) body += "<p class=\"refused\" id=\"login-refused\">This token is not accepted.</p>";
+  body += "<p>Private repositories' runs need a viewer token (or the admin token).</p>"
+          "<form class=\"login\" method=\"post\" action=\"/login\"><input type=\"hidden\" name=\"next\" value=\"" +
+          html_escape(next) +
+          "\"><label>token <input type=\"password\" name=\"token\" autocomplete=\"current-password\" required></label>"
+          "<button>Log in</button></form>";
   return body;
+}
+
+std::string viewer_nav(bool signed_in, bool admin, std::string_view here) {
+  if (!signed_in)
+    return "<nav class=\"who\"><a id=\"login\" href=\"/login?next=" + html_escape(percent_encode(here)) +
+           "\">log in</a></nav>";
+  return std::string("<nav class=\"who\"><span id=\"signed-in\">signed in") + (admin ? " (admin)" : "") +
+         "</span> <form method=\"post\" action=\"/logout\"><button>log out</button></form></nav>";
 }
 
 std::string log_page_body(const store::RunRecord& run, const store::JobRecord& job, const LogSlice& slice,

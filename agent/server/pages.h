@@ -51,7 +51,24 @@ struct LogSlice {
 // The <body> contents of the pages (Routes wraps them with html()).
 std::string run_list_body(const std::vector<store::RunRecord>& runs, const store::RunFilter& filter,
                           bool more);
-std::string run_page_body(const store::RunRecord& run, const std::vector<store::JobRecord>& jobs);
+// What the run page shows beyond the run and its jobs.
+struct RunPageExtras {
+  // The remote actions the run used, each at the commit its ref resolved to.
+  std::vector<store::ActionRefRecord> action_refs{};
+  // Set for an admin: the page shows the cancel / re-run forms, each carrying it.
+  std::optional<std::string> csrf{};
+};
+// Each workflow's jobs are drawn as an SVG: one column per DAG level (a job's level is
+// one more than the deepest job it needs), and one <path class="edge"> per `needs`
+// relation from the needed job's box to the job's box.
+std::string run_page_body(const store::RunRecord& run, const std::vector<store::JobRecord>& jobs,
+                          const RunPageExtras& extras = {});
+// The login form; `next` (a local path) is where it returns to; `refused` says the
+// last token was not accepted.
+std::string login_body(std::string_view next, bool refused);
+// The line atop every page: "log in" for a visitor, else who is signed in and a
+// log-out button. `here` is the page's own path, to return to after logging in.
+std::string viewer_nav(bool signed_in, bool admin, std::string_view here);
 std::string log_page_body(const store::RunRecord& run, const store::JobRecord& job, const LogSlice& log,
                           bool timestamps);
 

@@ -163,7 +163,13 @@ table.runs th,table.runs td{padding:.4em .5em;border-bottom:1px solid var(--line
 @media (max-width:640px){table.runs thead{display:none}table.runs tr{display:block;border-bottom:1px solid var(--line);padding:.4em 0}
 table.runs td{display:inline-block;border:0;padding:.1em .4em}}
 svg.dag{max-width:760px;display:block}
+svg.dag{max-width:100%;height:auto}
 svg.dag .box{fill:#fff;stroke:var(--line);stroke-width:1.5}
+svg.dag .edge{fill:none;stroke:#8c959f;stroke-width:1.5}
+nav.who{float:right;font-size:.85em;color:var(--muted)}nav.who form{display:inline}
+.admin{display:flex;gap:.5em;margin:.5em 0}.admin button,nav.who button,form.login button{font:inherit;padding:.2em .7em;cursor:pointer}
+form.login{display:flex;flex-wrap:wrap;gap:.5em;align-items:end}form.login label{display:flex;flex-direction:column;font-size:.85em;color:var(--muted)}
+.refused{color:var(--bad)}.note{color:var(--muted);font-size:.85em}
 svg.dag a:hover .box{fill:var(--code)}
 svg.dag text{font-size:15px;fill:var(--fg);font-family:system-ui,sans-serif}
 svg.dag .jstate,svg.dag .dur{fill:var(--muted)}

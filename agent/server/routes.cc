@@ -27,6 +27,11 @@ constexpr std::size_t kLogPageLimit = 8u << 20;
 // page shows a shorter tail: at most this many bytes and lines.
 constexpr std::size_t kLogHtmlBytes = 2u << 20;
 constexpr std::size_t kLogHtmlLines = 20'000;
+// The run list reads the store in batches and keeps the runs the viewer may see; at
+// most this many batches per page, so a viewer of one quiet repository among busy
+// ones gets a short page with an "older runs" link rather than a slow one.
+constexpr std::size_t kListBatch = 200;
+constexpr int kListBatches = 50;
 
 std::vector<std::string_view> split_path(std::string_view target) {
   target = target.substr(0, target.find('?'));
@@ -65,6 +70,27 @@ http::HttpResponse html(const std::string& title, const std::string& body) {
                   "<script src=\"/static/pages.js\" defer></script></head><body>" +
                   body + "</body></html>\n";
   return response;
+}
+
+http::HttpResponse see_other(const std::string& location) {
+  http::HttpResponse response = http::HttpResponse::empty(303);
+  response.headers.set("Location", location);
+  response.headers.set("Cache-Control", "no-store");
+  return response;
+}
+
+// A path on this agent to return to after logging in: "/..." but not "//host" (another
+// site) and nothing a browser would read as another scheme or host.
+bool local_path(std::string_view next) {
+  if (next.empty() || next.front() != '/' || next.rfind("//", 0) == 0) return false;
+  for (unsigned char c : next)
+    if (c < 0x21 || c == 0x7f || c == '\\') return false;
+  return true;
+}
+
+// The name=value pairs of a form's urlencoded body.
+std::vector<std::pair<std::string, std::string>> form_fields(const std::string& body) {
+  return query_params("?" + body).value_or(std::vector<std::pair<std::string, std::string>>{});
 }
 
 http::HttpResponse asset(std::string_view content, const char* type) {
@@ -157,7 +183,7 @@ Routes::Routes(const config::AgentConfig& config, store::RunStore& store, Webhoo
                std::function<void(std::int64_t)> queued, Metrics* metrics, const JobSlots* slots,
                Readiness* readiness)
     : config_(config), store_(store), intake_(intake), now_(std::move(now)), queued_(std::move(queued)),
-      metrics_(metrics), slots_(slots), readiness_(readiness) {}
+      metrics_(metrics), slots_(slots), readiness_(readiness), access_(config) {}
 
 http::HttpResponse Routes::handle(const http::HttpRequest& request) {
   const auto parts = split_path(request.target);
@@ -173,15 +199,26 @@ http::HttpResponse Routes::handle(const http::HttpRequest& request) {
     if (!id) return text(404, "no such run");
     return parts[3] == "cancel" ? cancel_run(request, *id) : rerun_run(request, *id);
   }
+  if (parts.size() == 1 && parts[0] == "login") return login(request);
+  if (parts.size() == 1 && parts[0] == "logout")
+    return request.method == "POST" ? logout() : text(405, "POST to log out");
+  if (parts.size() == 3 && parts[0] == "runs" &&
+      (parts[2] == "cancel" || parts[2] == "rerun" || parts[2] == "rerun-failed")) {
+    if (request.method != "POST") return text(405, "POST the run page's form");
+    auto id = positive_id(parts[1]);
+    if (!id) return text(404, "no such run");
+    return run_form(request, *id, parts[2]);
+  }
   if (request.method != "GET" && request.method != "HEAD") return text(405, "method not allowed");
-  if (parts.size() == 2 && parts[0] == "api" && parts[1] == "runs") return runs_json(request);
+  const Viewer viewer = access_.viewer_of(request);
+  if (parts.size() == 2 && parts[0] == "api" && parts[1] == "runs") return runs_json(viewer, request);
   if (parts.size() == 4 && parts[0] == "api" && parts[1] == "runs" && parts[3] == "actions") {
     auto id = positive_id(parts[2]);
-    return id ? run_actions(*id) : text(404, "no such run");
+    return id ? run_actions(viewer, *id) : text(404, "no such run");
   }
   if (parts.size() == 3 && parts[0] == "api" && parts[1] == "runs") {
     auto id = positive_id(parts[2]);
-    return id ? run_json(*id) : text(404, "no such run");
+    return id ? run_json(viewer, *id) : text(404, "no such run");
   }
   if (parts.size() == 1 && parts[0] == "healthz") return health();
   if (parts.size() == 1 && parts[0] == "readyz" && readiness_) return ready();
@@ -190,15 +227,15 @@ http::HttpResponse Routes::handle(const http::HttpRequest& request) {
     return asset(pages_script(), "text/javascript; charset=utf-8");
   if (parts.size() == 2 && parts[0] == "static" && parts[1] == "pages.css")
     return asset(pages_style(), "text/css; charset=utf-8");
-  if (parts.empty() || (parts.size() == 1 && parts[0] == "runs")) return run_list(request.target);
+  if (parts.empty() || (parts.size() == 1 && parts[0] == "runs")) return run_list(viewer, request.target);
   if (parts.size() >= 2 && parts[0] == "runs") {
     auto id = positive_id(parts[1]);
     if (!id) return text(404, "no such run");
-    if (parts.size() == 2) return run_page(*id);
+    if (parts.size() == 2) return run_page(viewer, *id);
     if (parts.size() == 5 && parts[2] == "jobs" && parts[4] == "log") {
       auto job = percent_decode(parts[3]);
       if (!job) return text(400, "malformed job name");
-      return job_log(*id, *job, request.target);
+      return job_log(viewer, *id, *job, request.target);
     }
   }
   return text(404, "not found");
@@ -250,39 +287,69 @@ http::HttpResponse Routes::metrics() {
   return response;
 }
 
-http::HttpResponse Routes::run_list(std::string_view target) {
-  auto filter = run_filter_from_query(target);
-  if (!filter) return text(400, filter.error());
-  const std::size_t page = filter->limit;
-  filter->limit = page + 1;  // one more than shown says whether an older page exists
-  auto runs = store_.list_runs(*filter);
-  if (!runs) return text(503, "the run store does not answer");
-  const bool more = runs->size() > page;
-  if (more) runs->resize(page);
-  return html("sandci runs", run_list_body(*runs, *filter, more));
+std::expected<std::vector<store::RunRecord>, http::HttpResponse> Routes::visible_runs(const Viewer& viewer,
+                                                                                      store::RunFilter filter,
+                                                                                      bool& more) {
+  const std::size_t want = filter.limit;
+  std::vector<store::RunRecord> out;
+  more = false;
+  filter.limit = std::max(want + 1, kListBatch);
+  for (int batch = 0; batch < kListBatches; ++batch) {
+    auto runs = store_.list_runs(filter);
+    if (!runs) return std::unexpected(text(503, "the run store does not answer"));
+    for (auto& run : *runs) {
+      if (!access_.may_view(viewer, run.forge, run.repository)) continue;
+      if (out.size() == want) {
+        more = true;
+        return out;
+      }
+      out.push_back(std::move(run));
+    }
+    if (runs->size() < filter.limit) return out;
+    filter.before_id = runs->back().id;
+  }
+  more = !out.empty();
+  return out;
 }
 
-// A run and its jobs from the store, or the answer that says why not.
+http::HttpResponse Routes::run_list(const Viewer& viewer, std::string_view target) {
+  auto filter = run_filter_from_query(target);
+  if (!filter) return text(400, filter.error());
+  bool more = false;
+  auto runs = visible_runs(viewer, *filter, more);
+  if (!runs) return runs.error();
+  return html("sandci runs", viewer_nav(!viewer.session.empty(), viewer.admin, std::string(target)) +
+                                 run_list_body(*runs, *filter, more));
+}
+
+// A run and its jobs from the store, or the answer that says why not. A run the
+// viewer may not see is answered as one that does not exist.
 std::expected<std::pair<store::RunRecord, std::vector<store::JobRecord>>, http::HttpResponse> Routes::load_run(
-    std::int64_t id) {
+    const Viewer& viewer, std::int64_t id) {
   auto run = store_.get_run(id);
   if (!run) return std::unexpected(text(503, "the run store does not answer"));
-  if (!*run) return std::unexpected(text(404, "no such run"));
+  if (!*run || !access_.may_view(viewer, (*run)->forge, (*run)->repository))
+    return std::unexpected(text(404, "no such run"));
   auto jobs = store_.jobs_of(id);
   if (!jobs) return std::unexpected(text(503, "the run store does not answer"));
   return std::make_pair(std::move(**run), std::move(*jobs));
 }
 
-http::HttpResponse Routes::run_page(std::int64_t id) {
-  auto loaded = load_run(id);
+http::HttpResponse Routes::run_page(const Viewer& viewer, std::int64_t id) {
+  auto loaded = load_run(viewer, id);
   if (!loaded) return loaded.error();
   const auto& [run, jobs] = *loaded;
+  RunPageExtras extras;
+  // Without them the page still shows the run: the actions list is a detail.
+  extras.action_refs = store_.action_refs_of(id).value_or(std::vector<store::ActionRefRecord>{});
+  if (viewer.admin) extras.csrf = access_.csrf_token(viewer);
   return html("sandci run #" + std::to_string(id) + (run.title.empty() ? "" : ": " + run.title),
-              run_page_body(run, jobs));
+              viewer_nav(!viewer.session.empty(), viewer.admin, "/runs/" + std::to_string(id)) +
+                  run_page_body(run, jobs, extras));
 }
 
-http::HttpResponse Routes::run_json(std::int64_t id) {
-  auto loaded = load_run(id);
+http::HttpResponse Routes::run_json(const Viewer& viewer, std::int64_t id) {
+  auto loaded = load_run(viewer, id);
   if (!loaded) return loaded.error();
   const auto& [r, jobs] = *loaded;
   json out = {{"id", r.id},           {"repository", r.repository}, {"forge", r.forge},
@@ -374,8 +441,9 @@ std::optional<LogSlice> read_log_slice(const std::string& file) {
 
 }  // namespace
 
-http::HttpResponse Routes::job_log(std::int64_t id, const std::string& key, std::string_view target) {
-  auto loaded = load_run(id);
+http::HttpResponse Routes::job_log(const Viewer& viewer, std::int64_t id, const std::string& key,
+                                   std::string_view target) {
+  auto loaded = load_run(viewer, id);
   if (!loaded) return loaded.error();
   const auto& [run, jobs] = *loaded;
   for (const auto& job : jobs) {
@@ -403,6 +471,61 @@ http::HttpResponse Routes::job_log(std::int64_t id, const std::string& key, std:
     return response;
   }
   return text(404, "no such job in run " + std::to_string(id));
+}
+
+// GET shows the form (or, with ?token=, exchanges the token for the cookie); POST
+// takes the form. A token the config does not know gets the form again with 403.
+http::HttpResponse Routes::login(const http::HttpRequest& request) {
+  if (request.method != "GET" && request.method != "HEAD" && request.method != "POST")
+    return text(405, "GET or POST the login form");
+  auto fields = request.method == "POST" ? form_fields(request.body)
+                                         : query_params(request.target).value_or(decltype(form_fields(""))({}));
+  std::optional<std::string> token;
+  std::string next = "/runs";
+  for (auto& [name, value] : fields) {
+    if (name == "token") token = std::move(value);
+    if (name == "next" && local_path(value)) next = std::move(value);
+  }
+  if (request.method != "POST" && !token) return html("sandci login", login_body(next, false));
+  auto session = token ? access_.session_for(*token) : std::nullopt;
+  if (!session) {
+    spdlog::info("event=viewer_login_refused");
+    http::HttpResponse refused = html("sandci login", login_body(next, true));
+    refused.status = 403;
+    return refused;
+  }
+  spdlog::info("event=viewer_login");
+  http::HttpResponse done = see_other(next);
+  done.headers.add("Set-Cookie", access_.set_cookie(*session));
+  return done;
+}
+
+http::HttpResponse Routes::logout() {
+  http::HttpResponse done = see_other("/runs");
+  done.headers.add("Set-Cookie", access_.set_cookie(""));
+  return done;
+}
+
+// The run page's admin forms: the session cookie (or bearer) of the admin token and
+// the page's CSRF token, from a page of this agent. Anything less changes nothing.
+http::HttpResponse Routes::run_form(const http::HttpRequest& request, std::int64_t id, std::string_view action) {
+  const Viewer viewer = access_.viewer_of(request);
+  std::string csrf;
+  for (const auto& [name, value] : form_fields(request.body))
+    if (name == "csrf") csrf = value;
+  if (!access_.csrf_ok(viewer, request, csrf)) {
+    spdlog::warn("event=admin_form_refused run={} action={} reason=csrf", id, action);
+    return text(403, "this form did not come from this agent's run page, or the page is out of date: reload it");
+  }
+  if (!viewer.admin) return text(403, "only the admin token may cancel or re-run runs: log in with it");
+  const std::string actor = "admin (run page)";
+  http::HttpResponse done = action == "cancel" ? cancel_as(id, actor) : rerun_as(id, action == "rerun-failed", actor);
+  if (done.status != 202) return done;
+  auto body = json::parse(done.body, nullptr, false);
+  const std::int64_t shown = action != "cancel" && body.is_object() && body.contains("run") && body["run"].is_number()
+                                 ? body["run"].get<std::int64_t>()
+                                 : id;
+  return see_other("/runs/" + std::to_string(shown));
 }
 
 http::HttpResponse Routes::enqueue(const http::HttpRequest& request) {
@@ -456,12 +579,15 @@ http::HttpResponse Routes::enqueue(const http::HttpRequest& request) {
 // stops it at its next lease check (within a second).
 http::HttpResponse Routes::cancel_run(const http::HttpRequest& request, std::int64_t id) {
   if (auto refused = refuse_unless_admin(config_, request, "runs cannot be cancelled")) return *refused;
+  return cancel_as(id, admin_actor(request));
+}
+
+http::HttpResponse Routes::cancel_as(std::int64_t id, const std::string& actor) {
   auto run = store_.get_run(id);
   if (!run) return text(503, "the run store does not answer");
   if (!*run) return text(404, "no such run");
   if (store::is_final((*run)->state))
     return text(409, "run " + std::to_string(id) + " already ended: " + std::string(store::to_string((*run)->state)));
-  const std::string actor = admin_actor(request);
   auto done = store_.cancel_run(id, actor, now_());
   if (!done) return text(503, "cannot cancel the run: " + done.error().message);
   if (!*done) return text(409, "run " + std::to_string(id) + " ended meanwhile");
@@ -484,7 +610,13 @@ http::HttpResponse Routes::rerun_run(const http::HttpRequest& request, std::int6
       return text(400, "failed_only must be 1 or 0");
     failed_only = value == "1" || value == "true";
   }
-  auto loaded = load_run(id);
+  return rerun_as(id, failed_only, admin_actor(request));
+}
+
+http::HttpResponse Routes::rerun_as(std::int64_t id, bool failed_only, const std::string& actor) {
+  Viewer everything;
+  everything.every_repository = true;  // the admin token was checked
+  auto loaded = load_run(everything, id);
   if (!loaded) return loaded.error();
   const auto& [original, jobs] = *loaded;
   if (!store::is_final(original.state))
@@ -498,7 +630,6 @@ http::HttpResponse Routes::rerun_run(const http::HttpRequest& request, std::int6
       if (job.state != store::JobState::success) only_jobs.push_back(job.key);
     if (only_jobs.empty()) return text(409, "run " + std::to_string(id) + " has no failed jobs to re-run");
   }
-  const std::string actor = admin_actor(request);
   auto new_id = store_.rerun(id, only_jobs, actor, now_());
   if (!new_id) return text(503, "cannot queue the re-run: " + new_id.error().message);
   if (!*new_id) return text(404, "no such run");
@@ -510,10 +641,10 @@ http::HttpResponse Routes::rerun_run(const http::HttpRequest& request, std::int6
                .dump());
 }
 
-http::HttpResponse Routes::run_actions(std::int64_t id) {
+http::HttpResponse Routes::run_actions(const Viewer& viewer, std::int64_t id) {
   auto run = store_.get_run(id);
   if (!run) return text(503, "the run store does not answer");
-  if (!*run) return text(404, "no such run");
+  if (!*run || !access_.may_view(viewer, (*run)->forge, (*run)->repository)) return text(404, "no such run");
   auto actions = store_.actions_of(id);
   if (!actions) return text(503, "the run store does not answer");
   json out = {{"run", id}, {"actions", json::array()}};
@@ -524,7 +655,7 @@ http::HttpResponse Routes::run_actions(std::int64_t id) {
 
 // GET /api/runs?repository=&ref=&state=&limit=&before=: newest first; "next_before"
 // pages on when the page is full.
-http::HttpResponse Routes::runs_json(const http::HttpRequest& request) {
+http::HttpResponse Routes::runs_json(const Viewer& viewer, const http::HttpRequest& request) {
   auto query = query_params(request.target);
   if (!query) return text(400, query.error());
   store::RunFilter filter;
@@ -549,8 +680,9 @@ http::HttpResponse Routes::runs_json(const http::HttpRequest& request) {
       return text(400, "unknown parameter " + name + " (repository, ref, state, limit, before)");
     }
   }
-  auto runs = store_.list_runs(filter);
-  if (!runs) return text(503, "the run store does not answer");
+  bool more = false;
+  auto runs = visible_runs(viewer, filter, more);
+  if (!runs) return runs.error();
   json out = {{"runs", json::array()}};
   for (const auto& r : *runs)
     out["runs"].push_back({{"id", r.id}, {"repository", r.repository}, {"forge", r.forge}, {"event", r.event},
@@ -558,7 +690,7 @@ http::HttpResponse Routes::runs_json(const http::HttpRequest& request) {
                            {"message", r.message}, {"trigger", r.trigger}, {"attempt", r.attempt},
                            {"only_jobs", r.only_jobs}, {"created_ms", r.created_ms}, {"started_ms", r.started_ms},
                            {"finished_ms", r.finished_ms}});
-  if (!runs->empty() && runs->size() == filter.limit) out["next_before"] = runs->back().id;
+  if (more && !runs->empty()) out["next_before"] = runs->back().id;
   return http::HttpResponse::json(200, out.dump());
 }
 

@@ -7,6 +7,11 @@
 //   GET  /runs/<id>                        a run: its commit, jobs and states
 //   GET  /runs/<id>/jobs/<job>/log         a job's log as a page (?raw=1: plain text,
 //                                          ?raw=1&after=N: the lines after line N)
+//   GET  /login[?next=], POST /login       the viewer login form; POST (or GET with
+//                                          ?token=) sets the session cookie
+//   POST /logout                           drops the session cookie
+//   POST /runs/<id>/cancel|rerun|rerun-failed  the run page's admin forms (session
+//                                          cookie of the admin token and a CSRF token)
 //   GET  /static/pages.js, pages.css       the pages' script and style sheet
 //   GET  /api/runs/<id>                    a run and its jobs as JSON
 //   POST /api/enqueue                      queue a run by hand (admin token)
@@ -15,6 +20,9 @@
 //   POST /api/runs/<id>/rerun[?failed_only=1]  queue it again, maybe only the jobs that
 //                                          did not succeed (admin token)
 //   GET  /api/runs/<id>/actions            what admins did to a run (JSON)
+// Every route that shows a run (pages, logs, JSON) answers only what the request's
+// viewer may see (agent/server/pages_access.h): a private run is "404 no such run"
+// without its token, exactly as a run that does not exist.
 // Pages are HTML (agent/server/pages.h), every byte that came from a repository, a
 // forge or a job escaped, under a CSP that allows only the agent's own script and style.
 #include <cstdint>
@@ -28,6 +36,7 @@
 #include "agent/http/http_types.h"
 #include "agent/runner/job_slots.h"
 #include "agent/server/metrics.h"
+#include "agent/server/pages_access.h"
 #include "agent/server/readiness.h"
 #include "agent/server/webhook_intake.h"
 #include "agent/store/run_store.h"
@@ -50,17 +59,27 @@ class Routes {
   http::HttpResponse health();
   http::HttpResponse ready();
   http::HttpResponse metrics();
-  http::HttpResponse run_list(std::string_view target);
-  http::HttpResponse run_page(std::int64_t id);
-  http::HttpResponse run_json(std::int64_t id);
+  http::HttpResponse run_list(const Viewer& viewer, std::string_view target);
+  http::HttpResponse run_page(const Viewer& viewer, std::int64_t id);
+  http::HttpResponse run_json(const Viewer& viewer, std::int64_t id);
+  // The run and its jobs when `viewer` may see them; else the 404 of a missing run.
   std::expected<std::pair<store::RunRecord, std::vector<store::JobRecord>>, http::HttpResponse> load_run(
-      std::int64_t id);
-  http::HttpResponse job_log(std::int64_t id, const std::string& job, std::string_view target);
+      const Viewer& viewer, std::int64_t id);
+  // Up to filter.limit runs `viewer` may see, newest first, from filter.before_id on;
+  // `more` says whether older visible runs may follow.
+  std::expected<std::vector<store::RunRecord>, http::HttpResponse> visible_runs(const Viewer& viewer,
+                                                                                store::RunFilter filter, bool& more);
+  http::HttpResponse job_log(const Viewer& viewer, std::int64_t id, const std::string& job, std::string_view target);
+  http::HttpResponse login(const http::HttpRequest& request);
+  http::HttpResponse logout();
+  http::HttpResponse run_form(const http::HttpRequest& request, std::int64_t id, std::string_view action);
   http::HttpResponse enqueue(const http::HttpRequest& request);
   http::HttpResponse cancel_run(const http::HttpRequest& request, std::int64_t id);
   http::HttpResponse rerun_run(const http::HttpRequest& request, std::int64_t id);
-  http::HttpResponse run_actions(std::int64_t id);
-  http::HttpResponse runs_json(const http::HttpRequest& request);
+  http::HttpResponse cancel_as(std::int64_t id, const std::string& actor);
+  http::HttpResponse rerun_as(std::int64_t id, bool failed_only, const std::string& actor);
+  http::HttpResponse run_actions(const Viewer& viewer, std::int64_t id);
+  http::HttpResponse runs_json(const Viewer& viewer, const http::HttpRequest& request);
 
   const config::AgentConfig& config_;
   store::RunStore& store_;
@@ -71,6 +90,7 @@ class Routes {
   const JobSlots* slots_;
   std::function<std::int64_t()> count_sandboxes_;
   Readiness* readiness_;
+  PageAccess access_;
 };
 
 // "&<>\"'" as entities: text from outside is shown, never interpreted.

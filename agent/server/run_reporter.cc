@@ -76,6 +76,19 @@ std::string final_description(Result result, const std::string& message, std::in
   return message;
 }
 
+// The store keys of the planned jobs `name` waits for, so the run page can draw the
+// plan's edges; none for a job the plan does not hold (a matrix instance added later).
+std::vector<std::string> needed_keys(const PlannedWorkflow& workflow, const std::string& name) {
+  std::vector<std::string> keys;
+  const auto& jobs = workflow.plan.jobs();
+  for (std::size_t i = 0; i < jobs.size(); ++i) {
+    if (jobs[i].name != name) continue;
+    for (std::size_t need : workflow.plan.needs(i)) keys.push_back(job_key(workflow, jobs[need].name));
+    break;
+  }
+  return keys;
+}
+
 }  // namespace
 
 // Turns one workflow's executor events into job records and statuses.
@@ -143,6 +156,7 @@ void RunReporter::put_job(const PlannedWorkflow& workflow, const std::string& na
   job.state = state;
   job.message = message;
   job.log_path = (workflow_logs_dir(logs_root_, workflow) / (log_file_stem(name) + ".log")).string();
+  job.needs = needed_keys(workflow, name);
   {
     std::lock_guard lock(mutex_);
     if (started) started_ms_[job.key] = now_();

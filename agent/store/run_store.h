@@ -85,6 +85,7 @@ struct JobRecord {
   JobState state = JobState::queued;
   std::int64_t started_ms = 0, finished_ms = 0;
   std::string log_path{}, image{}, message{};
+  std::vector<std::string> needs{};  // keys of the jobs of the run it waits for
 };
 
 // One (repository, sha, context) in the commit-status outbox; state is the wire state

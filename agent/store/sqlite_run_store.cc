@@ -19,7 +19,7 @@ constexpr const char* kRunColumns =
     "started_ms, finished_ms, owner, lease_until_ms, attempt, cancel_requested, message, only_jobs";
 
 constexpr const char* kJobColumns =
-    "run_id, key, workflow, name, state, started_ms, finished_ms, log_path, image, message";
+    "run_id, key, workflow, name, state, started_ms, finished_ms, log_path, image, message, needs";
 
 constexpr const char* kActionColumns = "id, run_id, action, actor, at_ms, detail";
 
@@ -111,6 +111,7 @@ JobRecord read_job(const Statement& row) {
   job.log_path = row.text(c++);
   job.image = row.text(c++);
   job.message = row.text(c++);
+  job.needs = read_job_keys(row, c++);
   return job;
 }
 
@@ -510,12 +511,13 @@ std::expected<bool, StoreError> SqliteRunStore::put_job(const Claim& claim, cons
     auto changed = change(
         db,
         sql("INSERT INTO jobs (", kJobColumns,
-            ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (run_id, key) DO UPDATE SET "
+            ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (run_id, key) DO UPDATE SET "
             "workflow = excluded.workflow, name = excluded.name, state = excluded.state, "
             "started_ms = excluded.started_ms, finished_ms = excluded.finished_ms, "
-            "log_path = excluded.log_path, image = excluded.image, message = excluded.message"),
+            "log_path = excluded.log_path, image = excluded.image, message = excluded.message, "
+            "needs = excluded.needs"),
         "put_job", job.run_id, job.key, job.workflow, job.name, to_string(job.state),
-        job.started_ms, job.finished_ms, job.log_path, job.image, job.message);
+        job.started_ms, job.finished_ms, job.log_path, job.image, job.message, job_keys_json(job.needs));
     if (!changed) return std::unexpected(changed.error());
     return {};
   });

@@ -11,7 +11,7 @@ namespace {
 // Migration i takes the schema from version i to i + 1. Never edit a released step;
 // append a new one. Times are integer ms since the epoch; states are their to_string
 // names, readable with the sqlite3 shell.
-constexpr std::array<const char*, 5> kMigrations{
+constexpr std::array<const char*, 6> kMigrations{
     // 0 -> 1: deliveries, runs, jobs and the status outbox.
     R"sql(
 CREATE TABLE runs (
@@ -138,6 +138,11 @@ CREATE TABLE schedules (
     R"sql(
 ALTER TABLE statuses ADD COLUMN due_since_ms INTEGER NOT NULL DEFAULT 0;
 UPDATE statuses SET due_since_ms = next_attempt_ms WHERE outcome = 'due';
+)sql",
+    // 5 -> 6: the keys of the jobs each job needs (a JSON array), so the run page draws
+    // the plan's edges.
+    R"sql(
+ALTER TABLE jobs ADD COLUMN needs TEXT NOT NULL DEFAULT '[]';
 )sql",
 };
 

@@ -356,7 +356,9 @@ class AgentTest : public ::testing::Test {
               "\n    api_token: {file: " + (dir_.path() / "secrets/token").string() + "}" +
               "\n    clone_url: " + clone_url(r.name) +
               "\n    secrets: {DEPLOY_KEY: {file: " + (dir_.path() / "secrets/deploy").string() + "}}\n" +
-              (r.forge == "gitlab" ? "    project_id: 42\n" : "") + r.extra;
+              (r.forge == "gitlab" ? "    project_id: 42\n" : "") +
+              // Public unless the test says otherwise: most tests read pages without a token.
+              (r.extra.find("pages:") == std::string::npos ? "    pages: public\n" : "") + r.extra;
     }
     std::ofstream(dir_.path() / "agent.yml") << yaml;
   }

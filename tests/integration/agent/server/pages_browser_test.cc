@@ -14,8 +14,9 @@ namespace {
 
 using forge::ForgeKind;
 
-// `build` prints markup, a colour and a group (markers as a job may print them); `slow` is still running when the
-// browser opens the pages, so what they show at the end came from polling.
+// `build` prints markup, a colour and a group (markers as a job may print them); `slow` needs it (the run page
+// draws that edge) and is still running when the browser opens the pages, so what they show at the end came
+// from polling.
 const char* kWorkflow = R"(name: ci
 on: [push]
 jobs:
@@ -30,6 +31,7 @@ jobs:
           echo 'flag-O2'
           echo '##[endgroup]'
   slow:
+    needs: build
     runs-on: linux
     steps:
       - run: echo slow-started
@@ -77,6 +79,11 @@ TEST_F(PagesBrowserTest, RunAndLogPagesShowStatesLiveAndOutputAsText) {
   EXPECT_EQ(count(run_page, ">success</text>"), 2u) << "both jobs' states";
   EXPECT_NE(run_page.find(">build</text>"), std::string::npos);
   EXPECT_NE(run_page.find(">slow</text>"), std::string::npos);
+  // The edge build -> slow, drawn from build's box to slow's.
+  EXPECT_EQ(count(run_page, "<path class=\"edge\""), 1u) << run_page;
+  EXPECT_NE(run_page.find("data-from=\".github/workflows/ci.yml/build\" data-to=\".github/workflows/ci.yml/slow\""),
+            std::string::npos);
+  EXPECT_NE(run_page.find("id=\"login\" href=\"/login?next="), std::string::npos) << "a visitor is offered the login";
   EXPECT_NE(run_page.find(">a commit<"), std::string::npos) << "the commit message's first line";
   EXPECT_NE(run_page.find(sha), std::string::npos);
   EXPECT_NE(slow_page.find("slow-finished"), std::string::npos) << "appended while the job ran\n" << slow_page;
@@ -93,6 +100,11 @@ TEST_F(PagesBrowserTest, RunAndLogPagesShowStatesLiveAndOutputAsText) {
   EXPECT_NE(build_page.find("class=\"group\""), std::string::npos) << build_page;
   EXPECT_NE(build_page.find("flag-O2"), std::string::npos);
   EXPECT_NE(build_page.find("href=\"#L1\""), std::string::npos);
+
+  // The login page as a person sees it: a password field and the way back.
+  const std::string login_page = dump_dom(agent_url() + "/login?next=%2Fruns%2F" + std::to_string(run), 2000);
+  EXPECT_NE(login_page.find("type=\"password\" name=\"token\""), std::string::npos) << login_page;
+  EXPECT_NE(login_page.find("name=\"next\" value=\"/runs/" + std::to_string(run) + "\""), std::string::npos);
 
   const fs::path shots = dir_.path() / "shots";
   fs::create_directories(shots);

@@ -22,6 +22,13 @@ class AdminRoutesTest : public ::testing::Test {
     config_.public_url = "http://127.0.0.1:9";
     config_.state_dir = dir_.path();
     config_.admin_token = config::Secret(kToken);
+    // Public pages: the listing here is read without a token.
+    for (const char* name : {"acme/app", "acme/lib"}) {
+      config::RepositoryConfig repository;
+      repository.name = name;
+      repository.pages_public = true;
+      config_.repositories.push_back(repository);
+    }
     store_ = store::testing::open_store(dir_.path() / "state.db");
     intake_ = std::make_unique<WebhookIntake>(config_, *store_, [this] { return now_; },
                                               [](std::int64_t, const std::vector<std::int64_t>&) {});

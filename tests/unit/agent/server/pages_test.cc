@@ -166,7 +166,12 @@ class PagesRoutesTest : public ::testing::Test {
     fs::permissions(dir_ / "secret", fs::perms::owner_read | fs::perms::owner_write, fs::perm_options::replace);
     std::ofstream(dir_ / "agent.yml") << "public_url: http://127.0.0.1:9\nstate_dir: " << dir_.string()
                                       << "\nrepositories:\n  - name: alice/hello\n    forge: github\n"
-                                         "    webhook_secret: {file: secret}\n    api_token: {file: secret}\n";
+                                         "    webhook_secret: {file: secret}\n    api_token: {file: secret}\n    pages: public\n"
+                                         "  - name: team/app\n    forge: github\n"
+                                         "    webhook_secret: {file: secret}\n    api_token: {file: secret}\n    pages: public\n"
+                                         "  - name: carol/private\n    forge: github\n"
+                                         "    webhook_secret: {file: secret}\n    api_token: {file: secret}\n"
+                                         "    viewer_tokens: [{file: secret}]\n";
     auto loaded = config::load_agent_config(dir_ / "agent.yml", {});
     ASSERT_TRUE(loaded.ok());
     config_ = *loaded.config;
@@ -196,10 +201,11 @@ class PagesRoutesTest : public ::testing::Test {
     EXPECT_TRUE(id);
     return id.value_or(0);
   }
-  http::HttpResponse get(const std::string& target) {
+  http::HttpResponse get(const std::string& target, const std::string& bearer = "") {
     http::HttpRequest request;
     request.method = "GET";
     request.target = target;
+    if (!bearer.empty()) request.headers.set("Authorization", "Bearer " + bearer);
     return routes_->handle(request);
   }
 
@@ -233,6 +239,25 @@ TEST_F(PagesRoutesTest, RunListFiltersByRepositoryBranchAndState) {
   EXPECT_EQ(repo.body.find(link(c)), std::string::npos) << "other repository";
 
   EXPECT_EQ(get("/runs?state=green").status, 400);
+}
+
+TEST_F(PagesRoutesTest, PrivateRepositoryRunsAreMissingWithoutItsToken) {
+  const auto open = add_run("alice/hello", "refs/heads/main", "open");
+  const auto hidden = add_run("carol/private", "refs/heads/main", "hidden title");
+  const std::string page = "/runs/" + std::to_string(hidden);
+  for (const std::string& path : {page, page + "/jobs/ci.yml%2Fbuild/log", page + "/jobs/ci.yml%2Fbuild/log?raw=1",
+                                  "/api/runs/" + std::to_string(hidden), "/api/runs/" + std::to_string(hidden) + "/actions"}) {
+    EXPECT_EQ(get(path).status, 404) << path;
+    EXPECT_EQ(get(path).body, get("/runs/99999").body) << path;
+    EXPECT_EQ(get(path, "s3cre").status, 404) << path;
+  }
+  EXPECT_EQ(get(page, "s3cret").status, 200);
+  EXPECT_EQ(get("/api/runs/" + std::to_string(hidden), "s3cret").status, 200);
+  const std::string list = get("/runs").body;
+  EXPECT_EQ(list.find("hidden title"), std::string::npos) << list;
+  EXPECT_NE(list.find("href=\"/runs/" + std::to_string(open) + "\""), std::string::npos);
+  EXPECT_NE(get("/runs", "s3cret").body.find("hidden title"), std::string::npos);
+  EXPECT_EQ(get("/runs?repository=carol%2Fprivate").body.find("hidden title"), std::string::npos);
 }
 
 TEST_F(PagesRoutesTest, RunListPagesWithBefore) {
