@@ -11,7 +11,7 @@ namespace {
 // Migration i takes the schema from version i to i + 1. Never edit a released step;
 // append a new one. Times are integer ms since the epoch; states are their to_string
 // names, readable with the sqlite3 shell.
-constexpr std::array<const char*, 4> kMigrations{
+constexpr std::array<const char*, 5> kMigrations{
     // 0 -> 1: deliveries, runs, jobs and the status outbox.
     R"sql(
 CREATE TABLE runs (
@@ -132,6 +132,11 @@ CREATE TABLE schedules (
   run_id INTEGER,
   PRIMARY KEY (forge, repository, workflow, cron)
 );
+)sql",
+    // 4 -> 5: retention. expired_ms is when retention removed a finished run's logs and
+    // artifacts and kept its rows as a summary (0: not expired).
+    R"sql(
+ALTER TABLE runs ADD COLUMN expired_ms INTEGER NOT NULL DEFAULT 0;
 )sql",
 };
 
