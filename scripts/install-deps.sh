@@ -8,7 +8,7 @@ BUILD_PKGS=(
   build-essential cmake pkg-config git
   libgit2-dev libboost1.81-dev libssl-dev libyaml-cpp-dev nlohmann-json3-dev
   libspdlog-dev libfmt-dev libgtest-dev libgmock-dev libbenchmark-dev
-  libsqlite3-dev libsystemd-dev libcli11-dev libarchive-dev
+  libsqlite3-dev libsystemd-dev libcli11-dev libarchive-dev zlib1g-dev
 )
 # Runtime and test tools: debootstrap builds the default job image; skopeo copies
 # images for `sandci image pull`; busybox-static makes tiny test images; git-daemon

@@ -59,6 +59,19 @@ struct Limits {
   std::uint64_t state_min_free_mib = 1024;
 };
 
+// What retention does with the rows of a run whose logs and artifacts it removed.
+enum class KeepRows { kSummary, kRemove };
+
+// Finished runs' logs and artifacts (<state_dir>/runs/<id>) older than max_age_days,
+// or beyond disk_budget_mib all together, are removed oldest first; every
+// interval_minutes and at start-up.
+struct RetentionConfig {
+  std::uint64_t max_age_days = 30;
+  std::uint64_t disk_budget_mib = 10240;
+  KeepRows keep_rows = KeepRows::kSummary;  // summary: rows stay, marked expired
+  std::uint64_t interval_minutes = 60;
+};
+
 struct StatusOptions {
   std::filesystem::path ca_file;  // empty: the system's CA store
 };
@@ -118,6 +131,7 @@ struct AgentConfig {
   std::vector<Secret> viewer_tokens;  // see every repository's pages (never admin actions)
   std::vector<RepositoryConfig> repositories;  // names unique per forge
   ActionsConfig actions;
+  RetentionConfig retention;
 
   // The repository `name` on `forge` (names compared without regard to ASCII case,
   // as forges do); nullptr when none is configured.

@@ -30,8 +30,11 @@ constexpr std::string_view kTopKeys[] = {
     "capacity",       "log_level",   "default_image", "labels",
     "limits",         "shutdown_grace_seconds",      "interrupted_runs",
     "status",         "admin_token", "repositories", "actions",
-    "viewer_tokens"};
+    "viewer_tokens", "retention"};
 constexpr std::string_view kActionsKeys[] = {"source", "clone"};
+constexpr std::string_view kRetentionKeys[] = {"max_age_days", "disk_budget_mib", "keep_rows",
+                                               "interval_minutes"};
+constexpr std::string_view kKeepRowsNames[] = {"summary", "remove"};
 constexpr std::string_view kTlsKeys[] = {"cert", "key"};
 constexpr std::string_view kLimitsKeys[] = {"job_memory_mib", "job_log_mib", "webhook_body_mib", "cache_mib",
                                             "state_min_free_mib"};
@@ -371,6 +374,29 @@ class ConfigParser {
       parse_repositories(e, config.repositories);
     } else if (key == "actions") {
       parse_actions(e, config.actions);
+    } else if (key == "retention") {
+      parse_retention(e, config.retention);
+    }
+  }
+
+  void parse_retention(const Entry& e, RetentionConfig& retention) {
+    if (!e.value.IsNull() && !e.value.IsMap()) {
+      error(where(e), "'retention' must be a mapping such as {max_age_days: 30, disk_budget_mib: 10240}, not " +
+                          describe(e.value));
+      return;
+    }
+    for (const Entry& f : section(e, kRetentionKeys)) {
+      if (f.key == "keep_rows") {
+        if (auto i = choice_of(f, kKeepRowsNames)) retention.keep_rows = static_cast<KeepRows>(*i);
+      } else if (f.key == "max_age_days") {
+        // A hundred years: enough to mean "keep by budget only".
+        if (auto n = integer_of(f, 1, 36500)) retention.max_age_days = static_cast<std::uint64_t>(*n);
+      } else if (f.key == "disk_budget_mib") {
+        if (auto n = integer_of(f, 1, kMaxMib)) retention.disk_budget_mib = static_cast<std::uint64_t>(*n);
+      } else if (f.key == "interval_minutes") {
+        // At most a week, so a pass runs well within the shortest age.
+        if (auto n = integer_of(f, 1, 10080)) retention.interval_minutes = static_cast<std::uint64_t>(*n);
+      }
     }
   }
 

@@ -13,6 +13,7 @@
 #include "agent/runner/job_slots.h"
 #include "agent/server/agent_log.h"
 #include "agent/server/repository_glue.h"
+#include "agent/server/retention.h"
 #include "agent/server/routes.h"
 #include "agent/server/run_reporter.h"
 #include "agent/server/run_worker.h"
@@ -179,6 +180,8 @@ int serve(const config::AgentConfig& config) {
   sender.start();
   worker.start();
   schedules.start();
+  Retention retention(config, **store, now_ms, &metrics);
+  retention.start();
   const std::uint16_t port = (*server)->port();
   spdlog::info("event=listening address={}:{} tls={} repositories={} capacity={}", config.listen.host, port,
                config.tls ? "on" : "off", config.repositories.size(), config.capacity);
@@ -204,6 +207,7 @@ int serve(const config::AgentConfig& config) {
 
   systemd.stopping();
   (*server)->stop_accepting();
+  retention.stop();
   schedules.stop();
   worker.drain(std::chrono::seconds(config.shutdown_grace_seconds));
   sender.stop();

@@ -88,6 +88,14 @@ void Metrics::mirror_fetch(double seconds) {
   mirror_fetch_.observe(seconds);
 }
 
+void Metrics::retention_pass(std::uint64_t removed_runs, std::uint64_t freed_bytes, std::uint64_t removed_mirrors) {
+  std::lock_guard lock(mutex_);
+  ++retention_passes_;
+  retention_removed_runs_ += removed_runs;
+  retention_freed_bytes_ += freed_bytes;
+  retention_removed_mirrors_ += removed_mirrors;
+}
+
 std::string Metrics::render(const MetricGauges& gauges) const {
   std::string out;
   std::lock_guard lock(mutex_);
@@ -113,6 +121,17 @@ std::string Metrics::render(const MetricGauges& gauges) const {
   job_duration_.render(out, "sandci_job_duration_seconds");
   header(out, "sandci_mirror_fetch_seconds", "histogram", "Fetch and checkout of a run's commit.");
   mirror_fetch_.render(out, "sandci_mirror_fetch_seconds");
+  const auto counter = [&out](const char* name, const char* help, std::uint64_t value) {
+    header(out, name, "counter", help);
+    out += std::string(name) + " " + std::to_string(value) + "\n";
+  };
+  counter("sandci_retention_passes_total", "Retention passes run.", retention_passes_);
+  counter("sandci_retention_removed_runs_total", "Finished runs whose logs and artifacts retention removed.",
+          retention_removed_runs_);
+  counter("sandci_retention_freed_bytes_total", "Bytes of logs and artifacts retention removed.",
+          retention_freed_bytes_);
+  counter("sandci_retention_removed_mirrors_total", "Mirrors of repositories no longer configured that retention removed.",
+          retention_removed_mirrors_);
   return out;
 }
 

@@ -52,6 +52,8 @@ class Metrics {
   void queue_wait(double seconds);                      // queued -> claimed
   void job_finished(double seconds);                    // started -> finished
   void mirror_fetch(double seconds);                    // fetch + checkout of a run's commit
+  // One retention pass and what it removed (agent/server/retention.h).
+  void retention_pass(std::uint64_t removed_runs, std::uint64_t freed_bytes, std::uint64_t removed_mirrors);
 
   std::string render(const MetricGauges& gauges) const;
 
@@ -59,6 +61,8 @@ class Metrics {
   mutable std::mutex mutex_;
   std::map<std::pair<std::string, std::string>, std::uint64_t> deliveries_, status_posts_;
   Histogram queue_wait_, job_duration_, mirror_fetch_;
+  std::uint64_t retention_passes_ = 0, retention_removed_runs_ = 0, retention_freed_bytes_ = 0,
+                retention_removed_mirrors_ = 0;
 };
 
 }  // namespace sandci::agent::server

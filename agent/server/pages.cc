@@ -361,6 +361,10 @@ std::string run_list_body(const std::vector<store::RunRecord>& runs, const store
   return body;
 }
 
+std::string retention_note(std::int64_t expired_ms) {
+  return "logs removed by retention on " + format_time(expired_ms);
+}
+
 std::string run_page_body(const store::RunRecord& run, const std::vector<store::JobRecord>& jobs,
                           const RunPageExtras& extras) {
   const std::string id = std::to_string(run.id);
@@ -373,6 +377,7 @@ std::string run_page_body(const store::RunRecord& run, const std::vector<store::
           html_escape(run.event) + "</dd><dt>ref</dt><dd>" + html_escape(run.ref) + "</dd><dt>queued</dt><dd>" +
           format_time(run.created_ms) + "</dd></dl>";
   body += "<p class=\"message\" id=\"run-message\">" + html_escape(run.message) + "</p>";
+  if (run.expired_ms != 0) body += "<p class=\"note\" id=\"retention-note\">" + retention_note(run.expired_ms) + "</p>";
   if (extras.csrf) body += admin_forms(run, jobs, *extras.csrf);
   // Workflows in the order their first job was stored.
   std::vector<std::string> order;
@@ -419,6 +424,7 @@ std::string log_page_body(const store::RunRecord& run, const store::JobRecord& j
           state_badge(store::to_string(job.state), " id=\"job-state\"") + "</h1>";
   body += "<p class=\"tools\"><a href=\"" + html_escape(href) + (timestamps ? "\">hide" : "?timestamps=1\">show") +
           " timestamps</a> · <a href=\"" + html_escape(href) + "?raw=1\">raw</a></p>";
+  if (run.expired_ms != 0) body += "<p class=\"note\" id=\"retention-note\">" + retention_note(run.expired_ms) + "</p>";
   if (slice.skipped_bytes > 0)
     body += "<p class=\"note\">The first " + std::to_string(slice.skipped_bytes) + " bytes (" +
             std::to_string(slice.first_line - 1) + " lines) of this log are left out.</p>";

@@ -48,6 +48,10 @@ struct LogSlice {
   std::size_t skipped_bytes = 0;
 };
 
+// "logs removed by retention on 2026-11-30 17:40 UTC": what the pages of an expired run
+// say (store::RunRecord::expired_ms) instead of its logs.
+std::string retention_note(std::int64_t expired_ms);
+
 // The <body> contents of the pages (Routes wraps them with html()).
 std::string run_list_body(const std::vector<store::RunRecord>& runs, const store::RunFilter& filter,
                           bool more);

@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "agent/server/admin_auth.h"
+#include "agent/server/log_files.h"
 #include "agent/server/pages.h"
 #include "agent/server/repository_glue.h"
 #include "agent/server/run_reporter.h"
@@ -356,7 +357,7 @@ http::HttpResponse Routes::run_json(const Viewer& viewer, std::int64_t id) {
               {"event", r.event},     {"ref", r.ref},               {"sha", r.sha},
               {"state", store::to_string(r.state)}, {"message", r.message}, {"attempt", r.attempt},
               {"created_ms", r.created_ms}, {"started_ms", r.started_ms}, {"finished_ms", r.finished_ms},
-              {"jobs", json::array()}};
+              {"expired_ms", r.expired_ms}, {"jobs", json::array()}};
   for (const auto& job : jobs)
     out["jobs"].push_back({{"key", job.key}, {"workflow", job.workflow}, {"name", job.name},
                            {"state", store::to_string(job.state)}, {"started_ms", job.started_ms},
@@ -370,8 +371,9 @@ namespace {
 // saying how much was left out. With `after`, the lines after line `after` (lines
 // counted from the start of the file), so a page can fetch only what is new.
 std::optional<std::string> read_log(const std::string& file, std::optional<std::size_t> after) {
-  std::ifstream in(file, std::ios::binary);
-  if (!in) return std::nullopt;
+  auto opened = open_job_log(file);  // plain while the run goes on, compressed after
+  if (!opened) return std::nullopt;
+  std::istream& in = *opened;
   if (after) {
     std::string line;
     for (std::size_t i = 0; i < *after && std::getline(in, line); ++i) {
@@ -401,8 +403,9 @@ std::optional<std::string> read_log(const std::string& file, std::optional<std::
 // tail from the first whole line, numbered as in the file so links and polls stay
 // right.
 std::optional<LogSlice> read_log_slice(const std::string& file) {
-  std::ifstream in(file, std::ios::binary);
-  if (!in) return std::nullopt;
+  auto opened = open_job_log(file);
+  if (!opened) return std::nullopt;
+  std::istream& in = *opened;
   in.seekg(0, std::ios::end);
   const auto size = static_cast<std::size_t>(std::max<std::streamoff>(0, in.tellg()));
   in.seekg(0);
@@ -462,6 +465,7 @@ http::HttpResponse Routes::job_log(const Viewer& viewer, std::int64_t id, const 
       return html(job.name + " · run #" + std::to_string(id),
                   log_page_body(run, job, slice, query_param(target, "timestamps").value_or("") == "1"));
     }
+    if (run.expired_ms != 0) return text(410, retention_note(run.expired_ms));
     auto content = read_log(job.log_path, after);
     if (!content) return text(404, "no log yet for " + job.name);
     http::HttpResponse response = http::HttpResponse::text(200, *content);

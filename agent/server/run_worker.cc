@@ -6,6 +6,7 @@
 #include "agent/runner/run_engine.h"
 #include "agent/runner/secret_masker.h"
 #include "agent/server/admin_selection.h"
+#include "agent/server/log_files.h"
 #include "agent/server/remove_on_exit.h"
 #include "agent/server/repository_glue.h"
 #include "agent/server/run_reporter.h"
@@ -374,6 +375,8 @@ void RunWorker::process(const store::RunRecord& run, Active& active) {
     reporter.workflow_finished(w, r);
   };
   const RunResult result = execute_run(*prepared, *source, trigger, env, active.cancel, hooks);
+  // Every job has ended and closed its log: stored compressed from now on.
+  compress_logs_under(run_dir / "logs");
   if (result == RunResult::cancelled) {
     const std::string why = cancel_reason(active);
     reporter.end_unfinished(*prepared, CommitState::cancelled, why);

@@ -68,6 +68,9 @@ struct RunRecord : NewRun {
   std::int64_t attempt = 0;  // how many times the run was claimed
   bool cancel_requested = false;
   std::string message{};  // why it ended (or was re-queued), for people
+  // When retention removed the run's logs and artifacts, keeping its rows as a summary;
+  // 0 while they are kept.
+  std::int64_t expired_ms = 0;
 
   Claim claim() const { return Claim{id, owner, attempt}; }
 };
@@ -117,6 +120,16 @@ struct ActionRefRecord {
   std::string url{};         // where it came from, without credentials
   bool from_cache = false;   // the source could not be reached: the cached ref was used
   std::int64_t at_ms = 0;
+};
+
+// What retention needs to know of a run, without its payload.
+struct RunSummary {
+  std::int64_t id = 0;
+  std::string repository{}, forge{}, clone_url{};
+  bool from_fork = false;
+  RunState state = RunState::queued;
+  std::int64_t created_ms = 0, finished_ms = 0;
+  std::int64_t expired_ms = 0;  // as RunRecord.expired_ms
 };
 
 struct StoreError {
@@ -255,6 +268,17 @@ class RunStore {
   // In the order they were first stored.
   virtual std::expected<std::vector<JobRecord>, StoreError> jobs_of(std::int64_t run_id) = 0;
   virtual std::expected<std::int64_t, StoreError> count_runs(RunState state) = 0;
+
+  // Retention. Every run, oldest (smallest id) first.
+  virtual std::expected<std::vector<RunSummary>, StoreError> run_summaries() = 0;
+  // Marks a finished run expired at now_ms (its rows stay as a summary). False (nothing
+  // written) when the run is unknown or not finished; true again for an expired one,
+  // whose expiry time is kept.
+  virtual std::expected<bool, StoreError> expire_run(std::int64_t run_id, std::int64_t now_ms) = 0;
+  // Deletes a finished run with its jobs, actions and action refs; deliveries that
+  // queued it keep their record (run_id cleared). False (nothing deleted) when the run
+  // is unknown or not finished.
+  virtual std::expected<bool, StoreError> delete_run(std::int64_t run_id) = 0;
 
   // The commit-status outbox keeps one row per (forge, repository, sha, context) holding the
   // newest state. If that wire state is the one last delivered for the key, nothing is

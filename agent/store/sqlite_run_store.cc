@@ -16,7 +16,7 @@ using Db = SqliteDb;
 constexpr const char* kRunColumns =
     "id, repository, forge, event, action, ref, sha, base_ref, head_ref, clone_url, from_fork, "
     "payload_json, trigger_source, concurrency_key, delivery_id, title, state, created_ms, "
-    "started_ms, finished_ms, owner, lease_until_ms, attempt, cancel_requested, message, only_jobs";
+    "started_ms, finished_ms, owner, lease_until_ms, attempt, cancel_requested, message, only_jobs, expired_ms";
 
 constexpr const char* kJobColumns =
     "run_id, key, workflow, name, state, started_ms, finished_ms, log_path, image, message, needs";
@@ -83,6 +83,7 @@ RunRecord read_run(const Statement& row) {
   run.cancel_requested = row.int64(c++) != 0;
   run.message = row.text(c++);
   run.only_jobs = read_job_keys(row, c++);
+  run.expired_ms = row.int64(c++);
   return run;
 }
 
@@ -761,6 +762,72 @@ std::expected<std::int64_t, StoreError> SqliteRunStore::count_runs(RunState stat
     if (!row) return std::unexpected(row.error());
     return (*stmt)->int64(0);
   });
+}
+
+// The states after which a run never changes (is_final), as SQL.
+constexpr const char* kFinishedStates = "state IN ('success', 'failure', 'error', 'cancelled')";
+
+std::expected<std::vector<RunSummary>, StoreError> SqliteRunStore::run_summaries() {
+  return read([&](Db& db) -> std::expected<std::vector<RunSummary>, StoreError> {
+    auto stmt = db.prepare(
+        "SELECT id, repository, forge, clone_url, from_fork, state, created_ms, finished_ms, expired_ms "
+        "FROM runs ORDER BY id",
+        "run_summaries");
+    if (!stmt) return std::unexpected(stmt.error());
+    return collect<RunSummary>(**stmt, [](const Statement& row) {
+      RunSummary run;
+      int c = 0;
+      run.id = row.int64(c++);
+      run.repository = row.text(c++);
+      run.forge = row.text(c++);
+      run.clone_url = row.text(c++);
+      run.from_fork = row.int64(c++) != 0;
+      run.state = parse_run_state(row.text(c++)).value_or(RunState::error);
+      run.created_ms = row.int64(c++);
+      run.finished_ms = row.int64(c++);
+      run.expired_ms = row.int64(c++);
+      return run;
+    });
+  });
+}
+
+std::expected<bool, StoreError> SqliteRunStore::expire_run(std::int64_t run_id, std::int64_t now_ms) {
+  bool expired = false;
+  auto written = writer_.write("expire_run", [&](Db& db) -> std::expected<void, StoreError> {
+    auto changed = change(db,
+                          sql("UPDATE runs SET expired_ms = CASE WHEN expired_ms = 0 THEN ? ELSE expired_ms END "
+                              "WHERE id = ? AND ",
+                              kFinishedStates),
+                          "expire_run", now_ms, run_id);
+    if (!changed) return std::unexpected(changed.error());
+    expired = *changed == 1;
+    return {};
+  });
+  if (!written) return std::unexpected(written.error());
+  return expired;
+}
+
+std::expected<bool, StoreError> SqliteRunStore::delete_run(std::int64_t run_id) {
+  bool deleted = false;
+  auto written = writer_.write("delete_run", [&](Db& db) -> std::expected<void, StoreError> {
+    deleted = false;
+    auto finished = db.prepare(sql("SELECT 1 FROM runs WHERE id = ? AND ", kFinishedStates), "delete_run: find run");
+    if (!finished) return std::unexpected(finished.error());
+    (*finished)->bind(run_id);
+    auto row = (*finished)->step();
+    if (!row) return std::unexpected(row.error());
+    if (!*row) return {};
+    // The delivery stays recorded (its id still dedupes a redelivery), without its run.
+    auto unlinked = change(db, "UPDATE deliveries SET run_id = NULL WHERE run_id = ?", "delete_run: unlink deliveries",
+                           run_id);
+    if (!unlinked) return std::unexpected(unlinked.error());
+    auto removed = change(db, "DELETE FROM runs WHERE id = ?", "delete_run", run_id);
+    if (!removed) return std::unexpected(removed.error());
+    deleted = *removed == 1;
+    return {};
+  });
+  if (!written) return std::unexpected(written.error());
+  return deleted;
 }
 
 std::expected<void, StoreError> SqliteRunStore::put_status(

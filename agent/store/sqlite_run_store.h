@@ -62,6 +62,9 @@ class SqliteRunStore final : public RunStore {
   std::expected<std::vector<RunRecord>, StoreError> list_runs(const RunFilter& filter) override;
   std::expected<std::vector<JobRecord>, StoreError> jobs_of(std::int64_t run_id) override;
   std::expected<std::int64_t, StoreError> count_runs(RunState state) override;
+  std::expected<std::vector<RunSummary>, StoreError> run_summaries() override;
+  std::expected<bool, StoreError> expire_run(std::int64_t run_id, std::int64_t now_ms) override;
+  std::expected<bool, StoreError> delete_run(std::int64_t run_id) override;
 
   std::expected<void, StoreError> put_status(const std::string& repository, const std::string& forge,
                                              const std::string& sha, const std::string& context,

@@ -11,7 +11,7 @@ namespace {
 // Migration i takes the schema from version i to i + 1. Never edit a released step;
 // append a new one. Times are integer ms since the epoch; states are their to_string
 // names, readable with the sqlite3 shell.
-constexpr std::array<const char*, 6> kMigrations{
+constexpr std::array<const char*, 7> kMigrations{
     // 0 -> 1: deliveries, runs, jobs and the status outbox.
     R"sql(
 CREATE TABLE runs (
@@ -143,6 +143,11 @@ UPDATE statuses SET due_since_ms = next_attempt_ms WHERE outcome = 'due';
     // the plan's edges.
     R"sql(
 ALTER TABLE jobs ADD COLUMN needs TEXT NOT NULL DEFAULT '[]';
+)sql",
+    // 6 -> 7: retention. expired_ms is when retention removed a finished run's logs and
+    // artifacts and kept its rows as a summary (0: not expired).
+    R"sql(
+ALTER TABLE runs ADD COLUMN expired_ms INTEGER NOT NULL DEFAULT 0;
 )sql",
 };
 
