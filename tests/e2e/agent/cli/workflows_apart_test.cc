@@ -122,10 +122,10 @@ jobs:
 )Y"}});
   auto r = run({"--matrix", "target=riscv"});
   EXPECT_EQ(r.exit_code, 0) << r.output;
-  EXPECT_NE(r.output.find("[cross (riscv, O2)] cross-riscv (0/1)"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("[cross (O2, riscv)] cross-riscv (0/1)"), std::string::npos) << r.output;
   EXPECT_EQ(r.output.find("cross-armhf"), std::string::npos) << r.output;
   EXPECT_EQ(r.output.find("cross-x86"), std::string::npos) << r.output;
-  EXPECT_EQ(r.output.find("cross (armhf"), std::string::npos) << r.output;
+  EXPECT_EQ(r.output.find("armhf)"), std::string::npos) << r.output;
   EXPECT_EQ(count(r.output, "matrix filter target=riscv: 1 of 3 combinations run, 2 left out"), 1u) << r.output;
 
   auto none = run({"--matrix", "target=mips"});

@@ -143,7 +143,8 @@ TEST_F(PrepareRunTest, AJobSelectionLeavesBrokenWorkflowsOutAndNotesThem) {
 // ---- execute_run over a scripted backend ----------------------------------------
 
 // Counts the sandboxes alive at once; every exec waits (bounded) until `wanted`
-// of them are alive, so a job can only succeed while the others it waits for run.
+// of them have been alive at the same time, so with `wanted` 2 a job succeeds
+// only if another job's sandbox came up while its own was there.
 class CountingBackend final : public sandbox::SandboxBackend {
  public:
   explicit CountingBackend(int wanted) : wanted_(wanted) {}
@@ -181,7 +182,7 @@ class CountingBackend final : public sandbox::SandboxBackend {
       std::unique_lock lock(backend_.mutex_);
       // A safety bound, not a timing assertion: a run that never has enough
       // sandboxes at once fails its job instead of hanging the test.
-      if (!backend_.changed_.wait_for(lock, 60s, [&] { return backend_.alive_ >= backend_.wanted_; }))
+      if (!backend_.changed_.wait_for(lock, 60s, [&] { return backend_.most_ >= backend_.wanted_; }))
         return {sandbox::ExitKind::kExited, 1, 0, "not enough sandboxes at once"};
       return {};
     }
