@@ -736,6 +736,10 @@ void Executor::grow(std::size_t placeholder) {
     finish(placeholder, Result::failure, std::move(instances.error()));
     return;
   }
+  if (auto filtered = filter_grown(placeholder, *instances); !filtered) {
+    finish(placeholder, Result::failure, std::move(filtered.error()));
+    return;
+  }
   JobState& state = jobs_[placeholder];
   state.state = State::grown;
   state.started = true;
@@ -761,6 +765,40 @@ void Executor::grow(std::size_t placeholder) {
   }
   // Decided in matrix order (to_decide_ is a stack); the ready queue starts them in index order anyway.
   for (auto it = added.rbegin(); it != added.rend(); ++it) to_decide_.push_back(*it);
+}
+
+std::expected<void, std::string> Executor::filter_grown(std::size_t placeholder,
+                                                       std::vector<ConcreteJob>& instances) {
+  if (options_.matrix_filters.empty()) return {};
+  const std::size_t before = instances.size();
+  std::string filters;
+  for (const auto& [key, value] : options_.matrix_filters) {
+    filters += (filters.empty() ? "" : " ") + key + "=" + value;
+    std::erase_if(instances, [&](const ConcreteJob& job) {
+      return job.matrix.is_object() && job.matrix.contains(key) && matrix_value_display(job.matrix[key]) != value;
+    });
+  }
+  if (instances.empty())
+    return std::unexpected("matrix filter " + filters + " matches none of the " + std::to_string(before) +
+                           " combinations of job '" + workflow_job(placeholder).id + "'");
+  if (instances.size() == before) return {};
+  // strategy.job-index and job-total count what runs, as for a matrix filtered before the run.
+  for (std::size_t k = 0; k < instances.size(); ++k) {
+    instances[k].matrix_index = k;
+    instances[k].matrix_total = instances.size();
+  }
+  if (observer_) {
+    RunEvent event;
+    event.kind = EventKind::log_line;
+    event.time = clock_.now();
+    event.job = placeholder;
+    event.name = concrete_job(placeholder).name;
+    event.message = "matrix filter " + filters + ": " + std::to_string(instances.size()) + " of " +
+                    std::to_string(before) + " combinations run, " + std::to_string(before - instances.size()) +
+                    " left out";
+    observer_->on_event(event);
+  }
+  return {};
 }
 
 std::size_t Executor::add_job(ConcreteJob concrete, const JobState& like) {

@@ -21,6 +21,7 @@
 #include <queue>
 #include <span>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -39,6 +40,11 @@ struct ExecutorOptions {
   // Contexts every job sees: github, env, vars, secrets, inputs...
   EvalContext context;
   MatrixOptions matrix;  // limits for matrices grown while the run goes on
+  // key=value filters (`sandci run --matrix`) for matrices grown while the run goes
+  // on: a grown combination that has the key with another value is not added (a
+  // log line on the placeholder says how many were left out, once); none left is
+  // a failure of the placeholder. Combinations without the key are kept.
+  std::vector<std::pair<std::string, std::string>> matrix_filters;
 };
 
 struct JobReport {
@@ -157,6 +163,8 @@ class Executor {
   // The job's instances: those its matrix grew into, else the plan's.
   std::span<const std::size_t> instances_of(std::size_t g) const;
   void grow(std::size_t placeholder);
+  // Applies options_.matrix_filters to a grown matrix; an error when none is left.
+  std::expected<void, std::string> filter_grown(std::size_t placeholder, std::vector<ConcreteJob>& instances);
   std::size_t add_job(ConcreteJob concrete, const JobState& like);
   void fail_fast(std::size_t failed);
   void check_timeouts(Clock::time_point now);

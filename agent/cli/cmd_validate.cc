@@ -6,6 +6,7 @@
 #include <CLI/CLI.hpp>
 
 #include "agent/cli/cli.h"
+#include "agent/runner/job_image.h"
 #include "agent/runner/run_engine.h"
 #include "scheduler/workflow_calls.h"
 #include "scheduler/workflow_loader.h"
@@ -53,6 +54,23 @@ void check_calls(scheduler::LoadResult& result, const std::filesystem::path& roo
   });
 }
 
+// A note per job whose `runs-on` names another CPU architecture than this host's
+// (ubuntu-24.04-arm on an x86_64 agent): at run time it is skipped. The label map
+// is the agent's, not known here, so the note says how to run it anyway.
+void note_foreign_architectures(scheduler::LoadResult& result) {
+  const std::string& host = host_architecture();
+  for (const auto& workflow : result.workflows)
+    for (const auto& job : workflow.jobs)
+      for (const auto& label : job.runs_on)
+        if (names_foreign_architecture(label, {}, host))
+          result.diagnostics.push_back(
+              {job.location,
+               "job '" + job.id + "': runs-on '" + label + "': " + no_runner_reason(label, host) +
+                   "; the job is skipped unless the label map (labels: in the config, sandci run --label) "
+                   "names an image for '" + label + "'",
+               scheduler::Severity::note});
+}
+
 // Notes (keys and events sandci accepts but ignores) are printed and do not fail
 // validation, unless `strict` turns them into errors.
 int validate(const std::string& path, bool strict) {
@@ -64,6 +82,7 @@ int validate(const std::string& path, bool strict) {
   }
   const bool folder = std::filesystem::is_directory(target, ec);
   auto result = folder ? scheduler::load_workflows(target) : scheduler::load_workflow_file(target);
+  note_foreign_architectures(result);  // sorted in with the others by check_calls
   check_calls(result, repository_root(target, folder));
   if (strict)
     for (auto& diagnostic : result.diagnostics) diagnostic.severity = scheduler::Severity::error;

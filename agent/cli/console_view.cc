@@ -100,8 +100,8 @@ void ConsoleView::add_row_locked(const scheduler::RunEvent& event) {
 }
 
 void ConsoleView::print_locked(const std::string& line) {
-  std::fputs(line.c_str(), out_);
-  std::fputc('\n', out_);
+  // One write per line: another workflow's view may print at the same time.
+  std::fputs((line + "\n").c_str(), out_);
   std::fflush(out_);
 }
 
@@ -132,8 +132,7 @@ void ConsoleView::finish(bool cancelled) {
   finished_ = true;
   view_.cancelled = cancelled;
   if (live_) draw_locked();
-  std::fputs("\n", out_);
-  std::fputs(render_summary(view_, now()).c_str(), out_);
+  std::fputs(("\n" + render_summary(view_, now())).c_str(), out_);
   std::fflush(out_);
 }
 

@@ -9,6 +9,9 @@
 #include <ctime>
 #include <fstream>
 #include <iostream>
+#include <map>
+#include <memory>
+#include <mutex>
 #include <optional>
 #include <set>
 #include <sstream>
@@ -219,34 +222,55 @@ void print_resolutions(const std::vector<ActionResolution>& resolutions) {
 }
 
 // The console view of each workflow, kept alive until its summary is printed.
+// Workflows run side by side, so the hooks are called from several threads.
 class ConsoleHooks {
  public:
   // `commit`: "commit d7f89538abdf (refs/heads/main)", said with each workflow.
   ConsoleHooks(bool live, std::string commit) : live_(live), commit_(std::move(commit)) {}
 
-  WorkflowHooks hooks(bool& any_failed) {
+  WorkflowHooks hooks(std::atomic<bool>& any_failed) {
     WorkflowHooks hooks;
     hooks.started = [this](const PlannedWorkflow& planned) -> scheduler::RunObserver* {
-      std::cout << "workflow " << (planned.workflow->name.empty() ? planned.file
-                                                                   : planned.workflow->name + " (" + planned.file + ")")
-                << ": " << planned.plan.size() << (planned.plan.size() == 1 ? " job" : " jobs") << ", " << commit_
-                << "\n";
-      view_ = std::make_unique<ConsoleView>(planned.plan, live_, stdout);
-      return view_.get();
+      std::lock_guard lock(mutex_);
+      std::cout << "workflow " << display_name(planned) << ": " << planned.plan.size()
+                << (planned.plan.size() == 1 ? " job" : " jobs") << ", " << commit_ << std::endl;
+      auto& view = views_[planned.file];
+      view = std::make_unique<ConsoleView>(planned.plan, live_, stdout);
+      return view.get();
     };
-    hooks.finished = [this, &any_failed](const PlannedWorkflow&, const scheduler::RunReport& report) {
-      view_->finish(report.result == scheduler::Result::cancelled);
-      view_.reset();
+    hooks.finished = [this, &any_failed](const PlannedWorkflow& planned, const scheduler::RunReport& report) {
+      std::unique_ptr<ConsoleView> view;
+      {
+        std::lock_guard lock(mutex_);
+        view = std::move(views_[planned.file]);
+      }
+      // One summary at a time: they are several lines each.
+      std::lock_guard lock(summary_mutex_);
+      view->finish(report.result == scheduler::Result::cancelled);
+      view.reset();
       if (report.result == scheduler::Result::failure) any_failed = true;
     };
     return hooks;
   }
 
+  static std::string display_name(const PlannedWorkflow& planned) {
+    return planned.workflow->name.empty() ? planned.file : planned.workflow->name + " (" + planned.file + ")";
+  }
+
  private:
   bool live_;
   std::string commit_;
-  std::unique_ptr<ConsoleView> view_;
+  std::mutex mutex_, summary_mutex_;
+  std::map<std::string, std::unique_ptr<ConsoleView>> views_;  // by workflow file
 };
+
+// A workflow that cannot run, said before the others start and again at the end.
+void print_broken(const std::vector<BrokenWorkflow>& broken) {
+  for (const auto& workflow : broken) {
+    std::cerr << "workflow " << workflow.name << " (" << workflow.file << "): cannot run, failed:\n";
+    for (const auto& message : workflow.messages) std::cerr << "  " << message << "\n";
+  }
+}
 
 // Keeps the newest `keep` run folders (their names sort by start time) and the
 // current one; the rest go.
@@ -400,6 +424,7 @@ int run_local(const LocalRunOptions& given, std::atomic<bool>& cancel) {
     return kExitUsage;
   }
   for (const auto& note : prepared->notes) std::cerr << note << "\n";
+  print_broken(prepared->broken);
   if (prepared->workflows.empty()) {
     std::cout << "no workflow runs for " << options.event << " of " << source->ref << ":\n";
     for (const auto& reason : prepared->not_triggered) std::cout << "  " << reason << "\n";
@@ -445,8 +470,10 @@ int run_local(const LocalRunOptions& given, std::atomic<bool>& cancel) {
     return local_remote(options, *source, name);
   });
 
-  bool any_failed = false;
-  ConsoleHooks console(!options.plain && isatty(STDOUT_FILENO),
+  std::atomic<bool> any_failed{false};
+  // Two live frames cannot share a terminal: workflows side by side print plain lines.
+  const bool live = !options.plain && isatty(STDOUT_FILENO) && prepared->workflows.size() == 1;
+  ConsoleHooks console(live,
                        "commit " + source->sha.substr(0, 12) + " (" + source->ref + ")");
   const RunResult result = execute_run(*prepared, *source, trigger, env, cancel, console.hooks(any_failed));
   if (options.timings) std::cout << render_timings(timings.jobs());
@@ -455,6 +482,9 @@ int run_local(const LocalRunOptions& given, std::atomic<bool>& cancel) {
   if (fs::exists(run_dir / "artifacts")) std::cout << "artifacts: " << (run_dir / "artifacts").string() << "\n";
   std::cout << "run folder: " << run_dir.string() << " (the newest " << options.keep_runs
             << " are kept; --keep-runs changes it)\n";
+  for (const auto& workflow : prepared->broken)
+    std::cout << "workflow " << workflow.name << " (" << workflow.file << ") failed: "
+              << (workflow.messages.empty() ? std::string("invalid workflow") : workflow.messages.front()) << "\n";
   if (result == RunResult::cancelled) return kExitCancelled;
   return result == RunResult::failure || any_failed ? kExitRunFailed : kExitOk;
 }

@@ -1,5 +1,9 @@
 #include "agent/runner/job_image.h"
 
+#include <sys/utsname.h>
+
+#include "scheduler/runs_on_label.h"
+
 namespace sandci::agent {
 
 std::optional<std::string> image_for_label(const LabelMap& labels, std::string_view label) {
@@ -42,17 +46,62 @@ std::expected<std::string, std::string> choose_image(const scheduler::Job& job,
   return default_image;
 }
 
+const std::string& host_architecture() {
+  static const std::string arch = [] {
+    utsname name{};
+    if (uname(&name) != 0) return std::string("x86_64");
+    // As runs_on_architecture() spells them.
+    const std::string machine = name.machine;
+    if (machine == "arm64") return std::string("aarch64");
+    if (machine == "amd64") return std::string("x86_64");
+    if (machine == "armv7l") return std::string("armv7");
+    return machine;
+  }();
+  return arch;
+}
+
+bool names_foreign_architecture(std::string_view label, const LabelMap& labels, std::string_view host_arch) {
+  if (scheduler::names_another_os(label)) return false;  // macos-14-arm64: the OS is what is missing
+  const auto arch = scheduler::runs_on_architecture(label);
+  if (!arch || *arch == host_arch) return false;
+  if (labels.contains(std::string(label))) return false;
+  // A pattern counts only when it names the architecture itself (`ubuntu-24.04-arm*`):
+  // the default `ubuntu-*` mapping is for this host's machines.
+  for (const auto& [key, image] : labels) {
+    if (key.empty() || key.back() != '*') continue;
+    const std::string_view prefix = std::string_view(key).substr(0, key.size() - 1);
+    if (label.starts_with(prefix) && scheduler::runs_on_architecture(prefix) == arch) return false;
+  }
+  return true;
+}
+
+std::string no_runner_reason(std::string_view label, std::string_view host_arch) {
+  std::string why = "no runner for label '" + std::string(label) + "'";
+  if (!scheduler::names_another_os(label) && scheduler::runs_on_architecture(label)) why += " (this agent runs " + std::string(host_arch) + ")";
+  return why;
+}
+
+std::string no_runner_reason(std::string_view label) { return no_runner_reason(label, host_architecture()); }
+
 std::optional<std::string> missing_runner(const scheduler::Job& job, const scheduler::EvalContext& context,
-                                          const LabelMap& labels) {
+                                          const LabelMap& labels, std::string_view host_arch) {
+  std::vector<std::string> texts;
+  for (const auto& label : job.runs_on)
+    if (auto text = scheduler::interpolate(label, context)) texts.push_back(std::move(*text));
+  // A machine of another architecture: its container images would be too.
+  for (const auto& text : texts)
+    if (names_foreign_architecture(text, labels, host_arch)) return text;
   if (job.container && !job.container->image.empty()) return std::nullopt;
   // A label naming another OS decides, even beside one that maps (`[self-hosted,
   // windows]`): running that job on Linux would only fail later and less clearly.
-  for (const auto& label : job.runs_on) {
-    auto text = scheduler::interpolate(label, context);
-    if (!text) continue;
-    if (scheduler::names_another_os(*text) && !image_for_label(labels, *text)) return *text;
-  }
+  for (const auto& text : texts)
+    if (scheduler::names_another_os(text) && !image_for_label(labels, text)) return text;
   return std::nullopt;
+}
+
+std::optional<std::string> missing_runner(const scheduler::Job& job, const scheduler::EvalContext& context,
+                                          const LabelMap& labels) {
+  return missing_runner(job, context, labels, host_architecture());
 }
 
 }  // namespace sandci::agent

@@ -33,10 +33,30 @@ std::expected<std::string, std::string> choose_image(const scheduler::Job& job,
                                                      const std::string& default_image,
                                                      const LabelMap& labels);
 
-// The `runs-on` label of a job that asks for another operating system (macOS,
-// Windows) that no image is mapped to, for a job without a container: such a job
-// is skipped. nullopt when the job can run here.
+// The `runs-on` label of a job that this agent has no runner for: one asking for
+// another operating system (macOS, Windows) that no image is mapped to, for a job
+// without a container; or one naming a CPU architecture other than `host_arch`
+// (ubuntu-24.04-arm, arm64, linux/arm64... see scheduler::runs_on_architecture),
+// container or not, unless the label map names an image for that label itself (an
+// exact key, or a pattern whose own text names that architecture: `ubuntu-*` does
+// not). Such a job is skipped. nullopt when the job can run here.
+std::optional<std::string> missing_runner(const scheduler::Job& job, const scheduler::EvalContext& context,
+                                          const LabelMap& labels, std::string_view host_arch);
+// The same on this host (host_architecture()).
 std::optional<std::string> missing_runner(const scheduler::Job& job, const scheduler::EvalContext& context,
                                           const LabelMap& labels);
+
+// Whether `label` names an architecture other than `host_arch` and the label map
+// does not name an image for it as missing_runner() says.
+bool names_foreign_architecture(std::string_view label, const LabelMap& labels, std::string_view host_arch);
+
+// Why a job with that label is skipped: "no runner for label 'macos-14'", or for a
+// label naming another architecture "no runner for label 'ubuntu-24.04-arm' (this
+// agent runs x86_64)".
+std::string no_runner_reason(std::string_view label, std::string_view host_arch);
+std::string no_runner_reason(std::string_view label);  // on this host
+
+// This host's CPU architecture as uname spells it: x86_64, aarch64...
+const std::string& host_architecture();
 
 }  // namespace sandci::agent

@@ -6,6 +6,20 @@
 namespace sandci::agent {
 
 bool JobSlots::acquire(const std::atomic<bool>& stop) {
+  if (!acquire_own(stop)) return false;
+  if (parent_ && !parent_->acquire(stop)) {
+    release_own();
+    return false;
+  }
+  return true;
+}
+
+void JobSlots::release() {
+  if (parent_) parent_->release();
+  release_own();
+}
+
+bool JobSlots::acquire_own(const std::atomic<bool>& stop) {
   std::unique_lock lock(mutex_);
   const std::uint64_t ticket = next_ticket_++;
   queue_.push_back(ticket);
@@ -25,7 +39,7 @@ bool JobSlots::acquire(const std::atomic<bool>& stop) {
   return true;
 }
 
-void JobSlots::release() {
+void JobSlots::release_own() {
   std::lock_guard lock(mutex_);
   if (in_use_ > 0) --in_use_;
   changed_.notify_all();

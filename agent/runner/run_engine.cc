@@ -3,10 +3,13 @@
 #include <algorithm>
 #include <chrono>
 #include <fstream>
+#include <map>
+#include <optional>
 #include <set>
 #include <thread>
 
 #include "agent/runner/artifacts.h"
+#include "agent/runner/job_image.h"
 #include "scheduler/matrix.h"
 #include "scheduler/trigger.h"
 #include "scheduler/workflow_loader.h"
@@ -87,6 +90,14 @@ std::string owner_of(const std::string& repository) {
   return slash == std::string::npos ? repository : repository.substr(0, slash);
 }
 
+// runner.arch as GitHub spells it, for this host.
+std::string runner_arch() {
+  const std::string& arch = host_architecture();
+  if (arch == "aarch64") return "ARM64";
+  if (arch == "armv7") return "ARM";
+  return arch == "x86_64" ? "X64" : arch;
+}
+
 std::string ref_type(const std::string& ref) { return ref.rfind("refs/tags/", 0) == 0 ? "tag" : "branch"; }
 
 NameValueList base_env(const RunSource& source, const RunTrigger& trigger, const RunEnvironment& env,
@@ -109,7 +120,7 @@ NameValueList base_env(const RunSource& source, const RunTrigger& trigger, const
       {"GITHUB_ACTOR", trigger.actor},
       {"GITHUB_WORKFLOW", planned.name},
       {"RUNNER_OS", "Linux"},
-      {"RUNNER_ARCH", "X64"},
+      {"RUNNER_ARCH", runner_arch()},
       {"RUNNER_NAME", "sandci"},
   };
   if (trigger.event == "pull_request" || trigger.event == "pull_request_target") {
@@ -154,7 +165,7 @@ scheduler::EvalContext base_context(const RunSource& source, const RunTrigger& t
       {"vars", json::object()},
       {"secrets", secrets},
       {"inputs", inputs},
-      {"runner", {{"os", "Linux"}, {"arch", "X64"}, {"name", "sandci"}, {"temp", "/tmp/runner"}}},
+      {"runner", {{"os", "Linux"}, {"arch", runner_arch()}, {"name", "sandci"}, {"temp", "/tmp/runner"}}},
   };
   return ctx;
 }
@@ -188,10 +199,11 @@ JobRunnerConfig job_runner_config(const PlannedWorkflow& planned, const RunSourc
 scheduler::RunReport execute_workflow(const PlannedWorkflow& planned, const RunSource& source,
                                       const RunTrigger& trigger, const RunEnvironment& env,
                                       ArtifactStore& artifacts, std::atomic<bool>& cancel,
-                                      scheduler::RunObserver* observer) {
+                                      scheduler::RunObserver* observer, const NameValueList& matrix_filters) {
   scheduler::SteadyClock clock;
   scheduler::ExecutorOptions options;
   options.capacity = std::max<std::size_t>(1, env.capacity);
+  options.matrix_filters = matrix_filters;
   options.context = base_context(source, trigger, env, *planned.workflow);
   SandboxJobRunner runner(job_runner_config(planned, source, trigger, env), *env.backend, env.images, artifacts,
                           *env.masker);
@@ -310,13 +322,38 @@ scheduler::WorkflowReader workflow_reader(const fs::path& root, ActionSource* ac
   };
 }
 
+namespace {
+
+// The workflow files the load refused, each with its errors; nullopt when an
+// error belongs to no workflow file (then nothing can run).
+std::optional<std::map<std::string, std::vector<std::string>>> refused_files(const scheduler::LoadResult& loaded,
+                                                                            const fs::path& workspace) {
+  std::set<std::string> files(loaded.files.begin(), loaded.files.end());
+  for (const auto& d : loaded.diagnostics)
+    if (d.severity == scheduler::Severity::error && !files.contains(d.location.file)) return std::nullopt;
+  std::map<std::string, std::vector<std::string>> messages;
+  for (const auto& d : loaded.diagnostics)
+    if (d.severity == scheduler::Severity::error)
+      messages[relative_to(d.location.file, workspace)].push_back(strip_workspace(d.to_string(), workspace));
+  return messages;
+}
+
+std::vector<std::string> all_messages(const std::vector<BrokenWorkflow>& broken) {
+  std::vector<std::string> all;
+  for (const auto& b : broken) all.insert(all.end(), b.messages.begin(), b.messages.end());
+  return all;
+}
+
+}  // namespace
+
 std::expected<PreparedRun, PrepareError> prepare_run(const RunSource& source, const RunTrigger& trigger,
                                                      const RunSelection& selection, ActionSource* actions) {
   using Kind = PrepareError::Kind;
   auto loaded = scheduler::load_workflows(source.workspace);
   PrepareError error;
   for (const auto& d : loaded.diagnostics) error.messages.push_back(strip_workspace(d.to_string(), source.workspace));
-  if (!loaded.ok()) return std::unexpected(error);
+  const auto refused = refused_files(loaded, source.workspace);
+  if (!refused) return std::unexpected(error);
   if (loaded.files.empty()) {
     std::string folders;
     for (const auto& d : scheduler::workflow_directories()) folders += " " + d;
@@ -335,11 +372,18 @@ std::expected<PreparedRun, PrepareError> prepare_run(const RunSource& source, co
     return it != trigger.payload.end() && it->is_string() ? it->get<std::string>() : std::string();
   };
   if (trigger.event == "schedule") event.schedule = payload_text("schedule");
+  const std::string only_file = trigger.event == "schedule" ? payload_text("workflow") : std::string();
   PreparedRun prepared;
-  prepared.notes = error.messages;  // only notes when the load is ok
+  for (const auto& d : loaded.diagnostics)
+    if (d.severity == scheduler::Severity::note)
+      prepared.notes.push_back(strip_workspace(d.to_string(), source.workspace));
+  std::vector<BrokenWorkflow> broken;
+  for (const auto& [file, messages] : *refused)
+    if (only_file.empty() || file == only_file)
+      broken.push_back({file, fs::path(file).filename().string(), messages});
   auto triggered = scheduler::triggered_workflows(loaded.workflows, event);
-  if (const std::string only = payload_text("workflow"); trigger.event == "schedule" && !only.empty())
-    std::erase_if(triggered, [&](const scheduler::Workflow* wf) { return relative_to(wf->file, source.workspace) != only; });
+  if (!only_file.empty())
+    std::erase_if(triggered, [&](const scheduler::Workflow* wf) { return relative_to(wf->file, source.workspace) != only_file; });
   for (const auto& wf : loaded.workflows)
     if (std::find(triggered.begin(), triggered.end(), &wf) == triggered.end())
       prepared.not_triggered.push_back(relative_to(wf.file, source.workspace) + ": " +
@@ -351,38 +395,57 @@ std::expected<PreparedRun, PrepareError> prepare_run(const RunSource& source, co
       return std::none_of(selection.jobs.begin(), selection.jobs.end(),
                           [&](const std::string& id) { return wf->find_job(id) != nullptr; });
     });
-    if (triggered.empty())
-      return std::unexpected(
-          PrepareError{Kind::selection, {"no triggered workflow has a job named '" + selection.jobs.front() + "'"}});
+    if (triggered.empty()) {
+      PrepareError none{Kind::selection, {"no triggered workflow has a job named '" + selection.jobs.front() + "'"}};
+      for (auto& message : all_messages(broken)) none.messages.push_back(std::move(message));
+      return std::unexpected(none);
+    }
   }
 
+  auto strip_all = [&](const scheduler::Diagnostics& list) {
+    std::vector<std::string> messages;
+    for (const auto& d : list) messages.push_back(strip_workspace(d.to_string(), source.workspace));
+    return messages;
+  };
   for (const scheduler::Workflow* original : triggered) {
+    const std::string file = relative_to(original->file, source.workspace);
+    const std::string name = original->name.empty() ? fs::path(file).filename().string() : original->name;
     scheduler::CallOptions calls;
     calls.read = workflow_reader(source.workspace, actions);
     calls.root = source.workspace.string();
     scheduler::Diagnostics diagnostics;
     auto expanded = scheduler::expand_calls(*original, calls, diagnostics);
-    auto messages = [&](const scheduler::Diagnostics& list) {
-      PrepareError invalid;
-      for (const auto& d : list) invalid.messages.push_back(strip_workspace(d.to_string(), source.workspace));
-      return invalid;
-    };
-    if (!expanded) return std::unexpected(messages(diagnostics));
+    if (!expanded) {
+      broken.push_back({file, name, strip_all(diagnostics)});
+      continue;
+    }
     auto workflow = std::make_unique<scheduler::Workflow>(std::move(*expanded));
     if (auto errors = scheduler::resolve_planned_matrices(*workflow, base_context(source, trigger, {}, *workflow));
-        !errors.empty())
-      return std::unexpected(messages(errors));
+        !errors.empty()) {
+      broken.push_back({file, name, strip_all(errors)});
+      continue;
+    }
     if (auto selected = apply_selection(*workflow, selection); !selected)
       return std::unexpected(PrepareError{Kind::selection, {selected.error()}});
     auto plan = scheduler::Plan::build(*workflow);
     if (!plan) {
-      PrepareError invalid;
-      for (const auto& d : plan.error()) invalid.messages.push_back(strip_workspace(d.to_string(), source.workspace));
-      return std::unexpected(invalid);
+      broken.push_back({file, name, strip_all(plan.error())});
+      continue;
     }
-    std::string file = relative_to(workflow->file, source.workspace);
-    std::string name = workflow->name.empty() ? fs::path(file).filename().string() : workflow->name;
-    prepared.workflows.push_back({std::move(workflow), std::move(*plan), std::move(file), std::move(name)});
+    prepared.workflows.push_back({std::move(workflow), std::move(*plan), file, name});
+  }
+  // Nothing left to run: the run fails with every message, as one invalid file did.
+  if (prepared.workflows.empty() && !broken.empty()) {
+    PrepareError invalid;
+    invalid.messages = prepared.notes;
+    for (auto& message : all_messages(broken)) invalid.messages.push_back(std::move(message));
+    return std::unexpected(invalid);
+  }
+  prepared.matrix_filters = selection.matrix;
+  if (selection.jobs.empty()) {
+    prepared.broken = std::move(broken);
+  } else {
+    for (auto& message : all_messages(broken)) prepared.notes.push_back(std::move(message));
   }
   return prepared;
 }
@@ -395,14 +458,34 @@ RunResult execute_run(const PreparedRun& run, const RunSource& source, const Run
     std::ofstream(env.run_dir / "event.json") << trigger.payload.dump(2) << "\n";
   }
   ArtifactStore artifacts(env.run_dir);
-  bool failed = false;
-  for (const auto& planned : run.workflows) {
-    if (cancel) return RunResult::cancelled;
+  if (cancel) return RunResult::cancelled;
+  // The run's capacity is shared by its workflows: each executor may start that
+  // many jobs, and a job waits for one of the run's slots (inside the agent's).
+  const std::size_t capacity = std::max<std::size_t>(1, env.capacity);
+  JobSlots run_slots(capacity, env.slots);
+  RunEnvironment shared = env;
+  shared.capacity = capacity;
+  shared.slots = &run_slots;
+  std::vector<scheduler::Result> results(run.workflows.size(), scheduler::Result::success);
+  auto one = [&](std::size_t i) {
+    const PlannedWorkflow& planned = run.workflows[i];
     scheduler::RunObserver* observer = hooks.started ? hooks.started(planned) : nullptr;
-    auto report = execute_workflow(planned, source, trigger, env, artifacts, cancel, observer);
+    auto report = execute_workflow(planned, source, trigger, shared, artifacts, cancel, observer, run.matrix_filters);
     if (hooks.finished) hooks.finished(planned, report);
-    if (report.result == scheduler::Result::cancelled) return RunResult::cancelled;
-    if (report.result != scheduler::Result::success) failed = true;
+    results[i] = report.result;
+  };
+  if (run.workflows.size() == 1) {
+    one(0);
+  } else {
+    std::vector<std::thread> threads;
+    threads.reserve(run.workflows.size());
+    for (std::size_t i = 0; i < run.workflows.size(); ++i) threads.emplace_back(one, i);
+    for (auto& thread : threads) thread.join();
+  }
+  bool failed = !run.broken.empty();
+  for (const auto result : results) {
+    if (result == scheduler::Result::cancelled) return RunResult::cancelled;
+    if (result != scheduler::Result::success) failed = true;
   }
   return failed ? RunResult::failure : RunResult::success;
 }

@@ -65,12 +65,28 @@ struct PlannedWorkflow {
   std::string name;  // the workflow's name, else its file name
 };
 
+// A triggered workflow that cannot run: its file is invalid, a reusable workflow
+// it calls cannot be read or fetched, its jobs cannot be planned. As on GitHub it
+// fails on its own and the repository's other workflows still run.
+struct BrokenWorkflow {
+  std::string file;  // relative to the workspace, e.g. .github/workflows/fuzz.yml
+  std::string name;  // the workflow's name when it could be read, else its file name
+  // Why, ready to print (file:line:col: error: ...), paths relative to the workspace.
+  std::vector<std::string> messages;
+};
+
 struct PreparedRun {
   std::vector<PlannedWorkflow> workflows;
+  // Triggered workflows that cannot run (a file that cannot be read is counted as
+  // triggered: its `on:` is unknown). Empty with a job selection: see prepare_run.
+  std::vector<BrokenWorkflow> broken;
   // Workflows the event does not trigger, as "file: reason".
   std::vector<std::string> not_triggered;
   // What the loader noted and ignored (file:line:col: note: ...), to show people.
   std::vector<std::string> notes;
+  // The selection's matrix filters, for matrices grown while the run goes on
+  // (planned ones are filtered already).
+  NameValueList matrix_filters;
 };
 
 struct PrepareError {
@@ -84,8 +100,12 @@ struct PrepareError {
 // starts, expands their reusable-workflow calls (local files from the workspace,
 // remote ones through `actions`; without one a remote call is an error), resolves
 // matrices written as expressions that need no job's outputs, applies `selection`
-// and plans each. An empty `workflows` with no error means nothing is triggered
-// (see not_triggered).
+// and plans each. A workflow that fails any of this goes to `broken` and the others
+// are prepared; an error (Kind::invalid, every message) only when every triggered
+// workflow is broken. With a job selection (`--job`, a re-run) broken workflows
+// are left out and their messages become notes; when no workflow has the job the
+// selection error carries them too. An empty `workflows` and `broken` with no
+// error means nothing is triggered (see not_triggered).
 std::expected<PreparedRun, PrepareError> prepare_run(const RunSource& source, const RunTrigger& trigger,
                                                      const RunSelection& selection = {},
                                                      ActionSource* actions = nullptr);
@@ -132,8 +152,11 @@ struct WorkflowHooks {
 
 enum class RunResult { success, failure, cancelled };
 
-// Runs the prepared workflows one after another; `cancel` is polled (set it to
-// stop the run: sandboxes are killed and the remaining workflows do not start).
+// Runs the prepared workflows side by side, as GitHub does, their jobs sharing
+// `env.capacity` (and env.slots, when set); the hooks are called from each
+// workflow's own thread, so they must be thread-safe. `cancel` is polled (set it
+// to stop the run: sandboxes are killed in every workflow). failure when a job
+// failed or `run.broken` is not empty.
 RunResult execute_run(const PreparedRun& run, const RunSource& source, const RunTrigger& trigger,
                       const RunEnvironment& env, std::atomic<bool>& cancel, const WorkflowHooks& hooks = {});
 

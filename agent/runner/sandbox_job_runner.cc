@@ -232,8 +232,8 @@ class SandboxJobRunner::JobExecution final : public ActionHost {
       prepare_env_context();
     }
     if (auto label = missing_runner(job_, context_, runner_.config_.runs_on_images)) {
-      const std::string why = "no runner for label '" + *label + "'";
-      log_line(kNoStep, why + ": the job is skipped (sandci runs Linux jobs; map the label to an image to run it)");
+      const std::string why = no_runner_reason(*label);
+      log_line(kNoStep, why + ": the job is skipped (map the label to an image to run it)");
       return {Result::skipped, {}, why};
     }
     auto slot_wait = std::make_optional<PhaseTimer>(timings_, JobPhase::kSlot);

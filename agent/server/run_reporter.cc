@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include <cstdio>
+#include <fstream>
 
 #include "agent/runner/sandbox_job_runner.h"
 
@@ -172,6 +173,7 @@ void RunReporter::put_job(const PlannedWorkflow& workflow, const std::string& na
 
 void RunReporter::announce(const PreparedRun& run, const fs::path& logs_root) {
   logs_root_ = logs_root;
+  for (const auto& workflow : run.broken) broken(workflow);
   for (const auto& workflow : run.workflows) {
     post(workflow_context(workflow), CommitState::pending, "Queued");
     for (const auto& job : workflow.plan.jobs()) {
@@ -183,8 +185,41 @@ void RunReporter::announce(const PreparedRun& run, const fs::path& logs_root) {
 
 scheduler::RunObserver* RunReporter::observe(const PlannedWorkflow& workflow) {
   post(workflow_context(workflow), CommitState::running, "Running");
-  observer_ = std::make_unique<WorkflowObserver>(*this, workflow);
-  return observer_.get();
+  auto observer = std::make_unique<WorkflowObserver>(*this, workflow);
+  std::lock_guard lock(mutex_);
+  auto& slot = observers_[workflow.file];
+  slot = std::move(observer);
+  return slot.get();
+}
+
+void RunReporter::broken(const BrokenWorkflow& workflow) {
+  const std::string first = workflow.messages.empty() ? "invalid workflow" : workflow.messages.front();
+  const fs::path dir = logs_root_ / log_file_stem(fs::path(workflow.file).stem().string());
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  const fs::path log = dir / (log_file_stem(kBrokenWorkflowJob) + ".log");
+  {
+    std::ofstream out(log, std::ios::trunc);
+    out << "the workflow cannot run:\n";
+    for (const auto& message : workflow.messages) out << message << "\n";
+  }
+  store::JobRecord job;
+  job.run_id = claim_.run_id;
+  job.key = workflow.file + "/" + kBrokenWorkflowJob;
+  job.workflow = workflow.name;
+  job.name = kBrokenWorkflowJob;
+  job.state = store::JobState::failure;
+  job.message = first;
+  job.log_path = log.string();
+  job.started_ms = job.finished_ms = now_();
+  {
+    std::lock_guard lock(mutex_);
+    finished_[job.key] = true;
+  }
+  if (auto put = store_.put_job(claim_, job); !put)
+    spdlog::error("event=job_not_recorded run={} job=\"{}\" error=\"{}\"", claim_.run_id, job.key,
+                  put.error().message);
+  post("sandci/" + workflow.name, CommitState::failure, "Invalid workflow: " + first);
 }
 
 void RunReporter::workflow_finished(const PlannedWorkflow& workflow, const scheduler::RunReport& report) {

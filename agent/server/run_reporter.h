@@ -38,6 +38,8 @@ std::string job_context(const PlannedWorkflow& workflow, const std::string& job_
 std::string job_context(const std::string& workflow_name, const std::string& job_name);
 // The job's key in the store, unique in the run: "<workflow file>/<job name>".
 std::string job_key(const PlannedWorkflow& workflow, const std::string& job_name);
+// What stands for a broken workflow's jobs in the store and on the run page.
+inline constexpr const char* kBrokenWorkflowJob = "workflow file";
 
 // Where a workflow's job logs go: <logs_root>/<workflow file stem>/<job>.log,
 // so jobs of the same name in two workflows keep their own logs.
@@ -54,15 +56,21 @@ class RunReporter {
               std::function<void()> statuses_changed, Metrics* metrics = nullptr);
   ~RunReporter();
 
-  // Before anything runs: every job queued, every context pending.
+  // Before anything runs: every job queued, every context pending; each broken
+  // workflow failed at once (see broken()).
   void announce(const PreparedRun& run, const std::filesystem::path& logs_root);
-  // The observer for one workflow while it runs (valid until the next call).
+  // The observer for one workflow while it runs (valid as long as the reporter).
+  // Thread-safe: workflows of a run run side by side.
   scheduler::RunObserver* observe(const PlannedWorkflow& workflow);
   // A workflow ended: its own context gets the final state.
   void workflow_finished(const PlannedWorkflow& workflow, const scheduler::RunReport& report);
   // The run ended before these workflows could run (cancelled, or an error
   // before): their jobs and contexts get `state` with `why`.
   void end_unfinished(const PreparedRun& run, forge::CommitState state, const std::string& why);
+  // A workflow that cannot run: its context `sandci/<name>` fails with the first
+  // message, and one failed entry "workflow file" stands for it in the store, its
+  // log holding every message.
+  void broken(const BrokenWorkflow& workflow);
   // One context for the whole run, for errors before any workflow is known
   // (the checkout failed, a workflow file is invalid).
   void run_level(forge::CommitState state, const std::string& description);
@@ -86,7 +94,7 @@ class RunReporter {
   std::map<std::string, std::int64_t> started_ms_;  // by job key
   std::map<std::string, bool> finished_;            // by job key
   std::map<std::string, std::vector<std::string>> added_;  // workflow file -> names of jobs added while it ran
-  std::unique_ptr<WorkflowObserver> observer_;
+  std::map<std::string, std::unique_ptr<WorkflowObserver>> observers_;  // by workflow file
 };
 
 }  // namespace sandci::agent::server

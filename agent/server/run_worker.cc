@@ -61,6 +61,18 @@ std::string status_sha(const store::RunRecord& run, const std::string& checked_o
   return hex ? sha : checked_out;
 }
 
+// The run's message when some workflows could not run: each with its errors.
+std::string broken_message(const PreparedRun& prepared) {
+  if (prepared.broken.empty()) return "";
+  std::string text = std::to_string(prepared.broken.size()) +
+                     (prepared.broken.size() == 1 ? " workflow" : " workflows") + " could not run:";
+  for (const auto& workflow : prepared.broken) {
+    text += "\n" + workflow.file + ":";
+    for (const auto& message : workflow.messages) text += "\n  " + message;
+  }
+  return text;
+}
+
 }  // namespace
 
 RunWorker::RunWorker(const config::AgentConfig& config, store::RunStore& store, sandbox::SandboxBackend& backend,
@@ -382,7 +394,8 @@ void RunWorker::process(const store::RunRecord& run, Active& active) {
     reporter.end_unfinished(*prepared, CommitState::cancelled, why);
     return finish(store::RunState::cancelled, why);
   }
-  finish(result == RunResult::success ? store::RunState::success : store::RunState::failure, "");
+  finish(result == RunResult::success ? store::RunState::success : store::RunState::failure,
+         broken_message(*prepared));
 }
 
 }  // namespace sandci::agent::server

@@ -91,5 +91,28 @@ TEST(JobSlots, NullSlotsMeanNoLimit) {
   EXPECT_TRUE(lease.held());
 }
 
+TEST(JobSlots, NestedSlotsHoldOneOfEachAndGiveBothBack) {
+  JobSlots agent(1);
+  JobSlots run(2, &agent);
+  std::atomic<bool> stop{false};
+  ASSERT_TRUE(run.acquire(stop));
+  EXPECT_EQ(run.in_use(), 1u);
+  EXPECT_EQ(agent.in_use(), 1u);
+  // The run has a slot left, the agent has none: a second job waits, then gives
+  // its run slot back when stopped.
+  std::atomic<bool> stop_second{false};
+  std::atomic<int> second{-1};
+  std::thread waiter([&] { second = run.acquire(stop_second) ? 1 : 0; });
+  ASSERT_TRUE(eventually([&] { return agent.waiting() == 1u; }));
+  EXPECT_EQ(run.in_use(), 2u);
+  stop_second = true;
+  waiter.join();
+  EXPECT_EQ(second, 0);
+  EXPECT_EQ(run.in_use(), 1u);
+  run.release();
+  EXPECT_EQ(run.in_use(), 0u);
+  EXPECT_EQ(agent.in_use(), 0u);
+}
+
 }  // namespace
 }  // namespace sandci::agent
