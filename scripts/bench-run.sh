@@ -46,6 +46,12 @@ make_repo() {  # DIR FILE TEXT
 make_repo "$work/one" .sandci/workflows/ci.yml 'on: push
 jobs:
   only: {runs-on: x, steps: [{run: "true"}]}'
+# Two trivial jobs in a row: with warm sandboxes (--warm 1) the second one finds
+# its sandbox started while the first ran.
+make_repo "$work/two" .sandci/workflows/ci.yml 'on: push
+jobs:
+  first: {runs-on: x, steps: [{run: "true"}]}
+  only: {runs-on: x, needs: first, steps: [{run: "true"}]}'
 make_repo "$work/diamond" .sandci/workflows/ci.yml 'on: push
 jobs:
   a: {runs-on: x, steps: [{run: "true"}]}
@@ -78,11 +84,14 @@ timed() {
   calc "$end - $start"
 }
 timings_flag() { "$1" run --help 2>&1 | grep -q -- --timings && echo --timings || true; }
-run_once() {  # REPO [BINARY]
-  local bin=${2:-$sandci}
+run_once() {  # REPO [BINARY [MORE OPTIONS]]
+  local repo=$1 bin=${2:-$sandci}
+  shift; shift || true
   # shellcheck disable=SC2046
-  timed "$bin" run "$1" --plain $(timings_flag "$bin") --state-dir "$work/state" --logs "$work/logs"
+  timed "$bin" run "$repo" --plain $(timings_flag "$bin") --state-dir "$work/state" --logs "$work/logs" "$@"
 }
+warm=0
+if "$sandci" run --help 2>&1 | grep -q -- --warm; then warm=1; fi
 # A trivial job's own duration (until its end is reported), from the --timings
 # table (ms precision), else the summary line (0.1 s).
 job_seconds() {
@@ -96,7 +105,7 @@ job_seconds() {
 before=${SANDCI_BENCH_BEFORE:-}
 [ -z "$before" ] || "$before" run "$work/one" --plain --state-dir "$work/state" > /dev/null
 [ "$have_glc" = 0 ] || (cd "$work/glc" && "$glc" > /dev/null 2>&1) || true  # its first run writes its cache
-declare -a one job cpu dia dia_cpu ex b_one b_job b_cpu b_dia b_dia_cpu g_dia g_cpu
+declare -a one job cpu dia dia_cpu ex w_job w_dia w_dia_cpu b_one b_job b_cpu b_dia b_dia_cpu g_dia g_cpu
 load_start=$(cut -d' ' -f1-3 /proc/loadavg)
 for i in $(seq 1 "$repeats"); do
   one+=("$(run_once "$work/one")"); cpu+=("$(cat "$work/last.cpu")"); job+=("$(job_seconds)")
@@ -107,6 +116,11 @@ for i in $(seq 1 "$repeats"); do
   dia+=("$(run_once "$work/diamond")"); dia_cpu+=("$(cat "$work/last.cpu")")
   if [ -n "$before" ]; then
     b_dia+=("$(run_once "$work/diamond" "$before")"); b_dia_cpu+=("$(cat "$work/last.cpu")")
+  fi
+  if [ "$warm" = 1 ]; then
+    run_once "$work/two" "$sandci" --warm 1 > /dev/null; w_job+=("$(job_seconds)")
+    if [ "$i" = 1 ]; then sed -n '/^timings/,/^logs:/p' "$work/last.out" | sed '$d' > "$work/warm-timings.txt"; fi
+    w_dia+=("$(run_once "$work/diamond" "$sandci" --warm 1)"); w_dia_cpu+=("$(cat "$work/last.cpu")")
   fi
   if [ "$have_glc" = 1 ]; then
     g_dia+=("$(cd "$work/glc" && timed "$glc")"); g_cpu+=("$(cat "$work/last.cpu")")
@@ -137,8 +151,17 @@ if [ -n "$before" ]; then
   printf '%-44s %8.3f %8.3f  job itself %.3f s, %.2f x floor\n' "  before: whole sandci run" "$(m "${b_one[@]}")" \
     "$(m "${b_cpu[@]}")" "$(m "${b_job[@]}")" "$(calc "$(m "${b_job[@]}") / $floor")"
 fi
+if [ "$warm" = 1 ]; then
+  w_job_m=$(m "${w_job[@]}")
+  printf '%-44s %8.3f %8s  %.2f x floor, %.3f s added over the step (target < 0.15)\n' \
+    "trivial job, warm (the job itself, --warm 1)" "$w_job_m" "" "$(calc "$w_job_m / $floor")" \
+    "$(awk '$1 == "only" {print $2 - $9}' "$work/warm-timings.txt")"
+fi
 printf '%-44s %8.3f %8.3f  %.2f x (3 jobs on its critical path) x floor\n' "4-job diamond (whole sandci run)" \
   "$dia_m" "$dia_cpu_m" "$(calc "$dia_m / ($fixed + 3 * $floor)")"
+if [ "$warm" = 1 ]; then
+  printf '%-44s %8.3f %8.3f\n' "4-job diamond, warm (--warm 1)" "$(m "${w_dia[@]}")" "$(m "${w_dia_cpu[@]}")"
+fi
 if [ -n "$before" ]; then
   printf '%-44s %8.3f %8.3f\n' "  before: 4-job diamond" "$(m "${b_dia[@]}")" "$(m "${b_dia_cpu[@]}")"
 fi
@@ -155,3 +178,7 @@ fi
 printf '%s\n' "$floor_out" | sed -n 's/^  phases/floor phases/p'
 echo "a trivial job's phases (sandci run --timings, first repeat):"
 sed 's/^/  /' "$work/timings.txt"
+if [ "$warm" = 1 ]; then
+  echo "two jobs in a row with --warm 1 (the second, 'only', took a warm sandbox):"
+  sed 's/^/  /' "$work/warm-timings.txt"
+fi

@@ -398,7 +398,7 @@ class SandboxJobRunner::JobExecution final : public ActionHost {
     spec.name_hint = log_file_stem(name_);
     const auto create_started = Clock::now();
     timings_[JobPhase::kImage] += create_started - image_started;
-    auto created = runner_.backend_.create(spec);
+    auto created = runner_.warm_->create(spec);
     const auto create_time = Clock::now() - create_started;
     if (!created) return std::unexpected("cannot start the sandbox: " + created.error().message);
     const auto bundle = (*created)->start_timings().bundle;
@@ -807,7 +807,8 @@ class SandboxJobRunner::JobExecution final : public ActionHost {
 
 SandboxJobRunner::SandboxJobRunner(JobRunnerConfig config, sandbox::SandboxBackend& backend,
                                    ImageLookup images, ArtifactStore& artifacts, SecretMasker& masker)
-    : config_(std::move(config)), backend_(backend), images_(std::move(images)),
+    : config_(std::move(config)), backend_(backend),
+      warm_(std::make_unique<sandbox::WarmPool>(backend_, config_.warm_sandboxes)), images_(std::move(images)),
       artifacts_(artifacts), masker_(masker),
       node_runtime_(config_.node_cache_dir, config_.scratch_dir.empty() ? fs::path() : config_.scratch_dir / "node") {}
 
