@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
-# `sandci run` end to end, in one run: the wall time of a 4-job diamond of trivial
-# steps and of the c-hello example pipeline, beside the physical limit
-# (critical-path length x per-job sandbox overhead, measured here too), and a
-# trivial job against the sandbox benchmark's floor (create + exec true + destroy
-# of the same image, bench_sandbox_bench --floor), with its CPU seconds.
+# `sandci run` end to end, in one run: the sandbox floor (the sandbox benchmark's
+# create + exec true + destroy of the same image, bench_sandbox_bench --floor), a
+# trivial job, a 4-job diamond of trivial steps and the c-hello example pipeline,
+# and gitlab-ci-local (shell executor: no isolation at all) on the same diamond,
+# each with wall and CPU seconds (user + system of the whole process tree) and
+# the ratios that matter.
 # Usage: bench-run.sh [BUILD_DIR] [REPEATS]   (needs the images of `make demo`)
 #   SANDCI_BENCH_IMAGES=DIR     images folder (default /var/lib/sandci/images)
 #   SANDCI_BENCH_BEFORE=BINARY  another sandci (an older build): its trivial job
-#                               is measured in the same loop, side by side
+#                               and diamond are measured in the same loop, side by side
+#   SANDCI_BENCH_TOOLS=DIR      where gitlab-ci-local is installed if missing
+#                               (default /var/cache/sandci/tools; npm registry, rsync from Debian)
 # c-hello runs only when its debian-build:12 image is there.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -16,99 +19,166 @@ build_dir=$(cd "${1:-$top/build}" && pwd)
 repeats=${2:-5}
 sandci="$build_dir/sandci"
 images=${SANDCI_BENCH_IMAGES:-/var/lib/sandci/images}
+tools=${SANDCI_BENCH_TOOLS:-/var/cache/sandci/tools}
 [ -d "$images/debian%3A12" ] || { echo "bench-run: no debian:12 in $images (run make demo first)" >&2; exit 1; }
+
+# gitlab-ci-local copies the project with rsync; its newest releases need a newer
+# Node.js than Debian 12's, so the version is pinned (the one issue 12 measured).
+glc="$tools/gitlab-ci-local/bin/gitlab-ci-local"
+glc_version=4.60
+ensure_gitlab_ci_local() {
+  command -v rsync > /dev/null || apt-get install -y rsync > /dev/null || return 1
+  [ -x "$glc" ] || npm install -g --prefix "$tools/gitlab-ci-local" "gitlab-ci-local@$glc_version" > /dev/null 2>&1
+}
+have_glc=1
+ensure_gitlab_ci_local || { have_glc=0; echo "bench-run: gitlab-ci-local not available; its row is left out" >&2; }
 
 work=$(mktemp -d /tmp/sandci-bench-run.XXXXXX)
 trap 'rm -rf "$work"' EXIT
 mkdir -p "$work/state" && ln -s "$images" "$work/state/images"
 
-make_repo() {  # DIR WORKFLOW-TEXT
-  mkdir -p "$1/.sandci/workflows"
-  printf '%s\n' "$2" > "$1/.sandci/workflows/ci.yml"
+make_repo() {  # DIR FILE TEXT
+  mkdir -p "$(dirname "$1/$2")"
+  printf '%s\n' "$3" > "$1/$2"
   git -C "$1" init -q -b main && git -C "$1" add -A
   git -C "$1" -c user.name=b -c user.email=b@b.invalid commit -q -m bench
 }
-make_repo "$work/one" 'on: push
+make_repo "$work/one" .sandci/workflows/ci.yml 'on: push
 jobs:
   only: {runs-on: x, steps: [{run: "true"}]}'
-make_repo "$work/diamond" 'on: push
+# Two trivial jobs in a row: with warm sandboxes (--warm 1) the second one finds
+# its sandbox started while the first ran.
+make_repo "$work/two" .sandci/workflows/ci.yml 'on: push
+jobs:
+  first: {runs-on: x, steps: [{run: "true"}]}
+  only: {runs-on: x, needs: first, steps: [{run: "true"}]}'
+make_repo "$work/diamond" .sandci/workflows/ci.yml 'on: push
 jobs:
   a: {runs-on: x, steps: [{run: "true"}]}
   b: {runs-on: x, needs: a, steps: [{run: "true"}]}
   c: {runs-on: x, needs: a, steps: [{run: "true"}]}
   d: {runs-on: x, needs: [b, c], steps: [{run: "true"}]}'
+make_repo "$work/glc" .gitlab-ci.yml 'stages: [one, two, three]
+a: {stage: one, script: ["true"]}
+b: {stage: two, needs: [a], script: ["true"]}
+c: {stage: two, needs: [a], script: ["true"]}
+d: {stage: three, needs: [b, c], script: ["true"]}'
 with_example=0
 if [ -d "$images/debian-build%3A12" ]; then with_example=1; fi
-cp -a "$top/examples/c-hello/." "$work/c-hello/" 2>/dev/null || { mkdir -p "$work/c-hello" && cp -a "$top/examples/c-hello/." "$work/c-hello/"; }
+mkdir -p "$work/c-hello" && cp -a "$top/examples/c-hello/." "$work/c-hello/"
 git -C "$work/c-hello" init -q -b main && git -C "$work/c-hello" add -A
 git -C "$work/c-hello" -c user.name=b -c user.email=b@b.invalid commit -q -m bench
 
-# Wall seconds of one `sandci run` (binary $2, default $sandci); the job
-# durations and --timings table go to $work/last.out, the CPU seconds of the
-# whole process tree (user + system, runsc and the sandbox included: they are
-# waited-for descendants) to $work/last.cpu.
-run_once() {
-  local start end bin=${2:-$sandci} timings=--timings
-  [ "$bin" = "$sandci" ] || timings=
+calc() { awk "BEGIN { print $* }"; }
+median() { sort -n | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
+# Wall seconds of one command; its CPU seconds (user + system of the whole
+# process tree: runsc and the sandbox are waited-for descendants) go to
+# $work/last.cpu, its output to $work/last.out.
+timed() {
+  local start end
   start=$(date +%s.%N)
-  /usr/bin/time -f '%U %S' -o "$work/last.time" \
-    "$bin" run "$1" --plain $timings --state-dir "$work/state" --logs "$work/logs" > "$work/last.out" 2>&1 \
+  /usr/bin/time -f '%U %S' -o "$work/last.time" "$@" > "$work/last.out" 2>&1 \
     || { cat "$work/last.out" >&2; exit 1; }
   end=$(date +%s.%N)
   awk '{print $1 + $2}' "$work/last.time" > "$work/last.cpu"
   calc "$end - $start"
 }
-calc() { awk "BEGIN { print $* }"; }
-median() { sort -n | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
+timings_flag() { "$1" run --help 2>&1 | grep -q -- --timings && echo --timings || true; }
+run_once() {  # REPO [BINARY [MORE OPTIONS]]
+  local repo=$1 bin=${2:-$sandci}
+  shift; shift || true
+  # shellcheck disable=SC2046
+  timed "$bin" run "$repo" --plain $(timings_flag "$bin") --state-dir "$work/state" --logs "$work/logs" "$@"
+}
+warm=0
+if "$sandci" run --help 2>&1 | grep -q -- --warm; then warm=1; fi
+# A trivial job's own duration (until its end is reported), from the --timings
+# table (ms precision), else the summary line (0.1 s).
+job_seconds() {
+  local t
+  t=$(awk '$1 == "only" && $2 ~ /^[0-9.]+$/ {print $2}' "$work/last.out")
+  [ -n "$t" ] || t=$(sed -n 's/^\[only\] success (\([0-9.]*\)s)$/\1/p' "$work/last.out")
+  echo "$t"
+}
 
 "$sandci" run "$work/one" --plain --state-dir "$work/state" > /dev/null  # warm the mirror cache
 before=${SANDCI_BENCH_BEFORE:-}
 [ -z "$before" ] || "$before" run "$work/one" --plain --state-dir "$work/state" > /dev/null
-declare -a one diamond example job cpu b_one b_job b_cpu
+[ "$have_glc" = 0 ] || (cd "$work/glc" && "$glc" > /dev/null 2>&1) || true  # its first run writes its cache
+declare -a one job cpu dia dia_cpu ex w_job w_dia w_dia_cpu b_one b_job b_cpu b_dia b_dia_cpu g_dia g_cpu
+load_start=$(cut -d' ' -f1-3 /proc/loadavg)
 for i in $(seq 1 "$repeats"); do
-  one+=("$(run_once "$work/one")")
-  cpu+=("$(cat "$work/last.cpu")")
-  # A trivial job's own duration (sandbox start, one step, teardown), from the
-  # --timings table (ms precision; the summary line rounds to 0.1 s).
-  job+=("$(awk '$1 == "only" && $2 ~ /^[0-9.]+$/ {print $2}' "$work/last.out")")
+  one+=("$(run_once "$work/one")"); cpu+=("$(cat "$work/last.cpu")"); job+=("$(job_seconds)")
   if [ "$i" = 1 ]; then sed -n '/^timings/,/^logs:/p' "$work/last.out" | sed '$d' > "$work/timings.txt"; fi
   if [ -n "$before" ]; then
-    b_one+=("$(run_once "$work/one" "$before")")
-    b_cpu+=("$(cat "$work/last.cpu")")
-    b_job+=("$(sed -n 's/^\[only\] success (\([0-9.]*\)s)$/\1/p' "$work/last.out")")
+    b_one+=("$(run_once "$work/one" "$before")"); b_cpu+=("$(cat "$work/last.cpu")"); b_job+=("$(job_seconds)")
   fi
-  diamond+=("$(run_once "$work/diamond")")
-  if [ "$with_example" = 1 ]; then example+=("$(run_once "$work/c-hello")"); fi
+  dia+=("$(run_once "$work/diamond")"); dia_cpu+=("$(cat "$work/last.cpu")")
+  if [ -n "$before" ]; then
+    b_dia+=("$(run_once "$work/diamond" "$before")"); b_dia_cpu+=("$(cat "$work/last.cpu")")
+  fi
+  if [ "$warm" = 1 ]; then
+    run_once "$work/two" "$sandci" --warm 1 > /dev/null; w_job+=("$(job_seconds)")
+    if [ "$i" = 1 ]; then sed -n '/^timings/,/^logs:/p' "$work/last.out" | sed '$d' > "$work/warm-timings.txt"; fi
+    w_dia+=("$(run_once "$work/diamond" "$sandci" --warm 1)"); w_dia_cpu+=("$(cat "$work/last.cpu")")
+  fi
+  if [ "$have_glc" = 1 ]; then
+    g_dia+=("$(cd "$work/glc" && timed "$glc")"); g_cpu+=("$(cat "$work/last.cpu")")
+  fi
+  if [ "$with_example" = 1 ]; then ex+=("$(run_once "$work/c-hello")"); fi
 done
-# The floor: the sandbox benchmark's job on the same image, right after.
-floor_out=$("$build_dir/tests/bench_sandbox_bench" --floor --jobs $((repeats * 4)) --rootfs "$images/debian%3A12/rootfs")
+# The floor: the sandbox benchmark's job on the same image, right after; its CPU
+# per job is the benchmark's CPU over its jobs (3 warm-up jobs included).
+floor_jobs=$((repeats * 4))
+floor_wall=$(timed "$build_dir/tests/bench_sandbox_bench" --floor --jobs "$floor_jobs" --rootfs "$images/debian%3A12/rootfs")
+floor_out=$(cat "$work/last.out")
 floor=$(printf '%s\n' "$floor_out" | sed -n 's/^sandci job: create .* p50 *\([0-9.]*\) s.*/\1/p')
-one_m=$(printf '%s\n' "${one[@]}" | median)
-job_m=$(printf '%s\n' "${job[@]}" | median)
-dia_m=$(printf '%s\n' "${diamond[@]}" | median)
-cpu_m=$(printf '%s\n' "${cpu[@]}" | median)
-fixed=$(calc "$one_m - $job_m")           # checkout, loading, start-up: once per run
-limit=$(calc "$fixed + 3 * $job_m")        # the diamond's critical path is 3 jobs long
-ex_limit=$(calc "$fixed + 4 * $job_m")     # c-hello's: version, build, test, report
-printf 'medians of %d runs on %d cores, load average %s\n' "$repeats" "$(nproc)" "$(cut -d' ' -f1 /proc/loadavg)"
-printf '  one trivial job, whole run     %6.2f s  (job itself %.3f s, fixed per run %.2f s), CPU %.2f s per run\n' \
-  "$one_m" "$job_m" "$fixed" "$cpu_m"
-printf '  sandbox floor (create + exec true + destroy, p50)  %.3f s: trivial job / floor = %.2f (target <= 1.2)\n' \
-  "$floor" "$(calc "$job_m / $floor")"
+floor_cpu=$(calc "$(cat "$work/last.cpu") / ($floor_jobs + 3)")
+load_end=$(cut -d' ' -f1-3 /proc/loadavg)
+m() { printf '%s\n' "$@" | median; }
+one_m=$(m "${one[@]}"); job_m=$(m "${job[@]}"); cpu_m=$(m "${cpu[@]}")
+dia_m=$(m "${dia[@]}"); dia_cpu_m=$(m "${dia_cpu[@]}")
+fixed=$(calc "$one_m - $job_m")  # checkout, loading, start-up: once per run
+
+printf 'medians of %d runs on %d cores; load average %s at the start, %s at the end (floor: %s s of wall for %d jobs)\n' \
+  "$repeats" "$(nproc)" "$load_start" "$load_end" "$floor_wall" "$floor_jobs"
+printf '%-44s %8s %8s  %s\n' "" "wall s" "CPU s" "ratio"
+printf '%-44s %8.3f %8.3f  %s\n' "sandbox floor (create + exec true + destroy)" "$floor" "$floor_cpu" "1.00"
+printf '%-44s %8.3f %8s  %.2f x floor (target <= 1.2)\n' "trivial job, cold (the job itself)" "$job_m" "" \
+  "$(calc "$job_m / $floor")"
+printf '%-44s %8.3f %8.3f  fixed per run %.3f s\n' "trivial job, cold (whole sandci run)" "$one_m" "$cpu_m" "$fixed"
 if [ -n "$before" ]; then
-  b_one_m=$(printf '%s\n' "${b_one[@]}" | median)
-  b_job_m=$(printf '%s\n' "${b_job[@]}" | median)
-  b_cpu_m=$(printf '%s\n' "${b_cpu[@]}" | median)
-  printf '  before (%s): whole run %.2f s, job itself %.1f s (0.1 s steps), CPU %.2f s per run\n' \
-    "$before" "$b_one_m" "$b_job_m" "$b_cpu_m"
+  printf '%-44s %8.3f %8.3f  job itself %.3f s, %.2f x floor\n' "  before: whole sandci run" "$(m "${b_one[@]}")" \
+    "$(m "${b_cpu[@]}")" "$(m "${b_job[@]}")" "$(calc "$(m "${b_job[@]}") / $floor")"
 fi
-printf '  4-job diamond                  %6.2f s  limit %.2f s  ratio %.2f\n' "$dia_m" "$limit" "$(calc "$dia_m / $limit")"
+if [ "$warm" = 1 ]; then
+  w_job_m=$(m "${w_job[@]}")
+  printf '%-44s %8.3f %8s  %.2f x floor, %.3f s added over the step (target < 0.15)\n' \
+    "trivial job, warm (the job itself, --warm 1)" "$w_job_m" "" "$(calc "$w_job_m / $floor")" \
+    "$(awk '$1 == "only" {print $2 - $9}' "$work/warm-timings.txt")"
+fi
+printf '%-44s %8.3f %8.3f  %.2f x (3 jobs on its critical path) x floor\n' "4-job diamond (whole sandci run)" \
+  "$dia_m" "$dia_cpu_m" "$(calc "$dia_m / ($fixed + 3 * $floor)")"
+if [ "$warm" = 1 ]; then
+  printf '%-44s %8.3f %8.3f\n' "4-job diamond, warm (--warm 1)" "$(m "${w_dia[@]}")" "$(m "${w_dia_cpu[@]}")"
+fi
+if [ -n "$before" ]; then
+  printf '%-44s %8.3f %8.3f\n' "  before: 4-job diamond" "$(m "${b_dia[@]}")" "$(m "${b_dia_cpu[@]}")"
+fi
+if [ "$have_glc" = 1 ]; then
+  g_m=$(m "${g_dia[@]}")
+  printf '%-44s %8.3f %8.3f  sandci diamond / gitlab-ci-local = %.2f\n' \
+    "gitlab-ci-local $glc_version, same diamond, shell" "$g_m" "$(m "${g_cpu[@]}")" "$(calc "$dia_m / $g_m")"
+fi
 if [ "$with_example" = 1 ]; then
-  ex_m=$(printf '%s\n' "${example[@]}" | median)
-  printf '  c-hello pipeline (7 jobs)      %6.2f s  limit %.2f s  ratio %.2f (its steps do real work)\n' "$ex_m" "$ex_limit" "$(calc "$ex_m / $ex_limit")"
+  printf '%-44s %8.3f %8s  (its steps do real work)\n' "c-hello pipeline (7 jobs)" "$(m "${ex[@]}")" ""
 else
-  printf '  c-hello pipeline: not run (no debian-build:12 image in %s)\n' "$images"
+  printf 'c-hello pipeline: not run (no debian-build:12 image in %s)\n' "$images"
 fi
-printf '%s\n' "$floor_out" | sed -n 's/^  phases/  floor phases/p'
+printf '%s\n' "$floor_out" | sed -n 's/^  phases/floor phases/p'
 echo "a trivial job's phases (sandci run --timings, first repeat):"
 sed 's/^/  /' "$work/timings.txt"
+if [ "$warm" = 1 ]; then
+  echo "two jobs in a row with --warm 1 (the second, 'only', took a warm sandbox):"
+  sed 's/^/  /' "$work/warm-timings.txt"
+fi

@@ -97,6 +97,10 @@ void add_run_command(CLI::App& app, CommandAction& action) {
                   "(default: $SANDCI_ACTIONS_SOURCE, else https://github.com)");
   cmd->add_flag("--plain", opts->plain, "Plain [job] lines even on a terminal");
   cmd->add_flag("--timings", opts->timings, "After the summary, where each job's time went, phase by phase");
+  cmd->add_option("--warm", opts->warm,
+                  "Sandboxes kept started ahead for the next jobs of the same image and mounts, each used by one job "
+                  "only (0: every job starts its own)")
+      ->capture_default_str();
   cmd->add_option("--keep-runs", opts->keep_runs, "Run folders kept under <state>/runs, this one included")
       ->capture_default_str()
       ->check(CLI::PositiveNumber);

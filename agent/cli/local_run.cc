@@ -462,6 +462,7 @@ int run_local(const LocalRunOptions& given, std::atomic<bool>& cancel) {
   env.run_id = std::to_string(std::time(nullptr));
   JobTimingsLog timings;
   if (options.timings) env.timings = &timings;
+  env.warm_sandboxes = options.warm;
   env.actions = &actions;
   CacheStore cache(state_dir / "cache", options.cache_mib << 20);
   env.cache = &cache;

@@ -38,6 +38,7 @@ struct LocalRunOptions {
   std::uint64_t memory_mib = 4096;  // per job
   bool plain = false;               // plain lines even on a terminal
   bool timings = false;             // print each job's phase timings after the summary
+  std::size_t warm = 0;             // sandboxes started ahead per image and spec (0: none)
   std::size_t keep_runs = 20;       // run folders kept under <state>/runs, this one included
   // Where `uses: owner/repo@ref` is fetched from (cached under <state>/actions);
   // empty: $SANDCI_ACTIONS_SOURCE, else https://github.com.

@@ -21,7 +21,7 @@ enum class JobPhase {
   kRunnerFiles,   // the runner's own files inside the sandbox (script, event)
   kFileCommands,  // reading $GITHUB_OUTPUT & co. back after the steps
   kArtifacts,     // upload-artifact / download-artifact copies
-  kTeardown,      // destroying the sandbox
+  kTeardown,      // destroying the sandbox, after the job's end was reported (not in total)
   kCount,
 };
 
@@ -37,7 +37,7 @@ struct StepTiming {
 struct JobTimings {
   std::size_t index = 0;  // the job's index in its plan
   std::string job;        // its display name
-  std::chrono::nanoseconds total{0};
+  std::chrono::nanoseconds total{0};  // until the job's end was reported
   std::chrono::nanoseconds phases[static_cast<std::size_t>(JobPhase::kCount)]{};
   std::vector<StepTiming> steps;
 

@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <ctime>
 #include <fstream>
+#include <optional>
 #include <sstream>
 #include <system_error>
 
@@ -193,16 +194,28 @@ class SandboxJobRunner::JobExecution final : public ActionHost {
       : runner_(runner), running_(running), request_(std::move(request)), context_(std::move(context)),
         job_(*request_.job), name_(request_.concrete->name) {}
 
+  // Runs the job up to its outcome; the sandbox (and its slot) outlive it until tear_down().
   scheduler::JobOutcome run() {
     const auto started = Clock::now();
     auto outcome = run_timed();
     timings_.total = Clock::now() - started;
+    return outcome;
+  }
+
+  // Destroys the sandbox once the job's end has been reported: the jobs that
+  // needed this one start meanwhile. The runner's thread waits for it, so no
+  // sandbox outlives the runner. Then the slot is free and the timings are final.
+  void tear_down() {
+    if (sandbox_owned_) {
+      PhaseTimer timer(timings_, JobPhase::kTeardown);
+      sandbox_owned_.reset();
+    }
+    slot_.reset();
     if (runner_.config_.timings) {
       timings_.index = request_.index;
       timings_.job = name_;
       runner_.config_.timings->add(std::move(timings_));
     }
-    return outcome;
   }
 
  private:
@@ -237,9 +250,9 @@ class SandboxJobRunner::JobExecution final : public ActionHost {
       return {Result::skipped, {}, why};
     }
     auto slot_wait = std::make_optional<PhaseTimer>(timings_, JobPhase::kSlot);
-    SlotLease slot(runner_.config_.slots, running_.stop);
+    slot_.emplace(runner_.config_.slots, running_.stop);
     slot_wait.reset();
-    if (!slot.held()) return fail("cancelled while waiting for a free slot");
+    if (!slot_->held()) return fail("cancelled while waiting for a free slot");
     ActionRunnerOptions action_options;
     action_options.source = runner_.config_.actions;
     action_options.node = &runner_.node_runtime_;
@@ -258,10 +271,10 @@ class SandboxJobRunner::JobExecution final : public ActionHost {
       std::lock_guard lock(running_.mutex);
       running_.sandbox = nullptr;
     }
-    {
-      PhaseTimer timer(timings_, JobPhase::kTeardown);
-      sandbox->reset();  // destroys the container before the job is reported done
-    }
+    // Stopped now, so nothing it left running uses CPU while the end is reported;
+    // destroyed (bundle, cgroup, runsc state) by tear_down().
+    (*sandbox)->kill();
+    sandbox_owned_ = std::move(*sandbox);
     return outcome;
   }
 
@@ -385,7 +398,7 @@ class SandboxJobRunner::JobExecution final : public ActionHost {
     spec.name_hint = log_file_stem(name_);
     const auto create_started = Clock::now();
     timings_[JobPhase::kImage] += create_started - image_started;
-    auto created = runner_.backend_.create(spec);
+    auto created = runner_.warm_->create(spec);
     const auto create_time = Clock::now() - create_started;
     if (!created) return std::unexpected("cannot start the sandbox: " + created.error().message);
     const auto bundle = (*created)->start_timings().bundle;
@@ -782,6 +795,8 @@ class SandboxJobRunner::JobExecution final : public ActionHost {
   std::uint64_t log_bytes_ = 0;
   bool log_truncated_ = false;
   sandbox::Sandbox* sandbox_ = nullptr;
+  std::optional<SlotLease> slot_;  // held until the sandbox is gone
+  std::unique_ptr<sandbox::Sandbox> sandbox_owned_;  // after run(), until tear_down()
   std::string path_prefix_;  // from $GITHUB_PATH, newest first
   JobTimings timings_;
   int scratch_counter_ = 0;
@@ -792,7 +807,8 @@ class SandboxJobRunner::JobExecution final : public ActionHost {
 
 SandboxJobRunner::SandboxJobRunner(JobRunnerConfig config, sandbox::SandboxBackend& backend,
                                    ImageLookup images, ArtifactStore& artifacts, SecretMasker& masker)
-    : config_(std::move(config)), backend_(backend), images_(std::move(images)),
+    : config_(std::move(config)), backend_(backend),
+      warm_(std::make_unique<sandbox::WarmPool>(backend_, config_.warm_sandboxes)), images_(std::move(images)),
       artifacts_(artifacts), masker_(masker),
       node_runtime_(config_.node_cache_dir, config_.scratch_dir.empty() ? fs::path() : config_.scratch_dir / "node") {}
 
@@ -851,14 +867,18 @@ void SandboxJobRunner::run_job(std::shared_ptr<Running> running, scheduler::JobR
                                scheduler::EvalContext context) {
   const std::size_t index = request.index;
   scheduler::JobOutcome outcome;
+  std::optional<JobExecution> execution;
   try {
-    outcome = JobExecution(*this, *running, std::move(request), std::move(context)).run();
+    execution.emplace(*this, *running, std::move(request), std::move(context));
+    outcome = execution->run();
   } catch (const std::exception& e) {
     // A bug of ours must not take the whole run down: the job fails, visibly.
     outcome.result = Result::failure;
     outcome.message = std::string("internal error: ") + e.what();
   }
   complete(index, std::move(outcome));
+  // Off the critical path: the executor already has the job's end.
+  if (execution) execution->tear_down();
 }
 
 void SandboxJobRunner::complete(std::size_t index, scheduler::JobOutcome outcome) {

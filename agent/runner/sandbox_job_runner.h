@@ -32,6 +32,7 @@
 #include "agent/runner/secret_masker.h"
 #include "sandbox/image_store.h"
 #include "sandbox/sandbox.h"
+#include "sandbox/warm_pool.h"
 #include "scheduler/job_runner.h"
 
 namespace sandci::agent {
@@ -56,6 +57,8 @@ struct JobRunnerConfig {
   std::uint64_t log_limit_bytes = 0;
   // Where each job's phase timings go when it ends (`sandci run --timings`); may be null.
   JobTimingsLog* timings = nullptr;
+  // Sandboxes kept started ahead per sandbox spec (sandbox/warm_pool.h); 0: none.
+  std::size_t warm_sandboxes = 0;
   // Where `uses: owner/repo[/path]@ref` actions come from. Null: a step using a
   // remote action fails, saying that remote actions need an actions source.
   ActionSource* actions = nullptr;
@@ -102,6 +105,7 @@ class SandboxJobRunner final : public scheduler::JobRunner {
 
   JobRunnerConfig config_;
   sandbox::SandboxBackend& backend_;
+  std::unique_ptr<sandbox::WarmPool> warm_;  // over backend_; jobs create through it
   ImageLookup images_;
   ArtifactStore& artifacts_;
   SecretMasker& masker_;

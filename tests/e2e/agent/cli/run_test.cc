@@ -387,6 +387,34 @@ jobs:
   EXPECT_NE(r.output.find("\nafter ", table), std::string::npos) << r.output;
 }
 
+// --warm 1: later jobs take sandboxes started ahead, each a fresh one: nothing an
+// earlier job left in /tmp, the root or /workspace is there; no sandbox is left.
+TEST_F(RunTest, WarmSandboxesAreFreshForEachJob) {
+  workflow(R"Y(on: push
+jobs:
+  first:
+    runs-on: x
+    steps:
+      - run: echo mark > /tmp/mark && echo mark > /etc/mark && echo mark > /workspace/mark
+  second:
+    runs-on: x
+    needs: first
+    steps:
+      - run: for f in /tmp/mark /etc/mark /workspace/mark; do test -e "$f" && echo "saw $f"; done; uname -r
+  third:
+    runs-on: x
+    needs: second
+    steps:
+      - run: for f in /tmp/mark /etc/mark /workspace/mark; do test -e "$f" && echo "saw $f"; done; echo third ran
+)Y");
+  auto r = run({"--warm", "1", "--timings"});
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_EQ(r.output.find("saw /"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("[second] 4.4.0"), std::string::npos) << "still gVisor\n" << r.output;
+  EXPECT_NE(r.output.find("[third] third ran"), std::string::npos) << r.output;
+  EXPECT_FALSE(fs::exists(repo_.path() / "mark"));
+}
+
 // HEAD is what runs; --dirty runs the working tree as it is.
 TEST_F(RunTest, CommittedHeadUnlessDirty) {
   workflow("on: push\njobs:\n  show:\n    runs-on: x\n    steps:\n      - run: cat file.txt\n",
