@@ -92,7 +92,7 @@ TEST_F(PagesAccessTest, PrivateRunsNeedATokenPublicOnesAreOpenAndTheDagHasItsEdg
   accepted = deliver(ForgeKind::github, "push", "b-1", github_push("bob/open", clone_url("bob/open"), open_sha));
   ASSERT_EQ(accepted.status, 202) << accepted.body;
   const std::int64_t open = run_id_of(accepted);
-  ASSERT_TRUE(eventually([&] { return finished_as_admin(hidden) && finished_as_admin(open); })) << slurp(log_file());
+  ASSERT_TRUE(eventually([&] { return finished_as_admin(hidden) && finished_as_admin(open); }, 400s)) << slurp(log_file());
   ASSERT_EQ(state_as_admin(hidden), "success");
 
   const std::string run = "/runs/" + std::to_string(hidden);
