@@ -25,6 +25,7 @@
 #include <string>
 
 #include "agent/config/agent_config.h"
+#include "agent/config/live_config.h"
 #include "agent/http/http_types.h"
 #include "agent/runner/job_slots.h"
 #include "agent/server/metrics.h"
@@ -37,7 +38,7 @@ namespace sandci::agent::server {
 class Routes {
  public:
   using Now = std::function<std::int64_t()>;
-  Routes(const config::AgentConfig& config, store::RunStore& store, WebhookIntake& intake, Now now,
+  Routes(config::ConfigRef config, store::RunStore& store, WebhookIntake& intake, Now now,
          std::function<void(std::int64_t)> queued, Metrics* metrics = nullptr, const JobSlots* slots = nullptr,
          Readiness* readiness = nullptr);
 
@@ -59,7 +60,7 @@ class Routes {
   http::HttpResponse run_actions(std::int64_t id);
   http::HttpResponse runs_json(const http::HttpRequest& request);
 
-  const config::AgentConfig& config_;
+  config::ConfigRef config_;  // a snapshot per piece of work: the agent reloads it on SIGHUP
   store::RunStore& store_;
   WebhookIntake& intake_;
   Now now_;
