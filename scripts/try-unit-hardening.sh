@@ -17,7 +17,9 @@ here=$(cd "$(dirname "$0")" && pwd)
 sandci=$(realpath "${1:-$here/../build/sandci}")
 shift || true
 only=("$@")
-images=${SANDCI_TEST_IMAGES:-/var/cache/sandci/image-test-state/images}
+images=$(realpath "${SANDCI_TEST_IMAGES:-/var/cache/sandci/image-test-state/images}")
+# The job images are shared with the tests and linked into the state dir; under
+# ProtectSystem=strict the state dir (with its images) is writable, so they are too.
 [ "$(id -u)" = 0 ] || { echo "run as root (runsc needs it)" >&2; exit 2; }
 [ -x "$sandci" ] || { echo "no sandci binary at $sandci" >&2; exit 2; }
 [ -d "$images" ] || { echo "no job images at $images (scripts/test-setup.sh)" >&2; exit 2; }
@@ -110,7 +112,7 @@ trial baseline "(nothing)" env
 trial NoNewPrivileges "NoNewPrivileges=yes" setpriv --no-new-privs --
 trial ProtectSystem-full "ProtectSystem=full" mns 'ro_bind /usr; ro_bind /boot; ro_bind /efi; ro_bind /etc'
 trial ProtectSystem-strict "ProtectSystem=strict + StateDirectory + PrivateTmp" \
-  mns "ro_tree /; rw_path $work; $private_tmp"
+  mns "ro_tree /; rw_path $work; rw_path $images; $private_tmp"
 trial ProtectSystem-strict-noRW "ProtectSystem=strict, no ReadWritePaths" mns "ro_tree /; $private_tmp"
 trial PrivateTmp "PrivateTmp=yes" mns "$private_tmp"
 trial ProtectHome-yes "ProtectHome=yes" mns 'inaccessible /home; inaccessible /root; inaccessible /run/user'
@@ -174,7 +176,7 @@ if [ -n "$seccomp_exec" ]; then
   unit_filter=$(for g in @clock @cpu-emulation @module @obsolete @raw-io @reboot @resources @swap; do group $g; done | paste -sd, -)
   trial unit-as-written "all the directives the unit keeps, at once" \
     mns "umask 077; mount -t proc -o hidepid=invisible,nosuid,nodev,noexec proc /proc;
-         ro_tree /; rw_path $work; $private_tmp; inaccessible /home; inaccessible /root; inaccessible /run/user;
+         ro_tree /; rw_path $work; rw_path $images; $private_tmp; inaccessible /home; inaccessible /root; inaccessible /run/user;
          for p in /proc/sys /proc/sysrq-trigger /proc/irq /proc/bus /proc/fs; do ro_bind \$p; done; $sys_ro_but_cgroup;
          mask_file /proc/kmsg; mask_file /dev/kmsg; inaccessible /usr/lib/modules; inaccessible /lib/modules" \
     unshare -u -- setpriv --no-new-privs --bounding-set "$(echo "-all,+$kept" | sed 's/,\([a-z]\)/,+\1/g; s/+-all/-all/')" \
