@@ -14,8 +14,10 @@ BUILD_PKGS=(
 # images for `sandci image pull`; busybox-static makes tiny test images; git-daemon
 # and lighttpd/fcgiwrap serve repositories on 127.0.0.1 in the git tests, which also
 # start their own sshd (openssh-server) on a loopback port for the SSH key path.
+# libseccomp-dev: scripts/try-unit-hardening.sh builds a small seccomp helper to try
+# the unit's system call filters on a real job.
 RUNTIME_PKGS=(chromium debootstrap skopeo busybox-static lighttpd fcgiwrap iproute2 procps psmisc
-              openssh-server)
+              openssh-server libseccomp-dev)
 
 missing() {
   local p

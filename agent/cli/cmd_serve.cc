@@ -1,5 +1,6 @@
 // `sandci serve`: the agent (signed webhooks in, sandboxed runs, commit statuses
 // out), and `sandci serve --check-config` to validate its configuration.
+#include <filesystem>
 #include <iostream>
 #include <memory>
 
@@ -23,7 +24,10 @@ int serve_command(const std::string& file, bool check_only) {
               << ", capacity " << config.capacity << ", state " << config.state_dir.string() << "\n";
     return kExitOk;
   }
-  return server::serve(*loaded.config) == 0 ? kExitOk : kExitRunFailed;
+  // Absolute: SIGHUP re-reads it whatever the folder the agent is in by then.
+  std::error_code ec;
+  const auto absolute = std::filesystem::absolute(file, ec);
+  return server::serve(*loaded.config, ec ? std::filesystem::path(file) : absolute) == 0 ? kExitOk : kExitRunFailed;
 }
 
 }  // namespace

@@ -1,8 +1,12 @@
 #include "agent/http/http_server.h"
 
+#include <sys/socket.h>
+
 #include <algorithm>
 #include <array>
 #include <atomic>
+#include <cerrno>
+#include <cstring>
 #include <future>
 #include <mutex>
 #include <thread>
@@ -148,6 +152,7 @@ struct HttpServer::Core {
   std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work;
   std::thread net_thread;
   std::uint16_t bound_port = 0;
+  std::string bound_address;
   std::chrono::steady_clock::time_point last_refusal_log{};  // network thread only
 
   std::atomic<std::size_t> open{0};
@@ -486,11 +491,34 @@ std::optional<std::string> load_tls(asio::ssl::context& ctx, const TlsFiles& fil
   return std::nullopt;
 }
 
+
+// Takes over a socket someone else bound and put in listening state (systemd, for
+// socket activation): only a listening IPv4 or IPv6 stream socket will do.
+std::optional<std::string> adopt_listener(tcp::acceptor& acceptor, int fd) {
+  const std::string where = "listening socket (fd " + std::to_string(fd) + ")";
+  int type = 0, listening = 0;
+  socklen_t size = sizeof type;
+  if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &size) != 0) return where + ": not a socket";
+  size = sizeof listening;
+  if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &size) != 0 || type != SOCK_STREAM || !listening)
+    return where + ": not a listening stream socket";
+  sockaddr_storage local{};
+  socklen_t length = sizeof local;
+  if (getsockname(fd, reinterpret_cast<sockaddr*>(&local), &length) != 0) return where + ": " + std::strerror(errno);
+  if (local.ss_family != AF_INET && local.ss_family != AF_INET6)
+    return where + ": not an IPv4 or IPv6 socket (a unix socket is not supported)";
+  error_code ec;
+  acceptor.assign(local.ss_family == AF_INET6 ? tcp::v6() : tcp::v4(), fd, ec);
+  if (ec) return where + ": " + ec.message();
+  return std::nullopt;
+}
+
 }  // namespace
 
 std::expected<std::unique_ptr<HttpServer>, std::string> HttpServer::start(HttpServerOptions options,
                                                                           Handler handler) {
   if (!handler) return std::unexpected("HTTP server: no handler");
+  if (options.listen_fd >= 0) options.address = "0.0.0.0";  // unused: the socket is adopted as bound
   if (options.handler_threads == 0) return std::unexpected("HTTP server: handler_threads must be at least 1");
   if (options.max_connections == 0) return std::unexpected("HTTP server: max_connections must be at least 1");
   error_code ec;
@@ -506,12 +534,18 @@ std::expected<std::unique_ptr<HttpServer>, std::string> HttpServer::start(HttpSe
     if (auto error = load_tls(*core->tls, *core->options.tls)) return std::unexpected("HTTP server: " + *error);
   }
   auto& acceptor = core->acceptor;
-  acceptor.open(endpoint.protocol(), ec);
-  if (!ec) acceptor.set_option(tcp::acceptor::reuse_address(true), ec);
-  if (!ec) acceptor.bind(endpoint, ec);
-  if (!ec) acceptor.listen(asio::socket_base::max_listen_connections, ec);
-  if (ec) return std::unexpected(where + ": " + ec.message());
-  core->bound_port = acceptor.local_endpoint(ec).port();
+  if (core->options.listen_fd >= 0) {
+    if (auto error = adopt_listener(acceptor, core->options.listen_fd)) return std::unexpected("HTTP server: " + *error);
+  } else {
+    acceptor.open(endpoint.protocol(), ec);
+    if (!ec) acceptor.set_option(tcp::acceptor::reuse_address(true), ec);
+    if (!ec) acceptor.bind(endpoint, ec);
+    if (!ec) acceptor.listen(asio::socket_base::max_listen_connections, ec);
+    if (ec) return std::unexpected(where + ": " + ec.message());
+  }
+  const auto local = acceptor.local_endpoint(ec);
+  core->bound_port = local.port();
+  core->bound_address = printable(local.address());
 
   core->work.emplace(core->io.get_executor());
   core->do_accept(core);
@@ -534,6 +568,8 @@ HttpServer::HttpServer(std::shared_ptr<Core> core) : core_(std::move(core)) {}
 HttpServer::~HttpServer() { stop(); }
 
 std::uint16_t HttpServer::port() const { return core_->bound_port; }
+
+std::string HttpServer::address() const { return core_->bound_address; }
 
 std::size_t HttpServer::open_connections() const { return core_->open.load(); }
 

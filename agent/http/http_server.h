@@ -44,6 +44,9 @@ struct TlsFiles {
 struct HttpServerOptions {
   std::string address = "127.0.0.1";  // an IPv4 or IPv6 address ("0.0.0.0", "::")
   std::uint16_t port = 0;             // 0: any free port (see HttpServer::port())
+  // >= 0: a TCP socket already bound and listening (systemd socket activation) that
+  // the server takes over and closes when it stops; address and port are then unused.
+  int listen_fd = -1;
   std::optional<TlsFiles> tls{};      // set: HTTPS only
   std::size_t max_header_bytes = 16 * 1024;
   std::size_t max_body_bytes = 25 * 1024 * 1024;
@@ -68,9 +71,10 @@ using Handler = std::function<void(HttpRequest, Responder)>;
 
 class HttpServer {
  public:
-  // Binds, listens and starts the threads. The error names the address and the cause
-  // ("127.0.0.1:8080: Address already in use", a TLS file that cannot be loaded, an
-  // address that does not parse, a zero handler_threads or max_connections).
+  // Binds, listens (or adopts options.listen_fd) and starts the threads. The error
+  // names the address and the cause ("127.0.0.1:8080: Address already in use", a TLS
+  // file that cannot be loaded, an address that does not parse, a listen_fd that is
+  // not a listening TCP socket, a zero handler_threads or max_connections).
   static std::expected<std::unique_ptr<HttpServer>, std::string> start(HttpServerOptions options,
                                                                         Handler handler);
   ~HttpServer();  // stop()
@@ -79,6 +83,8 @@ class HttpServer {
 
   // The port bound (the chosen one when options.port was 0).
   std::uint16_t port() const;
+  // The address listened on ("127.0.0.1", "::"), as bound or as adopted.
+  std::string address() const;
 
   // Graceful: closes the listening socket and the idle kept-alive connections;
   // requests already being read or handled are still answered (with

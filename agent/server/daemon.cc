@@ -8,6 +8,8 @@
 #include <chrono>
 #include <thread>
 
+#include "agent/config/config_loader.h"
+#include "agent/config/live_config.h"
 #include "agent/http/http_client.h"
 #include "agent/http/http_server.h"
 #include "agent/runner/job_slots.h"
@@ -70,13 +72,14 @@ void recover_runs(const config::AgentConfig& config, store::RunStore& store, con
   }
 }
 
-// SIGTERM and SIGINT are taken by sigtimedwait in the main loop, never by a
-// handler interrupting some thread.
-sigset_t block_stop_signals() {
+// SIGTERM, SIGINT and SIGHUP are taken by sigtimedwait in the main loop, never by
+// a handler interrupting some thread.
+sigset_t block_loop_signals() {
   sigset_t set;
   sigemptyset(&set);
   sigaddset(&set, SIGTERM);
   sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &set, nullptr);
   signal(SIGPIPE, SIG_IGN);
   return set;
@@ -84,9 +87,9 @@ sigset_t block_stop_signals() {
 
 // The event loop answers: GET /healthz over loopback. A stalled loop stops the
 // watchdog pings, and systemd restarts the agent.
-bool loop_answers(http::HttpClient& client, const config::AgentConfig& config, std::uint16_t port) {
-  if (config.tls) return true;  // the loop is checked only for plain HTTP listeners
-  std::string host = config.listen.host == "0.0.0.0" ? "127.0.0.1" : config.listen.host;
+bool loop_answers(http::HttpClient& client, bool tls, const std::string& address, std::uint16_t port) {
+  if (tls) return true;  // the loop is checked only for plain HTTP listeners
+  std::string host = address == "0.0.0.0" ? "127.0.0.1" : address;
   if (host == "::") host = "::1";
   if (host.find(':') != std::string::npos) host = "[" + host + "]";
   http::ClientRequest request;
@@ -96,14 +99,62 @@ bool loop_answers(http::HttpClient& client, const config::AgentConfig& config, s
   return answer && answer->status == 200;
 }
 
+std::string repository_key(const config::RepositoryConfig& repo) {
+  return std::string(config::to_string(repo.forge)) + ":" + repo.name;
+}
+
+// "a,b" of the repositories in `from` that `other` lacks.
+std::string missing_from(const config::AgentConfig& from, const config::AgentConfig& other) {
+  std::string names;
+  for (const auto& repo : from.repositories)
+    if (!other.find_repository(repo.forge, repo.name)) names += (names.empty() ? "" : ",") + repository_key(repo);
+  return names;
+}
+
+// SIGHUP: reads the configuration file again as at start-up (secrets included).
+// With errors, the running configuration stays and every error is logged at
+// file:line:col. Otherwise what can change live is taken for every webhook, status
+// post, schedule and run from now on; keys that need a restart keep their running
+// value and are logged. Running jobs keep the configuration they started with.
+void reload(const fs::path& file, config::LiveConfig& live, SecretMasker& masker, SystemdNotifier& systemd) {
+  systemd.reloading();
+  spdlog::info("event=reloading file={}", file.string());
+  auto loaded = config::load_agent_config(file, config::Environment::from_process());
+  if (!loaded.ok()) {
+    for (const auto& diagnostic : loaded.diagnostics)
+      spdlog::error("event=reload_error error=\"{}\"", diagnostic.to_string());
+    spdlog::error("event=reload_failed file={} errors={} action=\"kept the running configuration\"", file.string(),
+                  loaded.diagnostics.size());
+    systemd.ready("reload failed: kept the running configuration");
+    return;
+  }
+  const auto running = live.current();
+  auto plan = config::plan_reload(*running, std::move(*loaded.config));
+  // Before any part can use a new secret: the log must already mask it.
+  for (const auto& value : plan.config.secret_values()) masker.add(value);
+  for (const auto& key : plan.needs_restart)
+    spdlog::warn("event=config_needs_restart key={} action=\"kept the running value: needs a restart\"", key);
+  const std::string added = missing_from(plan.config, *running);
+  const std::string removed = missing_from(*running, plan.config);
+  spdlog::default_logger()->set_level(spdlog::level::from_str(std::string(config::to_string(plan.config.log_level))));
+  const std::size_t repositories = plan.config.repositories.size();
+  live.replace(std::move(plan.config));
+  spdlog::info("event=config_reloaded file={} repositories={} added=\"{}\" removed=\"{}\" needs_restart={}",
+               file.string(), repositories, added, removed, plan.needs_restart.size());
+  systemd.ready("configuration reloaded");
+}
+
 }  // namespace
 
-int serve(const config::AgentConfig& config) {
-  sigset_t stop_signals = block_stop_signals();
+int serve(const config::AgentConfig& config, const fs::path& config_file) {
+  sigset_t loop_signals = block_loop_signals();
   auto masker = std::make_shared<SecretMasker>();
   for (const auto& value : config.secret_values()) masker->add(value);
   init_agent_log(std::string(config::to_string(config.log_level)), masker);
   SystemdNotifier systemd;
+  // The parts below read `live` per piece of work; `config` itself holds the
+  // start-up values (listener, folders, capacity) that a reload never changes.
+  config::LiveConfig live(config);
 
   std::error_code ec;
   fs::create_directories(config.state_dir, ec);
@@ -128,27 +179,27 @@ int serve(const config::AgentConfig& config) {
   client_options.ca_file = config.status.ca_file;
   http::HttpClient client(client_options);
   Metrics metrics;
-  StatusSender sender(config, **store, client, {}, now_ms, &metrics);
+  StatusSender sender(live, **store, client, {}, now_ms, &metrics);
   WorkerOptions worker_options;
   worker_options.owner = owner;
   worker_options.runs_at_once = config.capacity;
-  RunWorker worker(config, **store, **backend, images, slots, worker_options, now_ms, [&sender] { sender.wake(); },
+  RunWorker worker(live, **store, **backend, images, slots, worker_options, now_ms, [&sender] { sender.wake(); },
                    &metrics);
   ScheduleSource schedule_source(config.state_dir / "git", config.state_dir / "schedules");
   ScheduleRunner schedules(
-      config, **store,
+      live, **store,
       [&schedule_source](const config::RepositoryConfig& repo, const std::string& url) {
         return schedule_source.read(repo, url);
       },
       now_ms, [&worker](std::int64_t) { worker.wake(); });
-  WebhookIntake intake(config, **store, now_ms, [&worker](std::int64_t id, const std::vector<std::int64_t>& older) {
+  WebhookIntake intake(live, **store, now_ms, [&worker](std::int64_t id, const std::vector<std::int64_t>& older) {
     for (auto old : older) worker.cancel_run(old, "superseded by run " + std::to_string(id));
     worker.wake();
   }, &metrics);
   Readiness readiness(**store, ReadinessOptions{.state_dir = config.state_dir,
                                                .min_free_bytes = config.limits.state_min_free_mib << 20,
                                                .probe_runsc = [&runsc] { return probe_runsc_binary(runsc.runsc); }});
-  Routes routes(config, **store, intake, now_ms, [&worker](std::int64_t) { worker.wake(); }, &metrics, &slots,
+  Routes routes(live, **store, intake, now_ms, [&worker](std::int64_t) { worker.wake(); }, &metrics, &slots,
                 &readiness);
   // Each live sandbox keeps a bundle folder until it is destroyed, so the folders also
   // show sandboxes that a crash left behind (until the next start reaps them).
@@ -162,6 +213,12 @@ int serve(const config::AgentConfig& config) {
   http::HttpServerOptions server_options;
   server_options.address = config.listen.host;
   server_options.port = config.listen.port;
+  auto adopted = systemd_listen_socket();
+  if (!adopted) {
+    spdlog::critical("event=start_failed reason=listen error=\"{}\"", adopted.error());
+    return 1;
+  }
+  if (*adopted) server_options.listen_fd = **adopted;
   if (config.tls) server_options.tls = http::TlsFiles{config.tls->cert, config.tls->key};
   server_options.max_body_bytes = config.limits.webhook_body_mib << 20;
   // Bounds the memory a flood of full-size bodies can take (64 x 25 MiB by default).
@@ -173,18 +230,19 @@ int serve(const config::AgentConfig& config) {
     respond(routes.handle(request));
   });
   if (!server) {
-    spdlog::critical("event=start_failed reason=listen address={} error=\"{}\"", config.listen.to_string(),
-                     server.error());
+    spdlog::critical("event=start_failed reason=listen address={} error=\"{}\"",
+                     *adopted ? "systemd socket" : config.listen.to_string(), server.error());
     return 1;
   }
   sender.start();
   worker.start();
   schedules.start();
-  Retention retention(config, **store, now_ms, &metrics);
+  Retention retention(live, **store, now_ms, &metrics);
   retention.start();
   const std::uint16_t port = (*server)->port();
-  spdlog::info("event=listening address={}:{} tls={} repositories={} capacity={}", config.listen.host, port,
-               config.tls ? "on" : "off", config.repositories.size(), config.capacity);
+  const std::string address = (*server)->address();
+  spdlog::info("event=listening address={}:{} from={} tls={} repositories={} capacity={}", address, port,
+               *adopted ? "systemd" : "config", config.tls ? "on" : "off", config.repositories.size(), config.capacity);
   systemd.ready("listening on port " + std::to_string(port));
 
   const auto watchdog = systemd.watchdog_interval();
@@ -192,14 +250,19 @@ int serve(const config::AgentConfig& config) {
   auto next_ping = std::chrono::steady_clock::now();
   for (;;) {
     timespec wait{static_cast<time_t>(tick.count() / 1000), static_cast<long>((tick.count() % 1000) * 1'000'000)};
-    const int signal_number = sigtimedwait(&stop_signals, nullptr, &wait);
+    const int signal_number = sigtimedwait(&loop_signals, nullptr, &wait);
+    if (signal_number == SIGHUP) {
+      if (config_file.empty()) spdlog::warn("event=reload_skipped reason=\"no configuration file to re-read\"");
+      else reload(config_file, live, *masker, systemd);
+      continue;
+    }
     if (signal_number == SIGTERM || signal_number == SIGINT) {
       spdlog::info("event=stopping signal={} running_runs={}", signal_number == SIGTERM ? "TERM" : "INT",
                    worker.active_runs());
       break;
     }
     if (watchdog && std::chrono::steady_clock::now() >= next_ping) {
-      if (loop_answers(client, config, port)) systemd.watchdog();
+      if (loop_answers(client, config.tls.has_value(), address, port)) systemd.watchdog();
       else spdlog::warn("event=watchdog_skipped reason=\"the HTTP loop did not answer\"");
       next_ping = std::chrono::steady_clock::now() + *watchdog;
     }
@@ -209,7 +272,7 @@ int serve(const config::AgentConfig& config) {
   (*server)->stop_accepting();
   retention.stop();
   schedules.stop();
-  worker.drain(std::chrono::seconds(config.shutdown_grace_seconds));
+  worker.drain(std::chrono::seconds(live.current()->shutdown_grace_seconds));
   sender.stop();
   sender.send_due();  // one last try; what is left stays in the outbox for the next start
   (*server)->stop();

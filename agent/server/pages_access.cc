@@ -58,9 +58,9 @@ std::optional<std::string> cookie_value(const http::HttpRequest& request, std::s
   return std::nullopt;
 }
 
-PageAccess::PageAccess(const config::AgentConfig& config) : PageAccess(config, random_key()) {}
+PageAccess::PageAccess(config::ConfigRef config) : PageAccess(config, random_key()) {}
 
-PageAccess::PageAccess(const config::AgentConfig& config, std::string key) : config_(config), key_(std::move(key)) {}
+PageAccess::PageAccess(config::ConfigRef config, std::string key) : config_(config), key_(std::move(key)) {}
 
 std::string PageAccess::hmac_hex(std::string_view purpose, std::string_view data) const {
   std::string message(purpose);
@@ -88,16 +88,18 @@ Viewer PageAccess::viewer_of(const http::HttpRequest& request) const {
   else if (auto cookie = cookie_value(request, kCookie))
     session = *cookie;
   Viewer viewer;
+  viewer.config = config_.get();
   if (session.empty()) return viewer;
+  const config::AgentConfig& config = *viewer.config;
   // Every configured token is compared, whichever matches, so the time taken says
   // nothing about which one did.
   bool known = false;
-  if (config_.admin_token && same_text(session, hmac_hex("session", config_.admin_token->reveal()))) {
+  if (config.admin_token && same_text(session, hmac_hex("session", config.admin_token->reveal()))) {
     viewer.admin = viewer.every_repository = known = true;
   }
-  for (const auto& token : config_.viewer_tokens)
+  for (const auto& token : config.viewer_tokens)
     if (same_text(session, hmac_hex("session", token.reveal()))) viewer.every_repository = known = true;
-  for (const auto& repository : config_.repositories)
+  for (const auto& repository : config.repositories)
     for (const auto& token : repository.viewer_tokens)
       if (same_text(session, hmac_hex("session", token.reveal()))) {
         viewer.repositories.push_back(&repository);
@@ -110,7 +112,9 @@ Viewer PageAccess::viewer_of(const http::HttpRequest& request) const {
 bool PageAccess::may_view(const Viewer& viewer, std::string_view forge, std::string_view repository) const {
   if (viewer.every_repository) return true;
   auto kind = config::parse_forge(forge);
-  const config::RepositoryConfig* configured = kind ? config_.find_repository(*kind, repository) : nullptr;
+  // The snapshot the viewer's tokens were checked against, so its pointers compare.
+  const auto config = viewer.config ? viewer.config : config_.get();
+  const config::RepositoryConfig* configured = kind ? config->find_repository(*kind, repository) : nullptr;
   if (!configured) return false;
   if (configured->pages_public) return true;
   for (const auto* allowed : viewer.repositories)
@@ -127,7 +131,8 @@ std::optional<std::string> PageAccess::session_for(std::string_view token) const
 }
 
 std::string PageAccess::set_cookie(std::string_view session) const {
-  const bool secure = config_.tls.has_value() || config_.public_url.rfind("https://", 0) == 0;
+  const auto config = config_.get();
+  const bool secure = config->tls.has_value() || config->public_url.rfind("https://", 0) == 0;
   std::string cookie = std::string(kCookie) + "=" + std::string(session) + "; Path=/; HttpOnly; SameSite=Strict";
   if (session.empty()) cookie += "; Max-Age=0";
   if (secure) cookie += "; Secure";
@@ -145,7 +150,7 @@ bool PageAccess::same_origin(const http::HttpRequest& request) const {
   const std::string given = authority_of(*origin);
   if (given.empty()) return false;  // "null" (a sandboxed frame, a file) or garbage
   const std::string host = lower(request.headers.get("Host").value_or(""));
-  return given == host || given == authority_of(config_.public_url);
+  return given == host || given == authority_of(config_.get()->public_url);
 }
 
 bool PageAccess::csrf_ok(const Viewer& viewer, const http::HttpRequest& request, std::string_view given) const {

@@ -9,11 +9,13 @@
 // The cookie holds an HMAC of the token under a key made at start-up, never the
 // token itself, so it cannot be turned back into the token and stops working when
 // the agent restarts. Every comparison is constant-time.
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
 
 #include "agent/config/agent_config.h"
+#include "agent/config/live_config.h"
 #include "agent/http/http_types.h"
 
 namespace sandci::agent::server {
@@ -23,6 +25,9 @@ namespace sandci::agent::server {
 struct Viewer {
   bool admin = false;            // the admin token: every page and the admin forms
   bool every_repository = false; // the admin token or a global viewer token
+  // The configuration the token was checked against (SIGHUP may replace the agent's);
+  // `repositories` point into it.
+  std::shared_ptr<const config::AgentConfig> config;
   // Repositories whose own viewer token was given (forge and name as configured).
   std::vector<const config::RepositoryConfig*> repositories;
   // The HMAC that identifies the token (the cookie's value); empty without a token.
@@ -33,10 +38,11 @@ class PageAccess {
  public:
   static constexpr std::string_view kCookie = "sandci_session";
 
-  // Makes a fresh random key (OpenSSL's RAND_bytes). `config` must outlive this.
-  explicit PageAccess(const config::AgentConfig& config);
+  // Makes a fresh random key (OpenSSL's RAND_bytes). `config` must outlive this; each
+  // check reads the configuration of the moment (tokens change on SIGHUP).
+  explicit PageAccess(config::ConfigRef config);
   // With a given key, for tests that need stable cookies.
-  PageAccess(const config::AgentConfig& config, std::string key);
+  PageAccess(config::ConfigRef config, std::string key);
 
   // The viewer a request is: its bearer token if it has an Authorization header,
   // else its session cookie. A wrong token or cookie is a viewer of public pages.
@@ -64,7 +70,7 @@ class PageAccess {
   std::string hmac_hex(std::string_view purpose, std::string_view data) const;
   bool same_origin(const http::HttpRequest& request) const;
 
-  const config::AgentConfig& config_;
+  config::ConfigRef config_;
   std::string key_;
 };
 

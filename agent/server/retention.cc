@@ -118,18 +118,18 @@ std::vector<std::string> stale_mirrors(const std::vector<std::string>& present, 
   return stale;
 }
 
-Retention::Retention(const config::AgentConfig& config, store::RunStore& store, Now now, Metrics* metrics)
+Retention::Retention(config::ConfigRef config, store::RunStore& store, Now now, Metrics* metrics)
     : config_(config), store_(store), now_(std::move(now)), metrics_(metrics),
-      policy_(retention_policy(config.retention)) {}
+      policy_(retention_policy(config.get()->retention)) {}
 
 Retention::~Retention() { stop(); }
 
 std::uint64_t Retention::run_bytes(std::int64_t id) const {
-  return folder_bytes(config_.state_dir / "runs" / std::to_string(id));
+  return folder_bytes(config_.get()->state_dir / "runs" / std::to_string(id));
 }
 
 void Retention::remove_run(const Removal& removal, RetentionReport& report) {
-  const fs::path dir = config_.state_dir / "runs" / std::to_string(removal.id);
+  const fs::path dir = config_.get()->state_dir / "runs" / std::to_string(removal.id);
   std::error_code ec;
   fs::remove_all(dir, ec);
   if (ec) {
@@ -149,12 +149,12 @@ void Retention::remove_run(const Removal& removal, RetentionReport& report) {
 }
 
 void Retention::remove_stale_mirrors(const std::vector<store::RunSummary>& runs, RetentionReport& report) {
-  const fs::path mirrors = config_.state_dir / "git";
+  const fs::path mirrors = config_.get()->state_dir / "git";
   std::vector<std::string> present;
   std::error_code ec;
   for (fs::directory_iterator it(mirrors, ec), end; !ec && it != end; it.increment(ec))
     if (it->is_directory(ec) && !it->is_symlink(ec)) present.push_back(it->path().filename().string());
-  const auto stale = stale_mirrors(present, mirrors_in_use(config_, runs));
+  const auto stale = stale_mirrors(present, mirrors_in_use(*config_.get(), runs));
   if (stale.empty()) return;
   // A running job's checkout reads objects from mirrors (submodules' too, which no
   // stored URL names): stale mirrors wait for a pass with no run in progress.
@@ -186,7 +186,7 @@ std::expected<RetentionReport, store::StoreError> Retention::run_pass() {
     const bool finished = store::is_final(run.state);
     // Logs a crash left plain between a run's end and their compression.
     if (finished && run.expired_ms == 0) {
-      const auto compressed = compress_logs_under(config_.state_dir / "runs" / std::to_string(run.id) / "logs");
+      const auto compressed = compress_logs_under(config_.get()->state_dir / "runs" / std::to_string(run.id) / "logs");
       report.compressed_logs += compressed.files;
     }
     usage.push_back(RunUsage{.id = run.id,
@@ -214,7 +214,7 @@ std::expected<RetentionReport, store::StoreError> Retention::run_pass() {
 
 void Retention::start() {
   thread_ = std::thread([this] {
-    const auto interval = std::chrono::minutes(config_.retention.interval_minutes);
+    const auto interval = std::chrono::minutes(config_.get()->retention.interval_minutes);
     std::unique_lock lock(mutex_);
     while (!stopping_) {
       lock.unlock();

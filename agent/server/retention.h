@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "agent/config/agent_config.h"
+#include "agent/config/live_config.h"
 #include "agent/server/metrics.h"
 #include "agent/store/run_store.h"
 
@@ -84,7 +85,9 @@ struct RetentionReport {
 class Retention {
  public:
   using Now = std::function<std::int64_t()>;  // ms since the epoch
-  Retention(const config::AgentConfig& config, store::RunStore& store, Now now, Metrics* metrics = nullptr);
+  // The policy is read from `config` now; the repositories (whose mirrors stay) at
+  // each pass, as SIGHUP may change them.
+  Retention(config::ConfigRef config, store::RunStore& store, Now now, Metrics* metrics = nullptr);
   ~Retention();
   Retention(const Retention&) = delete;
   Retention& operator=(const Retention&) = delete;
@@ -103,7 +106,7 @@ class Retention {
   void remove_run(const Removal& removal, RetentionReport& report);
   void remove_stale_mirrors(const std::vector<store::RunSummary>& runs, RetentionReport& report);
 
-  const config::AgentConfig& config_;
+  config::ConfigRef config_;  // the repositories of the moment: SIGHUP may change them
   store::RunStore& store_;
   Now now_;
   Metrics* metrics_;

@@ -180,7 +180,7 @@ std::expected<std::vector<std::pair<std::string, std::string>>, std::string> que
   return out;
 }
 
-Routes::Routes(const config::AgentConfig& config, store::RunStore& store, WebhookIntake& intake, Now now,
+Routes::Routes(config::ConfigRef config, store::RunStore& store, WebhookIntake& intake, Now now,
                std::function<void(std::int64_t)> queued, Metrics* metrics, const JobSlots* slots,
                Readiness* readiness)
     : config_(config), store_(store), intake_(intake), now_(std::move(now)), queued_(std::move(queued)),
@@ -533,7 +533,8 @@ http::HttpResponse Routes::run_form(const http::HttpRequest& request, std::int64
 }
 
 http::HttpResponse Routes::enqueue(const http::HttpRequest& request) {
-  if (auto refused = refuse_unless_admin(config_, request, "runs cannot be queued by hand")) return *refused;
+  const auto config = config_.get();  // the admin token of now: SIGHUP may replace it
+  if (auto refused = refuse_unless_admin(*config, request, "runs cannot be queued by hand")) return *refused;
   json body = json::parse(request.body, nullptr, false);
   if (!body.is_object() || !body.contains("repository") || !body["repository"].is_string())
     return text(400, "expected a JSON object with \"repository\" (and \"ref\", \"sha\", \"forge\")");
@@ -542,7 +543,7 @@ http::HttpResponse Routes::enqueue(const http::HttpRequest& request) {
   };
   const std::string name = body["repository"].get<std::string>();
   const config::RepositoryConfig* repo = nullptr;
-  for (const auto& candidate : config_.repositories)
+  for (const auto& candidate : config->repositories)
     if (candidate.name == name && (field("forge", "").empty() || field("forge", "") == config::to_string(candidate.forge)))
       repo = &candidate;
   if (!repo) return text(404, "repository " + name + " is not configured");
@@ -576,13 +577,14 @@ http::HttpResponse Routes::enqueue(const http::HttpRequest& request) {
   if (!id) return text(503, "cannot queue the run: " + id.error().message);
   spdlog::info("event=run_queued run={} repository={} ref={} trigger=enqueue", *id, repo->name, ref);
   if (queued_) queued_(*id);
-  return http::HttpResponse::json(202, json{{"run", *id}, {"url", config_.run_url(std::to_string(*id))}}.dump());
+  return http::HttpResponse::json(202, json{{"run", *id}, {"url", config->run_url(std::to_string(*id))}}.dump());
 }
 
 // An admin's cancel: a queued run ends now, a running one is flagged and its worker
 // stops it at its next lease check (within a second).
 http::HttpResponse Routes::cancel_run(const http::HttpRequest& request, std::int64_t id) {
-  if (auto refused = refuse_unless_admin(config_, request, "runs cannot be cancelled")) return *refused;
+  const auto config = config_.get();  // the admin token of now: SIGHUP may replace it
+  if (auto refused = refuse_unless_admin(*config, request, "runs cannot be cancelled")) return *refused;
   return cancel_as(id, admin_actor(request));
 }
 
@@ -604,7 +606,8 @@ http::HttpResponse Routes::cancel_as(std::int64_t id, const std::string& actor) 
 // An admin's re-run of a finished run: a new run of the same commit and event;
 // ?failed_only=1 limits it to the jobs that did not succeed (and what they need).
 http::HttpResponse Routes::rerun_run(const http::HttpRequest& request, std::int64_t id) {
-  if (auto refused = refuse_unless_admin(config_, request, "runs cannot be re-run")) return *refused;
+  const auto config = config_.get();  // the admin token of now: SIGHUP may replace it
+  if (auto refused = refuse_unless_admin(*config, request, "runs cannot be re-run")) return *refused;
   auto query = query_params(request.target);
   if (!query) return text(400, query.error());
   bool failed_only = false;
@@ -641,7 +644,7 @@ http::HttpResponse Routes::rerun_as(std::int64_t id, bool failed_only, const std
                **new_id, original.repository, original.ref, id, only_jobs.size(), actor);
   if (queued_) queued_(**new_id);
   return http::HttpResponse::json(
-      202, json{{"run", **new_id}, {"rerun_of", id}, {"jobs", only_jobs}, {"url", config_.run_url(std::to_string(**new_id))}}
+      202, json{{"run", **new_id}, {"rerun_of", id}, {"jobs", only_jobs}, {"url", config->run_url(std::to_string(**new_id))}}
                .dump());
 }
 

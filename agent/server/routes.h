@@ -33,6 +33,7 @@
 #include <string>
 
 #include "agent/config/agent_config.h"
+#include "agent/config/live_config.h"
 #include "agent/http/http_types.h"
 #include "agent/runner/job_slots.h"
 #include "agent/server/metrics.h"
@@ -46,7 +47,7 @@ namespace sandci::agent::server {
 class Routes {
  public:
   using Now = std::function<std::int64_t()>;
-  Routes(const config::AgentConfig& config, store::RunStore& store, WebhookIntake& intake, Now now,
+  Routes(config::ConfigRef config, store::RunStore& store, WebhookIntake& intake, Now now,
          std::function<void(std::int64_t)> queued, Metrics* metrics = nullptr, const JobSlots* slots = nullptr,
          Readiness* readiness = nullptr);
 
@@ -81,7 +82,7 @@ class Routes {
   http::HttpResponse run_actions(const Viewer& viewer, std::int64_t id);
   http::HttpResponse runs_json(const Viewer& viewer, const http::HttpRequest& request);
 
-  const config::AgentConfig& config_;
+  config::ConfigRef config_;  // a snapshot per piece of work: the agent reloads it on SIGHUP
   store::RunStore& store_;
   WebhookIntake& intake_;
   Now now_;

@@ -75,17 +75,17 @@ std::string broken_message(const PreparedRun& prepared) {
 
 }  // namespace
 
-RunWorker::RunWorker(const config::AgentConfig& config, store::RunStore& store, sandbox::SandboxBackend& backend,
+RunWorker::RunWorker(config::ConfigRef config, store::RunStore& store, sandbox::SandboxBackend& backend,
                      sandbox::ImageStore& images, JobSlots& slots, WorkerOptions options, Now now,
                      std::function<void()> statuses_changed, Metrics* metrics)
     : config_(config), store_(store), backend_(backend), images_(images), slots_(slots),
       options_(std::move(options)), now_(std::move(now)), statuses_changed_(std::move(statuses_changed)),
       metrics_(metrics),
-      mirrors_(config.state_dir / "git"),
-      actions_(ActionsOptions{.state_dir = config.state_dir,
-                              .source = config.actions.source,
-                              .credentials = config.actions.clone}),
-      cache_(config.state_dir / "cache", config.limits.cache_mib << 20),
+      mirrors_(config.get()->state_dir / "git"),
+      actions_(ActionsOptions{.state_dir = config.get()->state_dir,
+                              .source = config.get()->actions.source,
+                              .credentials = config.get()->actions.clone}),
+      cache_(config.get()->state_dir / "cache", config.get()->limits.cache_mib << 20),
       groups_([this](std::int64_t id, const std::string& why) { cancel_run(id, why); }) {}
 
 RunWorker::~RunWorker() { drain(std::chrono::milliseconds(0)); }
@@ -245,6 +245,7 @@ std::expected<RunSource, std::string> RunWorker::check_out(const store::RunRecor
 std::expected<RepositoryRemote, std::string> RunWorker::checkout_remote(const store::RunRecord& run,
                                                                         const config::RepositoryConfig& repo,
                                                                         std::string_view name) const {
+  const auto config = config_.get();  // held while `other` is used
   auto same = [](std::string_view a, std::string_view b) {
     return std::equal(a.begin(), a.end(), b.begin(), b.end(),
                       [](char x, char y) { return std::tolower(static_cast<unsigned char>(x)) == std::tolower(static_cast<unsigned char>(y)); });
@@ -258,7 +259,7 @@ std::expected<RepositoryRemote, std::string> RunWorker::checkout_remote(const st
   }
   if (run.from_fork)
     return std::unexpected("a pull request from a fork cannot check out another repository (" + std::string(name) + ")");
-  const config::RepositoryConfig* other = find_repository(config_, run.forge, name);
+  const config::RepositoryConfig* other = find_repository(*config, run.forge, name);
   if (!other || other->clone_url.empty())
     return std::unexpected("repository " + std::string(name) +
                            " is not configured on this agent with a clone_url: it cannot be checked out");
@@ -267,19 +268,20 @@ std::expected<RepositoryRemote, std::string> RunWorker::checkout_remote(const st
 
 RunEnvironment RunWorker::environment_for(const store::RunRecord& run, const config::RepositoryConfig& repo,
                                           const fs::path& run_dir, SecretMasker& masker) {
+  const auto config = config_.get();  // labels and limits as configured when the run starts
   RunEnvironment env;
   env.backend = &backend_;
   env.images = [this](std::string_view name) { return images_.lookup(name); };
   env.masker = &masker;
   if (!run.from_fork) env.secrets = job_secrets(repo);  // forks get no secrets, as on GitHub
   for (const auto& [name, value] : env.secrets) masker.add(value);
-  env.default_image = config_.default_image;
-  env.labels = with_runner_labels(config_.labels, images_.lookup(sandbox::kRunnerImage).has_value(),
+  env.default_image = config->default_image;
+  env.labels = with_runner_labels(config->labels, images_.lookup(sandbox::kRunnerImage).has_value(),
                                   sandbox::kRunnerImage);
-  env.limits.memory_bytes = static_cast<std::uint64_t>(config_.limits.job_memory_mib) << 20;
-  env.capacity = config_.capacity;
+  env.limits.memory_bytes = static_cast<std::uint64_t>(config->limits.job_memory_mib) << 20;
+  env.capacity = config->capacity;
   env.slots = &slots_;
-  env.log_limit_bytes = config_.limits.job_log_mib << 20;
+  env.log_limit_bytes = config->limits.job_log_mib << 20;
   env.run_dir = run_dir;
   env.logs_dir = run_dir / "logs";
   env.workflow_logs_dir = [logs_root = env.logs_dir](const PlannedWorkflow& w) {
@@ -288,7 +290,7 @@ RunEnvironment RunWorker::environment_for(const store::RunRecord& run, const con
   env.run_id = std::to_string(run.id);
   env.run_number = std::to_string(run.id);
   env.run_attempt = std::to_string(run.attempt);
-  env.server_url = config_.public_url;
+  env.server_url = config->public_url;
   env.cache = &cache_;
   env.checkout = mirror_checkout(mirrors_, [this, run, repo = &repo](std::string_view name) {
     return checkout_remote(run, *repo, name);
@@ -330,15 +332,16 @@ void RunWorker::record_action(const store::RunRecord& run, const ActionResolutio
 }
 
 void RunWorker::process(const store::RunRecord& run, Active& active) {
+  const auto config = config_.get();  // held for the whole run: a reload never takes a running run's repository away
   const store::Claim& claim = active.claim;
   auto finish = [&](store::RunState state, const std::string& message) {
     store_.finish_run(claim, state, message, now_());
     spdlog::info("event=run_finished run={} state={} message=\"{}\"", run.id, store::to_string(state), message);
   };
-  const config::RepositoryConfig* repo = find_repository(config_, run.forge, run.repository);
+  const config::RepositoryConfig* repo = find_repository(*config, run.forge, run.repository);
   if (!repo) return finish(store::RunState::error, "repository " + run.repository + " is no longer configured");
 
-  const fs::path run_dir = config_.state_dir / "runs" / std::to_string(run.id);
+  const fs::path run_dir = config->state_dir / "runs" / std::to_string(run.id);
   std::error_code ec;
   fs::remove_all(run_dir / "workspace", ec);  // a re-queued run starts from a fresh checkout
   fs::create_directories(run_dir, ec);
@@ -347,7 +350,7 @@ void RunWorker::process(const store::RunRecord& run, Active& active) {
 
   auto source = check_out(run, *repo, run_dir);
   StatusScope scope{forge_kind(repo->forge), run.repository, status_sha(run, source ? source->sha : run.sha), run.ref,
-                    config_.public_url + "/runs/" + std::to_string(run.id)};
+                    config->public_url + "/runs/" + std::to_string(run.id)};
   RunReporter reporter(store_, claim, scope, now_, statuses_changed_, metrics_);
   if (!source) {
     if (!scope.sha.empty()) reporter.run_level(CommitState::error, source.error());
@@ -361,7 +364,7 @@ void RunWorker::process(const store::RunRecord& run, Active& active) {
   trigger.payload = nlohmann::json::parse(run.payload_json, nullptr, false);
   if (trigger.payload.is_discarded()) trigger.payload = nlohmann::json::object();
   // Remote actions and reusable workflows: one commit per ref for the whole run.
-  RunActionSource actions(actions_, action_credentials(config_, *repo, run));
+  RunActionSource actions(actions_, action_credentials(*config, *repo, run));
   actions.on_resolved([this, &run](const ActionResolution& r) { record_action(run, r); });
   // A re-run of failed jobs runs those jobs (and what they need) only.
   auto prepared = prepare_selected_run(*source, trigger, run.only_jobs, &actions);

@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "agent/config/agent_config.h"
+#include "agent/config/live_config.h"
 #include "agent/runner/cache_store.h"
 #include "agent/runner/job_slots.h"
 #include "agent/runner/remote_actions.h"
@@ -45,7 +46,7 @@ struct WorkerOptions {
 class RunWorker {
  public:
   using Now = std::function<std::int64_t()>;  // ms since the epoch
-  RunWorker(const config::AgentConfig& config, store::RunStore& store, sandbox::SandboxBackend& backend,
+  RunWorker(config::ConfigRef config, store::RunStore& store, sandbox::SandboxBackend& backend,
             sandbox::ImageStore& images, JobSlots& slots, WorkerOptions options, Now now,
             std::function<void()> statuses_changed, Metrics* metrics = nullptr);
   ~RunWorker();  // drain(0)
@@ -86,7 +87,7 @@ class RunWorker {
                                                                const config::RepositoryConfig& repo,
                                                                std::string_view name) const;
 
-  const config::AgentConfig& config_;
+  config::ConfigRef config_;  // a snapshot per piece of work: the agent reloads it on SIGHUP
   store::RunStore& store_;
   sandbox::SandboxBackend& backend_;
   sandbox::ImageStore& images_;

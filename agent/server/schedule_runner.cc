@@ -37,7 +37,7 @@ std::optional<TimePoint> due_fire(const scheduler::CronSchedule& schedule, TimeP
   return next;
 }
 
-ScheduleRunner::ScheduleRunner(const config::AgentConfig& config, store::RunStore& store, Reader reader, Now now,
+ScheduleRunner::ScheduleRunner(config::ConfigRef config, store::RunStore& store, Reader reader, Now now,
                                Queued queued, ScheduleOptions options)
     : config_(config), store_(store), reader_(std::move(reader)), now_(std::move(now)), queued_(std::move(queued)),
       options_(options) {}
@@ -47,7 +47,8 @@ ScheduleRunner::~ScheduleRunner() { stop(); }
 std::int64_t ScheduleRunner::tick() {
   const std::int64_t now = now_();
   std::int64_t next = now + options_.refresh.count();
-  for (const auto& repo : config_.repositories) {
+  const auto config = config_.get();  // repositories as configured now (SIGHUP reloads them)
+  for (const auto& repo : config->repositories) {
     if (!repo.handles(config::RepositoryEvent::kSchedule)) continue;
     next = std::min(next, tick_repository(repo, states_[state_key(repo)], now));
   }

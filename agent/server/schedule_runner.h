@@ -30,6 +30,7 @@
 #include <vector>
 
 #include "agent/config/agent_config.h"
+#include "agent/config/live_config.h"
 #include "agent/store/run_store.h"
 #include "scheduler/cron.h"
 
@@ -70,7 +71,7 @@ class ScheduleRunner {
   using Queued = std::function<void(std::int64_t)>;
 
   // Schedules run for the repositories of `config` that handle RepositoryEvent::kSchedule.
-  ScheduleRunner(const config::AgentConfig& config, store::RunStore& store, Reader reader, Now now,
+  ScheduleRunner(config::ConfigRef config, store::RunStore& store, Reader reader, Now now,
                  Queued queued, ScheduleOptions options = {});
   ~ScheduleRunner();  // stop()
 
@@ -99,7 +100,7 @@ class ScheduleRunner {
             const store::ScheduleKey& key, std::int64_t fire_ms, std::int64_t now);
   std::int64_t next_fire_ms(const store::ScheduleKey& key, const ScheduledCron& cron, std::int64_t now);
 
-  const config::AgentConfig& config_;
+  config::ConfigRef config_;  // a snapshot per piece of work: the agent reloads it on SIGHUP
   store::RunStore& store_;
   Reader reader_;
   Now now_;

@@ -31,7 +31,7 @@ std::chrono::milliseconds retry_delay(const SenderOptions& options, int attempt,
   return std::max(delay, retry_after);
 }
 
-StatusSender::StatusSender(const config::AgentConfig& config, store::RunStore& store, http::HttpClient& client,
+StatusSender::StatusSender(config::ConfigRef config, store::RunStore& store, http::HttpClient& client,
                            SenderOptions options, Now now, Metrics* metrics)
     : config_(config), store_(store), client_(client), options_(options), now_(std::move(now)), metrics_(metrics) {}
 
@@ -84,7 +84,8 @@ std::size_t StatusSender::send_due() {
 }
 
 void StatusSender::send_one(const store::StatusRecord& status) {
-  const config::RepositoryConfig* repo = find_repository(config_, status.forge, status.repository);
+  const auto config = config_.get();  // the token of now: a reload may have replaced it
+  const config::RepositoryConfig* repo = find_repository(*config, status.forge, status.repository);
   if (!repo) {
     store_.mark_status_refused(status.id, "repository " + status.repository + " is no longer configured");
     return;

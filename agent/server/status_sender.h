@@ -15,6 +15,7 @@
 #include <thread>
 
 #include "agent/config/agent_config.h"
+#include "agent/config/live_config.h"
 #include "agent/http/http_client.h"
 #include "agent/server/metrics.h"
 #include "agent/store/run_store.h"
@@ -37,7 +38,7 @@ std::chrono::milliseconds retry_delay(const SenderOptions& options, int attempt,
 class StatusSender {
  public:
   using Now = std::function<std::int64_t()>;  // ms since the epoch
-  StatusSender(const config::AgentConfig& config, store::RunStore& store, http::HttpClient& client,
+  StatusSender(config::ConfigRef config, store::RunStore& store, http::HttpClient& client,
                SenderOptions options, Now now, Metrics* metrics = nullptr);
   ~StatusSender();
 
@@ -52,7 +53,7 @@ class StatusSender {
   void loop();
   void send_one(const store::StatusRecord& status);
 
-  const config::AgentConfig& config_;
+  config::ConfigRef config_;  // a snapshot per piece of work: the agent reloads it on SIGHUP
   store::RunStore& store_;
   http::HttpClient& client_;
   SenderOptions options_;

@@ -66,7 +66,7 @@ store::NewRun target_run(const store::NewRun& pull_request, const forge::Webhook
 
 }  // namespace
 
-WebhookIntake::WebhookIntake(const config::AgentConfig& config, store::RunStore& store, Now now, Queued queued,
+WebhookIntake::WebhookIntake(config::ConfigRef config, store::RunStore& store, Now now, Queued queued,
                              Metrics* metrics)
     : config_(config), store_(store), now_(std::move(now)), queued_(std::move(queued)), metrics_(metrics) {}
 
@@ -100,7 +100,8 @@ http::HttpResponse WebhookIntake::decide(const http::HttpRequest& request, const
     return answer(200, "pong");
   }
 
-  const config::RepositoryConfig* repo = find_repository(config_, forge::to_string(*kind), envelope->repository);
+  const auto config = config_.get();  // one configuration for the whole delivery, even across a reload
+  const config::RepositoryConfig* repo = find_repository(*config, forge::to_string(*kind), envelope->repository);
   if (!repo) {
     spdlog::warn("event=webhook_refused forge={} repository=\"{}\" delivery={} reason=not_configured",
                  forge::to_string(*kind), envelope->repository, envelope->delivery_id);
@@ -170,7 +171,7 @@ http::HttpResponse WebhookIntake::decide(const http::HttpRequest& request, const
   http::HttpResponse response = http::HttpResponse::json(
       202, nlohmann::json{{"run", run_id},
                      {"runs", accepted->run_ids},
-                     {"url", config_.public_url + "/runs/" + std::to_string(run_id)}}
+                     {"url", config->public_url + "/runs/" + std::to_string(run_id)}}
           .dump());
   return response;
 }

@@ -18,6 +18,7 @@
 #include <string>
 
 #include "agent/config/agent_config.h"
+#include "agent/config/live_config.h"
 #include "agent/forge/forge_kind.h"
 #include "agent/http/http_types.h"
 #include "agent/server/metrics.h"
@@ -32,7 +33,7 @@ class WebhookIntake {
   // ids of older running runs it supersedes (to stop them).
   using Queued = std::function<void(std::int64_t, const std::vector<std::int64_t>&)>;
 
-  WebhookIntake(const config::AgentConfig& config, store::RunStore& store, Now now, Queued queued,
+  WebhookIntake(config::ConfigRef config, store::RunStore& store, Now now, Queued queued,
                 Metrics* metrics = nullptr);
 
   // `forge_in_path`: the <forge> of /webhook/<forge>, empty for /webhook.
@@ -42,7 +43,7 @@ class WebhookIntake {
   http::HttpResponse decide(const http::HttpRequest& request, const std::string& forge_in_path,
                             std::string& forge_name, std::string& result);
 
-  const config::AgentConfig& config_;
+  config::ConfigRef config_;  // a snapshot per piece of work: the agent reloads it on SIGHUP
   store::RunStore& store_;
   Now now_;
   Queued queued_;
