@@ -12,6 +12,7 @@ std::string_view kind_name(ErrorKind kind) {
     case ErrorKind::kRepoNotFound: return "repo_not_found";
     case ErrorKind::kInvalidArgument: return "invalid_argument";
     case ErrorKind::kIo: return "io";
+    case ErrorKind::kCancelled: return "cancelled";
     case ErrorKind::kOther: return "other";
   }
   return "other";

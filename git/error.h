@@ -16,6 +16,7 @@ enum class ErrorKind {
   kRepoNotFound,      // the server answered but has no such repository
   kInvalidArgument,   // bad URL, SHA, destination folder
   kIo,                // local filesystem trouble (disk full, permissions)
+  kCancelled,         // the caller's cancel flag was set (SIGINT/SIGTERM) during the fetch
   kOther,             // anything else libgit2 reports
 };
 

@@ -2,6 +2,7 @@
 
 #include <git2.h>
 
+#include <cstdint>
 #include <optional>
 #include <vector>
 
@@ -27,11 +28,22 @@ struct FetchContext {
   bool auth_rejected = false;
   bool no_credentials = false;
   bool timed_out = false;
+  bool cancelled = false;
   std::optional<HostKeyMatch> host_key_problem;
   std::optional<KnownHosts> known_hosts;  // loaded on first SSH connection
 };
 
+bool cancelled(FetchContext& ctx) {
+  if (!ctx.options->cancel || !ctx.options->cancel->load()) return false;
+  ctx.cancelled = true;
+  git_error_set_str(GIT_ERROR_NET, "the fetch was cancelled");
+  return true;
+}
+
+// Checked from every callback libgit2 makes during a fetch: the deadline, and the
+// caller's cancel flag.
 bool past_deadline(FetchContext& ctx) {
+  if (cancelled(ctx)) return true;
   if (Clock::now() < ctx.deadline) return false;
   ctx.timed_out = true;
   git_error_set_str(GIT_ERROR_NET, "the fetch ran past its time limit");
@@ -109,6 +121,12 @@ int on_transfer(const git_indexer_progress* stats, void* payload) {
   return 0;
 }
 
+// The local transport builds (and delta-compresses) its pack before any object
+// is received: without this, a cancel or the deadline would wait for all of it.
+int on_pack_progress(int /*stage*/, std::uint32_t /*current*/, std::uint32_t /*total*/, void* payload) {
+  return past_deadline(*static_cast<FetchContext*>(payload)) ? GIT_EUSER : 0;
+}
+
 int on_sideband(const char* /*text*/, int /*len*/, void* payload) {
   return past_deadline(*static_cast<FetchContext*>(payload)) ? GIT_EUSER : 0;
 }
@@ -125,7 +143,9 @@ FetchFailure classify(int rc, const FetchContext& ctx, const NetDeadline& net,
   std::string message = redact_secrets(raw, secrets);
   int klass = e ? e->klass : GIT_ERROR_NONE;
   FetchFailure f{{ErrorKind::kOther, message, std::string(redacted_url)}, false};
-  if (ctx.timed_out || net.timed_out()) {
+  if (ctx.cancelled) {
+    f.error.kind = ErrorKind::kCancelled;
+  } else if (ctx.timed_out || net.timed_out()) {
     f.error.kind = ErrorKind::kTimeout;
   } else if (ctx.auth_rejected || ctx.no_credentials || rc == GIT_EAUTH) {
     f.error.kind = ErrorKind::kAuthFailed;
@@ -184,6 +204,8 @@ std::expected<FetchOutcome, FetchFailure> fetch_into(const std::filesystem::path
   ctx.deadline = start + options.timeout;
   ctx.last_report = start;
 
+  if (options.cancel && options.cancel->load())
+    return std::unexpected(FetchFailure{{ErrorKind::kCancelled, "the fetch was cancelled", redacted}});
   git_repository* raw_repo = nullptr;
   if (git_repository_open_bare(&raw_repo, bare_repo.c_str()) != 0) {
     return std::unexpected(FetchFailure{
@@ -209,6 +231,7 @@ std::expected<FetchOutcome, FetchFailure> fetch_into(const std::filesystem::path
   opts.callbacks.certificate_check = on_certificate;
   opts.callbacks.transfer_progress = on_transfer;
   opts.callbacks.sideband_progress = on_sideband;
+  opts.callbacks.pack_progress = on_pack_progress;
   opts.callbacks.payload = &ctx;
 
   NetDeadline net({ctx.deadline, options.connect_timeout, options.idle_timeout});

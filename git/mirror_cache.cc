@@ -5,6 +5,7 @@
 #include <sys/file.h>
 #include <unistd.h>
 
+#include <optional>
 #include <random>
 #include <shared_mutex>
 #include <thread>
@@ -145,6 +146,49 @@ std::expected<void, Error> init_bare(const fs::path& dir, const std::string& red
   return {};
 }
 
+// The objects folder of the repository at local path `source` (bare, with a
+// work tree, or a linked worktree); nullopt when it is no repository.
+std::optional<fs::path> local_objects_dir(const std::string& source) {
+  git_repository* raw = nullptr;
+  if (git_repository_open_ext(&raw, source.c_str(), GIT_REPOSITORY_OPEN_NO_SEARCH, nullptr) != 0) return std::nullopt;
+  RepoPtr repo(raw);
+  const char* common = git_repository_commondir(repo.get());
+  if (!common) return std::nullopt;
+  fs::path objects = fs::path(common) / "objects";
+  std::error_code ec;
+  if (!fs::is_directory(objects, ec)) return std::nullopt;
+  return objects;
+}
+
+// Seeds a new, empty mirror with a local source's object files: packs and loose
+// objects are never changed once written, so hard links are safe (git clone
+// --local does the same); a copy where links cannot be made. Alternates are not
+// followed: the fetch that follows brings whatever is still missing. Best effort:
+// the fetch is what makes the mirror complete and correct.
+void seed_from_local(const fs::path& objects, const fs::path& mirror, const std::atomic<bool>* cancel) {
+  std::error_code ec;
+  for (auto it = fs::recursive_directory_iterator(objects, ec); !ec && it != fs::recursive_directory_iterator();
+       it.increment(ec)) {
+    if (cancel && cancel->load()) return;
+    const fs::path rel = it->path().lexically_relative(objects);
+    const std::string top = rel.begin()->string();
+    if (top == "info" || top == "tmp") {
+      it.disable_recursion_pending();
+      continue;
+    }
+    const std::string name = it->path().filename().string();
+    std::error_code file_ec;
+    if (!it->is_regular_file(file_ec) || name.starts_with("tmp_") || name.starts_with("pack_git2_") ||
+        name.ends_with(".lock") || name.ends_with(".keep"))
+      continue;
+    const fs::path dest = mirror / "objects" / rel;
+    fs::create_directories(dest.parent_path(), file_ec);
+    if (fs::exists(dest, file_ec)) continue;
+    fs::create_hard_link(it->path(), dest, file_ec);
+    if (file_ec) fs::copy_file(it->path(), dest, file_ec);
+  }
+}
+
 }  // namespace
 
 MirrorCache::MirrorCache(fs::path state_dir) : state_dir_(std::move(state_dir)) {
@@ -211,6 +255,8 @@ std::expected<FetchResult, Error> MirrorCache::fetch_locked(std::string_view url
   // half-way never leaves a half-built mirror under the real name.
   fs::path temp = state_dir_ / (".tmp-" + name + "-" + random_suffix());
   if (auto made = init_bare(temp, redacted); !made) return std::unexpected(made.error());
+  if (auto parsed = parse_repo_url(url); parsed && parsed->scheme == "file" && parsed->host.empty())
+    if (auto objects = local_objects_dir(parsed->path)) seed_from_local(*objects, temp, options.cancel);
   auto outcome = fetch_into(temp, url, options);
   if (!outcome) {
     fs::remove_all(temp, ec);

@@ -15,6 +15,7 @@
 //
 // Thread-safe: fetches of one mirror are serialized (mutex + flock, so across
 // processes too), different mirrors fetch in parallel, checkouts run in parallel.
+#include <atomic>
 #include <chrono>
 #include <expected>
 #include <filesystem>
@@ -46,6 +47,10 @@ struct FetchOptions {
   std::chrono::milliseconds idle_timeout{std::chrono::minutes(2)};  // server silence
   // Called on the fetching thread, at most every 100 ms and once at the end.
   std::function<void(const FetchProgress&)> on_progress;
+  // When set and it becomes true (a signal handler's flag, say), the fetch stops at
+  // libgit2's next progress report with ErrorKind::kCancelled; the mirror is left
+  // as it was (a mirror being built is removed).
+  const std::atomic<bool>* cancel = nullptr;
 };
 
 struct FetchResult {
@@ -83,7 +88,10 @@ class MirrorCache {
 
   // Creates the mirror on first use, otherwise fetches into it: branches and tags
   // (pull-request refs when asked), pruning refs the server deleted. Repairs a mirror
-  // left behind by a killed fetch, or rebuilds it when it is damaged.
+  // left behind by a killed fetch, or rebuilds it when it is damaged. A new mirror
+  // of a local path starts with the source's object files hard-linked (copied
+  // across file systems), as `git clone --local` does: libgit2's local transport
+  // would otherwise rebuild and delta-compress a pack object by object.
   std::expected<FetchResult, Error> fetch(std::string_view url, const FetchOptions& options = {});
 
   // Writes commit `sha` (40 hex) of `url` into `dest`, which must not exist or be an

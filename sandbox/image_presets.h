@@ -17,6 +17,10 @@ struct ImagePreset {
   std::span<const std::string_view> tools;
   // Lines for /etc/sudoers.d/sandci; empty: the preset leaves sudo alone.
   std::string_view sudoers;
+  // Content for /etc/pip.conf; empty: none is written.
+  std::string_view pip_conf = {};
+  // "NAME=value" lines added to the image's Env.
+  std::span<const std::string_view> env = {};
 };
 
 // Every preset, "minimal" first (the default image jobs run in when nothing else is asked).

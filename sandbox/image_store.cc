@@ -533,8 +533,11 @@ std::expected<BuildDefaultResult, ImageError> ImageStore::build_default(const Bu
     if (!write_file(sudoers, std::string(preset->sudoers))) return failed("cannot write " + sudoers.string());
     fs::permissions(sudoers, fs::perms::owner_read | fs::perms::group_read, fs::perm_options::replace, ec);
   }
+  if (!preset->pip_conf.empty() && !write_file(rootfs / "etc/pip.conf", std::string(preset->pip_conf)))
+    return failed("cannot write " + (rootfs / "etc/pip.conf").string());
   ImageConfig config;
   config.env = {"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "LANG=C.UTF-8"};
+  for (std::string_view line : preset->env) config.env.emplace_back(line);
   auto info = commit(scratch.path(), name, config,
                      "debootstrap --variant=minbase --include=" + packages + " bookworm " + mirror +
                          (preset->tools.empty() ? "" : ", then apt-get install of the " + options.preset + " preset's tools"));

@@ -81,7 +81,7 @@ fs::path folder_in_repository(const fs::path& dir, const std::expected<git::Loca
 }
 
 std::expected<RunSource, std::string> prepare_source(const LocalRunOptions& options, const fs::path& run_dir,
-                                                     const fs::path& state_dir) {
+                                                     const fs::path& state_dir, const std::atomic<bool>& cancel) {
   RunSource source;
   fs::path dir = fs::absolute(options.dir).lexically_normal();
   if (!fs::is_directory(dir)) return std::unexpected("no such folder: " + dir.string());
@@ -115,6 +115,7 @@ std::expected<RunSource, std::string> prepare_source(const LocalRunOptions& opti
   git::MirrorCache cache(state_dir / "git");
   git::CheckoutOptions checkout;
   checkout.submodules = false;
+  checkout.fetch.cancel = &cancel;  // SIGINT/SIGTERM stop a long first fetch
   const fs::path checkout_dir = inner.empty() ? source.workspace : run_dir / "checkout";
   auto result = cache.checkout(head->workdir.string(), head->sha, checkout_dir, checkout);
   if (!result) return std::unexpected("checkout of " + head->sha + ": " + result.error().to_string());
@@ -395,7 +396,11 @@ int run_local(const LocalRunOptions& given, std::atomic<bool>& cancel) {
   RemoveOnExit remove_checkout{run_dir / "checkout"};
   RemoveOnExit remove_scratch{run_dir / "scratch"};
 
-  auto source = prepare_source(options, run_dir, state_dir);
+  auto source = prepare_source(options, run_dir, state_dir, cancel);
+  if (!source && cancel) {
+    error("cancelled while fetching the repository into the mirror cache");
+    return kExitCancelled;
+  }
   if (!source) {
     error(source.error());
     return kExitUsage;

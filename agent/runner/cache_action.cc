@@ -14,8 +14,11 @@ namespace fs = std::filesystem;
 
 namespace {
 
-// The sandbox folders a cache may hold, by their name under the root.
-constexpr std::string_view kAllowedRoots[] = {"workspace", "root", "tmp"};
+// The sandbox folders a cache may hold, by their name under the root: the
+// workspace, $HOME (/root), /home (GitHub's /home/runner paths, and
+// $RUNNER_WORKSPACE), /opt ($RUNNER_TOOL_CACHE) and /tmp; the jobs' writable
+// places. The rest of a sandbox is the image's system.
+constexpr std::string_view kAllowedRoots[] = {"workspace", "root", "home", "opt", "tmp"};
 
 std::string trim(std::string_view s) {
   while (!s.empty() && (s.front() == ' ' || s.front() == '\t' || s.front() == '\r')) s.remove_prefix(1);
@@ -128,7 +131,7 @@ std::expected<std::string, std::string> cache_path_in_sandbox(std::string_view i
     if (seg.empty() || seg == ".") continue;
     if (seg == "..") {
       if (segments.size() <= 1)
-        return std::unexpected("path '" + original + "' leaves the workspace, ~ and /tmp");
+        return std::unexpected("path '" + original + "' leaves the folders a cache may hold (the workspace, ~, /home, /opt and /tmp)");
       segments.pop_back();
       continue;
     }
@@ -137,7 +140,7 @@ std::expected<std::string, std::string> cache_path_in_sandbox(std::string_view i
   if (segments.empty() ||
       std::find(std::begin(kAllowedRoots), std::end(kAllowedRoots), segments.front()) == std::end(kAllowedRoots))
     return std::unexpected("path '" + original +
-                           "' is outside the folders a cache may hold in a sandbox (the workspace, ~ and /tmp)");
+                           "' is outside the folders a cache may hold in a sandbox (the workspace, ~, /home, /opt and /tmp)");
   std::string out = exclude ? "!" : "";
   for (std::size_t i = 0; i < segments.size(); ++i) out += (i ? "/" : "") + segments[i];
   return out;

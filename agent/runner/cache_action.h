@@ -11,8 +11,10 @@
 // upload-chunk-size are accepted and ignored.
 //
 // Paths: relative ones are in the workspace; `~` is $HOME (/root in the sandbox);
-// absolute paths may name /workspace, /root or /tmp and what is beneath them. The
-// rest of a sandbox is the image's, which a cache has no business replacing.
+// absolute paths may name /workspace, /root, /home, /opt or /tmp and what is
+// beneath them (so GitHub's `/home/runner/.cargo` works when the job writes
+// there). The rest of a sandbox is the image's, which a cache has no business
+// replacing.
 // Files are copied out of the sandbox through tar and checked as artifacts are: no
 // symbolic link leading out of the saved folders, no device files (skipped), no
 // `..` out of the allowed folders.
@@ -32,7 +34,8 @@ bool is_cache_action(std::string_view action);
 // One `path:` line mapped into the sandbox, relative to its root:
 // "node_modules" -> "workspace/node_modules", "~/.npm" -> "root/.npm",
 // "/tmp/x/**" -> "tmp/x/**", "!dist/*.map" -> "!workspace/dist/*.map". Errors name
-// the line: a path outside /workspace, ~ and /tmp, or `..` leaving them.
+// the line: a path outside /workspace, ~, /home, /opt and /tmp, or `..` leaving
+// them.
 std::expected<std::string, std::string> cache_path_in_sandbox(std::string_view line);
 
 // The entry version for a `path:` input: entries saved with other paths never match.

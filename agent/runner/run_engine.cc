@@ -122,6 +122,7 @@ NameValueList base_env(const RunSource& source, const RunTrigger& trigger, const
       {"RUNNER_OS", "Linux"},
       {"RUNNER_ARCH", runner_arch()},
       {"RUNNER_NAME", "sandci"},
+      {"RUNNER_ENVIRONMENT", "self-hosted"},
   };
   if (trigger.event == "pull_request" || trigger.event == "pull_request_target") {
     vars.emplace_back("GITHUB_BASE_REF", trigger.base_ref);
@@ -165,7 +166,16 @@ scheduler::EvalContext base_context(const RunSource& source, const RunTrigger& t
       {"vars", json::object()},
       {"secrets", secrets},
       {"inputs", inputs},
-      {"runner", {{"os", "Linux"}, {"arch", runner_arch()}, {"name", "sandci"}, {"temp", "/tmp/runner"}}},
+      // The paths are the sandbox's (agent/runner/sandbox_job_runner.cc makes them).
+      {"runner",
+       {{"os", "Linux"},
+        {"arch", runner_arch()},
+        {"name", "sandci"},
+        {"environment", "self-hosted"},
+        {"debug", ""},
+        {"temp", "/tmp/runner"},
+        {"workspace", "/home/runner/work"},
+        {"tool_cache", "/opt/hostedtoolcache"}}},
   };
   return ctx;
 }

@@ -30,6 +30,12 @@ namespace {
 // Where the runner keeps its files inside a sandbox (the private /tmp).
 constexpr const char* kRunnerDir = "/tmp/sandci";
 constexpr const char* kRunnerTemp = "/tmp/runner";
+// $RUNNER_WORKSPACE and $RUNNER_TOOL_CACHE: GitHub's paths, each an empty
+// writable folder of the sandbox's own (its memory), so out-of-tree builds
+// (`cmake -B ${{ runner.workspace }}/build`) and setup-* actions find them. The
+// checkout stays at /workspace, which is not beneath RUNNER_WORKSPACE here.
+constexpr const char* kRunnerWorkspace = "/home/runner/work";
+constexpr const char* kRunnerToolCache = "/opt/hostedtoolcache";
 constexpr std::size_t kMaxCommandFileBytes = 4 << 20;
 constexpr const char* kEventPath = "/tmp/sandci/event.json";
 
@@ -391,7 +397,7 @@ class SandboxJobRunner::JobExecution final : public ActionHost {
     // no exec to write it into each sandbox.
     auto event_file = runner_.event_file();
     if (!event_file) return std::unexpected(event_file.error());
-    spec.tmpfs = {kRunnerDir, kRunnerTemp};
+    spec.tmpfs = {kRunnerDir, kRunnerTemp, kRunnerWorkspace, kRunnerToolCache};
     spec.mounts.push_back({event_file->string(), kEventPath, true});
     for (const auto& mount : action_mounts_) spec.mounts.push_back(mount);
     spec.limits = runner_.config_.limits;
@@ -683,6 +689,8 @@ class SandboxJobRunner::JobExecution final : public ActionHost {
     set_env(env, "GITHUB_JOB", job_.id);
     set_env(env, "GITHUB_EVENT_PATH", kEventPath);
     set_env(env, "RUNNER_TEMP", kRunnerTemp);
+    set_env(env, "RUNNER_WORKSPACE", kRunnerWorkspace);
+    set_env(env, "RUNNER_TOOL_CACHE", kRunnerToolCache);
     for (const auto& [key, value] : extra) set_env(env, key, value);
     set_env(env, "GITHUB_OUTPUT", files[0]);
     set_env(env, "GITHUB_ENV", files[1]);

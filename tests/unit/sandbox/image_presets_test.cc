@@ -28,6 +28,20 @@ TEST(ImagePresets, RunnerCarriesWhatUbuntuWorkflowsCallAndSudo) {
   EXPECT_NE(runner->sudoers.find("NOPASSWD"), std::string_view::npos);
 }
 
+TEST(ImagePresets, RunnerHasWhatRealBuildsMissedAndLetsPipInstall) {
+  const ImagePreset* runner = find_image_preset("runner");
+  ASSERT_NE(runner, nullptr);
+  std::set<std::string_view> tools(runner->tools.begin(), runner->tools.end());
+  for (std::string_view needed : {"clang", "npm", "pipx", "gawk", "libssl-dev", "pkg-config"})
+    EXPECT_TRUE(tools.contains(needed)) << needed;
+  EXPECT_NE(runner->pip_conf.find("break-system-packages = true"), std::string_view::npos);
+  std::set<std::string_view> env(runner->env.begin(), runner->env.end());
+  EXPECT_TRUE(env.contains("PIP_BREAK_SYSTEM_PACKAGES=1"));
+  const ImagePreset* minimal = find_image_preset("minimal");
+  EXPECT_TRUE(minimal->pip_conf.empty());
+  EXPECT_TRUE(minimal->env.empty());
+}
+
 // docs/images.md lists the runner's packages between two markers; the list there
 // must be the list here, so the docs never promise a tool the image lacks.
 TEST(ImagePresets, DocsListTheRunnerPackagesExactly) {

@@ -46,6 +46,40 @@ jobs:
   EXPECT_NE(second.output.find("Cache restored from key: toolchain-"), std::string::npos) << second.output;
 }
 
+TEST_F(CacheRunTest, HomeFoldersAreSavedAndRestoredAcrossRuns) {
+  make_repo(repo_.path(), {{".github/workflows/deps.yml", R"Y(
+on: push
+jobs:
+  deps:
+    runs-on: ubuntu-latest
+    steps:
+      - uses: actions/cache@v4
+        id: deps
+        with:
+          path: |
+            ~/.cache/thing
+            /home/runner/.cargo/registry
+          key: deps-v1
+      - name: Download
+        if: steps.deps.outputs.cache-hit != 'true'
+        run: |
+          mkdir -p ~/.cache/thing /home/runner/.cargo/registry
+          echo wheel-1.0 > ~/.cache/thing/pkg && echo crate-2.1 > /home/runner/.cargo/registry/index
+          echo fetched
+      - run: echo "have [$(cat ~/.cache/thing/pkg) $(cat /home/runner/.cargo/registry/index)]"
+)Y"}});
+  auto first = run();
+  ASSERT_EQ(first.exit_code, 0) << first.output;
+  EXPECT_NE(first.output.find("fetched"), std::string::npos) << first.output;
+  EXPECT_NE(first.output.find("Cache saved with key: deps-v1 (2 files"), std::string::npos) << first.output;
+
+  auto second = run();
+  ASSERT_EQ(second.exit_code, 0) << second.output;
+  EXPECT_EQ(second.output.find("fetched"), std::string::npos) << second.output;
+  EXPECT_NE(second.output.find("Cache restored from key: deps-v1"), std::string::npos) << second.output;
+  EXPECT_NE(second.output.find("have [wheel-1.0 crate-2.1]"), std::string::npos) << second.output;
+}
+
 TEST_F(CacheRunTest, CheckoutOfAnotherRepositoryComesFromASiblingFolder) {
   TempDir parent;
   const fs::path app = parent.path() / "app", lib = parent.path() / "shared-lib";

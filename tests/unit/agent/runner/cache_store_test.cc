@@ -260,8 +260,16 @@ TEST(CachePathTest, PathsMapIntoTheWorkspaceHomeAndTmp) {
   EXPECT_EQ(cache_path_in_sandbox("!dist/*.map").value(), "!workspace/dist/*.map");
 }
 
+TEST(CachePathTest, GitHubsHomeAndToolCachePathsAreAccepted) {
+  EXPECT_EQ(cache_path_in_sandbox("~/.cache/pip").value(), "root/.cache/pip");
+  EXPECT_EQ(cache_path_in_sandbox("/home/runner/.cargo/registry").value(), "home/runner/.cargo/registry");
+  EXPECT_EQ(cache_path_in_sandbox("/home/runner/work/build").value(), "home/runner/work/build");
+  EXPECT_EQ(cache_path_in_sandbox("/opt/hostedtoolcache/go").value(), "opt/hostedtoolcache/go");
+}
+
 TEST(CachePathTest, PathsOutsideTheAllowedFoldersAreRefused) {
-  for (const char* bad : {"/usr/lib", "/etc/passwd", "../outside", "~/../etc", "/", "~other/x", "/workspace/../etc"}) {
+  for (const char* bad : {"/usr/lib", "/etc/passwd", "../outside", "~/../etc", "/", "~other/x", "/workspace/../etc",
+                          "/home/runner/../../etc", "/opt/../usr", "/homework"}) {
     auto mapped = cache_path_in_sandbox(bad);
     EXPECT_FALSE(mapped) << bad << " -> " << mapped.value_or("");
   }
