@@ -23,6 +23,11 @@ namespace {
 std::optional<std::string> inflate_file(const fs::path& file) {
   gzFile in = gzopen(file.c_str(), "rb");
   if (!in) return std::nullopt;
+  // zlib would pass a file that is not gzip through as it is: that is damage here.
+  if (gzdirect(in) != 0) {
+    gzclose(in);
+    return std::nullopt;
+  }
   std::string out;
   std::string chunk(1u << 16, '\0');
   for (;;) {

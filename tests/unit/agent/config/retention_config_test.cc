@@ -73,8 +73,8 @@ TEST_F(RetentionConfigTest, BadValuesAreRefusedAtTheValue) {
 }
 
 TEST_F(RetentionConfigTest, UnknownKeysAndWrongShapes) {
-  EXPECT_THAT(errors_of("retention:\n  max_age: 7\n"),
-              ElementsAre(HasSubstr(":8:3: error: unknown key 'max_age' in 'retention' (did you mean "
+  EXPECT_THAT(errors_of("retention:\n  max_age_day: 7\n"),
+              ElementsAre(HasSubstr(":8:3: error: unknown key 'max_age_day' in 'retention' (did you mean "
                                     "'max_age_days'?)")));
   EXPECT_THAT(errors_of("retention: 30\n"),
               ElementsAre(HasSubstr(":7:12: error: 'retention' must be a mapping such as {max_age_days: 30, "

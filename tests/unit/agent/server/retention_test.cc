@@ -204,6 +204,13 @@ TEST_F(LogFilesTest, MissingOrDamagedLogOpensNothing) {
   EXPECT_EQ(open_job_log(dir_ / "ci" / "none.log"), nullptr);
   write(dir_ / "ci" / "bad.log.gz", "this is not gzip at all, just text that claims to be");
   EXPECT_EQ(open_job_log(dir_ / "ci" / "bad.log"), nullptr);
+  // A compressed log cut short (a disk filled while it was written elsewhere).
+  std::string text;
+  for (int i = 0; i < 20000; ++i) text += "line " + std::to_string(i * 7919) + "\n";
+  write(dir_ / "ci" / "cut.log", text);
+  ASSERT_TRUE(compress_log(dir_ / "ci" / "cut.log"));
+  fs::resize_file(dir_ / "ci" / "cut.log.gz", fs::file_size(dir_ / "ci" / "cut.log.gz") / 2);
+  EXPECT_EQ(open_job_log(dir_ / "ci" / "cut.log"), nullptr);
 }
 
 TEST_F(LogFilesTest, CompressesEveryLogUnderAFolderAndLeavesOtherFiles) {

@@ -1,0 +1,183 @@
+// One retention pass over a real SQLite store and real folders: which runs' folders go,
+// what their rows become, logs left plain by a crash compressed, running runs and
+// their logs untouched, and stale mirrors removed only once nothing runs.
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <map>
+#include <random>
+
+#include "agent/server/log_files.h"
+#include "agent/server/retention.h"
+#include "git/url.h"
+
+namespace sandci::agent::server {
+namespace {
+
+namespace fs = std::filesystem;
+using store::RunState;
+
+constexpr std::int64_t kDay = 24LL * 3600 * 1000;
+
+class RetentionPassTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() / ("sandci-retention-" + std::to_string(getpid()) + "-" +
+                                        ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::remove_all(dir_);
+    fs::create_directories(dir_);
+    auto store = store::open_sqlite_store(dir_ / "agent.db");
+    ASSERT_TRUE(store) << store.error().message;
+    store_ = std::move(*store);
+    config_.state_dir = dir_;
+    config::RepositoryConfig repo;
+    repo.name = "acme/app";
+    repo.clone_url = "git://127.0.0.1:9/acme/app.git";
+    config_.repositories = {repo};
+    config_.retention.disk_budget_mib = 1;
+    config_.retention.max_age_days = 30;
+  }
+  void TearDown() override {
+    store_.reset();
+    std::error_code ec;
+    fs::remove_all(dir_, ec);
+  }
+
+  store::NewRun new_run() const {
+    store::NewRun run;
+    run.repository = "acme/app";
+    run.forge = "github";
+    run.event = "push";
+    run.ref = "refs/heads/main";
+    run.sha = std::string(40, 'a');
+    run.clone_url = "git://127.0.0.1:9/acme/app.git";
+    run.payload_json = "{}";
+    run.trigger = "webhook";
+    return run;
+  }
+
+  // A run claimed at `at_ms`; finished at `at_ms` + 1 with `state` unless running.
+  std::int64_t add_run(std::int64_t at_ms, RunState state) {
+    auto id = store_->enqueue_run(new_run(), at_ms);
+    EXPECT_TRUE(id);
+    auto claimed = store_->claim_next_run("agent-a", 3600'000, at_ms);
+    EXPECT_TRUE(claimed && *claimed);
+    claims_[*id] = (*claimed)->claim();
+    if (state != RunState::running) {
+      EXPECT_TRUE(store_->finish_run(claims_[*id], state, "", at_ms + 1).value_or(false));
+    }
+    return *id;
+  }
+
+  fs::path run_dir(std::int64_t id) const { return dir_ / "runs" / std::to_string(id); }
+
+  // `bytes` of noise (it does not compress) at `file`.
+  static void write_noise(const fs::path& file, std::size_t bytes) {
+    fs::create_directories(file.parent_path());
+    std::mt19937 random(static_cast<unsigned>(bytes));
+    std::string noise(bytes, '\0');
+    for (auto& c : noise) c = static_cast<char>(random());
+    std::ofstream(file, std::ios::binary) << noise;
+  }
+
+  Retention retention(std::int64_t now_ms) {
+    return Retention(config_, *store_, [now_ms] { return now_ms; });
+  }
+
+  fs::path dir_;
+  std::unique_ptr<store::RunStore> store_;
+  config::AgentConfig config_;
+  std::map<std::int64_t, store::Claim> claims_;
+};
+
+TEST_F(RetentionPassTest, FillsTheBudgetKeepsTheNewestAndNeverTouchesARunningRun) {
+  const std::int64_t now = 100 * kDay;
+  const auto first = add_run(now - 5000, RunState::success);
+  const auto second = add_run(now - 4000, RunState::failure);
+  const auto third = add_run(now - 3000, RunState::success);
+  const auto running = add_run(now - 2000, RunState::running);
+  for (auto id : {first, second, third}) write_noise(run_dir(id) / "artifacts" / "dist" / "app.bin", 400'000);
+  write_noise(run_dir(running) / "artifacts" / "big.bin", 300'000);
+  // A crash left the third run's log plain; the running job writes its own.
+  fs::create_directories(run_dir(third) / "logs");
+  std::ofstream(run_dir(third) / "logs" / "build.log") << "compiling\nlinking\ndone\n";
+  fs::create_directories(run_dir(running) / "logs");
+  std::ofstream(run_dir(running) / "logs" / "test.log") << "still going\n";
+
+  auto report = retention(now).run_pass();
+  ASSERT_TRUE(report) << report.error().message;
+  // 1.5 MB over a 1 MiB budget: the two oldest go, 700 KB stay.
+  EXPECT_EQ(report->removed_runs, 2u);
+  EXPECT_EQ(report->expired_rows, 2u);
+  EXPECT_EQ(report->deleted_rows, 0u);
+  EXPECT_GE(report->freed_bytes, 800'000u);
+  EXPECT_FALSE(fs::exists(run_dir(first)));
+  EXPECT_FALSE(fs::exists(run_dir(second)));
+  EXPECT_TRUE(fs::exists(run_dir(third) / "artifacts" / "dist" / "app.bin"));
+  EXPECT_TRUE(fs::exists(run_dir(running) / "artifacts" / "big.bin"));
+  for (auto id : {first, second}) {
+    auto run = store_->get_run(id);
+    ASSERT_TRUE(run && *run);
+    EXPECT_EQ((*run)->expired_ms, now);
+  }
+  EXPECT_EQ(store_->get_run(third).value()->expired_ms, 0);
+  EXPECT_EQ(store_->get_run(running).value()->state, RunState::running);
+
+  EXPECT_EQ(report->compressed_logs, 1u);
+  EXPECT_FALSE(fs::exists(run_dir(third) / "logs" / "build.log"));
+  EXPECT_TRUE(fs::exists(run_dir(third) / "logs" / "build.log.gz"));
+  EXPECT_TRUE(fs::exists(run_dir(running) / "logs" / "test.log"));
+  EXPECT_FALSE(fs::exists(run_dir(running) / "logs" / "test.log.gz"));
+}
+
+TEST_F(RetentionPassTest, RemoveDeletesRowsOfRunsPastTheAge) {
+  config_.retention.keep_rows = config::KeepRows::kRemove;
+  const std::int64_t now = 100 * kDay;
+  const auto old = add_run(now - 31 * kDay, RunState::success);
+  const auto young = add_run(now - 29 * kDay, RunState::success);
+  write_noise(run_dir(old) / "logs" / "a.log.gz", 1000);
+  write_noise(run_dir(young) / "logs" / "a.log.gz", 1000);
+
+  auto report = retention(now).run_pass();
+  ASSERT_TRUE(report) << report.error().message;
+  EXPECT_EQ(report->deleted_rows, 1u);
+  EXPECT_FALSE(store_->get_run(old).value().has_value());
+  EXPECT_FALSE(fs::exists(run_dir(old)));
+  EXPECT_TRUE(store_->get_run(young).value().has_value());
+  EXPECT_TRUE(fs::exists(run_dir(young)));
+
+  // Nothing more to do a second time.
+  report = retention(now).run_pass();
+  ASSERT_TRUE(report);
+  EXPECT_EQ(report->deleted_rows, 0u);
+  EXPECT_EQ(report->removed_runs, 0u);
+}
+
+TEST_F(RetentionPassTest, StaleMirrorsWaitUntilNoRunIsRunning) {
+  const std::int64_t now = 100 * kDay;
+  const fs::path mirrors = dir_ / "git";
+  const fs::path kept = mirrors / git::mirror_dir_name("git://127.0.0.1:9/acme/app.git");
+  const fs::path stale = mirrors / git::mirror_dir_name("git://127.0.0.1:9/acme/retired.git");
+  const fs::path building = mirrors / ".tmp-something-1";
+  for (const auto& m : {kept, stale, building}) write_noise(m / "objects" / "pack", 100);
+  const auto running = add_run(now - 1000, RunState::running);
+
+  auto report = retention(now).run_pass();
+  ASSERT_TRUE(report);
+  EXPECT_TRUE(report->mirrors_deferred);
+  EXPECT_EQ(report->removed_mirrors, 0u);
+  EXPECT_TRUE(fs::exists(stale));
+
+  ASSERT_TRUE(store_->finish_run(claims_[running], RunState::success, "", now).value_or(false));
+  report = retention(now).run_pass();
+  ASSERT_TRUE(report);
+  EXPECT_FALSE(report->mirrors_deferred);
+  EXPECT_EQ(report->removed_mirrors, 1u);
+  EXPECT_FALSE(fs::exists(stale));
+  EXPECT_TRUE(fs::exists(kept));
+  EXPECT_TRUE(fs::exists(building));
+}
+
+}  // namespace
+}  // namespace sandci::agent::server
