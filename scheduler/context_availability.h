@@ -17,7 +17,7 @@ struct ContextAvailability {
   std::string_view key;
   // The contexts allowed there, in the table's order.
   std::span<const std::string_view> contexts;
-  // The special functions allowed there (status functions, hashFiles); others
+  // The special functions allowed there (status functions, hashFiles); other
   // functions (contains, format, toJSON...) are allowed everywhere.
   std::span<const std::string_view> functions;
 };

@@ -98,8 +98,9 @@ WorkflowCallTrigger WorkflowParser::parse_workflow_call(const YAML::Node& value)
         auto scope = scoped("on.workflow_call.outputs.<output_id>.value",
                             "on.workflow_call.outputs." + e.key + ".value");
         output.value = string_of(*v).value_or("");
-      } else if (e.value.IsMap() || e.value.IsNull())
+      } else if (e.value.IsMap() || e.value.IsNull()) {
         error(e.key_node, "output '" + e.key + "' needs a 'value', like ${{ jobs.build.outputs.version }}");
+      }
       call.outputs.push_back(std::move(output));
     }
   }

@@ -117,10 +117,10 @@ void WorkflowParser::check_environment(const Entry& e) {
   }
   constexpr std::string_view kEnvironmentKeys[] = {"name", "url"};
   for (const auto& field : mapping(e.value, "'environment'")) {
-    if (!contains(kEnvironmentKeys, field.key))
+    if (!contains(kEnvironmentKeys, field.key)) {
       error(field.key_node, "unknown key '" + field.key + "' in 'environment'" +
                                 did_you_mean(field.key, kEnvironmentKeys));
-    else if (field.key == "url") {
+    } else if (field.key == "url") {
       // The url is read after the job ran, so it may use the job's steps.
       auto scope = scoped("jobs.<job_id>.environment.url", scope_.path + ".url");
       string_node(field.value, where(field), "'environment.url'", true);
