@@ -154,6 +154,31 @@ std::expected<std::string, ExpressionError> interpolate(std::string_view text,
   return out;
 }
 
+std::vector<ExpressionName> condition_names(std::string_view condition) {
+  auto body = condition_body(condition);
+  if (!body || body->first == body->second) return {};
+  auto [begin, end] = *body;
+  auto expression = parse_expression(condition.substr(begin, end - begin));
+  if (!expression) return {};
+  std::vector<ExpressionName> names = (*expression)->names();
+  for (auto& name : names) name.offset += begin;
+  return names;
+}
+
+std::vector<ExpressionName> interpolation_names(std::string_view text) {
+  std::vector<ExpressionName> names;
+  for_each_embedded(text, [&](const Embedded& e) {
+    auto expression = parse_expression(text.substr(e.inner_begin, e.inner_end - e.inner_begin));
+    if (expression)
+      for (ExpressionName name : (*expression)->names()) {
+        name.offset += e.inner_begin;
+        names.push_back(std::move(name));
+      }
+    return true;
+  });
+  return names;
+}
+
 std::vector<ExpressionError> check_interpolation(std::string_view text) {
   std::vector<ExpressionError> errors;
   auto unterminated_error = for_each_embedded(text, [&](const Embedded& e) {

@@ -52,6 +52,14 @@ struct EvalContext {
       hash_files;
 };
 
+// A context or function an expression names, where it is named. Contexts come
+// in their canonical lower-case spelling, functions as documented (hashFiles).
+struct ExpressionName {
+  enum class Kind { context, function } kind;
+  std::string name;
+  std::size_t offset = 0;  // 0-based, into the text given to the function that found it
+};
+
 class Expression {
  public:
   virtual ~Expression() = default;
@@ -59,6 +67,8 @@ class Expression {
   // True when the expression calls success(), failure(), always() or cancelled():
   // then an `if:` does not imply success().
   virtual bool uses_status_function() const = 0;
+  // Every context and function the expression names, in text order.
+  virtual const std::vector<ExpressionName>& names() const = 0;
 };
 
 // Parses the text between `${{` and `}}` (or a bare `if:` condition).
@@ -82,6 +92,15 @@ std::expected<bool, ExpressionError> evaluate_condition(std::string_view conditi
 // Checks a condition parses exactly as evaluate_condition would read it (the
 // wrapper rules included); offsets are into `condition`. For validation.
 std::optional<ExpressionError> check_condition(std::string_view condition);
+
+// The contexts and functions named by a condition, read as evaluate_condition
+// reads it; empty when it does not parse (check_condition reports that).
+// Offsets are into `condition`.
+std::vector<ExpressionName> condition_names(std::string_view condition);
+
+// The contexts and functions named by every `${{ }}` in text; expressions that
+// do not parse are skipped (check_interpolation reports them). Offsets are into `text`.
+std::vector<ExpressionName> interpolation_names(std::string_view text);
 
 // Replaces every `${{ expr }}` in text with its display string. Error offsets are
 // into `text`.

@@ -76,7 +76,8 @@ std::string arity_message(const expr::FunctionInfo& info, std::size_t got) {
 
 class ParsedExpression : public Expression {
  public:
-  ParsedExpression(NodePtr root, bool uses_status) : root_(std::move(root)), uses_status_(uses_status) {}
+  ParsedExpression(NodePtr root, bool uses_status, std::vector<ExpressionName> names)
+      : root_(std::move(root)), uses_status_(uses_status), names_(std::move(names)) {}
 
   std::expected<Value, ExpressionError> evaluate(const EvalContext& ctx) const override {
     auto result = root_->eval(ctx);
@@ -85,10 +86,12 @@ class ParsedExpression : public Expression {
   }
 
   bool uses_status_function() const override { return uses_status_; }
+  const std::vector<ExpressionName>& names() const override { return names_; }
 
  private:
   NodePtr root_;
   bool uses_status_;
+  std::vector<ExpressionName> names_;
 };
 
 class Parser {
@@ -106,6 +109,11 @@ class Parser {
   }
 
   bool uses_status_function() const { return uses_status_; }
+  // The names found, in text order (a call's name is found after its arguments).
+  std::vector<ExpressionName> take_names() {
+    std::ranges::sort(names_, {}, &ExpressionName::offset);
+    return std::move(names_);
+  }
 
  private:
   // Counts one nesting level for as long as it lives.
@@ -325,6 +333,7 @@ class Parser {
   [[gnu::noinline]] NodeResult parse_context() {
     const Token& name = next();
     if (auto context = find_context(name.text)) {
+      names_.push_back({ExpressionName::Kind::context, std::string(*context), name.offset});
       return std::make_unique<expr::ContextNode>(name.offset, std::string(*context));
     }
     std::string message = "unknown context '" + name.text + "'";
@@ -371,6 +380,7 @@ class Parser {
       return std::unexpected(arity_error(name, *info, args.size()));
     }
     if (expr::is_status_function(info->function)) uses_status_ = true;
+    names_.push_back({ExpressionName::Kind::function, info->name, name.offset});
     return std::make_unique<expr::CallNode>(name.offset, *info, std::move(args));
   }
 
@@ -379,6 +389,7 @@ class Parser {
   std::size_t pos_ = 0;
   std::size_t depth_ = 0;
   bool uses_status_ = false;
+  std::vector<ExpressionName> names_;
 };
 
 }  // namespace
@@ -398,7 +409,8 @@ std::expected<std::unique_ptr<Expression>, ExpressionError> parse_expression(std
   Parser parser(text, *std::move(tokens));
   auto root = parser.parse();
   if (!root) return std::unexpected(std::move(root.error()));
-  return std::make_unique<ParsedExpression>(*std::move(root), parser.uses_status_function());
+  return std::make_unique<ParsedExpression>(*std::move(root), parser.uses_status_function(),
+                                            parser.take_names());
 }
 
 }  // namespace sandci::scheduler

@@ -61,6 +61,8 @@ WorkflowCallTrigger WorkflowParser::parse_workflow_call(const YAML::Node& value)
         if (!d->value.IsScalar() && !d->value.IsNull()) {
           error(where(*d), "'default' must be a single value, not " + describe(d->value));
         } else {
+          auto scope = scoped("on.workflow_call.inputs.<inputs_id>.default",
+                              "on.workflow_call.inputs." + e.key + ".default");
           check_expressions(d->value);
           input.default_value = to_json(d->value);
           const bool expression = d->value.Scalar().find("${{") != std::string::npos;
@@ -92,10 +94,13 @@ WorkflowCallTrigger WorkflowParser::parse_workflow_call(const YAML::Node& value)
       output.name = e.key;
       auto fields = mapping(e.value, "output '" + e.key + "'", KeyPlace::call_output);
       if (const Entry* d = find(fields, "description")) output.description = string_of(*d).value_or("");
-      if (const Entry* v = find(fields, "value"))
+      if (const Entry* v = find(fields, "value")) {
+        auto scope = scoped("on.workflow_call.outputs.<output_id>.value",
+                            "on.workflow_call.outputs." + e.key + ".value");
         output.value = string_of(*v).value_or("");
-      else if (e.value.IsMap() || e.value.IsNull())
+      } else if (e.value.IsMap() || e.value.IsNull()) {
         error(e.key_node, "output '" + e.key + "' needs a 'value', like ${{ jobs.build.outputs.version }}");
+      }
       call.outputs.push_back(std::move(output));
     }
   }
@@ -147,6 +152,7 @@ void WorkflowParser::parse_call(const std::vector<Entry>& fields, Job& job) {
   }
   call.ref = *ref;
   if (const Entry* with = find(fields, "with")) {
+    auto scope = job_key_scope(job.id, "with");
     if (with->value.IsScalar() && !with->value.IsNull())
       error(where(*with), "'with' must be a mapping of input names to values, not " + describe(with->value) +
                               " (GitHub does not allow an expression in its place)");
@@ -156,6 +162,7 @@ void WorkflowParser::parse_call(const std::vector<Entry>& fields, Job& job) {
       for (const auto& [key, location] : key_locations(with->value, call.with)) call.with_locations.push_back(location);
   }
   if (const Entry* secrets = find(fields, "secrets")) {
+    auto scope = job_key_scope(job.id, "secrets");
     if (secrets->value.IsScalar() && secrets->value.Scalar() == "inherit")
       call.inherit_secrets = true;
     else if (secrets->value.IsScalar() && !secrets->value.IsNull())

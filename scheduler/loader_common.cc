@@ -127,6 +127,7 @@ bool interpolated(const Entry& e) {
 void WorkflowParser::check_expressions(const YAML::Node& scalar) {
   for (const auto& e : check_interpolation(scalar.Scalar()))
     error(source_.inside(scalar, e.offset), "invalid expression: " + e.message);
+  check_names(scalar, interpolation_names(scalar.Scalar()));
 }
 
 std::optional<std::string> WorkflowParser::string_node(const YAML::Node& node,
@@ -217,6 +218,7 @@ void WorkflowParser::check_condition(const Entry& e) {
     error(source_.inside(e.value, problem->offset), "invalid expression: " + problem->message);
     return;
   }
+  check_names(e.value, condition_names(text));
   // `${{ }}` would run as success(): an empty wrapper is a mistake, not a condition.
   const std::size_t open = text.find("${{");
   if (open != std::string::npos && text.find_first_not_of(" \t\r\n") == open) {

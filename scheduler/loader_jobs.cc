@@ -43,6 +43,7 @@ Job WorkflowParser::parse_job(const Entry& e, std::vector<NeedsRef>& needs) {
   if (!e.value.IsMap()) return job;
   std::optional<SourceLocation> strategy_at;  // set when the strategy parsed cleanly
   for (const auto& f : fields) {
+    auto scope = job_key_scope(job.id, f.key);
     if (f.key == "name") {
       job.name = string_of(f).value_or("");
     } else if (f.key == "needs") {
@@ -116,11 +117,16 @@ void WorkflowParser::check_environment(const Entry& e) {
   }
   constexpr std::string_view kEnvironmentKeys[] = {"name", "url"};
   for (const auto& field : mapping(e.value, "'environment'")) {
-    if (!contains(kEnvironmentKeys, field.key))
+    if (!contains(kEnvironmentKeys, field.key)) {
       error(field.key_node, "unknown key '" + field.key + "' in 'environment'" +
                                 did_you_mean(field.key, kEnvironmentKeys));
-    else
+    } else if (field.key == "url") {
+      // The url is read after the job ran, so it may use the job's steps.
+      auto scope = scoped("jobs.<job_id>.environment.url", scope_.path + ".url");
+      string_node(field.value, where(field), "'environment.url'", true);
+    } else {
       string_node(field.value, where(field), "'environment." + field.key + "'", true);
+    }
   }
 }
 
@@ -132,11 +138,17 @@ Container WorkflowParser::parse_container(const Entry& e) {
     return container;
   }
   auto fields = mapping(e.value, "'container'", KeyPlace::container);
-  if (const Entry* i = find(fields, "image"))
+  const std::string path = scope_.path;  // jobs.<id>.container
+  if (const Entry* i = find(fields, "image")) {
+    auto scope = scoped("jobs.<job_id>.container.image", path + ".image");
     container.image = string_of(*i).value_or("");
-  else if (e.value.IsMap())
+  } else if (e.value.IsMap()) {
     error(where(e), "'container' needs an 'image'");
-  if (const Entry* env = find(fields, "env")) container.env = string_map(*env);
+  }
+  if (const Entry* env = find(fields, "env")) {
+    auto scope = scoped("jobs.<job_id>.container.env.<env_id>", path + ".env");
+    container.env = string_map(*env);
+  }
   if (const Entry* o = find(fields, "options")) {
     container.options = string_of(*o).value_or("");
     check_container_options(*o, container.options);

@@ -6,11 +6,13 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include <nlohmann/json.hpp>
 #include <yaml-cpp/yaml.h>
 
+#include "scheduler/context_availability.h"
 #include "scheduler/diagnostic.h"
 #include "scheduler/workflow.h"
 #include "scheduler/workflow_keys.h"
@@ -97,6 +99,35 @@ class WorkflowParser {
   void check_expressions(const YAML::Node& scalar);
   void check_condition(const Entry& e);
 
+  // ---- context availability (loader_contexts.cc) ----
+  // The key whose expressions are being read: its row of GitHub's context
+  // availability table (null: a key the table does not list, not checked) and the
+  // key as this workflow writes it, for messages ("jobs.build.if").
+  struct ExpressionScope {
+    const ContextAvailability* row = nullptr;
+    std::string path;
+  };
+  // Sets the scope for as long as it lives, then puts the previous one back.
+  class ScopeGuard {
+   public:
+    ScopeGuard(WorkflowParser& parser, ExpressionScope scope)
+        : parser_(parser), saved_(std::exchange(parser.scope_, std::move(scope))) {}
+    ~ScopeGuard() { parser_.scope_ = std::move(saved_); }
+    ScopeGuard(const ScopeGuard&) = delete;
+    ScopeGuard& operator=(const ScopeGuard&) = delete;
+
+   private:
+    WorkflowParser& parser_;
+    ExpressionScope saved_;
+  };
+  // The scope of `table_key` (spelt as in the table), shown as `path`.
+  [[nodiscard]] ScopeGuard scoped(std::string_view table_key, std::string path);
+  // The scope of a key of a job (`jobs.<job_id>.<key>`), or of a step when `step`.
+  [[nodiscard]] ScopeGuard job_key_scope(const std::string& job_id, const std::string& key);
+  [[nodiscard]] ScopeGuard step_key_scope(const std::string& job_id, const std::string& key);
+  // Reports each name the scope's key does not allow, at its place in `scalar`.
+  void check_names(const YAML::Node& scalar, const std::vector<ExpressionName>& names);
+
   // ---- on: (loader_triggers.cc) ----
   void parse_on(const Entry& e, Triggers& on);
   // An event GitHub knows that sandci does not run, kept for its note.
@@ -152,6 +183,7 @@ class WorkflowParser {
   const YamlSource& source_;
   Diagnostics& out_;
   std::size_t errors_ = 0;
+  ExpressionScope scope_;
 };
 
 }  // namespace sandci::scheduler::loader

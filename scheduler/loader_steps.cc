@@ -65,6 +65,7 @@ Step WorkflowParser::parse_step(const YAML::Node& node, std::size_t index,
   auto fields = mapping(node, what, KeyPlace::step);
   if (!node.IsMap()) return step;
   for (const auto& f : fields) {
+    auto scope = step_key_scope(job_id, f.key);
     if (f.key == "id") {
       step.id = string_of(f).value_or("");
       if (!valid_identifier(step.id)) {

@@ -77,6 +77,8 @@ std::optional<Workflow> WorkflowParser::parse(const YAML::Node& root) {
   auto fields = mapping(root, "the workflow", KeyPlace::workflow);
   if (!root.IsMap()) return std::nullopt;
   for (const auto& f : fields) {
+    // Workflow-level rows are named by the key alone (run-name, env, concurrency).
+    auto scope = scoped(f.key, f.key);
     if (f.key == "name")
       workflow.name = string_of(f).value_or("");
     else if (f.key == "run-name")
