@@ -157,10 +157,14 @@ std::expected<std::unique_ptr<Sandbox>, SandboxError> DockerBackend::create(cons
                            std::to_string(++counter_);
   nlohmann::json body = {
       {"Image", image},
-      // The init only keeps the container alive between execs; it prepares the
-      // private folder the exec wrapper uses.
+      {"Hostname", "sandci"},  // as in the runsc backend's sandboxes
+      // The init keeps the container alive between execs and prepares the
+      // private folder the exec wrapper uses. Being pid 1 it inherits what steps
+      // leave behind; `wait` reaps them (sh waits with waitpid(-1)), so killed
+      // background jobs do not linger as zombies.
       {"Entrypoint", {"/bin/sh", "-c",
-                      std::string("mkdir -p -m 1777 ") + DockerSandbox::kStateDir + "; exec sleep infinity"}},
+                      std::string("mkdir -p -m 1777 ") + DockerSandbox::kStateDir +
+                          "; while :; do sleep 3600 & wait; done"}},
       {"Cmd", nlohmann::json::array()},
       {"Env", spec.env},
       {"WorkingDir", spec.working_dir},

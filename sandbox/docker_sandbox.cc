@@ -314,7 +314,7 @@ ExitStatus DockerSandbox::run(const ExecRequest& request, const Io& io, LogBudge
 
   // The exit code, once the engine has it (it may lag the stream's end a little).
   std::optional<int> code;
-  for (int i = 0; i < 200 && !code; ++i) {
+  for (int i = 0; i < 200 && !code && !killed_; ++i) {
     auto inspected = client_.call_json("GET", "/exec/" + *exec_id + "/json", nullptr, "inspecting an exec");
     if (!inspected) break;
     if (!inspected->value("Running", false) && (*inspected)["ExitCode"].is_number_integer()) {

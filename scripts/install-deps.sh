@@ -14,8 +14,10 @@ BUILD_PKGS=(
 # images for `sandci image pull`; busybox-static makes tiny test images; git-daemon
 # and lighttpd/fcgiwrap serve repositories on 127.0.0.1 in the git tests, which also
 # start their own sshd (openssh-server) on a loopback port for the SSH key path.
+# docker.io (dockerd 20.10, API 1.41) backs the Docker sandbox backend; nothing
+# starts it: the sandbox tests run a private dockerd of their own.
 RUNTIME_PKGS=(chromium debootstrap skopeo busybox-static lighttpd fcgiwrap iproute2 procps psmisc
-              openssh-server)
+              openssh-server docker.io)
 
 missing() {
   local p
