@@ -410,9 +410,9 @@ TEST_F(ConfigLoaderTest, SandboxRuntimeWithoutGvisorNeedsExplicitConsent) {
                          "  docker_socket: run/docker.sock\n");
   EXPECT_THAT(ConfigDir::errors(loaded),
               ElementsAre(dir.at(8, 12, "unknown backend 'dockr' (did you mean 'docker'?) (one of: runsc, docker)"),
-                          dir.at(10, 18, "'docker_socket' must be an absolute path, not 'run/docker.sock'"),
                           dir.at(9, 19, "'docker_runtime: runc' drops gVisor (jobs would share the host kernel); "
-                                        "set 'docker_allow_other_runtime: true' to mean it")));
+                                        "set 'docker_allow_other_runtime: true' to mean it"),
+                          dir.at(10, 18, "'docker_socket' must be an absolute path, not 'run/docker.sock'")));
   loaded = dir.load(std::string(kMinimal) + "sandbox: {backend: docker, docker_runtime: runc, "
                                             "docker_allow_other_runtime: true}\n");
   ASSERT_TRUE(loaded.config.has_value());
