@@ -221,13 +221,16 @@ std::expected<std::unique_ptr<EngineStream>, SandboxError> DockerClient::start_e
   if (ec) return std::unexpected(error("cannot start exec " + exec_id + ": " + ec.message()));
   boost::beast::flat_buffer buffer;
   http::response_parser<http::string_body> parser;
+  // What follows the header is the exec's raw stream, not an HTTP body: the
+  // parser must stop at the header and leave those bytes in the buffer.
+  parser.skip(true);
   http::read_header(**socket, buffer, parser, ec);
+  if (ec == http::error::need_more && parser.is_header_done()) ec = {};
   if (ec) return std::unexpected(error("the Docker engine did not start exec " + exec_id + ": " + ec.message()));
   const unsigned status = parser.get().result_int();
   if (status != 101 && status != 200) {
-    http::read(**socket, buffer, parser, ec);
-    EngineResponse response{status, parser.get().body()};
-    return std::unexpected(error("the Docker engine refused to start exec " + exec_id + ": " + response.message()));
+    return std::unexpected(error("the Docker engine refused to start exec " + exec_id + ": HTTP " +
+                                 std::to_string(status)));
   }
   // Whatever followed the header in the buffer is already the stream.
   auto data = buffer.data();
