@@ -2,7 +2,7 @@
 // The seam between the runner and the isolation technology. A Sandbox is one
 // job's container: started once, then each step is exec'd into it, so that the
 // job's steps share a filesystem as they do in GitHub Actions. Backends: runsc
-// (direct OCI, default), later Docker. Everything here is thread-safe unless noted.
+// (direct OCI, default) and Docker (docker_backend.h). Everything here is thread-safe unless noted.
 #include <chrono>
 #include <cstdint>
 #include <expected>
@@ -29,6 +29,9 @@ struct ResourceLimits {
 
 struct SandboxSpec {
   std::string rootfs;  // absolute path of the image's root filesystem, never written
+  // Engine backends (Docker): the engine's image reference ("node:20"); empty:
+  // the backend's default image. The runsc backend ignores it.
+  std::string image;
   std::vector<std::string> env;  // "NAME=VALUE", the image's Env merged in by the caller
   std::string working_dir = "/workspace";
   std::uint32_t uid = 0, gid = 0;

@@ -16,8 +16,10 @@ BUILD_PKGS=(
 # start their own sshd (openssh-server) on a loopback port for the SSH key path.
 # libseccomp-dev: scripts/try-unit-hardening.sh builds a small seccomp helper to try
 # the unit's system call filters on a real job.
+# docker.io (dockerd 20.10, API 1.41) backs the Docker sandbox backend; nothing
+# starts it: the sandbox tests run a private dockerd of their own.
 RUNTIME_PKGS=(chromium debootstrap skopeo busybox-static lighttpd fcgiwrap iproute2 procps psmisc
-              openssh-server libseccomp-dev)
+              openssh-server libseccomp-dev docker.io)
 
 missing() {
   local p

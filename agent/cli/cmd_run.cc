@@ -88,6 +88,12 @@ void add_run_command(CLI::App& app, CommandAction& action) {
       ->check(kAssignment);
   cmd->add_option("--label", (*raw)["label"], "Map a runs-on LABEL=IMAGE (repeatable)")->check(kAssignment);
   cmd->add_option("--image", opts->default_image, "The default job image")->capture_default_str();
+  cmd->add_option("--backend", opts->backend,
+                  "runsc (gVisor driven directly) or docker (the Docker engine, runtime runsc)")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"runsc", "docker"}));
+  cmd->add_option("--docker-socket", opts->docker_socket,
+                  "docker: the engine's socket (default: DOCKER_HOST, else /var/run/docker.sock)");
   cmd->add_option("--max-parallel", opts->max_parallel, "Jobs at once (default: the number of cores)");
   cmd->add_option("--memory", opts->memory_mib, "Memory limit per job, in MiB")->capture_default_str();
   cmd->add_option("--logs", *logs, "Folder for the job logs (default: under the state dir)");

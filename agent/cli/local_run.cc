@@ -31,6 +31,7 @@
 #include "git/mirror_cache.h"
 #include "sandbox/image_presets.h"
 #include "sandbox/image_store.h"
+#include "sandbox/docker_backend.h"
 #include "sandbox/runsc_backend.h"
 
 namespace sandci::agent {
@@ -355,6 +356,23 @@ std::expected<std::string, std::string> pick_schedule(const fs::path& workspace)
   return std::unexpected("the workflows have several schedules: pick one with" + list);
 }
 
+
+std::expected<std::unique_ptr<sandbox::SandboxBackend>, std::string> open_backend(const LocalRunOptions& options,
+                                                                                  const fs::path& state_dir) {
+  if (options.backend == "docker") {
+    sandbox::DockerOptions docker;
+    docker.socket = options.docker_socket;
+    auto opened = sandbox::DockerBackend::open(docker);
+    if (!opened) return std::unexpected("cannot use the Docker engine: " + opened.error().message);
+    return std::unique_ptr<sandbox::SandboxBackend>(std::move(*opened));
+  }
+  sandbox::RunscOptions runsc;
+  runsc.state_dir = (state_dir / "sandbox").string();
+  auto opened = sandbox::RunscBackend::open(runsc);
+  if (!opened) return std::unexpected("cannot use runsc: " + opened.error().message);
+  return std::unique_ptr<sandbox::SandboxBackend>(std::move(*opened));
+}
+
 }  // namespace
 
 int run_local(const LocalRunOptions& given, std::atomic<bool>& cancel) {
@@ -436,11 +454,9 @@ int run_local(const LocalRunOptions& given, std::atomic<bool>& cancel) {
     return kExitOk;
   }
 
-  sandbox::RunscOptions runsc;
-  runsc.state_dir = (state_dir / "sandbox").string();
-  auto backend = sandbox::RunscBackend::open(runsc);
+  auto backend = open_backend(options, state_dir);
   if (!backend) {
-    error("cannot use runsc: " + backend.error().message);
+    error(backend.error());
     return kExitRunFailed;
   }
   auto labels = read_labels_file(state_dir / "labels.conf");

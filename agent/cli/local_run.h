@@ -50,6 +50,11 @@ struct LocalRunOptions {
   // `github.repository` (owner/name). Empty: from the `origin` remote's URL, else
   // local/<folder>.
   std::string repository;
+  // "runsc" (default) or "docker": the Docker engine, runtime runsc, at
+  // docker_socket (empty: DOCKER_HOST, else /var/run/docker.sock). With docker the
+  // engine must hold images named as the image store's (docs/images.md).
+  std::string backend = "runsc";
+  std::string docker_socket;
 };
 
 // Runs it; returns the exit code (0 every job succeeded, 1 a job failed,

@@ -138,4 +138,8 @@ std::vector<std::string> AgentConfig::secret_values() const {
   return values;
 }
 
+std::string_view to_string(SandboxBackendKind kind) {
+  return kind == SandboxBackendKind::kDocker ? "docker" : "runsc";
+}
+
 }  // namespace sandci::agent::config

@@ -114,6 +114,21 @@ struct ActionsConfig {
   git::Credentials clone;
 };
 
+// Which isolation runs the jobs (docs/security.md compares them).
+enum class SandboxBackendKind { kRunsc, kDocker };
+std::string_view to_string(SandboxBackendKind kind);
+
+struct SandboxConfig {
+  SandboxBackendKind backend = SandboxBackendKind::kRunsc;
+  // Docker only. Empty: DOCKER_HOST (unix://PATH), else /var/run/docker.sock.
+  std::filesystem::path docker_socket;
+  // The engine's runtime for jobs. Anything but runsc needs
+  // docker_allow_other_runtime: true (runc, say, shares the host kernel).
+  std::string docker_runtime = "runsc";
+  bool docker_allow_other_runtime = false;
+  bool docker_pull = false;  // pull a missing image; off: a missing image fails the job
+};
+
 struct AgentConfig {
   ListenAddress listen;
   std::optional<TlsFiles> tls;
@@ -132,6 +147,7 @@ struct AgentConfig {
   std::vector<RepositoryConfig> repositories;  // names unique per forge
   ActionsConfig actions;
   RetentionConfig retention;
+  SandboxConfig sandbox;
 
   // The repository `name` on `forge` (names compared without regard to ASCII case,
   // as forges do); nullptr when none is configured.

@@ -30,7 +30,11 @@ constexpr std::string_view kTopKeys[] = {
     "capacity",       "log_level",   "default_image", "labels",
     "limits",         "shutdown_grace_seconds",      "interrupted_runs",
     "status",         "admin_token", "repositories", "actions",
-    "viewer_tokens", "retention"};
+    "viewer_tokens", "retention", "sandbox"};
+constexpr std::string_view kSandboxKeys[] = {"backend", "docker_socket", "docker_runtime",
+                                             "docker_allow_other_runtime", "docker_pull"};
+// In the order of SandboxBackendKind.
+constexpr std::string_view kSandboxBackendNames[] = {"runsc", "docker"};
 constexpr std::string_view kActionsKeys[] = {"source", "clone"};
 constexpr std::string_view kRetentionKeys[] = {"max_age_days", "disk_budget_mib", "keep_rows",
                                                "interval_minutes"};
@@ -376,6 +380,8 @@ class ConfigParser {
       parse_actions(e, config.actions);
     } else if (key == "retention") {
       parse_retention(e, config.retention);
+    } else if (key == "sandbox") {
+      parse_sandbox(e, config.sandbox);
     }
   }
 
@@ -397,6 +403,39 @@ class ConfigParser {
         // At most a week, so a pass runs well within the shortest age.
         if (auto n = integer_of(f, 1, 10080)) retention.interval_minutes = static_cast<std::uint64_t>(*n);
       }
+    }
+  }
+
+  void parse_sandbox(const Entry& e, SandboxConfig& sandbox) {
+    if (!e.value.IsNull() && !e.value.IsMap()) {
+      error(where(e), "'sandbox' must be a mapping such as {backend: docker}, not " + describe(e.value));
+      return;
+    }
+    std::optional<SourceLocation> runtime_at;
+    for (const Entry& f : section(e, kSandboxKeys)) {
+      if (f.key == "backend") {
+        if (auto i = choice_of(f, kSandboxBackendNames)) sandbox.backend = static_cast<SandboxBackendKind>(*i);
+      } else if (f.key == "docker_socket") {
+        if (auto path = string_of(f)) {
+          if (std::filesystem::path{*path}.is_absolute())
+            sandbox.docker_socket = std::filesystem::path{*path}.lexically_normal();
+          else
+            error(where(f), "'docker_socket' must be an absolute path, not '" + *path + "'");
+        }
+      } else if (f.key == "docker_runtime") {
+        if (auto runtime = string_of(f)) sandbox.docker_runtime = *runtime;
+        runtime_at = where(f);
+      } else if (f.key == "docker_allow_other_runtime") {
+        if (auto b = bool_of(f)) sandbox.docker_allow_other_runtime = *b;
+      } else if (f.key == "docker_pull") {
+        if (auto b = bool_of(f)) sandbox.docker_pull = *b;
+      }
+    }
+    // Without gVisor a job shares the host's kernel: never by accident.
+    if (runtime_at && sandbox.docker_runtime != "runsc" && !sandbox.docker_allow_other_runtime) {
+      error(*runtime_at, "'docker_runtime: " + sandbox.docker_runtime +
+                                       "' drops gVisor (jobs would share the host kernel); set "
+                                       "'docker_allow_other_runtime: true' to mean it");
     }
   }
 

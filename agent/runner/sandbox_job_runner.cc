@@ -381,6 +381,7 @@ class SandboxJobRunner::JobExecution final : public ActionHost {
 
     sandbox::SandboxSpec spec;
     spec.rootfs = image_.rootfs.string();
+    spec.image = image_.name;  // engine backends: the engine's image of that name
     spec.env = image_.config.env;
     if (!has_env(spec.env, "PATH"))
       spec.env.push_back("PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");

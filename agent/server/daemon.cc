@@ -26,6 +26,7 @@
 #include "agent/server/webhook_intake.h"
 #include "agent/store/run_store.h"
 #include "sandbox/image_store.h"
+#include "sandbox/docker_backend.h"
 #include "sandbox/runsc_backend.h"
 
 namespace sandci::agent::server {
@@ -144,6 +145,25 @@ void reload(const fs::path& file, config::LiveConfig& live, SecretMasker& masker
   systemd.ready("configuration reloaded");
 }
 
+// The configured sandbox backend (sandbox.backend): runsc, or the Docker engine.
+std::expected<std::unique_ptr<sandbox::SandboxBackend>, sandbox::SandboxError> open_sandbox_backend(
+    const config::AgentConfig& config) {
+  if (config.sandbox.backend == config::SandboxBackendKind::kDocker) {
+    sandbox::DockerOptions docker;
+    docker.socket = config.sandbox.docker_socket.string();
+    docker.runtime = config.sandbox.docker_runtime;
+    docker.allow_pull = config.sandbox.docker_pull;
+    auto opened = sandbox::DockerBackend::open(docker);
+    if (!opened) return std::unexpected(opened.error());
+    return std::unique_ptr<sandbox::SandboxBackend>(std::move(*opened));
+  }
+  sandbox::RunscOptions runsc;
+  runsc.state_dir = (config.state_dir / "sandbox").string();
+  auto opened = sandbox::RunscBackend::open(runsc);
+  if (!opened) return std::unexpected(opened.error());
+  return std::unique_ptr<sandbox::SandboxBackend>(std::move(*opened));
+}
+
 }  // namespace
 
 int serve(const config::AgentConfig& config, const fs::path& config_file) {
@@ -163,11 +183,10 @@ int serve(const config::AgentConfig& config, const fs::path& config_file) {
     spdlog::critical("event=start_failed reason=store error=\"{}\"", store.error().message);
     return 1;
   }
-  sandbox::RunscOptions runsc;
-  runsc.state_dir = (config.state_dir / "sandbox").string();
-  auto backend = sandbox::RunscBackend::open(runsc);
+  auto backend = open_sandbox_backend(config);
   if (!backend) {
-    spdlog::critical("event=start_failed reason=runsc error=\"{}\"", backend.error().message);
+    spdlog::critical("event=start_failed reason={} error=\"{}\"", config::to_string(config.sandbox.backend),
+                     backend.error().message);
     return 1;
   }
   const std::string owner = agent_owner();
@@ -198,17 +217,26 @@ int serve(const config::AgentConfig& config, const fs::path& config_file) {
   }, &metrics);
   Readiness readiness(**store, ReadinessOptions{.state_dir = config.state_dir,
                                                .min_free_bytes = config.limits.state_min_free_mib << 20,
-                                               .probe_runsc = [&runsc] { return probe_runsc_binary(runsc.runsc); }});
+                                               .probe_runsc = [] { return probe_runsc_binary(sandbox::RunscOptions{}.runsc); }});
   Routes routes(live, **store, intake, now_ms, [&worker](std::int64_t) { worker.wake(); }, &metrics, &slots,
                 &readiness);
   // Each live sandbox keeps a bundle folder until it is destroyed, so the folders also
   // show sandboxes that a crash left behind (until the next start reaps them).
-  routes.count_sandboxes_with([bundles = (*backend)->bundles_dir()] {
-    std::error_code error;
-    std::int64_t count = 0;
-    for (fs::directory_iterator it(bundles, error), end; !error && it != end; it.increment(error)) ++count;
-    return count;
-  });
+  if (auto* runsc = dynamic_cast<sandbox::RunscBackend*>(backend->get())) {
+    routes.count_sandboxes_with([bundles = runsc->bundles_dir()] {
+      std::error_code error;
+      std::int64_t count = 0;
+      for (fs::directory_iterator it(bundles, error), end; !error && it != end; it.increment(error)) ++count;
+      return count;
+    });
+  } else if (auto* docker = dynamic_cast<sandbox::DockerBackend*>(backend->get())) {
+    // The engine's containers labelled by sandci (a crashed agent's too, until reaped).
+    routes.count_sandboxes_with([client = docker->client()] {
+      auto listed = client.call_json("GET", "/containers/json?all=1&filters=%7B%22label%22%3A%5B%22sandci.owner%22%5D%7D",
+                                     nullptr, "listing sandci's containers");
+      return listed && listed->is_array() ? static_cast<std::int64_t>(listed->size()) : std::int64_t{0};
+    });
+  }
 
   http::HttpServerOptions server_options;
   server_options.address = config.listen.host;

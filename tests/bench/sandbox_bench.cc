@@ -1,7 +1,7 @@
 // Per-job overhead of the runsc backend (start a sandbox, run `true`, tear it
 // down) against the alternatives: `runsc do true`, one plain `runsc run` per
-// step, and Docker with the runsc runtime when scripts/bench.sh started a
-// private dockerd. Prints p50/p95 over N jobs, one at a time and 4 at once.
+// step, and, when scripts/bench.sh started a private dockerd, sandci's Docker
+// backend (runtime runsc) and `docker run --rm --runtime=runsc` through the CLI. Prints p50/p95 over N jobs, one at a time and 4 at once.
 //
 //   bench_sandbox_bench [--jobs N] [--rootfs DIR] [--floor]
 // --floor: only the serial sandci job row and its phases (scripts/bench-run.sh
@@ -23,6 +23,7 @@
 #include <thread>
 #include <vector>
 
+#include "sandbox/docker_backend.h"
 #include "sandbox/oci_spec.h"
 #include "sandbox/process.h"
 #include "sandbox/runsc_backend.h"
@@ -205,8 +206,34 @@ int main(int argc, char** argv) {
 
   const char* docker_host = std::getenv("SANDCI_BENCH_DOCKER_HOST");
   const char* docker_image = std::getenv("SANDCI_BENCH_DOCKER_IMAGE");
-  Figures docker1, docker4;
+  Figures docker1, docker4, backend1, backend4;
+  std::string backend_error;
   if (docker_host && docker_image) {
+    DockerOptions docker_options;
+    docker_options.socket = std::string(docker_host).substr(std::string("unix://").size());
+    docker_options.image = docker_image;
+    auto docker_backend = DockerBackend::open(docker_options);
+    if (docker_backend) {
+      auto backend_job = [&] {
+        auto sandbox = (*docker_backend)->create(spec);
+        if (!sandbox) {
+          std::fprintf(stderr, "docker backend create: %s\n", sandbox.error().message.c_str());
+          return false;
+        }
+        ExecRequest request{{"true"}, {}, "", {}};
+        bool ok = (*sandbox)->exec(request, [](const OutputLine&) {}).success();
+        sandbox->reset();
+        return ok;
+      };
+      measure(2, 1, backend_job);
+      backend1 = measure(jobs, 1, backend_job);
+      print("sandci Docker backend (runsc): create+exec+destroy", 1, backend1);
+      backend4 = measure(jobs, 4, backend_job);
+      print("sandci Docker backend (runsc): create+exec+destroy", 4, backend4);
+    } else {
+      backend_error = docker_backend.error().message;
+      std::printf("sandci Docker backend: cannot open: %s\n", backend_error.c_str());
+    }
     auto docker_job = [&] {
       return run_ok({"docker", "-H", docker_host, "run", "--rm", "--runtime=runsc", "--network=none", docker_image,
                      "true"});
@@ -225,6 +252,11 @@ int main(int argc, char** argv) {
   if (!docker1.seconds.empty()) {
     std::printf("summary: docker+runsc / sandci p50 = %.2fx serial, %.2fx with 4 at once (target >= 2x)\n",
                 docker1.pct(0.5) / sandci1.pct(0.5), docker4.pct(0.5) / sandci4.pct(0.5));
+  }
+  if (!backend1.seconds.empty() && !docker1.seconds.empty()) {
+    const double ratio = backend1.pct(0.5) / docker1.pct(0.5);
+    std::printf("summary: Docker backend / `docker run` p50 = %.2fx serial (target <= 1.3x: %s), %.2fx with 4 at once\n",
+                ratio, ratio <= 1.3 ? "met" : "NOT met", backend4.pct(0.5) / docker4.pct(0.5));
   }
   std::printf("summary: 5-step job: exec into one sandbox %.3f s vs one runsc run per step %.3f s (p50)\n",
               sandci_5steps.pct(0.5), plain5.pct(0.5));

@@ -27,7 +27,7 @@ using ::testing::Not;
 
 constexpr const char* kProbe = "/usr/local/bin/sandbox_probe";
 
-class HostileJobTest : public SandboxTest {
+class HostileJobTest : public BothBackendsTest {
  protected:
   // The default spec plus the static probe (see probe/sandbox_probe.cc).
   SandboxSpec probe_spec() const {
@@ -46,8 +46,14 @@ class HostileJobTest : public SandboxTest {
   }
 
   // After destruction: nothing of the sandbox on the host.
-  static void expect_gone(const std::string& id) {
+  void expect_gone(const std::string& id) const {
     EXPECT_TRUE(host_processes_mentioning(id).empty()) << "host processes of " << id << " remain";
+    if (kind() == BackendKind::kDocker) {
+      auto inspected = docker_backend().client().call("GET", "/containers/" + id + "/json");
+      ASSERT_TRUE(inspected) << inspected.error().message;
+      EXPECT_EQ(inspected->status, 404u) << "container " << id << " is still in the engine";
+      return;
+    }
     auto listed = run_capture({"runsc", "--root=" + backend().runsc_root(), "list", "--quiet"});
     ASSERT_TRUE(listed);
     EXPECT_THAT(listed->out, Not(HasSubstr(id)));
@@ -55,6 +61,8 @@ class HostileJobTest : public SandboxTest {
     EXPECT_FALSE(fs::exists(backend().bundles_dir() + "/" + id));
   }
 };
+
+INSTANTIATE_BOTH_BACKENDS(HostileJobTest);
 
 // A TCP listener on the host's loopback that the job must not reach.
 class HostListener {
@@ -97,7 +105,7 @@ long status_kib(const char* field) {
   return -1;
 }
 
-TEST_F(HostileJobTest, NetworkEgressToAHostListenerFails) {
+TEST_P(HostileJobTest, NetworkEgressToAHostListenerFails) {
   HostListener listener;
   auto sandbox = make();
   ASSERT_NE(sandbox, nullptr);
@@ -114,7 +122,7 @@ TEST_F(HostileJobTest, NetworkEgressToAHostListenerFails) {
   EXPECT_EQ(interfaces.out(), "lo\n");
 }
 
-TEST_F(HostileJobTest, HostFilesOutsideTheMountsAreNotReadable) {
+TEST_P(HostileJobTest, HostFilesOutsideTheMountsAreNotReadable) {
   std::string marker = "/var/tmp/sandci-marker-" + std::to_string(::getpid()) + "-" +
                        std::to_string(std::random_device{}());
   std::string secret = "host-secret-" + std::to_string(std::random_device{}());
@@ -131,7 +139,7 @@ TEST_F(HostileJobTest, HostFilesOutsideTheMountsAreNotReadable) {
   EXPECT_THAT(output.err(), HasSubstr("No such file or directory"));
 }
 
-TEST_F(HostileJobTest, WritesToWorkspaceAndRootNeverReachTheHost) {
+TEST_P(HostileJobTest, WritesToWorkspaceAndRootNeverReachTheHost) {
   write_host_file(workspace_.path() + "/keep.txt", "original\n");
   write_host_file(workspace_.path() + "/victim.txt", "still here\n");
   std::string planted = "/usr/local/bin/sandci-planted-" + std::to_string(::getpid());
@@ -151,7 +159,7 @@ TEST_F(HostileJobTest, WritesToWorkspaceAndRootNeverReachTheHost) {
   EXPECT_TRUE(fs::exists(std::string(kTestRootfs) + "/etc/passwd"));
 }
 
-TEST_F(HostileJobTest, KernelIsGvisorNotTheHost) {
+TEST_P(HostileJobTest, KernelIsGvisorNotTheHost) {
   auto sandbox = make();
   ASSERT_NE(sandbox, nullptr);
   auto output = sh(*sandbox, "uname -r; dmesg | head -n 1");
@@ -160,7 +168,7 @@ TEST_F(HostileJobTest, KernelIsGvisorNotTheHost) {
   EXPECT_THAT(output.out(), HasSubstr("Starting gVisor"));
 }
 
-TEST_F(HostileJobTest, ForkBombIsStoppedByThePidsLimit) {
+TEST_P(HostileJobTest, ForkBombIsStoppedByThePidsLimit) {
   auto spec = default_spec();
   spec.limits.pids = 128;
   auto sandbox = make(spec);
@@ -176,7 +184,7 @@ TEST_F(HostileJobTest, ForkBombIsStoppedByThePidsLimit) {
   expect_host_healthy();
 }
 
-TEST_F(HostileJobTest, MemoryHogIsKilledAtTheLimitAndReportedAsOutOfMemory) {
+TEST_P(HostileJobTest, MemoryHogIsKilledAtTheLimitAndReportedAsOutOfMemory) {
   auto spec = default_spec();
   spec.limits.memory_bytes = 256ull << 20;
   auto sandbox = make(spec);
@@ -191,7 +199,7 @@ TEST_F(HostileJobTest, MemoryHogIsKilledAtTheLimitAndReportedAsOutOfMemory) {
   expect_host_healthy();
 }
 
-TEST_F(HostileJobTest, EndlessStepIsKilledAtItsTimeout) {
+TEST_P(HostileJobTest, EndlessStepIsKilledAtItsTimeout) {
   auto sandbox = make();
   ASSERT_NE(sandbox, nullptr);
   auto output = run(*sandbox, {"sleep", "10000"}, std::chrono::seconds(2));
@@ -199,7 +207,7 @@ TEST_F(HostileJobTest, EndlessStepIsKilledAtItsTimeout) {
   EXPECT_FALSE(output.status.success());
 }
 
-TEST_F(HostileJobTest, GigabyteOfOutputIsCappedWithBoundedMemory) {
+TEST_P(HostileJobTest, GigabyteOfOutputIsCappedWithBoundedMemory) {
   auto spec = default_spec();
   spec.limits.log_bytes = 1 << 20;
   auto sandbox = make(spec);
@@ -226,7 +234,7 @@ TEST_F(HostileJobTest, GigabyteOfOutputIsCappedWithBoundedMemory) {
   EXPECT_LT(hwm_after - hwm_before, 32 * 1024) << "VmHWM grew by " << (hwm_after - hwm_before) << " KiB";
 }
 
-TEST_F(HostileJobTest, BackgroundDaemonsLeaveNothingBehind) {
+TEST_P(HostileJobTest, BackgroundDaemonsLeaveNothingBehind) {
   auto sandbox = make();
   ASSERT_NE(sandbox, nullptr);
   // One daemon detaches properly, one keeps the step's stdout open: the step
@@ -245,7 +253,7 @@ TEST_F(HostileJobTest, BackgroundDaemonsLeaveNothingBehind) {
   expect_gone(id);
 }
 
-TEST_F(HostileJobTest, MountIsRefused) {
+TEST_P(HostileJobTest, MountIsRefused) {
   auto sandbox = make(probe_spec());
   ASSERT_NE(sandbox, nullptr);
   auto output = sh(*sandbox, std::string(kProbe) + " mount; mount -t tmpfs none /mnt && echo mounted");
@@ -253,7 +261,7 @@ TEST_F(HostileJobTest, MountIsRefused) {
   EXPECT_THAT(output.out(), Not(HasSubstr("mounted")));
 }
 
-TEST_F(HostileJobTest, PtraceOfOtherSandboxProcessesIsRefused) {
+TEST_P(HostileJobTest, PtraceOfOtherSandboxProcessesIsRefused) {
   auto sandbox = make(probe_spec());
   ASSERT_NE(sandbox, nullptr);
   // init and a sibling: neither descends from the tracer.
@@ -262,7 +270,7 @@ TEST_F(HostileJobTest, PtraceOfOtherSandboxProcessesIsRefused) {
   EXPECT_EQ(output.out(), "refused: EPERM\nrefused: EPERM\n") << output.err();
 }
 
-TEST_F(HostileJobTest, KernelModulesCannotBeLoaded) {
+TEST_P(HostileJobTest, KernelModulesCannotBeLoaded) {
   auto sandbox = make(probe_spec());
   ASSERT_NE(sandbox, nullptr);
   auto output = sh(*sandbox, std::string(kProbe) + " init-module; " + kProbe + " finit-module");
@@ -270,7 +278,7 @@ TEST_F(HostileJobTest, KernelModulesCannotBeLoaded) {
   EXPECT_THAT(output.out(), ::testing::MatchesRegex("refused: E[A-Z]+\nrefused: E[A-Z]+\n"));
 }
 
-TEST_F(HostileJobTest, RawSocketsAreRefused) {
+TEST_P(HostileJobTest, RawSocketsAreRefused) {
   auto sandbox = make(probe_spec());
   ASSERT_NE(sandbox, nullptr);
   auto output = sh(*sandbox, std::string(kProbe) + " raw-socket; " + kProbe + " packet-socket");

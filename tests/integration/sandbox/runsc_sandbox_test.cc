@@ -1,4 +1,5 @@
-// Ordinary behaviour of the runsc backend, against real runsc and the test rootfs.
+// Ordinary behaviour of the sandbox backends (the contract, on runsc and on Docker
+// with runsc), against real runsc, a private dockerd and the test rootfs.
 #include <gmock/gmock.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -18,8 +19,10 @@ namespace fs = std::filesystem;
 using ::testing::HasSubstr;
 
 class RunscSandboxTest : public SandboxTest {};
+class SandboxContractTest : public BothBackendsTest {};
+INSTANTIATE_BOTH_BACKENDS(SandboxContractTest);
 
-TEST_F(RunscSandboxTest, ReportsExitCodesAndSignals) {
+TEST_P(SandboxContractTest, ReportsExitCodesAndSignals) {
   auto sandbox = make();
   ASSERT_NE(sandbox, nullptr);
   auto ok = run(*sandbox, {"true"});
@@ -32,7 +35,7 @@ TEST_F(RunscSandboxTest, ReportsExitCodesAndSignals) {
   EXPECT_EQ(term.status.signal, SIGTERM);
 }
 
-TEST_F(RunscSandboxTest, MissingProgramIsAFailureWithRunscsReason) {
+TEST_P(SandboxContractTest, MissingProgramIsAFailureWithRunscsReason) {
   auto sandbox = make();
   ASSERT_NE(sandbox, nullptr);
   auto missing = run(*sandbox, {"/no/such/program"});
@@ -41,7 +44,7 @@ TEST_F(RunscSandboxTest, MissingProgramIsAFailureWithRunscsReason) {
   EXPECT_TRUE(run(*sandbox, {"true"}).status.success()) << "the sandbox survives a failed exec";
 }
 
-TEST_F(RunscSandboxTest, StreamsStdoutAndStderrLineByLine) {
+TEST_P(SandboxContractTest, StreamsStdoutAndStderrLineByLine) {
   auto sandbox = make();
   ASSERT_NE(sandbox, nullptr);
   auto before = std::chrono::system_clock::now();
@@ -57,7 +60,7 @@ TEST_F(RunscSandboxTest, StreamsStdoutAndStderrLineByLine) {
 
 // One exec takes its input on stdin and hands files back on descriptors 3, 4...;
 // the host keeps at most the limit + 1 byte of each, whatever is written.
-TEST_F(RunscSandboxTest, ExecWithStdinAndCapturedDescriptors) {
+TEST_P(SandboxContractTest, ExecWithStdinAndCapturedDescriptors) {
   auto spec = default_spec();
   spec.tmpfs = {"/tmp/runner-files"};
   auto sandbox = make(spec);
@@ -83,7 +86,7 @@ TEST_F(RunscSandboxTest, ExecWithStdinAndCapturedDescriptors) {
   EXPECT_EQ(plain.out(), "closed\n");
 }
 
-TEST_F(RunscSandboxTest, AppliesEnvironmentAndWorkingDirectory) {
+TEST_P(SandboxContractTest, AppliesEnvironmentAndWorkingDirectory) {
   auto spec = default_spec();
   spec.env = {"GREETING=hello", "SHARED=from-spec"};
   auto sandbox = make(spec);
@@ -103,7 +106,7 @@ TEST_F(RunscSandboxTest, AppliesEnvironmentAndWorkingDirectory) {
   EXPECT_EQ(output.out(), "/tmp\n");
 }
 
-TEST_F(RunscSandboxTest, StepsShareTheSandboxFilesystem) {
+TEST_P(SandboxContractTest, StepsShareTheSandboxFilesystem) {
   auto sandbox = make();
   ASSERT_NE(sandbox, nullptr);
   ASSERT_TRUE(sh(*sandbox, "echo built > /workspace/out.txt && mkdir -p /opt/tool").status.success());
@@ -112,7 +115,7 @@ TEST_F(RunscSandboxTest, StepsShareTheSandboxFilesystem) {
   EXPECT_EQ(output.out(), "built\n");
 }
 
-TEST_F(RunscSandboxTest, WritesAndReadsFiles) {
+TEST_P(SandboxContractTest, WritesAndReadsFiles) {
   auto sandbox = make();
   ASSERT_NE(sandbox, nullptr);
   std::string script = "#!/bin/sh\necho from script\n";
@@ -135,7 +138,7 @@ TEST_F(RunscSandboxTest, WritesAndReadsFiles) {
   EXPECT_FALSE(sandbox->read_file("/no/such/file", 10));
 }
 
-TEST_F(RunscSandboxTest, CopiesFilesOutAndIn) {
+TEST_P(SandboxContractTest, CopiesFilesOutAndIn) {
   auto sandbox = make();
   ASSERT_NE(sandbox, nullptr);
   ASSERT_TRUE(sh(*sandbox, "mkdir -p /out/dist/sub && echo a > /out/dist/a.txt && echo b > /out/dist/sub/b.txt"
@@ -156,7 +159,7 @@ TEST_F(RunscSandboxTest, CopiesFilesOutAndIn) {
   EXPECT_FALSE(missing);
 }
 
-TEST_F(RunscSandboxTest, TimedOutStepIsKilledAndTheSandboxSurvives) {
+TEST_P(SandboxContractTest, TimedOutStepIsKilledAndTheSandboxSurvives) {
   auto sandbox = make();
   ASSERT_NE(sandbox, nullptr);
   auto slow = sh(*sandbox, "sleep 1000 & sleep 1000; echo never", std::chrono::seconds(1));
@@ -169,7 +172,7 @@ TEST_F(RunscSandboxTest, TimedOutStepIsKilledAndTheSandboxSurvives) {
   EXPECT_EQ(sh(*sandbox, "pgrep -xc sleep").out(), "1\n") << "only init's sleep is left";
 }
 
-TEST_F(RunscSandboxTest, KillStopsARunningExecFromAnotherThread) {
+TEST_P(SandboxContractTest, KillStopsARunningExecFromAnotherThread) {
   auto sandbox = make();
   ASSERT_NE(sandbox, nullptr);
   std::atomic<bool> started{false};
@@ -185,7 +188,7 @@ TEST_F(RunscSandboxTest, KillStopsARunningExecFromAnotherThread) {
   EXPECT_EQ(run(*sandbox, {"true"}).status.kind, ExitKind::kKilled);
 }
 
-TEST_F(RunscSandboxTest, CapsOutputAtTheLogLimitWithOneNotice) {
+TEST_P(SandboxContractTest, CapsOutputAtTheLogLimitWithOneNotice) {
   auto spec = default_spec();
   spec.limits.log_bytes = 1000;
   auto sandbox = make(spec);
@@ -207,14 +210,14 @@ TEST_F(RunscSandboxTest, CapsOutputAtTheLogLimitWithOneNotice) {
   EXPECT_TRUE(sh(*sandbox, "echo more").lines.empty());
 }
 
-TEST_F(RunscSandboxTest, RunsSeveralSandboxesAtOnce) {
+TEST_P(SandboxContractTest, RunsSeveralSandboxesAtOnce) {
   constexpr int kCount = 3;
   std::vector<std::string> results(kCount);
   std::vector<std::thread> threads;
   for (int i = 0; i < kCount; ++i) {
     threads.emplace_back([&, i] {
       auto spec = default_spec();
-      auto created = backend().create(spec);
+      auto created = backend_for(kind()).create(spec);
       if (!created) {
         results[i] = "create failed: " + created.error().message;
         return;

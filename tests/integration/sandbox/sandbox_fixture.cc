@@ -13,6 +13,7 @@
 #include <thread>
 
 #include "sandbox/process.h"
+#include "support/private_dockerd.h"
 
 namespace sandci::sandbox::testing {
 
@@ -22,6 +23,9 @@ namespace fs = std::filesystem;
 std::mutex backend_mutex;
 std::unique_ptr<RunscBackend> the_backend;
 std::string the_state_dir;
+std::mutex docker_mutex;
+std::unique_ptr<sandci::testing::PrivateDockerd> the_dockerd;
+std::unique_ptr<DockerBackend> the_docker;
 
 }  // namespace
 
@@ -39,10 +43,24 @@ std::vector<int> host_processes_mentioning(const std::string& needle) {
 
 namespace {
 
+// The Docker side: no container left in the private engine, then the engine
+// itself is stopped (by pid) and its folder removed.
+void stop_docker() {
+  std::lock_guard lock(docker_mutex);
+  if (the_docker) {
+    auto listed = the_docker->client().call_json("GET", "/containers/json?all=1", nullptr, "listing containers");
+    EXPECT_TRUE(listed && listed->is_array() && listed->empty())
+        << "containers left in the private dockerd: " << (listed ? listed->dump() : listed.error().message);
+  }
+  the_docker.reset();
+  the_dockerd.reset();
+}
+
 // Checks, at the very end of the test program, that the suite left nothing.
 class NothingLeftBehind : public ::testing::Environment {
  public:
   void TearDown() override {
+    stop_docker();
     std::lock_guard lock(backend_mutex);
     if (!the_backend) return;
     const std::string root = the_backend->runsc_root();
@@ -109,6 +127,39 @@ RunscBackend& backend() {
   return *the_backend;
 }
 
+DockerBackend& docker_backend() {
+  std::lock_guard lock(docker_mutex);
+  if (!the_docker) {
+    auto dockerd = sandci::testing::PrivateDockerd::start();
+    if (!dockerd) throw std::runtime_error("private dockerd: " + dockerd.error());
+    the_dockerd = std::move(*dockerd);
+    if (auto imported = the_dockerd->import_rootfs(kTestRootfs, kTestImage); !imported) {
+      throw std::runtime_error("importing the test image: " + imported.error());
+    }
+    DockerOptions options;
+    options.socket = the_dockerd->socket();
+    options.image = kTestImage;
+    auto opened = DockerBackend::open(options);
+    if (!opened) throw std::runtime_error(opened.error().message);
+    the_docker = std::move(*opened);
+  }
+  return *the_docker;
+}
+
+const std::string& docker_socket() {
+  docker_backend();
+  return the_dockerd->socket();
+}
+
+SandboxBackend& backend_for(BackendKind kind) {
+  if (kind == BackendKind::kDocker) return docker_backend();
+  return backend();
+}
+
+std::string backend_param_name(const ::testing::TestParamInfo<BackendKind>& info) {
+  return info.param == BackendKind::kDocker ? "docker" : "runsc";
+}
+
 const std::string& state_dir() {
   backend();
   return the_state_dir;
@@ -147,7 +198,11 @@ void SandboxTest::SetUp() {
     FAIL() << "no test rootfs at " << kTestRootfs
            << ": run scripts/ensure-test-rootfs.sh (make test does), or set SANDCI_ALLOW_SKIP=1";
   }
-  backend();
+  try {
+    backend_for(kind());
+  } catch (const std::exception& e) {
+    FAIL() << e.what();
+  }
 }
 
 SandboxSpec SandboxTest::default_spec() const {
@@ -163,7 +218,7 @@ SandboxSpec SandboxTest::default_spec() const {
 }
 
 std::unique_ptr<Sandbox> SandboxTest::make(const SandboxSpec& spec) {
-  auto created = backend().create(spec);
+  auto created = backend_for(kind()).create(spec);
   if (!created) {
     ADD_FAILURE() << "create failed: " << created.error().message;
     return nullptr;

@@ -392,5 +392,32 @@ TEST_F(ConfigLoaderTest, EmptyMissingAndMalformedFiles) {
               ElementsAre((dir.path() / "absent.yml").string() + ": error: no such file"));
 }
 
+TEST_F(ConfigLoaderTest, SandboxBackendDockerWithItsSocket) {
+  auto loaded = dir.load(std::string(kMinimal) +
+                         "sandbox: {backend: docker, docker_socket: /run/docker.sock, docker_pull: true}\n");
+  ASSERT_TRUE(loaded.config.has_value()) << ::testing::PrintToString(ConfigDir::errors(loaded));
+  EXPECT_EQ(loaded.config->sandbox.backend, SandboxBackendKind::kDocker);
+  EXPECT_EQ(loaded.config->sandbox.docker_socket, "/run/docker.sock");
+  EXPECT_EQ(loaded.config->sandbox.docker_runtime, "runsc");
+  EXPECT_TRUE(loaded.config->sandbox.docker_pull);
+  loaded = dir.load(kMinimal);
+  ASSERT_TRUE(loaded.config.has_value());
+  EXPECT_EQ(loaded.config->sandbox.backend, SandboxBackendKind::kRunsc);
+}
+
+TEST_F(ConfigLoaderTest, SandboxRuntimeWithoutGvisorNeedsExplicitConsent) {
+  auto loaded = dir.load(std::string(kMinimal) + "sandbox:\n  backend: dockr\n  docker_runtime: runc\n" +
+                         "  docker_socket: run/docker.sock\n");
+  EXPECT_THAT(ConfigDir::errors(loaded),
+              ElementsAre(dir.at(8, 12, "unknown backend 'dockr' (did you mean 'docker'?) (one of: runsc, docker)"),
+                          dir.at(9, 19, "'docker_runtime: runc' drops gVisor (jobs would share the host kernel); "
+                                        "set 'docker_allow_other_runtime: true' to mean it"),
+                          dir.at(10, 18, "'docker_socket' must be an absolute path, not 'run/docker.sock'")));
+  loaded = dir.load(std::string(kMinimal) + "sandbox: {backend: docker, docker_runtime: runc, "
+                                            "docker_allow_other_runtime: true}\n");
+  ASSERT_TRUE(loaded.config.has_value());
+  EXPECT_EQ(loaded.config->sandbox.docker_runtime, "runc");
+}
+
 }  // namespace
 }  // namespace sandci::agent::config
