@@ -644,7 +644,7 @@ http::HttpResponse Routes::rerun_as(std::int64_t id, bool failed_only, const std
                **new_id, original.repository, original.ref, id, only_jobs.size(), actor);
   if (queued_) queued_(**new_id);
   return http::HttpResponse::json(
-      202, json{{"run", **new_id}, {"rerun_of", id}, {"jobs", only_jobs}, {"url", config->run_url(std::to_string(**new_id))}}
+      202, json{{"run", **new_id}, {"rerun_of", id}, {"jobs", only_jobs}, {"url", config_.get()->run_url(std::to_string(**new_id))}}
                .dump());
 }
 

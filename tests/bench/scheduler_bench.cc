@@ -136,7 +136,7 @@ Figures measure(const std::function<Workflow()>& make, std::size_t max_matrix) {
   SteadyClock clock;
   RunReport report;
   figures.run_ms = time_ms([&] {
-    Executor executor(*plan, runner, clock, {.capacity = 64, .context = {}, .matrix = {}});
+    Executor executor(*plan, runner, clock, {.capacity = 64, .context = {}, .matrix = {}, .matrix_filters = {}});
     report = executor.run();
   }, &figures.run_cpu);
   figures.rss_run = vm_hwm_mib();
