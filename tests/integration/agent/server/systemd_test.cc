@@ -195,7 +195,7 @@ class ReloadTest : public AgentTest {
       yaml += "  - name: " + r.name + "\n    forge: github\n    api_url: " + forge.base_url() + "/api/v3" +
               "\n    webhook_secret: {file: " + r.webhook_secret_file + "}" +
               "\n    api_token: {file: " + (dir_.path() / "secrets/token").string() + "}" +
-              "\n    clone_url: " + clone_url(r.name) + "\n";
+              "\n    clone_url: " + clone_url(r.name) + "\n    pages: public\n";  // the test reads runs without a token
     std::ofstream(dir_.path() / "agent.yml") << yaml;
   }
   std::size_t log_count(const std::string& text) {
