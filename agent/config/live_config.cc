@@ -72,6 +72,14 @@ ReloadPlan plan_reload(const AgentConfig& running, AgentConfig next) {
          return a.source == b.source && same_credentials(a.clone, b.clone);
        },
        restart);
+  // The backend is opened once at start-up (a runsc state folder or an engine connection).
+  keep("sandbox", running.sandbox, next.sandbox,
+       [](const SandboxConfig& a, const SandboxConfig& b) {
+         return a.backend == b.backend && a.docker_socket == b.docker_socket &&
+                a.docker_runtime == b.docker_runtime &&
+                a.docker_allow_other_runtime == b.docker_allow_other_runtime && a.docker_pull == b.docker_pull;
+       },
+       restart);
   keep("retention", running.retention, next.retention,
        [](const RetentionConfig& a, const RetentionConfig& b) {
          return a.max_age_days == b.max_age_days && a.disk_budget_mib == b.disk_budget_mib &&

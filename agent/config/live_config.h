@@ -55,7 +55,8 @@ struct ReloadPlan {
 // limits.job_log_mib, log_level, admin_token, shutdown_grace_seconds,
 // interrupted_runs. Kept from `running` (the listener, the folders, what was built
 // from them at start-up): listen, tls, state_dir, capacity, limits.webhook_body_mib,
-// limits.cache_mib, limits.state_min_free_mib, status.ca_file, actions, retention.
+// limits.cache_mib, limits.state_min_free_mib, status.ca_file, actions, sandbox,
+// retention.
 ReloadPlan plan_reload(const AgentConfig& running, AgentConfig next);
 
 }  // namespace sandci::agent::config

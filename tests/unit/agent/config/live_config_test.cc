@@ -56,11 +56,15 @@ TEST(PlanReloadTest, KeepsTheListenerFoldersAndCapacityUntilARestart) {
   next.tls = TlsFiles{"/etc/sandci/cert.pem", "/etc/sandci/key.pem"};
   next.limits.webhook_body_mib = 5;
   next.actions.source = "https://gitea.example.org";
+  next.sandbox.backend = SandboxBackendKind::kDocker;
+  next.retention.max_age_days = 7;
   next.repositories.clear();  // taken: removing a repository is live
 
   auto plan = plan_reload(base(), next);
-  EXPECT_THAT(plan.needs_restart,
-              ElementsAre("listen", "tls", "state_dir", "capacity", "limits.webhook_body_mib", "actions"));
+  EXPECT_THAT(plan.needs_restart, ElementsAre("listen", "tls", "state_dir", "capacity", "limits.webhook_body_mib",
+                                              "actions", "sandbox", "retention"));
+  EXPECT_EQ(plan.config.sandbox.backend, SandboxBackendKind::kRunsc);
+  EXPECT_EQ(plan.config.retention.max_age_days, 30u);
   EXPECT_EQ(plan.config.listen.port, 8080);
   EXPECT_EQ(plan.config.state_dir, "/var/lib/sandci");
   EXPECT_EQ(plan.config.capacity, 2u);
