@@ -105,7 +105,7 @@ job_seconds() {
 before=${SANDCI_BENCH_BEFORE:-}
 [ -z "$before" ] || "$before" run "$work/one" --plain --state-dir "$work/state" > /dev/null
 [ "$have_glc" = 0 ] || (cd "$work/glc" && "$glc" > /dev/null 2>&1) || true  # its first run writes its cache
-declare -a one job cpu dia dia_cpu ex w_job w_dia w_dia_cpu b_one b_job b_cpu b_dia b_dia_cpu g_dia g_cpu
+declare -a one job cpu dia dia_cpu ex w_job w_add w_dia w_dia_cpu b_one b_job b_cpu b_dia b_dia_cpu g_dia g_cpu
 load_start=$(cut -d' ' -f1-3 /proc/loadavg)
 for i in $(seq 1 "$repeats"); do
   one+=("$(run_once "$work/one")"); cpu+=("$(cat "$work/last.cpu")"); job+=("$(job_seconds)")
@@ -119,6 +119,8 @@ for i in $(seq 1 "$repeats"); do
   fi
   if [ "$warm" = 1 ]; then
     run_once "$work/two" "$sandci" --warm 1 > /dev/null; w_job+=("$(job_seconds)")
+    # What the warm job added to its one step: its total minus the step (--timings).
+    w_add+=("$(sed -n '/^timings/,/^logs:/p' "$work/last.out" | awk '$1 == "only" {print $2 - $9}')")
     if [ "$i" = 1 ]; then sed -n '/^timings/,/^logs:/p' "$work/last.out" | sed '$d' > "$work/warm-timings.txt"; fi
     w_dia+=("$(run_once "$work/diamond" "$sandci" --warm 1)"); w_dia_cpu+=("$(cat "$work/last.cpu")")
   fi
@@ -153,9 +155,9 @@ if [ -n "$before" ]; then
 fi
 if [ "$warm" = 1 ]; then
   w_job_m=$(m "${w_job[@]}")
-  printf '%-44s %8.3f %8s  %.2f x floor, %.3f s added over the step (target < 0.15)\n' \
+  printf '%-44s %8.3f %8s  %.2f x floor, %.3f s added over its step (median; target < 0.15)\n' \
     "trivial job, warm (the job itself, --warm 1)" "$w_job_m" "" "$(calc "$w_job_m / $floor")" \
-    "$(awk '$1 == "only" {print $2 - $9}' "$work/warm-timings.txt")"
+    "$(m "${w_add[@]}")"
 fi
 printf '%-44s %8.3f %8.3f  %.2f x (3 jobs on its critical path) x floor\n' "4-job diamond (whole sandci run)" \
   "$dia_m" "$dia_cpu_m" "$(calc "$dia_m / ($fixed + 3 * $floor)")"
