@@ -74,11 +74,11 @@ TEST(DockerApiTest, SocketComesFromDockerHostElseTheDefault) {
   EXPECT_EQ(*docker_socket_from_env(), "/var/run/docker.sock");
   ::setenv("DOCKER_HOST", "unix:///run/user/1000/docker.sock", 1);
   EXPECT_EQ(*docker_socket_from_env(), "/run/user/1000/docker.sock");
-  ::setenv("DOCKER_HOST", "tcp://10.0.0.1:2375", 1);
+  ::setenv("DOCKER_HOST", "tcp://127.0.0.1:2375", 1);
   auto refused = docker_socket_from_env();
   ::unsetenv("DOCKER_HOST");
   ASSERT_FALSE(refused);
-  EXPECT_THAT(refused.error().message, ::testing::HasSubstr("tcp://10.0.0.1:2375"));
+  EXPECT_THAT(refused.error().message, ::testing::HasSubstr("tcp://127.0.0.1:2375"));
 }
 
 TEST(DockerApiTest, ErrorMessageIsTheEnginesMessage) {
