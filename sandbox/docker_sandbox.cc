@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <thread>
 
+#include "sandbox/helper_outcome.h"
 #include "sandbox/process.h"
 
 namespace sandci::sandbox {
@@ -28,17 +29,10 @@ constexpr auto kInspectEvery = std::chrono::milliseconds(250);
 // Once the exec's process has exited, output still arriving is read this long:
 // background processes may hold the stream open forever.
 constexpr auto kDrainAfterExit = std::chrono::milliseconds(200);
-constexpr std::uint64_t kHelperStderrBytes = 16 * 1024;
 constexpr std::size_t kStdinChunk = 64 * 1024;
 
 ExitStatus status(ExitKind kind, std::string detail, int code = 0, int sig = 0) {
   return ExitStatus{kind, code, sig, std::move(detail)};
-}
-
-std::string first_lines(const std::string& text, std::size_t max = 512) {
-  std::string s = text.substr(0, max);
-  while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) s.pop_back();
-  return s;
 }
 
 bool inside(const std::string& path, const std::string& dir) {
@@ -438,16 +432,9 @@ std::expected<void, SandboxError> DockerSandbox::run_helper(const std::vector<st
                                                             const std::string& what) {
   LogBudget budget(kHelperStderrBytes);
   std::string messages;
-  LineCallback keep = [&messages](const OutputLine& line) {
-    if (!messages.empty()) messages += "; ";
-    messages += line.text;
-  };
+  LineCallback keep = collect_messages(messages);
   ExecRequest request{argv, {}, "/", std::chrono::milliseconds(0)};
-  ExitStatus st = run(request, io, budget, keep);
-  if (st.success()) return {};
-  std::string message = what + " failed: " + to_string(st.kind) + " (" + st.detail + ")";
-  if (!messages.empty()) message += ": " + first_lines(messages);
-  return std::unexpected(SandboxError{message});
+  return helper_outcome(what, run(request, io, budget, keep), messages);
 }
 
 std::expected<void, SandboxError> DockerSandbox::write_file(const std::string& container_path,

@@ -16,6 +16,7 @@
 #include <sstream>
 #include <thread>
 
+#include "sandbox/helper_outcome.h"
 #include "sandbox/oci_spec.h"
 #include "sandbox/process.h"
 
@@ -34,13 +35,6 @@ constexpr int kStopTimeoutMs = 10000;
 // How often a running exec samples the cgroup's counters: the sandbox's cgroup
 // disappears soon after the sandbox dies, so the last reading may come too late.
 constexpr int kSampleMs = 100;
-constexpr std::uint64_t kHelperStderrBytes = 16 * 1024;
-
-std::string first_lines(const std::string& text, std::size_t max = 512) {
-  std::string s = text.substr(0, max);
-  while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) s.pop_back();
-  return s;
-}
 
 bool write_text_file(const std::string& path, const std::string& text) {
   std::ofstream out(path, std::ios::trunc);
@@ -542,16 +536,9 @@ std::expected<void, SandboxError> RunscSandbox::run_helper(const std::vector<std
                                                            const std::string& what) {
   LogBudget budget(kHelperStderrBytes);
   std::string messages;
-  LineCallback keep = [&messages](const OutputLine& line) {
-    if (!messages.empty()) messages += "; ";
-    messages += line.text;
-  };
+  LineCallback keep = collect_messages(messages);
   ExecRequest request{argv, {}, "/", std::chrono::milliseconds(0)};
-  ExitStatus st = run(request, io, budget, keep);
-  if (st.success()) return {};
-  std::string message = what + " failed: " + to_string(st.kind) + " (" + st.detail + ")";
-  if (!messages.empty()) message += ": " + first_lines(messages);
-  return std::unexpected(SandboxError{message});
+  return helper_outcome(what, run(request, io, budget, keep), messages);
 }
 
 std::expected<void, SandboxError> RunscSandbox::write_file(const std::string& container_path,
