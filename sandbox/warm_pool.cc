@@ -1,5 +1,9 @@
 #include "sandbox/warm_pool.h"
 
+#include <algorithm>
+#include <chrono>
+#include <iterator>
+
 #include <nlohmann/json.hpp>
 
 namespace sandci::sandbox {
@@ -10,8 +14,9 @@ namespace {
 // its start, so it reports none.
 class WarmSandbox final : public Sandbox {
  public:
-  explicit WarmSandbox(std::unique_ptr<Sandbox> inner) : inner_(std::move(inner)) {}
+  WarmSandbox(std::unique_ptr<Sandbox> inner, StartTimings waited) : inner_(std::move(inner)), waited_(waited) {}
   const std::string& id() const override { return inner_->id(); }
+  StartTimings start_timings() const override { return waited_; }
   ExitStatus exec(const ExecRequest& request, const LineCallback& on_line) override {
     return inner_->exec(request, on_line);
   }
@@ -37,6 +42,7 @@ class WarmSandbox final : public Sandbox {
 
  private:
   std::unique_ptr<Sandbox> inner_;
+  StartTimings waited_;
 };
 
 }  // namespace
@@ -46,6 +52,7 @@ std::string spec_key(const SandboxSpec& spec) {
   for (const auto& m : spec.mounts) mounts.push_back({m.host_path, m.container_path, m.read_only});
   const auto& l = spec.limits;
   return nlohmann::json{{"rootfs", spec.rootfs},
+                        {"image", spec.image},
                         {"env", spec.env},
                         {"cwd", spec.working_dir},
                         {"uid", spec.uid},
@@ -57,8 +64,11 @@ std::string spec_key(const SandboxSpec& spec) {
       .dump();
 }
 
-WarmPool::WarmPool(SandboxBackend& inner, std::size_t per_spec) : inner_(inner), per_spec_(per_spec) {
-  if (per_spec_ > 0) worker_ = std::thread([this] { refill_loop(); });
+WarmPool::WarmPool(SandboxBackend& inner, std::size_t per_spec, std::size_t starts_at_once)
+    : inner_(inner), per_spec_(per_spec), starts_at_once_(std::max<std::size_t>(1, starts_at_once)) {
+  if (per_spec_ == 0) return;
+  for (std::size_t i = 0; i < starts_at_once_; ++i)
+    workers_.emplace_back([this] { worker_loop(); });
 }
 
 WarmPool::~WarmPool() {
@@ -67,70 +77,147 @@ WarmPool::~WarmPool() {
     stopping_ = true;
     changed_.notify_all();
   }
-  if (worker_.joinable()) worker_.join();
-  ready_.clear();  // destroys the sandboxes nobody took
+  for (auto& worker : workers_) worker.join();
+  kinds_.clear();  // destroys the sandboxes nobody took
+}
+
+WarmPool::Kind& WarmPool::kind_for(const std::string& key, const SandboxSpec& spec) {
+  auto [it, added] = kinds_.try_emplace(key);
+  if (added) {
+    it->second.spec = spec;
+    it->second.spec.name_hint = "warm";
+  }
+  return it->second;
+}
+
+// Queues starts until the spec has what its next jobs need: per_spec, or fewer
+// when fewer jobs are expected. A create waiting for a start under way will
+// take that one, so it does not count as ahead.
+void WarmPool::top_up(const std::string& key, Kind& kind) {
+  const std::size_t want = kind.expected ? std::min(per_spec_, *kind.expected) : per_spec_;
+  auto ahead = [&] {
+    const std::size_t coming = kind.ready.size() + kind.queued + kind.running;
+    return coming > kind.waiting ? coming - kind.waiting : 0;
+  };
+  while (ahead() < want) {
+    ++kind.queued;
+    queue_.push_back(key);
+  }
+  changed_.notify_all();
+}
+
+// Takes back a start that has not begun: the job asking starts its own now.
+void WarmPool::unqueue_one(const std::string& key, Kind& kind) {
+  for (auto it = queue_.rbegin(); it != queue_.rend(); ++it) {
+    if (*it != key) continue;
+    queue_.erase(std::next(it).base());
+    --kind.queued;
+    return;
+  }
+}
+
+void WarmPool::expect(const SandboxSpec& spec, std::size_t jobs) {
+  if (per_spec_ == 0) return;
+  const std::string key = spec_key(spec);
+  std::lock_guard lock(mutex_);
+  Kind& kind = kind_for(key, spec);
+  kind.expected = jobs;
+  top_up(key, kind);
 }
 
 std::expected<std::unique_ptr<Sandbox>, SandboxError> WarmPool::create(const SandboxSpec& spec) {
   if (per_spec_ == 0) return inner_.create(spec);
   const std::string key = spec_key(spec);
+  const auto asked = std::chrono::steady_clock::now();
   std::unique_ptr<Sandbox> warm;
+  bool waited = false;
   {
-    std::lock_guard lock(mutex_);
-    auto& ready = ready_[key];
-    if (!ready.empty()) {
-      warm = std::move(ready.front());
-      ready.pop_front();
+    std::unique_lock lock(mutex_);
+    Kind& kind = kind_for(key, spec);
+    if (kind.expected && *kind.expected > 0) --*kind.expected;
+    if (kind.ready.empty() && kind.running > kind.waiting) {
+      // A start under way began before this job asked: waiting for it is never
+      // slower than starting another, and costs no second start.
+      ++kind.waiting;
+      top_up(key, kind);
+      changed_.wait(lock, [&] { return stopping_ || !kind.ready.empty() || kind.running < kind.waiting; });
+      --kind.waiting;
+      waited = true;
+    } else if (kind.ready.empty() && kind.queued > 0) {
+      unqueue_one(key, kind);
     }
-    if (!specs_.contains(key)) {
-      specs_[key] = spec;
-      specs_[key].name_hint = "warm";
+    if (!kind.ready.empty()) {
+      warm = std::move(kind.ready.front());
+      kind.ready.pop_front();
     }
-    // Keep per_spec ready or starting for the next job of this spec.
-    while (ready.size() + starting_[key] < per_spec_) {
-      ++starting_[key];
-      queue_.push_back(key);
-    }
-    changed_.notify_all();
+    top_up(key, kind);
   }
-  if (warm) return std::unique_ptr<Sandbox>(std::make_unique<WarmSandbox>(std::move(warm)));
-  return inner_.create(spec);
+  if (!warm) return create_cold(spec);
+  StartTimings waited_for;
+  if (waited) waited_for.start = std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - asked);
+  return std::unique_ptr<Sandbox>(std::make_unique<WarmSandbox>(std::move(warm), waited_for));
 }
 
-void WarmPool::refill_loop() {
+// A job's own start counts among the starts at once: the background ones wait
+// for it rather than slow it down (it is on the job's critical path).
+std::expected<std::unique_ptr<Sandbox>, SandboxError> WarmPool::create_cold(const SandboxSpec& spec) {
+  {
+    std::lock_guard lock(mutex_);
+    ++starts_;
+  }
+  auto created = inner_.create(spec);
+  std::lock_guard lock(mutex_);
+  --starts_;
+  changed_.notify_all();
+  return created;
+}
+
+void WarmPool::worker_loop() {
   std::unique_lock lock(mutex_);
   for (;;) {
-    changed_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
+    changed_.wait(lock, [this] { return stopping_ || (!queue_.empty() && starts_ < starts_at_once_); });
     if (stopping_) break;
     const std::string key = queue_.front();
     queue_.pop_front();
-    const SandboxSpec spec = specs_.at(key);
-    busy_ = true;
+    Kind& kind = kinds_.at(key);
+    --kind.queued;
+    ++kind.running;
+    const SandboxSpec spec = kind.spec;
+    ++starts_;
     lock.unlock();
-    // One at a time, in the background: a start competes with running jobs for
-    // the same cores, so the pool never starts several at once.
     auto created = inner_.create(spec);
     lock.lock();
-    busy_ = false;
-    --starting_[key];
+    --starts_;
+    --kind.running;
+    ++started_;
     // A failed start is not retried here: the next job starts cold and says why.
-    if (created) ready_[key].push_back(std::move(*created));
+    if (created) kind.ready.push_back(std::move(*created));
     changed_.notify_all();
   }
-  queue_.clear();
   changed_.notify_all();
 }
 
 std::size_t WarmPool::idle() const {
   std::lock_guard lock(mutex_);
   std::size_t n = 0;
-  for (const auto& [key, ready] : ready_) n += ready.size();
+  for (const auto& [key, kind] : kinds_) n += kind.ready.size();
   return n;
+}
+
+std::size_t WarmPool::started() const {
+  std::lock_guard lock(mutex_);
+  return started_;
 }
 
 void WarmPool::wait_idle() const {
   std::unique_lock lock(mutex_);
-  changed_.wait(lock, [this] { return stopping_ || (queue_.empty() && !busy_); });
+  changed_.wait(lock, [this] {
+    if (stopping_) return true;
+    if (!queue_.empty()) return false;
+    for (const auto& [key, kind] : kinds_)
+      if (kind.running > 0) return false;
+    return true;
+  });
 }
 
 }  // namespace sandci::sandbox

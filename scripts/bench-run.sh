@@ -92,6 +92,14 @@ run_once() {  # REPO [BINARY [MORE OPTIONS]]
 }
 warm=0
 if "$sandci" run --help 2>&1 | grep -q -- --warm; then warm=1; fi
+# Cold rows start every sandbox when its job starts (--warm 0; `sandci run`
+# starts them ahead by default); warm rows use --warm 2 (the default).
+cold=()
+[ "$warm" = 0 ] || cold=(--warm 0)
+before_cold=()
+if [ -n "${SANDCI_BENCH_BEFORE:-}" ] && "$SANDCI_BENCH_BEFORE" run --help 2>&1 | grep -q -- --warm; then
+  before_cold=(--warm 0)
+fi
 # A trivial job's own duration (until its end is reported), from the --timings
 # table (ms precision), else the summary line (0.1 s).
 job_seconds() {
@@ -106,23 +114,28 @@ before=${SANDCI_BENCH_BEFORE:-}
 [ -z "$before" ] || "$before" run "$work/one" --plain --state-dir "$work/state" > /dev/null
 [ "$have_glc" = 0 ] || (cd "$work/glc" && "$glc" > /dev/null 2>&1) || true  # its first run writes its cache
 declare -a one job cpu dia dia_cpu ex w_job w_add w_dia w_dia_cpu b_one b_job b_cpu b_dia b_dia_cpu g_dia g_cpu
+declare -a b_w_dia b_w_dia_cpu
 load_start=$(cut -d' ' -f1-3 /proc/loadavg)
 for i in $(seq 1 "$repeats"); do
-  one+=("$(run_once "$work/one")"); cpu+=("$(cat "$work/last.cpu")"); job+=("$(job_seconds)")
+  one+=("$(run_once "$work/one" "$sandci" "${cold[@]}")"); cpu+=("$(cat "$work/last.cpu")"); job+=("$(job_seconds)")
   if [ "$i" = 1 ]; then sed -n '/^timings/,/^logs:/p' "$work/last.out" | sed '$d' > "$work/timings.txt"; fi
   if [ -n "$before" ]; then
-    b_one+=("$(run_once "$work/one" "$before")"); b_cpu+=("$(cat "$work/last.cpu")"); b_job+=("$(job_seconds)")
+    b_one+=("$(run_once "$work/one" "$before" "${before_cold[@]}")"); b_cpu+=("$(cat "$work/last.cpu")")
+    b_job+=("$(job_seconds)")
   fi
-  dia+=("$(run_once "$work/diamond")"); dia_cpu+=("$(cat "$work/last.cpu")")
+  dia+=("$(run_once "$work/diamond" "$sandci" "${cold[@]}")"); dia_cpu+=("$(cat "$work/last.cpu")")
   if [ -n "$before" ]; then
-    b_dia+=("$(run_once "$work/diamond" "$before")"); b_dia_cpu+=("$(cat "$work/last.cpu")")
+    b_dia+=("$(run_once "$work/diamond" "$before" "${before_cold[@]}")"); b_dia_cpu+=("$(cat "$work/last.cpu")")
+    if [ "${#before_cold[@]}" != 0 ]; then
+      b_w_dia+=("$(run_once "$work/diamond" "$before" --warm 1)"); b_w_dia_cpu+=("$(cat "$work/last.cpu")")
+    fi
   fi
   if [ "$warm" = 1 ]; then
-    run_once "$work/two" "$sandci" --warm 1 > /dev/null; w_job+=("$(job_seconds)")
+    run_once "$work/two" "$sandci" --warm 2 > /dev/null; w_job+=("$(job_seconds)")
     # What the warm job added to its one step: its total minus the step (--timings).
     w_add+=("$(sed -n '/^timings/,/^logs:/p' "$work/last.out" | awk '$1 == "only" {print $2 - $9}')")
     if [ "$i" = 1 ]; then sed -n '/^timings/,/^logs:/p' "$work/last.out" | sed '$d' > "$work/warm-timings.txt"; fi
-    w_dia+=("$(run_once "$work/diamond" "$sandci" --warm 1)"); w_dia_cpu+=("$(cat "$work/last.cpu")")
+    w_dia+=("$(run_once "$work/diamond" "$sandci" --warm 2)"); w_dia_cpu+=("$(cat "$work/last.cpu")")
   fi
   if [ "$have_glc" = 1 ]; then
     g_dia+=("$(cd "$work/glc" && timed "$glc")"); g_cpu+=("$(cat "$work/last.cpu")")
@@ -156,21 +169,31 @@ fi
 if [ "$warm" = 1 ]; then
   w_job_m=$(m "${w_job[@]}")
   printf '%-44s %8.3f %8s  %.2f x floor, %.3f s added over its step (median; target < 0.15)\n' \
-    "trivial job, warm (the job itself, --warm 1)" "$w_job_m" "" "$(calc "$w_job_m / $floor")" \
+    "trivial job, warm (the job itself, --warm 2)" "$w_job_m" "" "$(calc "$w_job_m / $floor")" \
     "$(m "${w_add[@]}")"
 fi
-printf '%-44s %8.3f %8.3f  %.2f x (3 jobs on its critical path) x floor\n' "4-job diamond (whole sandci run)" \
-  "$dia_m" "$dia_cpu_m" "$(calc "$dia_m / ($fixed + 3 * $floor)")"
-if [ "$warm" = 1 ]; then
-  printf '%-44s %8.3f %8.3f\n' "4-job diamond, warm (--warm 1)" "$(m "${w_dia[@]}")" "$(m "${w_dia_cpu[@]}")"
-fi
+printf '%-44s %8.3f %8.3f  %.2f x (3 jobs on its critical path) x floor; CPU %.3f s per job\n' \
+  "4-job diamond, cold (--warm 0)" "$dia_m" "$dia_cpu_m" "$(calc "$dia_m / ($fixed + 3 * $floor)")" \
+  "$(calc "$dia_cpu_m / 4")"
 if [ -n "$before" ]; then
-  printf '%-44s %8.3f %8.3f\n' "  before: 4-job diamond" "$(m "${b_dia[@]}")" "$(m "${b_dia_cpu[@]}")"
+  printf '%-44s %8.3f %8.3f  CPU %.3f s per job\n' "  before: 4-job diamond" "$(m "${b_dia[@]}")" \
+    "$(m "${b_dia_cpu[@]}")" "$(calc "$(m "${b_dia_cpu[@]}") / 4")"
+fi
+if [ "$warm" = 1 ]; then
+  w_dia_m=$(m "${w_dia[@]}")
+  printf '%-44s %8.3f %8.3f  CPU %.3f s per job\n' "4-job diamond, warm (--warm 2, the default)" "$w_dia_m" \
+    "$(m "${w_dia_cpu[@]}")" "$(calc "$(m "${w_dia_cpu[@]}") / 4")"
+fi
+if [ "${#b_w_dia[@]}" != 0 ]; then
+  printf '%-44s %8.3f %8.3f  CPU %.3f s per job\n' "  before: 4-job diamond, --warm 1" "$(m "${b_w_dia[@]}")" \
+    "$(m "${b_w_dia_cpu[@]}")" "$(calc "$(m "${b_w_dia_cpu[@]}") / 4")"
 fi
 if [ "$have_glc" = 1 ]; then
   g_m=$(m "${g_dia[@]}")
-  printf '%-44s %8.3f %8.3f  sandci diamond / gitlab-ci-local = %.2f\n' \
-    "gitlab-ci-local $glc_version, same diamond, shell" "$g_m" "$(m "${g_cpu[@]}")" "$(calc "$dia_m / $g_m")"
+  best=$dia_m
+  [ "$warm" = 0 ] || best=$w_dia_m
+  printf '%-44s %8.3f %8.3f  sandci diamond (default) / gitlab-ci-local = %.2f\n' \
+    "gitlab-ci-local $glc_version, same diamond, shell" "$g_m" "$(m "${g_cpu[@]}")" "$(calc "$best / $g_m")"
 fi
 if [ "$with_example" = 1 ]; then
   printf '%-44s %8.3f %8s  (its steps do real work)\n' "c-hello pipeline (7 jobs)" "$(m "${ex[@]}")" ""
@@ -181,6 +204,6 @@ printf '%s\n' "$floor_out" | sed -n 's/^  phases/floor phases/p'
 echo "a trivial job's phases (sandci run --timings, first repeat):"
 sed 's/^/  /' "$work/timings.txt"
 if [ "$warm" = 1 ]; then
-  echo "two jobs in a row with --warm 1 (the second, 'only', took a warm sandbox):"
+  echo "two jobs in a row with --warm 2 (the second, 'only', took a sandbox started while the first ran):"
   sed 's/^/  /' "$work/warm-timings.txt"
 fi

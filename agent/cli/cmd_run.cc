@@ -104,8 +104,8 @@ void add_run_command(CLI::App& app, CommandAction& action) {
   cmd->add_flag("--plain", opts->plain, "Plain [job] lines even on a terminal");
   cmd->add_flag("--timings", opts->timings, "After the summary, where each job's time went, phase by phase");
   cmd->add_option("--warm", opts->warm,
-                  "Sandboxes kept started ahead for the next jobs of the same image and mounts, each used by one job "
-                  "only (0: every job starts its own)")
+                  "Sandboxes started ahead for the workflow's next jobs of the same image and mounts, each made for "
+                  "one job only and never more than the jobs still to come (0: every job starts its own)")
       ->capture_default_str();
   cmd->add_option("--keep-runs", opts->keep_runs, "Run folders kept under <state>/runs, this one included")
       ->capture_default_str()

@@ -38,7 +38,9 @@ struct LocalRunOptions {
   std::uint64_t memory_mib = 4096;  // per job
   bool plain = false;               // plain lines even on a terminal
   bool timings = false;             // print each job's phase timings after the summary
-  std::size_t warm = 0;             // sandboxes started ahead per image and spec (0: none)
+  // Sandboxes started ahead for a workflow's next jobs, per spec (0: none); never
+  // more than the plan's jobs still to come, so a one-job run starts no extra one.
+  std::size_t warm = 2;
   std::size_t keep_runs = 20;       // run folders kept under <state>/runs, this one included
   // Where `uses: owner/repo@ref` is fetched from (cached under <state>/actions);
   // empty: $SANDCI_ACTIONS_SOURCE, else https://github.com.

@@ -2,6 +2,7 @@
 // The agent's configuration (`sandci serve --config FILE`), as loaded and checked by
 // load_agent_config (config_loader.h). Every value here has passed validation:
 // URLs parse, files existed at start-up, secrets were read.
+#include <cstddef>
 #include <cstdint>
 #include <expected>
 #include <filesystem>
@@ -118,6 +119,10 @@ struct ActionsConfig {
 enum class SandboxBackendKind { kRunsc, kDocker };
 std::string_view to_string(SandboxBackendKind kind);
 
+// sandbox.warm: its default and its most (each warm sandbox holds memory).
+inline constexpr std::size_t kDefaultWarmSandboxes = 2;
+inline constexpr std::int64_t kMaxWarmSandboxes = 16;
+
 struct SandboxConfig {
   SandboxBackendKind backend = SandboxBackendKind::kRunsc;
   // Docker only. Empty: DOCKER_HOST (unix://PATH), else /var/run/docker.sock.
@@ -127,6 +132,10 @@ struct SandboxConfig {
   std::string docker_runtime = "runsc";
   bool docker_allow_other_runtime = false;
   bool docker_pull = false;  // pull a missing image; off: a missing image fails the job
+  // Sandboxes started ahead for the next jobs of a workflow, per sandbox spec
+  // (sandbox/warm_pool.h): never shared, never more than the plan's jobs still
+  // to come. 0: every job starts its sandbox when it starts.
+  std::size_t warm = kDefaultWarmSandboxes;
 };
 
 struct AgentConfig {

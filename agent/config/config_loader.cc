@@ -32,7 +32,7 @@ constexpr std::string_view kTopKeys[] = {
     "status",         "admin_token", "repositories", "actions",
     "viewer_tokens", "retention", "sandbox"};
 constexpr std::string_view kSandboxKeys[] = {"backend", "docker_socket", "docker_runtime",
-                                             "docker_allow_other_runtime", "docker_pull"};
+                                             "docker_allow_other_runtime", "docker_pull", "warm"};
 // In the order of SandboxBackendKind.
 constexpr std::string_view kSandboxBackendNames[] = {"runsc", "docker"};
 constexpr std::string_view kActionsKeys[] = {"source", "clone"};
@@ -429,6 +429,8 @@ class ConfigParser {
         if (auto b = bool_of(f)) sandbox.docker_allow_other_runtime = *b;
       } else if (f.key == "docker_pull") {
         if (auto b = bool_of(f)) sandbox.docker_pull = *b;
+      } else if (f.key == "warm") {
+        if (auto n = integer_of(f, 0, kMaxWarmSandboxes)) sandbox.warm = static_cast<std::size_t>(*n);
       }
     }
     // Without gVisor a job shares the host's kernel: never by accident.

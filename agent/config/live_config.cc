@@ -73,6 +73,9 @@ ReloadPlan plan_reload(const AgentConfig& running, AgentConfig next) {
        },
        restart);
   // The backend is opened once at start-up (a runsc state folder or an engine connection).
+  // sandbox.warm is read by each run as it starts (its workflows' pools): taken
+  // live, even when the rest of `sandbox` waits for a restart.
+  const std::size_t warm = next.sandbox.warm;
   keep("sandbox", running.sandbox, next.sandbox,
        [](const SandboxConfig& a, const SandboxConfig& b) {
          return a.backend == b.backend && a.docker_socket == b.docker_socket &&
@@ -80,6 +83,7 @@ ReloadPlan plan_reload(const AgentConfig& running, AgentConfig next) {
                 a.docker_allow_other_runtime == b.docker_allow_other_runtime && a.docker_pull == b.docker_pull;
        },
        restart);
+  next.sandbox.warm = warm;
   keep("retention", running.retention, next.retention,
        [](const RetentionConfig& a, const RetentionConfig& b) {
          return a.max_age_days == b.max_age_days && a.disk_budget_mib == b.disk_budget_mib &&

@@ -53,10 +53,10 @@ struct ReloadPlan {
 // repositories (added, removed, their secrets, tokens, webhook secrets, clone
 // credentials, events), public_url, default_image, labels, limits.job_memory_mib,
 // limits.job_log_mib, log_level, admin_token, shutdown_grace_seconds,
-// interrupted_runs. Kept from `running` (the listener, the folders, what was built
-// from them at start-up): listen, tls, state_dir, capacity, limits.webhook_body_mib,
-// limits.cache_mib, limits.state_min_free_mib, status.ca_file, actions, sandbox,
-// retention.
+// interrupted_runs, sandbox.warm (for runs that start after it). Kept from
+// `running` (the listener, the folders, what was built from them at start-up):
+// listen, tls, state_dir, capacity, limits.webhook_body_mib, limits.cache_mib,
+// limits.state_min_free_mib, status.ca_file, actions, sandbox (but warm), retention.
 ReloadPlan plan_reload(const AgentConfig& running, AgentConfig next);
 
 }  // namespace sandci::agent::config

@@ -2,6 +2,7 @@
 
 #include <openssl/evp.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <ctime>
@@ -63,6 +64,39 @@ fi
 r=$?
 k() {
   if [ -f "$1" ] && [ ! -L "$1" ]; then if [ -s "$1" ]; then head -c "$n" -- "$1"; fi
+  elif [ -e "$1" ] || [ -L "$1" ]; then echo "sandci: $1 is not a regular file; ignored" >&2; fi
+}
+k "$GITHUB_OUTPUT" >&3; k "$GITHUB_ENV" >&4; k "$GITHUB_PATH" >&5; k "$GITHUB_STEP_SUMMARY" >&6
+if [ "$x" = state ]; then k "$GITHUB_STATE" >&7; fi
+exit $r)";
+
+// The same as kStepWrapper for a script of the shell that runs the wrapper
+// itself (bash or sh): the exec starts that shell once and the script runs in a
+// subshell of it, a fork, not a second program (starting a program inside gVisor
+// is the costly part of an exec). The subshell keeps what a script run as
+// `bash -e script` sees: $0 is the script's path, no positional parameters, none
+// of the wrapper's variables, stdin from /dev/null, descriptors 3-7 closed; its
+// own `trap ... EXIT` runs when it ends and cannot touch the hand-back. In bash
+// the file commands go back through the `read` builtin, so even a step that
+// writes them starts no other program (sh still uses `head`). $0 is the
+// script path; arguments: byte limit, "state" or "-", "arg" with the script or
+// "stdin" with "", then "pipefail" or "-" (bash's `-o pipefail`).
+constexpr const char* kInlineStepWrapper = R"(n=$1 x=$2 w=$3 p=$5
+if [ "$w" = arg ]; then printf '%s' "$4" > "$0"; else cat > "$0"; fi &&
+: > "$GITHUB_OUTPUT" && : > "$GITHUB_ENV" && : > "$GITHUB_PATH" && : > "$GITHUB_STEP_SUMMARY" &&
+{ [ "$x" != state ] || : > "$GITHUB_STATE"; } ||
+{ echo "sandci: cannot write the step's files in ${0%/*}" >&2; exit 125; }
+(
+  if [ "$p" = pipefail ]; then set -o pipefail; fi
+  unset n x w p; set -e --
+  exec </dev/null 3>&- 4>&- 5>&- 6>&- 7>&-
+  . "$0"
+)
+r=$?
+c() { head -c "$n" -- "$1"; }
+if [ -n "$BASH_VERSION" ]; then c() { IFS= read -r -N "$n" t < "$1"; printf '%s' "$t"; }; fi
+k() {
+  if [ -f "$1" ] && [ ! -L "$1" ]; then if [ -s "$1" ]; then c "$1"; fi
   elif [ -e "$1" ] || [ -L "$1" ]; then echo "sandci: $1 is not a regular file; ignored" >&2; fi
 }
 k "$GITHUB_OUTPUT" >&3; k "$GITHUB_ENV" >&4; k "$GITHUB_PATH" >&5; k "$GITHUB_STEP_SUMMARY" >&6
@@ -377,6 +411,7 @@ class SandboxJobRunner::JobExecution final : public ActionHost {
     auto image = runner_.images_(*image_name);
     if (!image) return std::unexpected(image.error().message);
     image_ = *image;
+    image_has_bash_ = has_bash(image_.rootfs);
     log_line(kNoStep, "image " + image_.name + ", sandbox gVisor (runsc), network none");
 
     sandbox::SandboxSpec spec;
@@ -403,6 +438,7 @@ class SandboxJobRunner::JobExecution final : public ActionHost {
     for (const auto& mount : action_mounts_) spec.mounts.push_back(mount);
     spec.limits = runner_.config_.limits;
     spec.name_hint = log_file_stem(name_);
+    if (action_mounts_.empty()) runner_.expect_jobs_of(spec, *image_name);
     const auto create_started = Clock::now();
     timings_[JobPhase::kImage] += create_started - image_started;
     auto created = runner_.warm_->create(spec);
@@ -412,6 +448,14 @@ class SandboxJobRunner::JobExecution final : public ActionHost {
     timings_[JobPhase::kBundle] += bundle;
     timings_[JobPhase::kSandboxStart] += create_time - bundle;
     return std::move(*created);
+  }
+
+  // Whether the image's root holds bash where Debian-like images keep it. A
+  // symbolic link is followed on the host: a relative one stays in the image.
+  static bool has_bash(const fs::path& rootfs) {
+    if (rootfs.empty()) return false;
+    std::error_code ec;
+    return fs::is_regular_file(rootfs / "usr/bin/bash", ec) || fs::is_regular_file(rootfs / "bin/bash", ec);
   }
 
   static bool has_env(const std::vector<std::string>& env, std::string_view name) {
@@ -615,6 +659,10 @@ class SandboxJobRunner::JobExecution final : public ActionHost {
     std::string working_dir;
     std::optional<std::chrono::duration<double>> timeout;
     bool state = false;  // $GITHUB_STATE too (actions)
+    // "bash" or "sh": the exec starts that shell, which runs the wrapper and the
+    // script in a subshell (kInlineStepWrapper); empty: kStepWrapper and `command`.
+    std::string inline_shell;
+    bool pipefail = false;  // inline bash: `set -o pipefail` (GitHub's `shell: bash`)
   };
 
   scheduler::StepOutcome run_script(const scheduler::StepRequest& step) {
@@ -623,7 +671,7 @@ class SandboxJobRunner::JobExecution final : public ActionHost {
     if (shell_name.empty()) shell_name = job_.defaults.shell;
     if (shell_name.empty())
       shell_name = job_.scope ? job_.scope->defaults.shell : runner_.config_.workflow->defaults.shell;
-    // The default shell (bash, else sh) is chosen inside, by the step's wrapper.
+    // In an image without bash the default shell (bash, else sh) is chosen inside, by the wrapper.
     auto shell = resolve_shell(shell_name, true);
     if (!shell) return step_failure(step.index, shell.error());
     StepExec exec;
@@ -633,6 +681,14 @@ class SandboxJobRunner::JobExecution final : public ActionHost {
     const bool known_shell = shell_name.empty() || shell_name == "bash" || shell_name == "sh" || shell_name == "python";
     exec.mode = shell_name.empty() ? "default" : known_shell ? "given" : "custom";
     if (!shell_name.empty()) exec.command = shell->argv(exec.script_path);
+    // One program per step where the shell can run the wrapper itself. An image
+    // without bash keeps the wrapper that looks for bash at each step.
+    if ((shell_name.empty() || shell_name == "bash") && image_has_bash_) {
+      exec.inline_shell = "bash";
+      exec.pipefail = shell_name == "bash";
+    } else if (shell_name == "sh") {
+      exec.inline_shell = "sh";
+    }
     exec.env = step.env;
     exec.working_dir = working_directory(step);
     exec.timeout = step.timeout;
@@ -648,10 +704,17 @@ class SandboxJobRunner::JobExecution final : public ActionHost {
     sandbox::ExecRequest exec;
     const std::string files[] = {prefix + "-output", prefix + "-env", prefix + "-path", prefix + "-summary",
                                  prefix + "-state"};
-    exec.argv = {"/bin/sh", "-c", kStepWrapper, "sandci-step", script_path,
-                 std::to_string(kMaxCommandFileBytes + 1), step.mode, step.state ? "state" : "-",
-                 in_argument ? "arg" : "stdin", in_argument ? script : std::string()};
-    for (const auto& arg : step.command) exec.argv.push_back(arg);
+    if (!step.inline_shell.empty()) {
+      exec.argv = {step.inline_shell, "-c", kInlineStepWrapper, script_path,
+                   std::to_string(kMaxCommandFileBytes + 1), step.state ? "state" : "-",
+                   in_argument ? "arg" : "stdin", in_argument ? script : std::string(),
+                   step.pipefail ? "pipefail" : "-"};
+    } else {
+      exec.argv = {"/bin/sh", "-c", kStepWrapper, "sandci-step", script_path,
+                   std::to_string(kMaxCommandFileBytes + 1), step.mode, step.state ? "state" : "-",
+                   in_argument ? "arg" : "stdin", in_argument ? script : std::string()};
+      for (const auto& arg : step.command) exec.argv.push_back(arg);
+    }
     exec.env = step_env(step.env, files, step.state);
     exec.working_dir = step.working_dir;
     if (step.timeout) exec.timeout = std::chrono::duration_cast<std::chrono::milliseconds>(*step.timeout);
@@ -801,6 +864,7 @@ class SandboxJobRunner::JobExecution final : public ActionHost {
   std::ofstream log_;
   std::vector<std::string> errors_;
   sandbox::ImageInfo image_;
+  bool image_has_bash_ = false;  // steps of the default shell and `shell: bash` start bash alone
   std::uint64_t log_bytes_ = 0;
   bool log_truncated_ = false;
   sandbox::Sandbox* sandbox_ = nullptr;
@@ -817,9 +881,42 @@ class SandboxJobRunner::JobExecution final : public ActionHost {
 SandboxJobRunner::SandboxJobRunner(JobRunnerConfig config, sandbox::SandboxBackend& backend,
                                    ImageLookup images, ArtifactStore& artifacts, SecretMasker& masker)
     : config_(std::move(config)), backend_(backend),
-      warm_(std::make_unique<sandbox::WarmPool>(backend_, config_.warm_sandboxes)), images_(std::move(images)),
-      artifacts_(artifacts), masker_(masker),
-      node_runtime_(config_.node_cache_dir, config_.scratch_dir.empty() ? fs::path() : config_.scratch_dir / "node") {}
+      // Two starts side by side at most: what two cores run at once; more only
+      // slow each other down.
+      warm_(std::make_unique<sandbox::WarmPool>(backend_, config_.warm_sandboxes,
+                                                std::min<std::size_t>(2, config_.warm_sandboxes))),
+      images_(std::move(images)), artifacts_(artifacts), masker_(masker),
+      node_runtime_(config_.node_cache_dir, config_.scratch_dir.empty() ? fs::path() : config_.scratch_dir / "node") {
+  if (config_.warm_sandboxes > 0) planned_by_image_ = planned_jobs_by_image();
+}
+
+std::map<std::string, std::size_t> SandboxJobRunner::planned_jobs_by_image() const {
+  std::map<std::string, std::size_t> counts;
+  if (!config_.plan) return counts;
+  for (std::size_t i = 0; i < config_.plan->size(); ++i) {
+    const scheduler::Job& job = config_.plan->job(i);
+    // An action other than the built-in ones adds mounts: another spec, learnt when it comes.
+    const bool plain = std::none_of(job.steps.begin(), job.steps.end(), [](const scheduler::Step& step) {
+      return !step.uses.empty() && !is_builtin_action(action_name(step.uses));
+    });
+    if (!plain) continue;
+    scheduler::EvalContext context;
+    const auto& matrix = config_.plan->concrete(i).matrix;
+    if (!matrix.is_null()) context.contexts["matrix"] = matrix;
+    // An image that depends on more than the matrix is not counted: its jobs teach the pool.
+    if (auto image = choose_image(job, context, config_.default_image, config_.runs_on_images)) ++counts[*image];
+  }
+  return counts;
+}
+
+void SandboxJobRunner::expect_jobs_of(const sandbox::SandboxSpec& spec, const std::string& image) {
+  if (config_.warm_sandboxes == 0) return;
+  std::lock_guard lock(expect_mutex_);
+  auto planned = planned_by_image_.find(image);
+  if (planned == planned_by_image_.end()) return;
+  if (!expected_specs_.insert(sandbox::spec_key(spec)).second) return;
+  warm_->expect(spec, planned->second);
+}
 
 SandboxJobRunner::~SandboxJobRunner() {
   {

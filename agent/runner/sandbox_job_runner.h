@@ -18,6 +18,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -34,6 +35,7 @@
 #include "sandbox/sandbox.h"
 #include "sandbox/warm_pool.h"
 #include "scheduler/job_runner.h"
+#include "scheduler/plan.h"
 
 namespace sandci::agent {
 
@@ -59,6 +61,11 @@ struct JobRunnerConfig {
   JobTimingsLog* timings = nullptr;
   // Sandboxes kept started ahead per sandbox spec (sandbox/warm_pool.h); 0: none.
   std::size_t warm_sandboxes = 0;
+  // The workflow's plan, when known: when its first job of an image asks for a
+  // sandbox, the warm pool is told how many of the plan's jobs run in that image
+  // (without action mounts), so that it starts sandboxes for the next ones at
+  // once and none that no job will take. Null: the pool learns as jobs come.
+  const scheduler::Plan* plan = nullptr;
   // Where `uses: owner/repo[/path]@ref` actions come from. Null: a step using a
   // remote action fails, saying that remote actions need an actions source.
   ActionSource* actions = nullptr;
@@ -102,6 +109,12 @@ class SandboxJobRunner final : public scheduler::JobRunner {
   // The host file holding the event payload (written on first use), mounted
   // read-only into every sandbox at $GITHUB_EVENT_PATH.
   std::expected<std::filesystem::path, std::string> event_file();
+  // The first time a spec without action mounts is asked for: tells the warm
+  // pool how many planned jobs run in `image` (see JobRunnerConfig::plan).
+  void expect_jobs_of(const sandbox::SandboxSpec& spec, const std::string& image);
+  // Planned jobs per image, for jobs whose image is known before they start and
+  // that use no action beyond the built-in ones.
+  std::map<std::string, std::size_t> planned_jobs_by_image() const;
 
   JobRunnerConfig config_;
   sandbox::SandboxBackend& backend_;
@@ -119,6 +132,9 @@ class SandboxJobRunner final : public scheduler::JobRunner {
   std::vector<std::thread> threads_;
   std::mutex event_mutex_;
   std::filesystem::path event_file_;
+  std::mutex expect_mutex_;
+  std::map<std::string, std::size_t> planned_by_image_;  // from planned_jobs_by_image()
+  std::set<std::string> expected_specs_;                  // spec_keys already told to the pool
 };
 
 // A file-system-safe name for a job's log: "build (linux, 20)" -> "build_linux_20".

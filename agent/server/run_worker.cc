@@ -280,6 +280,7 @@ RunEnvironment RunWorker::environment_for(const store::RunRecord& run, const con
                                   sandbox::kRunnerImage);
   env.limits.memory_bytes = static_cast<std::uint64_t>(config->limits.job_memory_mib) << 20;
   env.capacity = config->capacity;
+  env.warm_sandboxes = config->sandbox.warm;
   env.slots = &slots_;
   env.log_limit_bytes = config->limits.job_log_mib << 20;
   env.run_dir = run_dir;

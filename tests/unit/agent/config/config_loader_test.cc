@@ -405,6 +405,24 @@ TEST_F(ConfigLoaderTest, SandboxBackendDockerWithItsSocket) {
   EXPECT_EQ(loaded.config->sandbox.backend, SandboxBackendKind::kRunsc);
 }
 
+TEST_F(ConfigLoaderTest, WarmSandboxesHaveADefaultAndABound) {
+  auto loaded = dir.load(kMinimal);
+  ASSERT_TRUE(loaded.config.has_value());
+  EXPECT_EQ(loaded.config->sandbox.warm, kDefaultWarmSandboxes);
+  loaded = dir.load(std::string(kMinimal) + "sandbox: {warm: 0}\n");
+  ASSERT_TRUE(loaded.config.has_value()) << ::testing::PrintToString(ConfigDir::errors(loaded));
+  EXPECT_EQ(loaded.config->sandbox.warm, 0u);
+  loaded = dir.load(std::string(kMinimal) + "sandbox: {warm: 4}\n");
+  ASSERT_TRUE(loaded.config.has_value());
+  EXPECT_EQ(loaded.config->sandbox.warm, 4u);
+  for (const char* bad : {"sandbox: {warm: -1}\n", "sandbox: {warm: 17}\n", "sandbox: {warm: many}\n"}) {
+    loaded = dir.load(std::string(kMinimal) + bad);
+    EXPECT_FALSE(loaded.config.has_value()) << bad;
+    ASSERT_EQ(ConfigDir::errors(loaded).size(), 1u) << bad;
+    EXPECT_THAT(ConfigDir::errors(loaded)[0], ::testing::HasSubstr("warm")) << bad;
+  }
+}
+
 TEST_F(ConfigLoaderTest, SandboxRuntimeWithoutGvisorNeedsExplicitConsent) {
   auto loaded = dir.load(std::string(kMinimal) + "sandbox:\n  backend: dockr\n  docker_runtime: runc\n" +
                          "  docker_socket: run/docker.sock\n");

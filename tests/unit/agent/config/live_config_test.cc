@@ -74,6 +74,21 @@ TEST(PlanReloadTest, KeepsTheListenerFoldersAndCapacityUntilARestart) {
   EXPECT_THAT(plan.config.repositories, IsEmpty());
 }
 
+TEST(PlanReloadTest, WarmSandboxesAreTakenLiveEvenWhenTheBackendWaitsForARestart) {
+  AgentConfig next = base();
+  next.sandbox.warm = 5;
+  auto plan = plan_reload(base(), next);
+  EXPECT_THAT(plan.needs_restart, IsEmpty());
+  EXPECT_EQ(plan.config.sandbox.warm, 5u);
+
+  next.sandbox.backend = SandboxBackendKind::kDocker;
+  next.sandbox.warm = 0;
+  plan = plan_reload(base(), next);
+  EXPECT_THAT(plan.needs_restart, ElementsAre("sandbox"));
+  EXPECT_EQ(plan.config.sandbox.backend, SandboxBackendKind::kRunsc);
+  EXPECT_EQ(plan.config.sandbox.warm, 0u) << "runs read it as they start: no restart needed";
+}
+
 TEST(PlanReloadTest, AChangedActionsTokenNeedsARestart) {
   AgentConfig running = base();
   running.actions.clone.https = git::HttpsToken{"x-access-token", "mirror-one"};

@@ -1,0 +1,185 @@
+// The warm pool's bookkeeping over a fake backend (the real-runsc side is in
+// tests/integration/sandbox/warm_pool_test.cc): expected jobs bound what it
+// starts, a job takes a start under way rather than starting another, and a
+// start not yet begun is taken back by the job that asks first.
+#include <gtest/gtest.h>
+
+#include <condition_variable>
+#include <mutex>
+#include <string>
+#include <thread>
+
+#include "sandbox/warm_pool.h"
+
+namespace sandci::sandbox {
+namespace {
+
+// Creates fake sandboxes named after who asked ("warm-1" for the pool, "cold-2"
+// for a job); creates of a spec whose rootfs is `gated` wait until open().
+class FakeBackend final : public SandboxBackend {
+ public:
+  std::expected<std::unique_ptr<Sandbox>, SandboxError> create(const SandboxSpec& spec) override {
+    std::unique_lock lock(mutex_);
+    const int n = ++creates_;
+    ++under_way_;
+    changed_.notify_all();
+    changed_.wait(lock, [&] { return open_ || spec.rootfs != gated_; });
+    --under_way_;
+    ++alive_;
+    return std::unique_ptr<Sandbox>(
+        std::make_unique<Box>(*this, (spec.name_hint == "warm" ? "warm-" : "cold-") + std::to_string(n)));
+  }
+  void gate(std::string rootfs) {
+    std::lock_guard lock(mutex_);
+    gated_ = std::move(rootfs);
+    open_ = false;
+  }
+  void open() {
+    std::lock_guard lock(mutex_);
+    open_ = true;
+    changed_.notify_all();
+  }
+  void wait_under_way(int n) {
+    std::unique_lock lock(mutex_);
+    changed_.wait(lock, [&] { return under_way_ >= n; });
+  }
+  int creates() const {
+    std::lock_guard lock(mutex_);
+    return creates_;
+  }
+  int alive() const {
+    std::lock_guard lock(mutex_);
+    return alive_;
+  }
+
+ private:
+  class Box final : public Sandbox {
+   public:
+    Box(FakeBackend& backend, std::string id) : backend_(backend), id_(std::move(id)) {}
+    ~Box() override {
+      std::lock_guard lock(backend_.mutex_);
+      --backend_.alive_;
+    }
+    const std::string& id() const override { return id_; }
+    ExitStatus exec(const ExecRequest&, const LineCallback&) override { return {}; }
+    ExitStatus exec(const ExecRequest&, const LineCallback&, ExecIo&) override { return {}; }
+    std::expected<void, SandboxError> write_file(const std::string&, const std::string&, int) override { return {}; }
+    std::expected<std::string, SandboxError> read_file(const std::string&, std::uint64_t) override {
+      return std::string();
+    }
+    std::expected<void, SandboxError> copy_out(const std::vector<std::string>&, const std::string&) override {
+      return {};
+    }
+    std::expected<void, SandboxError> copy_in(const std::string&, const std::string&) override { return {}; }
+    void kill() override {}
+
+   private:
+    FakeBackend& backend_;
+    std::string id_;
+  };
+
+  mutable std::mutex mutex_;
+  std::condition_variable changed_;
+  int creates_ = 0, under_way_ = 0, alive_ = 0;
+  std::string gated_;
+  bool open_ = true;
+};
+
+SandboxSpec spec_of(const std::string& rootfs) {
+  SandboxSpec spec;
+  spec.rootfs = rootfs;
+  spec.mounts.push_back({"/srv/checkout", "/workspace", false});
+  return spec;
+}
+
+TEST(WarmPoolBookkeepingTest, ExpectedJobsStartAtOnceAndNothingBeyondThem) {
+  FakeBackend backend;
+  {
+    WarmPool pool(backend, 3, 2);
+    pool.expect(spec_of("/img/a"), 2);
+    pool.wait_idle();
+    EXPECT_EQ(pool.started(), 2u) << "two jobs expected: two started, not per_spec's three";
+    for (int job = 0; job < 2; ++job) {
+      auto box = pool.create(spec_of("/img/a"));
+      ASSERT_TRUE(box.has_value());
+      EXPECT_EQ((*box)->id().rfind("warm-", 0), 0u) << (*box)->id();
+    }
+    pool.wait_idle();
+    EXPECT_EQ(pool.started(), 2u) << "no job is expected any more: nothing more is started";
+    EXPECT_EQ(pool.idle(), 0u);
+    EXPECT_EQ(backend.creates(), 2);
+  }
+  EXPECT_EQ(backend.alive(), 0);
+}
+
+TEST(WarmPoolBookkeepingTest, WithoutAnExpectationASpecIsLearntFromItsFirstJob) {
+  FakeBackend backend;
+  WarmPool pool(backend, 1, 2);
+  auto first = pool.create(spec_of("/img/a"));
+  ASSERT_TRUE(first.has_value());
+  EXPECT_EQ((*first)->id().rfind("cold-", 0), 0u) << (*first)->id();
+  pool.wait_idle();
+  EXPECT_EQ(pool.idle(), 1u);
+  auto second = pool.create(spec_of("/img/a"));
+  ASSERT_TRUE(second.has_value());
+  EXPECT_EQ((*second)->id().rfind("warm-", 0), 0u) << (*second)->id();
+}
+
+TEST(WarmPoolBookkeepingTest, AJobTakesTheStartUnderWayInsteadOfStartingAnother) {
+  FakeBackend backend;
+  backend.gate("/img/a");
+  WarmPool pool(backend, 2, 2);
+  pool.expect(spec_of("/img/a"), 1);
+  backend.wait_under_way(1);
+  std::string id;
+  std::thread job([&] {
+    auto box = pool.create(spec_of("/img/a"));
+    if (box) id = (*box)->id();
+  });
+  backend.open();
+  job.join();
+  EXPECT_EQ(id.rfind("warm-", 0), 0u) << id;
+  pool.wait_idle();
+  EXPECT_EQ(backend.creates(), 1) << "one job expected, one sandbox started in all";
+}
+
+TEST(WarmPoolBookkeepingTest, AStartNotBegunIsTakenBackByTheJobThatAsksFirst) {
+  FakeBackend backend;
+  backend.gate("/img/slow");
+  WarmPool pool(backend, 1, 1);  // one start at a time: the slow one holds it
+  pool.expect(spec_of("/img/slow"), 1);
+  backend.wait_under_way(1);
+  pool.expect(spec_of("/img/b"), 1);  // queued behind the slow start
+  auto box = pool.create(spec_of("/img/b"));
+  ASSERT_TRUE(box.has_value());
+  EXPECT_EQ((*box)->id().rfind("cold-", 0), 0u) << "started by the job itself: " << (*box)->id();
+  backend.open();
+  pool.wait_idle();
+  EXPECT_EQ(pool.started(), 1u) << "only the slow spec's start ran in the background";
+  EXPECT_EQ(backend.creates(), 2);
+}
+
+TEST(WarmPoolBookkeepingTest, SandboxesNobodyTookGoWithThePool) {
+  FakeBackend backend;
+  {
+    WarmPool pool(backend, 2, 2);
+    pool.expect(spec_of("/img/a"), 5);
+    pool.wait_idle();
+    EXPECT_EQ(pool.idle(), 2u) << "at most per_spec ahead";
+    EXPECT_EQ(backend.alive(), 2);
+  }
+  EXPECT_EQ(backend.alive(), 0);
+}
+
+TEST(WarmPoolBookkeepingTest, SizeZeroStartsNothing) {
+  FakeBackend backend;
+  WarmPool pool(backend, 0);
+  pool.expect(spec_of("/img/a"), 3);
+  auto box = pool.create(spec_of("/img/a"));
+  ASSERT_TRUE(box.has_value());
+  EXPECT_EQ(backend.creates(), 1);
+  EXPECT_EQ(pool.started(), 0u);
+}
+
+}  // namespace
+}  // namespace sandci::sandbox
