@@ -114,7 +114,7 @@ before=${SANDCI_BENCH_BEFORE:-}
 [ -z "$before" ] || "$before" run "$work/one" --plain --state-dir "$work/state" > /dev/null
 [ "$have_glc" = 0 ] || (cd "$work/glc" && "$glc" > /dev/null 2>&1) || true  # its first run writes its cache
 declare -a one job cpu dia dia_cpu ex w_job w_add w_dia w_dia_cpu b_one b_job b_cpu b_dia b_dia_cpu g_dia g_cpu
-declare -a b_w_dia b_w_dia_cpu
+b_w_dia=() b_w_dia_cpu=()
 load_start=$(cut -d' ' -f1-3 /proc/loadavg)
 for i in $(seq 1 "$repeats"); do
   one+=("$(run_once "$work/one" "$sandci" "${cold[@]}")"); cpu+=("$(cat "$work/last.cpu")"); job+=("$(job_seconds)")

@@ -164,7 +164,8 @@ class StepShellTest : public ::testing::Test {
 
 // Walks from the script's own process up to the exec's, with shell builtins
 // only (a program started to look would be one more in the tree), then lists
-// every process of the sandbox but its init and the init's sleep.
+// every process of the sandbox but its init. ($PPID is no help: a subshell
+// keeps its shell's.)
 constexpr const char* kShowProcesses = R"(
           p=$BASHPID
           while [ "$p" -gt 1 ]; do
@@ -177,8 +178,9 @@ constexpr const char* kShowProcesses = R"(
             mapfile -d '' args < "$d/cmdline"
             if [ "${d#/proc/}" != 1 ]; then echo "process ${args[0]}"; fi
           done
+          read -r _ _ _ up _ < /proc/$BASHPID/stat
           mapfile -d '' mine < /proc/$BASHPID/cmdline
-          mapfile -d '' parent < /proc/$PPID/cmdline
+          mapfile -d '' parent < "/proc/$up/cmdline"
           if [ "${mine[*]}" = "${parent[*]}" ]; then echo "the script runs in a fork of the exec's shell"; fi
 )";
 
@@ -287,7 +289,8 @@ jobs:
     runs-on: ubuntu-latest
     steps:
       - run: |
-)Y") + body + R"Y(          mapfile -d '' parent < /proc/$PPID/cmdline
+)Y") + body + R"Y(          read -r _ _ _ up _ < /proc/$BASHPID/stat
+          mapfile -d '' parent < "/proc/$up/cmdline"
           echo "long script ran under ${parent[0]} ${parent[1]}; stdin empty: $(cat | wc -c)"
 )Y");
   const std::string& log = ran.logs["long"];
@@ -333,20 +336,20 @@ jobs:
     needs: a
     runs-on: ubuntu-latest
     steps:
-      - run: if cat /tmp/mark /workspace/mark-a 2>/dev/null; then echo "b saw a mark"; fi; echo b > /tmp/mark
+      - run: if cat /tmp/mark /workspace/mark-a 2>/dev/null; then echo "b saw""-mark"; fi; echo b > /tmp/mark
   c:
     needs: a
     runs-on: ubuntu-latest
     steps:
-      - run: if cat /tmp/mark /workspace/mark-a 2>/dev/null; then echo "c saw a mark"; fi; echo c > /tmp/mark
+      - run: if cat /tmp/mark /workspace/mark-a 2>/dev/null; then echo "c saw""-mark"; fi; echo c > /tmp/mark
   d:
     needs: [b, c]
     runs-on: ubuntu-latest
     steps:
-      - run: if cat /tmp/mark 2>/dev/null; then echo "d saw a mark"; fi
+      - run: if cat /tmp/mark 2>/dev/null; then echo "d saw""-mark"; fi
 )Y", 2);
   EXPECT_EQ(ran.result, RunResult::success);
-  for (const auto& [job, log] : ran.logs) EXPECT_FALSE(has(log, "saw a mark")) << job << ": " << log;
+  for (const auto& [job, log] : ran.logs) EXPECT_FALSE(has(log, "saw-mark")) << job << ": " << log;
   EXPECT_EQ(counting_->warm() + counting_->cold(), 4) << "one sandbox per job, none started for nobody";
   EXPECT_GE(counting_->warm(), 1) << "the pool started sandboxes for the plan's later jobs";
   EXPECT_TRUE(fs::is_empty(dir_.path() / "runsc" / "bundles") || !fs::exists(dir_.path() / "runsc" / "bundles"));
