@@ -169,7 +169,7 @@ TEST_F(DockerBackendTest, MissingImageIsAClearErrorNamingIt) {
   spec.image = "sandci-not-loaded:7";
   auto created = docker_backend().create(spec);
   ASSERT_FALSE(created);
-  EXPECT_THAT(created.error().message, HasSubstr("image sandci-not-loaded:7 is not in the Docker engine"));
+  EXPECT_THAT(created.error().message, HasSubstr("image 'sandci-not-loaded:7' is not in the Docker engine"));
 }
 
 TEST_F(DockerBackendTest, DockerHostNamesTheEngine) {
