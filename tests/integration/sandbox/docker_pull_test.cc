@@ -189,7 +189,8 @@ class DockerPullTest : public SandboxTest {
   BackendKind kind() const override { return BackendKind::kDocker; }
   void SetUp() override {
     SandboxTest::SetUp();
-    registry_ = std::make_unique<TinyRegistry>(TinyImage::make(files_));
+    image_ = TinyImage::make(files_);
+    registry_ = std::make_unique<TinyRegistry>(image_);
   }
   void TearDown() override {
     // The pulled images go, so that every test pulls afresh.
@@ -210,6 +211,7 @@ class DockerPullTest : public SandboxTest {
   std::string image(const std::string& tag) const { return registry_->host() + "/sandci/tiny:" + tag; }
 
   TempDir files_;
+  TinyImage image_;
   std::unique_ptr<TinyRegistry> registry_;
 };
 
@@ -224,12 +226,12 @@ TEST_F(DockerPullTest, AMissingImageIsPulledWhenAllowed) {
   // The engine really fetched it from the test registry, and has its layer.
   const auto asked = registry_->requests();
   EXPECT_THAT(asked, Contains(HasSubstr("/v2/sandci/tiny/manifests/1")));
-  EXPECT_THAT(asked, Contains("GET /v2/sandci/tiny/blobs/" + TinyImage::make(files_).layer_digest));
+  EXPECT_THAT(asked, Contains("GET /v2/sandci/tiny/blobs/" + image_.layer_digest));
   auto inspected = backend->client().call_json("GET", "/images/" + registry_->host() + "%2Fsandci%2Ftiny:1/json",
                                                nullptr, "inspect");
   ASSERT_TRUE(inspected) << inspected.error().message;
   EXPECT_THAT((*inspected)["RootFS"]["Layers"].get<std::vector<std::string>>(),
-              Contains(TinyImage::make(files_).diff_id));
+              Contains(image_.diff_id));
 }
 
 TEST_F(DockerPullTest, WithoutPullingTheSameImageIsAClearErrorNamingIt) {

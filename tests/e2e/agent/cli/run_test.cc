@@ -61,6 +61,13 @@ class RunTest : public ::testing::TestWithParam<Backend> {
 
 INSTANTIATE_TEST_SUITE_P(Backends, RunTest, ::testing::Values(Backend::runsc, Backend::docker), backend_name);
 
+// What the command line decides before and around the sandboxes (job and matrix
+// selection, refs, folders, skipped jobs, working directories): the same on every
+// backend, so run on runsc only. (They pass on Docker too; under ctest each test is
+// its own process, and every Docker one starts and loads a dockerd of its own.)
+class CliRunTest : public RunTest {};
+INSTANTIATE_TEST_SUITE_P(Backends, CliRunTest, ::testing::Values(Backend::runsc), backend_name);
+
 // A diamond: outputs flow through needs, artifacts from build to test, the
 // GitHub environment is there, file commands work.
 TEST_P(RunTest, DiamondWithOutputsArtifactsAndEnvironment) {
@@ -230,7 +237,7 @@ jobs:
 }
 
 // --job runs one job and what it needs; --matrix keeps the matching combinations.
-TEST_P(RunTest, JobAndMatrixFilters) {
+TEST_P(CliRunTest, JobAndMatrixFilters) {
   workflow(R"Y(
 on: push
 jobs:
@@ -295,7 +302,7 @@ jobs:
 // Upstream-only jobs (`if: github.repository == 'owner/name'`) run when the
 // checkout's origin is that repository, as in a contributor's clone; --repository
 // names it otherwise.
-TEST_P(RunTest, GithubRepositoryComesFromTheOriginRemote) {
+TEST_P(CliRunTest, GithubRepositoryComesFromTheOriginRemote) {
   workflow(R"Y(
 on: push
 jobs:
@@ -429,7 +436,7 @@ jobs:
 }
 
 // HEAD is what runs; --dirty runs the working tree as it is.
-TEST_P(RunTest, CommittedHeadUnlessDirty) {
+TEST_P(CliRunTest, CommittedHeadUnlessDirty) {
   workflow("on: push\njobs:\n  show:\n    runs-on: x\n    steps:\n      - run: cat file.txt\n",
            {{"file.txt", "committed-content\n"}});
   write_file(repo_.path() / "file.txt", "uncommitted-content\n");
@@ -442,7 +449,7 @@ TEST_P(RunTest, CommittedHeadUnlessDirty) {
 }
 
 // A broken workflow is a usage error with file:line:col, and nothing runs.
-TEST_P(RunTest, InvalidWorkflowIsReportedWithLocation) {
+TEST_P(CliRunTest, InvalidWorkflowIsReportedWithLocation) {
   workflow("on: push\njobs:\n  a:\n    runs-on: x\n    stepz:\n      - run: true\n");
   auto r = run({});
   EXPECT_EQ(r.exit_code, 2) << r.output;
@@ -476,7 +483,7 @@ TEST_P(RunTest, RunsOnLabelsPickImages) {
 // A project in a subfolder of a larger repository (a monorepo, or
 // examples/c-hello inside sandci), typed as `sandci run project` from the top:
 // its workflows run with the subfolder as the workspace.
-TEST_P(RunTest, SubfolderOfARepositoryIsTheWorkspace) {
+TEST_P(CliRunTest, SubfolderOfARepositoryIsTheWorkspace) {
   make_repo(repo_.path(),
             {{"README", "top\n"},
              {"project/.sandci/workflows/ci.yml",
@@ -511,7 +518,7 @@ TEST_P(RunTest, SubfolderOfARepositoryIsTheWorkspace) {
 
 // A macOS or Windows job has no runner here: it is skipped with the reason, its
 // dependents are skipped, and the Linux jobs run.
-TEST_P(RunTest, JobsForAnotherOperatingSystemAreSkipped) {
+TEST_P(CliRunTest, JobsForAnotherOperatingSystemAreSkipped) {
   workflow(R"Y(
 on: push
 jobs:
@@ -539,7 +546,7 @@ jobs:
 }
 
 // working-directory may be an expression, as on GitHub.
-TEST_P(RunTest, WorkingDirectoryExpressionsAreEvaluated) {
+TEST_P(CliRunTest, WorkingDirectoryExpressionsAreEvaluated) {
   workflow(R"Y(
 on: push
 jobs:
@@ -631,11 +638,14 @@ jobs:
   EXPECT_NE(r.output.find("image sandci-e2e/configured:1"), std::string::npos) << r.output;
 }
 
-// No engine at the socket: the run fails at once, saying so.
-TEST_P(DockerRunTest, EngineNotRunningIsAClearError) {
-  workflow("on: push\njobs:\n  a:\n    runs-on: ubuntu-latest\n    steps:\n      - run: true\n");
-  auto r = run_command({SANDCI_BINARY, "run", repo_.path().string(), "--plain", "--state-dir", state_.path().string(),
-                        "--backend", "docker", "--docker-socket", (state_.path() / "no-engine.sock").string()},
+// No engine at the socket: the run fails at once, saying so (no dockerd needed).
+TEST(DockerRunErrorsTest, EngineNotRunningIsAClearError) {
+  TempDir repo;
+  StateDir state;
+  make_repo(repo.path(), {{".sandci/workflows/ci.yml",
+                           "on: push\njobs:\n  a:\n    runs-on: ubuntu-latest\n    steps:\n      - run: true\n"}});
+  auto r = run_command({SANDCI_BINARY, "run", repo.path().string(), "--plain", "--state-dir", state.path().string(),
+                        "--backend", "docker", "--docker-socket", (state.path() / "no-engine.sock").string()},
                        60s);
   EXPECT_EQ(r.exit_code, 1) << r.output;
   EXPECT_NE(r.output.find("the Docker engine is not running"), std::string::npos) << r.output;
