@@ -11,6 +11,7 @@
 #include <cstdio>
 #include <expected>
 #include <memory>
+#include <ostream>
 #include <string>
 #include <vector>
 
@@ -25,6 +26,9 @@ enum class Backend { runsc, docker };
 inline std::string backend_name(const ::testing::TestParamInfo<Backend>& info) {
   return info.param == Backend::docker ? "docker" : "runsc";
 }
+
+// For gtest's listings ("GetParam() = docker").
+inline void PrintTo(Backend backend, std::ostream* out) { *out << (backend == Backend::docker ? "docker" : "runsc"); }
 
 // The binary's private dockerd with debian:12 loaded; `daemon` is null after a
 // failed start, and `error` says why.
