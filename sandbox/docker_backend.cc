@@ -189,11 +189,16 @@ std::expected<std::filesystem::path, ImageError> DockerBackend::copy_user_files(
   auto failed = [&](const std::string& why) {
     return std::unexpected(ImageError{ImageErrorKind::kFailed, "reading the users of image '" + name + "': " + why});
   };
-  // A container that is never started: the archive API reads its files.
+  // A container that is never started: the archive API reads its files. It
+  // carries the owner label too, so a crash between create and delete leaves
+  // nothing that reap_stale would not find.
+  char host[256] = {};
+  ::gethostname(host, sizeof host - 1);
   nlohmann::json body = {{"Image", id},
                          {"Entrypoint", {"true"}},
                          {"Cmd", nlohmann::json::array()},
                          {"NetworkDisabled", true},
+                         {"Labels", {{kOwnerLabel, std::string(host) + ":" + std::to_string(::getpid())}}},
                          {"HostConfig", {{"NetworkMode", "none"}}}};
   auto created = client_.call_json("POST", "/containers/create", body, "creating a container to read its users");
   if (!created) return failed(created.error().message);
