@@ -608,7 +608,7 @@ INSTANTIATE_TEST_SUITE_P(Engine, DockerRunTest, ::testing::Values(Backend::docke
 // (the steps still run in the job's workspace).
 TEST_P(DockerRunTest, EngineImagesAndTheirConfigAsDockerRunWould) {
   auto made = docker_image_from_debian("sandci-e2e/configured:1",
-                                       {"ENV IMAGE_ONLY=from-image SHARED=from-image", "WORKDIR /srv/site",
+                                       {"ENV IMAGE_ONLY=from-image SHARED=from-image HOME=/srv/site", "WORKDIR /srv/site",
                                         "USER www-data"});
   ASSERT_TRUE(made) << made.error();
   workflow(R"Y(
@@ -622,7 +622,7 @@ jobs:
     steps:
       - run: |
           echo "image-only=$IMAGE_ONLY shared=$SHARED user=$(id -un):$(id -u):$(id -g) pwd=$(pwd)"
-          test -d /srv/site && echo "workdir made"
+          test -d /srv/site && echo "workdir made, home=$HOME"
   by-label:
     runs-on: configured-runner
     steps:
@@ -633,7 +633,7 @@ jobs:
   EXPECT_NE(r.output.find("[in-container] image-only=from-image shared=from-job user=www-data:33:33 pwd=/workspace"),
             std::string::npos)
       << r.output;
-  EXPECT_NE(r.output.find("[in-container] workdir made"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("[in-container] workdir made, home=/srv/site"), std::string::npos) << r.output;
   EXPECT_NE(r.output.find("[by-label] label user=www-data image-only=from-image"), std::string::npos) << r.output;
   EXPECT_NE(r.output.find("image sandci-e2e/configured:1"), std::string::npos) << r.output;
 }
