@@ -219,22 +219,27 @@ std::expected<std::unique_ptr<EngineStream>, SandboxError> DockerClient::start_e
   boost::system::error_code ec;
   http::write(**socket, req, ec);
   if (ec) return std::unexpected(error("cannot start exec " + exec_id + ": " + ec.message()));
-  boost::beast::flat_buffer buffer;
-  http::response_parser<http::string_body> parser;
-  // What follows the header is the exec's raw stream, not an HTTP body: the
-  // parser must stop at the header and leave those bytes in the buffer.
-  parser.skip(true);
-  http::read_header(**socket, buffer, parser, ec);
-  if (ec == http::error::need_more && parser.is_header_done()) ec = {};
-  if (ec) return std::unexpected(error("the Docker engine did not start exec " + exec_id + ": " + ec.message()));
-  const unsigned status = parser.get().result_int();
+  // The answer's header is read by hand up to its blank line: what follows is
+  // the exec's raw stream, not an HTTP body, and must stay ours byte for byte.
+  std::string head;
+  std::size_t end = std::string::npos;
+  char buf[4096];
+  while ((end = head.find("\r\n\r\n")) == std::string::npos) {
+    if (head.size() > 64 * 1024) return std::unexpected(error("the Docker engine's answer to exec start is too long"));
+    std::size_t n = (*socket)->read_some(net::buffer(buf), ec);
+    if (ec) {
+      return std::unexpected(error("the Docker engine did not start exec " + exec_id + ": " + ec.message()));
+    }
+    head.append(buf, n);
+  }
+  // "HTTP/1.1 101 UPGRADED": the status is the second word.
+  const auto space = head.find(' ');
+  const unsigned status = space == std::string::npos ? 0u : static_cast<unsigned>(std::atoi(head.c_str() + space + 1));
   if (status != 101 && status != 200) {
     return std::unexpected(error("the Docker engine refused to start exec " + exec_id + ": HTTP " +
                                  std::to_string(status)));
   }
-  // Whatever followed the header in the buffer is already the stream.
-  auto data = buffer.data();
-  std::string pending(static_cast<const char*>(data.data()), data.size());
+  std::string pending = head.substr(end + 4);
   return std::make_unique<HijackedStream>(std::move(io), std::move(*socket), std::move(pending));
 }
 

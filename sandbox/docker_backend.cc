@@ -5,9 +5,11 @@
 #include <chrono>
 #include <csignal>
 #include <cstdio>
+#include <fstream>
 
 #include "sandbox/docker_sandbox.h"
 #include "sandbox/oci_spec.h"
+#include "sandbox/process.h"
 
 namespace sandci::sandbox {
 
@@ -113,43 +115,191 @@ std::expected<int, SandboxError> DockerBackend::reap_stale() {
   return removed;
 }
 
-std::expected<void, SandboxError> DockerBackend::ensure_image(const std::string& image) {
-  {
-    std::lock_guard lock(mutex_);
-    if (images_.contains(image)) return {};
-  }
+DockerBackend::~DockerBackend() {
+  if (users_dir_.empty()) return;
+  std::error_code ec;
+  std::filesystem::remove_all(users_dir_, ec);
+}
+
+std::expected<std::optional<nlohmann::json>, ImageError> DockerBackend::inspect_image(const std::string& image) const {
   auto inspected = client_.call("GET", "/images/" + url_encode(image) + "/json");
-  if (!inspected) return std::unexpected(inspected.error());
-  if (inspected->status == 404) {
-    if (!options_.allow_pull) {
-      return std::unexpected(SandboxError{"image " + image + " is not in the Docker engine at " +
-                                          client_.socket_path() + " (load it with docker import/load, or allow "
-                                          "pulling with sandbox.docker_pull: true)"});
-    }
-    auto colon = image.rfind(':');
-    const bool tagged = colon != std::string::npos && image.find('/', colon) == std::string::npos;
-    const std::string target = "/images/create?fromImage=" + url_encode(tagged ? image.substr(0, colon) : image) +
-                               "&tag=" + url_encode(tagged ? image.substr(colon + 1) : "latest");
-    auto pulled = client_.call("POST", target);
-    if (!pulled) return std::unexpected(pulled.error());
-    // The engine streams progress and reports a failed pull inside the body.
-    if (pulled->status != 200 || pulled->body.find("\"error\"") != std::string::npos) {
-      return std::unexpected(SandboxError{"pulling image " + image + " failed: " + pulled->message()});
-    }
-  } else if (inspected->status != 200) {
-    return std::unexpected(SandboxError{"looking up image " + image + ": the Docker engine said " +
-                                        std::to_string(inspected->status) + ": " + inspected->message()});
+  if (!inspected) return std::unexpected(ImageError{ImageErrorKind::kFailed, inspected.error().message});
+  if (inspected->status == 404) return std::nullopt;
+  if (inspected->status != 200) {
+    return std::unexpected(ImageError{ImageErrorKind::kFailed, "looking up image '" + image +
+                                                                   "': the Docker engine said " +
+                                                                   std::to_string(inspected->status) + ": " +
+                                                                   inspected->message()});
   }
-  std::lock_guard lock(mutex_);
-  images_.insert(image);
+  auto parsed = nlohmann::json::parse(inspected->body, nullptr, false);
+  if (!parsed.is_object()) {
+    return std::unexpected(ImageError{ImageErrorKind::kFailed, "looking up image '" + image +
+                                                                   "': the Docker engine's answer is not JSON"});
+  }
+  return parsed;
+}
+
+std::expected<void, ImageError> DockerBackend::pull(const std::string& image) const {
+  // "host:5000/team/app:1": the tag follows the last ':' after the last '/'.
+  auto colon = image.rfind(':');
+  const bool tagged = colon != std::string::npos && image.find('/', colon) == std::string::npos;
+  const bool digest = image.find('@') != std::string::npos;
+  std::string target = "/images/create?fromImage=" + url_encode(tagged && !digest ? image.substr(0, colon) : image);
+  if (!digest) target += "&tag=" + url_encode(tagged ? image.substr(colon + 1) : "latest");
+  auto pulled = client_.call("POST", target);
+  if (!pulled) return std::unexpected(ImageError{ImageErrorKind::kFailed, "pulling image '" + image + "': " +
+                                                                              pulled.error().message});
+  // The engine streams progress lines and reports a failed pull in one of them.
+  std::string failure;
+  std::size_t start = 0;
+  while (pulled->status == 200 && start < pulled->body.size()) {
+    auto end = pulled->body.find('\n', start);
+    if (end == std::string::npos) end = pulled->body.size();
+    auto line = nlohmann::json::parse(pulled->body.substr(start, end - start), nullptr, false);
+    if (line.is_object() && line.contains("error")) failure = line.value("error", std::string("failed"));
+    start = end + 1;
+  }
+  if (pulled->status != 200) failure = pulled->message();
+  if (!failure.empty()) {
+    return std::unexpected(ImageError{ImageErrorKind::kNotFound, "pulling image '" + image +
+                                                                     "' into the Docker engine failed: " + failure});
+  }
   return {};
+}
+
+namespace {
+// The content of the one regular file in a tar stream (an archive API answer
+// for a single path), past any PAX or GNU long-name headers; empty for anything
+// else (a link, a folder).
+std::string single_tar_file(const std::string& tar) {
+  for (std::size_t at = 0; at + 512 <= tar.size();) {
+    const char type = tar[at + 156];
+    const std::uint64_t size = std::strtoull(std::string(tar.data() + at + 124, 12).c_str(), nullptr, 8);
+    if (at + 512 + size > tar.size()) return {};
+    if (type == '0' || type == '\0') return tar.substr(at + 512, static_cast<std::size_t>(size));
+    if (type != 'x' && type != 'g' && type != 'L') return {};
+    at += 512 + (size + 511) / 512 * 512;
+  }
+  return {};
+}
+}  // namespace
+
+std::expected<std::filesystem::path, ImageError> DockerBackend::copy_user_files(const std::string& id,
+                                                                                const std::string& name) {
+  auto failed = [&](const std::string& why) {
+    return std::unexpected(ImageError{ImageErrorKind::kFailed, "reading the users of image '" + name + "': " + why});
+  };
+  // A container that is never started: the archive API reads its files. It
+  // carries the owner label too, so a crash between create and delete leaves
+  // nothing that reap_stale would not find.
+  char host[256] = {};
+  ::gethostname(host, sizeof host - 1);
+  nlohmann::json body = {{"Image", id},
+                         {"Entrypoint", {"true"}},
+                         {"Cmd", nlohmann::json::array()},
+                         {"NetworkDisabled", true},
+                         {"Labels", {{kOwnerLabel, std::string(host) + ":" + std::to_string(::getpid())}}},
+                         {"HostConfig", {{"NetworkMode", "none"}}}};
+  auto created = client_.call_json("POST", "/containers/create", body, "creating a container to read its users");
+  if (!created) return failed(created.error().message);
+  const std::string container = created->value("Id", "");
+  std::string files[2];
+  const char* paths[2] = {"/etc/passwd", "/etc/group"};
+  std::string error;
+  for (int i = 0; i < 2 && error.empty(); ++i) {
+    auto memfd = make_memfd("sandci-image-users");
+    if (!memfd) {
+      error = memfd.error();
+      break;
+    }
+    auto got = client_.get_to_fd("/containers/" + container + "/archive?path=" + url_encode(paths[i]), memfd->get());
+    if (!got) {
+      error = got.error().message;
+    } else if (got->status == 200) {
+      std::string tar(static_cast<std::size_t>(::lseek(memfd->get(), 0, SEEK_END)), '\0');
+      if (::pread(memfd->get(), tar.data(), tar.size(), 0) == static_cast<ssize_t>(tar.size()))
+        files[i] = single_tar_file(tar);
+    }  // 404: the image has no such file; resolve_image_user then says who is missing
+  }
+  (void)client_.call("DELETE", "/containers/" + container + "?force=1&v=1");
+  if (!error.empty()) return failed(error);
+  std::lock_guard lock(mutex_);
+  if (users_dir_.empty()) {
+    std::string tmpl = (std::filesystem::temp_directory_path() / "sandci-docker-users-XXXXXX").string();
+    if (!::mkdtemp(tmpl.data())) return failed("cannot create a temporary folder");
+    users_dir_ = tmpl;
+  }
+  const auto dir = std::filesystem::path(users_dir_) / std::to_string(++counter_) / "etc";
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  if (ec) return failed(ec.message());
+  std::ofstream(dir / "passwd", std::ios::binary) << files[0];
+  std::ofstream(dir / "group", std::ios::binary) << files[1];
+  return dir.parent_path();
+}
+
+std::expected<ImageInfo, ImageError> DockerBackend::image_info(std::string_view name) {
+  const std::string image(name);
+  if (image.empty()) return std::unexpected(ImageError{ImageErrorKind::kInvalid, "no Docker image given for the job"});
+  // Asked each time (one small request): a tag may name a newer image tomorrow.
+  auto inspected = inspect_image(image);
+  if (!inspected) return std::unexpected(inspected.error());
+  if (!*inspected) {
+    if (!options_.allow_pull) {
+      return std::unexpected(ImageError{
+          ImageErrorKind::kNotFound,
+          "image '" + image + "' is not in the Docker engine at " + client_.socket_path() +
+              " (load it with docker load or docker import, or let the agent pull it: sandbox.docker_pull: true)"});
+    }
+    if (auto pulled = pull(image); !pulled) return std::unexpected(pulled.error());
+    inspected = inspect_image(image);
+    if (!inspected) return std::unexpected(inspected.error());
+    if (!*inspected) {
+      return std::unexpected(ImageError{ImageErrorKind::kNotFound,
+                                        "image '" + image + "' is not in the Docker engine even after a pull"});
+    }
+  }
+  const nlohmann::json& config = (**inspected)["Config"];
+  ImageInfo info;
+  info.name = image;
+  info.source = "Docker engine at " + client_.socket_path();
+  info.created = (**inspected).value("Created", "");
+  if ((**inspected)["Size"].is_number_unsigned()) info.size_bytes = (**inspected)["Size"].get<std::uint64_t>();
+  if (config.is_object()) {
+    if (config["Env"].is_array())
+      for (const auto& e : config["Env"])
+        if (e.is_string()) info.config.env.push_back(e.get<std::string>());
+    if (config["WorkingDir"].is_string()) info.config.working_dir = config["WorkingDir"].get<std::string>();
+    if (config["User"].is_string()) info.config.user = config["User"].get<std::string>();
+  }
+  if (!info.config.user.empty()) {
+    // Remembered by image id: the same id always has the same files.
+    const std::string id = (**inspected).value("Id", image);
+    {
+      std::lock_guard lock(mutex_);
+      if (auto it = users_.find(id); it != users_.end()) info.rootfs = it->second;
+    }
+    if (info.rootfs.empty()) {
+      auto users = copy_user_files(id, image);
+      if (!users) return std::unexpected(users.error());
+      info.rootfs = *users;
+      std::lock_guard lock(mutex_);
+      users_.emplace(id, *users);
+    }
+  }
+  return info;
+}
+
+bool DockerBackend::has_image(std::string_view name) const {
+  auto inspected = inspect_image(std::string(name));
+  return inspected && inspected->has_value();
 }
 
 std::expected<std::unique_ptr<Sandbox>, SandboxError> DockerBackend::create(const SandboxSpec& spec) {
   const auto started = Clock::now();
   const std::string image = spec.image.empty() ? options_.image : spec.image;
-  if (image.empty()) return std::unexpected(SandboxError{"no Docker image given for the job"});
-  if (auto present = ensure_image(image); !present) return std::unexpected(present.error());
+  auto info = image_info(image);
+  if (!info) return std::unexpected(SandboxError{info.error().message});
 
   char host[256] = {};
   ::gethostname(host, sizeof host - 1);
@@ -166,8 +316,9 @@ std::expected<std::unique_ptr<Sandbox>, SandboxError> DockerBackend::create(cons
                       std::string("mkdir -p -m 1777 ") + DockerSandbox::kStateDir +
                           "; while :; do sleep 3600 & wait; done"}},
       {"Cmd", nlohmann::json::array()},
+      // The image's WorkingDir stays the container's, as with `docker run` (the
+      // engine creates it); each exec names its own (the job's workspace).
       {"Env", spec.env},
-      {"WorkingDir", spec.working_dir},
       {"User", std::to_string(spec.uid) + ":" + std::to_string(spec.gid)},
       {"NetworkDisabled", !spec.network},
       {"Labels", {{kOwnerLabel, std::string(host) + ":" + std::to_string(::getpid())}}},

@@ -7,12 +7,14 @@
 #include <atomic>
 #include <cstdint>
 #include <expected>
+#include <map>
 #include <memory>
 #include <mutex>
-#include <set>
 #include <string>
+#include <string_view>
 
 #include "sandbox/docker_api.h"
+#include "sandbox/image_store.h"
 #include "sandbox/sandbox.h"
 
 namespace sandci::sandbox {
@@ -36,10 +38,22 @@ class DockerBackend final : public SandboxBackend {
   // Checks the engine (running, reachable, API >= 1.41, runtime registered) and
   // removes containers left by dead owners (reap_stale).
   static std::expected<std::unique_ptr<DockerBackend>, SandboxError> open(DockerOptions options);
+  ~DockerBackend() override;  // removes the folder of image users (image_info)
 
   // Creates and starts the job's container: image from spec.image (else the
   // options' image), which must already be in the engine unless allow_pull.
   std::expected<std::unique_ptr<Sandbox>, SandboxError> create(const SandboxSpec& spec) override;
+
+  // The engine's image `name` ("node:20", "registry:5000/team/app:1") as a job
+  // needs it, the way `docker run` reads it: config.env, config.working_dir and
+  // config.user from the image's config. When the image names a user, `rootfs`
+  // is a host folder holding only the image's etc/passwd and etc/group (copied
+  // out through the archive API), so resolve_image_user() works as for stored
+  // images; otherwise it is empty. A missing image is pulled when allow_pull,
+  // else kNotFound with a message naming it.
+  std::expected<ImageInfo, ImageError> image_info(std::string_view name);
+  // Whether the engine has `name` now (never pulls); false when it cannot say.
+  bool has_image(std::string_view name) const;
 
   // Removes containers labelled by a sandci process that no longer runs; returns
   // how many. Another live process's containers are left alone.
@@ -50,13 +64,18 @@ class DockerBackend final : public SandboxBackend {
 
  private:
   DockerBackend(DockerOptions options, std::string socket);
-  std::expected<void, SandboxError> ensure_image(const std::string& image);
+  // GET /images/{name}/json: the inspect answer, nullopt for 404.
+  std::expected<std::optional<nlohmann::json>, ImageError> inspect_image(const std::string& image) const;
+  std::expected<void, ImageError> pull(const std::string& image) const;
+  // A folder with etc/passwd and etc/group of the image `id` (named `name` in messages).
+  std::expected<std::filesystem::path, ImageError> copy_user_files(const std::string& id, const std::string& name);
 
   DockerOptions options_;
   DockerClient client_;
   std::atomic<std::uint64_t> counter_{0};
-  std::mutex mutex_;  // guards images_
-  std::set<std::string> images_;  // known present in the engine
+  std::mutex mutex_;  // guards users_ and users_dir_
+  std::map<std::string, std::filesystem::path> users_;  // image id -> its copied etc/passwd and etc/group
+  std::string users_dir_;  // made on first use
 };
 
 }  // namespace sandci::sandbox

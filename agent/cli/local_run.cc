@@ -467,11 +467,11 @@ int run_local(const LocalRunOptions& given, std::atomic<bool>& cancel) {
   for (const auto& [label, image] : options.labels) (*labels)[label] = image;
 
   sandbox::ImageStore images(state_dir);
-  *labels = with_runner_labels(std::move(*labels), images.lookup(sandbox::kRunnerImage).has_value(),
+  *labels = with_runner_labels(std::move(*labels), image_present(**backend, images, sandbox::kRunnerImage),
                                sandbox::kRunnerImage);
   RunEnvironment env;
   env.backend = backend->get();
-  env.images = [&images](std::string_view name) { return images.lookup(name); };
+  env.images = image_source_for(**backend, images);
   env.masker = &masker;
   env.secrets = *secrets;
   env.default_image = options.default_image;

@@ -2,6 +2,7 @@
 
 #include <sys/utsname.h>
 
+#include "sandbox/docker_backend.h"
 #include "scheduler/runs_on_label.h"
 
 namespace sandci::agent {
@@ -44,6 +45,17 @@ std::expected<std::string, std::string> choose_image(const scheduler::Job& job,
     if (auto image = image_for_label(labels, *text)) return *image;
   }
   return default_image;
+}
+
+ImageSource image_source_for(sandbox::SandboxBackend& backend, const sandbox::ImageStore& store) {
+  if (auto* docker = dynamic_cast<sandbox::DockerBackend*>(&backend))
+    return [docker](std::string_view name) { return docker->image_info(name); };
+  return [&store](std::string_view name) { return store.lookup(name); };
+}
+
+bool image_present(sandbox::SandboxBackend& backend, const sandbox::ImageStore& store, std::string_view name) {
+  if (auto* docker = dynamic_cast<sandbox::DockerBackend*>(&backend)) return docker->has_image(name);
+  return store.lookup(name).has_value();
 }
 
 const std::string& host_architecture() {

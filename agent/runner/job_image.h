@@ -1,11 +1,14 @@
 #pragma once
 // Which image a job runs in.
 #include <expected>
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
 #include <string_view>
 
+#include "sandbox/image_store.h"
+#include "sandbox/sandbox.h"
 #include "scheduler/expression.h"
 #include "scheduler/workflow.h"
 
@@ -55,6 +58,18 @@ bool names_foreign_architecture(std::string_view label, const LabelMap& labels, 
 // agent runs x86_64)".
 std::string no_runner_reason(std::string_view label, std::string_view host_arch);
 std::string no_runner_reason(std::string_view label);  // on this host
+
+// Where a job's image comes from, by name (the runner's ImageLookup).
+using ImageSource = std::function<std::expected<sandbox::ImageInfo, sandbox::ImageError>(std::string_view)>;
+
+// On the Docker backend, `container:` and the label map name the engine's images
+// (DockerBackend::image_info: its config, pulled only when the backend allows);
+// on any other backend the image store's. `store` must outlive the answer.
+ImageSource image_source_for(sandbox::SandboxBackend& backend, const sandbox::ImageStore& store);
+
+// Whether `name` is there for with_runner_labels, where image_source_for looks
+// (never pulls).
+bool image_present(sandbox::SandboxBackend& backend, const sandbox::ImageStore& store, std::string_view name);
 
 // This host's CPU architecture as uname spells it: x86_64, aarch64...
 const std::string& host_architecture();

@@ -420,7 +420,7 @@ class SandboxJobRunner::JobExecution final : public ActionHost {
     spec.env = image_.config.env;
     if (!has_env(spec.env, "PATH"))
       spec.env.push_back("PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
-    spec.env.push_back("HOME=/root");
+    if (!has_env(spec.env, "HOME")) spec.env.push_back("HOME=/root");  // an image's own HOME stays, as with docker run
     auto user = sandbox::resolve_image_user(image_.rootfs, image_.config.user);
     if (!user) return std::unexpected(user.error().message);
     spec.uid = user->uid;

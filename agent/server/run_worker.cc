@@ -271,12 +271,12 @@ RunEnvironment RunWorker::environment_for(const store::RunRecord& run, const con
   const auto config = config_.get();  // labels and limits as configured when the run starts
   RunEnvironment env;
   env.backend = &backend_;
-  env.images = [this](std::string_view name) { return images_.lookup(name); };
+  env.images = image_source_for(backend_, images_);
   env.masker = &masker;
   if (!run.from_fork) env.secrets = job_secrets(repo);  // forks get no secrets, as on GitHub
   for (const auto& [name, value] : env.secrets) masker.add(value);
   env.default_image = config->default_image;
-  env.labels = with_runner_labels(config->labels, images_.lookup(sandbox::kRunnerImage).has_value(),
+  env.labels = with_runner_labels(config->labels, image_present(backend_, images_, sandbox::kRunnerImage),
                                   sandbox::kRunnerImage);
   env.limits.memory_bytes = static_cast<std::uint64_t>(config->limits.job_memory_mib) << 20;
   env.capacity = config->capacity;

@@ -119,6 +119,24 @@ TEST_F(DockerBackendTest, EngineNotRunningIsAClearError) {
   EXPECT_THAT(opened.error().message, HasSubstr(o.socket));
 }
 
+// A socket file left by an engine that stopped: nothing listens, connect is refused.
+TEST_F(DockerBackendTest, EngineSocketRefusingIsAClearError) {
+  TempDir dir;
+  DockerOptions o = options();
+  o.socket = dir.path() + "/docker.sock";
+  int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  std::snprintf(addr.sun_path, sizeof addr.sun_path, "%s", o.socket.c_str());
+  ASSERT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  ::close(fd);  // bound, never listening
+  auto opened = DockerBackend::open(o);
+  ASSERT_FALSE(opened);
+  EXPECT_THAT(opened.error().message, HasSubstr("Docker engine is not running"));
+  EXPECT_THAT(opened.error().message, HasSubstr("refused"));
+  EXPECT_THAT(opened.error().message, HasSubstr(o.socket));
+}
+
 TEST_F(DockerBackendTest, SocketPermissionDeniedIsAClearError) {
   // Root passes every permission check: ask from a child that became nobody.
   const std::string socket = docker_socket();
@@ -169,7 +187,7 @@ TEST_F(DockerBackendTest, MissingImageIsAClearErrorNamingIt) {
   spec.image = "sandci-not-loaded:7";
   auto created = docker_backend().create(spec);
   ASSERT_FALSE(created);
-  EXPECT_THAT(created.error().message, HasSubstr("image sandci-not-loaded:7 is not in the Docker engine"));
+  EXPECT_THAT(created.error().message, HasSubstr("image 'sandci-not-loaded:7' is not in the Docker engine"));
 }
 
 TEST_F(DockerBackendTest, DockerHostNamesTheEngine) {

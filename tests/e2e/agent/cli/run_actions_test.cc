@@ -1,8 +1,9 @@
 // `sandci run` end to end with actions kept in the repository itself: a
 // composite action with a script beside it and a JavaScript action with a post
-// step, as a project's workflow would use them.
+// step, as a project's workflow would use them; on both sandbox backends.
 #include <gtest/gtest.h>
 
+#include "e2e/agent/cli/e2e_backends.h"
 #include "e2e/agent/cli/e2e_support.h"
 
 namespace sandci::e2e {
@@ -10,9 +11,15 @@ namespace {
 
 using namespace std::chrono_literals;
 
-TEST(RunActionsTest, LocalCompositeAndJavaScriptActionsRunInTheJob) {
+class RunActionsTest : public ::testing::TestWithParam<Backend> {};
+INSTANTIATE_TEST_SUITE_P(Backends, RunActionsTest, ::testing::Values(Backend::runsc, Backend::docker), backend_name);
+
+TEST_P(RunActionsTest, LocalCompositeAndJavaScriptActionsRunInTheJob) {
   StateDir state;
   ASSERT_TRUE(state.has_images()) << "test images missing: run scripts/test-setup.sh";
+  if (GetParam() == Backend::docker) {
+    ASSERT_NE(e2e_dockerd().daemon, nullptr) << e2e_dockerd().error;
+  }
   TempDir repo, logs;
   const fs::path fixtures = fs::path(SANDCI_FIXTURES_DIR) / "actions";
   std::map<std::string, std::string> files;
@@ -51,9 +58,10 @@ jobs:
                "-q", "-m", "exec bit"},
               30s);
 
-  auto r = run_command({SANDCI_BINARY, "run", repo.path().string(), "--plain", "--state-dir", state.path().string(),
-                        "--logs", logs.path().string()},
-                       300s);
+  std::vector<std::string> argv = {SANDCI_BINARY, "run", repo.path().string(), "--plain", "--state-dir",
+                                   state.path().string(), "--logs", logs.path().string()};
+  for (const auto& arg : backend_args(GetParam())) argv.push_back(arg);
+  auto r = run_command(argv, 300s);
   EXPECT_FALSE(r.timed_out) << r.output;
   EXPECT_EQ(r.exit_code, 0) << r.output;
   EXPECT_NE(r.output.find("pre: starting section greeting"), std::string::npos) << r.output;
@@ -61,6 +69,9 @@ jobs:
   EXPECT_NE(r.output.find("post: started=pre-of-greeting phase=main-done"), std::string::npos) << r.output;
   EXPECT_NE(r.output.find("upstream said Hello, sandci!"), std::string::npos) << r.output;
   EXPECT_EQ(state.runsc_list(), "");
+  if (GetParam() == Backend::docker) {
+    EXPECT_EQ(docker_containers(), "[]\n");
+  }
 }
 
 }  // namespace

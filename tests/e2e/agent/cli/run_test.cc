@@ -1,8 +1,10 @@
 // `sandci run` end to end: real repositories, the real binary, real gVisor
-// sandboxes. Each test has its own state folder; the job image comes from the
-// shared test images that scripts/test-setup.sh prepares.
+// sandboxes, on both backends (runsc driven directly, and the Docker engine with
+// runtime runsc: see e2e_backends.h). Each test has its own state folder; the job
+// image comes from the shared test images that scripts/test-setup.sh prepares.
 #include <gtest/gtest.h>
 
+#include "e2e/agent/cli/e2e_backends.h"
 #include "e2e/agent/cli/e2e_support.h"
 
 namespace sandci::e2e {
@@ -10,16 +12,22 @@ namespace {
 
 using namespace std::chrono_literals;
 
-class RunTest : public ::testing::Test {
+class RunTest : public ::testing::TestWithParam<Backend> {
  protected:
   void SetUp() override {
     ASSERT_TRUE(state_.has_images()) << "test images missing: run scripts/test-setup.sh (make test does)";
+    if (docker()) {
+      ASSERT_NE(e2e_dockerd().daemon, nullptr) << e2e_dockerd().error;
+    }
   }
+
+  bool docker() const { return GetParam() == Backend::docker; }
 
   Result run(const std::vector<std::string>& extra, std::chrono::seconds limit = 300s,
              const std::function<void(pid_t, const std::string&)>& on_output = {}) {
     std::vector<std::string> argv = {SANDCI_BINARY, "run", repo_.path().string(), "--plain",
                                      "--state-dir", state_.path().string(), "--logs", logs_.path().string()};
+    for (const auto& arg : backend_args(GetParam())) argv.push_back(arg);
     argv.insert(argv.end(), extra.begin(), extra.end());
     auto r = run_command(argv, limit, {}, on_output);
     EXPECT_FALSE(r.timed_out) << r.output;
@@ -34,6 +42,9 @@ class RunTest : public ::testing::Test {
   void TearDown() override {
     // Whatever happened, no sandbox of this test may be left behind.
     EXPECT_EQ(state_.runsc_list(), "");
+    if (docker()) {
+      EXPECT_EQ(docker_containers(), "[]\n");
+    }
     EXPECT_FALSE(fs::exists(state_.path() / "runs") &&
                  !fs::is_empty(state_.path() / "runs") && has_leftover_workspace());
   }
@@ -48,9 +59,18 @@ class RunTest : public ::testing::Test {
   StateDir state_;
 };
 
+INSTANTIATE_TEST_SUITE_P(Backends, RunTest, ::testing::Values(Backend::runsc, Backend::docker), backend_name);
+
+// What the command line decides before and around the sandboxes (job and matrix
+// selection, refs, folders, skipped jobs, working directories): the same on every
+// backend, so run on runsc only. (They pass on Docker too; under ctest each test is
+// its own process, and every Docker one starts and loads a dockerd of its own.)
+class CliRunTest : public RunTest {};
+INSTANTIATE_TEST_SUITE_P(Backends, CliRunTest, ::testing::Values(Backend::runsc), backend_name);
+
 // A diamond: outputs flow through needs, artifacts from build to test, the
 // GitHub environment is there, file commands work.
-TEST_F(RunTest, DiamondWithOutputsArtifactsAndEnvironment) {
+TEST_P(RunTest, DiamondWithOutputsArtifactsAndEnvironment) {
   workflow(R"Y(
 on: push
 env:
@@ -124,7 +144,7 @@ jobs:
 }
 
 // A failing job skips its dependents; an always() job still runs; exit code 1.
-TEST_F(RunTest, FailureSkipsDependentsButAlwaysRuns) {
+TEST_P(RunTest, FailureSkipsDependentsButAlwaysRuns) {
   workflow(R"Y(
 on: push
 jobs:
@@ -153,7 +173,7 @@ jobs:
 }
 
 // No secret, in any form the masker knows, reaches the output or the logs.
-TEST_F(RunTest, SecretsNeverAppearInOutputOrLogs) {
+TEST_P(RunTest, SecretsNeverAppearInOutputOrLogs) {
   workflow(R"Y(
 on: push
 jobs:
@@ -188,7 +208,7 @@ jobs:
 }
 
 // Ctrl-C cancels: sandboxes killed, everything removed, exit code 130.
-TEST_F(RunTest, InterruptCancelsAndCleansUp) {
+TEST_P(RunTest, InterruptCancelsAndCleansUp) {
   workflow(R"Y(
 on: push
 jobs:
@@ -217,7 +237,7 @@ jobs:
 }
 
 // --job runs one job and what it needs; --matrix keeps the matching combinations.
-TEST_F(RunTest, JobAndMatrixFilters) {
+TEST_P(CliRunTest, JobAndMatrixFilters) {
   workflow(R"Y(
 on: push
 jobs:
@@ -252,7 +272,7 @@ jobs:
 // CLI11's fuzz job uploads crash files from a folder that exists only after a
 // crash: with `if-no-files-found: ignore` that is a quiet success, with `error`
 // a failure that says no files were found.
-TEST_F(RunTest, UploadFromAFolderThatDoesNotExistFollowsIfNoFilesFound) {
+TEST_P(RunTest, UploadFromAFolderThatDoesNotExistFollowsIfNoFilesFound) {
   workflow(R"Y(
 on: push
 jobs:
@@ -282,7 +302,7 @@ jobs:
 // Upstream-only jobs (`if: github.repository == 'owner/name'`) run when the
 // checkout's origin is that repository, as in a contributor's clone; --repository
 // names it otherwise.
-TEST_F(RunTest, GithubRepositoryComesFromTheOriginRemote) {
+TEST_P(CliRunTest, GithubRepositoryComesFromTheOriginRemote) {
   workflow(R"Y(
 on: push
 jobs:
@@ -307,7 +327,7 @@ jobs:
   EXPECT_EQ(run({"--repository", "not-a-name"}).exit_code, 2);
 }
 
-TEST_F(RunTest, ArtifactEscapesAreRefused) {
+TEST_P(RunTest, ArtifactEscapesAreRefused) {
   workflow(R"Y(
 on: push
 jobs:
@@ -338,7 +358,7 @@ jobs:
 // The runner's files: the event payload cannot be changed, file commands that
 // are too big or not regular files are refused with a warning, the step's own
 // descriptors 3-6 are closed, long scripts still run; later steps and jobs go on.
-TEST_F(RunTest, RunnerFilesAreReadOnlyOrPrivate) {
+TEST_P(RunTest, RunnerFilesAreReadOnlyOrPrivate) {
   std::string long_script;
   for (int i = 0; i < 3000; ++i) long_script += "          : line " + std::to_string(i) + " of a long script\n";
   workflow(R"Y(
@@ -389,7 +409,7 @@ jobs:
 
 // --warm 1: later jobs take sandboxes started ahead, each a fresh one: nothing an
 // earlier job left in /tmp, the root or /workspace is there; no sandbox is left.
-TEST_F(RunTest, WarmSandboxesAreFreshForEachJob) {
+TEST_P(RunTest, WarmSandboxesAreFreshForEachJob) {
   workflow(R"Y(on: push
 jobs:
   first:
@@ -416,7 +436,7 @@ jobs:
 }
 
 // HEAD is what runs; --dirty runs the working tree as it is.
-TEST_F(RunTest, CommittedHeadUnlessDirty) {
+TEST_P(CliRunTest, CommittedHeadUnlessDirty) {
   workflow("on: push\njobs:\n  show:\n    runs-on: x\n    steps:\n      - run: cat file.txt\n",
            {{"file.txt", "committed-content\n"}});
   write_file(repo_.path() / "file.txt", "uncommitted-content\n");
@@ -429,7 +449,7 @@ TEST_F(RunTest, CommittedHeadUnlessDirty) {
 }
 
 // A broken workflow is a usage error with file:line:col, and nothing runs.
-TEST_F(RunTest, InvalidWorkflowIsReportedWithLocation) {
+TEST_P(CliRunTest, InvalidWorkflowIsReportedWithLocation) {
   workflow("on: push\njobs:\n  a:\n    runs-on: x\n    stepz:\n      - run: true\n");
   auto r = run({});
   EXPECT_EQ(r.exit_code, 2) << r.output;
@@ -437,16 +457,17 @@ TEST_F(RunTest, InvalidWorkflowIsReportedWithLocation) {
 }
 
 // An image that is not in the store is a clear error naming it.
-TEST_F(RunTest, MissingImageIsNamed) {
+TEST_P(RunTest, MissingImageIsNamed) {
   workflow("on: push\njobs:\n  a:\n    runs-on: x\n    container: nosuch:1\n    steps:\n      - run: true\n");
   auto r = run({});
   EXPECT_EQ(r.exit_code, 1) << r.output;
-  EXPECT_NE(r.output.find("nosuch:1"), std::string::npos) << r.output;
-  EXPECT_NE(r.output.find("sandci image"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("image 'nosuch:1'"), std::string::npos) << r.output;
+  // How to get it: `sandci image ...`, or on the Docker backend load it into the engine.
+  EXPECT_NE(r.output.find(docker() ? "is not in the Docker engine" : "sandci image"), std::string::npos) << r.output;
 }
 
 // runs-on labels map to images through <state>/labels.conf; --label wins over it.
-TEST_F(RunTest, RunsOnLabelsPickImages) {
+TEST_P(RunTest, RunsOnLabelsPickImages) {
   workflow("on: push\njobs:\n  mapped:\n    runs-on: big-runner\n    steps:\n      - run: echo mapped-ran\n"
            "  plain:\n    runs-on: [self-hosted, linux]\n    steps:\n      - run: echo plain-ran\n");
   write_file(state_.path() / "labels.conf", "# label = image\nbig-runner = nosuch:2\n");
@@ -462,7 +483,7 @@ TEST_F(RunTest, RunsOnLabelsPickImages) {
 // A project in a subfolder of a larger repository (a monorepo, or
 // examples/c-hello inside sandci), typed as `sandci run project` from the top:
 // its workflows run with the subfolder as the workspace.
-TEST_F(RunTest, SubfolderOfARepositoryIsTheWorkspace) {
+TEST_P(CliRunTest, SubfolderOfARepositoryIsTheWorkspace) {
   make_repo(repo_.path(),
             {{"README", "top\n"},
              {"project/.sandci/workflows/ci.yml",
@@ -472,6 +493,7 @@ TEST_F(RunTest, SubfolderOfARepositoryIsTheWorkspace) {
   auto typed = [&](std::vector<std::string> extra) {
     std::vector<std::string> argv = {SANDCI_BINARY, "run", "project", "--plain", "--state-dir",
                                      state_.path().string()};
+    for (const auto& arg : backend_args(GetParam())) argv.push_back(arg);
     argv.insert(argv.end(), extra.begin(), extra.end());
     return run_command(argv, 300s, repo_.path());
   };
@@ -496,7 +518,7 @@ TEST_F(RunTest, SubfolderOfARepositoryIsTheWorkspace) {
 
 // A macOS or Windows job has no runner here: it is skipped with the reason, its
 // dependents are skipped, and the Linux jobs run.
-TEST_F(RunTest, JobsForAnotherOperatingSystemAreSkipped) {
+TEST_P(CliRunTest, JobsForAnotherOperatingSystemAreSkipped) {
   workflow(R"Y(
 on: push
 jobs:
@@ -524,7 +546,7 @@ jobs:
 }
 
 // working-directory may be an expression, as on GitHub.
-TEST_F(RunTest, WorkingDirectoryExpressionsAreEvaluated) {
+TEST_P(CliRunTest, WorkingDirectoryExpressionsAreEvaluated) {
   workflow(R"Y(
 on: push
 jobs:
@@ -542,6 +564,92 @@ jobs:
   EXPECT_EQ(r.exit_code, 0) << r.output;
   EXPECT_NE(r.output.find("in-alpha"), std::string::npos) << r.output;
   EXPECT_NE(r.output.find("in-beta"), std::string::npos) << r.output;
+}
+
+// The checkout reaches the job, the job's writes to it never reach the host copy,
+// and jobs run under gVisor whichever backend drives them.
+TEST_P(RunTest, HostCheckoutIsUntouchedAndJobsRunUnderGvisor) {
+  workflow(R"Y(
+on: push
+jobs:
+  build:
+    runs-on: ubuntu-latest
+    outputs:
+      kernel: ${{ steps.probe.outputs.kernel }}
+    steps:
+      - id: probe
+        run: |
+          echo "kernel=$(uname -r)" >> "$GITHUB_OUTPUT"
+          echo "checkout has: $(cat notes.txt)"
+          echo changed > notes.txt && rm -f keep.txt && echo new > made.txt
+  report:
+    needs: build
+    runs-on: ubuntu-latest
+    steps:
+      - run: echo "build ran on ${{ needs.build.outputs.kernel }}"
+)Y",
+           {{"notes.txt", "from the repository\n"}, {"keep.txt", "keep\n"}});
+  auto r = run({"--dirty"});
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("[build] checkout has: from the repository"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("[report] build ran on 4.4.0"), std::string::npos) << "gVisor's kernel\n" << r.output;
+  EXPECT_EQ(read_file(repo_.path() / "notes.txt"), "from the repository\n");
+  EXPECT_TRUE(fs::exists(repo_.path() / "keep.txt"));
+  EXPECT_FALSE(fs::exists(repo_.path() / "made.txt"));
+}
+
+// What only the Docker backend has: images come from the engine.
+class DockerRunTest : public RunTest {};
+INSTANTIATE_TEST_SUITE_P(Engine, DockerRunTest, ::testing::Values(Backend::docker), backend_name);
+
+// `container:` and the runs-on label map name engine images (not in sandci's
+// image store), and the image's config applies as `docker run` would apply it:
+// its Env under the job's env, its User, its WorkingDir made in the container
+// (the steps still run in the job's workspace).
+TEST_P(DockerRunTest, EngineImagesAndTheirConfigAsDockerRunWould) {
+  auto made = docker_image_from_debian("sandci-e2e/configured:1",
+                                       {"ENV IMAGE_ONLY=from-image SHARED=from-image HOME=/srv/site", "WORKDIR /srv/site",
+                                        "USER www-data"});
+  ASSERT_TRUE(made) << made.error();
+  workflow(R"Y(
+on: push
+jobs:
+  in-container:
+    runs-on: ubuntu-latest
+    container: sandci-e2e/configured:1
+    env:
+      SHARED: from-job
+    steps:
+      - run: |
+          echo "image-only=$IMAGE_ONLY shared=$SHARED user=$(id -un):$(id -u):$(id -g) pwd=$(pwd)"
+          test -d /srv/site && echo "workdir made, home=$HOME"
+  by-label:
+    runs-on: configured-runner
+    steps:
+      - run: echo "label user=$(id -un) image-only=$IMAGE_ONLY"
+)Y");
+  auto r = run({"--label", "configured-runner=sandci-e2e/configured:1"});
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("[in-container] image-only=from-image shared=from-job user=www-data:33:33 pwd=/workspace"),
+            std::string::npos)
+      << r.output;
+  EXPECT_NE(r.output.find("[in-container] workdir made, home=/srv/site"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("[by-label] label user=www-data image-only=from-image"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("image sandci-e2e/configured:1"), std::string::npos) << r.output;
+}
+
+// No engine at the socket: the run fails at once, saying so (no dockerd needed).
+TEST(DockerRunErrorsTest, EngineNotRunningIsAClearError) {
+  TempDir repo;
+  StateDir state;
+  make_repo(repo.path(), {{".sandci/workflows/ci.yml",
+                           "on: push\njobs:\n  a:\n    runs-on: ubuntu-latest\n    steps:\n      - run: true\n"}});
+  auto r = run_command({SANDCI_BINARY, "run", repo.path().string(), "--plain", "--state-dir", state.path().string(),
+                        "--backend", "docker", "--docker-socket", (state.path() / "no-engine.sock").string()},
+                       60s);
+  EXPECT_EQ(r.exit_code, 1) << r.output;
+  EXPECT_NE(r.output.find("the Docker engine is not running"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("no-engine.sock"), std::string::npos) << r.output;
 }
 
 }  // namespace
