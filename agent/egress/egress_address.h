@@ -51,6 +51,7 @@ std::expected<std::vector<IpAddress>, std::string> resolve_from_hosts_file(const
 std::expected<std::vector<IpAddress>, std::string> resolve_with_system(std::string_view host);
 
 // Every address of every interface in the calling thread's network namespace.
-std::vector<IpAddress> local_addresses();
+// Error: getifaddrs failed (the proxy then refuses, as it cannot check).
+std::expected<std::vector<IpAddress>, std::string> local_addresses();
 
 }  // namespace sandci::egress
