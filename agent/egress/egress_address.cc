@@ -130,8 +130,10 @@ std::optional<std::string> refused_address_class(const IpAddress& address) {
 
 bool is_ip_literal(std::string_view host) {
   if (host.ends_with('.')) host.remove_suffix(1);
-  if (host.starts_with('[') || host.find(':') != std::string_view::npos) return true;
+  if (host.starts_with('[')) return true;
   const std::string s(host);
+  in6_addr v6address{};
+  if (host.find(':') != std::string_view::npos) return ::inet_pton(AF_INET6, s.c_str(), &v6address) == 1;
   in_addr v4address{};
   if (::inet_aton(s.c_str(), &v4address) == 1) return true;
   // A last label of digits (or 0x...) is never a registered name; resolvers may take

@@ -24,7 +24,6 @@ bool valid_label(std::string_view label) {
 std::string name_problem(std::string_view name) {
   if (name.empty()) return "is empty";
   if (name.size() > 253) return "is longer than 253 characters";
-  if (name.find(':') != std::string_view::npos) return "has a port or is an IPv6 address; grant host names only";
   int labels = 0;
   for (std::size_t start = 0;;) {
     const auto dot = name.find('.', start);
@@ -40,6 +39,7 @@ std::string name_problem(std::string_view name) {
 
 std::string pattern_problem(const std::string& pattern) {
   if (is_ip_literal(pattern)) return "is an IP address; grant host names only";
+  if (pattern.find(':') != std::string::npos) return "has a port or a scheme; grant host names only (ports separately)";
   if (pattern.starts_with("*.")) {
     const std::string rest = name_problem(std::string_view(pattern).substr(2));
     return rest.empty() ? rest : "after \"*.\" " + rest;
