@@ -158,11 +158,13 @@ class EgressProxy::Impl {
 
   void serve(Fd client) {
     Session session{std::move(client), {}, false};
-    if (active_.fetch_add(1) < grant_.max_connections) {
-      session.counted = true;
+    int held = held_.load();
+    while (held < grant_.max_connections && !held_.compare_exchange_weak(held, held + 1)) {
     }
+    session.counted = held < grant_.max_connections;
     serve_session(session);
-    active_.fetch_sub(1);
+    if (session.counted) --held_;
+    session.client.reset();
     report(session.event);
   }
 
@@ -453,7 +455,7 @@ class EgressProxy::Impl {
   std::atomic<bool> stopping_{false};
   std::atomic<std::uint64_t> bytes_{0};
   std::atomic<int> refused_{0};
-  std::atomic<int> active_{0};
+  std::atomic<int> held_{0};  // connections within max_connections
   std::list<Connection> connections_;  // the acceptor's only (then the destructor's)
   std::thread acceptor_;
 };
