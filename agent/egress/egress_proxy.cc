@@ -363,6 +363,10 @@ class EgressProxy::Impl {
         if (d->flushed() && !d->eof) (d->from == client ? fds[0] : fds[1]).events |= POLLIN;
         if (!d->flushed()) (d->to == client ? fds[0] : fds[1]).events |= POLLOUT;
       }
+      // A socket nothing is waited for on is left out: its hang-up would wake poll
+      // again and again while the other side is slow to take what is pending.
+      for (auto& entry : fds)
+        if (entry.events == 0) entry.fd = -1;
       const int rc = ::poll(fds, 3, millis_until(idle_deadline));
       if (rc < 0 && errno == EINTR) continue;
       if (rc < 0) return end(session, "poll: " + errno_text(errno));
