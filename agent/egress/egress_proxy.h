@@ -54,10 +54,13 @@ class EgressProxy {
   // socket, outbound_netns that cannot be opened or entered, an invalid grant.
   static std::expected<std::unique_ptr<EgressProxy>, std::string> start(int listen_fd, EgressGrant grant,
                                                                          EgressProxyOptions options);
-  ~EgressProxy();  // stops and closes every connection; no callback after it returns
+  // Stops and closes every connection; no callback after it returns. A connection
+  // thread inside the system resolver finishes that lookup first (getaddrinfo cannot
+  // be interrupted), so this may wait up to the resolver's own timeout.
+  ~EgressProxy();
 
   std::uint64_t bytes() const;  // bytes relayed so far, both directions, all connections
-  int refused() const;          // connections refused so far
+  int refused() const;          // connections not allowed so far: 403, 429, 400/431, 502, dropped unanswered
 
   class Impl;
 
