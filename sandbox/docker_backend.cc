@@ -146,6 +146,9 @@ std::expected<void, SandboxError> DockerBackend::ensure_image(const std::string&
 }
 
 std::expected<std::unique_ptr<Sandbox>, SandboxError> DockerBackend::create(const SandboxSpec& spec) {
+  if (!spec.network_namespace.empty()) {
+    return std::unexpected(SandboxError{"network egress needs the runsc backend"});
+  }
   const auto started = Clock::now();
   const std::string image = spec.image.empty() ? options_.image : spec.image;
   if (image.empty()) return std::unexpected(SandboxError{"no Docker image given for the job"});
