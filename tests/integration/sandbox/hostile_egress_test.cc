@@ -102,7 +102,7 @@ TEST_F(HostileEgressTest, JobReachesOnlyTheProxyEndNothingElseAndNoName) {
   EXPECT_EQ(dns.out(), "nothing\n");
   // The sandbox sees its veth end and its loopback, nothing of the host.
   auto links = sh(*sandbox, "tail -n +3 /proc/net/dev | cut -d: -f1 | tr -d ' ' | sort | tr '\\n' ' '");
-  EXPECT_EQ(links.out(), "eth0 lo ");
+  EXPECT_EQ(links.out(), "eth0 lo \n");  // out() ends each line
   sandbox.reset();
   network->reset();
   EXPECT_FALSE(fs::exists(job_ns)) << "the job namespace outlived its JobNetwork";

@@ -72,7 +72,7 @@ class EgressTest : public ::testing::Test {
 
   std::string logs() const { return read_tree(logs_.path()); }
 
-  testing::EgressWorld world_;
+  sandci::testing::EgressWorld world_;
   TempDir repo_, logs_;
   StateDir state_;
   pid_t child_pid_ = 0;
@@ -117,7 +117,7 @@ jobs:
             std::string::npos)
       << log;
   EXPECT_NE(log.find("status: HTTP/1.1 200 OK"), std::string::npos) << log;
-  EXPECT_NE(log.find(testing::EgressWorld::kHelloBody), std::string::npos) << log;
+  EXPECT_NE(log.find(sandci::testing::EgressWorld::kHelloBody), std::string::npos) << log;
   EXPECT_NE(log.find("tunnel: HTTP/1.1 200"), std::string::npos) << log;
   // Each refusal: a 403 (or 502 after resolving) to the job, one line in its log.
   for (const char* refused : {"files.elsewhere.test:80", "loopback.outside.test:80", "private.outside.test:80",
