@@ -296,6 +296,9 @@ bool DockerBackend::has_image(std::string_view name) const {
 }
 
 std::expected<std::unique_ptr<Sandbox>, SandboxError> DockerBackend::create(const SandboxSpec& spec) {
+  if (!spec.network_namespace.empty()) {
+    return std::unexpected(SandboxError{"network egress needs the runsc backend"});
+  }
   const auto started = Clock::now();
   const std::string image = spec.image.empty() ? options_.image : spec.image;
   auto info = image_info(image);

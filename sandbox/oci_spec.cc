@@ -105,6 +105,9 @@ nlohmann::json make_config(const SandboxSpec& spec, const std::string& cgroups_p
 
   nlohmann::json namespaces = nlohmann::json::array();
   for (const char* ns : {"pid", "network", "ipc", "uts", "mount"}) namespaces.push_back({{"type", ns}});
+  // runsc's sandbox joins this namespace and copies its links and routes into
+  // its own network stack (see docs/security.md, "Network egress").
+  if (!spec.network_namespace.empty()) namespaces[1]["path"] = spec.network_namespace;
 
   return {
       {"ociVersion", "1.0.2"},

@@ -26,6 +26,7 @@ class Fd {
   int get() const { return fd_; }
   explicit operator bool() const { return fd_ >= 0; }
   void reset(int fd = -1);
+  int release() { return std::exchange(fd_, -1); }  // the caller owns it now
 
  private:
   int fd_ = -1;

@@ -95,6 +95,19 @@ std::expected<std::unique_ptr<RunscBackend>, SandboxError> RunscBackend::open(Ru
   return backend;
 }
 
+// gVisor's network stack (--network=sandbox) copies the links of the job's
+// namespace, but runsc 20240729 first refuses any namespace in which
+// /proc/sys/net/core/rmem_default exists, taking it for the host's: kernels
+// from 6.x show that file in every namespace (gVisor issue 10704, fixed in
+// later releases). `runsc run` therefore starts in a private mount namespace
+// where /proc/sys/net is an empty read-only tmpfs; nothing else in it differs,
+// and the sandbox makes its own mount namespace as always. exec keeps the pid,
+// so the supervisor is still our child.
+std::vector<std::string> RunscBackend::netstack_workaround_prefix() {
+  return {"unshare", "--mount", "--propagation", "private", "--", "sh", "-c",
+          "mount -t tmpfs -o ro,size=4k sandci-netns-mask /proc/sys/net && exec \"$@\"", "sh"};
+}
+
 std::string RunscBackend::new_id(const std::string& hint) {
   // Unique across processes sharing a state dir (pid + random) and readable in
   // `runsc list` (the hint).
@@ -106,7 +119,12 @@ std::string RunscBackend::new_id(const std::string& hint) {
 
 std::expected<std::unique_ptr<Sandbox>, SandboxError> RunscBackend::create(const SandboxSpec& spec) {
   if (spec.network) {
-    return std::unexpected(SandboxError{"the runsc backend runs jobs without network only"});
+    return std::unexpected(SandboxError{
+        "the runsc backend gives a job no network, or the network namespace the runner made for it "
+        "(network_namespace), never the host's"});
+  }
+  if (!spec.network_namespace.empty() && !fs::exists(spec.network_namespace)) {
+    return std::unexpected(SandboxError{"network namespace not found: " + spec.network_namespace});
   }
   if (spec.rootfs.empty() || spec.rootfs[0] != '/' || !fs::is_directory(spec.rootfs)) {
     return std::unexpected(SandboxError{"image root filesystem not found: " + spec.rootfs});
@@ -141,7 +159,10 @@ std::expected<std::unique_ptr<Sandbox>, SandboxError> RunscBackend::create(const
     return std::unexpected(SandboxError{"cannot write the bundle " + bundle});
   }
 
-  RunscCommand command{options_.runsc, {"--root=" + root_, "--network=none", "--overlay2=" + options_.overlay}};
+  RunscCommand command{options_.runsc,
+                       {"--root=" + root_, spec.network_namespace.empty() ? "--network=none" : "--network=sandbox",
+                        "--overlay2=" + options_.overlay},
+                       spec.network_namespace.empty() ? std::vector<std::string>{} : netstack_workaround_prefix()};
   if (!options_.platform.empty()) command.global_flags.push_back("--platform=" + options_.platform);
   command.global_flags.insert(command.global_flags.end(), options_.extra_flags.begin(), options_.extra_flags.end());
   const auto bundle_time = std::chrono::steady_clock::now() - bundle_started;
@@ -153,7 +174,7 @@ std::expected<std::unique_ptr<Sandbox>, SandboxError> RunscBackend::create(const
 
 ReapReport RunscBackend::reap_stale() {
   ReapReport report;
-  RunscCommand command{options_.runsc, {"--root=" + root_}};
+  RunscCommand command{options_.runsc, {"--root=" + root_}, {}};
   auto listed = run_capture(command.argv({"list", "--format=json"}));
   if (!listed || !listed->ok()) {
     report.errors.push_back("runsc list: " + (listed ? listed->describe() : listed.error()));

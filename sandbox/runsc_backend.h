@@ -50,6 +50,7 @@ class RunscBackend final : public SandboxBackend {
  private:
   explicit RunscBackend(RunscOptions options);
   std::string new_id(const std::string& hint);
+  static std::vector<std::string> netstack_workaround_prefix();
 
   RunscOptions options_;
   std::string root_, bundles_;

@@ -138,8 +138,9 @@ std::expected<std::unique_ptr<RunscSandbox>, SandboxError> RunscSandbox::start(R
   if (!ready) return std::unexpected(SandboxError{ready.error()});
   const auto started_at = Clock::now();
   const std::string pid_file = sandbox->bundle_ + "/sandbox.pid";
-  SpawnRequest request{sandbox->command_.argv({"run", "--pid-file", pid_file, "--bundle", sandbox->bundle_, sandbox->id_}),
-                       -1, ready->write.get(), log.get(), {}, true};
+  auto run_argv = sandbox->command_.argv({"run", "--pid-file", pid_file, "--bundle", sandbox->bundle_, sandbox->id_});
+  run_argv.insert(run_argv.begin(), sandbox->command_.run_prefix.begin(), sandbox->command_.run_prefix.end());
+  SpawnRequest request{std::move(run_argv), -1, ready->write.get(), log.get(), {}, true};
   auto child = spawn(request);
   ready->write.reset();
   if (!child) return std::unexpected(SandboxError{child.error()});

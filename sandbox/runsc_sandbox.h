@@ -19,6 +19,9 @@ namespace sandci::sandbox {
 struct RunscCommand {
   std::string runsc;
   std::vector<std::string> global_flags;  // --root=..., --network=none, ...
+  // Put before `runsc ... run` only (the supervisor), e.g. the unshare that
+  // works around gVisor issue 10704 for jobs with a network (runsc_backend.cc).
+  std::vector<std::string> run_prefix;
   std::vector<std::string> argv(std::initializer_list<std::string> args) const;
 };
 

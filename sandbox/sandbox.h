@@ -41,6 +41,11 @@ struct SandboxSpec {
   std::vector<Mount> mounts;  // e.g. the checkout at /workspace
   ResourceLimits limits;
   bool network = false;  // false: no network at all (--network=none)
+  // A network namespace the caller made for this job (sandbox/job_network.h),
+  // e.g. "/run/netns/sandci-123-1-job": the sandbox's only network is what that
+  // namespace holds. Empty (the default): no network at all. The runsc backend
+  // only; `network` stays false with it.
+  std::string network_namespace;
   std::string name_hint;  // part of the container id, for people reading `runsc list`
 };
 

@@ -126,7 +126,8 @@ void WarmPool::expect(const SandboxSpec& spec, std::size_t jobs) {
 }
 
 std::expected<std::unique_ptr<Sandbox>, SandboxError> WarmPool::create(const SandboxSpec& spec) {
-  if (per_spec_ == 0) return inner_.create(spec);
+  // A job with its own network namespace is one of a kind: never pooled.
+  if (per_spec_ == 0 || !spec.network_namespace.empty()) return inner_.create(spec);
   const std::string key = spec_key(spec);
   const auto asked = std::chrono::steady_clock::now();
   std::unique_ptr<Sandbox> warm;

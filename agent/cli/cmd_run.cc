@@ -101,6 +101,13 @@ void add_run_command(CLI::App& app, CommandAction& action) {
   cmd->add_option("--actions-source", opts->actions_source,
                   "Where uses: owner/repo@ref is fetched from, as <URL>/<owner>/<repo> "
                   "(default: $SANDCI_ACTIONS_SOURCE, else https://github.com)");
+  cmd->add_option("--allow-host", opts->allow_hosts,
+                  "Let the jobs reach this host (a name or *.domain) through the egress proxy (repeatable; "
+                  "default: no network)");
+  cmd->add_option("--allow-port", opts->allow_ports, "A port --allow-host grants (repeatable; default: 80 and 443)")
+      ->check(CLI::Range(1, 65535));
+  cmd->add_option("--egress-hosts-file", opts->egress_hosts_file,
+                  "The egress proxy resolves names from this hosts-format file only (tests, air-gapped mirrors)");
   cmd->add_flag("--plain", opts->plain, "Plain [job] lines even on a terminal");
   cmd->add_flag("--timings", opts->timings, "After the summary, where each job's time went, phase by phase");
   cmd->add_option("--warm", opts->warm,
@@ -127,7 +134,8 @@ void add_run_command(CLI::App& app, CommandAction& action) {
                   "(default: a sibling folder ../name)");
   // A repeatable option takes one value per occurrence, so a folder after it is
   // never taken as a second value: `sandci run --job build .` runs job build in ".".
-  for (const char* name : {"--job", "--matrix", "--secret", "--secrets-file", "--input", "--label"})
+  for (const char* name : {"--job", "--matrix", "--secret", "--secrets-file", "--input", "--label", "--allow-host",
+                           "--allow-port"})
     cmd->get_option(name)->allow_extra_args(false);
   cmd->callback([&action, opts, raw, dir, state, logs] {
     action = [opts, raw, dir, state, logs] {

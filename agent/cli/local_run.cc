@@ -19,6 +19,7 @@
 
 #include "agent/cli/cli.h"
 #include "agent/cli/console_view.h"
+#include "agent/egress/egress_grant.h"
 #include "agent/runner/cache_store.h"
 #include "agent/runner/command_files.h"
 #include "agent/runner/job_image.h"
@@ -484,6 +485,17 @@ int run_local(const LocalRunOptions& given, std::atomic<bool>& cancel) {
   JobTimingsLog timings;
   if (options.timings) env.timings = &timings;
   env.warm_sandboxes = options.warm;
+  if (!options.allow_hosts.empty()) {
+    auto grant = egress::make_grant(options.allow_hosts, options.allow_ports, std::nullopt, 32);
+    if (!grant) {
+      error("--allow-host: " + grant.error());
+      return kExitUsage;
+    }
+    env.egress = EgressSettings{std::move(*grant), options.egress_hosts_file.string(), {}};
+  } else if (!options.allow_ports.empty() || !options.egress_hosts_file.empty()) {
+    error("--allow-port and --egress-hosts-file need --allow-host: without a granted host a job has no network");
+    return kExitUsage;
+  }
   env.actions = &actions;
   CacheStore cache(state_dir / "cache", options.cache_mib << 20);
   env.cache = &cache;

@@ -57,6 +57,13 @@ struct LocalRunOptions {
   // engine must hold images named as the image store's (docs/images.md).
   std::string backend = "runsc";
   std::string docker_socket;
+  // --allow-host / --allow-port: the jobs' egress grant (docs/security.md). No
+  // host: no network at all, as always.
+  std::vector<std::string> allow_hosts;
+  std::vector<std::uint16_t> allow_ports;  // empty: 80 and 443
+  // --egress-hosts-file: the proxy resolves names from this file only (tests,
+  // air-gapped mirrors).
+  std::filesystem::path egress_hosts_file;
 };
 
 // Runs it; returns the exit code (0 every job succeeded, 1 a job failed,

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "agent/config/secret.h"
+#include "agent/egress/egress_grant.h"
 #include "git/credentials.h"
 
 namespace sandci::agent::config {
@@ -101,6 +102,10 @@ struct RepositoryConfig {
   // default) only a viewer token (global or this repository's) or the admin token does.
   bool pages_public = false;
   std::vector<Secret> viewer_tokens;  // see this repository's pages only
+  // `egress:` the hosts and ports this repository's jobs may reach through the
+  // egress proxy (docs/security.md). Unset: its jobs have no network at all.
+  // Only from this file, never from a workflow.
+  std::optional<egress::EgressGrant> egress;
 
   bool handles(RepositoryEvent event) const;
 };
@@ -157,6 +162,9 @@ struct AgentConfig {
   ActionsConfig actions;
   RetentionConfig retention;
   SandboxConfig sandbox;
+  // Non-empty: the egress proxy resolves names from this /etc/hosts-format file
+  // only, never the system resolver (tests, air-gapped mirrors).
+  std::filesystem::path egress_hosts_file;
 
   // The repository `name` on `forge` (names compared without regard to ASCII case,
   // as forges do); nullptr when none is configured.

@@ -9,6 +9,7 @@
 #include <span>
 #include <system_error>
 
+#include "agent/egress/egress_grant.h"
 #include "git/url.h"
 #include "scheduler/did_you_mean.h"
 #include "scheduler/yaml_values.h"
@@ -30,7 +31,7 @@ constexpr std::string_view kTopKeys[] = {
     "capacity",       "log_level",   "default_image", "labels",
     "limits",         "shutdown_grace_seconds",      "interrupted_runs",
     "status",         "admin_token", "repositories", "actions",
-    "viewer_tokens", "retention", "sandbox"};
+    "viewer_tokens", "retention", "sandbox", "egress_hosts_file"};
 constexpr std::string_view kSandboxKeys[] = {"backend", "docker_socket", "docker_runtime",
                                              "docker_allow_other_runtime", "docker_pull", "warm"};
 // In the order of SandboxBackendKind.
@@ -47,7 +48,8 @@ constexpr std::string_view kSecretKeys[] = {"file", "credential"};
 constexpr std::string_view kRepositoryKeys[] = {
     "name",      "forge", "api_url", "project_id", "webhook_secret",   "api_token",
     "clone_url", "clone", "secrets", "events",     "cancel_superseded", "default_branch",
-    "pages",     "viewer_tokens"};
+    "pages",     "viewer_tokens", "egress"};
+constexpr std::string_view kEgressKeys[] = {"allow", "ports", "max_mib", "max_connections"};
 constexpr std::string_view kCloneKeys[] = {"https_token", "https_username", "ssh_key",
                                            "known_hosts"};
 constexpr std::string_view kForgeNames[] = {"github", "gitea", "forgejo", "gitlab"};
@@ -382,6 +384,8 @@ class ConfigParser {
       parse_retention(e, config.retention);
     } else if (key == "sandbox") {
       parse_sandbox(e, config.sandbox);
+    } else if (key == "egress_hosts_file") {
+      if (auto file = file_of(e)) config.egress_hosts_file = *file;
     }
   }
 
@@ -612,6 +616,7 @@ class ConfigParser {
     if (const Entry* f = find(fields, "pages"))
       if (auto i = choice_of(*f, kPagesNames)) repository.pages_public = kPagesNames[*i] == "public";
     if (const Entry* f = find(fields, "viewer_tokens")) parse_viewer_tokens(*f, repository.viewer_tokens);
+    if (const Entry* f = find(fields, "egress")) parse_egress(*f, repository.egress);
 
     if (errors_ != errors_before) return std::nullopt;
     return std::pair{name_node, std::move(repository)};
@@ -629,6 +634,50 @@ class ConfigParser {
       return;
     }
     if (auto n = integer_of(*id, 1, std::numeric_limits<std::int64_t>::max())) repository.project_id = *n;
+  }
+
+  // egress: {allow: [host patterns], ports: [80, 443], max_mib: N, max_connections: N}:
+  // the network this repository's jobs may reach through the egress proxy.
+  void parse_egress(const Entry& e, std::optional<egress::EgressGrant>& grant) {
+    const auto fields = section(e, kEgressKeys);
+    const Entry* allow = find(fields, "allow");
+    if (!allow) {
+      error(where(e), "'egress' needs 'allow': the host names (or *.domain patterns) jobs may reach");
+      return;
+    }
+    std::vector<std::string> hosts;
+    if (!allow->value.IsSequence() || allow->value.size() == 0) {
+      error(where(*allow), "'allow' must be a list of host names such as deb.debian.org or *.example.org, not " +
+                               describe(allow->value));
+      return;
+    }
+    for (std::size_t i = 0; i < allow->value.size(); ++i) {
+      const Entry item{"allow[" + std::to_string(i) + "]", allow->value[i], allow->value[i]};
+      if (auto host = string_of(item)) hosts.push_back(*host);
+    }
+    std::vector<std::uint16_t> ports;
+    if (const Entry* p = find(fields, "ports")) {
+      if (!p->value.IsSequence() || p->value.size() == 0) {
+        error(where(*p), "'ports' must be a list of port numbers such as [80, 443], not " + describe(p->value));
+      } else {
+        for (std::size_t i = 0; i < p->value.size(); ++i) {
+          const Entry item{"ports[" + std::to_string(i) + "]", p->value[i], p->value[i]};
+          if (auto port = integer_of(item, 1, 65535)) ports.push_back(static_cast<std::uint16_t>(*port));
+        }
+      }
+    }
+    std::optional<std::uint64_t> max_bytes;
+    if (const Entry* m = find(fields, "max_mib"))
+      if (auto mib = integer_of(*m, 1, 1 << 30)) max_bytes = static_cast<std::uint64_t>(*mib) << 20;
+    int max_connections = 32;
+    if (const Entry* c = find(fields, "max_connections"))
+      if (auto n = integer_of(*c, 1, 4096)) max_connections = static_cast<int>(*n);
+    auto made = egress::make_grant(std::move(hosts), std::move(ports), max_bytes, max_connections);
+    if (!made) {
+      error(where(*allow), made.error());
+      return;
+    }
+    grant = std::move(*made);
   }
 
   void parse_clone_url(const Entry& e, RepositoryConfig& repository) {

@@ -198,6 +198,7 @@ JobRunnerConfig job_runner_config(const PlannedWorkflow& planned, const RunSourc
   config.timings = env.timings;
   config.warm_sandboxes = env.warm_sandboxes;
   config.plan = &planned.plan;
+  config.egress = env.egress;
   config.actions = env.actions;
   config.node_cache_dir = env.node_cache_dir;
   config.cache = env.cache;

@@ -249,6 +249,7 @@ class SandboxJobRunner::JobExecution final : public ActionHost {
     if (sandbox_owned_) {
       PhaseTimer timer(timings_, JobPhase::kTeardown);
       sandbox_owned_.reset();
+      egress_.reset();  // after the sandbox that used its namespace
     }
     slot_.reset();
     if (runner_.config_.timings) {
@@ -315,6 +316,7 @@ class SandboxJobRunner::JobExecution final : public ActionHost {
     // destroyed (bundle, cgroup, runsc state) by tear_down().
     (*sandbox)->kill();
     sandbox_owned_ = std::move(*sandbox);
+    log_egress(kNoStep, true);
     return outcome;
   }
 
@@ -412,15 +414,19 @@ class SandboxJobRunner::JobExecution final : public ActionHost {
     if (!image) return std::unexpected(image.error().message);
     image_ = *image;
     image_has_bash_ = has_bash(image_.rootfs);
-    log_line(kNoStep, "image " + image_.name + ", sandbox gVisor (runsc), network none");
 
     sandbox::SandboxSpec spec;
+    if (auto started = start_egress(spec); !started) return std::unexpected(started.error());
+    log_line(kNoStep, "image " + image_.name + ", sandbox gVisor (runsc), network " +
+                          (egress_ ? "through the egress proxy only" : "none"));
+
     spec.rootfs = image_.rootfs.string();
     spec.image = image_.name;  // engine backends: the engine's image of that name
     spec.env = image_.config.env;
     if (!has_env(spec.env, "PATH"))
       spec.env.push_back("PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
     if (!has_env(spec.env, "HOME")) spec.env.push_back("HOME=/root");  // an image's own HOME stays, as with docker run
+    if (egress_) spec.env.insert(spec.env.end(), egress_env_.begin(), egress_env_.end());
     auto user = sandbox::resolve_image_user(image_.rootfs, image_.config.user);
     if (!user) return std::unexpected(user.error().message);
     spec.uid = user->uid;
@@ -456,6 +462,26 @@ class SandboxJobRunner::JobExecution final : public ActionHost {
     if (rootfs.empty()) return false;
     std::error_code ec;
     return fs::is_regular_file(rootfs / "usr/bin/bash", ec) || fs::is_regular_file(rootfs / "bin/bash", ec);
+  }
+
+  // A job whose repository is granted network gets its own namespaces and
+  // proxy (job_egress.h); any other job, none.
+  std::expected<void, std::string> start_egress(sandbox::SandboxSpec& spec) {
+    if (!runner_.config_.egress) return {};
+    auto egress = JobEgress::start(*runner_.config_.egress, log_file_stem(name_));
+    if (!egress) return std::unexpected("cannot set up the job's network egress: " + egress.error());
+    egress_ = std::move(*egress);
+    egress_env_ = egress_->env();
+    spec.network_namespace = egress_->network_namespace();
+    return {};
+  }
+
+  // The proxy's refusals since the last call, one line each; at the job's end
+  // also the summary.
+  void log_egress(std::size_t step, bool job_ended) {
+    if (!egress_) return;
+    for (const auto& line : egress_->take_refusals()) log_line(step, line);
+    if (job_ended) log_line(kNoStep, egress_->summary());
   }
 
   static bool has_env(const std::vector<std::string>& env, std::string_view name) {
@@ -502,6 +528,7 @@ class SandboxJobRunner::JobExecution final : public ActionHost {
     const auto started = Clock::now();
     const auto booked = booked_in_steps();
     auto outcome = run_step_untimed(step);
+    log_egress(step.index, false);
     timings_.steps.push_back({step.name, (Clock::now() - started) - (booked_in_steps() - booked)});
     return outcome;
   }
@@ -869,6 +896,8 @@ class SandboxJobRunner::JobExecution final : public ActionHost {
   bool log_truncated_ = false;
   sandbox::Sandbox* sandbox_ = nullptr;
   std::optional<SlotLease> slot_;  // held until the sandbox is gone
+  std::unique_ptr<JobEgress> egress_;  // outlives sandbox_owned_ (declared before it)
+  std::vector<std::string> egress_env_;
   std::unique_ptr<sandbox::Sandbox> sandbox_owned_;  // after run(), until tear_down()
   std::string path_prefix_;  // from $GITHUB_PATH, newest first
   JobTimings timings_;

@@ -19,6 +19,7 @@
 #include <memory>
 #include <mutex>
 #include <set>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -28,6 +29,7 @@
 #include "agent/runner/artifacts.h"
 #include "agent/runner/cache_store.h"
 #include "agent/runner/checkout_action.h"
+#include "agent/runner/job_egress.h"
 #include "agent/runner/job_timings.h"
 #include "agent/runner/job_slots.h"
 #include "agent/runner/secret_masker.h"
@@ -78,6 +80,9 @@ struct JobRunnerConfig {
   CacheScope cache_scope;
   // actions/checkout with inputs (path, ref, repository...); see checkout_action.h.
   CheckoutSource checkout;
+  // Set: every job gets its own network namespaces and an egress proxy with
+  // this grant (job_egress.h), the runsc backend only. Unset: no network at all.
+  std::optional<EgressSettings> egress;
 };
 
 // Resolves an image name to its root filesystem and config (the image store).
