@@ -11,6 +11,7 @@
 #include <sys/mount.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cstring>
 #include <map>
 #include <set>
@@ -177,6 +178,53 @@ class E2eServerTest : public AgentTest {
   void start_e2e_agent() {
     start_agent({"TMPDIR=" + agent_tmp().string()});
     agent_pids_.push_back(agent_.pid());
+  }
+
+  // SIGKILL as a systemd service dies: the agent, then every process it started
+  // that is still in its cgroup (the runsc commands under way); sandboxes, which
+  // runsc moved into cgroups of their own, stay for the next start to reap.
+  // (Killed alone, an orphaned `runsc run` can finish creating a sandbox after
+  // the restarted agent has reaped: systemd never lets that happen.)
+  void kill_agent_as_systemd_would() {
+    const pid_t agent = agent_.pid();
+    ASSERT_GT(agent, 0);
+    ::kill(agent, SIGSTOP);  // no new child while its tree is read
+    const std::vector<pid_t> left = descendants_in_our_cgroup(agent);
+    agent_.kill_now();
+    for (pid_t pid : left) ::kill(pid, SIGKILL);
+    // They were the agent's children, now init's: wait until they are gone.
+    EXPECT_TRUE(eventually([&] {
+      for (pid_t pid : left)
+        if (::kill(pid, 0) == 0 && slurp("/proc/" + std::to_string(pid) + "/stat").find(") Z") == std::string::npos)
+          return false;
+      return true;
+    }, 30s));
+  }
+
+  // Every descendant of `root` whose cgroups are the test's own (not a sandbox's).
+  static std::vector<pid_t> descendants_in_our_cgroup(pid_t root) {
+    std::map<pid_t, pid_t> parent;
+    std::error_code ec;
+    for (fs::directory_iterator it("/proc", ec), end; !ec && it != end; it.increment(ec)) {
+      const std::string name = it->path().filename().string();
+      if (name.empty() || !std::isdigit(static_cast<unsigned char>(name[0]))) continue;
+      const std::string stat = slurp(it->path() / "stat");
+      const auto close = stat.rfind(')');
+      if (close == std::string::npos) continue;
+      std::istringstream rest(stat.substr(close + 2));
+      char state = 0;
+      pid_t ppid = 0;
+      rest >> state >> ppid;
+      parent[std::stoi(name)] = ppid;
+    }
+    const std::string ours = slurp("/proc/self/cgroup");
+    std::vector<pid_t> out;
+    for (const auto& [pid, ppid] : parent) {
+      pid_t up = ppid;
+      while (up > 1 && up != root && parent.count(up)) up = parent[up];
+      if (up == root && slurp("/proc/" + std::to_string(pid) + "/cgroup") == ours) out.push_back(pid);
+    }
+    return out;
   }
 
   // The statuses the forge shows for `sha`, in the order it took them.

@@ -115,7 +115,9 @@ TEST_F(FromNothingTest, PushesToEveryForgeGetStatusesPagesAndLogs) {
     for (const auto& job : run["jobs"]) {
       const std::string key = job["key"].get<std::string>();
       EXPECT_EQ(job["state"], "success") << key;
-      auto log = get("/runs/" + std::to_string(c.run) + "/jobs/" + url_encode(key) + "/log");
+      const std::string log_url = "/runs/" + std::to_string(c.run) + "/jobs/" + url_encode(key) + "/log";
+      EXPECT_EQ(get(log_url).status, 200) << key << ": the log's page";
+      auto log = get(log_url + "?raw=1");
       EXPECT_EQ(log.status, 200) << key;
       // What each job printed, with the values the expressions took.
       std::string expected;
