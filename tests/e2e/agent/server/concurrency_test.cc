@@ -8,6 +8,7 @@
 // (integration ServeTest.NewerPushSupersedesTheOlderRun), a concurrency group
 // serialising two runs (ServeTest.ConcurrencyGroupSerialisesRuns), the job
 // slots' limit with a fake runner (unit tests of the executor and JobSlots).
+#include <atomic>
 #include <thread>
 
 #include "e2e/agent/server/e2e_server_support.h"
@@ -22,22 +23,37 @@ class ConcurrencyHeavyTest : public E2eServerTest {};
 constexpr int kCapacity = 3;
 constexpr int kPushesPerRepo = 4;
 
-// The most jobs that ran at once, from the store's start and end times of every
-// job (half-open intervals: one ending as another starts is not an overlap).
-int most_jobs_at_once(const std::vector<json>& runs) {
-  std::vector<std::pair<std::int64_t, int>> edges;
-  for (const auto& run : runs)
-    for (const auto& job : run["jobs"]) {
-      const std::int64_t start = job["started_ms"], end = job["finished_ms"];
-      if (start <= 0 || end <= start) continue;  // never ran, or skipped
-      edges.push_back({start, +1});
-      edges.push_back({end, -1});
+// The most sandboxes that existed at once, seen from outside the agent: the
+// bundle folders under <state>/sandbox/bundles, counted every 10 ms. A job
+// takes its slot before its bundle is written and frees it once the bundle is
+// removed, so this count never passes the capacity while the agent keeps it.
+// (The store's job start times are no measure of it: a job's started_ms is
+// stamped when the executor dispatches it, before it waits for a slot.)
+class SandboxCounter {
+ public:
+  explicit SandboxCounter(fs::path bundles) : bundles_(std::move(bundles)), thread_([this] { sample(); }) {}
+  ~SandboxCounter() {
+    stop_ = true;
+    thread_.join();
+  }
+  int most() const { return most_; }
+
+ private:
+  void sample() {
+    while (!stop_) {
+      int now = 0;
+      std::error_code ec;
+      for (fs::directory_iterator it(bundles_, ec), end; !ec && it != end; it.increment(ec)) ++now;
+      most_ = std::max(most_.load(), now);
+      std::this_thread::sleep_for(10ms);
     }
-  std::sort(edges.begin(), edges.end());  // at equal times the end (-1) comes first
-  int now = 0, most = 0;
-  for (const auto& [at, delta] : edges) most = std::max(most, now += delta);
-  return most;
-}
+  }
+
+  fs::path bundles_;
+  std::atomic<bool> stop_{false};
+  std::atomic<int> most_{0};
+  std::thread thread_;
+};
 
 // A value of the agent's /metrics text, or -1.
 double metric(const std::string& text, const std::string& name) {
@@ -55,6 +71,7 @@ TEST_F(ConcurrencyHeavyTest, FiveRepositoriesFourPushesEachNothingLostCapacityKe
   for (const auto& [name, kind] : repos) add_repo(name, kind, {{".github/workflows/ci.yml", kMatrixDiamond}});
   write_e2e_config(forge, kCapacity);
   start_e2e_agent();
+  SandboxCounter sandboxes(state() / "sandbox" / "bundles");
 
   // Round after round, every repository gets a push and its webhook at once.
   struct Sent {
@@ -87,13 +104,11 @@ TEST_F(ConcurrencyHeavyTest, FiveRepositoriesFourPushesEachNothingLostCapacityKe
   ASSERT_TRUE(eventually(all_finished, 600s)) << slurp(log_file());
 
   std::set<std::int64_t> ids;
-  std::vector<json> runs;
   for (const auto& s : sent) {
     SCOPED_TRACE(s.push.repo + " " + s.push.sha);
     EXPECT_TRUE(ids.insert(s.run).second) << "two pushes share a run";
     const json run = run_json(s.run);
     ASSERT_TRUE(run.is_object());
-    runs.push_back(run);
     EXPECT_EQ(run["sha"], s.push.sha);
     const std::string state = run["state"];
     if (s.newest) {
@@ -113,7 +128,7 @@ TEST_F(ConcurrencyHeavyTest, FiveRepositoriesFourPushesEachNothingLostCapacityKe
     SCOPED_TRACE(s.push.repo + " " + s.push.sha);
     const std::string state = run_state(s.run);
     if (s.newest || state == "success") {
-      ASSERT_TRUE(eventually([&] { return all_final(forge, s.push.sha, matrix_diamond_contexts()); }, 120s));
+      ASSERT_TRUE(eventually([&] { return all_final(forge, s.push, matrix_diamond_contexts()); }, 120s));
       expect_push_statuses(forge, s.push, matrix_diamond_contexts(), "success",
                            agent_url() + "/runs/" + std::to_string(s.run));
       continue;
@@ -121,24 +136,23 @@ TEST_F(ConcurrencyHeavyTest, FiveRepositoriesFourPushesEachNothingLostCapacityKe
     // Cancelled: superseded while queued, it posted nothing; while running, every
     // context it posted ends final, the workflow's in error.
     ASSERT_TRUE(eventually([&] {
-      for (const auto& [context, last] : final_states(forge, s.push.sha))
+      for (const auto& [context, last] : final_states(forge, s.push))
         if (last == "pending" || last == "running") return false;
       return true;
-    }, 120s)) << ::testing::PrintToString(final_states(forge, s.push.sha));
-    const auto last = final_states(forge, s.push.sha);
+    }, 120s)) << ::testing::PrintToString(final_states(forge, s.push));
+    const auto last = final_states(forge, s.push);
     if (!last.empty()) {
       ASSERT_TRUE(last.count("sandci/ci"));
       EXPECT_EQ(last.at("sandci/ci"), "error");
     }
-    for (const auto& status : statuses_of(forge, s.push.sha))
+    for (const auto& status : statuses_of(forge, s.push))
       EXPECT_EQ(status.target_url, agent_url() + "/runs/" + std::to_string(s.run));
   }
   EXPECT_TRUE(eventually([&] { return json::parse(get("/healthz").body)["statuses_pending"] == 0; }, 120s));
 
-  // The capacity, from the store's job times and from what the agent showed.
-  const int most = most_jobs_at_once(runs);
-  EXPECT_GE(most, 2) << "the runs overlapped: the test did load the agent";
-  EXPECT_LE(most, kCapacity);
+  // The capacity, as the sandboxes on disk and the agent's own gauges showed it.
+  EXPECT_GE(sandboxes.most(), 2) << "the runs overlapped: the test did load the agent";
+  EXPECT_LE(sandboxes.most(), kCapacity);
   EXPECT_LE(most_running, kCapacity);
   EXPECT_LE(most_sandboxes, kCapacity);
 

@@ -93,6 +93,9 @@ class E2eServerTest : public AgentTest {
       if (r.name == name) return r;
     throw std::logic_error("no test repository " + name);
   }
+  const E2eRepo& repo_named(const std::string& name) const {
+    return const_cast<E2eServerTest*>(this)->repo_named(name);
+  }
 
   // Commits `files` in `name`'s work clone on `branch` and `git push`es it to the
   // git server (a new branch starts from the work clone's current commit).
@@ -227,22 +230,27 @@ class E2eServerTest : public AgentTest {
     return out;
   }
 
-  // The statuses the forge shows for `sha`, in the order it took them.
-  std::vector<SeenStatus> statuses_of(const TestForge& forge, const std::string& sha) const {
-    std::vector<SeenStatus> out;
-    for (const auto& s : seen_statuses(forge.delivered()))
-      if (s.sha == sha) out.push_back(s);
-    return out;
+  // The statuses the forge shows for `push`'s commit in its repository, in the
+  // order it took them (two repositories may well hold the same commit).
+  std::vector<SeenStatus> statuses_of(const TestForge& forge, const Push& push) const {
+    const E2eRepo& repo = repo_named(push.repo);
+    const std::string path = repo.forge == forge::ForgeKind::gitlab
+                                 ? "/projects/" + std::to_string(repo.project_id) + "/statuses/" + push.sha
+                                 : "/repos/" + push.repo + "/statuses/" + push.sha;
+    std::vector<TestForge::Request> mine;
+    for (const auto& r : forge.delivered())
+      if (r.target.ends_with(path)) mine.push_back(r);
+    return seen_statuses(mine);
   }
-  // The newest state of each context of `sha`.
-  std::map<std::string, std::string> final_states(const TestForge& forge, const std::string& sha) const {
+  // The newest state of each context of `push`'s commit.
+  std::map<std::string, std::string> final_states(const TestForge& forge, const Push& push) const {
     std::map<std::string, std::string> last;
-    for (const auto& s : statuses_of(forge, sha)) last[s.context] = s.state;
+    for (const auto& s : statuses_of(forge, push)) last[s.context] = s.state;
     return last;
   }
-  // Whether every one of `contexts` shows a final state (not pending/running) on `sha`.
-  bool all_final(const TestForge& forge, const std::string& sha, const std::vector<std::string>& contexts) const {
-    const auto last = final_states(forge, sha);
+  // Whether every one of `contexts` shows a final state (not pending/running) on `push`'s commit.
+  bool all_final(const TestForge& forge, const Push& push, const std::vector<std::string>& contexts) const {
+    const auto last = final_states(forge, push);
     for (const auto& c : contexts) {
       auto it = last.find(c);
       if (it == last.end() || it->second == "pending" || it->second == "running") return false;
@@ -256,7 +264,7 @@ class E2eServerTest : public AgentTest {
   void expect_push_statuses(const TestForge& forge, const Push& push, const std::vector<std::string>& contexts,
                             const std::string& final_state, const std::string& run_url) {
     const bool gitlab = repo_named(push.repo).forge == forge::ForgeKind::gitlab;
-    const auto seen = statuses_of(forge, push.sha);
+    const auto seen = statuses_of(forge, push);
     std::set<std::string> posted;
     for (const auto& s : seen) {
       posted.insert(s.context);

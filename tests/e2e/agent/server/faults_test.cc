@@ -72,7 +72,7 @@ TEST_F(FaultsTest, AgentKilledMidRunIsRestartedAndThePushStillEndsInSuccess) {
   ASSERT_EQ(accepted.status, 202) << accepted.body;
   const auto run = run_id_of(accepted);
   // Killed once the forge shows the slow job pending: its sandbox is up.
-  ASSERT_TRUE(eventually([&] { return !states_of(statuses_of(forge, push.sha), "sandci/ci/slow").empty(); }, 180s))
+  ASSERT_TRUE(eventually([&] { return !states_of(statuses_of(forge, push), "sandci/ci/slow").empty(); }, 180s))
       << slurp(log_file());
   ASSERT_TRUE(eventually([&] {
     std::error_code ec;
@@ -85,8 +85,8 @@ TEST_F(FaultsTest, AgentKilledMidRunIsRestartedAndThePushStillEndsInSuccess) {
   ASSERT_TRUE(eventually([&] { return run_finished(run); }, 300s)) << slurp(log_file());
   EXPECT_EQ(run_state(run), "success");
   EXPECT_EQ(run_json(run)["attempt"], 2);
-  ASSERT_TRUE(eventually([&] { return all_final(forge, push.sha, kSlowDiamondContexts); }, 120s));
-  for (const auto& [context, state] : final_states(forge, push.sha)) EXPECT_EQ(state, "success") << context;
+  ASSERT_TRUE(eventually([&] { return all_final(forge, push, kSlowDiamondContexts); }, 120s));
+  for (const auto& [context, state] : final_states(forge, push)) EXPECT_EQ(state, "success") << context;
   auto log = get("/runs/" + std::to_string(run) + "/jobs/%2Egithub%2Fworkflows%2Fci.yml%2Fslow/log");
   EXPECT_NE(log.body.find("slow-done"), std::string::npos) << log.body;
 
@@ -117,11 +117,11 @@ TEST_F(FaultsTest, ForgeFailsThenRateLimitsThenHangsAndEveryStatusArrives) {
   const auto run = run_id_of(accepted);
   ASSERT_TRUE(eventually([&] { return run_finished(run); }, 300s));
   EXPECT_EQ(run_state(run), "success");
-  ASSERT_TRUE(eventually([&] { return all_final(forge, push.sha, matrix_diamond_contexts()); }, 300s))
+  ASSERT_TRUE(eventually([&] { return all_final(forge, push, matrix_diamond_contexts()); }, 300s))
       << slurp(log_file());
-  for (const auto& [context, state] : final_states(forge, push.sha)) EXPECT_EQ(state, "success") << context;
+  for (const auto& [context, state] : final_states(forge, push)) EXPECT_EQ(state, "success") << context;
   std::set<std::pair<std::string, std::string>> delivered;
-  for (const auto& s : statuses_of(forge, push.sha))
+  for (const auto& s : statuses_of(forge, push))
     EXPECT_TRUE(delivered.insert({s.context, s.state}).second) << s.context << " " << s.state << " delivered twice";
   EXPECT_GE(forge.requests().size(), forge.delivered().size() + 7) << "the 500s, 429s and the hang were all seen";
   const std::string log = slurp(log_file());
@@ -149,8 +149,8 @@ TEST_F(FaultsTest, GitServerDownDuringTheFetchThenBack) {
   EXPECT_EQ(run_state(failed), "error");
   EXPECT_NE(run_json(failed)["message"].get<std::string>().find("unreachable"), std::string::npos)
       << run_json(failed).dump();
-  ASSERT_TRUE(eventually([&] { return all_final(forge, push.sha, {"sandci"}); }, 60s));
-  const auto failed_statuses = statuses_of(forge, push.sha);
+  ASSERT_TRUE(eventually([&] { return all_final(forge, push, {"sandci"}); }, 60s));
+  const auto failed_statuses = statuses_of(forge, push);
   ASSERT_EQ(failed_statuses.size(), 1u) << "only the run's own context: no job was planned";
   EXPECT_EQ(failed_statuses[0].state, "error");
   EXPECT_EQ(failed_statuses[0].target_url, agent_url() + "/runs/" + std::to_string(failed));
@@ -167,9 +167,9 @@ TEST_F(FaultsTest, GitServerDownDuringTheFetchThenBack) {
   const std::int64_t again = json::parse(rerun_answer->body)["run"];
   ASSERT_TRUE(eventually([&] { return run_finished(again); }, 300s)) << slurp(log_file());
   EXPECT_EQ(run_state(again), "success");
-  ASSERT_TRUE(eventually([&] { return all_final(forge, push.sha, matrix_diamond_contexts()); }, 120s));
+  ASSERT_TRUE(eventually([&] { return all_final(forge, push, matrix_diamond_contexts()); }, 120s));
   for (const auto& context : matrix_diamond_contexts())
-    EXPECT_EQ(final_states(forge, push.sha)[context], "success") << context;
+    EXPECT_EQ(final_states(forge, push)[context], "success") << context;
 
   // The next push goes through as usual.
   const Push next = push_commit("alice/app", {{"notes.txt", "after the outage\n"}}, "more notes");
@@ -178,7 +178,7 @@ TEST_F(FaultsTest, GitServerDownDuringTheFetchThenBack) {
   const auto next_run = run_id_of(next_accepted);
   ASSERT_TRUE(eventually([&] { return run_finished(next_run); }, 300s));
   EXPECT_EQ(run_state(next_run), "success");
-  ASSERT_TRUE(eventually([&] { return all_final(forge, next.sha, matrix_diamond_contexts()); }, 120s));
+  ASSERT_TRUE(eventually([&] { return all_final(forge, next, matrix_diamond_contexts()); }, 120s));
   expect_push_statuses(forge, next, matrix_diamond_contexts(), "success",
                        agent_url() + "/runs/" + std::to_string(next_run));
   EXPECT_EQ(agent_.terminate(), 0);
@@ -219,14 +219,14 @@ jobs:
   const std::vector<std::string> contexts = {"sandci/ci", "sandci/ci/hog", "sandci/ci/flood", "sandci/ci/fine"};
   ASSERT_TRUE(eventually([&] { return run_finished(run); }, 300s)) << slurp(log_file());
   EXPECT_EQ(run_state(run), "failure");
-  ASSERT_TRUE(eventually([&] { return all_final(forge, push.sha, contexts); }, 120s));
-  auto last = final_states(forge, push.sha);
+  ASSERT_TRUE(eventually([&] { return all_final(forge, push, contexts); }, 120s));
+  auto last = final_states(forge, push);
   EXPECT_EQ(last["sandci/ci/hog"], "failure");
   EXPECT_EQ(last["sandci/ci/flood"], "success");
   EXPECT_EQ(last["sandci/ci/fine"], "success");
   EXPECT_EQ(last["sandci/ci"], "failure");
   bool said_memory = false;
-  for (const auto& s : statuses_of(forge, push.sha))
+  for (const auto& s : statuses_of(forge, push))
     said_memory |= s.context == "sandci/ci/hog" && s.description.find("memory") != std::string::npos;
   EXPECT_TRUE(said_memory) << "the hog's status says it ran out of memory";
   const auto jobs = run_json(run)["jobs"];
@@ -257,7 +257,7 @@ jobs:
   const auto fix_run = run_id_of(fixed);
   ASSERT_TRUE(eventually([&] { return run_finished(fix_run); }, 300s));
   EXPECT_EQ(run_state(fix_run), "success");
-  ASSERT_TRUE(eventually([&] { return all_final(forge, fix.sha, {"sandci/ci", "sandci/ci/fine"}); }, 120s));
+  ASSERT_TRUE(eventually([&] { return all_final(forge, fix, {"sandci/ci", "sandci/ci/fine"}); }, 120s));
   expect_push_statuses(forge, fix, {"sandci/ci", "sandci/ci/fine"}, "success",
                        agent_url() + "/runs/" + std::to_string(fix_run));
   EXPECT_EQ(agent_.terminate(), 0);
@@ -279,7 +279,7 @@ TEST_F(FaultsTest, FullStateDiskRefusesDeliveriesThenRecovers) {
   ASSERT_EQ(accepted.status, 202) << accepted.body;
   ASSERT_TRUE(eventually([&] { return run_finished(run_id_of(accepted)); }, 300s)) << slurp(log_file());
   EXPECT_EQ(run_state(run_id_of(accepted)), "success");
-  ASSERT_TRUE(eventually([&] { return all_final(forge, first.sha, matrix_diamond_contexts()); }, 120s));
+  ASSERT_TRUE(eventually([&] { return all_final(forge, first, matrix_diamond_contexts()); }, 120s));
 
   // Fill the disk to the last block.
   const fs::path filler = state() / "filler";
@@ -311,7 +311,7 @@ TEST_F(FaultsTest, FullStateDiskRefusesDeliveriesThenRecovers) {
   const auto run = run_id_of(redelivered);
   ASSERT_TRUE(eventually([&] { return run_finished(run); }, 300s)) << slurp(log_file());
   EXPECT_EQ(run_state(run), "success");
-  ASSERT_TRUE(eventually([&] { return all_final(forge, second.sha, matrix_diamond_contexts()); }, 120s));
+  ASSERT_TRUE(eventually([&] { return all_final(forge, second, matrix_diamond_contexts()); }, 120s));
   expect_push_statuses(forge, second, matrix_diamond_contexts(), "success",
                        agent_url() + "/runs/" + std::to_string(run));
   EXPECT_TRUE(eventually([&] { return get("/readyz").status == 200; }, 60s));

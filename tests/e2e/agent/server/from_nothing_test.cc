@@ -100,7 +100,7 @@ TEST_F(FromNothingTest, PushesToEveryForgeGetStatusesPagesAndLogs) {
     SCOPED_TRACE(c.push.repo + " " + c.push.branch);
     ASSERT_TRUE(eventually([&] { return run_finished(c.run); }, 300s)) << slurp(log_file());
     EXPECT_EQ(run_state(c.run), "success");
-    ASSERT_TRUE(eventually([&] { return all_final(forge, c.push.sha, c.contexts); }, 120s));
+    ASSERT_TRUE(eventually([&] { return all_final(forge, c.push, c.contexts); }, 120s));
     expect_push_statuses(forge, c.push, c.contexts, "success", agent_url() + "/runs/" + std::to_string(c.run));
 
     // The run as the API, the page and the raw logs show it.
