@@ -2,6 +2,7 @@
 
 #include <openssl/sha.h>
 #include <spdlog/spdlog.h>
+#include <sys/statvfs.h>
 
 #include <algorithm>
 
@@ -143,6 +144,14 @@ http::HttpResponse WebhookIntake::decide(const http::HttpRequest& request, const
     delivery.outcome = "queued";
   }
 
+  if (auto full = state_disk_full(*config)) {
+    spdlog::warn("event=delivery_refused reason=state_disk_full forge={} repository={} delivery={} detail=\"{}\"",
+                 forge::to_string(*kind), event->repository, delivery_id, *full);
+    result = "disk_full";
+    http::HttpResponse refused = answer(503, "the agent's disk is full (" + *full + "); redeliver it later");
+    refused.headers.set("Retry-After", "60");
+    return refused;
+  }
   auto accepted = store_.accept_delivery_runs(delivery, runs);
   if (!accepted) {
     spdlog::error("event=delivery_not_recorded delivery={} error=\"{}\"", delivery_id, accepted.error().message);
@@ -174,6 +183,28 @@ http::HttpResponse WebhookIntake::decide(const http::HttpRequest& request, const
                      {"url", config->public_url + "/runs/" + std::to_string(run_id)}}
           .dump());
   return response;
+}
+
+// Checked before every delivery is written: a statvfs is cheap beside the commit,
+// and a store that fills its disk mid-write is what this keeps from happening.
+std::optional<std::string> WebhookIntake::state_disk_full(const config::AgentConfig& config) {
+  struct statvfs st {};
+  // Without a readable file system the store's own commit decides.
+  if (config.state_dir.empty() || ::statvfs(config.state_dir.c_str(), &st) != 0) return std::nullopt;
+  const std::uint64_t free_mib = (static_cast<std::uint64_t>(st.f_bavail) * st.f_frsize) >> 20;
+  const std::uint64_t limit_mib = config.limits.state_min_free_mib;
+  const bool full = free_mib < limit_mib;
+  if (disk_full_.exchange(full) != full) {
+    if (full)
+      spdlog::error("event=state_disk_full state_dir={} free_mib={} min_free_mib={} action=refusing_deliveries",
+                    config.state_dir.string(), free_mib, limit_mib);
+    else
+      spdlog::info("event=state_disk_recovered state_dir={} free_mib={} min_free_mib={} action=accepting_deliveries",
+                   config.state_dir.string(), free_mib, limit_mib);
+  }
+  if (!full) return std::nullopt;
+  return std::to_string(free_mib) + " MiB free in " + config.state_dir.string() + ", " + std::to_string(limit_mib) +
+         " MiB needed";
 }
 
 }  // namespace sandci::agent::server

@@ -10,8 +10,12 @@
 // body; 401 missing or wrong signature, and a repository this agent does not
 // serve (401 rather than 404 so that an unauthenticated caller cannot learn
 // which repositories are configured: the agent's log says which it was); 405
-// not a POST; 503 when the store cannot commit. Never a 5xx for bad input:
-// GitLab disables a hook after 4 failures in a row.
+// not a POST; 503 when the store cannot commit, and 503 (with Retry-After)
+// while the state folder's file system has less free space than
+// limits.state_min_free_mib, before anything is written: a delivery refused so
+// is not recorded, and its redelivery is taken once space returns.
+// Never a 5xx for bad input: GitLab disables a hook after 4 failures in a row.
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <optional>
@@ -42,12 +46,16 @@ class WebhookIntake {
  private:
   http::HttpResponse decide(const http::HttpRequest& request, const std::string& forge_in_path,
                             std::string& forge_name, std::string& result);
+  // Why a delivery cannot be recorded now for lack of space, or nullopt; logs the
+  // change when the state disk goes below its limit and when it comes back.
+  std::optional<std::string> state_disk_full(const config::AgentConfig& config);
 
   config::ConfigRef config_;  // a snapshot per piece of work: the agent reloads it on SIGHUP
   store::RunStore& store_;
   Now now_;
   Queued queued_;
   Metrics* metrics_;
+  std::atomic<bool> disk_full_{false};  // as last seen, to log each change once
 };
 
 }  // namespace sandci::agent::server
