@@ -4,7 +4,7 @@ BUILD_DIR ?= build
 JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?= -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSANDCI_WERROR=ON
 
-.PHONY: all deps configure build test unit demo bench clean
+.PHONY: all deps configure build test unit demo bench fuzz test-asan clean
 
 all: build
 
@@ -31,6 +31,15 @@ demo: build
 
 bench: build
 	bash scripts/bench.sh $(BUILD_DIR)
+
+# Fuzzing and sanitizers (docs/testing.md): their own build dirs, clang + libFuzzer
+# for `fuzz` (FUZZ_SECONDS per target, default 60), g++ with ASan and UBSan for the
+# unit and integration tests in `test-asan`.
+fuzz: deps
+	bash scripts/fuzz.sh build-fuzz
+
+test-asan: deps
+	bash scripts/test-asan.sh build-asan
 
 clean:
 	rm -rf $(BUILD_DIR)

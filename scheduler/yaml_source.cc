@@ -65,19 +65,30 @@ class ShapeCheck : public YAML::EventHandler {
   std::size_t nodes_ = 0;
 };
 
-// Counts nodes as a walk would see them (aliases expanded), stopping at `budget`.
-// Returns false when the budget is exceeded. Cost is bounded by the budget.
-bool within_budget(const YAML::Node& node, std::size_t& left) {
-  if (left == 0) return false;
+// Aliases expanded, a document may nest deeper than it is written, and an alias
+// inside the node its anchor names (`a: &x {b: *x}`) makes yaml-cpp build a cycle:
+// walks stop at this many levels instead of exhausting the stack.
+constexpr int kExpandedDepthFactor = 4;
+
+enum class Budget { ok, too_many_nodes, too_deep };
+
+// Counts nodes as a walk would see them (aliases expanded), stopping at `left`
+// nodes or `depth_left` levels. Cost and recursion are bounded by both.
+Budget within_budget(const YAML::Node& node, std::size_t& left, int depth_left) {
+  if (left == 0) return Budget::too_many_nodes;
+  if (depth_left == 0) return Budget::too_deep;
   --left;
+  Budget result = Budget::ok;
   if (node.IsSequence()) {
     for (const auto& child : node)
-      if (!within_budget(child, left)) return false;
+      if ((result = within_budget(child, left, depth_left - 1)) != Budget::ok) return result;
   } else if (node.IsMap()) {
-    for (const auto& entry : node)
-      if (!within_budget(entry.first, left) || !within_budget(entry.second, left)) return false;
+    for (const auto& entry : node) {
+      if ((result = within_budget(entry.first, left, depth_left - 1)) != Budget::ok) return result;
+      if ((result = within_budget(entry.second, left, depth_left - 1)) != Budget::ok) return result;
+    }
   }
-  return true;
+  return result;
 }
 
 std::string clean_message(const YAML::Exception& e) {
@@ -107,11 +118,20 @@ std::optional<YAML::Node> YamlSource::parse(const Limits& limits, Diagnostics& o
     }
     YAML::Node root = YAML::Load(text);
     std::size_t budget = limits.max_expanded_nodes;
-    if (!within_budget(root, budget)) {
-      out.push_back({{file_, 1, 1},
-                     "the document has more than " + std::to_string(limits.max_expanded_nodes) +
-                         " nodes once aliases are expanded (an alias bomb?)"});
-      return std::nullopt;
+    const int max_expanded_depth = kExpandedDepthFactor * limits.max_depth;
+    switch (within_budget(root, budget, max_expanded_depth + 1)) {
+      case Budget::ok:
+        break;
+      case Budget::too_many_nodes:
+        out.push_back({{file_, 1, 1},
+                       "the document has more than " + std::to_string(limits.max_expanded_nodes) +
+                           " nodes once aliases are expanded (an alias bomb?)"});
+        return std::nullopt;
+      case Budget::too_deep:
+        out.push_back({{file_, 1, 1},
+                       "YAML nesting is deeper than " + std::to_string(max_expanded_depth) +
+                           " levels once aliases are expanded (an alias inside its own anchor?)"});
+        return std::nullopt;
     }
     return root;
   } catch (const TooDeep& e) {
