@@ -541,11 +541,11 @@ struct Agent {
     }
     std::printf("push to first job (warm mirror, %d pushes one after another, one trivial job each):\n",
                 options.pushes);
-    std::printf("  to the job's start in the run's JSON: p50 %.0f ms, p95 %.0f ms\n", percentile(to_job, 0.5),
+    std::printf("  RESULT push to first job started (the run's JSON): p50 %.0f ms, p95 %.0f ms\n", percentile(to_job, 0.5),
                 percentile(to_job, 0.95));
     std::printf("  RESULT push to first step running: p50 %.0f ms, p95 %.0f ms (target p50 < 500 ms: %s)\n",
                 percentile(to_step, 0.5), percentile(to_step, 0.95), percentile(to_step, 0.5) < 500 ? "met" : "not met");
-    std::printf("  to that job's end (sandbox gone): p50 %.0f ms, p95 %.0f ms\n", percentile(to_end, 0.5),
+    std::printf("  RESULT push to that job's end (sandbox gone): p50 %.0f ms, p95 %.0f ms\n", percentile(to_end, 0.5),
                 percentile(to_end, 0.95));
   }
 
