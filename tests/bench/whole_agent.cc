@@ -345,6 +345,8 @@ std::optional<std::int64_t> log_time_ms(const std::string& line, std::int64_t ne
   return t;
 }
 
+char g_dir[512];  // the bench's folder, for on_interrupt
+
 struct Agent {
   Options options;
   fs::path dir;
@@ -391,6 +393,7 @@ struct Agent {
 
   bool setup(const fs::path& images) {
     dir = fs::path("/var/tmp") / ("sandci-whole-agent-" + std::to_string(getpid()));
+    std::snprintf(g_dir, sizeof g_dir, "%s", dir.c_str());
     fs::create_directories(dir / "git/bench");
     fs::create_directories(dir / "state");
     fs::create_directory_symlink(images, dir / "state/images");
@@ -633,6 +636,22 @@ struct Agent {
   }
 };
 
+// Interrupted (Ctrl-C, a timeout): stop what it started and remove its folder.
+// Only async-signal-safe calls: kill, then exec rm in place of the bench.
+
+Agent* g_agent = nullptr;
+
+void on_interrupt(int) {
+  if (g_agent) {
+    for (pid_t pid : {g_agent->agent, g_agent->git_daemon, g_agent->forge})
+      if (pid > 0) kill(pid, SIGTERM);
+    for (pid_t pid : {g_agent->agent, g_agent->git_daemon, g_agent->forge})
+      if (pid > 0) waitpid(pid, nullptr, 0);  // nothing writes into the folder any more
+    if (g_dir[0]) execlp("rm", "rm", "-rf", "--one-file-system", g_dir, static_cast<char*>(nullptr));
+  }
+  _exit(130);
+}
+
 fs::path job_images() {
   if (const char* dir = std::getenv("SANDCI_BENCH_IMAGES")) return dir;
   for (const char* dir : {"/var/lib/sandci/images", "/var/cache/sandci/image-test-state/images"})
@@ -677,6 +696,9 @@ int main(int argc, char** argv) {
               std::thread::hardware_concurrency(), loadavg().c_str(), options.capacity, options.sandci.c_str());
   Agent agent;
   agent.options = options;
+  g_agent = &agent;
+  signal(SIGINT, on_interrupt);
+  signal(SIGTERM, on_interrupt);
   if (!agent.setup(images)) return 1;
   auto wanted = [&](const char* part) { return options.only.empty() || options.only == part; };
   if (wanted("ingress")) agent.ingress();
