@@ -71,7 +71,7 @@ done
 [ -z "$only" ] || [ "$only" = run ] || [ "$only" = whole ] || exit 0
 
 summary=$(mktemp /tmp/sandci-bench-summary.XXXXXX)
-trap 'rm -f "$summary"; cleanup' EXIT
+trap 'rm -f "$summary" "$summary.run" "$summary.whole"; cleanup' EXIT
 # sandci run end to end (needs the images `make demo` builds).
 echo "== scripts/bench-run.sh $BUILD_DIR $repeats"
 if bash "$(dirname "$0")/bench-run.sh" "$BUILD_DIR" "$repeats" | tee "$summary.run"; then :; else
