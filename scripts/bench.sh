@@ -1,5 +1,13 @@
 #!/usr/bin/env bash
-# Runs every benchmark binary and prints its figures (not part of `make test`).
+# Runs every benchmark binary and prints its figures (not part of `make test`),
+# then the whole agent's figures side by side in one table: scripts/bench-run.sh
+# (per job, the diamond, c-hello, gitlab-ci-local), `docker run --rm
+# --runtime=runsc` per job, and bench_whole_agent (webhook ingress, push to first
+# job, 1/10/100 runs at once, a 1,000-job workflow), with the load average at the
+# start and the end. docs/performance.md holds one such run.
+#   SANDCI_BENCH_ONLY=NAME   only bench_NAME (or "run": only bench-run.sh; "whole": only the whole agent)
+#   SANDCI_BENCH_WHOLE="ARGS" arguments for bench_whole_agent (default: its own)
+#   SANDCI_BENCH_REPEATS=N    repeats of bench-run.sh and of `docker run` (default 5)
 # If dockerd is installed (apt-get install docker.io; SANDCI_BENCH_DOCKER=1 makes
 # this script install it), a private Docker daemon is started for the sandbox
 # benchmark's docker+runsc comparison and stopped again at the end. It has no
@@ -47,13 +55,60 @@ start_private_dockerd() {
   export SANDCI_BENCH_DOCKER_HOST="$host" SANDCI_BENCH_DOCKER_IMAGE=sandci-bench:rootfs
 }
 
-if [ -x "$BUILD_DIR/tests/bench_sandbox_bench" ]; then start_private_dockerd; fi
-for b in "$BUILD_DIR"/tests/bench_${SANDCI_BENCH_ONLY:-*}; do
+only=${SANDCI_BENCH_ONLY:-}
+repeats=${SANDCI_BENCH_REPEATS:-5}
+load_start=$(cut -d' ' -f1-3 /proc/loadavg)
+echo "bench: $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores, load average $load_start at the start"
+if [ -z "$only" ] || [ "$only" = sandbox_bench ] || [ "$only" = whole ]; then start_private_dockerd; fi
+for b in "$BUILD_DIR"/tests/bench_${only:-*}; do
   [ -x "$b" ] || continue
+  # bench_whole_agent runs below, beside the other whole-agent figures;
+  # bench_agent_bench is its older form (one connection per delivery, and its
+  # second ingress queues thousands of runs), left out of the full run.
+  case "$(basename "$b")" in bench_whole_agent|bench_agent_bench) [ -n "$only" ] || continue ;; esac
   echo "== $b"; "$b"
 done
+[ -z "$only" ] || [ "$only" = run ] || [ "$only" = whole ] || exit 0
+
+summary=$(mktemp /tmp/sandci-bench-summary.XXXXXX)
+trap 'rm -f "$summary" "$summary.run" "$summary.whole"; cleanup' EXIT
 # sandci run end to end (needs the images `make demo` builds).
-if [ -z "${SANDCI_BENCH_ONLY:-}" ] || [ "${SANDCI_BENCH_ONLY}" = run ]; then
-  echo "== scripts/bench-run.sh"
-  bash "$(dirname "$0")/bench-run.sh" "$BUILD_DIR" || echo "bench: bench-run.sh skipped (run make demo first)"
+echo "== scripts/bench-run.sh $BUILD_DIR $repeats"
+if bash "$(dirname "$0")/bench-run.sh" "$BUILD_DIR" "$repeats" | tee "$summary.run"; then :; else
+  echo "bench: bench-run.sh skipped (run make demo first)"
 fi
+[ "$only" = run ] && exit 0
+
+# `docker run --rm --runtime=runsc` per job, serially, on the private dockerd:
+# what a user who runs each job in gVisor through Docker pays per job.
+docker_row="docker run --rm --runtime=runsc: not measured (no private dockerd)"
+if [ -n "${SANDCI_BENCH_DOCKER_HOST:-}" ]; then
+  docker -H "$SANDCI_BENCH_DOCKER_HOST" run --rm --runtime=runsc --network=none "$SANDCI_BENCH_DOCKER_IMAGE" true \
+    > /dev/null 2>&1 || true  # warm the image's layers
+  times=()
+  for _ in $(seq 1 "$repeats"); do
+    t0=$(date +%s.%N)
+    docker -H "$SANDCI_BENCH_DOCKER_HOST" run --rm --runtime=runsc --network=none "$SANDCI_BENCH_DOCKER_IMAGE" true \
+      > /dev/null
+    t1=$(date +%s.%N)
+    times+=("$(awk "BEGIN { print $t1 - $t0 }")")
+  done
+  docker_med=$(printf '%s\n' "${times[@]}" | sort -n | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}')
+  docker_row=$(printf '%-44s %8.3f' "docker run --rm --runtime=runsc true" "$docker_med")
+  echo "== docker run --rm --runtime=runsc --network=none (median of $repeats): $docker_med s"
+fi
+
+echo "== $BUILD_DIR/tests/bench_whole_agent ${SANDCI_BENCH_WHOLE:-}"
+# shellcheck disable=SC2086
+"$BUILD_DIR/tests/bench_whole_agent" ${SANDCI_BENCH_WHOLE:-} | tee "$summary.whole" || true
+load_end=$(cut -d' ' -f1-3 /proc/loadavg)
+
+echo
+echo "== The whole agent, side by side (load average $load_start at the start, $load_end at the end)"
+echo "per job and pipelines (scripts/bench-run.sh, medians of $repeats):"
+sed -n '/wall s/,/^c-hello/p' "$summary.run" 2>/dev/null | sed 's/^/  /'
+echo "per job, the peer (median of $repeats, same run):"
+echo "  $docker_row"
+echo "the agent (bench_whole_agent):"
+sed -n 's/^ *RESULT /  /p' "$summary.whole"
+rm -f "$summary.run" "$summary.whole"
