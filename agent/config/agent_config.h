@@ -125,7 +125,9 @@ enum class SandboxBackendKind { kRunsc, kDocker };
 std::string_view to_string(SandboxBackendKind kind);
 
 // sandbox.warm: its default and its most (each warm sandbox holds memory).
-inline constexpr std::size_t kDefaultWarmSandboxes = 2;
+// Off by default in the daemon: warm sandboxes are started beside the running
+// jobs, so with them more sandboxes exist at once than `capacity` promises.
+inline constexpr std::size_t kDefaultWarmSandboxes = 0;
 inline constexpr std::int64_t kMaxWarmSandboxes = 16;
 
 struct SandboxConfig {
