@@ -117,7 +117,8 @@ void WarmPool::unqueue_one(const std::string& key, Kind& kind) {
 }
 
 void WarmPool::expect(const SandboxSpec& spec, std::size_t jobs) {
-  if (per_spec_ == 0) return;
+  // A job's own network namespace is its alone (see create).
+  if (per_spec_ == 0 || !spec.network_namespace.empty()) return;
   const std::string key = spec_key(spec);
   std::lock_guard lock(mutex_);
   Kind& kind = kind_for(key, spec);

@@ -181,5 +181,24 @@ TEST(WarmPoolBookkeepingTest, SizeZeroStartsNothing) {
   EXPECT_EQ(pool.started(), 0u);
 }
 
+// A job with its own network namespace (egress) owns that namespace alone: a
+// sandbox started ahead in it would take the job's network interface, and the
+// job's own sandbox would find none.
+TEST(WarmPoolBookkeepingTest, AJobWithItsOwnNetworkNamespaceIsNeverStartedAhead) {
+  FakeBackend backend;
+  WarmPool pool(backend, 2, 2);
+  SandboxSpec spec = spec_of("/img/a");
+  spec.network_namespace = "/run/netns/sandci-net-1-1-job";
+  pool.expect(spec, 3);
+  pool.wait_idle();
+  EXPECT_EQ(pool.started(), 0u);
+  auto box = pool.create(spec);
+  ASSERT_TRUE(box.has_value());
+  EXPECT_EQ((*box)->id().rfind("cold-", 0), 0u) << (*box)->id();
+  pool.wait_idle();
+  EXPECT_EQ(pool.idle(), 0u);
+  EXPECT_EQ(backend.creates(), 1);
+}
+
 }  // namespace
 }  // namespace sandci::sandbox
