@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <csignal>
 #include <cstring>
 
 extern char** environ;
@@ -148,8 +149,8 @@ std::string RunResult::describe() const {
   return text;
 }
 
-std::expected<RunResult, std::string> run_capture(const std::vector<std::string>& argv,
-                                                  std::size_t max_capture) {
+std::expected<RunResult, std::string> run_capture(const std::vector<std::string>& argv, std::size_t max_capture,
+                                                  std::chrono::milliseconds timeout) {
   auto out = make_pipe();
   if (!out) return std::unexpected(out.error());
   auto err = make_pipe();
@@ -160,13 +161,26 @@ std::expected<RunResult, std::string> run_capture(const std::vector<std::string>
   err->write.reset();
   if (!child) return std::unexpected(child.error());
 
+  using Clock = std::chrono::steady_clock;
+  const bool bounded = timeout.count() > 0;
+  const auto deadline = Clock::now() + timeout;
   RunResult result;
   pollfd fds[2] = {{out->read.get(), POLLIN, 0}, {err->read.get(), POLLIN, 0}};
   std::string* sinks[2] = {&result.out, &result.err};
   int open_count = 2;
   char buf[16384];
+  bool timed_out = false;
   while (open_count > 0) {
-    if (::poll(fds, 2, -1) < 0) {
+    int wait_ms = -1;
+    if (bounded) {
+      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
+      if (left <= 0) {
+        timed_out = true;
+        break;
+      }
+      wait_ms = static_cast<int>(std::min<long long>(left, 1000));
+    }
+    if (::poll(fds, 2, wait_ms) < 0) {
       if (errno == EINTR) continue;
       break;
     }
@@ -182,6 +196,21 @@ std::expected<RunResult, std::string> run_capture(const std::vector<std::string>
       std::size_t keep = std::min<std::size_t>(n, max_capture - std::min(max_capture, sinks[i]->size()));
       sinks[i]->append(buf, keep);
     }
+  }
+  // Both streams closed: the command is exiting; give it what is left of the time.
+  if (!timed_out && bounded) {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
+    timed_out = !wait_exit(*child, static_cast<int>(std::max<long long>(left, 0)));
+  }
+  if (timed_out) {
+    if (child->pidfd) {
+      ::syscall(SYS_pidfd_send_signal, child->pidfd.get(), SIGKILL, nullptr, 0);
+    } else {
+      ::kill(child->pid, SIGKILL);
+    }
+    wait_child(*child);
+    return std::unexpected(join_args(argv) + ": no answer after " + std::to_string(timeout.count()) +
+                           " ms; killed");
   }
   result.status = wait_child(*child);
   return result;

@@ -5,6 +5,7 @@
 // inherit (and hold open) each other's pipes.
 #include <sys/types.h>
 
+#include <chrono>
 #include <cstddef>
 #include <expected>
 #include <string>
@@ -71,8 +72,12 @@ struct RunResult {
 };
 // Runs a short command to completion, keeping at most max_capture bytes of each
 // stream. Only for commands that do not leave children holding their stdio.
+// With a timeout above zero, a command still running after it is killed
+// (SIGKILL), reaped, and the result is an error saying it timed out: a
+// command talking to a wedged sandbox never blocks its caller for good.
 std::expected<RunResult, std::string> run_capture(const std::vector<std::string>& argv,
-                                                  std::size_t max_capture = 1 << 20);
+                                                  std::size_t max_capture = 1 << 20,
+                                                  std::chrono::milliseconds timeout = std::chrono::milliseconds(0));
 
 std::string join_args(const std::vector<std::string>& argv);
 

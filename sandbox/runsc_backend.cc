@@ -175,7 +175,9 @@ std::expected<std::unique_ptr<Sandbox>, SandboxError> RunscBackend::create(const
 ReapReport RunscBackend::reap_stale() {
   ReapReport report;
   RunscCommand command{options_.runsc, {"--root=" + root_}, {}};
-  auto listed = run_capture(command.argv({"list", "--format=json"}));
+  // Bounded: runsc asks each listed sandbox for its state, and a wedged one
+  // would otherwise hold the agent's start for good.
+  auto listed = run_capture(command.argv({"list", "--format=json"}), 1 << 20, std::chrono::seconds(60));
   if (!listed || !listed->ok()) {
     report.errors.push_back("runsc list: " + (listed ? listed->describe() : listed.error()));
   } else {

@@ -32,6 +32,12 @@ constexpr auto kTreeKillGrace = std::chrono::seconds(5);
 constexpr std::size_t kReadChunk = 64 * 1024;
 constexpr auto kStartTimeout = std::chrono::seconds(60);
 constexpr int kStopTimeoutMs = 10000;
+// A runsc control command (state, kill, delete, ps) talks to the sandbox; one
+// that gets no answer (a sandbox wedged while booting) must not block its
+// caller for good: it is killed after this long.
+constexpr auto kControlTimeout = std::chrono::seconds(20);
+// How long the teardown waits for the sandbox's host processes to be gone.
+constexpr int kGoneTimeoutMs = 10000;
 // How often a running exec samples the cgroup's counters: the sandbox's cgroup
 // disappears soon after the sandbox dies, so the last reading may come too late.
 constexpr int kSampleMs = 100;
@@ -59,6 +65,30 @@ pid_t parent_of(pid_t pid) {
   pid_t ppid = -1;
   rest >> state >> ppid;
   return ppid;
+}
+
+// Host processes whose command line mentions `needle` (a sandbox id: the
+// sandbox and gofer processes name their bundle, which is named after it).
+std::vector<pid_t> processes_mentioning(const std::string& needle) {
+  std::vector<pid_t> found;
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator("/proc", ec)) {
+    const std::string name = entry.path().filename();
+    if (name.find_first_not_of("0123456789") != std::string::npos) continue;
+    std::string cmdline = read_text_file(entry.path().string() + "/cmdline", 1 << 14);
+    if (cmdline.find(needle) != std::string::npos) found.push_back(static_cast<pid_t>(std::atoi(name.c_str())));
+  }
+  return found;
+}
+
+// Waits until no host process mentions `needle` any more, at most timeout_ms.
+bool wait_processes_gone(const std::string& needle, int timeout_ms) {
+  const auto give_up = Clock::now() + std::chrono::milliseconds(timeout_ms);
+  for (;;) {
+    if (processes_mentioning(needle).empty()) return true;
+    if (Clock::now() >= give_up) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
 }
 
 void set_nonblocking(int fd) { ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) | O_NONBLOCK); }
@@ -162,12 +192,7 @@ std::expected<std::unique_ptr<RunscSandbox>, SandboxError> RunscSandbox::start(R
     if (wait_exit(sandbox->supervisor_, 0)) break;
   }
   if (said.starts_with("ready\n")) {
-    // Pin the sandbox process, after checking it is the supervisor's child (so
-    // the pid cannot be a recycled one).
-    pid_t pid = std::atoi(read_text_file(pid_file, 32).c_str());
-    if (pid > 0 && parent_of(pid) == sandbox->supervisor_.pid) {
-      sandbox->sandbox_pidfd_.reset(static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)));
-    }
+    sandbox->pin_sandbox_process();
     sandbox->timings_.start = Clock::now() - started_at;
     return sandbox;
   }
@@ -177,15 +202,36 @@ std::expected<std::unique_ptr<RunscSandbox>, SandboxError> RunscSandbox::start(R
   // (the destructor stops what did start)
 }
 
+void RunscSandbox::pin_sandbox_process() {
+  if (sandbox_pidfd_ || supervisor_.pid <= 0) return;
+  // Only the supervisor's own child: a pid read from the file could otherwise
+  // be a recycled one. runsc writes the file once the sandbox process exists.
+  const pid_t pid = std::atoi(read_text_file(bundle_ + "/sandbox.pid", 32).c_str());
+  if (pid > 0 && parent_of(pid) == supervisor_.pid) {
+    sandbox_pidfd_.reset(static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)));
+  }
+}
+
 RunscSandbox::~RunscSandbox() {
   bool supervisor_cleaned_up = false;
   if (supervisor_.pid > 0) {
+    // A start that failed or timed out may still have a sandbox process:
+    // pinned now, it is killed directly rather than through runsc, which may
+    // get no answer from a sandbox that never finished booting.
+    pin_sandbox_process();
     // With its sandbox process gone, `runsc run` removes the container's state
     // and cgroup itself, quickly: the sandbox process is its own child.
     if (!wait_exit(supervisor_, 0)) kill_sandbox();
     if (!wait_exit(supervisor_, kStopTimeoutMs)) ::kill(supervisor_.pid, SIGKILL);
     int st = wait_child(supervisor_);
     supervisor_cleaned_up = WIFEXITED(st) || (WIFSIGNALED(st) && WTERMSIG(st) != SIGKILL);
+  }
+  // Once destroyed, nothing of the sandbox runs on the host: its process may
+  // still be exiting (re-parented to init after a crashed supervisor).
+  if (sandbox_pidfd_) {
+    pollfd exited{sandbox_pidfd_.get(), POLLIN, 0};
+    while (::poll(&exited, 1, kStopTimeoutMs) < 0 && errno == EINTR) {
+    }
   }
   JobCgroup cgroup(cgroups_path_for(id_));
   if (supervisor_cleaned_up && !cgroup.exists()) {
@@ -198,30 +244,33 @@ RunscSandbox::~RunscSandbox() {
 
 void RunscSandbox::kill_sandbox() {
   if (sandbox_pidfd_ && ::syscall(SYS_pidfd_send_signal, sandbox_pidfd_.get(), SIGKILL, nullptr, 0) == 0) return;
-  (void)run_capture(command_.argv({"kill", "--all", id_, "KILL"}));
+  (void)run_capture(command_.argv({"kill", "--all", id_, "KILL"}), 1 << 16, kControlTimeout);
 }
 
 std::vector<std::string> RunscSandbox::destroy(const RunscCommand& command, const std::string& id,
                                                const std::string& bundle) {
   std::vector<std::string> errors;
   auto known = [&] {
-    auto state = run_capture(command.argv({"state", id}));
+    auto state = run_capture(command.argv({"state", id}), 1 << 20, kControlTimeout);
     return state && state->ok();
   };
   if (known()) {
     // Killing every process lets a still-running `runsc run` (the supervisor of a
     // crashed owner) tear the sandbox down itself, which is fast; `delete --force`
     // waits for processes re-parented to pid 1, which some hosts reap slowly.
-    auto killed = run_capture(command.argv({"kill", "--all", id, "KILL"}));
+    auto killed = run_capture(command.argv({"kill", "--all", id, "KILL"}), 1 << 16, kControlTimeout);
     for (int i = 0; i < 30 && killed && killed->ok() && known(); ++i) {
       std::this_thread::sleep_for(std::chrono::milliseconds(100));
     }
     for (int attempt = 0; attempt < 2 && known(); ++attempt) {
-      auto deleted = run_capture(command.argv({"delete", "--force", id}));
+      auto deleted = run_capture(command.argv({"delete", "--force", id}), 1 << 16, kControlTimeout);
       if (!deleted) errors.push_back(deleted.error());
     }
     if (known()) errors.push_back("runsc could not delete " + id);
   }
+  // `runsc delete` returns before killed processes re-parented to init are
+  // reaped; the sandbox is destroyed once none of them is left.
+  if (!wait_processes_gone(id, kGoneTimeoutMs)) errors.push_back("processes of " + id + " are still running");
   // runsc removes its cgroup when the sandbox ends cleanly; not after a crash.
   JobCgroup cgroup(cgroups_path_for(id));
   for (int i = 0; i < 20 && !cgroup.remove(); ++i) {
@@ -270,7 +319,7 @@ void RunscSandbox::kill_step(const std::string& internal_pid_file) {
 }
 
 void RunscSandbox::kill_process_tree(int root) {
-  auto ps = run_capture(command_.argv({"ps", id_}));
+  auto ps = run_capture(command_.argv({"ps", id_}), 1 << 20, kControlTimeout);
   if (!ps || !ps->ok()) return;
   auto parents = parse_ps(ps->out);
   // The step's process and all its descendants, found before any dies (a dead
@@ -293,7 +342,7 @@ void RunscSandbox::kill_process_tree(int root) {
   for (int pid : tree) order.emplace_back(depth(pid), pid);
   std::sort(order.rbegin(), order.rend());
   for (const auto& [d, pid] : order) {
-    (void)run_capture(command_.argv({"kill", "--pid", std::to_string(pid), id_, "KILL"}));
+    (void)run_capture(command_.argv({"kill", "--pid", std::to_string(pid), id_, "KILL"}), 1 << 16, kControlTimeout);
   }
 }
 

@@ -51,9 +51,10 @@ class RunscSandbox final : public Sandbox {
   void kill() override;
 
   static std::string cgroups_path_for(const std::string& id) { return "/sandci-" + id; }
-  // Removes a sandbox by id whatever state it is in: runsc container, cgroup,
-  // bundle folder. Used by the destructor (after its own, faster, shutdown)
-  // and by reap_stale.
+  // Removes a sandbox by id whatever state it is in: runsc container, host
+  // processes (waited for until gone, bounded), cgroup, bundle folder. Every
+  // runsc call it makes is bounded in time. Used by the destructor (after its
+  // own, faster, shutdown) and by reap_stale.
   static std::vector<std::string> destroy(const RunscCommand& command, const std::string& id,
                                           const std::string& bundle);
 
@@ -84,6 +85,9 @@ class RunscSandbox final : public Sandbox {
   std::optional<ExitStatus> sandbox_death(std::uint64_t pids_before, std::uint64_t oom_before,
                                           std::uint64_t pids_seen, std::uint64_t oom_seen, const std::string& runsc_err);
   void mark_dead(const std::string& reason);
+  // Opens sandbox_pidfd_ from runsc's pid file if the process there is the
+  // supervisor's child. Not thread-safe: start() and the destructor only.
+  void pin_sandbox_process();
   // Stops the whole sandbox now (SIGKILL to its process, else `runsc kill --all`).
   void kill_sandbox();
   std::string dead_reason() const;

@@ -10,6 +10,9 @@ namespace sandci::sandbox {
 
 namespace {
 
+// How often a job waiting for a start under way looks at its cancel flag.
+constexpr auto kCancelPoll = std::chrono::milliseconds(100);
+
 // A sandbox that was started before its job asked: the job waited for none of
 // its start, so it reports none.
 class WarmSandbox final : public Sandbox {
@@ -64,8 +67,12 @@ std::string spec_key(const SandboxSpec& spec) {
       .dump();
 }
 
-WarmPool::WarmPool(SandboxBackend& inner, std::size_t per_spec, std::size_t starts_at_once)
-    : inner_(inner), per_spec_(per_spec), starts_at_once_(std::max<std::size_t>(1, starts_at_once)) {
+WarmPool::WarmPool(SandboxBackend& inner, std::size_t per_spec, std::size_t starts_at_once,
+                   std::chrono::milliseconds start_wait)
+    : inner_(inner),
+      per_spec_(per_spec),
+      starts_at_once_(std::max<std::size_t>(1, starts_at_once)),
+      start_wait_(start_wait) {
   if (per_spec_ == 0) return;
   for (std::size_t i = 0; i < starts_at_once_; ++i)
     workers_.emplace_back([this] { worker_loop(); });
@@ -127,6 +134,12 @@ void WarmPool::expect(const SandboxSpec& spec, std::size_t jobs) {
 }
 
 std::expected<std::unique_ptr<Sandbox>, SandboxError> WarmPool::create(const SandboxSpec& spec) {
+  static const std::atomic<bool> never{false};
+  return create(spec, never);
+}
+
+std::expected<std::unique_ptr<Sandbox>, SandboxError> WarmPool::create(const SandboxSpec& spec,
+                                                                       const std::atomic<bool>& cancelled) {
   // A job with its own network namespace is one of a kind: never pooled.
   if (per_spec_ == 0 || !spec.network_namespace.empty()) return inner_.create(spec);
   const std::string key = spec_key(spec);
@@ -142,9 +155,19 @@ std::expected<std::unique_ptr<Sandbox>, SandboxError> WarmPool::create(const San
       // slower than starting another, and costs no second start.
       ++kind.waiting;
       top_up(key, kind);
-      changed_.wait(lock, [&] { return stopping_ || !kind.ready.empty() || kind.running < kind.waiting; });
+      // Bounded, and polled for cancellation: a start that never ends (a wedged
+      // backend) must not hold the job, nor a cancelled run, for good.
+      const auto give_up = asked + start_wait_;
+      auto done = [&] { return stopping_ || !kind.ready.empty() || kind.running < kind.waiting; };
+      while (!done() && !cancelled.load() && std::chrono::steady_clock::now() < give_up) {
+        changed_.wait_until(lock, std::min(give_up, std::chrono::steady_clock::now() + kCancelPoll));
+      }
       --kind.waiting;
       waited = true;
+      if (cancelled.load() && kind.ready.empty()) {
+        top_up(key, kind);
+        return std::unexpected(SandboxError{"cancelled while waiting for a sandbox start"});
+      }
     } else if (kind.ready.empty() && kind.queued > 0) {
       unqueue_one(key, kind);
     }

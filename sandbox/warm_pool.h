@@ -11,6 +11,8 @@
 // pool keeps `per_spec` sandboxes of a learnt spec ready; with one it starts no
 // more than the jobs still expected will take, so a run whose jobs all came
 // leaves no unused sandbox behind. Thread-safe.
+#include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstddef>
 #include <deque>
@@ -28,13 +30,21 @@ namespace sandci::sandbox {
 
 class WarmPool final : public SandboxBackend {
  public:
+  // How long a job waits at most for a start under way before it starts its
+  // own: the inner backend bounds its starts, this bounds the wait whatever
+  // the backend does.
+  static constexpr std::chrono::milliseconds kDefaultStartWait{std::chrono::minutes(2)};
+
   // `inner` must outlive the pool. per_spec 0: every create is cold (a
   // pass-through). `starts_at_once` (at least 1): how many starts run side by
   // side, the jobs' own cold starts included (a background start waits while
   // that many are under way); each competes with running jobs for the cores.
-  WarmPool(SandboxBackend& inner, std::size_t per_spec, std::size_t starts_at_once = 1);
-  // Stops the background starts (waiting for those running) and destroys every
-  // sandbox nobody took.
+  // `start_wait`: see kDefaultStartWait.
+  WarmPool(SandboxBackend& inner, std::size_t per_spec, std::size_t starts_at_once = 1,
+           std::chrono::milliseconds start_wait = kDefaultStartWait);
+  // Stops the background starts, waits for those under way (the inner backend
+  // bounds them), then destroys every sandbox nobody took, those included:
+  // when it returns, no sandbox of the pool is left.
   ~WarmPool() override;
 
   // A ready sandbox of this spec if there is one (its start_timings are zero:
@@ -42,7 +52,14 @@ class WarmPool final : public SandboxBackend {
   // spec, when one is under way (it began before this call, so it is ready
   // sooner than a cold one; its start_timings are the time waited); else a cold
   // one. Then more are started in the background for the next jobs of the spec.
+  // The wait for a start under way ends when that start ends (a failed one:
+  // the job starts cold and a failure of that is its error), after start_wait
+  // (the job starts cold), or when the pool is destroyed.
   std::expected<std::unique_ptr<Sandbox>, SandboxError> create(const SandboxSpec& spec) override;
+  // The same, for a job that may be cancelled while it waits: once `cancelled`
+  // is set (polled), the wait ends with an error and nothing is started.
+  std::expected<std::unique_ptr<Sandbox>, SandboxError> create(const SandboxSpec& spec,
+                                                               const std::atomic<bool>& cancelled);
 
   // `jobs` jobs of this spec are still to come (counting the one about to ask,
   // if any): starts up to min(per_spec, jobs) now, and from then on keeps no
@@ -76,6 +93,7 @@ class WarmPool final : public SandboxBackend {
   SandboxBackend& inner_;
   const std::size_t per_spec_;
   const std::size_t starts_at_once_;
+  const std::chrono::milliseconds start_wait_;
   mutable std::mutex mutex_;
   mutable std::condition_variable changed_;
   std::map<std::string, Kind> kinds_;  // by spec_key

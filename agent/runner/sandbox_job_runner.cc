@@ -447,7 +447,7 @@ class SandboxJobRunner::JobExecution final : public ActionHost {
     if (action_mounts_.empty()) runner_.expect_jobs_of(spec, *image_name);
     const auto create_started = Clock::now();
     timings_[JobPhase::kImage] += create_started - image_started;
-    auto created = runner_.warm_->create(spec);
+    auto created = runner_.warm_->create(spec, running_.stop);
     const auto create_time = Clock::now() - create_started;
     if (!created) return std::unexpected("cannot start the sandbox: " + created.error().message);
     const auto bundle = (*created)->start_timings().bundle;

@@ -1,8 +1,14 @@
 // Warm sandboxes (sandbox/warm_pool.h) over real runsc: each is handed out once,
 // a job never sees what another job did, and nothing is left once the pool goes.
 #include <gmock/gmock.h>
+#include <unistd.h>
+
+#include <condition_variable>
+#include <mutex>
+#include <string>
 
 #include "integration/sandbox/sandbox_fixture.h"
+#include "sandbox/process.h"
 #include "sandbox/warm_pool.h"
 
 namespace sandci::sandbox::testing {
@@ -59,16 +65,57 @@ TEST_F(WarmPoolTest, ASpecWithOtherMountsIsNeverServedFromAnotherSpecsSandboxes)
   EXPECT_EQ(pool.idle(), 2u) << "the first spec's warm sandbox still waits for its own job, beside one of the new spec";
 }
 
+// This process's warm sandboxes only: other test programs (ctest -j) and
+// `sandci run --warm` start sandboxes named "warm" on the same host.
+std::string own_warm_sandboxes() { return "sandci-warm-" + std::to_string(::getpid()) + "-"; }
+
 TEST_F(WarmPoolTest, SandboxesNobodyTookAreDestroyedWithThePool) {
   {
     WarmPool pool(backend(), 2);
     ASSERT_TRUE(pool.create(default_spec()).has_value());
     pool.wait_idle();
     EXPECT_EQ(pool.idle(), 2u);
+    ASSERT_FALSE(host_processes_mentioning(own_warm_sandboxes()).empty()) << "the warm sandboxes run";
   }
-  // No runsc process is left for any sandbox of this test's state dir beyond
-  // the fixture's own checks at exit; the warm ones were named "warm".
-  EXPECT_TRUE(host_processes_mentioning("sandci-warm-").empty());
+  // Destroyed means gone from the host, not only from runsc's state.
+  EXPECT_TRUE(host_processes_mentioning(own_warm_sandboxes()).empty());
+}
+
+// Tells when creates have begun, so a test can act while starts are under way.
+class BegunCounter final : public SandboxBackend {
+ public:
+  explicit BegunCounter(SandboxBackend& inner) : inner_(inner) {}
+  std::expected<std::unique_ptr<Sandbox>, SandboxError> create(const SandboxSpec& spec) override {
+    {
+      std::lock_guard lock(mutex_);
+      ++begun_;
+      changed_.notify_all();
+    }
+    return inner_.create(spec);
+  }
+  void wait_begun(int n) {
+    std::unique_lock lock(mutex_);
+    changed_.wait(lock, [&] { return begun_ >= n; });
+  }
+
+ private:
+  SandboxBackend& inner_;
+  std::mutex mutex_;
+  std::condition_variable changed_;
+  int begun_ = 0;
+};
+
+TEST_F(WarmPoolTest, StartsStillUnderWayWhenThePoolGoesAreWaitedForAndDestroyed) {
+  BegunCounter counter(backend());
+  {
+    WarmPool pool(counter, 2, 2);
+    pool.expect(default_spec(), 2);
+    counter.wait_begun(2);  // both starts are under way; nobody takes them
+  }
+  EXPECT_TRUE(host_processes_mentioning(own_warm_sandboxes()).empty());
+  auto listed = run_capture({"runsc", "--root=" + backend().runsc_root(), "list", "--quiet"});
+  ASSERT_TRUE(listed && listed->ok());
+  EXPECT_EQ(listed->out.find("sandci-warm-"), std::string::npos) << listed->out;
 }
 
 TEST_F(WarmPoolTest, SizeZeroIsAPassThrough) {

@@ -1,4 +1,5 @@
-// Child processes get exactly the descriptors they are given.
+// Child processes get exactly the descriptors they are given; a bounded
+// run_capture never waits past its bound.
 #include "sandbox/process.h"
 
 #include <gtest/gtest.h>
@@ -6,6 +7,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <string>
 
 namespace sandci::sandbox {
@@ -39,6 +41,22 @@ TEST(Spawn, ExtraDescriptorsAreGiven) {
   ASSERT_TRUE(pipe) << pipe.error();
   EXPECT_TRUE(child_sees(5, {{pipe->write.get(), 5}}));
   EXPECT_FALSE(child_sees(6, {{pipe->write.get(), 5}}));
+}
+
+// A command that never answers (runsc asking a wedged sandbox) is killed at
+// the bound, and the caller is told so instead of waiting for good.
+TEST(RunCapture, ACommandStillRunningAtTheBoundIsKilledAndReportedAsTimedOut) {
+  auto r = run_capture({"sleep", "600"}, 1 << 16, std::chrono::milliseconds(200));
+  ASSERT_FALSE(r.has_value());
+  EXPECT_NE(r.error().find("no answer after 200 ms"), std::string::npos) << r.error();
+}
+
+TEST(RunCapture, ACommandThatEndsWithinTheBoundGivesItsOutput) {
+  auto r = run_capture({"sh", "-c", "echo out; echo err >&2; exit 3"}, 1 << 16, std::chrono::seconds(30));
+  ASSERT_TRUE(r.has_value()) << r.error();
+  EXPECT_EQ(r->out, "out\n");
+  EXPECT_EQ(r->err, "err\n");
+  EXPECT_TRUE(WIFEXITED(r->status) && WEXITSTATUS(r->status) == 3);
 }
 
 }  // namespace

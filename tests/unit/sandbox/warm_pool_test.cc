@@ -1,9 +1,12 @@
 // The warm pool's bookkeeping over a fake backend (the real-runsc side is in
 // tests/integration/sandbox/warm_pool_test.cc): expected jobs bound what it
 // starts, a job takes a start under way rather than starting another, and a
-// start not yet begun is taken back by the job that asks first.
+// start not yet begun is taken back by the job that asks first; a job waiting
+// for a start that fails, never ends, or is cancelled is never left waiting.
 #include <gtest/gtest.h>
 
+#include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <mutex>
 #include <string>
@@ -15,7 +18,9 @@ namespace sandci::sandbox {
 namespace {
 
 // Creates fake sandboxes named after who asked ("warm-1" for the pool, "cold-2"
-// for a job); creates of a spec whose rootfs is `gated` wait until open().
+// for a job); creates of a spec whose rootfs is `gated` wait until open() (only
+// the pool's when gated with warm_only); the next create of a rootfs given to
+// fail_next() fails once it is let through.
 class FakeBackend final : public SandboxBackend {
  public:
   std::expected<std::unique_ptr<Sandbox>, SandboxError> create(const SandboxSpec& spec) override {
@@ -23,16 +28,26 @@ class FakeBackend final : public SandboxBackend {
     const int n = ++creates_;
     ++under_way_;
     changed_.notify_all();
-    changed_.wait(lock, [&] { return open_ || spec.rootfs != gated_; });
+    const bool warm = spec.name_hint == "warm";
+    changed_.wait(lock, [&] { return open_ || spec.rootfs != gated_ || (warm_only_ && !warm); });
     --under_way_;
+    if (!fail_next_.empty() && spec.rootfs == fail_next_) {
+      fail_next_.clear();
+      return std::unexpected(SandboxError{"fake start failed"});
+    }
     ++alive_;
     return std::unique_ptr<Sandbox>(
         std::make_unique<Box>(*this, (spec.name_hint == "warm" ? "warm-" : "cold-") + std::to_string(n)));
   }
-  void gate(std::string rootfs) {
+  void gate(std::string rootfs, bool warm_only = false) {
     std::lock_guard lock(mutex_);
     gated_ = std::move(rootfs);
     open_ = false;
+    warm_only_ = warm_only;
+  }
+  void fail_next(std::string rootfs) {
+    std::lock_guard lock(mutex_);
+    fail_next_ = std::move(rootfs);
   }
   void open() {
     std::lock_guard lock(mutex_);
@@ -81,8 +96,8 @@ class FakeBackend final : public SandboxBackend {
   mutable std::mutex mutex_;
   std::condition_variable changed_;
   int creates_ = 0, under_way_ = 0, alive_ = 0;
-  std::string gated_;
-  bool open_ = true;
+  std::string gated_, fail_next_;
+  bool open_ = true, warm_only_ = false;
 };
 
 SandboxSpec spec_of(const std::string& rootfs) {
@@ -157,6 +172,54 @@ TEST(WarmPoolBookkeepingTest, AStartNotBegunIsTakenBackByTheJobThatAsksFirst) {
   pool.wait_idle();
   EXPECT_EQ(pool.started(), 1u) << "only the slow spec's start ran in the background";
   EXPECT_EQ(backend.creates(), 2);
+}
+
+TEST(WarmPoolBookkeepingTest, AJobWaitingForAStartThatFailsStartsItsOwn) {
+  FakeBackend backend;
+  backend.gate("/img/a");
+  backend.fail_next("/img/a");
+  WarmPool pool(backend, 1, 2);
+  pool.expect(spec_of("/img/a"), 1);
+  backend.wait_under_way(1);
+  std::expected<std::unique_ptr<Sandbox>, SandboxError> box = std::unexpected(SandboxError{"not asked"});
+  std::thread job([&] { box = pool.create(spec_of("/img/a")); });
+  backend.open();  // the background start fails now (the job waits for it, or finds it failed)
+  job.join();
+  ASSERT_TRUE(box.has_value()) << box.error().message;
+  EXPECT_EQ((*box)->id(), "cold-2") << "the job started its own after the failed start";
+}
+
+TEST(WarmPoolBookkeepingTest, AJobWaitsForAStartThatNeverEndsNoLongerThanTheBound) {
+  FakeBackend backend;
+  backend.gate("/img/a", /*warm_only=*/true);  // the pool's start hangs; a job's own does not
+  {
+    WarmPool pool(backend, 1, 2, std::chrono::milliseconds(50));
+    pool.expect(spec_of("/img/a"), 1);
+    backend.wait_under_way(1);
+    auto box = pool.create(spec_of("/img/a"));
+    ASSERT_TRUE(box.has_value()) << box.error().message;
+    EXPECT_EQ((*box)->id(), "cold-2") << "the job gave up on the hung start and started its own";
+    EXPECT_EQ(pool.started(), 0u) << "the background start is still under way";
+    backend.open();  // the pool's destruction waits for its start under way
+  }
+  EXPECT_EQ(backend.alive(), 0) << "the late start went with the pool";
+}
+
+TEST(WarmPoolBookkeepingTest, ACancelledJobStopsWaitingForAStartAndStartsNothing) {
+  FakeBackend backend;
+  backend.gate("/img/a", /*warm_only=*/true);
+  WarmPool pool(backend, 1, 2);  // the default bound: minutes
+  pool.expect(spec_of("/img/a"), 1);
+  backend.wait_under_way(1);
+  std::atomic<bool> cancelled{false};
+  std::expected<std::unique_ptr<Sandbox>, SandboxError> box = std::unexpected(SandboxError{"not asked"});
+  std::thread job([&] { box = pool.create(spec_of("/img/a"), cancelled); });
+  cancelled = true;
+  job.join();
+  ASSERT_FALSE(box.has_value());
+  EXPECT_NE(box.error().message.find("cancelled"), std::string::npos) << box.error().message;
+  EXPECT_EQ(backend.creates(), 1) << "no start for a cancelled job";
+  backend.open();
 }
 
 TEST(WarmPoolBookkeepingTest, SandboxesNobodyTookGoWithThePool) {
