@@ -90,6 +90,9 @@ std::vector<std::string> needed_keys(const PlannedWorkflow& workflow, const std:
   return keys;
 }
 
+// The context of errors that concern the whole run (see run_level).
+constexpr const char* kRunLevelContext = "sandci";
+
 }  // namespace
 
 // Turns one workflow's executor events into job records and statuses.
@@ -124,6 +127,33 @@ class RunReporter::WorkflowObserver final : public scheduler::RunObserver {
   RunReporter& reporter_;
   const PlannedWorkflow& workflow_;
 };
+
+int end_open_statuses(store::RunStore& store, const StatusScope& scope, CommitState state,
+                      const std::string& description, std::int64_t now_ms) {
+  const std::string forge_name(forge::to_string(scope.forge));
+  auto statuses = store.statuses_of(forge_name, scope.repository, scope.sha);
+  if (!statuses) {
+    spdlog::error("event=status_lookup_failed repository={} sha={} error=\"{}\"", scope.repository, scope.sha,
+                  statuses.error().message);
+    return 0;
+  }
+  const std::string pending(forge::forge_state(scope.forge, CommitState::pending));
+  const std::string running(forge::forge_state(scope.forge, CommitState::running));
+  const std::string wire(forge::forge_state(scope.forge, state));
+  int ended = 0;
+  for (const auto& status : *statuses) {
+    if (status.state != pending && status.state != running) continue;
+    auto put = store.put_status(scope.repository, forge_name, scope.sha, status.context, wire, description,
+                                scope.target_url, scope.ref, now_ms);
+    if (!put) {
+      spdlog::error("event=status_not_queued repository={} context=\"{}\" error=\"{}\"", scope.repository,
+                    status.context, put.error().message);
+      continue;
+    }
+    ++ended;
+  }
+  return ended;
+}
 
 RunReporter::RunReporter(store::RunStore& store, store::Claim claim, StatusScope scope, Now now,
                          std::function<void()> statuses_changed, Metrics* metrics)
@@ -271,7 +301,19 @@ void RunReporter::end_unfinished(const PreparedRun& run, CommitState state, cons
 }
 
 void RunReporter::run_level(CommitState state, const std::string& description) {
-  post("sandci", state, description);
+  post(kRunLevelContext, state, description);
+}
+
+void RunReporter::settle_run_level(CommitState state, const std::string& description) {
+  auto statuses = store_.statuses_of(std::string(forge::to_string(scope_.forge)), scope_.repository, scope_.sha);
+  if (!statuses) {
+    spdlog::error("event=status_lookup_failed run={} error=\"{}\"", claim_.run_id, statuses.error().message);
+    return;
+  }
+  const std::string wire = std::string(forge::forge_state(scope_.forge, state));
+  for (const auto& status : *statuses) {
+    if (status.context == kRunLevelContext && status.state != wire) post(kRunLevelContext, state, description);
+  }
 }
 
 }  // namespace sandci::agent::server
