@@ -437,8 +437,9 @@ TEST_F(ServeTest, LaterSuccessfulRunOfTheCommitClearsTheFetchError) {
   EXPECT_EQ(states_of(seen_statuses(forge.delivered()), "sandci"), (std::vector<std::string>{"error", "success"}));
   for (const auto& s : seen_statuses(forge.delivered())) {
     EXPECT_EQ(s.sha, sha);
-    if (s.context == "sandci" && s.state == "success")
+    if (s.context == "sandci" && s.state == "success") {
       EXPECT_EQ(s.target_url, agent_url() + "/runs/" + std::to_string(run_id_of(again)));
+    }
   }
 }
 
