@@ -111,8 +111,8 @@ class RunReporter::WorkflowObserver final : public scheduler::RunObserver {
       reporter_.put_job(workflow_, event.name, store::JobState::queued, "", false, false);
       reporter_.post(job_context(workflow_, event.name), CommitState::pending, "Queued");
     } else if (event.kind == EventKind::job_started) {
-      reporter_.put_job(workflow_, event.name, store::JobState::running, "", true, false);
-      reporter_.post(job_context(workflow_, event.name), CommitState::running, "Running");
+      // Dispatched only: it may still wait for a capacity slot, and stays queued
+      // until job_began says it holds one.
     } else if (event.kind == EventKind::job_finished && event.result) {
       const std::int64_t took = reporter_.elapsed(job_key(workflow_, event.name));
       if (reporter_.metrics_ && *event.result != Result::skipped)
@@ -250,6 +250,11 @@ void RunReporter::broken(const BrokenWorkflow& workflow) {
     spdlog::error("event=job_not_recorded run={} job=\"{}\" error=\"{}\"", claim_.run_id, job.key,
                   put.error().message);
   post("sandci/" + workflow.name, CommitState::failure, "Invalid workflow: " + first);
+}
+
+void RunReporter::job_began(const PlannedWorkflow& workflow, const std::string& name) {
+  put_job(workflow, name, store::JobState::running, "", true, false);
+  post(job_context(workflow, name), CommitState::running, "Running");
 }
 
 void RunReporter::workflow_finished(const PlannedWorkflow& workflow, const scheduler::RunReport& report) {

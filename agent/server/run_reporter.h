@@ -70,6 +70,9 @@ class RunReporter {
   // The observer for one workflow while it runs (valid as long as the reporter).
   // Thread-safe: workflows of a run run side by side.
   scheduler::RunObserver* observe(const PlannedWorkflow& workflow);
+  // A job holds its capacity slot and starts: recorded running from now (its
+  // started_ms), its context `running`. Thread-safe.
+  void job_began(const PlannedWorkflow& workflow, const std::string& name);
   // A workflow ended: its own context gets the final state.
   void workflow_finished(const PlannedWorkflow& workflow, const scheduler::RunReport& report);
   // The run ended before these workflows could run (cancelled, or an error

@@ -393,6 +393,7 @@ void RunWorker::process(const store::RunRecord& run, Active& active) {
   hooks.finished = [&reporter](const PlannedWorkflow& w, const scheduler::RunReport& r) {
     reporter.workflow_finished(w, r);
   };
+  hooks.job_began = [&reporter](const PlannedWorkflow& w, const std::string& job) { reporter.job_began(w, job); };
   const RunResult result = execute_run(*prepared, *source, trigger, env, active.cancel, hooks);
   // Every job has ended and closed its log: stored compressed from now on.
   compress_logs_under(run_dir / "logs");

@@ -1,5 +1,6 @@
 // `sandci serve` as a real process: signed webhooks over real HTTP, a real git
 // daemon, real gVisor sandboxes, and a test forge that records the commit statuses.
+#include <algorithm>
 #include <atomic>
 #include <iterator>
 
@@ -455,6 +456,50 @@ TEST_F(ServeTest, SuccessfulRunPostsNothingOnTheRunLevelContext) {
   ASSERT_TRUE(eventually([&] { return all_ended_in(forge, diamond_contexts(true), "success"); }));
   ASSERT_TRUE(eventually([&] { return json::parse(get("/healthz").body)["statuses_pending"] == 0; }, 60s));
   EXPECT_TRUE(states_of(seen_statuses(forge.delivered()), "sandci").empty());
+}
+
+// Three jobs ready at once (two workflows side by side) and two slots (capacity
+// 2): the third waits for a slot, and its started_ms is when it got one, after
+// another job ended, not when its workflow's executor handed it over.
+TEST_F(ServeTest, JobStartsWhenItGetsACapacitySlotNotWhenItIsDispatched) {
+  TestForge forge;
+  const char* checks = R"(name: checks
+on: push
+jobs:
+  lint:
+    runs-on: linux
+    steps:
+      - run: sleep 2; echo linted
+  unit:
+    runs-on: linux
+    steps:
+      - run: sleep 2; echo tested
+)";
+  const char* docs = R"(name: docs
+on: push
+jobs:
+  build:
+    runs-on: linux
+    steps:
+      - run: sleep 2; echo built
+)";
+  const std::string sha =
+      make_repo("alice/hello", {{".github/workflows/checks.yml", checks}, {".github/workflows/docs.yml", docs}});
+  write_config(forge, {{}});
+  start_agent();
+  auto accepted = deliver(ForgeKind::github, "push", "slot-1", github_push("alice/hello", clone_url("alice/hello"), sha));
+  ASSERT_EQ(accepted.status, 202) << accepted.body;
+  const auto run = run_id_of(accepted);
+  ASSERT_TRUE(eventually([&] { return run_finished(run); })) << slurp(log_file());
+  EXPECT_EQ(run_state(run), "success");
+  auto jobs = json::parse(get("/api/runs/" + std::to_string(run)).body)["jobs"];
+  ASSERT_EQ(jobs.size(), 3u) << jobs.dump();
+  std::vector<std::pair<std::int64_t, std::int64_t>> spans;  // (started, finished)
+  for (const auto& job : jobs) spans.emplace_back(job["started_ms"].get<std::int64_t>(), job["finished_ms"].get<std::int64_t>());
+  std::sort(spans.begin(), spans.end());
+  EXPECT_GT(spans[0].first, 0);
+  EXPECT_GE(spans[2].first, std::min(spans[0].second, spans[1].second))
+      << "the job that waited for a slot counts as started while it waited\n" << jobs.dump();
 }
 
 // A workflow's concurrency group: with cancel_superseded off, a second push
