@@ -4,15 +4,23 @@
 
 #include <fcntl.h>
 #include <poll.h>
+#include <signal.h>
 #include <spawn.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
+#include <condition_variable>
 #include <csignal>
 #include <cstring>
+#include <deque>
+#include <future>
+#include <mutex>
+#include <thread>
 
 extern char** environ;
 
@@ -24,6 +32,147 @@ std::string errno_text(const char* what) { return std::string(what) + ": " + std
 // Moves a descriptor above the range the child's targets use, so that the
 // sequence of dup2 calls in the child never clobbers a source it still needs.
 constexpr int kHighFd = 100;
+
+// Everything the forked child needs, prepared before fork: between fork and exec
+// the child may only make async-signal-safe calls (no allocation, no locks).
+struct ForkPlan {
+  std::vector<char*> argv;                // null-terminated
+  std::vector<std::pair<int, int>> dups;  // (close-on-exec copy, target)
+  std::vector<int> null_targets;          // of 0-2, those given /dev/null
+  int last_target = 2;                    // everything above is closed
+  bool new_session = false;
+  sigset_t mask{};                        // the caller's, as posix_spawn would leave it
+};
+
+void close_above(int first, int keep) {
+  if (keep >= first) {
+    if (keep > first) ::syscall(SYS_close_range, first, keep - 1, 0);
+    ::syscall(SYS_close_range, keep + 1, ~0U, 0);
+  } else {
+    ::syscall(SYS_close_range, first, ~0U, 0);
+  }
+}
+
+[[noreturn]] void exec_in_child(const ForkPlan& plan, pid_t parent, int error_fd) {
+  // Set first, then check the parent is still there: had it died before prctl,
+  // the signal would never come.
+  if (::prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || ::getppid() != parent) ::_exit(127);
+  if (plan.new_session) ::setsid();
+  for (int target : plan.null_targets) {
+    int fd = ::open("/dev/null", (target == 0 ? O_RDONLY : O_WRONLY) | O_CLOEXEC);
+    if (fd < 0) ::_exit(127);
+    if (fd == target) {
+      ::fcntl(fd, F_SETFD, 0);
+    } else {
+      ::dup2(fd, target);
+      ::close(fd);
+    }
+  }
+  for (const auto& [copy, target] : plan.dups) ::dup2(copy, target);  // dup2 clears close-on-exec
+  close_above(plan.last_target + 1, error_fd);
+  ::sigprocmask(SIG_SETMASK, &plan.mask, nullptr);
+  ::execvp(plan.argv[0], plan.argv.data());
+  int error = errno;
+  (void)!::write(error_fd, &error, sizeof error);
+  ::_exit(127);
+}
+
+// Forks, in the calling thread, a child that gets PR_SET_PDEATHSIG; returns its
+// pid once it has exec'd, or why it could not.
+std::expected<pid_t, std::string> fork_with_death_signal(const ForkPlan& plan) {
+  int report[2];
+  if (::pipe2(report, O_CLOEXEC) != 0) return std::unexpected(errno_text("pipe2"));
+  Fd report_read(report[0]), report_write(report[1]);
+  // Above every target, so no dup2 in the child replaces it.
+  report_write.reset(::fcntl(report[1], F_DUPFD_CLOEXEC, kHighFd));  // closes report[1]
+  if (!report_write) return std::unexpected(errno_text("fcntl(F_DUPFD_CLOEXEC)"));
+  const pid_t parent = ::getpid();
+  const pid_t pid = ::fork();
+  if (pid < 0) return std::unexpected(errno_text("fork"));
+  if (pid == 0) exec_in_child(plan, parent, report_write.get());
+  report_write.reset();
+  int error = 0;
+  ssize_t n;
+  while ((n = ::read(report_read.get(), &error, sizeof error)) < 0 && errno == EINTR) {
+  }
+  if (n <= 0) return pid;  // the exec closed the report pipe
+  while (::waitpid(pid, nullptr, 0) < 0 && errno == EINTR) {
+  }
+  return std::unexpected(std::string("cannot start ") + plan.argv[0] + ": " + std::strerror(error));
+}
+
+// One thread, started on first use and never ended, forks every child that must
+// die with this process: PR_SET_PDEATHSIG fires when the forking thread exits,
+// so a child forked by a job's thread would be killed when that job ends.
+class DeathSignalSpawner {
+ public:
+  // The spawner of this process. A process forked from one that had a spawner
+  // inherits the pointer but not the thread, so it makes its own. Spawners are
+  // never destroyed: each must outlive the children it forked.
+  static DeathSignalSpawner& instance() {
+    static std::atomic<DeathSignalSpawner*> current{nullptr};
+    DeathSignalSpawner* seen = current.load();
+    if (seen && seen->pid_ == ::getpid()) return *seen;
+    auto* made = new DeathSignalSpawner;
+    // Another thread may have made one meanwhile: use the one installed (ours idles).
+    if (current.compare_exchange_strong(seen, made)) return *made;
+    return seen->pid_ == ::getpid() ? *seen : *made;
+  }
+  std::expected<pid_t, std::string> fork_exec(const ForkPlan& plan) {
+    std::packaged_task<std::expected<pid_t, std::string>()> task([&plan] { return fork_with_death_signal(plan); });
+    auto result = task.get_future();
+    {
+      std::lock_guard lock(mutex_);
+      tasks_.push_back(std::move(task));
+    }
+    wake_.notify_one();
+    return result.get();
+  }
+
+ private:
+  DeathSignalSpawner() {
+    // The thread blocks every signal, so the process's signals (SIGTERM, which the
+    // daemon waits for with sigtimedwait) never land on it.
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    std::thread([this] { loop(); }).detach();
+    pthread_sigmask(SIG_SETMASK, &old, nullptr);
+  }
+  [[noreturn]] void loop() {
+    for (;;) {
+      std::unique_lock lock(mutex_);
+      wake_.wait(lock, [this] { return !tasks_.empty(); });
+      auto task = std::move(tasks_.front());
+      tasks_.pop_front();
+      lock.unlock();
+      task();
+    }
+  }
+
+  const pid_t pid_ = ::getpid();
+  std::mutex mutex_;
+  std::condition_variable wake_;
+  std::deque<std::packaged_task<std::expected<pid_t, std::string>()>> tasks_;
+};
+
+std::expected<pid_t, std::string> spawn_with_death_signal(const SpawnRequest& request,
+                                                          const std::vector<std::pair<int, int>>& dups,
+                                                          int last_target) {
+  ForkPlan plan;
+  for (const auto& a : request.argv) plan.argv.push_back(const_cast<char*>(a.c_str()));
+  plan.argv.push_back(nullptr);
+  plan.dups = dups;
+  for (int target : {0, 1, 2}) {
+    bool given = false;
+    for (const auto& d : dups) given = given || d.second == target;
+    if (!given) plan.null_targets.push_back(target);
+  }
+  plan.last_target = last_target;
+  plan.new_session = request.new_session;
+  pthread_sigmask(SIG_SETMASK, nullptr, &plan.mask);
+  return DeathSignalSpawner::instance().fork_exec(plan);
+}
 }  // namespace
 
 Fd& Fd::operator=(Fd&& other) noexcept {
@@ -48,6 +197,16 @@ std::expected<Fd, std::string> make_memfd(const char* name) {
   return Fd(fd);
 }
 
+namespace {
+Child child_of(pid_t pid) {
+  Child child;
+  child.pid = pid;
+  // glibc 2.36 declares pidfd_open without C linkage for C++; call it directly.
+  child.pidfd.reset(static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)));
+  return child;
+}
+}  // namespace
+
 std::expected<Child, std::string> spawn(const SpawnRequest& request) {
   if (request.argv.empty()) return std::unexpected("spawn: empty argv");
   std::vector<std::pair<int, int>> wanted;  // (source, target)
@@ -57,6 +216,7 @@ std::expected<Child, std::string> spawn(const SpawnRequest& request) {
   for (const auto& e : request.extra_fds) wanted.push_back(e);
 
   std::vector<Fd> high;  // close-on-exec copies, closed again when we return
+  std::vector<std::pair<int, int>> dups;  // (copy, target)
   posix_spawn_file_actions_t actions;
   posix_spawn_file_actions_init(&actions);
   for (int target : {0, 1, 2}) {
@@ -75,6 +235,7 @@ std::expected<Child, std::string> spawn(const SpawnRequest& request) {
       break;
     }
     high.emplace_back(copy);
+    dups.emplace_back(copy, target);
     // dup2 clears close-on-exec on the target, so exactly these survive exec.
     posix_spawn_file_actions_adddup2(&actions, copy, target);
   }
@@ -88,6 +249,12 @@ std::expected<Child, std::string> spawn(const SpawnRequest& request) {
   int last_target = 2;
   for (const auto& w : wanted) last_target = std::max(last_target, w.second);
   posix_spawn_file_actions_addclosefrom_np(&actions, last_target + 1);
+  if (request.die_with_parent) {
+    posix_spawn_file_actions_destroy(&actions);
+    auto pid = spawn_with_death_signal(request, dups, last_target);
+    if (!pid) return std::unexpected(pid.error());
+    return child_of(*pid);
+  }
 
   std::vector<char*> argv;
   for (const auto& a : request.argv) argv.push_back(const_cast<char*>(a.c_str()));
@@ -102,11 +269,7 @@ std::expected<Child, std::string> spawn(const SpawnRequest& request) {
   if (rc != 0) {
     return std::unexpected("cannot start " + request.argv[0] + ": " + std::strerror(rc));
   }
-  Child child;
-  child.pid = pid;
-  // glibc 2.36 declares pidfd_open without C linkage for C++; call it directly.
-  child.pidfd.reset(static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)));
-  return child;
+  return child_of(pid);
 }
 
 int wait_child(Child& child) {

@@ -48,6 +48,11 @@ struct SpawnRequest {
   // (descriptor here, descriptor number in the child), for fds beyond 0-2.
   std::vector<std::pair<int, int>> extra_fds;
   bool new_session = false;  // setsid: out of our terminal's signals (Ctrl-C)
+  // The child gets SIGKILL when this process dies, however it dies (even by
+  // SIGKILL): PR_SET_PDEATHSIG, set between fork and exec. Such children are
+  // forked by one thread that lives as long as the process, because the kernel
+  // sends the signal when the forking *thread* exits, not the process.
+  bool die_with_parent = false;
 };
 
 // A started child. Not copyable; the destructor does NOT wait: call wait().

@@ -1,14 +1,19 @@
 #include "sandbox/runsc_backend.h"
 
+#include <signal.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <chrono>
+#include <set>
+#include <thread>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <random>
 #include <sstream>
 
+#include "sandbox/job_cgroup.h"
 #include "sandbox/oci_spec.h"
 #include "sandbox/process.h"
 #include "sandbox/runsc_sandbox.h"
@@ -45,6 +50,106 @@ bool owner_is_gone(const std::string& bundle) {
   std::string start;
   if (!(in >> pid >> start)) return true;
   return process_start_time(pid) != start;
+}
+
+bool process_exists(pid_t pid) { return pid > 0 && (::kill(pid, 0) == 0 || errno == EPERM); }
+
+// A process that has exited but not been waited for (a zombie) holds nothing.
+bool process_running(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+  std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  auto close = stat.rfind(')');
+  return close != std::string::npos && close + 2 < stat.size() && stat[close + 2] != 'Z' && stat[close + 2] != 'X';
+}
+
+// The host processes working on sandbox `id`: a `runsc run` or `runsc create`
+// still building it, its sandbox and gofer, `runsc exec`s into it. Each names the
+// id (or its bundle, whose name is the id) in its arguments, and ids are unique
+// (owner pid, counter, random part).
+std::vector<pid_t> processes_naming(const std::string& id) {
+  std::vector<pid_t> found;
+  std::error_code ec;
+  for (fs::directory_iterator it("/proc", ec), end; !ec && it != end; it.increment(ec)) {
+    const std::string name = it->path().filename();
+    if (name.empty() || name.find_first_not_of("0123456789") != std::string::npos) continue;
+    std::ifstream in(it->path() / "cmdline");
+    std::string cmdline((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    const pid_t pid = std::stoi(name);
+    if (pid != ::getpid() && cmdline.find(id) != std::string::npos) found.push_back(pid);
+  }
+  return found;
+}
+
+// SIGKILLs `pids` and waits (10 s at most) until none runs; false if some still does.
+bool kill_and_wait(const std::vector<pid_t>& pids) {
+  for (pid_t pid : pids) ::kill(pid, SIGKILL);
+  for (int i = 0; i < 100; ++i) {
+    bool any = false;
+    for (pid_t pid : pids) any = any || process_running(pid);
+    if (!any) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  return false;
+}
+
+// Stops whatever still works on a dead owner's sandbox, so that nothing creates
+// it (or its cgroup) again after it is removed.
+void stop_processes_of(const std::string& id, ReapReport& report) {
+  const auto pids = processes_naming(id);
+  if (!pids.empty() && !kill_and_wait(pids)) report.errors.push_back("processes of " + id + " did not die");
+}
+
+// The pid of the process that made sandbox `id` (sandci[-hint]-<pid>-<n>-<hex>), 0 if
+// the id has another form.
+pid_t creator_of(const std::string& id) {
+  std::vector<std::string> parts;
+  std::istringstream in(id);
+  for (std::string part; std::getline(in, part, '-');) parts.push_back(part);
+  if (parts.size() < 4 || parts[0] != "sandci") return 0;
+  const std::string& pid = parts[parts.size() - 3];
+  const std::string& counter = parts[parts.size() - 2];
+  if (pid.empty() || pid.size() > 9 || pid.find_first_not_of("0123456789") != std::string::npos ||
+      counter.empty() || counter.find_first_not_of("0123456789") != std::string::npos) {
+    return 0;
+  }
+  return static_cast<pid_t>(std::stoi(pid));
+}
+
+// The processes in cgroup `path` (as in config.json), in any hierarchy.
+std::vector<pid_t> processes_in(const std::string& mount_root, const std::string& path) {
+  std::set<pid_t> pids;
+  std::error_code ec;
+  std::vector<fs::path> folders{mount_root + path};
+  for (fs::directory_iterator it(mount_root, ec), end; !ec && it != end; it.increment(ec)) {
+    folders.push_back(it->path().string() + path);
+  }
+  for (const auto& folder : folders) {
+    std::ifstream in(folder / "cgroup.procs");
+    for (pid_t pid = 0; in >> pid;) pids.insert(pid);
+  }
+  pids.erase(::getpid());
+  return {pids.begin(), pids.end()};
+}
+
+// The sandbox ids that have a cgroup folder ("sandci-<id>") in some hierarchy.
+std::set<std::string> sandbox_cgroups(const std::string& mount_root) {
+  std::set<std::string> ids;
+  std::vector<fs::path> hierarchies{mount_root};
+  std::error_code ec;
+  if (!fs::exists(mount_root + "/cgroup.controllers", ec)) {
+    hierarchies.clear();
+    for (fs::directory_iterator it(mount_root, ec), end; !ec && it != end; it.increment(ec)) {
+      hierarchies.push_back(it->path());
+    }
+  }
+  for (const auto& hierarchy : hierarchies) {
+    for (fs::directory_iterator it(hierarchy, ec), end; !ec && it != end; it.increment(ec)) {
+      const std::string name = it->path().filename();
+      if (name.starts_with("sandci-sandci") && it->is_directory(ec)) ids.insert(name.substr(7));
+    }
+    ec.clear();
+  }
+  return ids;
 }
 
 std::string random_hex(std::size_t n) {
@@ -175,6 +280,18 @@ std::expected<std::unique_ptr<Sandbox>, SandboxError> RunscBackend::create(const
 ReapReport RunscBackend::reap_stale() {
   ReapReport report;
   RunscCommand command{options_.runsc, {"--root=" + root_}, {}};
+  // First stop every process still working on a dead owner's sandbox (a `runsc
+  // run` of an agent killed while creating one goes on and finishes it), so that
+  // what is listed below is all there is and stays so.
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator(bundles_, ec)) {
+    std::string id = entry.path().filename();
+    if (id.starts_with(".")) id.erase(0, 1);
+    if (entry.is_directory() && fs::exists(entry.path() / "owner") && owner_is_gone(entry.path())) {
+      stop_processes_of(id, report);
+    }
+  }
+  ec.clear();
   // Bounded: runsc asks each listed sandbox for its state, and a wedged one
   // would otherwise hold the agent's start for good.
   auto listed = run_capture(command.argv({"list", "--format=json"}), 1 << 20, std::chrono::seconds(60));
@@ -196,7 +313,6 @@ ReapReport RunscBackend::reap_stale() {
     }
   }
   // Bundles whose sandbox never started (or whose runsc state is already gone).
-  std::error_code ec;
   std::vector<fs::path> folders;  // listed first: removing while iterating is unspecified
   for (const auto& entry : fs::directory_iterator(bundles_, ec)) {
     if (entry.is_directory()) folders.push_back(entry.path());
@@ -215,7 +331,30 @@ ReapReport RunscBackend::reap_stale() {
     report.errors.insert(report.errors.end(), errors.begin(), errors.end());
     ++report.bundles;
   }
+  reap_orphan_cgroups(report);
   return report;
+}
+
+void RunscBackend::reap_orphan_cgroups(ReapReport& report) {
+  for (const auto& id : sandbox_cgroups(cgroup_root_)) {
+    const pid_t creator = creator_of(id);
+    // A live creator's cgroups are its own business (pids may be reused: a live
+    // process with the creator's pid keeps the cgroup, erring on the safe side).
+    if (creator <= 0 || process_exists(creator)) continue;
+    std::error_code ec;
+    if (fs::exists(bundles_ + "/" + id, ec)) continue;  // reaped above, or failed to be
+    stop_processes_of(id, report);
+    JobCgroup cgroup(RunscSandbox::cgroups_path_for(id), cgroup_root_);
+    const auto members = processes_in(cgroup_root_, cgroup.path());
+    if (!members.empty() && !kill_and_wait(members)) report.errors.push_back("processes in " + cgroup.path() + " did not die");
+    bool removed = cgroup.remove();
+    for (int i = 0; i < 20 && !removed; ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));  // its last processes are exiting
+      removed = cgroup.remove();
+    }
+    if (removed) ++report.cgroups;
+    else report.errors.push_back("cgroup " + cgroup.path() + " could not be removed");
+  }
 }
 
 }  // namespace sandci::sandbox

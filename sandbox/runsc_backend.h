@@ -30,6 +30,7 @@ struct RunscOptions {
 struct ReapReport {
   int containers = 0;  // runsc containers of dead owners removed
   int bundles = 0;     // bundle folders removed
+  int cgroups = 0;     // cgroups of dead creators' sandboxes removed that had no bundle left
   std::vector<std::string> errors;
 };
 
@@ -42,7 +43,15 @@ class RunscBackend final : public SandboxBackend {
 
   // Removes every sandbox under this state dir whose owning process is gone
   // (another live process's sandboxes are left alone), with its bundle and cgroup.
+  // Processes still working on such a sandbox (a `runsc run` that outlived its
+  // agent and is still creating it, its sandbox, gofer, execs) are SIGKILLed and
+  // waited for first. Then removes the cgroups ("sandci-<id>", in any state dir)
+  // of sandboxes whose creating process is gone and that have no bundle here,
+  // killing what is left in them. Failures are listed in the report, never thrown.
   ReapReport reap_stale();
+
+  // Where the cgroup hierarchies are mounted; for tests. Default /sys/fs/cgroup.
+  void set_cgroup_root(std::string root) { cgroup_root_ = std::move(root); }
 
   const std::string& runsc_root() const { return root_; }
   const std::string& bundles_dir() const { return bundles_; }
@@ -51,9 +60,11 @@ class RunscBackend final : public SandboxBackend {
   explicit RunscBackend(RunscOptions options);
   std::string new_id(const std::string& hint);
   static std::vector<std::string> netstack_workaround_prefix();
+  void reap_orphan_cgroups(ReapReport& report);
 
   RunscOptions options_;
   std::string root_, bundles_;
+  std::string cgroup_root_ = "/sys/fs/cgroup";
   std::atomic<std::uint64_t> counter_{0};
 };
 

@@ -171,6 +171,9 @@ std::expected<std::unique_ptr<RunscSandbox>, SandboxError> RunscSandbox::start(R
   auto run_argv = sandbox->command_.argv({"run", "--pid-file", pid_file, "--bundle", sandbox->bundle_, sandbox->id_});
   run_argv.insert(run_argv.begin(), sandbox->command_.run_prefix.begin(), sandbox->command_.run_prefix.end());
   SpawnRequest request{std::move(run_argv), -1, ready->write.get(), log.get(), {}, true};
+  // A killed agent's `runsc run` must not finish creating a sandbox after the
+  // next start has reaped (runsc's sandbox and gofer die with it: they are attached).
+  request.die_with_parent = true;
   auto child = spawn(request);
   ready->write.reset();
   if (!child) return std::unexpected(SandboxError{child.error()});

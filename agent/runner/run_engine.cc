@@ -212,14 +212,16 @@ JobRunnerConfig job_runner_config(const PlannedWorkflow& planned, const RunSourc
 scheduler::RunReport execute_workflow(const PlannedWorkflow& planned, const RunSource& source,
                                       const RunTrigger& trigger, const RunEnvironment& env,
                                       ArtifactStore& artifacts, std::atomic<bool>& cancel,
-                                      scheduler::RunObserver* observer, const NameValueList& matrix_filters) {
+                                      scheduler::RunObserver* observer, const NameValueList& matrix_filters,
+                                      const WorkflowHooks& hooks) {
   scheduler::SteadyClock clock;
   scheduler::ExecutorOptions options;
   options.capacity = std::max<std::size_t>(1, env.capacity);
   options.matrix_filters = matrix_filters;
   options.context = base_context(source, trigger, env, *planned.workflow);
-  SandboxJobRunner runner(job_runner_config(planned, source, trigger, env), *env.backend, env.images, artifacts,
-                          *env.masker);
+  JobRunnerConfig config = job_runner_config(planned, source, trigger, env);
+  if (hooks.job_began) config.job_began = [&hooks, &planned](const std::string& name) { hooks.job_began(planned, name); };
+  SandboxJobRunner runner(std::move(config), *env.backend, env.images, artifacts, *env.masker);
   scheduler::Executor executor(planned.plan, runner, clock, options, observer);
   std::atomic<bool> done{false};
   std::thread watcher([&] {
@@ -483,7 +485,8 @@ RunResult execute_run(const PreparedRun& run, const RunSource& source, const Run
   auto one = [&](std::size_t i) {
     const PlannedWorkflow& planned = run.workflows[i];
     scheduler::RunObserver* observer = hooks.started ? hooks.started(planned) : nullptr;
-    auto report = execute_workflow(planned, source, trigger, shared, artifacts, cancel, observer, run.matrix_filters);
+    auto report =
+        execute_workflow(planned, source, trigger, shared, artifacts, cancel, observer, run.matrix_filters, hooks);
     if (hooks.finished) hooks.finished(planned, report);
     results[i] = report.result;
   };

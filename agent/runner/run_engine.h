@@ -150,6 +150,9 @@ struct RunEnvironment {
 struct WorkflowHooks {
   std::function<scheduler::RunObserver*(const PlannedWorkflow&)> started;
   std::function<void(const PlannedWorkflow&, const scheduler::RunReport&)> finished;
+  // A job of the workflow holds its capacity slot and starts (the executor's
+  // job_started comes earlier, when it is dispatched, before it waits for a slot).
+  std::function<void(const PlannedWorkflow&, const std::string& job_name)> job_began;
 };
 
 enum class RunResult { success, failure, cancelled };

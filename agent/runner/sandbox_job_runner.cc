@@ -294,6 +294,7 @@ class SandboxJobRunner::JobExecution final : public ActionHost {
     slot_.emplace(runner_.config_.slots, running_.stop);
     slot_wait.reset();
     if (!slot_->held()) return fail("cancelled while waiting for a free slot");
+    if (runner_.config_.job_began) runner_.config_.job_began(name_);
     ActionRunnerOptions action_options;
     action_options.source = runner_.config_.actions;
     action_options.node = &runner_.node_runtime_;

@@ -57,6 +57,9 @@ struct JobRunnerConfig {
   // The agent's capacity across runs: a job holds a slot while its sandbox
   // exists. Null: no limit beyond the executor's own.
   JobSlots* slots = nullptr;
+  // Called (from the job's thread) with the job's display name once it holds its
+  // slot, i.e. when it really starts; a job stopped while it waits never calls it.
+  std::function<void(const std::string&)> job_began;
   // A job's log stops growing past this many bytes (one line says so); 0: no limit.
   std::uint64_t log_limit_bytes = 0;
   // Where each job's phase timings go when it ends (`sandci run --timings`); may be null.

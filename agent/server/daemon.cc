@@ -6,6 +6,7 @@
 #include <spdlog/spdlog.h>
 
 #include <chrono>
+#include <future>
 #include <thread>
 
 #include "agent/config/config_loader.h"
@@ -211,9 +212,10 @@ int serve(const config::AgentConfig& config, const fs::path& config_file) {
         return schedule_source.read(repo, url);
       },
       now_ms, [&worker](std::int64_t) { worker.wake(); });
-  WebhookIntake intake(live, **store, now_ms, [&worker](std::int64_t id, const std::vector<std::int64_t>& older) {
+  WebhookIntake intake(live, **store, now_ms, [&worker, &sender](std::int64_t id, const std::vector<std::int64_t>& older) {
     for (auto old : older) worker.cancel_run(old, "superseded by run " + std::to_string(id));
     worker.wake();
+    sender.wake();  // statuses a superseded queued run left pending were just ended
   }, &metrics);
   Readiness readiness(**store, ReadinessOptions{.state_dir = config.state_dir,
                                                .min_free_bytes = config.limits.state_min_free_mib << 20,
@@ -254,9 +256,19 @@ int serve(const config::AgentConfig& config, const fs::path& config_file) {
   // Handlers wait for the store's group commit: more of them let more deliveries share one fsync.
   server_options.handler_threads = 32;
   server_options.log = [](const std::string& line) { spdlog::info("event=http {}", line); };
-  auto server = http::HttpServer::start(server_options, [&routes](http::HttpRequest request, http::Responder respond) {
+  // A socket systemd passed is listening before we start, so a client can be
+  // answered as soon as the server's threads run: requests wait until the agent
+  // has logged that it listens (and started its workers), so that whoever got an
+  // answer finds the `event=listening` line. The promise is destroyed before the
+  // server on every way out (a broken promise also ends the wait).
+  auto serving = std::make_unique<std::promise<void>>();
+  std::shared_future<void> served = serving->get_future().share();
+  auto server = http::HttpServer::start(server_options, [&routes, served](http::HttpRequest request,
+                                                                          http::Responder respond) {
+    served.wait();
     respond(routes.handle(request));
   });
+  const auto serving_gate = std::move(serving);  // declared after the server: destroyed before it
   if (!server) {
     spdlog::critical("event=start_failed reason=listen address={} error=\"{}\"",
                      *adopted ? "systemd socket" : config.listen.to_string(), server.error());
@@ -271,6 +283,7 @@ int serve(const config::AgentConfig& config, const fs::path& config_file) {
   const std::string address = (*server)->address();
   spdlog::info("event=listening address={}:{} from={} tls={} repositories={} capacity={}", address, port,
                *adopted ? "systemd" : "config", config.tls ? "on" : "off", config.repositories.size(), config.capacity);
+  serving_gate->set_value();
   systemd.ready("listening on port " + std::to_string(port));
 
   const auto watchdog = systemd.watchdog_interval();

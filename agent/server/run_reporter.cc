@@ -90,6 +90,9 @@ std::vector<std::string> needed_keys(const PlannedWorkflow& workflow, const std:
   return keys;
 }
 
+// The context of errors that concern the whole run (see run_level).
+constexpr const char* kRunLevelContext = "sandci";
+
 }  // namespace
 
 // Turns one workflow's executor events into job records and statuses.
@@ -108,8 +111,8 @@ class RunReporter::WorkflowObserver final : public scheduler::RunObserver {
       reporter_.put_job(workflow_, event.name, store::JobState::queued, "", false, false);
       reporter_.post(job_context(workflow_, event.name), CommitState::pending, "Queued");
     } else if (event.kind == EventKind::job_started) {
-      reporter_.put_job(workflow_, event.name, store::JobState::running, "", true, false);
-      reporter_.post(job_context(workflow_, event.name), CommitState::running, "Running");
+      // Dispatched only: it may still wait for a capacity slot, and stays queued
+      // until job_began says it holds one.
     } else if (event.kind == EventKind::job_finished && event.result) {
       const std::int64_t took = reporter_.elapsed(job_key(workflow_, event.name));
       if (reporter_.metrics_ && *event.result != Result::skipped)
@@ -124,6 +127,33 @@ class RunReporter::WorkflowObserver final : public scheduler::RunObserver {
   RunReporter& reporter_;
   const PlannedWorkflow& workflow_;
 };
+
+int end_open_statuses(store::RunStore& store, const StatusScope& scope, CommitState state,
+                      const std::string& description, std::int64_t now_ms) {
+  const std::string forge_name(forge::to_string(scope.forge));
+  auto statuses = store.statuses_of(forge_name, scope.repository, scope.sha);
+  if (!statuses) {
+    spdlog::error("event=status_lookup_failed repository={} sha={} error=\"{}\"", scope.repository, scope.sha,
+                  statuses.error().message);
+    return 0;
+  }
+  const std::string pending(forge::forge_state(scope.forge, CommitState::pending));
+  const std::string running(forge::forge_state(scope.forge, CommitState::running));
+  const std::string wire(forge::forge_state(scope.forge, state));
+  int ended = 0;
+  for (const auto& status : *statuses) {
+    if (status.state != pending && status.state != running) continue;
+    auto put = store.put_status(scope.repository, forge_name, scope.sha, status.context, wire, description,
+                                scope.target_url, scope.ref, now_ms);
+    if (!put) {
+      spdlog::error("event=status_not_queued repository={} context=\"{}\" error=\"{}\"", scope.repository,
+                    status.context, put.error().message);
+      continue;
+    }
+    ++ended;
+  }
+  return ended;
+}
 
 RunReporter::RunReporter(store::RunStore& store, store::Claim claim, StatusScope scope, Now now,
                          std::function<void()> statuses_changed, Metrics* metrics)
@@ -222,6 +252,11 @@ void RunReporter::broken(const BrokenWorkflow& workflow) {
   post("sandci/" + workflow.name, CommitState::failure, "Invalid workflow: " + first);
 }
 
+void RunReporter::job_began(const PlannedWorkflow& workflow, const std::string& name) {
+  put_job(workflow, name, store::JobState::running, "", true, false);
+  post(job_context(workflow, name), CommitState::running, "Running");
+}
+
 void RunReporter::workflow_finished(const PlannedWorkflow& workflow, const scheduler::RunReport& report) {
   std::int64_t first = 0, last = 0;
   for (const auto& job : report.jobs)
@@ -271,7 +306,19 @@ void RunReporter::end_unfinished(const PreparedRun& run, CommitState state, cons
 }
 
 void RunReporter::run_level(CommitState state, const std::string& description) {
-  post("sandci", state, description);
+  post(kRunLevelContext, state, description);
+}
+
+void RunReporter::settle_run_level(CommitState state, const std::string& description) {
+  auto statuses = store_.statuses_of(std::string(forge::to_string(scope_.forge)), scope_.repository, scope_.sha);
+  if (!statuses) {
+    spdlog::error("event=status_lookup_failed run={} error=\"{}\"", claim_.run_id, statuses.error().message);
+    return;
+  }
+  const std::string wire = std::string(forge::forge_state(scope_.forge, state));
+  for (const auto& status : *statuses) {
+    if (status.context == kRunLevelContext && status.state != wire) post(kRunLevelContext, state, description);
+  }
 }
 
 }  // namespace sandci::agent::server

@@ -48,6 +48,14 @@ std::filesystem::path workflow_logs_dir(const std::filesystem::path& logs_root, 
 // A duration for people: "0.8s", "12s", "3m4s".
 std::string human_duration(std::int64_t millis);
 
+// Ends what a run left open on its commit without running (a run superseded while
+// queued, after an interruption had it post pending): every context whose newest
+// state for scope.sha is pending or running gets `state` with `description`,
+// linking to scope.target_url. Returns how many contexts it ended; a store error
+// is logged and ends none.
+int end_open_statuses(store::RunStore& store, const StatusScope& scope, forge::CommitState state,
+                      const std::string& description, std::int64_t now_ms);
+
 class RunReporter {
  public:
   using Now = std::function<std::int64_t()>;  // ms since the epoch
@@ -62,6 +70,9 @@ class RunReporter {
   // The observer for one workflow while it runs (valid as long as the reporter).
   // Thread-safe: workflows of a run run side by side.
   scheduler::RunObserver* observe(const PlannedWorkflow& workflow);
+  // A job holds its capacity slot and starts: recorded running from now (its
+  // started_ms), its context `running`. Thread-safe.
+  void job_began(const PlannedWorkflow& workflow, const std::string& name);
   // A workflow ended: its own context gets the final state.
   void workflow_finished(const PlannedWorkflow& workflow, const scheduler::RunReport& report);
   // The run ended before these workflows could run (cancelled, or an error
@@ -74,6 +85,11 @@ class RunReporter {
   // One context for the whole run, for errors before any workflow is known
   // (the checkout failed, a workflow file is invalid).
   void run_level(forge::CommitState state, const std::string& description);
+  // The run ended (`state` final): if an earlier run for the same commit left a
+  // state on the run-level context (`sandci`: a fetch that failed), this run's
+  // final state replaces it, so the commit does not keep an error a later run
+  // cleared. Posts nothing when that context was never used for the commit.
+  void settle_run_level(forge::CommitState state, const std::string& description);
 
  private:
   class WorkflowObserver;

@@ -379,6 +379,7 @@ void RunWorker::process(const store::RunRecord& run, Active& active) {
   }
   if (prepared->workflows.empty()) {
     remove_workspace.path = run_dir;  // nothing ran: no logs to keep
+    reporter.settle_run_level(CommitState::success, "No workflow runs for this event");
     return finish(store::RunState::success, "no workflow runs for this event");
   }
 
@@ -392,16 +393,21 @@ void RunWorker::process(const store::RunRecord& run, Active& active) {
   hooks.finished = [&reporter](const PlannedWorkflow& w, const scheduler::RunReport& r) {
     reporter.workflow_finished(w, r);
   };
+  hooks.job_began = [&reporter](const PlannedWorkflow& w, const std::string& job) { reporter.job_began(w, job); };
   const RunResult result = execute_run(*prepared, *source, trigger, env, active.cancel, hooks);
   // Every job has ended and closed its log: stored compressed from now on.
   compress_logs_under(run_dir / "logs");
   if (result == RunResult::cancelled) {
     const std::string why = cancel_reason(active);
     reporter.end_unfinished(*prepared, CommitState::cancelled, why);
+    reporter.settle_run_level(CommitState::cancelled, "Cancelled: " + why);
     return finish(store::RunState::cancelled, why);
   }
-  finish(result == RunResult::success ? store::RunState::success : store::RunState::failure,
-         broken_message(*prepared));
+  const bool succeeded = result == RunResult::success;
+  reporter.settle_run_level(succeeded ? CommitState::success : CommitState::failure,
+                            succeeded ? "Run " + std::to_string(run.id) + " succeeded"
+                                      : "Run " + std::to_string(run.id) + " failed");
+  finish(succeeded ? store::RunState::success : store::RunState::failure, broken_message(*prepared));
 }
 
 }  // namespace sandci::agent::server

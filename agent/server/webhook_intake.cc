@@ -9,6 +9,7 @@
 #include "agent/forge/codec.h"
 #include "agent/forge/webhook.h"
 #include "agent/server/repository_glue.h"
+#include "agent/server/run_reporter.h"
 
 namespace sandci::agent::server {
 namespace {
@@ -170,8 +171,10 @@ http::HttpResponse WebhookIntake::decide(const http::HttpRequest& request, const
     const std::int64_t id = accepted->run_ids[i];
     std::vector<std::int64_t> superseded;
     if (repo->cancel_superseded) {
-      auto older = store_.supersede(runs[i].concurrency_key, id, now_());
+      std::vector<std::int64_t> cancelled_queued;
+      auto older = store_.supersede(runs[i].concurrency_key, id, now_(), &cancelled_queued);
       if (older) superseded = *older;
+      for (auto queued : cancelled_queued) end_superseded_statuses(*config, queued, runs[i].sha);
     }
     spdlog::info("event=run_queued run={} repository={} sha={} ref={} event={} delivery={}", id, runs[i].repository,
                  runs[i].sha, runs[i].ref, runs[i].event, delivery_id);
@@ -187,6 +190,25 @@ http::HttpResponse WebhookIntake::decide(const http::HttpRequest& request, const
 
 // Checked before every delivery is written: a statvfs is cheap beside the commit,
 // and a store that fills its disk mid-write is what this keeps from happening.
+// A run cancelled while queued never runs, so nothing else would end what an
+// earlier attempt of it (interrupted, then queued again) left pending.
+void WebhookIntake::end_superseded_statuses(const config::AgentConfig& config, std::int64_t run_id,
+                                            const std::string& newer_sha) {
+  auto run = store_.get_run(run_id);
+  if (!run || !*run) return;
+  const store::RunRecord& old = **run;
+  const auto kind = forge::parse_forge_kind(old.forge);
+  // The same commit pushed again: the newer run posts its own states on these contexts.
+  if (!kind || old.sha.empty() || old.sha == newer_sha) return;
+  const StatusScope scope{*kind, old.repository, old.sha, old.ref, config.public_url + "/runs/" + std::to_string(run_id)};
+  const int ended = end_open_statuses(store_, scope, forge::CommitState::cancelled,
+                                      "superseded by " + newer_sha.substr(0, 12), now_());
+  if (ended > 0) {
+    spdlog::info("event=superseded_statuses_ended run={} repository={} sha={} contexts={}", run_id, old.repository,
+                 old.sha, ended);
+  }
+}
+
 std::optional<std::string> WebhookIntake::state_disk_full(const config::AgentConfig& config) {
   struct statvfs st {};
   // Without a readable file system the store's own commit decides.

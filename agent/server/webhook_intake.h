@@ -49,6 +49,9 @@ class WebhookIntake {
   // Why a delivery cannot be recorded now for lack of space, or nullopt; logs the
   // change when the state disk goes below its limit and when it comes back.
   std::optional<std::string> state_disk_full(const config::AgentConfig& config);
+  // Ends the contexts that queued run `run_id`, superseded by a push of `newer_sha`,
+  // left pending ("superseded by <short sha>").
+  void end_superseded_statuses(const config::AgentConfig& config, std::int64_t run_id, const std::string& newer_sha);
 
   config::ConfigRef config_;  // a snapshot per piece of work: the agent reloads it on SIGHUP
   store::RunStore& store_;

@@ -215,10 +215,12 @@ class RunStore {
   virtual std::expected<bool, StoreError> put_job(const Claim& claim, const JobRecord& job) = 0;
 
   // Runs with this concurrency key and a smaller id than newer_run_id: queued ones are
-  // cancelled ("superseded by run N"); running ones get cancel_requested and their ids
+  // cancelled ("superseded by run N"), their ids added to `cancelled_queued` when given
+  // (so their statuses can be ended); running ones get cancel_requested and their ids
   // are returned, so the worker can stop them. An empty key supersedes nothing.
   virtual std::expected<std::vector<std::int64_t>, StoreError> supersede(
-      const std::string& concurrency_key, std::int64_t newer_run_id, std::int64_t now_ms) = 0;
+      const std::string& concurrency_key, std::int64_t newer_run_id, std::int64_t now_ms,
+      std::vector<std::int64_t>* cancelled_queued = nullptr) = 0;
 
   // A queued run is cancelled at once; a running one gets cancel_requested (its worker
   // stops it and finishes it). False when the run is unknown or already finished.
@@ -304,6 +306,10 @@ class RunStore {
   virtual std::expected<void, StoreError> mark_status_refused(std::int64_t id,
                                                               const std::string& reason) = 0;
   virtual std::expected<std::int64_t, StoreError> pending_status_count() = 0;
+  // Every context the outbox holds for one commit (its newest state each), oldest first.
+  virtual std::expected<std::vector<StatusRecord>, StoreError> statuses_of(const std::string& forge,
+                                                                           const std::string& repository,
+                                                                           const std::string& sha) = 0;
   // Since when (ms) the longest-waiting undelivered status has waited (a newer state
   // of a waiting key keeps its age); nullopt when nothing is due.
   virtual std::expected<std::optional<std::int64_t>, StoreError> oldest_due_status_ms() = 0;

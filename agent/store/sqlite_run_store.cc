@@ -527,17 +527,21 @@ std::expected<bool, StoreError> SqliteRunStore::put_job(const Claim& claim, cons
 }
 
 std::expected<std::vector<std::int64_t>, StoreError> SqliteRunStore::supersede(
-    const std::string& concurrency_key, std::int64_t newer_run_id, std::int64_t now_ms) {
-  std::vector<std::int64_t> running;
+    const std::string& concurrency_key, std::int64_t newer_run_id, std::int64_t now_ms,
+    std::vector<std::int64_t>* cancelled_queued) {
+  std::vector<std::int64_t> running, queued;
   if (concurrency_key.empty()) return running;
   const std::string message = "superseded by run " + std::to_string(newer_run_id);
   auto written = writer_.write("supersede", [&](Db& db) -> std::expected<void, StoreError> {
-    auto cancelled =
-        change(db,
-               "UPDATE runs SET state = 'cancelled', finished_ms = ?, message = ? "
-               "WHERE concurrency_key = ? AND id < ? AND state = 'queued'",
-               "supersede: cancel queued runs", now_ms, message, concurrency_key, newer_run_id);
+    auto cancel = db.prepare(
+        "UPDATE runs SET state = 'cancelled', finished_ms = ?, message = ? "
+        "WHERE concurrency_key = ? AND id < ? AND state = 'queued' RETURNING id",
+        "supersede: cancel queued runs");
+    if (!cancel) return std::unexpected(cancel.error());
+    (*cancel)->bind(now_ms, message, concurrency_key, newer_run_id);
+    auto cancelled = collect<std::int64_t>(**cancel, [](const Statement& row) { return row.int64(0); });
     if (!cancelled) return std::unexpected(cancelled.error());
+    queued = std::move(*cancelled);
     auto stmt = db.prepare(
         "UPDATE runs SET cancel_requested = 1, message = ? "
         "WHERE concurrency_key = ? AND id < ? AND state = 'running' RETURNING id",
@@ -551,6 +555,10 @@ std::expected<std::vector<std::int64_t>, StoreError> SqliteRunStore::supersede(
   });
   if (!written) return std::unexpected(written.error());
   std::sort(running.begin(), running.end());
+  if (cancelled_queued) {
+    std::sort(queued.begin(), queued.end());
+    cancelled_queued->insert(cancelled_queued->end(), queued.begin(), queued.end());
+  }
   return running;
 }
 
@@ -914,6 +922,19 @@ std::expected<std::int64_t, StoreError> SqliteRunStore::pending_status_count() {
   return read([&](Db& db) {
     return db.query_int("SELECT COUNT(*) FROM statuses WHERE outcome = 'due'",
                         "pending_status_count");
+  });
+}
+
+std::expected<std::vector<StatusRecord>, StoreError> SqliteRunStore::statuses_of(const std::string& forge,
+                                                                                const std::string& repository,
+                                                                                const std::string& sha) {
+  return read([&](Db& db) -> std::expected<std::vector<StatusRecord>, StoreError> {
+    auto stmt = db.prepare(sql("SELECT ", kStatusColumns,
+                               " FROM statuses WHERE forge = ? AND repository = ? AND sha = ? ORDER BY id"),
+                           "statuses_of");
+    if (!stmt) return std::unexpected(stmt.error());
+    (*stmt)->bind(forge, repository, sha);
+    return collect<StatusRecord>(**stmt, read_status);
   });
 }
 

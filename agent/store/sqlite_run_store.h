@@ -43,7 +43,8 @@ class SqliteRunStore final : public RunStore {
   std::expected<bool, StoreError> put_job(const Claim& claim, const JobRecord& job) override;
   std::expected<std::vector<std::int64_t>, StoreError> supersede(const std::string& concurrency_key,
                                                                  std::int64_t newer_run_id,
-                                                                 std::int64_t now_ms) override;
+                                                                 std::int64_t now_ms,
+                                                                 std::vector<std::int64_t>* cancelled_queued = nullptr) override;
   std::expected<bool, StoreError> request_cancel(std::int64_t run_id, std::int64_t now_ms) override;
   std::expected<bool, StoreError> cancel_requested(std::int64_t run_id) override;
   std::expected<bool, StoreError> cancel_queued(std::int64_t run_id, std::int64_t now_ms) override;
@@ -81,6 +82,9 @@ class SqliteRunStore final : public RunStore {
   std::expected<void, StoreError> mark_status_refused(std::int64_t id,
                                                       const std::string& reason) override;
   std::expected<std::int64_t, StoreError> pending_status_count() override;
+  std::expected<std::vector<StatusRecord>, StoreError> statuses_of(const std::string& forge,
+                                                                   const std::string& repository,
+                                                                   const std::string& sha) override;
   std::expected<std::optional<std::int64_t>, StoreError> oldest_due_status_ms() override;
 
   // Transactions committed by the writer so far (how well writes were grouped).

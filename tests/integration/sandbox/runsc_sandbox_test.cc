@@ -4,7 +4,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <csignal>
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <thread>
 
 #include "integration/sandbox/sandbox_fixture.h"
@@ -288,6 +291,88 @@ TEST_F(RunscSandboxTest, ReapStaleRemovesASandboxLeftByACrashedOwner) {
   EXPECT_FALSE(cgroup.exists());
   EXPECT_FALSE(fs::exists(backend().bundles_dir() + "/" + id));
   EXPECT_TRUE(run(*live, {"true"}).status.success());
+}
+
+// The host processes whose arguments name `id` (runsc run, its sandbox and gofer).
+std::vector<std::string> processes_naming(const std::string& id) {
+  std::vector<std::string> found;
+  std::error_code ec;
+  for (fs::directory_iterator it("/proc", ec), end; !ec && it != end; it.increment(ec)) {
+    std::ifstream in(it->path() / "cmdline");
+    std::string cmdline((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    std::ifstream stat_file(it->path() / "stat");
+    std::string stat((std::istreambuf_iterator<char>(stat_file)), std::istreambuf_iterator<char>());
+    const auto close = stat.rfind(')');
+    const bool zombie = close != std::string::npos && close + 2 < stat.size() && stat[close + 2] == 'Z';
+    if (!zombie && cmdline.find(id) != std::string::npos) found.push_back(it->path().filename().string());
+  }
+  return found;
+}
+
+// The owner is SIGKILLed while `runsc run` is creating its sandbox: runsc dies
+// with it (parent-death signal), and after the reap nothing of the sandbox is
+// left that could come back: no process naming it, no runsc state, no cgroup.
+TEST_F(RunscSandboxTest, NothingOfASandboxItsOwnerDiedCreatingSurvivesTheReap) {
+  const pid_t pid = ::fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    (void)backend().create(default_spec());
+    ::pause();  // killed before or after the sandbox is up
+    ::_exit(0);
+  }
+  // Killed as soon as its bundle is in place: `runsc run` starts right after.
+  const std::string mark = "-" + std::to_string(pid) + "-";
+  std::string id;
+  for (int i = 0; i < 30000 && id.empty(); ++i) {
+    std::error_code ec;
+    for (fs::directory_iterator it(backend().bundles_dir(), ec), end; !ec && it != end; it.increment(ec)) {
+      const std::string name = it->path().filename();
+      if (!name.starts_with(".") && name.find(mark) != std::string::npos) id = name;
+    }
+    if (id.empty()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  ::kill(pid, SIGKILL);
+  ::waitpid(pid, nullptr, 0);
+  ASSERT_FALSE(id.empty()) << "the child made no bundle";
+
+  bool gone = false;
+  for (int i = 0; i < 200 && !gone; ++i) {
+    gone = processes_naming(id).empty();
+    if (!gone) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  EXPECT_TRUE(gone) << "runsc outlived the owner that started it";
+
+  auto report = backend().reap_stale();
+  for (const auto& error : report.errors) ADD_FAILURE() << error;
+  EXPECT_TRUE(processes_naming(id).empty());
+  auto listed = run_capture({"runsc", "--root=" + backend().runsc_root(), "list", "--quiet"});
+  ASSERT_TRUE(listed);
+  EXPECT_THAT(listed->out, ::testing::Not(HasSubstr(id)));
+  EXPECT_FALSE(JobCgroup(RunscSandbox::cgroups_path_for(id)).exists());
+  EXPECT_FALSE(fs::exists(backend().bundles_dir() + "/" + id));
+}
+
+// A cgroup of a sandbox whose creator is gone and whose bundle is gone too (a
+// crash between the two removals, or a state folder wiped by hand) is removed.
+TEST_F(RunscSandboxTest, ReapRemovesTheCgroupOfADeadCreatorsSandboxWithoutABundle) {
+  const pid_t pid = ::fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) ::_exit(0);
+  ::waitpid(pid, nullptr, 0);  // a pid nobody uses now
+  const std::string id = "sandci-reaptest-" + std::to_string(pid) + "-1-abcdef";
+  const fs::path root = fs::path(state_dir()) / "fake-cgroup";
+  // A cgroup v1 layout under a private root: two hierarchies holding the folder.
+  for (const char* controller : {"cpu", "memory"}) fs::create_directories(root / controller / ("sandci-" + id));
+  fs::create_directories(root / "cpu" / "sandci-sandci-alive-1-1-abcdef");  // pid 1 lives
+  backend().set_cgroup_root(root.string());
+  auto report = backend().reap_stale();
+  backend().set_cgroup_root("/sys/fs/cgroup");
+  for (const auto& error : report.errors) ADD_FAILURE() << error;
+  EXPECT_EQ(report.cgroups, 1);
+  EXPECT_FALSE(fs::exists(root / "cpu" / ("sandci-" + id)));
+  EXPECT_FALSE(fs::exists(root / "memory" / ("sandci-" + id)));
+  EXPECT_TRUE(fs::exists(root / "cpu" / "sandci-sandci-alive-1-1-abcdef"));
+  fs::remove_all(root);
 }
 
 }  // namespace

@@ -149,6 +149,62 @@ TEST_F(LifecycleTest, SigkillMidRunThenRestartMarksError) {
   EXPECT_TRUE(said_interrupted);
 }
 
+// A run interrupted by SIGKILL is queued again with its statuses pending; when a
+// newer push to its branch supersedes it before it runs again, those contexts end
+// in error "superseded by <newer sha>" instead of staying pending for ever.
+TEST_F(LifecycleTest, RunSupersededWhileQueuedEndsTheStatusesItLeftPending) {
+  TestForge forge;
+  const char* napping = "name: ci\non: push\njobs:\n  nap:\n    runs-on: linux\n    steps:\n      - run: sleep 30\n";
+  const std::string on_main = make_repo("alice/hello", {{".github/workflows/ci.yml", napping}});
+  const std::string on_other = repo().commit({{"other.txt", "1\n"}}, "other work");
+  repo().push("HEAD:refs/heads/other");
+  write_config(forge, {{}}, "interrupted_runs: requeue\nshutdown_grace_seconds: 1\n");
+  start_agent();
+  // Both run at once; the other branch's has the smaller id, so after the restart
+  // (one run at a time) it is claimed first and main's waits in the queue.
+  auto other = deliver(ForgeKind::github, "push", "q-1", github_push("alice/hello", clone_url("alice/hello"), on_other, "other"));
+  auto main_run = deliver(ForgeKind::github, "push", "q-2", github_push("alice/hello", clone_url("alice/hello"), on_main));
+  ASSERT_EQ(other.status, 202) << other.body;
+  ASSERT_EQ(main_run.status, 202) << main_run.body;
+  auto states_on = [&forge](const std::string& sha, const std::string& context) {
+    std::vector<SeenStatus> seen;
+    for (const auto& s : seen_statuses(forge.delivered()))
+      if (s.sha == sha) seen.push_back(s);
+    return states_of(seen, context);
+  };
+  ASSERT_TRUE(eventually([&] { return !states_on(on_main, "sandci/ci/nap").empty() &&
+                                      !states_on(on_other, "sandci/ci/nap").empty(); })) << slurp(log_file());
+  agent_.kill_now();
+
+  std::string yaml = slurp(dir_.path() / "agent.yml");
+  yaml.replace(yaml.find("capacity: 2"), 11, "capacity: 1");
+  std::ofstream(dir_.path() / "agent.yml") << yaml;
+  start_agent();
+  ASSERT_TRUE(eventually([&] { return run_state(run_id_of(other)) == "running"; })) << slurp(log_file());
+  EXPECT_EQ(run_state(run_id_of(main_run)), "queued");
+
+  const std::string newer = repo().commit({{"main.txt", "2\n"}}, "newer");
+  repo().push("HEAD:refs/heads/main");
+  auto superseding = deliver(ForgeKind::github, "push", "q-3", github_push("alice/hello", clone_url("alice/hello"), newer));
+  ASSERT_EQ(superseding.status, 202) << superseding.body;
+  EXPECT_EQ(run_state(run_id_of(main_run)), "cancelled");
+  for (const std::string context : {"sandci/ci/nap", "sandci/ci"}) {
+    ASSERT_TRUE(eventually([&] {
+      auto states = states_on(on_main, context);
+      return !states.empty() && states.back() == "error";
+    })) << context << "\n" << slurp(log_file());
+    EXPECT_EQ(states_on(on_main, context), (std::vector<std::string>{"pending", "error"})) << context;
+  }
+  for (const auto& s : seen_statuses(forge.delivered())) {
+    if (s.sha != on_main || s.state != "error") continue;
+    EXPECT_EQ(s.description, "superseded by " + newer.substr(0, 12)) << s.context;
+    EXPECT_EQ(s.target_url, agent_url() + "/runs/" + std::to_string(run_id_of(main_run))) << s.context;
+  }
+  EXPECT_TRUE(states_on(on_other, "sandci/ci/nap") == std::vector<std::string>{"pending"})
+      << "the running run of the other branch is not touched";
+  EXPECT_EQ(agent_.terminate(), 0);
+}
+
 // Statuses the forge could not take before a restart are sent after it.
 TEST_F(LifecycleTest, OutboxSurvivesARestart) {
   TestForge forge;

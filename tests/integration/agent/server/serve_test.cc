@@ -1,5 +1,6 @@
 // `sandci serve` as a real process: signed webhooks over real HTTP, a real git
 // daemon, real gVisor sandboxes, and a test forge that records the commit statuses.
+#include <algorithm>
 #include <atomic>
 #include <iterator>
 
@@ -408,6 +409,97 @@ TEST_F(ServeTest, NewerPushSupersedesTheOlderRun) {
       if (s.sha == first && s.context == "sandci/ci.yml/slow" && s.state == "error") return true;
     return false;
   }));
+}
+
+// A push whose commit the agent cannot fetch yet leaves `error` on the run-level
+// context `sandci`; once the commit is there, a later run of the same commit
+// that succeeds posts its final state there, so the error does not stay.
+TEST_F(ServeTest, LaterSuccessfulRunOfTheCommitClearsTheFetchError) {
+  TestForge forge;
+  make_repo("alice/hello", {{".github/workflows/ci.yml", kDiamond}});
+  write_config(forge, {{}});
+  start_agent();
+  const std::string sha = repo().commit({{"notes.txt", "pushed a moment later\n"}}, "notes");
+  const std::string push = github_push("alice/hello", clone_url("alice/hello"), sha);
+  auto failed = deliver(ForgeKind::github, "push", "f-1", push);
+  ASSERT_EQ(failed.status, 202) << failed.body;
+  ASSERT_TRUE(eventually([&] { return run_finished(run_id_of(failed)); })) << slurp(log_file());
+  EXPECT_EQ(run_state(run_id_of(failed)), "error");
+  ASSERT_TRUE(eventually([&] { return !states_of(seen_statuses(forge.delivered()), "sandci").empty(); }));
+  EXPECT_EQ(states_of(seen_statuses(forge.delivered()), "sandci"), std::vector<std::string>{"error"});
+
+  repo().push("HEAD:refs/heads/main");
+  auto again = deliver(ForgeKind::github, "push", "f-2", push);
+  ASSERT_EQ(again.status, 202) << again.body;
+  ASSERT_TRUE(eventually([&] { return run_finished(run_id_of(again)); })) << slurp(log_file());
+  EXPECT_EQ(run_state(run_id_of(again)), "success");
+  ASSERT_TRUE(eventually([&] { return states_of(seen_statuses(forge.delivered()), "sandci").size() >= 2; }))
+      << slurp(log_file());
+  EXPECT_EQ(states_of(seen_statuses(forge.delivered()), "sandci"), (std::vector<std::string>{"error", "success"}));
+  for (const auto& s : seen_statuses(forge.delivered())) {
+    EXPECT_EQ(s.sha, sha);
+    if (s.context == "sandci" && s.state == "success") {
+      EXPECT_EQ(s.target_url, agent_url() + "/runs/" + std::to_string(run_id_of(again)));
+    }
+  }
+}
+
+// A run that never posted on `sandci` leaves it alone when it ends.
+TEST_F(ServeTest, SuccessfulRunPostsNothingOnTheRunLevelContext) {
+  TestForge forge;
+  const std::string sha = make_repo("alice/hello", {{".github/workflows/ci.yml", kDiamond}});
+  write_config(forge, {{}});
+  start_agent();
+  auto accepted = deliver(ForgeKind::github, "push", "n-1", github_push("alice/hello", clone_url("alice/hello"), sha));
+  ASSERT_EQ(accepted.status, 202) << accepted.body;
+  ASSERT_TRUE(eventually([&] { return run_finished(run_id_of(accepted)); })) << slurp(log_file());
+  ASSERT_TRUE(eventually([&] { return all_ended_in(forge, diamond_contexts(true), "success"); }));
+  ASSERT_TRUE(eventually([&] { return json::parse(get("/healthz").body)["statuses_pending"] == 0; }, 60s));
+  EXPECT_TRUE(states_of(seen_statuses(forge.delivered()), "sandci").empty());
+}
+
+// Three jobs ready at once (two workflows side by side) and two slots (capacity
+// 2): the third waits for a slot, and its started_ms is when it got one, after
+// another job ended, not when its workflow's executor handed it over.
+TEST_F(ServeTest, JobStartsWhenItGetsACapacitySlotNotWhenItIsDispatched) {
+  TestForge forge;
+  const char* checks = R"(name: checks
+on: push
+jobs:
+  lint:
+    runs-on: linux
+    steps:
+      - run: sleep 2; echo linted
+  unit:
+    runs-on: linux
+    steps:
+      - run: sleep 2; echo tested
+)";
+  const char* docs = R"(name: docs
+on: push
+jobs:
+  build:
+    runs-on: linux
+    steps:
+      - run: sleep 2; echo built
+)";
+  const std::string sha =
+      make_repo("alice/hello", {{".github/workflows/checks.yml", checks}, {".github/workflows/docs.yml", docs}});
+  write_config(forge, {{}});
+  start_agent();
+  auto accepted = deliver(ForgeKind::github, "push", "slot-1", github_push("alice/hello", clone_url("alice/hello"), sha));
+  ASSERT_EQ(accepted.status, 202) << accepted.body;
+  const auto run = run_id_of(accepted);
+  ASSERT_TRUE(eventually([&] { return run_finished(run); })) << slurp(log_file());
+  EXPECT_EQ(run_state(run), "success");
+  auto jobs = json::parse(get("/api/runs/" + std::to_string(run)).body)["jobs"];
+  ASSERT_EQ(jobs.size(), 3u) << jobs.dump();
+  std::vector<std::pair<std::int64_t, std::int64_t>> spans;  // (started, finished)
+  for (const auto& job : jobs) spans.emplace_back(job["started_ms"].get<std::int64_t>(), job["finished_ms"].get<std::int64_t>());
+  std::sort(spans.begin(), spans.end());
+  EXPECT_GT(spans[0].first, 0);
+  EXPECT_GE(spans[2].first, std::min(spans[0].second, spans[1].second))
+      << "the job that waited for a slot counts as started while it waited\n" << jobs.dump();
 }
 
 // A workflow's concurrency group: with cancel_superseded off, a second push

@@ -311,9 +311,11 @@ TEST_F(RunQueueTest, SupersedeCancelsOlderQueuedAndFlagsOlderRunning) {
   std::int64_t other_key = enqueue(make_run("acme/app", "refs/heads/dev", "acme/app:dev"));
   std::int64_t newer = enqueue(make_run("acme/app", "refs/heads/main", "acme/app:main"));
 
-  auto to_stop = store_->supersede("acme/app:main", newer, 20'000);
+  std::vector<std::int64_t> cancelled_queued;
+  auto to_stop = store_->supersede("acme/app:main", newer, 20'000, &cancelled_queued);
   ASSERT_TRUE(to_stop) << to_stop.error().message;
   EXPECT_EQ(*to_stop, std::vector<std::int64_t>{running});
+  EXPECT_EQ(cancelled_queued, std::vector<std::int64_t>{queued});
 
   RunRecord cancelled = get(queued);
   EXPECT_EQ(cancelled.state, RunState::cancelled);

@@ -57,6 +57,24 @@ TEST_F(StatusOutboxTest, NewestStateReplacesAnUndeliveredOne) {
   EXPECT_TRUE(due(1200).empty()) << "nothing is due before its time";
 }
 
+TEST_F(StatusOutboxTest, StatusesOfOneCommitListsItsContextsWithTheirNewestState) {
+  put("sandci/build", "pending", 1000);
+  put("sandci", "error", 1100, "cannot fetch");
+  put("sandci/build", "success", 2000);
+  ASSERT_TRUE(store_->put_status(kRepo, "github", std::string(40, 'f'), "sandci/other", "pending", "", "", "", 1200));
+  ASSERT_TRUE(store_->put_status(kRepo, "gitlab", kSha, "sandci/gitlab", "pending", "", "", "", 1300));
+
+  auto rows = store_->statuses_of("github", kRepo, kSha);
+  ASSERT_TRUE(rows) << rows.error().message;
+  ASSERT_EQ(rows->size(), 2u);
+  EXPECT_EQ((*rows)[0].context, "sandci/build");
+  EXPECT_EQ((*rows)[0].state, "success");
+  EXPECT_EQ((*rows)[1].context, "sandci");
+  EXPECT_EQ((*rows)[1].state, "error");
+  EXPECT_EQ((*rows)[1].description, "cannot fetch");
+  EXPECT_TRUE(store_->statuses_of("github", "acme/other", kSha)->empty());
+}
+
 TEST_F(StatusOutboxTest, TheSameStateIsNeverQueuedTwiceForAContext) {
   put("sandci/build", "pending", 1000);
   auto rows = due(1000);
