@@ -14,6 +14,7 @@
 #include <condition_variable>
 #include <cstddef>
 #include <deque>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -26,13 +27,23 @@
 
 namespace sandci::sandbox {
 
+// What a sandbox started ahead holds from its start until a job takes it or it
+// is destroyed unused (the agent's capacity, so that no more sandboxes exist
+// than it allows): the pool starts one only when take() says yes (never
+// waiting), and calls give_back() once for each. Empty: nothing is held.
+struct AheadSlots {
+  std::function<bool()> take;
+  std::function<void()> give_back;
+};
+
 class WarmPool final : public SandboxBackend {
  public:
   // `inner` must outlive the pool. per_spec 0: every create is cold (a
   // pass-through). `starts_at_once` (at least 1): how many starts run side by
   // side, the jobs' own cold starts included (a background start waits while
   // that many are under way); each competes with running jobs for the cores.
-  WarmPool(SandboxBackend& inner, std::size_t per_spec, std::size_t starts_at_once = 1);
+  // `slots`: see AheadSlots; a start it refuses is dropped (the job starts cold).
+  WarmPool(SandboxBackend& inner, std::size_t per_spec, std::size_t starts_at_once = 1, AheadSlots slots = {});
   // Stops the background starts (waiting for those running) and destroys every
   // sandbox nobody took.
   ~WarmPool() override;
@@ -49,6 +60,10 @@ class WarmPool final : public SandboxBackend {
   // more ready or starting than the jobs still expected. Calling it again for
   // the same spec replaces the count. Nothing happens when per_spec is 0.
   void expect(const SandboxSpec& spec, std::size_t jobs);
+
+  // Destroys one sandbox started and not taken (its slot given back), so that
+  // a job waiting for a slot can run; false when there is none.
+  bool drop_idle();
 
   // Sandboxes started and not taken yet (for tests and people).
   std::size_t idle() const;
@@ -76,6 +91,7 @@ class WarmPool final : public SandboxBackend {
   SandboxBackend& inner_;
   const std::size_t per_spec_;
   const std::size_t starts_at_once_;
+  const AheadSlots slots_;
   mutable std::mutex mutex_;
   mutable std::condition_variable changed_;
   std::map<std::string, Kind> kinds_;  // by spec_key
