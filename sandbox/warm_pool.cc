@@ -67,12 +67,13 @@ std::string spec_key(const SandboxSpec& spec) {
       .dump();
 }
 
-WarmPool::WarmPool(SandboxBackend& inner, std::size_t per_spec, std::size_t starts_at_once,
+WarmPool::WarmPool(SandboxBackend& inner, std::size_t per_spec, std::size_t starts_at_once, AheadSlots slots,
                    std::chrono::milliseconds start_wait)
     : inner_(inner),
       per_spec_(per_spec),
       starts_at_once_(std::max<std::size_t>(1, starts_at_once)),
-      start_wait_(start_wait) {
+      start_wait_(start_wait),
+      slots_(std::move(slots)) {
   if (per_spec_ == 0) return;
   for (std::size_t i = 0; i < starts_at_once_; ++i)
     workers_.emplace_back([this] { worker_loop(); });
@@ -85,7 +86,28 @@ WarmPool::~WarmPool() {
     changed_.notify_all();
   }
   for (auto& worker : workers_) worker.join();
+  std::size_t unused = 0;
+  for (const auto& [key, kind] : kinds_) unused += kind.ready.size();
   kinds_.clear();  // destroys the sandboxes nobody took
+  if (slots_.give_back)
+    for (std::size_t i = 0; i < unused; ++i) slots_.give_back();
+}
+
+bool WarmPool::drop_idle() {
+  std::unique_ptr<Sandbox> dropped;
+  {
+    std::lock_guard lock(mutex_);
+    for (auto& [key, kind] : kinds_) {
+      if (kind.ready.empty()) continue;
+      dropped = std::move(kind.ready.back());
+      kind.ready.pop_back();
+      break;
+    }
+  }
+  if (!dropped) return false;
+  dropped.reset();
+  if (slots_.give_back) slots_.give_back();
+  return true;
 }
 
 WarmPool::Kind& WarmPool::kind_for(const std::string& key, const SandboxSpec& spec) {
@@ -178,6 +200,7 @@ std::expected<std::unique_ptr<Sandbox>, SandboxError> WarmPool::create(const San
     top_up(key, kind);
   }
   if (!warm) return create_cold(spec);
+  if (slots_.give_back) slots_.give_back();  // the job holds its own slot
   StartTimings waited_for;
   if (waited) waited_for.start = std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - asked);
   return std::unique_ptr<Sandbox>(std::make_unique<WarmSandbox>(std::move(warm), waited_for));
@@ -206,6 +229,10 @@ void WarmPool::worker_loop() {
     queue_.pop_front();
     Kind& kind = kinds_.at(key);
     --kind.queued;
+    if (slots_.take && !slots_.take()) {
+      changed_.notify_all();  // no free slot: not started ahead
+      continue;
+    }
     ++kind.running;
     const SandboxSpec spec = kind.spec;
     ++starts_;
@@ -217,6 +244,7 @@ void WarmPool::worker_loop() {
     ++started_;
     // A failed start is not retried here: the next job starts cold and says why.
     if (created) kind.ready.push_back(std::move(*created));
+    else if (slots_.give_back) slots_.give_back();
     changed_.notify_all();
   }
   changed_.notify_all();

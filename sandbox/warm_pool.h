@@ -16,6 +16,7 @@
 #include <condition_variable>
 #include <cstddef>
 #include <deque>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -28,6 +29,15 @@
 
 namespace sandci::sandbox {
 
+// What a sandbox started ahead holds from its start until a job takes it or it
+// is destroyed unused (the agent's capacity, so that no more sandboxes exist
+// than it allows): the pool starts one only when take() says yes (never
+// waiting), and calls give_back() once for each. Empty: nothing is held.
+struct AheadSlots {
+  std::function<bool()> take;
+  std::function<void()> give_back;
+};
+
 class WarmPool final : public SandboxBackend {
  public:
   // How long a job waits at most for a start under way before it starts its
@@ -39,8 +49,9 @@ class WarmPool final : public SandboxBackend {
   // pass-through). `starts_at_once` (at least 1): how many starts run side by
   // side, the jobs' own cold starts included (a background start waits while
   // that many are under way); each competes with running jobs for the cores.
-  // `start_wait`: see kDefaultStartWait.
-  WarmPool(SandboxBackend& inner, std::size_t per_spec, std::size_t starts_at_once = 1,
+  // `slots`: see AheadSlots; a start it refuses is dropped (the job starts
+  // cold). `start_wait`: see kDefaultStartWait.
+  WarmPool(SandboxBackend& inner, std::size_t per_spec, std::size_t starts_at_once = 1, AheadSlots slots = {},
            std::chrono::milliseconds start_wait = kDefaultStartWait);
   // Stops the background starts, waits for those under way (the inner backend
   // bounds them), then destroys every sandbox nobody took, those included:
@@ -66,6 +77,10 @@ class WarmPool final : public SandboxBackend {
   // more ready or starting than the jobs still expected. Calling it again for
   // the same spec replaces the count. Nothing happens when per_spec is 0.
   void expect(const SandboxSpec& spec, std::size_t jobs);
+
+  // Destroys one sandbox started and not taken (its slot given back), so that
+  // a job waiting for a slot can run; false when there is none.
+  bool drop_idle();
 
   // Sandboxes started and not taken yet (for tests and people).
   std::size_t idle() const;
@@ -94,6 +109,7 @@ class WarmPool final : public SandboxBackend {
   const std::size_t per_spec_;
   const std::size_t starts_at_once_;
   const std::chrono::milliseconds start_wait_;
+  const AheadSlots slots_;
   mutable std::mutex mutex_;
   mutable std::condition_variable changed_;
   std::map<std::string, Kind> kinds_;  // by spec_key

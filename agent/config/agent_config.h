@@ -125,9 +125,10 @@ enum class SandboxBackendKind { kRunsc, kDocker };
 std::string_view to_string(SandboxBackendKind kind);
 
 // sandbox.warm: its default and its most (each warm sandbox holds memory).
-// Off by default in the daemon: warm sandboxes are started beside the running
-// jobs, so with them more sandboxes exist at once than `capacity` promises.
-inline constexpr std::size_t kDefaultWarmSandboxes = 0;
+// A sandbox started ahead holds one of the agent's `capacity` slots (started
+// only when one is free, given back to a job that waits), so warm sandboxes
+// never make more sandboxes exist than `capacity`.
+inline constexpr std::size_t kDefaultWarmSandboxes = 1;
 inline constexpr std::int64_t kMaxWarmSandboxes = 16;
 
 struct SandboxConfig {
@@ -141,7 +142,8 @@ struct SandboxConfig {
   bool docker_pull = false;  // pull a missing image; off: a missing image fails the job
   // Sandboxes started ahead for the next jobs of a workflow, per sandbox spec
   // (sandbox/warm_pool.h): never shared, never more than the plan's jobs still
-  // to come. 0: every job starts its sandbox when it starts.
+  // to come; and, when not 0, the first job's started while the checkout is
+  // written. 0: every job starts its sandbox when it starts.
   std::size_t warm = kDefaultWarmSandboxes;
 };
 

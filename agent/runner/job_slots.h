@@ -6,10 +6,13 @@
 // Slots nest: a run's own slots (its capacity, shared by its workflows running
 // side by side) may sit inside the agent's, and a job then holds one of each.
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstddef>
 #include <cstdint>
 #include <deque>
+#include <functional>
+#include <map>
 #include <mutex>
 
 namespace sandci::agent {
@@ -26,6 +29,22 @@ class JobSlots {
   // Gives back what acquire() took.
   void release();
 
+  // A slot for a sandbox started ahead of its job (a warm one): taken only when
+  // one is free here and in the parent and no job waits for one, never waiting.
+  // Give it back with release(). A job that waits for a slot longer than
+  // kReclaimAfter asks the reclaimers to give back a slot held that way.
+  bool try_acquire();
+  // `reclaim` destroys one idle sandbox started ahead and releases its slot,
+  // returning whether it did; called from a waiting job's thread, never under a
+  // lock of this object. remove_reclaimer() returns once no call is under way.
+  using Reclaimer = std::function<bool()>;
+  std::uint64_t add_reclaimer(Reclaimer reclaim);
+  void remove_reclaimer(std::uint64_t id);
+  // Long enough for a finished job's teardown to free its slot for the next job
+  // of its run (which may take a warm sandbox of the same run), short beside a
+  // sandbox's start.
+  static constexpr std::chrono::milliseconds kReclaimAfter{300};
+
   std::size_t capacity() const { return capacity_; }
   std::size_t in_use() const;
   std::size_t waiting() const;
@@ -33,6 +52,8 @@ class JobSlots {
  private:
   bool acquire_own(const std::atomic<bool>& stop);
   void release_own();
+  bool try_acquire_own();
+  bool reclaim_one();  // asks this object's reclaimers, then the parent's
 
   const std::size_t capacity_;
   JobSlots* const parent_ = nullptr;
@@ -41,6 +62,9 @@ class JobSlots {
   std::size_t in_use_ = 0;
   std::uint64_t next_ticket_ = 0;
   std::deque<std::uint64_t> queue_;  // tickets of the callers waiting, oldest first
+  std::mutex reclaim_mutex_;          // held while a reclaimer runs
+  std::uint64_t next_reclaimer_ = 0;
+  std::map<std::uint64_t, Reclaimer> reclaimers_;
 };
 
 // Holds one slot for a scope.

@@ -197,6 +197,7 @@ JobRunnerConfig job_runner_config(const PlannedWorkflow& planned, const RunSourc
   config.log_limit_bytes = env.log_limit_bytes;
   config.timings = env.timings;
   config.warm_sandboxes = env.warm_sandboxes;
+  config.warm_slots = env.warm_slots;
   config.plan = &planned.plan;
   config.egress = env.egress;
   config.actions = env.actions;

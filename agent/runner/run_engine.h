@@ -129,6 +129,7 @@ struct RunEnvironment {
   std::uint64_t log_limit_bytes = 0;  // per job; 0: no limit
   JobTimingsLog* timings = nullptr;  // each job's phase timings go here; may be null
   std::size_t warm_sandboxes = 0;    // sandboxes started ahead per spec (JobRunnerConfig)
+  JobSlots* warm_slots = nullptr;    // what they hold (JobRunnerConfig::warm_slots); null: nothing
   std::optional<EgressSettings> egress;  // set: the jobs' egress grant (JobRunnerConfig); unset: no network
   ActionSource* actions = nullptr;  // remote actions (`uses: owner/repo@ref`); null: such steps fail
   std::filesystem::path node_cache_dir;  // JavaScript actions' Node.js runtime; empty: /var/cache/sandci/node

@@ -201,7 +201,64 @@ std::expected<std::string, std::string> hash_workspace_files(const fs::path& wor
   return lower_hex(digest, len);
 }
 
+bool has_env(const std::vector<std::string>& env, std::string_view name) {
+  for (const auto& e : env)
+    if (e.size() > name.size() && e.compare(0, name.size(), name) == 0 && e[name.size()] == '=') return true;
+  return false;
+}
+
+std::atomic<std::uint64_t> event_file_counter{0};
+
 }  // namespace
+
+std::expected<sandbox::SandboxSpec, std::string> job_sandbox_spec(const sandbox::ImageInfo& image,
+                                                                  const fs::path& workspace,
+                                                                  const std::vector<fs::path>& readonly_mounts,
+                                                                  const fs::path& event_file,
+                                                                  const sandbox::ResourceLimits& limits,
+                                                                  const std::vector<std::string>& extra_env) {
+  sandbox::SandboxSpec spec;
+  spec.rootfs = image.rootfs.string();
+  spec.image = image.name;  // engine backends: the engine's image of that name
+  spec.env = image.config.env;
+  if (!has_env(spec.env, "PATH"))
+    spec.env.push_back("PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
+  if (!has_env(spec.env, "HOME")) spec.env.push_back("HOME=/root");  // an image's own HOME stays, as with docker run
+  spec.env.insert(spec.env.end(), extra_env.begin(), extra_env.end());
+  auto user = sandbox::resolve_image_user(image.rootfs, image.config.user);
+  if (!user) return std::unexpected(user.error().message);
+  spec.uid = user->uid;
+  spec.gid = user->gid;
+  spec.working_dir = "/workspace";
+  spec.mounts.push_back({workspace.string(), "/workspace", false});
+  for (const auto& dir : readonly_mounts) spec.mounts.push_back({dir.string(), dir.string(), true});
+  // The event payload is one host file for the whole run, mounted read-only:
+  // no exec to write it into each sandbox.
+  spec.tmpfs = {kRunnerDir, kRunnerTemp, kRunnerWorkspace, kRunnerToolCache};
+  spec.mounts.push_back({event_file.string(), kEventPath, true});
+  spec.limits = limits;
+  return spec;
+}
+
+std::expected<fs::path, std::string> write_event_file(const fs::path& scratch_dir, const std::string& payload) {
+  if (scratch_dir.empty()) return std::unexpected("no scratch folder for the event payload");
+  std::error_code ec;
+  fs::create_directories(scratch_dir, ec);
+  // Written aside and renamed: a sandbox never mounts a half-written file.
+  const fs::path file = scratch_dir / "event.json";
+  const fs::path staging = scratch_dir / (".event.json." + std::to_string(::getpid()) + "." +
+                                          std::to_string(event_file_counter.fetch_add(1)));
+  {
+    std::ofstream out(staging, std::ios::trunc);
+    out << payload;
+    if (!out.flush()) return std::unexpected("cannot write the event payload to " + staging.string());
+  }
+  fs::permissions(staging, fs::perms::owner_read | fs::perms::group_read | fs::perms::others_read,
+                  fs::perm_options::replace, ec);
+  fs::rename(staging, file, ec);
+  if (ec) return std::unexpected("cannot write the event payload to " + file.string() + ": " + ec.message());
+  return file;
+}
 
 std::string log_file_stem(std::string_view job_name) {
   std::string out;
@@ -416,34 +473,18 @@ class SandboxJobRunner::JobExecution final : public ActionHost {
     image_ = *image;
     image_has_bash_ = has_bash(image_.rootfs);
 
-    sandbox::SandboxSpec spec;
-    if (auto started = start_egress(spec); !started) return std::unexpected(started.error());
+    std::string network_namespace;
+    if (auto started = start_egress(network_namespace); !started) return std::unexpected(started.error());
     log_line(kNoStep, "image " + image_.name + ", sandbox gVisor (runsc), network " +
                           (egress_ ? "through the egress proxy only" : "none"));
-
-    spec.rootfs = image_.rootfs.string();
-    spec.image = image_.name;  // engine backends: the engine's image of that name
-    spec.env = image_.config.env;
-    if (!has_env(spec.env, "PATH"))
-      spec.env.push_back("PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
-    if (!has_env(spec.env, "HOME")) spec.env.push_back("HOME=/root");  // an image's own HOME stays, as with docker run
-    if (egress_) spec.env.insert(spec.env.end(), egress_env_.begin(), egress_env_.end());
-    auto user = sandbox::resolve_image_user(image_.rootfs, image_.config.user);
-    if (!user) return std::unexpected(user.error().message);
-    spec.uid = user->uid;
-    spec.gid = user->gid;
-    spec.working_dir = "/workspace";
-    spec.mounts.push_back({runner_.config_.workspace.string(), "/workspace", false});
-    for (const auto& dir : runner_.config_.readonly_mounts)
-      spec.mounts.push_back({dir.string(), dir.string(), true});
-    // The event payload is one host file for the whole run, mounted read-only:
-    // no exec to write it into each sandbox.
     auto event_file = runner_.event_file();
     if (!event_file) return std::unexpected(event_file.error());
-    spec.tmpfs = {kRunnerDir, kRunnerTemp, kRunnerWorkspace, kRunnerToolCache};
-    spec.mounts.push_back({event_file->string(), kEventPath, true});
+    auto base = job_sandbox_spec(image_, runner_.config_.workspace, runner_.config_.readonly_mounts, *event_file,
+                                 runner_.config_.limits, egress_env_);
+    if (!base) return std::unexpected(base.error());
+    sandbox::SandboxSpec spec = std::move(*base);
+    spec.network_namespace = network_namespace;
     for (const auto& mount : action_mounts_) spec.mounts.push_back(mount);
-    spec.limits = runner_.config_.limits;
     spec.name_hint = log_file_stem(name_);
     if (action_mounts_.empty()) runner_.expect_jobs_of(spec, *image_name);
     const auto create_started = Clock::now();
@@ -467,13 +508,13 @@ class SandboxJobRunner::JobExecution final : public ActionHost {
 
   // A job whose repository is granted network gets its own namespaces and
   // proxy (job_egress.h); any other job, none.
-  std::expected<void, std::string> start_egress(sandbox::SandboxSpec& spec) {
+  std::expected<void, std::string> start_egress(std::string& network_namespace) {
     if (!runner_.config_.egress) return {};
     auto egress = JobEgress::start(*runner_.config_.egress, log_file_stem(name_));
     if (!egress) return std::unexpected("cannot set up the job's network egress: " + egress.error());
     egress_ = std::move(*egress);
     egress_env_ = egress_->env();
-    spec.network_namespace = egress_->network_namespace();
+    network_namespace = egress_->network_namespace();
     return {};
   }
 
@@ -483,13 +524,6 @@ class SandboxJobRunner::JobExecution final : public ActionHost {
     if (!egress_) return;
     for (const auto& line : egress_->take_refusals()) log_line(step, line);
     if (job_ended) log_line(kNoStep, egress_->summary());
-  }
-
-  static bool has_env(const std::vector<std::string>& env, std::string_view name) {
-    for (const auto& e : env)
-      if (e.size() > name.size() && e.compare(0, name.size(), name) == 0 && e[name.size()] == '=')
-        return true;
-    return false;
   }
 
   scheduler::JobOutcome run_in(sandbox::Sandbox& box) {
@@ -914,27 +948,40 @@ SandboxJobRunner::SandboxJobRunner(JobRunnerConfig config, sandbox::SandboxBacke
       // Two starts side by side at most: what two cores run at once; more only
       // slow each other down.
       warm_(std::make_unique<sandbox::WarmPool>(backend_, config_.warm_sandboxes,
-                                                std::min<std::size_t>(2, config_.warm_sandboxes))),
+                                                std::min<std::size_t>(2, config_.warm_sandboxes),
+                                                ahead_slots(config_.warm_slots))),
       images_(std::move(images)), artifacts_(artifacts), masker_(masker),
       node_runtime_(config_.node_cache_dir, config_.scratch_dir.empty() ? fs::path() : config_.scratch_dir / "node") {
   if (config_.warm_sandboxes > 0) planned_by_image_ = planned_jobs_by_image();
+  if (config_.warm_sandboxes > 0 && config_.warm_slots)
+    reclaimer_ = config_.warm_slots->add_reclaimer([pool = warm_.get()] { return pool->drop_idle(); });
+}
+
+sandbox::AheadSlots ahead_slots(JobSlots* slots) {
+  if (!slots) return {};
+  return {[slots] { return slots->try_acquire(); }, [slots] { slots->release(); }};
 }
 
 std::map<std::string, std::size_t> SandboxJobRunner::planned_jobs_by_image() const {
+  if (!config_.plan) return {};
+  return agent::planned_jobs_by_image(*config_.plan, config_.default_image, config_.runs_on_images);
+}
+
+std::map<std::string, std::size_t> planned_jobs_by_image(const scheduler::Plan& plan, const std::string& default_image,
+                                                         const std::map<std::string, std::string>& runs_on_images) {
   std::map<std::string, std::size_t> counts;
-  if (!config_.plan) return counts;
-  for (std::size_t i = 0; i < config_.plan->size(); ++i) {
-    const scheduler::Job& job = config_.plan->job(i);
+  for (std::size_t i = 0; i < plan.size(); ++i) {
+    const scheduler::Job& job = plan.job(i);
     // An action other than the built-in ones adds mounts: another spec, learnt when it comes.
     const bool plain = std::none_of(job.steps.begin(), job.steps.end(), [](const scheduler::Step& step) {
       return !step.uses.empty() && !is_builtin_action(action_name(step.uses));
     });
     if (!plain) continue;
     scheduler::EvalContext context;
-    const auto& matrix = config_.plan->concrete(i).matrix;
+    const auto& matrix = plan.concrete(i).matrix;
     if (!matrix.is_null()) context.contexts["matrix"] = matrix;
     // An image that depends on more than the matrix is not counted: its jobs teach the pool.
-    if (auto image = choose_image(job, context, config_.default_image, config_.runs_on_images)) ++counts[*image];
+    if (auto image = choose_image(job, context, default_image, runs_on_images)) ++counts[*image];
   }
   return counts;
 }
@@ -949,6 +996,7 @@ void SandboxJobRunner::expect_jobs_of(const sandbox::SandboxSpec& spec, const st
 }
 
 SandboxJobRunner::~SandboxJobRunner() {
+  if (reclaimer_) config_.warm_slots->remove_reclaimer(*reclaimer_);
   {
     std::lock_guard lock(mutex_);
     for (auto& [index, running] : running_) {
@@ -964,23 +1012,9 @@ SandboxJobRunner::~SandboxJobRunner() {
 std::expected<fs::path, std::string> SandboxJobRunner::event_file() {
   std::lock_guard lock(event_mutex_);
   if (!event_file_.empty()) return event_file_;
-  if (config_.scratch_dir.empty()) return std::unexpected("no scratch folder for the event payload");
-  std::error_code ec;
-  fs::create_directories(config_.scratch_dir, ec);
-  // Written aside and renamed: a sandbox never mounts a half-written file.
-  const fs::path file = config_.scratch_dir / "event.json";
-  const fs::path staging = config_.scratch_dir / (".event.json." + std::to_string(::getpid()) + "." +
-                                                  std::to_string(reinterpret_cast<std::uintptr_t>(this)));
-  {
-    std::ofstream out(staging, std::ios::trunc);
-    out << config_.event_payload;
-    if (!out.flush()) return std::unexpected("cannot write the event payload to " + staging.string());
-  }
-  fs::permissions(staging, fs::perms::owner_read | fs::perms::group_read | fs::perms::others_read,
-                  fs::perm_options::replace, ec);
-  fs::rename(staging, file, ec);
-  if (ec) return std::unexpected("cannot write the event payload to " + file.string() + ": " + ec.message());
-  event_file_ = file;
+  auto written = write_event_file(config_.scratch_dir, config_.event_payload);
+  if (!written) return written;
+  event_file_ = *written;
   return event_file_;
 }
 

@@ -66,6 +66,12 @@ struct JobRunnerConfig {
   JobTimingsLog* timings = nullptr;
   // Sandboxes kept started ahead per sandbox spec (sandbox/warm_pool.h); 0: none.
   std::size_t warm_sandboxes = 0;
+  // Set (the daemon's capacity): each sandbox started ahead holds one of these
+  // slots until a job takes it (the job holds its own) or it is destroyed, is
+  // started only when one is free and no job waits, and is destroyed when a
+  // job has waited for a slot a moment (JobSlots::try_acquire). Null: warm
+  // sandboxes hold no slot (`sandci run`: they come beside its capacity).
+  JobSlots* warm_slots = nullptr;
   // The workflow's plan, when known: when its first job of an image asks for a
   // sandbox, the warm pool is told how many of the plan's jobs run in that image
   // (without action mounts), so that it starts sandboxes for the next ones at
@@ -127,6 +133,7 @@ class SandboxJobRunner final : public scheduler::JobRunner {
   JobRunnerConfig config_;
   sandbox::SandboxBackend& backend_;
   std::unique_ptr<sandbox::WarmPool> warm_;  // over backend_; jobs create through it
+  std::optional<std::uint64_t> reclaimer_;   // on config_.warm_slots, for warm_
   ImageLookup images_;
   ArtifactStore& artifacts_;
   SecretMasker& masker_;
@@ -147,5 +154,30 @@ class SandboxJobRunner final : public scheduler::JobRunner {
 
 // A file-system-safe name for a job's log: "build (linux, 20)" -> "build_linux_20".
 std::string log_file_stem(std::string_view job_name);
+
+// The sandbox spec of a job in `image` with no egress, before its action
+// mounts and name: the checkout at /workspace, `readonly_mounts` at their own
+// paths, the runner's tmpfs folders, the event payload file, the limits;
+// `extra_env` after the image's. Every job's spec starts from it, so a sandbox
+// started ahead with it matches the job's (sandbox::spec_key). Errors: the
+// image's user cannot be resolved.
+std::expected<sandbox::SandboxSpec, std::string> job_sandbox_spec(
+    const sandbox::ImageInfo& image, const std::filesystem::path& workspace,
+    const std::vector<std::filesystem::path>& readonly_mounts, const std::filesystem::path& event_file,
+    const sandbox::ResourceLimits& limits, const std::vector<std::string>& extra_env = {});
+
+// Writes the run's event payload to <scratch_dir>/event.json (aside, then
+// renamed: never half written) and returns its path; the file jobs mount.
+std::expected<std::filesystem::path, std::string> write_event_file(const std::filesystem::path& scratch_dir,
+                                                                   const std::string& payload);
+
+// How many of the plan's jobs run in each image, for jobs whose image is known
+// before they start (from the matrix at most) and that use no action beyond
+// the built-in ones (whose spec is job_sandbox_spec's).
+std::map<std::string, std::size_t> planned_jobs_by_image(const scheduler::Plan& plan, const std::string& default_image,
+                                                         const std::map<std::string, std::string>& runs_on_images);
+
+// How a warm pool's sandboxes hold `slots` (try_acquire, release); none when null.
+sandbox::AheadSlots ahead_slots(JobSlots* slots);
 
 }  // namespace sandci::agent

@@ -32,6 +32,29 @@ struct LeaveGroups {
 
 std::string first_line(const std::string& text) { return text.substr(0, text.find('\n')); }
 
+sandbox::ResourceLimits job_limits(const config::AgentConfig& config) {
+  sandbox::ResourceLimits limits;
+  limits.memory_bytes = static_cast<std::uint64_t>(config.limits.job_memory_mib) << 20;
+  return limits;
+}
+
+// The run's event payload as jobs see it ($GITHUB_EVENT_PATH): the stored one,
+// or {} when it cannot be read.
+nlohmann::json run_payload(const store::RunRecord& run) {
+  auto payload = nlohmann::json::parse(run.payload_json, nullptr, false);
+  return payload.is_discarded() ? nlohmann::json::object() : payload;
+}
+
+// Whether a job of the plan may take a sandbox of the default image with no
+// action mounts: the prestarted sandbox's spec.
+bool some_job_in(const PreparedRun& prepared, const RunEnvironment& env) {
+  for (const auto& w : prepared.workflows) {
+    const auto counts = planned_jobs_by_image(w.plan, env.default_image, env.labels);
+    if (auto it = counts.find(env.default_image); it != counts.end() && it->second > 0) return true;
+  }
+  return false;
+}
+
 // The credentials a run fetches its remote actions with: the actions section's when
 // it has some (the cache's default); else the repository's own when the actions
 // source is on the same server, as a forge's mirror organisation is; else none.
@@ -278,9 +301,10 @@ RunEnvironment RunWorker::environment_for(const store::RunRecord& run, const con
   env.default_image = config->default_image;
   env.labels = with_runner_labels(config->labels, image_present(backend_, images_, sandbox::kRunnerImage),
                                   sandbox::kRunnerImage);
-  env.limits.memory_bytes = static_cast<std::uint64_t>(config->limits.job_memory_mib) << 20;
+  env.limits = job_limits(*config);
   env.capacity = config->capacity;
   env.warm_sandboxes = config->sandbox.warm;
+  env.warm_slots = &slots_;  // a sandbox started ahead holds one of the agent's slots
   env.slots = &slots_;
   env.log_limit_bytes = config->limits.job_log_mib << 20;
   env.run_dir = run_dir;
@@ -320,6 +344,38 @@ std::vector<std::string> RunWorker::enter_groups(const store::RunRecord& run, co
   return entered;
 }
 
+// The first job's sandbox, started now so that it starts while the checkout is
+// fetched and written (issue 12): the spec a job of the default image with no
+// action beyond the built-in ones gets (job_sandbox_spec), with the workspace
+// folder the checkout goes into and the mirror's objects as its alternates.
+// None when warm sandboxes are off, the repository's jobs get network (their
+// own namespaces), the mirror does not exist yet, or no slot is free; a wrong
+// guess costs a start, and the sandbox is destroyed unused.
+std::unique_ptr<PrestartedSandbox> RunWorker::prestart_first_job(const config::AgentConfig& config,
+                                                                 const store::RunRecord& run,
+                                                                 const config::RepositoryConfig& repo,
+                                                                 const fs::path& run_dir,
+                                                                 const nlohmann::json& payload) {
+  if (config.sandbox.warm == 0 || repo.egress) return nullptr;
+  const std::string url = !run.from_fork && !repo.clone_url.empty() ? repo.clone_url : run.clone_url;
+  std::error_code ec;
+  const fs::path objects = mirrors_.mirror_path(url) / "objects";
+  if (!fs::is_directory(objects, ec)) return nullptr;
+  auto image = image_source_for(backend_, images_)(config.default_image);
+  if (!image) return nullptr;
+  const fs::path workspace = run_dir / "workspace";
+  fs::create_directories(workspace, ec);  // the checkout writes into it (an empty folder is fine)
+  if (ec) return nullptr;
+  auto event_file = write_event_file(run_dir / "scratch", payload.dump());
+  if (!event_file) return nullptr;
+  auto spec = job_sandbox_spec(*image, workspace, {objects}, *event_file, job_limits(config));
+  if (!spec) return nullptr;
+  spec->name_hint = "first";
+  auto first = std::make_unique<PrestartedSandbox>(backend_, &slots_);
+  if (!first->start(*spec)) return nullptr;
+  return first;
+}
+
 // Which commit each remote action ran at: in the agent log and in the store.
 void RunWorker::record_action(const store::RunRecord& run, const ActionResolution& resolution) {
   const std::string action = resolution.repository + "@" + resolution.ref;
@@ -350,6 +406,8 @@ void RunWorker::process(const store::RunRecord& run, Active& active) {
   fs::create_directories(run_dir, ec);
   RemoveOnExit remove_workspace{run_dir / "workspace"};
   RemoveOnExit remove_scratch{run_dir / "scratch"};
+  // Declared after the folders it mounts: destroyed before they are removed.
+  auto first_sandbox = prestart_first_job(*config, run, *repo, run_dir, run_payload(run));
 
   auto source = check_out(run, *repo, run_dir);
   StatusScope scope{forge_kind(repo->forge), run.repository, status_sha(run, source ? source->sha : run.sha), run.ref,
@@ -364,8 +422,7 @@ void RunWorker::process(const store::RunRecord& run, Active& active) {
   trigger.action = run.action;
   trigger.base_ref = run.base_ref;
   trigger.head_ref = run.head_ref;
-  trigger.payload = nlohmann::json::parse(run.payload_json, nullptr, false);
-  if (trigger.payload.is_discarded()) trigger.payload = nlohmann::json::object();
+  trigger.payload = run_payload(run);
   // Remote actions and reusable workflows: one commit per ref for the whole run.
   RunActionSource actions(actions_, action_credentials(*config, *repo, run));
   actions.on_resolved([this, &run](const ActionResolution& r) { record_action(run, r); });
@@ -387,6 +444,13 @@ void RunWorker::process(const store::RunRecord& run, Active& active) {
   SecretMasker masker;
   RunEnvironment env = environment_for(run, *repo, run_dir, masker);
   env.actions = &actions;
+  if (first_sandbox) {
+    // A sandbox no job can take must not hold memory and a slot for the whole run.
+    if (some_job_in(*prepared, env))
+      env.backend = first_sandbox.get();
+    else
+      first_sandbox->discard();
+  }
   LeaveGroups leave{groups_, enter_groups(run, *prepared, *source, trigger, env, active), run.id};
   WorkflowHooks hooks;
   hooks.started = [&reporter](const PlannedWorkflow& w) { return reporter.observe(w); };
@@ -395,6 +459,7 @@ void RunWorker::process(const store::RunRecord& run, Active& active) {
   };
   hooks.job_began = [&reporter](const PlannedWorkflow& w, const std::string& job) { reporter.job_began(w, job); };
   const RunResult result = execute_run(*prepared, *source, trigger, env, active.cancel, hooks);
+  if (first_sandbox) spdlog::debug("event=first_sandbox run={} taken={}", run.id, first_sandbox->taken());
   // Every job has ended and closed its log: stored compressed from now on.
   compress_logs_under(run_dir / "logs");
   if (result == RunResult::cancelled) {

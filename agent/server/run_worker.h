@@ -25,6 +25,7 @@
 #include "agent/runner/job_slots.h"
 #include "agent/runner/remote_actions.h"
 #include "agent/runner/mirror_checkout.h"
+#include "agent/runner/prestarted_sandbox.h"
 #include "agent/runner/run_engine.h"
 #include "agent/runner/secret_masker.h"
 #include "agent/server/concurrency_groups.h"
@@ -75,6 +76,11 @@ class RunWorker {
                                                   const std::filesystem::path& run_dir);
   RunEnvironment environment_for(const store::RunRecord& run, const config::RepositoryConfig& repo,
                                  const std::filesystem::path& run_dir, SecretMasker& masker);
+  std::unique_ptr<PrestartedSandbox> prestart_first_job(const config::AgentConfig& config,
+                                                        const store::RunRecord& run,
+                                                        const config::RepositoryConfig& repo,
+                                                        const std::filesystem::path& run_dir,
+                                                        const nlohmann::json& payload);
   void record_action(const store::RunRecord& run, const ActionResolution& resolution);
   std::vector<std::string> enter_groups(const store::RunRecord& run, const PreparedRun& prepared,
                                         const RunSource& source, const RunTrigger& trigger,

@@ -17,7 +17,9 @@
 //
 // Usage: bench_whole_agent [--seconds S=10] [--connections C=64] [--pushes P=20]
 //          [--scale 1,10,100] [--jobs J=1000] [--capacity N=2] [--sandci BINARY]
-//          [--only ingress|push|scale|big]
+//          [--only ingress|push|scale|big] [--warm W]
+// --warm sets the agent's sandbox.warm (unset: the agent's default), so that
+// one binary can be measured with sandboxes started ahead and without.
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -58,6 +60,7 @@ const char* kSecret = "bench-webhook-secret";
 
 struct Options {
   int seconds = 10, connections = 64, pushes = 20, jobs = 1000, capacity = 2;
+  int warm = -1;  // -1: the agent's default
   std::vector<int> scale{1, 10, 100};
   std::string sandci = SANDCI_BINARY;
   std::string only;
@@ -433,7 +436,10 @@ struct Agent {
     agent_port = free_port();
     std::ofstream(dir / "agent.yml") << "listen: 127.0.0.1:" << agent_port << "\npublic_url: http://127.0.0.1:"
                                      << agent_port << "\nstate_dir: " << (dir / "state").string()
-                                     << "\ncapacity: " << options.capacity << "\nlog_level: warn\nrepositories:\n"
+                                     << "\ncapacity: " << options.capacity << "\nlog_level: warn\n"
+                                     << (options.warm >= 0 ? "sandbox:\n  warm: " + std::to_string(options.warm) + "\n"
+                                                           : std::string())
+                                     << "repositories:\n"
                                      << repository_yaml("one", forge_port, dir, clone_url("one"), "")
                                      << repository_yaml("big", forge_port, dir, clone_url("big"), "")
                                      << repository_yaml("recorded", forge_port, dir, clone_url("recorded"),
@@ -677,6 +683,7 @@ int main(int argc, char** argv) {
     else if (flag == "--pushes") options.pushes = std::atoi(value.c_str());
     else if (flag == "--jobs") options.jobs = std::atoi(value.c_str());
     else if (flag == "--capacity") options.capacity = std::atoi(value.c_str());
+    else if (flag == "--warm") options.warm = std::atoi(value.c_str());
     else if (flag == "--scale") options.scale = parse_list(value);
     else if (flag == "--sandci") options.sandci = value;
     else if (flag == "--only") options.only = value;
@@ -692,8 +699,9 @@ int main(int argc, char** argv) {
     std::printf("whole agent: no debian:12 image (run make demo or scripts/test-setup.sh first)\n");
     return 1;
   }
-  std::printf("whole agent bench: %u cores, load average %s at the start; agent capacity %d; %s\n",
-              std::thread::hardware_concurrency(), loadavg().c_str(), options.capacity, options.sandci.c_str());
+  std::printf("whole agent bench: %u cores, load average %s at the start; agent capacity %d; sandbox.warm %s; %s\n",
+              std::thread::hardware_concurrency(), loadavg().c_str(), options.capacity,
+              options.warm >= 0 ? std::to_string(options.warm).c_str() : "(default)", options.sandci.c_str());
   Agent agent;
   agent.options = options;
   g_agent = &agent;

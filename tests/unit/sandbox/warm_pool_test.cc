@@ -193,7 +193,7 @@ TEST(WarmPoolBookkeepingTest, AJobWaitsForAStartThatNeverEndsNoLongerThanTheBoun
   FakeBackend backend;
   backend.gate("/img/a", /*warm_only=*/true);  // the pool's start hangs; a job's own does not
   {
-    WarmPool pool(backend, 1, 2, std::chrono::milliseconds(50));
+    WarmPool pool(backend, 1, 2, {}, std::chrono::milliseconds(50));
     pool.expect(spec_of("/img/a"), 1);
     backend.wait_under_way(1);
     auto box = pool.create(spec_of("/img/a"));

@@ -114,5 +114,56 @@ TEST(JobSlots, NestedSlotsHoldOneOfEachAndGiveBothBack) {
   EXPECT_EQ(agent.in_use(), 0u);
 }
 
+TEST(JobSlots, TryAcquireTakesOnlyAFreeSlotNobodyWaitsFor) {
+  JobSlots parent(2);
+  JobSlots run(2, &parent);
+  std::atomic<bool> stop{false};
+  ASSERT_TRUE(run.try_acquire());  // one of each
+  EXPECT_EQ(run.in_use(), 1u);
+  EXPECT_EQ(parent.in_use(), 1u);
+  ASSERT_TRUE(parent.acquire(stop));  // another run's job: the parent is full
+  EXPECT_FALSE(run.try_acquire());
+  EXPECT_EQ(run.in_use(), 1u) << "a refused try gives back what it took here";
+  parent.release();
+  run.release();
+  EXPECT_EQ(parent.in_use(), 0u);
+
+  // A job waiting for a slot comes first: try_acquire never jumps the queue.
+  JobSlots one(1);
+  ASSERT_TRUE(one.acquire(stop));
+  std::atomic<bool> got{false};
+  std::thread waiter([&] {
+    got = one.acquire(stop);
+    one.release();
+  });
+  ASSERT_TRUE(eventually([&] { return one.waiting() == 1; }));
+  one.release();
+  EXPECT_TRUE(eventually([&] { return got.load(); }));
+  waiter.join();
+  EXPECT_TRUE(one.try_acquire());
+  one.release();
+}
+
+TEST(JobSlots, AWaitingJobMakesASlotTakenAheadComeBack) {
+  JobSlots slots(1);
+  std::atomic<bool> stop{false};
+  ASSERT_TRUE(slots.try_acquire());  // a warm sandbox holds the only slot
+  std::atomic<int> reclaimed{0};
+  const auto id = slots.add_reclaimer([&] {
+    if (reclaimed > 0) return false;
+    ++reclaimed;
+    slots.release();  // its sandbox destroyed
+    return true;
+  });
+  std::atomic<bool> got{false};
+  std::thread job([&] { got = slots.acquire(stop); });
+  EXPECT_TRUE(eventually([&] { return got.load(); })) << "a job must never wait for a warm sandbox forever";
+  job.join();
+  EXPECT_EQ(reclaimed, 1);
+  EXPECT_EQ(slots.in_use(), 1u);
+  slots.remove_reclaimer(id);
+  slots.release();
+}
+
 }  // namespace
 }  // namespace sandci::agent

@@ -1,0 +1,247 @@
+// The first job's sandbox started before its checkout is written
+// (PrestartedSandbox), on real runsc: the job takes it and still sees the whole
+// checkout, written after the sandbox started, and cannot change the host's
+// copy; a job of another spec starts its own and the unused one is destroyed;
+// a job waiting for the slot it holds gets it.
+#include "agent/runner/prestarted_sandbox.h"
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <filesystem>
+#include <fstream>
+#include <random>
+#include <sstream>
+#include <thread>
+
+#include "agent/runner/run_engine.h"
+#include "sandbox/image_store.h"
+#include "sandbox/runsc_backend.h"
+
+namespace sandci::agent {
+namespace {
+
+namespace fs = std::filesystem;
+using namespace std::chrono_literals;
+
+const fs::path kImageState = "/var/cache/sandci/image-test-state";
+
+class TempDir {
+ public:
+  TempDir() {
+    std::random_device rd;
+    path_ = fs::temp_directory_path() / ("sandci-prestart-test-" + std::to_string(::getpid()) + "-" +
+                                         std::to_string(rd()));
+    fs::create_directories(path_);
+  }
+  ~TempDir() {
+    std::error_code ec;
+    fs::remove_all(path_, ec);
+  }
+  const fs::path& path() const { return path_; }
+
+ private:
+  fs::path path_;
+};
+
+void write_file(const fs::path& path, const std::string& text) {
+  fs::create_directories(path.parent_path());
+  std::ofstream(path, std::ios::binary) << text;
+}
+
+std::string read_file(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+// Counts the sandboxes that exist (created and not yet destroyed).
+class CountingBackend final : public sandbox::SandboxBackend {
+ public:
+  explicit CountingBackend(sandbox::SandboxBackend& inner) : inner_(inner) {}
+  std::expected<std::unique_ptr<sandbox::Sandbox>, sandbox::SandboxError> create(
+      const sandbox::SandboxSpec& spec) override {
+    auto created = inner_.create(spec);
+    if (!created) return created;
+    ++created_;
+    return std::unique_ptr<sandbox::Sandbox>(std::make_unique<Counted>(std::move(*created), alive_));
+  }
+  int alive() const { return alive_; }
+  int created() const { return created_; }
+
+ private:
+  class Counted final : public sandbox::Sandbox {
+   public:
+    Counted(std::unique_ptr<sandbox::Sandbox> inner, std::atomic<int>& alive) : inner_(std::move(inner)), alive_(alive) {
+      ++alive_;
+    }
+    ~Counted() override {
+      inner_.reset();
+      --alive_;
+    }
+    const std::string& id() const override { return inner_->id(); }
+    sandbox::StartTimings start_timings() const override { return inner_->start_timings(); }
+    sandbox::ExitStatus exec(const sandbox::ExecRequest& r, const sandbox::LineCallback& on_line) override {
+      return inner_->exec(r, on_line);
+    }
+    sandbox::ExitStatus exec(const sandbox::ExecRequest& r, const sandbox::LineCallback& on_line,
+                             sandbox::ExecIo& io) override {
+      return inner_->exec(r, on_line, io);
+    }
+    std::expected<void, sandbox::SandboxError> write_file(const std::string& p, const std::string& c, int m) override {
+      return inner_->write_file(p, c, m);
+    }
+    std::expected<std::string, sandbox::SandboxError> read_file(const std::string& p, std::uint64_t n) override {
+      return inner_->read_file(p, n);
+    }
+    std::expected<void, sandbox::SandboxError> copy_out(const std::vector<std::string>& p,
+                                                        const std::string& d) override {
+      return inner_->copy_out(p, d);
+    }
+    std::expected<void, sandbox::SandboxError> copy_in(const std::string& h, const std::string& c) override {
+      return inner_->copy_in(h, c);
+    }
+    void kill() override { inner_->kill(); }
+
+   private:
+    std::unique_ptr<sandbox::Sandbox> inner_;
+    std::atomic<int>& alive_;
+  };
+
+  sandbox::SandboxBackend& inner_;
+  std::atomic<int> alive_{0}, created_{0};
+};
+
+class PrestartedSandboxTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_TRUE(fs::exists(kImageState / "images")) << "test images missing: run scripts/test-setup.sh";
+    sandbox::RunscOptions options;
+    options.state_dir = (dir_.path() / "runsc").string();
+    auto backend = sandbox::RunscBackend::open(options);
+    ASSERT_TRUE(backend) << backend.error().message;
+    backend_ = std::move(*backend);
+    counting_ = std::make_unique<CountingBackend>(*backend_);
+    fs::create_directories(workspace());
+  }
+
+  fs::path workspace() const { return dir_.path() / "workspace"; }
+  fs::path run_dir() const { return dir_.path() / "run"; }
+
+  // The spec the run's first job of the default image gets (what the daemon guesses).
+  sandbox::SandboxSpec first_job_spec() {
+    auto image = store_.lookup("debian:12");
+    EXPECT_TRUE(image) << image.error().message;
+    auto event = write_event_file(run_dir() / "scratch", nlohmann::json::object().dump());
+    EXPECT_TRUE(event) << event.error();
+    auto spec = job_sandbox_spec(*image, workspace(), {}, *event, {});
+    EXPECT_TRUE(spec) << spec.error();
+    spec->name_hint = "first";
+    return *spec;
+  }
+
+  RunResult run_workflow(sandbox::SandboxBackend& backend, JobSlots& slots, std::string& log) {
+    RunSource src;
+    src.ref = "refs/heads/main";
+    src.repository = "acme/app";
+    src.workspace = workspace();
+    RunTrigger trigger;
+    auto prepared = prepare_run(src, trigger);
+    if (!prepared) {
+      for (const auto& m : prepared.error().messages) ADD_FAILURE() << m;
+      return RunResult::failure;
+    }
+    RunEnvironment env;
+    env.backend = &backend;
+    env.images = [this](std::string_view name) { return store_.lookup(name); };
+    env.masker = &masker_;
+    env.run_dir = run_dir();
+    env.logs_dir = dir_.path() / "logs";
+    env.run_id = "3";
+    env.capacity = 2;
+    env.slots = &slots;
+    std::atomic<bool> cancel{false};
+    const RunResult result = execute_run(*prepared, src, trigger, env, cancel);
+    log = read_file(env.logs_dir / "build.log");
+    return result;
+  }
+
+  TempDir dir_;
+  sandbox::ImageStore store_{kImageState};
+  std::unique_ptr<sandbox::RunscBackend> backend_;
+  std::unique_ptr<CountingBackend> counting_;
+  SecretMasker masker_;
+};
+
+TEST_F(PrestartedSandboxTest, TheFirstJobTakesItAndSeesTheCheckoutWrittenAfterItStarted) {
+  JobSlots slots(2);
+  {
+    PrestartedSandbox first(*counting_, &slots);
+    ASSERT_TRUE(first.start(first_job_spec()));
+    EXPECT_EQ(slots.in_use(), 1u) << "the sandbox started ahead holds a slot";
+    // The "checkout", written while (or after) the sandbox starts.
+    write_file(workspace() / ".github/workflows/ci.yml", R"(on: push
+jobs:
+  build:
+    runs-on: ubuntu-latest
+    steps:
+      - run: ls -a
+      - run: cat src/greeting.txt && test -x tools/check.sh && tools/check.sh
+      - run: echo changed-inside > src/greeting.txt && tr a-z A-Z < src/greeting.txt
+)");
+    write_file(workspace() / "src/greeting.txt", "hello from the checkout\n");
+    write_file(workspace() / "TOP_LEVEL_MARKER", "");
+    write_file(workspace() / "tools/check.sh", "#!/bin/sh\necho checked in $(pwd)\n");
+    fs::permissions(workspace() / "tools/check.sh", fs::perms::owner_all, fs::perm_options::add);
+    std::string log;
+    EXPECT_EQ(run_workflow(first, slots, log), RunResult::success) << log;
+    EXPECT_TRUE(first.taken()) << "the job started its own sandbox";
+    // gVisor keeps a folder's listing once read: the workspace's is whole.
+    EXPECT_NE(log.find("TOP_LEVEL_MARKER"), std::string::npos) << log;
+    EXPECT_NE(log.find("hello from the checkout"), std::string::npos) << log;
+    EXPECT_NE(log.find("checked in /workspace"), std::string::npos) << log;
+    EXPECT_NE(log.find("CHANGED-INSIDE"), std::string::npos) << log;
+  }
+  EXPECT_EQ(read_file(workspace() / "src/greeting.txt"), "hello from the checkout\n")
+      << "a job's writes reach the host's checkout";
+  EXPECT_EQ(counting_->created(), 1) << "one sandbox for one job";
+  EXPECT_EQ(counting_->alive(), 0);
+  EXPECT_EQ(slots.in_use(), 0u);
+}
+
+TEST_F(PrestartedSandboxTest, AJobOfAnotherSpecStartsItsOwnAndTheUnusedOneIsDestroyed) {
+  JobSlots slots(2);
+  PrestartedSandbox first(*counting_, &slots);
+  ASSERT_TRUE(first.start(first_job_spec()));
+  sandbox::SandboxSpec other = first_job_spec();
+  other.env.push_back("EXTRA=1");  // what a job's action or egress would change
+  auto cold = first.create(other);
+  ASSERT_TRUE(cold) << cold.error().message;
+  EXPECT_FALSE(first.taken());
+  first.discard();
+  EXPECT_EQ(counting_->alive(), 1) << "only the job's own sandbox is left";
+  EXPECT_EQ(slots.in_use(), 0u) << "the discarded sandbox gave its slot back";
+  cold->reset();
+  EXPECT_EQ(counting_->alive(), 0);
+  // Gone for good: the same spec now starts cold.
+  auto again = first.create(first_job_spec());
+  ASSERT_TRUE(again) << again.error().message;
+  EXPECT_EQ(counting_->created(), 3);
+}
+
+TEST_F(PrestartedSandboxTest, AJobWaitingForItsSlotMakesItGiveTheSlotBack) {
+  JobSlots slots(1);
+  PrestartedSandbox first(*counting_, &slots);
+  ASSERT_TRUE(first.start(first_job_spec()));
+  EXPECT_FALSE(PrestartedSandbox(*counting_, &slots).start(first_job_spec())) << "no free slot: nothing started";
+  std::atomic<bool> stop{false};
+  EXPECT_TRUE(slots.acquire(stop)) << "another run's job waits forever";
+  EXPECT_FALSE(first.taken());
+  EXPECT_EQ(counting_->alive(), 0) << "the sandbox started ahead was destroyed for it";
+  slots.release();
+}
+
+}  // namespace
+}  // namespace sandci::agent
