@@ -39,7 +39,7 @@ fuzz: deps
 	bash scripts/fuzz.sh build-fuzz
 
 test-asan: deps
-	bash scripts/test-asan.sh build-asan
+	JOBS=$(JOBS) bash scripts/test-asan.sh build-asan
 
 clean:
 	rm -rf $(BUILD_DIR)
