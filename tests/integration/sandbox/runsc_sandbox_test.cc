@@ -298,6 +298,8 @@ std::vector<std::string> processes_naming(const std::string& id) {
   std::vector<std::string> found;
   std::error_code ec;
   for (fs::directory_iterator it("/proc", ec), end; !ec && it != end; it.increment(ec)) {
+    const std::string name = it->path().filename();
+    if (name.empty() || name.find_first_not_of("0123456789") != std::string::npos) continue;
     std::ifstream in(it->path() / "cmdline");
     std::string cmdline((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
     std::ifstream stat_file(it->path() / "stat");

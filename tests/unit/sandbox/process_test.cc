@@ -69,6 +69,7 @@ TEST(Spawn, DieWithParentChildGetsItsStdioAndReportsAMissingProgram) {
   EXPECT_EQ(wait_child(*child), 0);
 
   request.argv = {"sandci-no-such-program"};
+  request.stdout_fd = -1;  // the pipe above is closed now
   auto missing = spawn(request);
   ASSERT_FALSE(missing);
   EXPECT_NE(missing.error().find("sandci-no-such-program"), std::string::npos) << missing.error();
