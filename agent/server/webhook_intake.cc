@@ -96,7 +96,8 @@ WebhookIntake::~WebhookIntake() {
 
 http::HttpResponse WebhookIntake::handle(const http::HttpRequest& request, const std::string& forge_in_path) {
   Decided decided = decide(request, forge_in_path);
-  if (!decided.answer) decided.answer = after_commit(decided, store_.accept_delivery_runs(decided.delivery, decided.runs));
+  if (!decided.answer)
+    decided.answer = after_commit(decided, store_.accept_delivery_runs(decided.delivery, decided.runs));
   if (metrics_) metrics_->delivery(decided.forge_name, decided.result);
   return std::move(*decided.answer);
 }
@@ -105,7 +106,8 @@ void WebhookIntake::handle_async(const http::HttpRequest& request, const std::st
                                  std::function<void(http::HttpResponse)> respond) {
   auto decided = std::make_shared<Decided>(decide(request, forge_in_path));
   if (decided->answer || !decided->runs.empty()) {
-    if (!decided->answer) decided->answer = after_commit(*decided, store_.accept_delivery_runs(decided->delivery, decided->runs));
+    if (!decided->answer)
+      decided->answer = after_commit(*decided, store_.accept_delivery_runs(decided->delivery, decided->runs));
     if (metrics_) metrics_->delivery(decided->forge_name, decided->result);
     return respond(std::move(*decided->answer));
   }
@@ -117,7 +119,8 @@ void WebhookIntake::handle_async(const http::HttpRequest& request, const std::st
   }
   store_.accept_delivery_runs_then(
       decided->delivery, decided->runs,
-      [this, decided, respond = std::move(respond)](std::expected<store::RunStore::Accepted, store::StoreError> accepted) {
+      [this, decided, respond = std::move(respond)](
+          std::expected<store::RunStore::Accepted, store::StoreError> accepted) {
         http::HttpResponse response = after_commit(*decided, accepted);
         if (metrics_) metrics_->delivery(decided->forge_name, decided->result);
         respond(std::move(response));
