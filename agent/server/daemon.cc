@@ -253,7 +253,9 @@ int serve(const config::AgentConfig& config, const fs::path& config_file) {
   server_options.max_body_bytes = config.limits.webhook_body_mib << 20;
   // Bounds the memory a flood of full-size bodies can take (64 x 25 MiB by default).
   server_options.max_connections = 64;
-  // Handlers wait for the store's group commit: more of them let more deliveries share one fsync.
+  // A delivery that starts no run is answered from the store's writer thread once
+  // committed (no handler waits for its fsync); one that starts a run still waits on
+  // its handler thread: more of them let more such deliveries share one fsync.
   server_options.handler_threads = 32;
   server_options.log = [](const std::string& line) { spdlog::info("event=http {}", line); };
   // A socket systemd passed is listening before we start, so a client can be
@@ -266,7 +268,7 @@ int serve(const config::AgentConfig& config, const fs::path& config_file) {
   auto server = http::HttpServer::start(server_options, [&routes, served](http::HttpRequest request,
                                                                           http::Responder respond) {
     served.wait();
-    respond(routes.handle(request));
+    routes.handle_async(request, std::move(respond));
   });
   const auto serving_gate = std::move(serving);  // declared after the server: destroyed before it
   if (!server) {

@@ -186,6 +186,13 @@ Routes::Routes(config::ConfigRef config, store::RunStore& store, WebhookIntake& 
     : config_(config), store_(store), intake_(intake), now_(std::move(now)), queued_(std::move(queued)),
       metrics_(metrics), slots_(slots), readiness_(readiness), access_(config) {}
 
+void Routes::handle_async(const http::HttpRequest& request, std::function<void(http::HttpResponse)> respond) {
+  const auto parts = split_path(request.target);
+  if (!parts.empty() && parts[0] == "webhook" && parts.size() <= 2)
+    return intake_.handle_async(request, parts.size() == 2 ? std::string(parts[1]) : "", std::move(respond));
+  respond(handle(request));
+}
+
 http::HttpResponse Routes::handle(const http::HttpRequest& request) {
   const auto parts = split_path(request.target);
   if (!parts.empty() && parts[0] == "webhook" && parts.size() <= 2)

@@ -52,6 +52,11 @@ class Routes {
          Readiness* readiness = nullptr);
 
   http::HttpResponse handle(const http::HttpRequest& request);
+  // handle(), answering through `respond` (exactly once): a webhook that starts no run
+  // is answered from the store's writer thread once committed
+  // (WebhookIntake::handle_async), so no handler thread waits for its fsync; every
+  // other request before this returns.
+  void handle_async(const http::HttpRequest& request, std::function<void(http::HttpResponse)> respond);
 
   // How many sandboxes exist now, for GET /metrics (unset: reported as 0).
   void count_sandboxes_with(std::function<std::int64_t()> counter) { count_sandboxes_ = std::move(counter); }

@@ -162,10 +162,24 @@ RunReporter::RunReporter(store::RunStore& store, store::Claim claim, StatusScope
 
 RunReporter::~RunReporter() = default;
 
+store::StatusRecord RunReporter::status_record(const std::string& context, CommitState state,
+                                               const std::string& description) const {
+  store::StatusRecord status;
+  status.repository = scope_.repository;
+  status.forge = std::string(forge::to_string(scope_.forge));
+  status.sha = scope_.sha;
+  status.context = context;
+  status.state = std::string(forge::forge_state(scope_.forge, state));
+  status.description = description;
+  status.target_url = scope_.target_url;
+  status.ref = scope_.ref;
+  return status;
+}
+
 void RunReporter::post(const std::string& context, CommitState state, const std::string& description) {
-  const std::string wire = std::string(forge::forge_state(scope_.forge, state));
-  auto put = store_.put_status(scope_.repository, std::string(forge::to_string(scope_.forge)), scope_.sha, context,
-                               wire, description, scope_.target_url, scope_.ref, now_());
+  const store::StatusRecord status = status_record(context, state, description);
+  auto put = store_.put_status(status.repository, status.forge, status.sha, status.context, status.state,
+                               status.description, status.target_url, status.ref, now_());
   if (!put) spdlog::error("event=status_not_queued run={} context=\"{}\" error=\"{}\"", claim_.run_id, context,
                           put.error().message);
   if (statuses_changed_) statuses_changed_();
@@ -177,8 +191,9 @@ std::int64_t RunReporter::elapsed(const std::string& key) {
   return it == started_ms_.end() ? 0 : now_() - it->second;
 }
 
-void RunReporter::put_job(const PlannedWorkflow& workflow, const std::string& name, store::JobState state,
-                          const std::string& message, bool started, bool finished) {
+store::JobRecord RunReporter::job_record(const PlannedWorkflow& workflow, const std::string& name,
+                                         store::JobState state, const std::string& message, bool started,
+                                         bool finished) {
   store::JobRecord job;
   job.run_id = claim_.run_id;
   job.key = job_key(workflow, name);
@@ -196,6 +211,12 @@ void RunReporter::put_job(const PlannedWorkflow& workflow, const std::string& na
     if (it != started_ms_.end()) job.started_ms = it->second;
   }
   if (finished) job.finished_ms = now_();
+  return job;
+}
+
+void RunReporter::put_job(const PlannedWorkflow& workflow, const std::string& name, store::JobState state,
+                          const std::string& message, bool started, bool finished) {
+  const store::JobRecord job = job_record(workflow, name, state, message, started, finished);
   auto put = store_.put_job(claim_, job);
   if (!put) spdlog::error("event=job_not_recorded run={} job=\"{}\" error=\"{}\"", claim_.run_id, name,
                           put.error().message);
@@ -204,13 +225,23 @@ void RunReporter::put_job(const PlannedWorkflow& workflow, const std::string& na
 void RunReporter::announce(const PreparedRun& run, const fs::path& logs_root) {
   logs_root_ = logs_root;
   for (const auto& workflow : run.broken) broken(workflow);
+  // One write for the lot: a 1,000-job workflow's first job must not wait for 2,000
+  // commits in turn.
+  std::vector<store::JobRecord> jobs;
+  std::vector<store::StatusRecord> statuses;
   for (const auto& workflow : run.workflows) {
-    post(workflow_context(workflow), CommitState::pending, "Queued");
+    statuses.push_back(status_record(workflow_context(workflow), CommitState::pending, "Queued"));
     for (const auto& job : workflow.plan.jobs()) {
-      put_job(workflow, job.name, store::JobState::queued, "", false, false);
-      post(job_context(workflow, job.name), CommitState::pending, "Queued");
+      jobs.push_back(job_record(workflow, job.name, store::JobState::queued, "", false, false));
+      statuses.push_back(status_record(job_context(workflow, job.name), CommitState::pending, "Queued"));
     }
   }
+  if (statuses.empty()) return;
+  auto put = store_.put_jobs_and_statuses(claim_, jobs, statuses, now_());
+  if (!put)
+    spdlog::error("event=run_not_announced run={} jobs={} error=\"{}\"", claim_.run_id, jobs.size(),
+                  put.error().message);
+  if (statuses_changed_) statuses_changed_();
 }
 
 scheduler::RunObserver* RunReporter::observe(const PlannedWorkflow& workflow) {

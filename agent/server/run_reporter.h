@@ -64,8 +64,8 @@ class RunReporter {
               std::function<void()> statuses_changed, Metrics* metrics = nullptr);
   ~RunReporter();
 
-  // Before anything runs: every job queued, every context pending; each broken
-  // workflow failed at once (see broken()).
+  // Before anything runs: every job queued, every context pending, all in one store
+  // write however many jobs there are; each broken workflow failed at once (see broken()).
   void announce(const PreparedRun& run, const std::filesystem::path& logs_root);
   // The observer for one workflow while it runs (valid as long as the reporter).
   // Thread-safe: workflows of a run run side by side.
@@ -98,6 +98,12 @@ class RunReporter {
   std::int64_t elapsed(const std::string& key);  // since the job started, in ms
   void put_job(const PlannedWorkflow& workflow, const std::string& name, store::JobState state,
                const std::string& message, bool started, bool finished);
+  // The job's record as put_job() stores it (noting its start and end for elapsed()).
+  store::JobRecord job_record(const PlannedWorkflow& workflow, const std::string& name, store::JobState state,
+                              const std::string& message, bool started, bool finished);
+  // A status as post() queues it.
+  store::StatusRecord status_record(const std::string& context, forge::CommitState state,
+                                    const std::string& description) const;
 
   store::RunStore& store_;
   store::Claim claim_;

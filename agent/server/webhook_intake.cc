@@ -5,6 +5,7 @@
 #include <sys/statvfs.h>
 
 #include <algorithm>
+#include <memory>
 
 #include "agent/forge/codec.h"
 #include "agent/forge/webhook.h"
@@ -68,128 +69,185 @@ store::NewRun target_run(const store::NewRun& pull_request, const forge::Webhook
 
 }  // namespace
 
+// What decide() found: the answer already (malformed, refused, ping, disk full), or
+// the delivery and its runs to commit, with what the answer after the commit needs.
+struct WebhookIntake::Decided {
+  std::optional<http::HttpResponse> answer;
+  std::string forge_name = "unknown", result = "malformed";  // for the metrics
+  std::shared_ptr<const config::AgentConfig> config;  // one configuration for the whole delivery
+  bool cancel_superseded = false;
+  store::DeliveryRecord delivery;
+  std::vector<store::NewRun> runs;
+  std::optional<std::string> ignored;
+
+  Decided& answered(http::HttpResponse response) {
+    answer = std::move(response);
+    return *this;
+  }
+};
+
 WebhookIntake::WebhookIntake(config::ConfigRef config, store::RunStore& store, Now now, Queued queued,
                              Metrics* metrics)
     : config_(config), store_(store), now_(std::move(now)), queued_(std::move(queued)), metrics_(metrics) {}
 
-http::HttpResponse WebhookIntake::handle(const http::HttpRequest& request, const std::string& forge_in_path) {
-  std::string forge_name = "unknown", result = "malformed";
-  http::HttpResponse response = decide(request, forge_in_path, forge_name, result);
-  if (metrics_) metrics_->delivery(forge_name, result);
-  return response;
+WebhookIntake::~WebhookIntake() {
+  std::unique_lock lock(in_flight_mutex_);
+  all_answered_.wait(lock, [this] { return in_flight_ == 0; });
 }
 
-// Answers the delivery; says which forge it came from and the answer's kind, for
-// the metrics.
-http::HttpResponse WebhookIntake::decide(const http::HttpRequest& request, const std::string& forge_in_path,
-                                         std::string& forge_name, std::string& result) {
-  if (request.method != "POST") return answer(405, "webhooks are POSTed");
+http::HttpResponse WebhookIntake::handle(const http::HttpRequest& request, const std::string& forge_in_path) {
+  Decided decided = decide(request, forge_in_path);
+  if (!decided.answer)
+    decided.answer = after_commit(decided, store_.accept_delivery_runs(decided.delivery, decided.runs));
+  if (metrics_) metrics_->delivery(decided.forge_name, decided.result);
+  return std::move(*decided.answer);
+}
+
+void WebhookIntake::handle_async(const http::HttpRequest& request, const std::string& forge_in_path,
+                                 std::function<void(http::HttpResponse)> respond) {
+  auto decided = std::make_shared<Decided>(decide(request, forge_in_path));
+  if (decided->answer || !decided->runs.empty()) {
+    if (!decided->answer)
+      decided->answer = after_commit(*decided, store_.accept_delivery_runs(decided->delivery, decided->runs));
+    if (metrics_) metrics_->delivery(decided->forge_name, decided->result);
+    return respond(std::move(*decided->answer));
+  }
+  // Nothing to start: the answer needs no store write after the commit, so the
+  // writer thread gives it and no thread waits for the fsync.
+  {
+    std::lock_guard lock(in_flight_mutex_);
+    ++in_flight_;
+  }
+  store_.accept_delivery_runs_then(
+      decided->delivery, decided->runs,
+      [this, decided, respond = std::move(respond)](
+          std::expected<store::RunStore::Accepted, store::StoreError> accepted) {
+        http::HttpResponse response = after_commit(*decided, accepted);
+        if (metrics_) metrics_->delivery(decided->forge_name, decided->result);
+        respond(std::move(response));
+        // Notified under the lock: the destructor cannot return (and take the
+        // condition with it) before this thread has let go of it.
+        std::lock_guard lock(in_flight_mutex_);
+        --in_flight_;
+        all_answered_.notify_all();
+      });
+}
+
+// Everything before the commit: which forge, the repository, the signature, the
+// event; says which forge it came from and the answer's kind, for the metrics.
+WebhookIntake::Decided WebhookIntake::decide(const http::HttpRequest& request, const std::string& forge_in_path) {
+  Decided decided;
+  if (request.method != "POST") return decided.answered(answer(405, "webhooks are POSTed"));
   auto headers = [&request](std::string_view name) { return request.headers.get(name); };
   std::optional<forge::ForgeKind> kind =
       forge_in_path.empty() ? forge::detect_forge(headers) : forge::parse_forge_kind(forge_in_path);
   if (!kind) {
-    if (!forge_in_path.empty()) return answer(404, "no such forge: " + forge_in_path);
-    return answer(400, "not a webhook from GitHub, Gitea, Forgejo or GitLab (no event header)");
+    if (!forge_in_path.empty()) return decided.answered(answer(404, "no such forge: " + forge_in_path));
+    return decided.answered(answer(400, "not a webhook from GitHub, Gitea, Forgejo or GitLab (no event header)"));
   }
-  forge_name = std::string(forge::to_string(*kind));
+  decided.forge_name = std::string(forge::to_string(*kind));
   const std::string content_type = request.headers.get("Content-Type").value_or("");
   auto envelope = forge::read_envelope(*kind, headers, request.body, content_type);
-  if (!envelope) return answer(400, envelope.error().reason);
+  if (!envelope) return decided.answered(answer(400, envelope.error().reason));
   // An organisation's hook pings without naming a repository: nothing to verify
   // it against, and nothing starts.
   if (envelope->repository.empty() && envelope->event == "ping") {
-    result = "ping";
-    return answer(200, "pong");
+    decided.result = "ping";
+    return decided.answered(answer(200, "pong"));
   }
 
-  const auto config = config_.get();  // one configuration for the whole delivery, even across a reload
-  const config::RepositoryConfig* repo = find_repository(*config, forge::to_string(*kind), envelope->repository);
+  decided.config = config_.get();  // one configuration for the whole delivery, even across a reload
+  const config::AgentConfig& config = *decided.config;
+  const config::RepositoryConfig* repo = find_repository(config, forge::to_string(*kind), envelope->repository);
   if (!repo) {
     spdlog::warn("event=webhook_refused forge={} repository=\"{}\" delivery={} reason=not_configured",
                  forge::to_string(*kind), envelope->repository, envelope->delivery_id);
-    result = "unknown_repository";
-    return answer(401, "unknown repository or bad signature");
+    decided.result = "unknown_repository";
+    return decided.answered(answer(401, "unknown repository or bad signature"));
   }
   const auto now = std::chrono::system_clock::time_point(std::chrono::milliseconds(now_()));
   auto verified = forge::verify_signature(*kind, headers, request.body, repo->webhook_secret.reveal(), now);
   if (!verified.ok()) {
     spdlog::warn("event=webhook_refused forge={} repository={} delivery={} reason=\"{}\"", forge::to_string(*kind),
                  envelope->repository, envelope->delivery_id, verified.reason);
-    result = "bad_signature";
-    return answer(401, verified.reason);
+    decided.result = "bad_signature";
+    return decided.answered(answer(401, verified.reason));
   }
   auto event = forge::parse_event(*envelope);
-  if (!event) return answer(400, event.error().reason);
+  if (!event) return decided.answered(answer(400, event.error().reason));
   if (event->kind == forge::EventKind::ping) {
-    result = "ping";
-    return answer(200, "pong");
+    decided.result = "ping";
+    return decided.answered(answer(200, "pong"));
   }
 
   const std::string delivery_id = envelope->delivery_id.empty() ? body_digest(request.body) : envelope->delivery_id;
-  store::DeliveryRecord delivery{std::string(forge::to_string(*kind)), delivery_id, event->repository,
-                                 envelope->event, now_(), ""};
-  std::optional<std::string> ignored = event->ignored;
+  decided.delivery = store::DeliveryRecord{std::string(forge::to_string(*kind)), delivery_id, event->repository,
+                                           envelope->event, now_(), ""};
+  decided.cancel_superseded = repo->cancel_superseded;
+  std::optional<std::string>& ignored = decided.ignored;
+  ignored = event->ignored;
   if (!ignored && event->kind == forge::EventKind::other) ignored = "event '" + envelope->event + "' is not built";
   const config::RepositoryEvent wanted = configured_event(*event);
   if (!ignored && !repo->handles(wanted))
     ignored = std::string(config::to_string(wanted)) + " events are not configured for " + repo->name;
-  std::optional<store::NewRun> run;
-  std::vector<store::NewRun> runs;
   if (ignored) {
-    delivery.outcome = "ignored: " + *ignored;
+    decided.delivery.outcome = "ignored: " + *ignored;
   } else {
-    run = new_run(*event, *kind, delivery_id);
-    runs.push_back(*run);
+    store::NewRun run = new_run(*event, *kind, delivery_id);
+    decided.runs.push_back(run);
     // A pull request runs its pull_request workflows (head) and pull_request_target ones (base).
-    if (event->kind == forge::EventKind::pull_request) runs.push_back(target_run(*run, *event));
-    delivery.outcome = "queued";
+    if (event->kind == forge::EventKind::pull_request) decided.runs.push_back(target_run(run, *event));
+    decided.delivery.outcome = "queued";
   }
 
-  if (auto full = state_disk_full(*config)) {
+  if (auto full = state_disk_full(config)) {
     spdlog::warn("event=delivery_refused reason=state_disk_full forge={} repository={} delivery={} detail=\"{}\"",
                  forge::to_string(*kind), event->repository, delivery_id, *full);
-    result = "disk_full";
+    decided.result = "disk_full";
     http::HttpResponse refused = answer(503, "the agent's disk is full (" + *full + "); redeliver it later");
     refused.headers.set("Retry-After", "60");
-    return refused;
+    return decided.answered(std::move(refused));
   }
-  auto accepted = store_.accept_delivery_runs(delivery, runs);
+  return decided;
+}
+
+http::HttpResponse WebhookIntake::after_commit(
+    Decided& decided, const std::expected<store::RunStore::Accepted, store::StoreError>& accepted) {
+  const std::string& delivery_id = decided.delivery.delivery_id;
   if (!accepted) {
     spdlog::error("event=delivery_not_recorded delivery={} error=\"{}\"", delivery_id, accepted.error().message);
-    result = "store_error";
+    decided.result = "store_error";
     return answer(503, "cannot record the delivery now; redeliver it later");
   }
-  result = accepted->duplicate ? "duplicate" : ignored ? "ignored" : "queued";
+  decided.result = accepted->duplicate ? "duplicate" : decided.ignored ? "ignored" : "queued";
   if (accepted->duplicate) return answer(200, "duplicate delivery " + delivery_id + ": nothing started");
-  if (ignored) {
-    spdlog::info("event=webhook_ignored repository={} delivery={} why=\"{}\"", event->repository, delivery_id,
-                 *ignored);
-    return answer(200, "ignored: " + *ignored);
+  if (decided.ignored) {
+    spdlog::info("event=webhook_ignored repository={} delivery={} why=\"{}\"", decided.delivery.repository,
+                 delivery_id, *decided.ignored);
+    return answer(200, "ignored: " + *decided.ignored);
   }
+  const std::vector<store::NewRun>& runs = decided.runs;
   const std::int64_t run_id = *accepted->run_id;
   for (std::size_t i = 0; i < runs.size() && i < accepted->run_ids.size(); ++i) {
     const std::int64_t id = accepted->run_ids[i];
     std::vector<std::int64_t> superseded;
-    if (repo->cancel_superseded) {
+    if (decided.cancel_superseded) {
       std::vector<std::int64_t> cancelled_queued;
       auto older = store_.supersede(runs[i].concurrency_key, id, now_(), &cancelled_queued);
       if (older) superseded = *older;
-      for (auto queued : cancelled_queued) end_superseded_statuses(*config, queued, runs[i].sha);
+      for (auto queued : cancelled_queued) end_superseded_statuses(*decided.config, queued, runs[i].sha);
     }
     spdlog::info("event=run_queued run={} repository={} sha={} ref={} event={} delivery={}", id, runs[i].repository,
                  runs[i].sha, runs[i].ref, runs[i].event, delivery_id);
     if (queued_) queued_(id, superseded);
   }
-  http::HttpResponse response = http::HttpResponse::json(
+  return http::HttpResponse::json(
       202, nlohmann::json{{"run", run_id},
-                     {"runs", accepted->run_ids},
-                     {"url", config->public_url + "/runs/" + std::to_string(run_id)}}
-          .dump());
-  return response;
+                          {"runs", accepted->run_ids},
+                          {"url", decided.config->public_url + "/runs/" + std::to_string(run_id)}}
+               .dump());
 }
 
-// Checked before every delivery is written: a statvfs is cheap beside the commit,
-// and a store that fills its disk mid-write is what this keeps from happening.
 // A run cancelled while queued never runs, so nothing else would end what an
 // earlier attempt of it (interrupted, then queued again) left pending.
 void WebhookIntake::end_superseded_statuses(const config::AgentConfig& config, std::int64_t run_id,
@@ -209,6 +267,8 @@ void WebhookIntake::end_superseded_statuses(const config::AgentConfig& config, s
   }
 }
 
+// Checked before every delivery is written: a statvfs is cheap beside the commit,
+// and a store that fills its disk mid-write is what this keeps from happening.
 std::optional<std::string> WebhookIntake::state_disk_full(const config::AgentConfig& config) {
   struct statvfs st {};
   // Without a readable file system the store's own commit decides.

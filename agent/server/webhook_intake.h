@@ -16,8 +16,11 @@
 // is not recorded, and its redelivery is taken once space returns.
 // Never a 5xx for bad input: GitLab disables a hook after 4 failures in a row.
 #include <atomic>
+#include <condition_variable>
 #include <cstdint>
+#include <expected>
 #include <functional>
+#include <mutex>
 #include <optional>
 #include <string>
 
@@ -39,13 +42,30 @@ class WebhookIntake {
 
   WebhookIntake(config::ConfigRef config, store::RunStore& store, Now now, Queued queued,
                 Metrics* metrics = nullptr);
+  // Waits until every delivery handle_async() handed to the store has been answered.
+  ~WebhookIntake();
+  WebhookIntake(const WebhookIntake&) = delete;
+  WebhookIntake& operator=(const WebhookIntake&) = delete;
 
   // `forge_in_path`: the <forge> of /webhook/<forge>, empty for /webhook.
   http::HttpResponse handle(const http::HttpRequest& request, const std::string& forge_in_path);
 
+  // handle() without holding the calling thread while the delivery is committed: the
+  // same checks on the caller's thread, then `respond` is called exactly once with the
+  // same answer, after the commit (on the store's writer thread) for a delivery that
+  // starts no run, else before this returns (a queued run's supersede is a store write
+  // of its own, which the writer thread cannot wait for). `respond` must be quick and
+  // must not throw.
+  void handle_async(const http::HttpRequest& request, const std::string& forge_in_path,
+                    std::function<void(http::HttpResponse)> respond);
+
  private:
-  http::HttpResponse decide(const http::HttpRequest& request, const std::string& forge_in_path,
-                            std::string& forge_name, std::string& result);
+  // A delivery verified and ready to commit, or the answer when it is not.
+  struct Decided;
+  Decided decide(const http::HttpRequest& request, const std::string& forge_in_path);
+  // The answer once the store has (or has not) committed the delivery.
+  http::HttpResponse after_commit(Decided& decided,
+                                  const std::expected<store::RunStore::Accepted, store::StoreError>& accepted);
   // Why a delivery cannot be recorded now for lack of space, or nullopt; logs the
   // change when the state disk goes below its limit and when it comes back.
   std::optional<std::string> state_disk_full(const config::AgentConfig& config);
@@ -59,6 +79,9 @@ class WebhookIntake {
   Queued queued_;
   Metrics* metrics_;
   std::atomic<bool> disk_full_{false};  // as last seen, to log each change once
+  std::mutex in_flight_mutex_;
+  std::condition_variable all_answered_;
+  std::size_t in_flight_ = 0;  // handle_async() deliveries the store has not told yet
 };
 
 }  // namespace sandci::agent::server

@@ -13,6 +13,14 @@ std::expected<void, StoreError> run_simple(SqliteDb& db, const std::string& sql,
   return (*stmt)->run();
 }
 
+// One waiting caller of write(): shared with the writer's completion, so neither
+// side can outlive the other's last touch.
+struct Waiter {
+  std::mutex mutex;
+  std::condition_variable ready;
+  std::optional<std::expected<void, StoreError>> result;
+};
+
 }  // namespace
 
 GroupCommitWriter::GroupCommitWriter(std::unique_ptr<SqliteDb> db, std::size_t max_batch)
@@ -30,19 +38,32 @@ GroupCommitWriter::~GroupCommitWriter() {
 }
 
 std::expected<void, StoreError> GroupCommitWriter::write(std::string_view operation, Work work) {
-  Request request{operation, std::move(work), std::nullopt, false};
+  auto waiter = std::make_shared<Waiter>();
+  submit(operation, std::move(work), [waiter](std::expected<void, StoreError> result) {
+    {
+      std::lock_guard lock(waiter->mutex);
+      waiter->result = std::move(result);
+    }
+    waiter->ready.notify_one();
+  });
+  std::unique_lock lock(waiter->mutex);
+  waiter->ready.wait(lock, [&] { return waiter->result.has_value(); });
+  return std::move(*waiter->result);
+}
+
+void GroupCommitWriter::submit(std::string_view operation, Work work, Done done) {
+  auto request = std::make_unique<Request>(Request{operation, std::move(work), std::move(done), std::nullopt});
   {
     std::lock_guard lock(mutex_);
-    if (stopping_) {
-      return std::unexpected(StoreError{std::string(operation) + ": the store is closing"});
+    if (!stopping_) {
+      queue_.push_back(std::move(request));
     }
-    queue_.push_back(&request);
+  }
+  if (request) {  // not queued: the writer is closing
+    request->done(std::unexpected(StoreError{std::string(operation) + ": the store is closing"}));
+    return;
   }
   work_ready_.notify_one();
-  std::unique_lock lock(mutex_);
-  work_done_.wait(lock, [&] { return request.done; });
-  if (request.error) return std::unexpected(std::move(*request.error));
-  return {};
 }
 
 std::uint64_t GroupCommitWriter::transactions() const {
@@ -58,16 +79,17 @@ void GroupCommitWriter::loop() {
       work_ready_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
       if (queue_.empty()) return;  // stopping, and everything submitted is done
       while (!queue_.empty() && batch.size() < max_batch_) {
-        batch.push_back(queue_.front());
+        batch.push_back(std::move(queue_.front()));
         queue_.pop_front();
       }
     }
     commit_batch(batch);
-    {
-      std::lock_guard lock(mutex_);
-      for (Request* request : batch) request->done = true;
+    // Outside the lock: callers submit the next batch while these are told.
+    for (auto& request : batch) {
+      std::expected<void, StoreError> result;
+      if (request->error) result = std::unexpected(std::move(*request->error));
+      request->done(std::move(result));
     }
-    work_done_.notify_all();
   }
 }
 

@@ -17,6 +17,7 @@
 #include <cstdint>
 #include <expected>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -171,6 +172,16 @@ class RunStore {
   virtual std::expected<Accepted, StoreError> accept_delivery_runs(const DeliveryRecord& delivery,
                                                                    const std::vector<NewRun>& runs) = 0;
 
+  // accept_delivery_runs() without waiting: `done` is told the same result once the
+  // transaction committed (or failed), on the store's writer thread, or at once on the
+  // caller's thread when the store is closing. Nothing is answered before `done` runs,
+  // so a caller that answers from `done` still answers only durable deliveries. `done`
+  // must be quick, must not throw and must not call this store (the writer would wait
+  // for itself).
+  using AcceptedDone = std::function<void(std::expected<Accepted, StoreError>)>;
+  virtual void accept_delivery_runs_then(const DeliveryRecord& delivery, const std::vector<NewRun>& runs,
+                                         AcceptedDone done) = 0;
+
   // Schedules. The last fire time handled for `key` (ms), nullopt when never seen.
   virtual std::expected<std::optional<std::int64_t>, StoreError> schedule_last_fire(
       const ScheduleKey& key) = 0;
@@ -213,6 +224,15 @@ class RunStore {
                                                      std::int64_t now_ms) = 0;
   // Inserts or replaces the job (run_id, key); job.run_id must be claim.run_id.
   virtual std::expected<bool, StoreError> put_job(const Claim& claim, const JobRecord& job) = 0;
+  // A run's announcement in one transaction (one fsync, however many jobs): every job
+  // as put_job() (only while the claim holds; the return says whether it did) and every
+  // status as put_status() (always, as put_status() does), in the order given. Only
+  // repository, forge, sha, context, state, description, target_url and ref of each
+  // StatusRecord are used. A job of another run is a StoreError and writes nothing.
+  virtual std::expected<bool, StoreError> put_jobs_and_statuses(const Claim& claim,
+                                                                const std::vector<JobRecord>& jobs,
+                                                                const std::vector<StatusRecord>& statuses,
+                                                                std::int64_t now_ms) = 0;
 
   // Runs with this concurrency key and a smaller id than newer_run_id: queued ones are
   // cancelled ("superseded by run N"), their ids added to `cancelled_queued` when given

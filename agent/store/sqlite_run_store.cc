@@ -265,6 +265,73 @@ std::expected<void, StoreError> interrupt(Db& db, const RunRecord& run, bool req
   return {};
 }
 
+// accept_delivery_runs()'s transaction: the delivery (unique on forge + id), then its
+// runs unless it is a duplicate; `accepted` says what happened.
+std::expected<void, StoreError> accept_in(Db& db, const DeliveryRecord& delivery, const std::vector<NewRun>& runs,
+                                          RunStore::Accepted& accepted) {
+  accepted = RunStore::Accepted{};
+  auto inserted =
+      change(db,
+             "INSERT INTO deliveries (forge, delivery_id, repository, event, "
+             "received_ms, outcome) VALUES (?, ?, ?, ?, ?, ?) "
+             "ON CONFLICT (forge, delivery_id) DO NOTHING",
+             "accept_delivery: insert delivery", delivery.forge, delivery.delivery_id, delivery.repository,
+             delivery.event, delivery.received_ms, delivery.outcome);
+  if (!inserted) return std::unexpected(inserted.error());
+  accepted.duplicate = *inserted == 0;
+  if (accepted.duplicate) return {};
+  for (const NewRun& run : runs) {
+    auto id = insert_run(db, run, delivery.received_ms, "accept_delivery: insert run");
+    if (!id) return std::unexpected(id.error());
+    accepted.run_ids.push_back(*id);
+  }
+  if (accepted.run_ids.empty()) return {};
+  // The delivery links to its first run.
+  auto linked = change(db, "UPDATE deliveries SET run_id = ? WHERE forge = ? AND delivery_id = ?",
+                       "accept_delivery: link run", accepted.run_ids.front(), delivery.forge, delivery.delivery_id);
+  if (!linked) return std::unexpected(linked.error());
+  accepted.run_id = accepted.run_ids.front();
+  return {};
+}
+
+// Inserts or replaces the job (run_id, key).
+std::expected<void, StoreError> upsert_job(Db& db, const JobRecord& job) {
+  auto changed = change(
+      db,
+      sql("INSERT INTO jobs (", kJobColumns,
+          ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (run_id, key) DO UPDATE SET "
+          "workflow = excluded.workflow, name = excluded.name, state = excluded.state, "
+          "started_ms = excluded.started_ms, finished_ms = excluded.finished_ms, "
+          "log_path = excluded.log_path, image = excluded.image, message = excluded.message, "
+          "needs = excluded.needs"),
+      "put_job", job.run_id, job.key, job.workflow, job.name, to_string(job.state), job.started_ms, job.finished_ms,
+      job.log_path, job.image, job.message, job_keys_json(job.needs));
+  if (!changed) return std::unexpected(changed.error());
+  return {};
+}
+
+// put_status()'s write: the newest state replaces the row; it is due unless the forge
+// already shows it.
+std::expected<void, StoreError> upsert_status(Db& db, const StatusRecord& status, std::int64_t now_ms) {
+  auto changed = change(
+      db,
+      "INSERT INTO statuses (repository, forge, sha, context, state, description, target_url, "
+      "ref, outcome, next_attempt_ms, due_since_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'due', "
+      "?9, ?9) "
+      "ON CONFLICT (forge, repository, sha, context) DO UPDATE SET state = excluded.state, "
+      "description = excluded.description, target_url = excluded.target_url, "
+      "ref = excluded.ref, attempts = 0, next_attempt_ms = excluded.next_attempt_ms, "
+      "last_error = '', outcome = CASE WHEN excluded.state = statuses.delivered_state "
+      "THEN 'delivered' ELSE 'due' END, "
+      // A newer state of a row still waiting keeps its age: the key has waited since then.
+      "due_since_ms = CASE WHEN statuses.outcome = 'due' THEN statuses.due_since_ms "
+      "ELSE excluded.due_since_ms END",
+      "put_status", status.repository, status.forge, status.sha, status.context, status.state, status.description,
+      status.target_url, status.ref, now_ms);
+  if (!changed) return std::unexpected(changed.error());
+  return {};
+}
+
 }  // namespace
 
 SqliteRunStore::SqliteRunStore(std::unique_ptr<SqliteDb> writer, std::unique_ptr<SqliteDb> reader,
@@ -279,36 +346,22 @@ std::expected<RunStore::Accepted, StoreError> SqliteRunStore::accept_delivery(
 std::expected<RunStore::Accepted, StoreError> SqliteRunStore::accept_delivery_runs(
     const DeliveryRecord& delivery, const std::vector<NewRun>& runs) {
   Accepted accepted;
-  auto written = writer_.write("accept_delivery", [&](Db& db) -> std::expected<void, StoreError> {
-    auto inserted =
-        change(db,
-               "INSERT INTO deliveries (forge, delivery_id, repository, event, "
-               "received_ms, outcome) VALUES (?, ?, ?, ?, ?, ?) "
-               "ON CONFLICT (forge, delivery_id) DO NOTHING",
-               "accept_delivery: insert delivery", delivery.forge, delivery.delivery_id,
-               delivery.repository, delivery.event, delivery.received_ms, delivery.outcome);
-    if (!inserted) return std::unexpected(inserted.error());
-    accepted = Accepted{*inserted == 0, std::nullopt, {}};
-    if (accepted.duplicate) return {};
-    for (const NewRun& run : runs) {
-      auto id = insert_run(db, run, delivery.received_ms, "accept_delivery: insert run");
-      if (!id) return std::unexpected(id.error());
-      accepted.run_ids.push_back(*id);
-    }
-    if (accepted.run_ids.empty()) return {};
-    // The delivery links to its first run.
-    auto linked = change(db, "UPDATE deliveries SET run_id = ? WHERE forge = ? AND delivery_id = ?",
-                         "accept_delivery: link run", accepted.run_ids.front(), delivery.forge,
-                         delivery.delivery_id);
-    if (!linked) return std::unexpected(linked.error());
-    accepted.run_id = accepted.run_ids.front();
-    return {};
-  });
-  if (!written) {
-    accepted = Accepted{};
-    return std::unexpected(written.error());
-  }
+  auto written = writer_.write("accept_delivery", [&](Db& db) { return accept_in(db, delivery, runs, accepted); });
+  if (!written) return std::unexpected(written.error());
   return accepted;
+}
+
+void SqliteRunStore::accept_delivery_runs_then(const DeliveryRecord& delivery, const std::vector<NewRun>& runs,
+                                               AcceptedDone done) {
+  // The caller does not wait: the work owns copies of what it writes.
+  auto accepted = std::make_shared<Accepted>();
+  writer_.submit(
+      "accept_delivery",
+      [accepted, delivery, runs](Db& db) { return accept_in(db, delivery, runs, *accepted); },
+      [accepted, done = std::move(done)](std::expected<void, StoreError> written) {
+        if (!written) return done(std::unexpected(written.error()));
+        done(std::move(*accepted));
+      });
 }
 
 std::expected<std::optional<std::int64_t>, StoreError> SqliteRunStore::schedule_last_fire(
@@ -498,28 +551,30 @@ std::expected<bool, StoreError> SqliteRunStore::finish_run(const Claim& claim, R
 }
 
 std::expected<bool, StoreError> SqliteRunStore::put_job(const Claim& claim, const JobRecord& job) {
-  if (job.run_id != claim.run_id) {
-    return std::unexpected(StoreError{"put_job: job " + job.key + " belongs to run " +
-                                      std::to_string(job.run_id) + ", the claim to run " +
-                                      std::to_string(claim.run_id)});
-  }
+  return put_jobs_and_statuses(claim, {job}, {}, 0);
+}
+
+std::expected<bool, StoreError> SqliteRunStore::put_jobs_and_statuses(const Claim& claim,
+                                                                      const std::vector<JobRecord>& jobs,
+                                                                      const std::vector<StatusRecord>& statuses,
+                                                                      std::int64_t now_ms) {
+  for (const JobRecord& job : jobs)
+    if (job.run_id != claim.run_id) {
+      return std::unexpected(StoreError{"put_job: job " + job.key + " belongs to run " + std::to_string(job.run_id) +
+                                        ", the claim to run " + std::to_string(claim.run_id)});
+    }
   bool stored = false;
   auto written = writer_.write("put_job", [&](Db& db) -> std::expected<void, StoreError> {
-    auto holds = claim_holds(db, claim, "put_job: check claim");
-    if (!holds) return std::unexpected(holds.error());
-    stored = *holds;
-    if (!stored) return {};
-    auto changed = change(
-        db,
-        sql("INSERT INTO jobs (", kJobColumns,
-            ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (run_id, key) DO UPDATE SET "
-            "workflow = excluded.workflow, name = excluded.name, state = excluded.state, "
-            "started_ms = excluded.started_ms, finished_ms = excluded.finished_ms, "
-            "log_path = excluded.log_path, image = excluded.image, message = excluded.message, "
-            "needs = excluded.needs"),
-        "put_job", job.run_id, job.key, job.workflow, job.name, to_string(job.state),
-        job.started_ms, job.finished_ms, job.log_path, job.image, job.message, job_keys_json(job.needs));
-    if (!changed) return std::unexpected(changed.error());
+    if (!jobs.empty()) {
+      auto holds = claim_holds(db, claim, "put_job: check claim");
+      if (!holds) return std::unexpected(holds.error());
+      stored = *holds;
+      if (stored)
+        for (const JobRecord& job : jobs)
+          if (auto put = upsert_job(db, job); !put) return put;
+    }
+    for (const StatusRecord& status : statuses)
+      if (auto put = upsert_status(db, status, now_ms); !put) return put;
     return {};
   });
   if (!written) return std::unexpected(written.error());
@@ -842,25 +897,16 @@ std::expected<void, StoreError> SqliteRunStore::put_status(
     const std::string& repository, const std::string& forge, const std::string& sha,
     const std::string& context, const std::string& state, const std::string& description,
     const std::string& target_url, const std::string& ref, std::int64_t now_ms) {
-  return writer_.write("put_status", [&](Db& db) -> std::expected<void, StoreError> {
-    // The newest state replaces the row; it is due unless the forge already shows it.
-    auto changed = change(
-        db,
-        "INSERT INTO statuses (repository, forge, sha, context, state, description, target_url, "
-        "ref, outcome, next_attempt_ms, due_since_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'due', "
-        "?9, ?9) "
-        "ON CONFLICT (forge, repository, sha, context) DO UPDATE SET state = excluded.state, "
-        "description = excluded.description, target_url = excluded.target_url, "
-        "ref = excluded.ref, attempts = 0, next_attempt_ms = excluded.next_attempt_ms, "
-        "last_error = '', outcome = CASE WHEN excluded.state = statuses.delivered_state "
-        "THEN 'delivered' ELSE 'due' END, "
-        // A newer state of a row still waiting keeps its age: the key has waited since then.
-        "due_since_ms = CASE WHEN statuses.outcome = 'due' THEN statuses.due_since_ms "
-        "ELSE excluded.due_since_ms END",
-        "put_status", repository, forge, sha, context, state, description, target_url, ref, now_ms);
-    if (!changed) return std::unexpected(changed.error());
-    return {};
-  });
+  StatusRecord status;
+  status.repository = repository;
+  status.forge = forge;
+  status.sha = sha;
+  status.context = context;
+  status.state = state;
+  status.description = description;
+  status.target_url = target_url;
+  status.ref = ref;
+  return writer_.write("put_status", [&](Db& db) { return upsert_status(db, status, now_ms); });
 }
 
 std::expected<std::vector<StatusRecord>, StoreError> SqliteRunStore::due_statuses(

@@ -22,6 +22,8 @@ class SqliteRunStore final : public RunStore {
                                                       const std::optional<NewRun>& run) override;
   std::expected<Accepted, StoreError> accept_delivery_runs(const DeliveryRecord& delivery,
                                                            const std::vector<NewRun>& runs) override;
+  void accept_delivery_runs_then(const DeliveryRecord& delivery, const std::vector<NewRun>& runs,
+                                 AcceptedDone done) override;
   std::expected<std::optional<std::int64_t>, StoreError> schedule_last_fire(const ScheduleKey& key) override;
   std::expected<bool, StoreError> schedule_first_seen(const ScheduleKey& key, std::int64_t seen_ms) override;
   std::expected<std::optional<std::int64_t>, StoreError> record_schedule_fire(const ScheduleKey& key,
@@ -41,6 +43,9 @@ class SqliteRunStore final : public RunStore {
                                              const std::string& message,
                                              std::int64_t now_ms) override;
   std::expected<bool, StoreError> put_job(const Claim& claim, const JobRecord& job) override;
+  std::expected<bool, StoreError> put_jobs_and_statuses(const Claim& claim, const std::vector<JobRecord>& jobs,
+                                                        const std::vector<StatusRecord>& statuses,
+                                                        std::int64_t now_ms) override;
   std::expected<std::vector<std::int64_t>, StoreError> supersede(const std::string& concurrency_key,
                                                                  std::int64_t newer_run_id,
                                                                  std::int64_t now_ms,

@@ -5,8 +5,12 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <sqlite3.h>
+
+#include <atomic>
 #include <filesystem>
 #include <fstream>
+#include <future>
 
 #include <nlohmann/json.hpp>
 
@@ -61,6 +65,11 @@ class IntakeTest : public ::testing::Test {
   http::HttpResponse deliver(forge::ForgeKind kind, const std::string& event, const std::string& delivery,
                              const std::string& body, const std::string& secret = "s3cret-hook",
                              const std::string& path_forge = "") {
+    return intake_->handle(request(kind, event, delivery, body, secret), path_forge);
+  }
+
+  static http::HttpRequest request(forge::ForgeKind kind, const std::string& event, const std::string& delivery,
+                                   const std::string& body, const std::string& secret = "s3cret-hook") {
     http::HttpRequest request;
     request.method = "POST";
     request.target = "/webhook";
@@ -69,7 +78,42 @@ class IntakeTest : public ::testing::Test {
     for (const auto& [k, v] : forge::webhook_headers(kind, event, delivery, body, secret,
                                                      std::chrono::system_clock::time_point(std::chrono::milliseconds(kNow))))
       request.headers.add(k, v);
-    return intake_->handle(request, path_forge);
+    return request;
+  }
+
+  // Rows of `delivery` in the file, read by a connection of its own (as after a crash).
+  std::int64_t stored(const std::string& delivery) const {
+    sqlite3* db = nullptr;
+    std::int64_t count = -1;
+    if (sqlite3_open_v2((dir_ / "agent.db").c_str(), &db, SQLITE_OPEN_READONLY, nullptr) == SQLITE_OK) {
+      sqlite3_stmt* stmt = nullptr;
+      const std::string sql = "SELECT COUNT(*) FROM deliveries WHERE delivery_id = '" + delivery + "'";
+      if (sqlite3_prepare_v2(db, sql.c_str(), -1, &stmt, nullptr) == SQLITE_OK && sqlite3_step(stmt) == SQLITE_ROW)
+        count = sqlite3_column_int64(stmt, 0);
+      sqlite3_finalize(stmt);
+    }
+    sqlite3_close(db);
+    return count;
+  }
+
+  // handle_async(): the one answer, and whether the delivery was on disk when it came.
+  struct AsyncAnswer {
+    http::HttpResponse response;
+    std::int64_t stored_when_answered = -1;
+    int answers = 0;
+  };
+  AsyncAnswer deliver_async(const http::HttpRequest& request, const std::string& delivery) {
+    auto answers = std::make_shared<std::atomic<int>>(0);
+    std::promise<AsyncAnswer> promise;
+    auto future = promise.get_future();
+    intake_->handle_async(request, "", [&, answers, delivery](http::HttpResponse response) {
+      if (answers->fetch_add(1) > 0) return;  // a second answer shows in the count
+      promise.set_value(AsyncAnswer{std::move(response), stored(delivery), 0});
+    });
+    AsyncAnswer answer = future.get();
+    intake_.reset();  // waits for every answer still owed
+    answer.answers = answers->load();
+    return answer;
   }
 
   static std::string push(const std::string& repo, const std::string& ref = "refs/heads/main",
@@ -226,6 +270,31 @@ TEST_F(IntakeTest, ForgeFromThePathAndOtherMethods) {
   auto unknown_forge = intake_->handle(no_headers, "");
   EXPECT_EQ(unknown_forge.status, 400);
   EXPECT_NE(unknown_forge.body.find("no event header"), std::string::npos);
+}
+
+// handle_async(): an ignored delivery is answered once, from the store's writer
+// thread, and only when it is on disk; one that starts a run as handle() answers it.
+TEST_F(IntakeTest, AsyncAnswersOnceAndOnlyAfterTheDeliveryIsCommitted) {
+  auto ignored = deliver_async(
+      request(forge::ForgeKind::github, "push", "a1", push("alice/hello", "refs/heads/gone", std::string(40, '0'))),
+      "a1");
+  EXPECT_EQ(ignored.response.status, 200);
+  EXPECT_EQ(ignored.response.body.rfind("ignored: ", 0), 0u) << ignored.response.body;
+  EXPECT_EQ(ignored.stored_when_answered, 1);
+  EXPECT_EQ(ignored.answers, 1);
+}
+
+TEST_F(IntakeTest, AsyncQueuesARunAndRefusesABadSignatureAsHandleDoes) {
+  auto queued = deliver_async(request(forge::ForgeKind::github, "push", "a2", push("alice/hello")), "a2");
+  EXPECT_EQ(queued.response.status, 202) << queued.response.body;
+  EXPECT_EQ(queued.stored_when_answered, 1);
+  EXPECT_EQ(queued.answers, 1);
+  EXPECT_EQ(queued_.size(), 1u);
+  SetUp();  // a fresh intake (deliver_async let go of the last one)
+  auto forged = deliver_async(request(forge::ForgeKind::github, "push", "a3", push("alice/hello"), "wrong"), "a3");
+  EXPECT_EQ(forged.response.status, 401);
+  EXPECT_EQ(forged.stored_when_answered, 0);
+  EXPECT_EQ(forged.answers, 1);
 }
 
 }  // namespace
