@@ -441,6 +441,7 @@ class SandboxJobRunner::JobExecution final : public ActionHost {
     if (!event_file) return std::unexpected(event_file.error());
     spec.tmpfs = {kRunnerDir, kRunnerTemp, kRunnerWorkspace, kRunnerToolCache};
     spec.mounts.push_back({event_file->string(), kEventPath, true});
+    if (egress_) spec.mounts.push_back({egress_->resolv_conf(), "/etc/resolv.conf", true});
     for (const auto& mount : action_mounts_) spec.mounts.push_back(mount);
     spec.limits = runner_.config_.limits;
     spec.name_hint = log_file_stem(name_);
