@@ -5,9 +5,11 @@
 #include <chrono>
 #include <csignal>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 
 #include "sandbox/docker_sandbox.h"
+#include "sandbox/job_network.h"
 #include "sandbox/oci_spec.h"
 #include "sandbox/process.h"
 
@@ -87,6 +89,10 @@ std::expected<std::unique_ptr<DockerBackend>, SandboxError> DockerBackend::open(
   std::unique_ptr<DockerBackend> backend(new DockerBackend(std::move(options), std::move(socket)));
   if (auto checked = backend->client_.check_engine(backend->options_.runtime); !checked) {
     return std::unexpected(checked.error());
+  }
+  if (!backend->options_.egress_runtime.empty()) {
+    if (auto checked = backend->client_.check_engine(backend->options_.egress_runtime); !checked)
+      return std::unexpected(SandboxError{"docker_egress_runtime: " + checked.error().message});
   }
   (void)backend->reap_stale();
   return backend;
@@ -296,8 +302,13 @@ bool DockerBackend::has_image(std::string_view name) const {
 }
 
 std::expected<std::unique_ptr<Sandbox>, SandboxError> DockerBackend::create(const SandboxSpec& spec) {
-  if (!spec.network_namespace.empty()) {
-    return std::unexpected(SandboxError{"network egress needs the runsc backend"});
+  if (!spec.network_namespace.empty() && options_.egress_runtime.empty()) {
+    return std::unexpected(SandboxError{
+        "network egress on the docker backend needs sandbox.docker_egress_runtime: an engine runtime that is runsc "
+        "with --network=sandbox (docs/security.md, \"Egress on the Docker backend\")"});
+  }
+  if (!spec.network_namespace.empty() && !std::filesystem::exists(spec.network_namespace)) {
+    return std::unexpected(SandboxError{"network namespace not found: " + spec.network_namespace});
   }
   const auto started = Clock::now();
   const std::string image = spec.image.empty() ? options_.image : spec.image;
@@ -327,17 +338,84 @@ std::expected<std::unique_ptr<Sandbox>, SandboxError> DockerBackend::create(cons
       {"Labels", {{kOwnerLabel, std::string(host) + ":" + std::to_string(::getpid())}}},
       {"HostConfig", host_config(options_, spec)},
   };
+  std::string holder;
+  if (!spec.network_namespace.empty()) {
+    auto started_holder = start_network_holder(spec, image, name + "-net");
+    if (!started_holder) return std::unexpected(started_holder.error());
+    holder = *started_holder;
+    body["NetworkDisabled"] = false;
+    body["HostConfig"]["NetworkMode"] = "container:" + holder;
+    body["HostConfig"]["Runtime"] = options_.egress_runtime;
+    body.erase("Hostname");  // the engine refuses one with a shared namespace: the holder's is "sandci"
+  }
+  auto remove_holder = [&] {
+    if (!holder.empty()) (void)client_.call("DELETE", "/containers/" + holder + "?force=1&v=1");
+  };
   auto created = client_.call_json("POST", "/containers/create?name=" + url_encode(name), body,
                                    "creating the job's container from " + image);
-  if (!created) return std::unexpected(created.error());
+  if (!created) {
+    remove_holder();
+    return std::unexpected(created.error());
+  }
   const std::string id = created->value("Id", "");
-  if (id.empty()) return std::unexpected(SandboxError{"creating the job's container: no Id in the engine's answer"});
+  if (id.empty()) {
+    remove_holder();
+    return std::unexpected(SandboxError{"creating the job's container: no Id in the engine's answer"});
+  }
   auto sandbox = DockerSandbox::start(client_, id, options_.cgroup_parent + "/" + id, spec, Clock::now() - started);
   if (!sandbox) {
     (void)client_.call("DELETE", "/containers/" + id + "?force=1&v=1");
+    remove_holder();
     return std::unexpected(sandbox.error());
   }
+  if (!holder.empty()) (*sandbox)->remove_with(holder);
   return std::unique_ptr<Sandbox>(std::move(*sandbox));
+}
+
+std::expected<std::string, SandboxError> DockerBackend::start_network_holder(const SandboxSpec& spec,
+                                                                             const std::string& image,
+                                                                             const std::string& name) {
+  char host[256] = {};
+  ::gethostname(host, sizeof host - 1);
+  // It only holds the namespace the engine makes for it: no network inside
+  // (the plain runtime), no mounts, no capabilities, a few MiB.
+  const nlohmann::json body = {
+      {"Image", image},
+      {"Hostname", "sandci"},  // the job's container shares it (its own would conflict)
+      {"Entrypoint", {"/bin/sh", "-c", "while :; do sleep 3600 & wait; done"}},
+      {"Cmd", nlohmann::json::array()},
+      {"User", std::to_string(spec.uid) + ":" + std::to_string(spec.gid)},
+      {"Labels", {{kOwnerLabel, std::string(host) + ":" + std::to_string(::getpid())}}},
+      {"HostConfig",
+       {{"Runtime", options_.runtime},
+        {"NetworkMode", "none"},
+        {"Memory", 64ll << 20},
+        {"MemorySwap", 64ll << 20},
+        {"PidsLimit", 64},
+        {"CapDrop", nlohmann::json::array({"ALL"})},
+        {"SecurityOpt", nlohmann::json::array({"no-new-privileges"})},
+        {"LogConfig", {{"Type", "none"}, {"Config", nlohmann::json::object()}}}}},
+  };
+  auto created = client_.call_json("POST", "/containers/create?name=" + url_encode(name), body,
+                                   "creating the holder of the job's network namespace");
+  if (!created) return std::unexpected(created.error());
+  const std::string id = created->value("Id", "");
+  if (id.empty()) return std::unexpected(SandboxError{"creating the network holder: no Id in the engine's answer"});
+  auto fail = [&](std::string message) -> std::expected<std::string, SandboxError> {
+    (void)client_.call("DELETE", "/containers/" + id + "?force=1&v=1");
+    return std::unexpected(SandboxError{std::move(message)});
+  };
+  auto started = client_.call_json("POST", "/containers/" + id + "/start", nullptr, "starting the network holder");
+  if (!started) return fail(started.error().message);
+  auto inspected = client_.call_json("GET", "/containers/" + id + "/json", nullptr, "inspecting the network holder");
+  if (!inspected) return fail(inspected.error().message);
+  // The engine's own file for the namespace it made (exec-root/netns/<id>).
+  std::string netns;
+  if (const auto& settings = (*inspected)["NetworkSettings"]; settings.is_object())
+    netns = settings.value("SandboxKey", "");
+  if (netns.empty()) return fail("the network holder has no network namespace (no SandboxKey)");
+  if (auto moved = JobNetwork::move_job_end(spec.network_namespace, netns); !moved) return fail(moved.error().message);
+  return id;
 }
 
 }  // namespace sandci::sandbox

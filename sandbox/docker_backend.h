@@ -24,6 +24,11 @@ struct DockerOptions {
   // HostConfig.Runtime. Anything but runsc drops the gVisor layer (runc shares
   // the host kernel): only with an explicit setting, see docs/security.md.
   std::string runtime = "runsc";
+  // The engine runtime for jobs granted egress (SandboxSpec::network_namespace):
+  // runsc registered with --network=sandbox (gVisor's own network stack), via
+  // scripts/runsc-egress where gVisor issue 10704 applies. Empty: such jobs are
+  // refused. See docs/security.md, "Egress on the Docker backend".
+  std::string egress_runtime;
   // The engine image used when a spec names none (SandboxSpec::image).
   std::string image;
   // Pull a missing image from the engine's registry; off: a missing image is an error.
@@ -42,6 +47,10 @@ class DockerBackend final : public SandboxBackend {
 
   // Creates and starts the job's container: image from spec.image (else the
   // options' image), which must already be in the engine unless allow_pull.
+  // With spec.network_namespace (a JobNetwork's job namespace): first a holder
+  // container (runtime, no network) whose engine-made namespace receives the
+  // job's end of the link (JobNetwork::move_job_end), then the job's container
+  // in that namespace (NetworkMode container:<holder>) with egress_runtime.
   std::expected<std::unique_ptr<Sandbox>, SandboxError> create(const SandboxSpec& spec) override;
 
   // The engine's image `name` ("node:20", "registry:5000/team/app:1") as a job
@@ -67,6 +76,10 @@ class DockerBackend final : public SandboxBackend {
   // GET /images/{name}/json: the inspect answer, nullopt for 404.
   std::expected<std::optional<nlohmann::json>, ImageError> inspect_image(const std::string& image) const;
   std::expected<void, ImageError> pull(const std::string& image) const;
+  // Starts the holder of a job's network namespace and moves the job's link
+  // into it; returns the holder's id (removed again on error).
+  std::expected<std::string, SandboxError> start_network_holder(const SandboxSpec& spec, const std::string& image,
+                                                                const std::string& name);
   // A folder with etc/passwd and etc/group of the image `id` (named `name` in messages).
   std::expected<std::filesystem::path, ImageError> copy_user_files(const std::string& id, const std::string& name);
 

@@ -105,6 +105,7 @@ std::expected<std::unique_ptr<DockerSandbox>, SandboxError> DockerSandbox::start
 DockerSandbox::~DockerSandbox() {
   // force=1 kills whatever still runs; v=1 drops anonymous volumes with it.
   (void)client_.call("DELETE", "/containers/" + id_ + "?force=1&v=1");
+  if (!companion_.empty()) (void)client_.call("DELETE", "/containers/" + companion_ + "?force=1&v=1");
 }
 
 std::expected<void, SandboxError> DockerSandbox::seed(const Mount& mount) {

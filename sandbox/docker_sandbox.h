@@ -26,7 +26,11 @@ class DockerSandbox final : public Sandbox {
                                                                            std::string id, std::string cgroup,
                                                                            SandboxSpec spec,
                                                                            std::chrono::nanoseconds create_time);
-  ~DockerSandbox() override;  // DELETE /containers/{id}?force=1
+  ~DockerSandbox() override;  // DELETE /containers/{id}?force=1, then the companion's
+
+  // A container removed right after this one: the holder of its network
+  // namespace (DockerBackend, egress), which must outlive the job's container.
+  void remove_with(std::string container_id) { companion_ = std::move(container_id); }
 
   const std::string& id() const override { return id_; }
   ExitStatus exec(const ExecRequest& request, const LineCallback& on_line) override;
@@ -85,6 +89,7 @@ class DockerSandbox final : public Sandbox {
   mutable std::mutex mutex_;  // guards dead_reason_
   std::string dead_reason_;
   StartTimings timings_;
+  std::string companion_;
 };
 
 }  // namespace sandci::sandbox

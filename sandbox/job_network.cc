@@ -135,6 +135,35 @@ JobNetwork::~JobNetwork() {
   }
 }
 
+std::expected<void, SandboxError> JobNetwork::move_job_end(const std::string& job_namespace,
+                                                            const std::string& target_netns) {
+  const std::string job = fs::path(job_namespace).filename().string();
+  if (!job_namespace.starts_with(std::string(kNetnsDir) + "/") || !fs::exists(job_namespace))
+    return std::unexpected(SandboxError{"job network: no job namespace " + job_namespace});
+  if (!fs::exists(target_netns))
+    return std::unexpected(SandboxError{"job network: no namespace " + target_netns + " to move the job's link into"});
+  // `ip link set netns` takes a namespace file's path; the target is then
+  // configured from inside it (nsenter), as `ip -n` takes names only.
+  if (auto moved = ip({"-n", job, "link", "set", kJobLink, "netns", target_netns}, "move the job end"); !moved)
+    return moved;
+  const std::string job_cidr = std::string(kJobAddress) + "/30";
+  const std::vector<std::pair<std::vector<std::string>, std::string>> steps = {
+      {{"addr", "add", job_cidr, "dev", kJobLink}, "address the moved job end"},
+      {{"link", "set", "lo", "up"}, "bring up the loopback"},
+      {{"link", "set", kJobLink, "up"}, "bring up the moved job end"},
+      {{"route", "add", "default", "via", kProxyAddress}, "route the job to the proxy"},
+  };
+  for (const auto& [args, what] : steps) {
+    std::vector<std::string> argv{"nsenter", "--net=" + target_netns, "ip"};
+    argv.insert(argv.end(), args.begin(), args.end());
+    auto result = run_capture(argv, 16 << 10);
+    if (!result) return std::unexpected(SandboxError{"job network: " + what + ": " + result.error()});
+    if (!result->ok())
+      return std::unexpected(SandboxError{"job network: " + what + ": " + join_args(argv) + ": " + result->describe()});
+  }
+  return {};
+}
+
 std::string JobNetwork::proxy_url() const {
   return std::string("http://") + kProxyAddress + ":" + std::to_string(options_.proxy_port);
 }

@@ -52,6 +52,15 @@ class JobNetwork {
   static constexpr const char* kProxyAddress = "169.254.77.1";
   static constexpr const char* kJobAddress = "169.254.77.2";
 
+  // Moves the job end of the link (its address and the default route with it)
+  // from `job_namespace` (a JobNetwork's) into `target_netns`, a namespace
+  // file another party made and keeps (the Docker engine's for a holder
+  // container: its containers cannot join a namespace by path). The job
+  // namespace keeps its loopback only; deleting the proxy namespace still
+  // removes the pair. Error: which step failed (the link may then be gone).
+  static std::expected<void, SandboxError> move_job_end(const std::string& job_namespace,
+                                                        const std::string& target_netns);
+
   // Removes the namespaces of JobNetworks whose process is gone (a crash);
   // returns how many it removed.
   static int reap_stale();

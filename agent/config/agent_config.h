@@ -139,6 +139,10 @@ struct SandboxConfig {
   // docker_allow_other_runtime: true (runc, say, shares the host kernel).
   std::string docker_runtime = "runsc";
   bool docker_allow_other_runtime = false;
+  // The engine's runtime for jobs granted egress: runsc registered with
+  // --network=sandbox (scripts/runsc-egress). Empty: such jobs are refused on
+  // the docker backend (docs/security.md, "Egress on the Docker backend").
+  std::string docker_egress_runtime;
   bool docker_pull = false;  // pull a missing image; off: a missing image fails the job
   // Sandboxes started ahead for the next jobs of a workflow, per sandbox spec
   // (sandbox/warm_pool.h): never shared, never more than the plan's jobs still
@@ -169,6 +173,10 @@ struct AgentConfig {
   // Non-empty: the egress proxy resolves names from this /etc/hosts-format file
   // only, never the system resolver (tests, air-gapped mirrors).
   std::filesystem::path egress_hosts_file;
+  // Non-empty: a network namespace (/run/netns/NAME) in which the egress proxy
+  // makes its outbound connections, e.g. one whose only route is a firewall the
+  // operator keeps; empty: the agent's own namespace.
+  std::filesystem::path egress_netns;
 
   // The repository `name` on `forge` (names compared without regard to ASCII case,
   // as forges do); nullptr when none is configured.

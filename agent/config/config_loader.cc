@@ -1,7 +1,15 @@
 #include "agent/config/config_loader.h"
 
+#include <fcntl.h>
+#include <linux/nsfs.h>
+#include <sched.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <cerrno>
 #include <charconv>
+#include <cstring>
 #include <fstream>
 #include <limits>
 #include <map>
@@ -31,9 +39,10 @@ constexpr std::string_view kTopKeys[] = {
     "capacity",       "log_level",   "default_image", "labels",
     "limits",         "shutdown_grace_seconds",      "interrupted_runs",
     "status",         "admin_token", "repositories", "actions",
-    "viewer_tokens", "retention", "sandbox", "egress_hosts_file"};
-constexpr std::string_view kSandboxKeys[] = {"backend", "docker_socket", "docker_runtime",
-                                             "docker_allow_other_runtime", "docker_pull", "warm"};
+    "viewer_tokens", "retention", "sandbox", "egress_hosts_file", "egress_netns"};
+constexpr std::string_view kSandboxKeys[] = {"backend",     "docker_socket", "docker_runtime",
+                                             "docker_allow_other_runtime", "docker_pull", "warm",
+                                             "docker_egress_runtime"};
 // In the order of SandboxBackendKind.
 constexpr std::string_view kSandboxBackendNames[] = {"runsc", "docker"};
 constexpr std::string_view kActionsKeys[] = {"source", "clone"};
@@ -386,7 +395,31 @@ class ConfigParser {
       parse_sandbox(e, config.sandbox);
     } else if (key == "egress_hosts_file") {
       if (auto file = file_of(e)) config.egress_hosts_file = *file;
+    } else if (key == "egress_netns") {
+      if (auto netns = network_namespace_of(e)) config.egress_netns = *netns;
     }
+  }
+
+  // A network namespace file (/run/netns/NAME, /proc/PID/ns/net) that exists now:
+  // a typo, or a namespace not made yet, fails at start-up, not at the first job.
+  std::optional<std::filesystem::path> network_namespace_of(const Entry& e) {
+    auto s = string_of(e);
+    if (!s) return std::nullopt;
+    const auto path = resolve(*s);
+    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+      error(where(e), "cannot open " + path.string() + ": " + std::strerror(errno) +
+                          " ('egress_netns' names a network namespace such as /run/netns/egress)");
+      return std::nullopt;
+    }
+    const int type = ::ioctl(fd, NS_GET_NSTYPE);
+    ::close(fd);
+    if (type != CLONE_NEWNET) {
+      error(where(e), "'egress_netns': " + path.string() +
+                          " is not a network namespace (make one with `ip netns add NAME`: /run/netns/NAME)");
+      return std::nullopt;
+    }
+    return path;
   }
 
   void parse_retention(const Entry& e, RetentionConfig& retention) {
@@ -429,6 +462,8 @@ class ConfigParser {
       } else if (f.key == "docker_runtime") {
         if (auto runtime = string_of(f)) sandbox.docker_runtime = *runtime;
         runtime_at = where(f);
+      } else if (f.key == "docker_egress_runtime") {
+        if (auto runtime = string_of(f)) sandbox.docker_egress_runtime = *runtime;
       } else if (f.key == "docker_allow_other_runtime") {
         if (auto b = bool_of(f)) sandbox.docker_allow_other_runtime = *b;
       } else if (f.key == "docker_pull") {
@@ -637,8 +672,15 @@ class ConfigParser {
   }
 
   // egress: {allow: [host patterns], ports: [80, 443], max_mib: N, max_connections: N}:
-  // the network this repository's jobs may reach through the egress proxy.
+  // the network this repository's jobs may reach through the egress proxy. Each bad
+  // value is reported at itself, so a long allow list points at the one to fix.
   void parse_egress(const Entry& e, std::optional<egress::EgressGrant>& grant) {
+    if (!e.value.IsNull() && !e.value.IsMap()) {
+      error(where(e), "'egress' must be a mapping such as {allow: [deb.debian.org], ports: [443]}, not " +
+                          describe(e.value));
+      return;
+    }
+    const std::size_t errors_before = errors_;
     const auto fields = section(e, kEgressKeys);
     const Entry* allow = find(fields, "allow");
     if (!allow) {
@@ -653,7 +695,15 @@ class ConfigParser {
     }
     for (std::size_t i = 0; i < allow->value.size(); ++i) {
       const Entry item{"allow[" + std::to_string(i) + "]", allow->value[i], allow->value[i]};
-      if (auto host = string_of(item)) hosts.push_back(*host);
+      auto host = string_of(item);
+      if (!host) continue;
+      if (auto alone = egress::make_grant({*host}, {}, std::nullopt, 1); !alone) {
+        std::string why = alone.error();
+        if (why.starts_with("egress grant: ")) why.erase(0, 14);
+        error(where(item), "'" + item.key + "': " + why);
+        continue;
+      }
+      hosts.push_back(*host);
     }
     std::vector<std::uint16_t> ports;
     if (const Entry* p = find(fields, "ports")) {
@@ -672,6 +722,7 @@ class ConfigParser {
     int max_connections = 32;
     if (const Entry* c = find(fields, "max_connections"))
       if (auto n = integer_of(*c, 1, 4096)) max_connections = static_cast<int>(*n);
+    if (errors_ != errors_before) return;
     auto made = egress::make_grant(std::move(hosts), std::move(ports), max_bytes, max_connections);
     if (!made) {
       error(where(*allow), made.error());

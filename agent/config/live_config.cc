@@ -79,7 +79,7 @@ ReloadPlan plan_reload(const AgentConfig& running, AgentConfig next) {
   keep("sandbox", running.sandbox, next.sandbox,
        [](const SandboxConfig& a, const SandboxConfig& b) {
          return a.backend == b.backend && a.docker_socket == b.docker_socket &&
-                a.docker_runtime == b.docker_runtime &&
+                a.docker_runtime == b.docker_runtime && a.docker_egress_runtime == b.docker_egress_runtime &&
                 a.docker_allow_other_runtime == b.docker_allow_other_runtime && a.docker_pull == b.docker_pull;
        },
        restart);

@@ -52,7 +52,7 @@ struct ReloadPlan {
 // Merges a freshly loaded configuration into the running one. Taken live:
 // repositories (added, removed, their secrets, tokens, webhook secrets, clone
 // credentials, events, egress grants: a run keeps the grant it started with),
-// egress_hosts_file, public_url, default_image, labels, limits.job_memory_mib,
+// egress_hosts_file, egress_netns, public_url, default_image, labels, limits.job_memory_mib,
 // limits.job_log_mib, log_level, admin_token, shutdown_grace_seconds,
 // interrupted_runs, sandbox.warm (for runs that start after it). Kept from
 // `running` (the listener, the folders, what was built from them at start-up):

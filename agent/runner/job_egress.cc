@@ -1,9 +1,22 @@
 #include "agent/runner/job_egress.h"
 
+#include <stdlib.h>
+
+#include <filesystem>
+#include <fstream>
 #include <mutex>
+#include <system_error>
 #include <utility>
 
 namespace sandci::agent {
+namespace {
+
+constexpr const char* kResolvConf =
+    "# sandci: this job reaches the network only through its egress proxy (HTTP_PROXY),\n"
+    "# which resolves names itself. Nothing answers DNS here: lookups fail at once.\n"
+    "nameserver 127.0.0.1\n";
+
+}  // namespace
 
 std::string refusal_line(const egress::EgressEvent& event) {
   if (event.host.empty()) return "egress refused: bad request: " + event.reason;
@@ -16,6 +29,14 @@ std::expected<std::unique_ptr<JobEgress>, std::string> JobEgress::start(const Eg
   static std::once_flag reaped;
   std::call_once(reaped, [] { sandbox::JobNetwork::reap_stale(); });
   std::unique_ptr<JobEgress> egress(new JobEgress());
+  std::error_code ec;
+  std::string dir = (std::filesystem::temp_directory_path(ec) / "sandci-egress-XXXXXX").string();
+  if (ec || ::mkdtemp(dir.data()) == nullptr)
+    return std::unexpected("cannot make a temporary folder for the job's resolv.conf");
+  egress->dir_ = dir;
+  egress->resolv_conf_ = dir + "/resolv.conf";
+  if (!(std::ofstream(egress->resolv_conf_) << kResolvConf))
+    return std::unexpected("cannot write " + egress->resolv_conf_);
   auto network = sandbox::JobNetwork::create({.name_hint = name_hint});
   if (!network) return std::unexpected(network.error().message);
   egress->network_ = std::move(*network);
@@ -34,6 +55,8 @@ std::expected<std::unique_ptr<JobEgress>, std::string> JobEgress::start(const Eg
 JobEgress::~JobEgress() {
   proxy_.reset();  // no callback after this
   network_.reset();
+  std::error_code ec;
+  if (!dir_.empty()) std::filesystem::remove_all(dir_, ec);
 }
 
 std::vector<std::string> JobEgress::env() const {

@@ -37,6 +37,12 @@ class JobEgress {
 
   // For SandboxSpec::network_namespace.
   const std::string& network_namespace() const { return network_->job_namespace(); }
+  // A host file to mount read-only at the job's /etc/resolv.conf: its only
+  // nameserver is 127.0.0.1, where nothing listens inside the job's own network
+  // stack, so a lookup is refused at once (port unreachable) instead of waiting
+  // out the resolver's timeouts for a server the job can never reach. Names are
+  // the proxy's to resolve. Removed with this object.
+  const std::string& resolv_conf() const { return resolv_conf_; }
   // HTTP_PROXY, HTTPS_PROXY, http_proxy, https_proxy, NO_PROXY ("NAME=VALUE").
   std::vector<std::string> env() const;
   // One line per refused connection since the last call ("egress refused:
@@ -49,6 +55,7 @@ class JobEgress {
   JobEgress() = default;
   void on_event(const egress::EgressEvent& event);
 
+  std::string dir_, resolv_conf_;  // a private temp folder holding the job's resolv.conf
   std::unique_ptr<sandbox::JobNetwork> network_;
   std::unique_ptr<egress::EgressProxy> proxy_;  // destroyed first (declared last)
   mutable std::mutex mutex_;

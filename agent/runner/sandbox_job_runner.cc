@@ -484,6 +484,9 @@ class SandboxJobRunner::JobExecution final : public ActionHost {
     if (!base) return std::unexpected(base.error());
     sandbox::SandboxSpec spec = std::move(*base);
     spec.network_namespace = network_namespace;
+    // Names resolve through the proxy only: a nameserver on the job's own
+    // loopback refuses at once instead of timing out.
+    if (egress_) spec.mounts.push_back({egress_->resolv_conf(), "/etc/resolv.conf", true});
     for (const auto& mount : action_mounts_) spec.mounts.push_back(mount);
     spec.name_hint = log_file_stem(name_);
     if (action_mounts_.empty()) runner_.expect_jobs_of(spec, *image_name);

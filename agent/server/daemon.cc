@@ -153,6 +153,7 @@ std::expected<std::unique_ptr<sandbox::SandboxBackend>, sandbox::SandboxError> o
     sandbox::DockerOptions docker;
     docker.socket = config.sandbox.docker_socket.string();
     docker.runtime = config.sandbox.docker_runtime;
+    docker.egress_runtime = config.sandbox.docker_egress_runtime;
     docker.allow_pull = config.sandbox.docker_pull;
     auto opened = sandbox::DockerBackend::open(docker);
     if (!opened) return std::unexpected(opened.error());

@@ -318,7 +318,7 @@ RunEnvironment RunWorker::environment_for(const store::RunRecord& run, const con
   env.server_url = config->public_url;
   env.cache = &cache_;
   // Network only as this agent's config grants it to the repository (issue 14).
-  if (repo.egress) env.egress = EgressSettings{*repo.egress, config->egress_hosts_file.string(), {}};
+  if (repo.egress) env.egress = EgressSettings{*repo.egress, config->egress_hosts_file.string(), config->egress_netns.string()};
   env.checkout = mirror_checkout(mirrors_, [this, run, repo = &repo](std::string_view name) {
     return checkout_remote(run, *repo, name);
   });

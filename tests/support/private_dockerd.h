@@ -1,7 +1,8 @@
 #pragma once
 // A private Docker daemon for tests and benchmarks: its own socket, data root,
 // exec root and pid file in a fresh /tmp/sandci-dockerd-<owner pid>-XXXXXX,
-// no bridge, no iptables, runsc registered as a runtime with --network=none.
+// no bridge, no iptables, runsc registered as a runtime with --network=none
+// (and as runsc-egress with gVisor's network stack, for jobs granted egress).
 // Nothing global is touched (/var/run/docker.sock and /var/lib/docker are not
 // used). Stopped by pid in the destructor; daemons of test runs that crashed are
 // stopped and removed by the next start.
@@ -30,6 +31,8 @@ namespace sandci::testing {
 class PrivateDockerd {
  public:
   static constexpr const char* kPrefix = "/tmp/sandci-dockerd-";
+  // The runtime registered for jobs granted egress (scripts/runsc-egress).
+  static constexpr const char* kEgressRuntime = "runsc-egress";
 
   static std::expected<std::unique_ptr<PrivateDockerd>, std::string> start(
       const std::string& runsc = "/usr/bin/runsc") {
@@ -39,7 +42,13 @@ class PrivateDockerd {
     std::unique_ptr<PrivateDockerd> d(new PrivateDockerd(tmpl));
     {
       std::ofstream config(d->dir_ + "/daemon.json");
-      config << R"({"runtimes":{"runsc":{"path":")" << runsc << R"(","runtimeArgs":["--network=none"]}}})";
+      config << R"({"runtimes":{"runsc":{"path":")" << runsc << R"(","runtimeArgs":["--network=none"]})";
+#ifdef SANDCI_SOURCE_DIR
+      // Jobs granted egress: the project's own wrapper, as docs/security.md tells operators.
+      config << R"(,")" << kEgressRuntime << R"(":{"path":")" << SANDCI_SOURCE_DIR
+             << R"(/scripts/runsc-egress","runtimeArgs":["--network=sandbox"]})";
+#endif
+      config << "}}";
     }
     const std::string dockerd = std::filesystem::exists("/usr/sbin/dockerd") ? "/usr/sbin/dockerd" : "dockerd";
     if (dockerd == "dockerd" && !std::filesystem::exists("/usr/bin/dockerd")) {

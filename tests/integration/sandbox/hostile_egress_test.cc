@@ -1,5 +1,5 @@
 // The hostile-job suite's network cases for jobs granted egress (issue 14),
-// runsc backend: the sandbox joins the job namespace a JobNetwork made, whose
+// both backends: the sandbox joins the job namespace a JobNetwork made, whose
 // only peer is the proxy end. A stand-in proxy (a plain listener on the
 // JobNetwork's socket) answers there; everything else must be unreachable:
 // the test's own "outside" address in a namespace it makes, the host's
@@ -73,15 +73,29 @@ class OutsideNamespace {
 };
 
 class HostileEgressTest : public SandboxTest {};
+// The same job network on each backend: runsc joins the job namespace by path;
+// Docker moves the job's link into a holder container's namespace and starts
+// the job's container in it (DockerBackend::start_network_holder).
+class HostileEgressBackendsTest : public BothBackendsTest {};
 
-TEST_F(HostileEgressTest, JobReachesOnlyTheProxyEndNothingElseAndNoName) {
+TEST_P(HostileEgressBackendsTest, JobReachesOnlyTheProxyEndNothingElseAndNoName) {
   OutsideNamespace outside;
   auto network = JobNetwork::create({.name_hint = "hostile"});
   ASSERT_TRUE(network) << network.error().message;
   const std::string job_ns = (*network)->job_namespace();
   StandInProxy proxy((*network)->take_listen_fd());
+  // As the runner gives a granted job: its only nameserver is its own loopback.
+  TempDir etc;
+  write_host_file(etc.path() + "/resolv.conf", "nameserver 127.0.0.1\n");
   auto spec = default_spec();
   spec.network_namespace = job_ns;
+  spec.mounts.push_back(Mount{etc.path() + "/resolv.conf", "/etc/resolv.conf", true});
+  auto containers = [&] {
+    if (GetParam() != BackendKind::kDocker) return std::string();
+    auto listed = docker_backend().client().call_json("GET", "/containers/json?all=1", nullptr, "listing");
+    return listed ? std::to_string(listed->size()) + " containers" : listed.error().message;
+  };
+  const std::string containers_before = containers();
   auto sandbox = make(spec);
   ASSERT_NE(sandbox, nullptr);
   auto probe = [&](const std::string& target) {
@@ -98,14 +112,41 @@ TEST_F(HostileEgressTest, JobReachesOnlyTheProxyEndNothingElseAndNoName) {
     EXPECT_EQ(probe(target), "unreachable\n") << target;
   }
   EXPECT_EQ(proxy.connections(), 1);
-  auto dns = sh(*sandbox, "if timeout 20 getent hosts deb.debian.org; then echo resolved; else echo nothing; fi");
-  EXPECT_EQ(dns.out(), "nothing\n");
+  auto dns = sh(*sandbox, "if getent hosts deb.debian.org; then echo resolved; else echo \"nothing $?\"; fi");
+  EXPECT_EQ(dns.out(), "nothing 2\n");
+  // Refused by the job's own loopback (port unreachable), not left to time out:
+  // a timeout would end `read -t` with 142.
+  auto nameserver = run(*sandbox, {"bash", "-c",
+                                   "exec 4<>/dev/udp/127.0.0.1/53; printf q >&4; "
+                                   "if read -t 30 r <&4; then echo answered; else echo \"read $?\"; fi"});
+  EXPECT_EQ(nameserver.out(), "read 1\n");
+  EXPECT_THAT(nameserver.err(), HasSubstr("Connection refused"));
   // The sandbox sees its veth end and its loopback, nothing of the host.
   auto links = sh(*sandbox, "tail -n +3 /proc/net/dev | cut -d: -f1 | tr -d ' ' | sort | tr '\\n' ' '");
   EXPECT_EQ(links.out(), "eth0 lo \n");  // out() ends each line
   sandbox.reset();
   network->reset();
   EXPECT_FALSE(fs::exists(job_ns)) << "the job namespace outlived its JobNetwork";
+  // Docker: the job's container and its network holder are both gone.
+  EXPECT_EQ(containers(), containers_before);
+}
+
+INSTANTIATE_BOTH_BACKENDS(HostileEgressBackendsTest);
+
+// Without an egress runtime the Docker backend refuses a job granted egress,
+// saying what to configure.
+TEST_F(HostileEgressTest, DockerWithoutAnEgressRuntimeRefusesClearly) {
+  DockerOptions options = docker_backend().options();
+  options.egress_runtime.clear();
+  auto plain = DockerBackend::open(options);
+  ASSERT_TRUE(plain) << plain.error().message;
+  auto network = JobNetwork::create({.name_hint = "refused"});
+  ASSERT_TRUE(network) << network.error().message;
+  auto spec = default_spec();
+  spec.network_namespace = (*network)->job_namespace();
+  auto created = (*plain)->create(spec);
+  ASSERT_FALSE(created);
+  EXPECT_THAT(created.error().message, HasSubstr("needs sandbox.docker_egress_runtime"));
 }
 
 TEST_F(HostileEgressTest, JobNetworkLeavesNothingInTheHostNamespace) {

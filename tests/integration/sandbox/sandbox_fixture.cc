@@ -139,6 +139,7 @@ DockerBackend& docker_backend() {
     DockerOptions options;
     options.socket = the_dockerd->socket();
     options.image = kTestImage;
+    options.egress_runtime = sandci::testing::PrivateDockerd::kEgressRuntime;
     auto opened = DockerBackend::open(options);
     if (!opened) throw std::runtime_error(opened.error().message);
     the_docker = std::move(*opened);

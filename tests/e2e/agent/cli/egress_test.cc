@@ -106,7 +106,13 @@ jobs:
         run: |
           if timeout 10 bash -c 'exec 3<>/dev/tcp/198.51.100.2/80'; then echo "raw tcp: connected"; else echo "raw tcp: failed"; fi
           if timeout 10 bash -c 'exec 3<>/dev/tcp/198.51.100.1/8080'; then echo "agent port: connected"; else echo "agent port: failed"; fi
-          if timeout 20 getent hosts files.outside.test; then echo "dns: resolved"; else echo "dns: nothing"; fi
+          if getent hosts files.outside.test; then echo "dns: resolved"; else echo "dns: nothing, getent exit $?"; fi
+      - name: DNS is refused at once, not left to time out
+        run: |
+          echo "resolv: $(grep -v '^#' /etc/resolv.conf | tr '\n' ' ')"
+          exec 4<>/dev/udp/127.0.0.1/53
+          printf 'query' >&4
+          if read -t 30 -r reply <&4; then echo "nameserver: answered"; else echo "nameserver: read exit $?"; fi
 )Y");
   auto r = run({"--allow-host", "*.outside.test", "--allow-port", "80", "--allow-port", "443", "--allow-port",
                 "8080", "--egress-hosts-file", world_.hosts_file().string()});
@@ -128,7 +134,13 @@ jobs:
   }
   EXPECT_NE(log.find("raw tcp: failed"), std::string::npos) << log;
   EXPECT_NE(log.find("agent port: failed"), std::string::npos) << log;
-  EXPECT_NE(log.find("dns: nothing"), std::string::npos) << log;
+  // getent's "not found": the job's only nameserver (its own loopback) refuses
+  // the query with port unreachable, so the resolver gives up at once; a read
+  // timeout would end `read -t` with 142, not 1.
+  EXPECT_NE(log.find("dns: nothing, getent exit 2"), std::string::npos) << log;
+  EXPECT_NE(log.find("resolv: nameserver 127.0.0.1 "), std::string::npos) << log;
+  EXPECT_NE(log.find("read error: 0: Connection refused"), std::string::npos) << log;
+  EXPECT_NE(log.find("nameserver: read exit 1"), std::string::npos) << log;
   EXPECT_NE(log.find("network through the egress proxy only"), std::string::npos) << log;
   EXPECT_NE(log.find("egress: "), std::string::npos) << log;
   EXPECT_NE(log.find(" refused), "), std::string::npos) << log;

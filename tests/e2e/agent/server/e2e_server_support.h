@@ -172,7 +172,8 @@ class E2eServerTest : public AgentTest {
               api + "\n    webhook_secret: {file: " + (dir_.path() / "secrets/webhook").string() + "}" +
               "\n    api_token: {file: " + (dir_.path() / "secrets/token").string() + "}" +
               "\n    clone_url: " + git_server_->url(r.name) + "\n    pages: public\n" +
-              (r.project_id ? "    project_id: " + std::to_string(r.project_id) + "\n" : "");
+              (r.project_id ? "    project_id: " + std::to_string(r.project_id) + "\n" : "") +
+              (repo_extra_.count(r.name) ? repo_extra_.at(r.name) : "");
     }
     std::ofstream(dir_.path() / "agent.yml") << yaml;
   }
@@ -367,6 +368,7 @@ class E2eServerTest : public AgentTest {
   std::vector<E2eRepo> repos_e2e_;
   std::map<std::string, std::string> first_sha_;     // repository -> its first commit
   std::map<std::string, std::string> branch_heads_;  // "repo branch" -> last pushed SHA
+  std::map<std::string, std::string> repo_extra_;    // repository -> more YAML under its entry
   std::vector<pid_t> agent_pids_;
   std::string mounted_;
   int deliveries_ = 0;
