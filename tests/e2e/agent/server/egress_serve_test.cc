@@ -48,7 +48,8 @@ jobs:
     steps:
       - uses: actions/checkout@v4
       - name: a host the grant does not list
-        run: bash ci/fetch http://files.elsewhere.test/data.txt || echo "elsewhere: not fetched"
+        run: |
+          bash ci/fetch http://files.elsewhere.test/data.txt || echo "elsewhere: not fetched"
       - name: the granted host, by name
         run: bash ci/fetch http://files.outside.test/data.txt
 )";
