@@ -12,6 +12,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cstdio>
 #include <cstring>
 #include <map>
 #include <set>
@@ -376,6 +377,21 @@ class E2eServerTest : public AgentTest {
 
 // The diamond of the e2e tests, with a matrix in its middle: setup -> test (a, b)
 // and lint -> report. Trivial steps: the point is the flow, not the work.
+// A path segment as the pages' URLs carry it (a job key holds slashes).
+inline std::string url_encode(const std::string& text) {
+  std::string out;
+  for (unsigned char c : text) {
+    if (std::isalnum(c) || c == '-' || c == '_' || c == '~') {
+      out += static_cast<char>(c);
+    } else {
+      char buf[4];
+      std::snprintf(buf, sizeof buf, "%%%02X", c);
+      out += buf;
+    }
+  }
+  return out;
+}
+
 inline const char* kMatrixDiamond = R"(name: ci
 on: push
 jobs:

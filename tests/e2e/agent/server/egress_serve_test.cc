@@ -56,20 +56,6 @@ jobs:
 
 constexpr const char* kPayload = "payload-for-the-build-4711\n";
 
-std::string url_encode(const std::string& text) {
-  std::string out;
-  for (unsigned char c : text) {
-    if (std::isalnum(c) || c == '-' || c == '_' || c == '~') {
-      out += static_cast<char>(c);
-    } else {
-      char buf[4];
-      std::snprintf(buf, sizeof buf, "%%%02X", c);
-      out += buf;
-    }
-  }
-  return out;
-}
-
 class EgressServeTest : public E2eServerTest {
  protected:
   // The job's raw log as the daemon serves it.

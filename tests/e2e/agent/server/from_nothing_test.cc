@@ -36,20 +36,6 @@ jobs:
       - run: echo check-passed
 )";
 
-std::string url_encode(const std::string& text) {
-  std::string out;
-  for (unsigned char c : text) {
-    if (std::isalnum(c) || c == '-' || c == '_' || c == '~') {
-      out += static_cast<char>(c);
-    } else {
-      char buf[4];
-      std::snprintf(buf, sizeof buf, "%%%02X", c);
-      out += buf;
-    }
-  }
-  return out;
-}
-
 TEST_F(FromNothingTest, PushesToEveryForgeGetStatusesPagesAndLogs) {
   // The default image is what scripts/test-setup.sh builds; this test only uses it.
   ASSERT_TRUE(fs::exists(shared_images_dir() / "debian%3A12" / "rootfs" / "bin" / "sh"))

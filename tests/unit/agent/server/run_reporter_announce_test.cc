@@ -13,30 +13,14 @@
 #include "agent/runner/run_engine.h"
 #include "agent/server/run_reporter.h"
 #include "agent/store/sqlite_run_store.h"
+#include "unit/agent/store/store_test_support.h"
 
 namespace sandci::agent::server {
 namespace {
 
 namespace fs = std::filesystem;
 
-class TempDir {
- public:
-  TempDir() {
-    std::string tmpl = (fs::temp_directory_path() / "sandci-announce-XXXXXX").string();
-    if (::mkdtemp(tmpl.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
-    path_ = tmpl;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  const fs::path& path() const { return path_; }
-
- private:
-  fs::path path_;
-};
+using store::testing::TempDir;
 
 // `jobs` independent one-step jobs, and a last one that needs the first two.
 std::string big_workflow(int jobs) {
