@@ -676,7 +676,7 @@ class ConfigParser {
   // value is reported at itself, so a long allow list points at the one to fix.
   void parse_egress(const Entry& e, std::optional<egress::EgressGrant>& grant) {
     if (!e.value.IsNull() && !e.value.IsMap()) {
-      error(where(e), "'egress' must be a mapping such as {allow: [deb.debian.org], ports: [443]}, not " +
+      error(where(e), "'egress' must be a mapping such as {allow: [packages.example.org], ports: [443]}, not " +
                           describe(e.value));
       return;
     }
@@ -689,7 +689,7 @@ class ConfigParser {
     }
     std::vector<std::string> hosts;
     if (!allow->value.IsSequence() || allow->value.size() == 0) {
-      error(where(*allow), "'allow' must be a list of host names such as deb.debian.org or *.example.org, not " +
+      error(where(*allow), "'allow' must be a list of host names such as packages.example.org or *.example.org, not " +
                                describe(allow->value));
       return;
     }

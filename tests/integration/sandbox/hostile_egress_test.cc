@@ -112,7 +112,7 @@ TEST_P(HostileEgressBackendsTest, JobReachesOnlyTheProxyEndNothingElseAndNoName)
     EXPECT_EQ(probe(target), "unreachable\n") << target;
   }
   EXPECT_EQ(proxy.connections(), 1);
-  auto dns = sh(*sandbox, "if getent hosts deb.debian.org; then echo resolved; else echo \"nothing $?\"; fi");
+  auto dns = sh(*sandbox, "if getent hosts packages.example.org; then echo resolved; else echo \"nothing $?\"; fi");
   EXPECT_EQ(dns.out(), "nothing 2\n");
   // Refused by the job's own loopback (port unreachable), not left to time out:
   // a timeout would end `read -t` with 142.

@@ -224,7 +224,7 @@ runs:
 
 TEST_F(EgressTest, BadGrantOnTheCommandLineIsAUsageError) {
   workflow("on: push\njobs:\n  a:\n    runs-on: ubuntu-latest\n    steps:\n      - run: true\n");
-  auto r = run({"--allow-host", "10.0.0.1"});
+  auto r = run({"--allow-host", "198.51.100.7"});
   EXPECT_EQ(r.exit_code, 2) << r.output;
   EXPECT_NE(r.output.find("--allow-host: egress grant:"), std::string::npos) << r.output;
   auto port_alone = run({"--allow-port", "8080"});

@@ -23,14 +23,14 @@ using namespace sandci::egress::testing;
 constexpr const char* kHostsFile =
     "198.51.100.2 outside.example.test secure.example.test other.example.test a.wild.example.test\n"
     "127.0.0.1    loop.example.test\n"
-    "10.20.30.40  private.example.test\n"
+    "fd12:3456::1 private.example.test\n"
     "169.254.169.254 metadata.example.test\n"
     "198.51.100.1 self.example.test\n"
     "::ffff:127.0.0.1 mapped.example.test\n"
     "::1          loop6.example.test\n"
     "100.64.1.1   cgnat.example.test\n"
     "198.51.100.2 mixed.example.test\n"
-    "10.0.0.1     mixed.example.test\n";
+    "127.0.0.2    mixed.example.test\n";
 
 // Namespaces, outside servers, CA and hosts file: made once for the suite (they are
 // slow to make), torn down after it even when a test fails.
@@ -238,13 +238,13 @@ TEST_F(EgressProxyTest, GrantedNamesResolvingToInternalAddressesAreRefused) {
   };
   const Case cases[] = {
       {"loop.example.test", "resolves to 127.0.0.1 (loopback)"},
-      {"private.example.test", "resolves to 10.20.30.40 (private)"},
+      {"private.example.test", "resolves to fd12:3456::1 (unique local (private))"},
       {"metadata.example.test", "resolves to 169.254.169.254 (link-local (cloud metadata))"},
       {"self.example.test", "resolves to 198.51.100.1, an address of the proxy's own network namespace"},
       {"mapped.example.test", "resolves to ::ffff:127.0.0.1 (v4-mapped loopback)"},
       {"loop6.example.test", "resolves to ::1 (loopback)"},
       {"cgnat.example.test", "resolves to 100.64.1.1 (carrier-grade NAT)"},
-      {"mixed.example.test", "resolves to 10.0.0.1 (private)"},
+      {"mixed.example.test", "resolves to 127.0.0.2 (loopback)"},
   };
   for (const auto& c : cases) {
     const auto response = get(std::string("http://") + c.host + "/hello");

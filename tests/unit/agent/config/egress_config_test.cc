@@ -47,7 +47,7 @@ TEST_F(EgressConfigTest, NoGrantMeansNoNetwork) {
 TEST_F(EgressConfigTest, EveryKeyOfAGrantIsRead) {
   auto loaded = load(
       "    egress:\n"
-      "      allow: [deb.debian.org, \"*.PythonHosted.org\", pypi.org.]\n"
+      "      allow: [packages.example.org, \"*.Mirror.Example.net\", pkgs.example.net.]\n"
       "      ports: [443, 8443]\n"
       "      max_mib: 2048\n"
       "      max_connections: 8\n");
@@ -55,7 +55,7 @@ TEST_F(EgressConfigTest, EveryKeyOfAGrantIsRead) {
   const auto& grant = loaded.config->repositories.at(0).egress;
   ASSERT_TRUE(grant.has_value());
   // Lower-cased, the trailing dot dropped: as the proxy compares them.
-  EXPECT_EQ(grant->hosts, (std::vector<std::string>{"deb.debian.org", "*.pythonhosted.org", "pypi.org"}));
+  EXPECT_EQ(grant->hosts, (std::vector<std::string>{"packages.example.org", "*.mirror.example.net", "pkgs.example.net"}));
   EXPECT_EQ(grant->ports, (std::vector<std::uint16_t>{443, 8443}));
   EXPECT_EQ(grant->max_bytes, std::optional<std::uint64_t>(2048ull << 20));
   EXPECT_EQ(grant->max_connections, 8);
@@ -86,9 +86,9 @@ TEST_F(EgressConfigTest, AGrantIsPerRepository) {
 
 TEST_F(EgressConfigTest, WrongShapesAndMissingAllow) {
   EXPECT_THAT(errors_of("    egress: yes\n"),
-              ElementsAre(dir.at(7, 13, "'egress' must be a mapping such as {allow: [deb.debian.org], ports: [443]}, "
+              ElementsAre(dir.at(7, 13, "'egress' must be a mapping such as {allow: [packages.example.org], ports: [443]}, "
                                         "not 'yes'")));
-  EXPECT_THAT(errors_of("    egress: [deb.debian.org]\n"),
+  EXPECT_THAT(errors_of("    egress: [packages.example.org]\n"),
               ElementsAre(HasSubstr(":7:13: error: 'egress' must be a mapping such as")));
   EXPECT_THAT(errors_of("    egress:\n"),
               ElementsAre(dir.at(7, 5, "'egress' needs 'allow': the host names (or *.domain patterns) jobs may reach")));
@@ -99,9 +99,9 @@ TEST_F(EgressConfigTest, WrongShapesAndMissingAllow) {
 }
 
 TEST_F(EgressConfigTest, AllowMustBeANonEmptyListOfHostNames) {
-  EXPECT_THAT(errors_of("    egress: {allow: deb.debian.org}\n"),
-              ElementsAre(dir.at(7, 21, "'allow' must be a list of host names such as deb.debian.org or "
-                                        "*.example.org, not 'deb.debian.org'")));
+  EXPECT_THAT(errors_of("    egress: {allow: packages.example.org}\n"),
+              ElementsAre(dir.at(7, 21, "'allow' must be a list of host names such as packages.example.org or "
+                                        "*.example.org, not 'packages.example.org'")));
   EXPECT_THAT(errors_of("    egress: {allow: []}\n"),
               ElementsAre(HasSubstr(":7:21: error: 'allow' must be a list of host names such as")));
   EXPECT_THAT(errors_of("    egress: {allow: [{host: a.example.org}]}\n"),
