@@ -16,8 +16,11 @@
 #include <cerrno>
 #include <condition_variable>
 #include <csignal>
+#include <cstdlib>
 #include <cstring>
 #include <deque>
+#include <filesystem>
+#include <fstream>
 #include <future>
 #include <mutex>
 #include <thread>
@@ -386,6 +389,22 @@ std::string join_args(const std::vector<std::string>& argv) {
     s += a;
   }
   return s;
+}
+
+std::vector<pid_t> host_processes_mentioning(const std::string& needle) {
+  std::vector<pid_t> found;
+  std::error_code ec;
+  for (std::filesystem::directory_iterator it("/proc", ec), end; !ec && it != end; it.increment(ec)) {
+    const std::string name = it->path().filename();
+    if (name.empty() || name.find_first_not_of("0123456789") != std::string::npos) continue;
+    std::ifstream in(it->path() / "cmdline");
+    std::string cmdline(1 << 14, '\0');
+    in.read(cmdline.data(), static_cast<std::streamsize>(cmdline.size()));
+    cmdline.resize(static_cast<std::size_t>(in.gcount()));
+    const pid_t pid = static_cast<pid_t>(std::atoi(name.c_str()));
+    if (pid != ::getpid() && cmdline.find(needle) != std::string::npos) found.push_back(pid);
+  }
+  return found;
 }
 
 }  // namespace sandci::sandbox

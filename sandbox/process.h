@@ -86,4 +86,8 @@ std::expected<RunResult, std::string> run_capture(const std::vector<std::string>
 
 std::string join_args(const std::vector<std::string>& argv);
 
+// Host processes other than this one whose command line contains `needle` (a
+// sandbox id: runsc and the sandbox's own processes name it or its bundle).
+std::vector<pid_t> host_processes_mentioning(const std::string& needle);
+
 }  // namespace sandci::sandbox

@@ -62,24 +62,6 @@ bool process_running(pid_t pid) {
   return close != std::string::npos && close + 2 < stat.size() && stat[close + 2] != 'Z' && stat[close + 2] != 'X';
 }
 
-// The host processes working on sandbox `id`: a `runsc run` or `runsc create`
-// still building it, its sandbox and gofer, `runsc exec`s into it. Each names the
-// id (or its bundle, whose name is the id) in its arguments, and ids are unique
-// (owner pid, counter, random part).
-std::vector<pid_t> processes_naming(const std::string& id) {
-  std::vector<pid_t> found;
-  std::error_code ec;
-  for (fs::directory_iterator it("/proc", ec), end; !ec && it != end; it.increment(ec)) {
-    const std::string name = it->path().filename();
-    if (name.empty() || name.find_first_not_of("0123456789") != std::string::npos) continue;
-    std::ifstream in(it->path() / "cmdline");
-    std::string cmdline((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    const pid_t pid = std::stoi(name);
-    if (pid != ::getpid() && cmdline.find(id) != std::string::npos) found.push_back(pid);
-  }
-  return found;
-}
-
 // SIGKILLs `pids` and waits (10 s at most) until none runs; false if some still does.
 bool kill_and_wait(const std::vector<pid_t>& pids) {
   for (pid_t pid : pids) ::kill(pid, SIGKILL);
@@ -95,7 +77,9 @@ bool kill_and_wait(const std::vector<pid_t>& pids) {
 // Stops whatever still works on a dead owner's sandbox, so that nothing creates
 // it (or its cgroup) again after it is removed.
 void stop_processes_of(const std::string& id, ReapReport& report) {
-  const auto pids = processes_naming(id);
+  // Each names the id (or its bundle, named after it) in its arguments: `runsc
+  // run`/`create` still building it, its sandbox and gofer, `runsc exec`s.
+  const auto pids = host_processes_mentioning(id);
   if (!pids.empty() && !kill_and_wait(pids)) report.errors.push_back("processes of " + id + " did not die");
 }
 

@@ -67,25 +67,11 @@ pid_t parent_of(pid_t pid) {
   return ppid;
 }
 
-// Host processes whose command line mentions `needle` (a sandbox id: the
-// sandbox and gofer processes name their bundle, which is named after it).
-std::vector<pid_t> processes_mentioning(const std::string& needle) {
-  std::vector<pid_t> found;
-  std::error_code ec;
-  for (const auto& entry : fs::directory_iterator("/proc", ec)) {
-    const std::string name = entry.path().filename();
-    if (name.find_first_not_of("0123456789") != std::string::npos) continue;
-    std::string cmdline = read_text_file(entry.path().string() + "/cmdline", 1 << 14);
-    if (cmdline.find(needle) != std::string::npos) found.push_back(static_cast<pid_t>(std::atoi(name.c_str())));
-  }
-  return found;
-}
-
 // Waits until no host process mentions `needle` any more, at most timeout_ms.
 bool wait_processes_gone(const std::string& needle, int timeout_ms) {
   const auto give_up = Clock::now() + std::chrono::milliseconds(timeout_ms);
   for (;;) {
-    if (processes_mentioning(needle).empty()) return true;
+    if (host_processes_mentioning(needle).empty()) return true;
     if (Clock::now() >= give_up) return false;
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
