@@ -393,7 +393,10 @@ int run_local(const LocalRunOptions& given, std::atomic<bool>& cancel) {
   SecretMasker masker;
   for (const auto& [name, value] : *secrets) masker.add(value);
 
-  const fs::path state_dir = options.state_dir.empty() ? sandbox::default_state_dir() : options.state_dir;
+  // Absolute: libgit2 writes a checkout relative to the repository it opened, not
+  // to this process's folder, so `--state-dir state` would point somewhere else.
+  const fs::path state_dir =
+      fs::absolute(options.state_dir.empty() ? fs::path(sandbox::default_state_dir()) : options.state_dir);
   // Checked before anything is made, like every other usage error.
   ActionsOptions actions_options;
   actions_options.state_dir = state_dir;

@@ -132,6 +132,16 @@ TEST_F(RunArgs, KeepsTheNewestRunFolders) {
   EXPECT_EQ(folders, 2u);
 }
 
+// A relative --state-dir is the folder's own, as with any other path argument:
+// the checkout, the logs and the run folders all land under it.
+TEST_F(RunArgs, RelativeStateDirIsTakenFromTheCurrentFolder) {
+  auto r = run_sandci("run", "--plain --state-dir relative-state --job lint repo", dir_.path());
+  expect_ran(r, "1 job");
+  EXPECT_EQ(r.err.find("checkout failed"), std::string::npos) << r.err;
+  EXPECT_TRUE(fs::is_directory(dir_.path() / "relative-state/runs")) << r.out << r.err;
+  EXPECT_NE(r.out.find("run folder: " + (dir_.path() / "relative-state/runs").string()), std::string::npos) << r.out;
+}
+
 TEST_F(RunArgs, KeepsTwentyRunFoldersByDefault) {
   fs::create_directories(dir_.path() / "state/runs");
   for (int i = 0; i < 25; ++i) fs::create_directories(dir_.path() / "state/runs" / ("20200101-0000" + std::to_string(10 + i) + "-1"));
