@@ -396,7 +396,8 @@ int run_local(const LocalRunOptions& given, std::atomic<bool>& cancel) {
   // Absolute: libgit2 writes a checkout relative to the repository it opened, not
   // to this process's folder, so `--state-dir state` would point somewhere else.
   const fs::path state_dir =
-      fs::absolute(options.state_dir.empty() ? fs::path(sandbox::default_state_dir()) : options.state_dir);
+      fs::absolute(options.state_dir.empty() ? fs::path(sandbox::default_state_dir()) : options.state_dir)
+          .lexically_normal();
   // Checked before anything is made, like every other usage error.
   ActionsOptions actions_options;
   actions_options.state_dir = state_dir;
