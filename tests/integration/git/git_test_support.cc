@@ -10,10 +10,13 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
+#include <random>
 #include <thread>
 
 namespace sandci::git::testing {
@@ -79,7 +82,46 @@ TempDir::~TempDir() {
   fs::remove_all(path_, ec);
 }
 
+namespace {
+
+// The lowest port the kernel hands out for outgoing connections and bind(0)
+// (net.ipv4.ip_local_port_range).
+int ephemeral_low() {
+  std::ifstream in("/proc/sys/net/ipv4/ip_local_port_range");
+  int low = 0;
+  return (in >> low) ? low : 0;
+}
+
+bool can_bind(int port) {
+  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return false;
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  const bool ok = bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
+  close(fd);
+  return ok;
+}
+
+}  // namespace
+
+// A free port below the ephemeral range: between this call and the server's
+// bind, which can be seconds apart, no outgoing connection of the many tests
+// running at once can take it (a port from bind(0) could be, and the agent then
+// failed with "Address already in use"). Picked at random so that tests picking
+// at once rarely meet; taken ports are skipped.
 int free_port() {
+  const int high = ephemeral_low() - 1;
+  const int low = std::max(high - 12000, 10000);
+  static std::atomic<unsigned> sequence{0};
+  std::minstd_rand random(static_cast<unsigned>(getpid()) * 7919u + sequence++ +
+                          static_cast<unsigned>(std::chrono::steady_clock::now().time_since_epoch().count()));
+  for (int attempt = 0; high > low && attempt < 200; ++attempt) {
+    const int port = low + static_cast<int>(random() % static_cast<unsigned>(high - low));
+    if (can_bind(port)) return port;
+  }
+  // No range below the ephemeral one: let the kernel choose.
   int fd = socket(AF_INET, SOCK_STREAM, 0);
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
