@@ -149,6 +149,10 @@ floor_wall=$(timed "$build_dir/tests/bench_sandbox_bench" --floor --jobs "$floor
 floor_out=$(cat "$work/last.out")
 floor=$(printf '%s\n' "$floor_out" | sed -n 's/^sandci job: create .* p50 *\([0-9.]*\) s.*/\1/p')
 floor_cpu=$(calc "$(cat "$work/last.cpu") / ($floor_jobs + 3)")
+# What a step's exec costs inside one sandbox, piece by piece (a step is one
+# exec of bash, which runs the script in a subshell).
+step_costs=$("$build_dir/tests/bench_sandbox_bench" --step-costs --jobs $((repeats * 5)) \
+  --rootfs "$images/debian%3A12/rootfs" | sed -n '/^exec of/p')
 load_end=$(cut -d' ' -f1-3 /proc/loadavg)
 m() { printf '%s\n' "$@" | median; }
 one_m=$(m "${one[@]}"); job_m=$(m "${job[@]}"); cpu_m=$(m "${cpu[@]}")
@@ -201,6 +205,8 @@ else
   printf 'c-hello pipeline: not run (no debian-build:12 image in %s)\n' "$images"
 fi
 printf '%s\n' "$floor_out" | sed -n 's/^  phases/floor phases/p'
+echo "a step's exec in one sandbox, piece by piece (bench_sandbox_bench --step-costs, $((repeats * 5)) rounds):"
+printf '%s\n' "$step_costs" | sed 's/^/  /'
 echo "a trivial job's phases (sandci run --timings, first repeat):"
 sed 's/^/  /' "$work/timings.txt"
 if [ "$warm" = 1 ]; then

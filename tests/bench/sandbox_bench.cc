@@ -3,9 +3,13 @@
 // step, and, when scripts/bench.sh started a private dockerd, sandci's Docker
 // backend (runtime runsc) and `docker run --rm --runtime=runsc` through the CLI. Prints p50/p95 over N jobs, one at a time and 4 at once.
 //
-//   bench_sandbox_bench [--jobs N] [--rootfs DIR] [--floor]
+//   bench_sandbox_bench [--jobs N] [--rootfs DIR] [--floor | --step-costs]
 // --floor: only the serial sandci job row and its phases (scripts/bench-run.sh
 // compares a whole `sandci run` job against it).
+// --step-costs: what a step's exec costs inside one sandbox, piece by piece
+// (N rounds, the variants alternated): `true` alone, `true` through bash (the
+// program a bash step starts) and through a bash subshell (the fork sandci's
+// step wrapper makes so the script cannot touch the hand-back of its files).
 //   env SANDCI_BENCH_DOCKER_HOST=unix:///path/docker.sock SANDCI_BENCH_DOCKER_IMAGE=name:tag
 #include <stdlib.h>
 #include <unistd.h>
@@ -86,15 +90,52 @@ bool run_ok(const std::vector<std::string>& argv) {
   return true;
 }
 
+// One sandbox, `rounds` rounds of each variant in turn (so load changes hit
+// them alike); prints each variant's p50 and its cost over the bare exec.
+bool measure_step_costs(SandboxBackend& backend, const SandboxSpec& spec, int rounds) {
+  auto sandbox = backend.create(spec);
+  if (!sandbox) {
+    std::fprintf(stderr, "create: %s\n", sandbox.error().message.c_str());
+    return false;
+  }
+  struct Variant {
+    const char* name;
+    std::vector<std::string> argv;
+    Figures figures;
+  };
+  Variant variants[] = {
+      {"exec of `true`", {"true"}, {}},
+      {"exec of `bash -c true`", {"bash", "-c", "true"}, {}},
+      {"exec of `bash -c '( true )'` (a subshell)", {"bash", "-c", "( true )"}, {}},
+  };
+  bool ok = true;
+  for (int round = -2; round < rounds; ++round) {  // two rounds to warm up
+    for (auto& variant : variants) {
+      const auto t0 = Clock::now();
+      ok = (*sandbox)->exec(ExecRequest{variant.argv, {}, "", {}}, [](const OutputLine&) {}).success() && ok;
+      if (round >= 0) variant.figures.seconds.push_back(std::chrono::duration<double>(Clock::now() - t0).count());
+    }
+  }
+  const double bare = variants[0].figures.pct(0.5);
+  for (const auto& variant : variants) {
+    std::printf("%-46s p50 %6.3f s  p95 %6.3f s  +%.3f s over `true`\n", variant.name, variant.figures.pct(0.5),
+                variant.figures.pct(0.95), variant.figures.pct(0.5) - bare);
+  }
+  sandbox->reset();
+  return ok;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   int jobs = 50;
   std::string rootfs = "/var/cache/sandci/rootfs-bookworm";
   bool floor_only = false;
+  bool step_costs = false;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     if (a == "--floor") floor_only = true;
+    if (a == "--step-costs") step_costs = true;
     if (a == "--jobs" && i + 1 < argc) jobs = std::atoi(argv[++i]);
     if (a == "--rootfs" && i + 1 < argc) rootfs = argv[++i];
   }
@@ -153,6 +194,7 @@ int main(int argc, char** argv) {
       return ok;
     };
   };
+  if (step_costs) return measure_step_costs(**backend, spec, jobs) ? 0 : 1;
   measure(3, 1, job_steps(1, false));  // warm the page cache
   Figures sandci1 = measure(jobs, 1, job_steps(1, true));
   print("sandci job: create + exec true + destroy", 1, sandci1);
