@@ -4,7 +4,10 @@ BUILD_DIR ?= build
 JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?= -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSANDCI_WERROR=ON
 
-.PHONY: all deps configure build test unit demo bench fuzz test-asan clean
+PREFIX ?= /usr/local
+DESTDIR ?=
+
+.PHONY: all deps configure build install install-files test unit demo bench fuzz test-asan clean
 
 all: build
 
@@ -18,6 +21,19 @@ configure: $(BUILD_DIR)/CMakeCache.txt
 
 build: deps configure
 	cmake --build $(BUILD_DIR) -j $(JOBS)
+
+# The agent's files where docs/operations.md and the systemd units expect them:
+# the binary, the Docker egress runtime wrapper (docs/security.md), the units, and
+# the configuration folders (root only). Never overwrites /etc/sandci's contents.
+install: build
+	$(MAKE) install-files
+
+install-files:
+	install -D -m 755 $(BUILD_DIR)/sandci $(DESTDIR)$(PREFIX)/bin/sandci
+	install -D -m 755 scripts/runsc-egress $(DESTDIR)$(PREFIX)/lib/sandci/runsc-egress
+	install -D -m 644 systemd/sandci-agent.service $(DESTDIR)/etc/systemd/system/sandci-agent.service
+	install -D -m 644 systemd/sandci-agent.socket $(DESTDIR)/etc/systemd/system/sandci-agent.socket
+	install -d -m 700 $(DESTDIR)/etc/sandci $(DESTDIR)/etc/sandci/secrets
 
 test: build
 	bash scripts/test-setup.sh $(BUILD_DIR)
