@@ -454,7 +454,8 @@ std::expected<std::string, std::string> resolve_download_path(std::string_view i
   return join(*segs);
 }
 
-ArtifactStore::ArtifactStore(fs::path run_dir) : run_dir_(std::move(run_dir)) {
+ArtifactStore::ArtifactStore(fs::path run_dir, std::string scope)
+    : run_dir_(std::move(run_dir)), scope_(std::move(scope)) {
   // A store reopened on a run's folder knows what was uploaded before.
   std::error_code ec;
   for (fs::directory_iterator it(artifacts_dir(), ec), end; !ec && it != end; it.increment(ec)) {
@@ -509,7 +510,7 @@ std::expected<ArtifactStore::UploadResult, std::string> ArtifactStore::upload(
   }
 
   std::error_code ec;
-  fs::path staging = run_dir_ / "artifacts-staging" / std::to_string(staging_id);
+  fs::path staging = staging_dir() / std::to_string(staging_id);
   fs::remove_all(staging, ec);
   fs::create_directories(staging, ec);
   if (ec) return std::unexpected("cannot create '" + staging.string() + "': " + ec.message());

@@ -73,9 +73,12 @@ std::expected<std::string, std::string> resolve_download_path(std::string_view i
 
 class ArtifactStore {
  public:
-  // Keeps artifacts under `run_dir`/artifacts (created on first upload); artifacts
-  // already there (a store reopened on the same run) count as uploaded.
-  explicit ArtifactStore(std::filesystem::path run_dir);
+  // Keeps artifacts under `run_dir`/artifacts (created on first upload), or under
+  // `run_dir`/artifacts/`scope` when a run holds several workflows: as on GitHub,
+  // where each workflow is a run of its own, one workflow's artifacts are not
+  // another's (two may both upload "dist"). Artifacts already there (a store
+  // reopened on the same run) count as uploaded.
+  explicit ArtifactStore(std::filesystem::path run_dir, std::string scope = {});
 
   struct UploadOptions {
     IfNoFilesFound if_no_files_found = IfNoFilesFound::kWarn;
@@ -122,9 +125,12 @@ class ArtifactStore {
   std::vector<std::string> names() const;
 
  private:
-  std::filesystem::path artifacts_dir() const { return run_dir_ / "artifacts"; }
+  std::filesystem::path artifacts_dir() const { return scoped(run_dir_ / "artifacts"); }
+  std::filesystem::path staging_dir() const { return scoped(run_dir_ / "artifacts-staging"); }
+  std::filesystem::path scoped(std::filesystem::path dir) const { return scope_.empty() ? dir : dir / scope_; }
 
   std::filesystem::path run_dir_;
+  std::string scope_;  // "" or a folder name (validated by the caller)
   mutable std::mutex mutex_;
   std::set<std::string> names_;      // uploaded
   std::set<std::string> uploading_;  // reserved by an upload in progress

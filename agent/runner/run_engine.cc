@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <deque>
 #include <fstream>
 #include <map>
 #include <optional>
@@ -191,8 +192,10 @@ JobRunnerConfig job_runner_config(const PlannedWorkflow& planned, const RunSourc
   config.limits = env.limits;
   config.base_env = base_env(source, trigger, env, planned);
   config.event_payload = trigger.payload.dump();
-  config.logs_dir = env.workflow_logs_dir ? env.workflow_logs_dir(planned) : env.logs_dir;
-  config.scratch_dir = env.run_dir / "scratch";
+  config.logs_dir = env.workflow_logs_dir                ? env.workflow_logs_dir(planned)
+                    : env.workflow_scope.empty() || env.logs_dir.empty() ? env.logs_dir
+                                                 : env.logs_dir / env.workflow_scope;
+  config.scratch_dir = env.run_dir / "scratch" / env.workflow_scope;
   config.slots = env.slots;
   config.log_limit_bytes = env.log_limit_bytes;
   config.timings = env.timings;
@@ -466,6 +469,27 @@ std::expected<PreparedRun, PrepareError> prepare_run(const RunSource& source, co
   return prepared;
 }
 
+namespace {
+
+// The artifact folder of each workflow of a run: "" when it is the only one,
+// else its file's name without the extension ("ci" for .github/workflows/ci.yml),
+// with "-2", "-3" ... when two files share a name in different folders.
+std::vector<std::string> artifact_scopes(const std::vector<PlannedWorkflow>& workflows) {
+  if (workflows.size() <= 1) return std::vector<std::string>(workflows.size());
+  std::vector<std::string> scopes;
+  std::set<std::string> taken;
+  for (const auto& planned : workflows) {
+    const std::string stem = fs::path(planned.file).stem().string();
+    std::string scope = stem.empty() || stem.front() == '.' ? "workflow" : stem;
+    for (int n = 2; taken.contains(scope); ++n) scope = stem + "-" + std::to_string(n);
+    taken.insert(scope);
+    scopes.push_back(scope);
+  }
+  return scopes;
+}
+
+}  // namespace
+
 RunResult execute_run(const PreparedRun& run, const RunSource& source, const RunTrigger& trigger,
                       const RunEnvironment& env, std::atomic<bool>& cancel, const WorkflowHooks& hooks) {
   {
@@ -473,7 +497,11 @@ RunResult execute_run(const PreparedRun& run, const RunSource& source, const Run
     fs::create_directories(env.run_dir, ec);
     std::ofstream(env.run_dir / "event.json") << trigger.payload.dump(2) << "\n";
   }
-  ArtifactStore artifacts(env.run_dir);
+  // One artifact namespace per workflow (see ArtifactStore); a run of one
+  // workflow keeps its artifacts straight in run_dir/artifacts.
+  std::deque<ArtifactStore> artifacts;
+  const auto scopes = artifact_scopes(run.workflows);
+  for (const auto& scope : scopes) artifacts.emplace_back(env.run_dir, scope);
   if (cancel) return RunResult::cancelled;
   // The run's capacity is shared by its workflows: each executor may start that
   // many jobs, and a job waits for one of the run's slots (inside the agent's).
@@ -486,8 +514,10 @@ RunResult execute_run(const PreparedRun& run, const RunSource& source, const Run
   auto one = [&](std::size_t i) {
     const PlannedWorkflow& planned = run.workflows[i];
     scheduler::RunObserver* observer = hooks.started ? hooks.started(planned) : nullptr;
+    RunEnvironment mine = shared;
+    mine.workflow_scope = scopes[i];
     auto report =
-        execute_workflow(planned, source, trigger, shared, artifacts, cancel, observer, run.matrix_filters, hooks);
+        execute_workflow(planned, source, trigger, mine, artifacts[i], cancel, observer, run.matrix_filters, hooks);
     if (hooks.finished) hooks.finished(planned, report);
     results[i] = report.result;
   };

@@ -138,6 +138,10 @@ struct RunEnvironment {
   // When set, each workflow's logs go to the folder it gives instead (jobs of
   // the same name in two workflows then keep their own logs).
   std::function<std::filesystem::path(const PlannedWorkflow&)> workflow_logs_dir;
+  // Set per workflow by execute_run when a run holds several: the folder name that
+  // keeps its artifacts, scratch files and (without workflow_logs_dir) logs apart
+  // from the others', whose jobs may have the same names.
+  std::string workflow_scope;
   std::string run_id;              // GITHUB_RUN_ID
   std::string run_number = "1";
   std::string run_attempt = "1";

@@ -143,6 +143,24 @@ jobs:
   EXPECT_NE(read_file(logs_.path() / "test.log").find("built 1.2.3"), std::string::npos);
 }
 
+// Two workflows of one push both upload an artifact named "dist": as on GitHub,
+// where each workflow is a run of its own, each sees only its own.
+TEST_P(CliRunTest, WorkflowsOfOneRunKeepTheirArtifactsApart) {
+  auto one = [](const std::string& flavour) {
+    return "on: push\njobs:\n  make:\n    steps:\n      - run: mkdir -p out && echo " + flavour +
+           " > out/what.txt\n      - uses: actions/upload-artifact@v4\n        with: {name: dist, path: out/}\n"
+           "  use:\n    needs: make\n    steps:\n      - uses: actions/download-artifact@v4\n"
+           "        with: {name: dist, path: got}\n      - run: test \"$(cat got/what.txt)\" = " + flavour +
+           " && echo \"dist of " + flavour + " is its own\"\n";
+  };
+  workflow(one("ci"), {{".sandci/workflows/release.yml", one("release")}});
+  auto r = run({});
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("dist of ci is its own"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("dist of release is its own"), std::string::npos) << r.output;
+  EXPECT_EQ(r.output.find("already uploaded"), std::string::npos) << r.output;
+}
+
 // A failing job skips its dependents; an always() job still runs; exit code 1.
 TEST_P(RunTest, FailureSkipsDependentsButAlwaysRuns) {
   workflow(R"Y(
