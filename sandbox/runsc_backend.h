@@ -60,6 +60,7 @@ class RunscBackend final : public SandboxBackend {
   explicit RunscBackend(RunscOptions options);
   std::string new_id(const std::string& hint);
   static std::vector<std::string> netstack_workaround_prefix();
+  void reap_into(ReapReport& report);
   void reap_orphan_cgroups(ReapReport& report);
 
   RunscOptions options_;

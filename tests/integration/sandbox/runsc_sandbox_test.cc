@@ -300,10 +300,9 @@ std::vector<std::string> processes_naming(const std::string& id) {
   for (fs::directory_iterator it("/proc", ec), end; !ec && it != end; it.increment(ec)) {
     const std::string name = it->path().filename();
     if (name.empty() || name.find_first_not_of("0123456789") != std::string::npos) continue;
-    std::ifstream in(it->path() / "cmdline");
-    std::string cmdline((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    std::ifstream stat_file(it->path() / "stat");
-    std::string stat((std::istreambuf_iterator<char>(stat_file)), std::istreambuf_iterator<char>());
+    // A process may end mid-scan: its files then read as nothing, no exception.
+    const std::string cmdline = read_proc_file(it->path() / "cmdline").value_or("");
+    const std::string stat = read_proc_file(it->path() / "stat").value_or("");
     const auto close = stat.rfind(')');
     const bool zombie = close != std::string::npos && close + 2 < stat.size() && stat[close + 2] == 'Z';
     if (!zombie && cmdline.find(id) != std::string::npos) found.push_back(it->path().filename().string());
