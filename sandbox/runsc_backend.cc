@@ -179,7 +179,7 @@ std::expected<std::unique_ptr<RunscBackend>, SandboxError> RunscBackend::open(Ru
     return std::unexpected(SandboxError{"runsc backend: cannot run " + backend->options_.runsc + ": " +
                                        (version ? version->describe() : version.error())});
   }
-  backend->reap_stale();
+  backend->startup_reap_ = backend->reap_stale();
   return backend;
 }
 
