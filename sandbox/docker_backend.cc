@@ -94,7 +94,7 @@ std::expected<std::unique_ptr<DockerBackend>, SandboxError> DockerBackend::open(
     if (auto checked = backend->client_.check_engine(backend->options_.egress_runtime); !checked)
       return std::unexpected(SandboxError{"docker_egress_runtime: " + checked.error().message});
   }
-  (void)backend->reap_stale();
+  if (auto reaped = backend->reap_stale(); !reaped) backend->startup_reap_error_ = reaped.error().message;
   return backend;
 }
 

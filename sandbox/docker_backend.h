@@ -67,6 +67,8 @@ class DockerBackend final : public SandboxBackend {
   // Removes containers labelled by a sandci process that no longer runs; returns
   // how many. Another live process's containers are left alone.
   std::expected<int, SandboxError> reap_stale();
+  // Why the reap at open() failed; empty if it did not.
+  const std::string& startup_reap_error() const { return startup_reap_error_; }
 
   const DockerClient& client() const { return client_; }
   const DockerOptions& options() const { return options_; }
@@ -84,6 +86,7 @@ class DockerBackend final : public SandboxBackend {
   std::expected<std::filesystem::path, ImageError> copy_user_files(const std::string& id, const std::string& name);
 
   DockerOptions options_;
+  std::string startup_reap_error_;
   DockerClient client_;
   std::atomic<std::uint64_t> counter_{0};
   std::mutex mutex_;  // guards users_ and users_dir_

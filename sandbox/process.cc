@@ -20,7 +20,6 @@
 #include <cstring>
 #include <deque>
 #include <filesystem>
-#include <fstream>
 #include <future>
 #include <mutex>
 #include <thread>
@@ -397,14 +396,30 @@ std::vector<pid_t> host_processes_mentioning(const std::string& needle) {
   for (std::filesystem::directory_iterator it("/proc", ec), end; !ec && it != end; it.increment(ec)) {
     const std::string name = it->path().filename();
     if (name.empty() || name.find_first_not_of("0123456789") != std::string::npos) continue;
-    std::ifstream in(it->path() / "cmdline");
-    std::string cmdline(1 << 14, '\0');
-    in.read(cmdline.data(), static_cast<std::streamsize>(cmdline.size()));
-    cmdline.resize(static_cast<std::size_t>(in.gcount()));
+    const std::string cmdline = read_proc_file(it->path() / "cmdline", 1 << 14).value_or("");
     const pid_t pid = static_cast<pid_t>(std::atoi(name.c_str()));
     if (pid != ::getpid() && cmdline.find(needle) != std::string::npos) found.push_back(pid);
   }
   return found;
+}
+
+std::optional<std::string> read_proc_file(const std::string& path, std::size_t limit) {
+  Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd) return std::nullopt;
+  return read_to_end(fd.get(), limit);
+}
+
+std::optional<std::string> read_to_end(int fd, std::size_t limit) {
+  std::string text;
+  char buf[4096];
+  while (text.size() < limit) {
+    const ssize_t n = ::read(fd, buf, std::min(sizeof buf, limit - text.size()));
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return std::nullopt;
+    if (n == 0) break;
+    text.append(buf, static_cast<std::size_t>(n));
+  }
+  return text;
 }
 
 }  // namespace sandci::sandbox

@@ -8,6 +8,7 @@
 #include <chrono>
 #include <cstddef>
 #include <expected>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -89,5 +90,13 @@ std::string join_args(const std::vector<std::string>& argv);
 // Host processes other than this one whose command line contains `needle` (a
 // sandbox id: runsc and the sandbox's own processes name it or its bundle).
 std::vector<pid_t> host_processes_mentioning(const std::string& needle);
+
+// The first `limit` bytes of a /proc file (or any small file), nullopt if it
+// cannot be opened or read. A process's files fail with ESRCH once it is reaped,
+// even after a successful open: std::ifstream turns that into an exception when
+// read through istreambuf_iterator, which is why /proc is read with this instead.
+std::optional<std::string> read_proc_file(const std::string& path, std::size_t limit = 1 << 20);
+// The rest of open file `fd`, at most `limit` bytes; nullopt on a read error.
+std::optional<std::string> read_to_end(int fd, std::size_t limit = 1 << 20);
 
 }  // namespace sandci::sandbox

@@ -25,8 +25,8 @@ namespace fs = std::filesystem;
 
 // A process is identified by pid and start time: pids are reused, the pair is not.
 std::string process_start_time(pid_t pid) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
-  std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  // Empty when the process is gone (read_proc_file: never an exception).
+  const std::string stat = read_proc_file("/proc/" + std::to_string(pid) + "/stat").value_or("");
   auto close = stat.rfind(')');  // the command name may contain spaces
   if (close == std::string::npos) return {};
   std::istringstream rest(stat.substr(close + 2));
@@ -56,8 +56,7 @@ bool process_exists(pid_t pid) { return pid > 0 && (::kill(pid, 0) == 0 || errno
 
 // A process that has exited but not been waited for (a zombie) holds nothing.
 bool process_running(pid_t pid) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
-  std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const std::string stat = read_proc_file("/proc/" + std::to_string(pid) + "/stat").value_or("");
   auto close = stat.rfind(')');
   return close != std::string::npos && close + 2 < stat.size() && stat[close + 2] != 'Z' && stat[close + 2] != 'X';
 }
@@ -180,7 +179,7 @@ std::expected<std::unique_ptr<RunscBackend>, SandboxError> RunscBackend::open(Ru
     return std::unexpected(SandboxError{"runsc backend: cannot run " + backend->options_.runsc + ": " +
                                        (version ? version->describe() : version.error())});
   }
-  backend->reap_stale();
+  backend->startup_reap_ = backend->reap_stale();
   return backend;
 }
 
@@ -263,6 +262,17 @@ std::expected<std::unique_ptr<Sandbox>, SandboxError> RunscBackend::create(const
 
 ReapReport RunscBackend::reap_stale() {
   ReapReport report;
+  // Never thrown: a folder or process vanishing mid-scan must not stop the agent's
+  // start; what was not reaped is reaped by the next start.
+  try {
+    reap_into(report);
+  } catch (const std::exception& e) {
+    report.errors.push_back(std::string("reaping stopped early: ") + e.what());
+  }
+  return report;
+}
+
+void RunscBackend::reap_into(ReapReport& report) {
   RunscCommand command{options_.runsc, {"--root=" + root_}, {}};
   // First stop every process still working on a dead owner's sandbox (a `runsc
   // run` of an agent killed while creating one goes on and finishes it), so that
@@ -316,7 +326,6 @@ ReapReport RunscBackend::reap_stale() {
     ++report.bundles;
   }
   reap_orphan_cgroups(report);
-  return report;
 }
 
 void RunscBackend::reap_orphan_cgroups(ReapReport& report) {

@@ -36,8 +36,10 @@ struct ReapReport {
 
 class RunscBackend final : public SandboxBackend {
  public:
-  // Creates the state folders and removes what crashed owners left (reap_stale).
+  // Creates the state folders and removes what crashed owners left (reap_stale;
+  // what it did and what failed is kept in startup_reap() for the caller to log).
   static std::expected<std::unique_ptr<RunscBackend>, SandboxError> open(RunscOptions options);
+  const ReapReport& startup_reap() const { return startup_reap_; }
 
   std::expected<std::unique_ptr<Sandbox>, SandboxError> create(const SandboxSpec& spec) override;
 
@@ -60,9 +62,11 @@ class RunscBackend final : public SandboxBackend {
   explicit RunscBackend(RunscOptions options);
   std::string new_id(const std::string& hint);
   static std::vector<std::string> netstack_workaround_prefix();
+  void reap_into(ReapReport& report);
   void reap_orphan_cgroups(ReapReport& report);
 
   RunscOptions options_;
+  ReapReport startup_reap_;
   std::string root_, bundles_;
   std::string cgroup_root_ = "/sys/fs/cgroup";
   std::atomic<std::uint64_t> counter_{0};

@@ -303,8 +303,13 @@ void RunscSandbox::kill_step(const std::string& internal_pid_file) {
   // children already re-parented to init. Only daemons that left the group
   // (setsid) survive until the sandbox ends.
   LogBudget quiet(4096);
-  ExecRequest request{{"/bin/sh", "-c", "kill -9 -\"$1\"", "sh", std::to_string(root)}, {}, "/", {}};
-  if (!run(request, Io{}, quiet, [](const OutputLine&) {}).success()) kill_process_tree(root);
+  // Bounded: a sandbox that no longer answers is stopped instead.
+  ExecRequest request{{"/bin/sh", "-c", "kill -9 -\"$1\"", "sh", std::to_string(root)},
+                      {},
+                      "/",
+                      std::chrono::duration_cast<std::chrono::milliseconds>(kControlTimeout)};
+  const ExitStatus killed = run(request, Io{}, quiet, [](const OutputLine&) {}, OnTimeout::kStopSandbox);
+  if (!killed.success() && !dead_) kill_process_tree(root);
 }
 
 void RunscSandbox::kill_process_tree(int root) {
@@ -379,7 +384,7 @@ ExitStatus RunscSandbox::exec(const ExecRequest& request, const LineCallback& on
 }
 
 ExitStatus RunscSandbox::run(const ExecRequest& request, const Io& io, LogBudget& budget,
-                             const LineCallback& on_line) {
+                             const LineCallback& on_line, OnTimeout on_timeout) {
   if (killed_) return status(ExitKind::kKilled, "the job was cancelled");
   if (dead_) return status(ExitKind::kFailed, "the sandbox is gone: " + dead_reason());
   if (request.argv.empty()) return status(ExitKind::kFailed, "nothing to run: empty command");
@@ -449,9 +454,9 @@ ExitStatus RunscSandbox::run(const ExecRequest& request, const Io& io, LogBudget
 
   const bool has_deadline = request.timeout.count() > 0;
   const auto deadline = Clock::now() + request.timeout;
-  bool timed_out = false, escalated = false, exited = false;
+  bool timed_out = false, escalated = false, exited = false, forced = false;
   std::uint64_t pids_seen = pids_before, oom_seen = oom_before;
-  Clock::time_point escalate_at{};
+  Clock::time_point escalate_at{}, dead_at{};
 
   while (!exited) {
     std::vector<pollfd> fds;
@@ -466,6 +471,7 @@ ExitStatus RunscSandbox::run(const ExecRequest& request, const Io& io, LogBudget
     };
     if (has_deadline && !timed_out) until(deadline);
     if (timed_out && !escalated) until(escalate_at);
+    if (dead_at != Clock::time_point{} && !forced) until(dead_at + kTreeKillGrace);
     int ready = ::poll(fds.data(), fds.size(), wait_ms);
     if (ready < 0 && errno != EINTR) break;
     for (std::size_t i = 0; i < 3; ++i) {
@@ -479,13 +485,29 @@ ExitStatus RunscSandbox::run(const ExecRequest& request, const Io& io, LogBudget
     now = Clock::now();
     if (!exited && has_deadline && !timed_out && now >= deadline) {
       timed_out = true;
-      kill_step(pid_file);
-      escalate_at = Clock::now() + kTreeKillGrace;
+      if (on_timeout == OnTimeout::kKillStep) {
+        kill_step(pid_file);
+        escalate_at = Clock::now() + kTreeKillGrace;
+      } else {
+        escalated = true;
+        mark_dead("it stopped answering (a command of sandci's got no answer for " +
+                  std::to_string(request.timeout.count()) + " ms) and was stopped");
+        kill_sandbox();
+      }
     } else if (!exited && timed_out && !escalated && now >= escalate_at) {
       // The step's processes would not die (or escaped the tree): end the sandbox.
       escalated = true;
       mark_dead("a step timed out and its processes could not be stopped");
       kill_sandbox();
+    }
+    // Once the sandbox is dead (cancelled, stopped above, or by another thread),
+    // runsc exec normally returns as soon as the sandbox process is gone; a wedged
+    // sandbox that could not be killed would hold it for good, so after a grace
+    // our own runsc process is killed instead.
+    if (!exited && dead_ && dead_at == Clock::time_point{}) dead_at = Clock::now();
+    if (!exited && !forced && dead_at != Clock::time_point{} && Clock::now() >= dead_at + kTreeKillGrace) {
+      forced = true;
+      ::kill(child->pid, SIGKILL);
     }
   }
   const int wait_status = wait_child(*child);
@@ -505,10 +527,15 @@ ExitStatus RunscSandbox::run(const ExecRequest& request, const Io& io, LogBudget
   // Classify. Order matters: our own actions first, then the cgroup's counters
   // (they tell a limit from an ordinary failure), then what runsc exec said.
   if (killed_) return status(ExitKind::kKilled, "the job was cancelled");
+  if (timed_out && on_timeout == OnTimeout::kStopSandbox) {
+    return status(ExitKind::kTimedOut, "no answer after " + std::to_string(request.timeout.count()) +
+                                           " ms: the sandbox was stopped");
+  }
   if (timed_out) {
     return status(ExitKind::kTimedOut,
                   "timed out after " + std::to_string(request.timeout.count()) + " ms and was killed");
   }
+  if (forced) return status(ExitKind::kFailed, "the sandbox is gone: " + dead_reason());
   const int code = WIFEXITED(wait_status) ? WEXITSTATUS(wait_status) : 128 + WTERMSIG(wait_status);
   if (code != 0) {
     if (auto death = sandbox_death(pids_before, oom_before, pids_seen, oom_seen, runsc_err)) return *death;
@@ -572,12 +599,12 @@ std::optional<ExitStatus> RunscSandbox::sandbox_death(std::uint64_t pids_before,
 }
 
 std::expected<void, SandboxError> RunscSandbox::run_helper(const std::vector<std::string>& argv, const Io& io,
-                                                           const std::string& what) {
+                                                           const std::string& what, std::chrono::milliseconds bound) {
   LogBudget budget(kHelperStderrBytes);
   std::string messages;
   LineCallback keep = collect_messages(messages);
-  ExecRequest request{argv, {}, "/", std::chrono::milliseconds(0)};
-  return helper_outcome(what, run(request, io, budget, keep), messages);
+  ExecRequest request{argv, {}, "/", bound};
+  return helper_outcome(what, run(request, io, budget, keep, OnTimeout::kStopSandbox), messages);
 }
 
 std::expected<void, SandboxError> RunscSandbox::write_file(const std::string& container_path,
@@ -594,7 +621,7 @@ std::expected<void, SandboxError> RunscSandbox::write_file(const std::string& co
   std::snprintf(mode_text, sizeof mode_text, "%o", mode & 07777);
   return run_helper({"/bin/sh", "-c", "mkdir -p \"$(dirname \"$1\")\" && cat > \"$1\" && chmod \"$2\" \"$1\"",
                      "sh", container_path, mode_text},
-                    Io{memfd->get(), -1, {}}, "write_file " + container_path);
+                    Io{memfd->get(), -1, {}}, "write_file " + container_path, file_bound_);
 }
 
 std::expected<std::string, SandboxError> RunscSandbox::read_file(const std::string& container_path,
@@ -605,7 +632,7 @@ std::expected<std::string, SandboxError> RunscSandbox::read_file(const std::stri
   // copying a huge file out.
   auto done = run_helper({"/bin/sh", "-c", "test -f \"$1\" && head -c \"$2\" -- \"$1\"", "sh", container_path,
                           std::to_string(max_bytes + 1)},
-                         Io{-1, memfd->get(), {}}, "read_file " + container_path);
+                         Io{-1, memfd->get(), {}}, "read_file " + container_path, file_bound_);
   if (!done) return std::unexpected(done.error());
   off_t size = ::lseek(memfd->get(), 0, SEEK_END);
   if (size < 0) return std::unexpected(SandboxError{"cannot read back " + container_path});
@@ -663,9 +690,13 @@ std::expected<void, SandboxError> RunscSandbox::transfer(const std::vector<std::
   // Only the two tars may hold the pipe, or neither would ever see its end.
   (out ? pipe->read : pipe->write).reset();
   if (!host) return std::unexpected(SandboxError{what + ": " + host.error()});
-  auto guest = run_helper(guest_argv, out ? Io{-1, pipe->write.get(), {}} : Io{pipe->read.get(), -1, {}}, what);
+  auto guest = run_helper(guest_argv, out ? Io{-1, pipe->write.get(), {}} : Io{pipe->read.get(), -1, {}}, what,
+                          copy_bound_);
   pipe->read.reset();
   pipe->write.reset();
+  // With the guest side failed, a sandbox that could not be killed may still
+  // hold the pipe's other end: the host tar would wait on it for good.
+  if (!guest) ::kill(host->pid, SIGKILL);
   const int host_status = wait_child(*host);
   if (!guest) return guest;
   if (!WIFEXITED(host_status) || WEXITSTATUS(host_status) != 0) {

@@ -1,6 +1,7 @@
 #pragma once
 // One running gVisor sandbox (see runsc_backend.h). Created by RunscBackend.
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <mutex>
@@ -50,6 +51,15 @@ class RunscSandbox final : public Sandbox {
                                             const std::string& container_dir) override;
   void kill() override;
 
+  // How long write_file/read_file (small files) and copy_in/copy_out (a
+  // checkout, artifacts: minutes are normal) may take before the sandbox is taken
+  // for wedged (runsc exec blocks for good on a sandbox that stopped answering)
+  // and stopped; the helper then fails saying so. Defaults: 5 and 30 minutes.
+  void set_helper_bounds(std::chrono::milliseconds file, std::chrono::milliseconds copy) {
+    file_bound_ = file;
+    copy_bound_ = copy;
+  }
+
   static std::string cgroups_path_for(const std::string& id) { return "/sandci-" + id; }
   // Removes a sandbox by id whatever state it is in: runsc container, host
   // processes (waited for until gone, bounded), cgroup, bundle folder. Every
@@ -68,10 +78,16 @@ class RunscSandbox final : public Sandbox {
     int stdout_fd = -1;
     std::vector<int> extra_fds;  // become the command's fds 3, 4, ...
   };
-  ExitStatus run(const ExecRequest& request, const Io& io, LogBudget& budget, const LineCallback& on_line);
-  // Runs a helper command (tar, cat...) whose stderr is only wanted for errors.
+  // What run() does when the request's timeout passes: a step's processes are
+  // killed (the sandbox goes on); for sandci's own helpers, whose only reason to
+  // be that late is a sandbox that stopped answering, the sandbox is stopped.
+  enum class OnTimeout { kKillStep, kStopSandbox };
+  ExitStatus run(const ExecRequest& request, const Io& io, LogBudget& budget, const LineCallback& on_line,
+                 OnTimeout on_timeout = OnTimeout::kKillStep);
+  // Runs a helper command (tar, cat...) whose stderr is only wanted for errors,
+  // for at most `bound`.
   std::expected<void, SandboxError> run_helper(const std::vector<std::string>& argv, const Io& io,
-                                               const std::string& what);
+                                               const std::string& what, std::chrono::milliseconds bound);
   enum class Direction { kIn, kOut };
   // Pipes a tar stream between a host command and a command in the sandbox.
   std::expected<void, SandboxError> transfer(const std::vector<std::string>& host_argv,
@@ -111,6 +127,8 @@ class RunscSandbox final : public Sandbox {
   mutable std::mutex mutex_;  // guards dead_reason_
   std::string dead_reason_;
   StartTimings timings_;
+  std::chrono::milliseconds file_bound_ = std::chrono::minutes(5);
+  std::chrono::milliseconds copy_bound_ = std::chrono::minutes(30);
 };
 
 }  // namespace sandci::sandbox

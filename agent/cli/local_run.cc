@@ -365,12 +365,17 @@ std::expected<std::unique_ptr<sandbox::SandboxBackend>, std::string> open_backen
     docker.socket = options.docker_socket;
     auto opened = sandbox::DockerBackend::open(docker);
     if (!opened) return std::unexpected("cannot use the Docker engine: " + opened.error().message);
+    if (const auto& failed = (*opened)->startup_reap_error(); !failed.empty())
+      std::cerr << "sandci run: warning: cleaning up after an earlier run: " << failed << "\n";
     return std::unique_ptr<sandbox::SandboxBackend>(std::move(*opened));
   }
   sandbox::RunscOptions runsc;
   runsc.state_dir = (state_dir / "sandbox").string();
   auto opened = sandbox::RunscBackend::open(runsc);
   if (!opened) return std::unexpected("cannot use runsc: " + opened.error().message);
+  // A crashed run's leftovers that could not be removed do not stop this run.
+  for (const auto& failed : (*opened)->startup_reap().errors)
+    std::cerr << "sandci run: warning: cleaning up after an earlier run: " << failed << "\n";
   return std::unique_ptr<sandbox::SandboxBackend>(std::move(*opened));
 }
 

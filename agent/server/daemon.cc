@@ -147,6 +147,15 @@ void reload(const fs::path& file, config::LiveConfig& live, SecretMasker& masker
 }
 
 // The configured sandbox backend (sandbox.backend): runsc, or the Docker engine.
+// What the start-up reap removed of a crashed agent's sandboxes, and each thing
+// it could not remove (left for the next start; the agent starts anyway).
+void log_reap(const sandbox::ReapReport& report) {
+  if (report.containers + report.bundles + report.cgroups > 0)
+    spdlog::info("event=reaped backend=runsc sandboxes={} bundles={} cgroups={}", report.containers, report.bundles,
+                 report.cgroups);
+  for (const auto& error : report.errors) spdlog::warn("event=reap_failed backend=runsc error=\"{}\"", error);
+}
+
 std::expected<std::unique_ptr<sandbox::SandboxBackend>, sandbox::SandboxError> open_sandbox_backend(
     const config::AgentConfig& config) {
   if (config.sandbox.backend == config::SandboxBackendKind::kDocker) {
@@ -157,12 +166,16 @@ std::expected<std::unique_ptr<sandbox::SandboxBackend>, sandbox::SandboxError> o
     docker.allow_pull = config.sandbox.docker_pull;
     auto opened = sandbox::DockerBackend::open(docker);
     if (!opened) return std::unexpected(opened.error());
+    // What a crashed agent left stays, and is tried again at the next start.
+    if (const auto& failed = (*opened)->startup_reap_error(); !failed.empty())
+      spdlog::warn("event=reap_failed backend=docker error=\"{}\"", failed);
     return std::unique_ptr<sandbox::SandboxBackend>(std::move(*opened));
   }
   sandbox::RunscOptions runsc;
   runsc.state_dir = (config.state_dir / "sandbox").string();
   auto opened = sandbox::RunscBackend::open(runsc);
   if (!opened) return std::unexpected(opened.error());
+  log_reap((*opened)->startup_reap());
   return std::unique_ptr<sandbox::SandboxBackend>(std::move(*opened));
 }
 

@@ -123,11 +123,11 @@ class PrivateDockerd {
   static std::vector<int> processes_mentioning(const std::string& needle) {
     std::vector<int> found;
     std::error_code ec;
-    for (const auto& entry : std::filesystem::directory_iterator("/proc", ec)) {
-      std::string name = entry.path().filename();
+    for (std::filesystem::directory_iterator it("/proc", ec), end; !ec && it != end; it.increment(ec)) {
+      const std::string name = it->path().filename();
       if (name.find_first_not_of("0123456789") != std::string::npos) continue;
-      std::ifstream in(entry.path() / "cmdline");
-      std::string cmdline((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+      // A process may end mid-scan: its file then reads as nothing, no exception.
+      const std::string cmdline = sandbox::read_proc_file(it->path() / "cmdline").value_or("");
       if (cmdline.find(needle) != std::string::npos) found.push_back(std::stoi(name));
     }
     return found;

@@ -7,7 +7,9 @@
 #include <csignal>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <iterator>
+#include <optional>
 #include <thread>
 
 #include "integration/sandbox/sandbox_fixture.h"
@@ -293,6 +295,51 @@ TEST_F(RunscSandboxTest, ReapStaleRemovesASandboxLeftByACrashedOwner) {
   EXPECT_TRUE(run(*live, {"true"}).status.success());
 }
 
+template <typename T>
+std::optional<std::string> error_of(const std::expected<T, SandboxError>& result) {
+  return result ? std::nullopt : std::optional<std::string>(result.error().message);
+}
+
+// A sandbox that stops answering (its sandbox process SIGSTOPped: `runsc exec`
+// then waits for good) holds none of sandci's file helpers past its bound: each
+// fails saying so, and the sandbox is stopped (later calls fail at once).
+TEST_F(RunscSandboxTest, FileHelpersOfASandboxThatStoppedAnsweringFailAtTheirBound) {
+  TempDir host;
+  write_host_file(host.path() + "/in.txt", "in\n");
+  using Helper = std::function<std::optional<std::string>(Sandbox&)>;
+  const std::vector<std::pair<std::string, Helper>> helpers = {
+      {"write_file", [](Sandbox& s) { return error_of(s.write_file("/tmp/x", "x")); }},
+      {"read_file", [](Sandbox& s) { return error_of(s.read_file("/etc/hostname", 100)); }},
+      {"copy_in", [&](Sandbox& s) { return error_of(s.copy_in(host.path(), "/tmp/in")); }},
+      {"copy_out", [&](Sandbox& s) { return error_of(s.copy_out({"/etc/hostname"}, host.path() + "/out")); }},
+  };
+
+  for (const auto& [name, helper] : helpers) {
+    SCOPED_TRACE(name);
+    auto sandbox = make();
+    ASSERT_NE(sandbox, nullptr);
+    static_cast<RunscSandbox&>(*sandbox).set_helper_bounds(std::chrono::seconds(2), std::chrono::seconds(2));
+    ASSERT_EQ(helper(*sandbox), std::nullopt) << "answers while the sandbox runs";
+    const std::string pid_file = backend().bundles_dir() + "/" + sandbox->id() + "/sandbox.pid";
+    const pid_t pid = std::atoi(read_host_file(pid_file).c_str());
+    ASSERT_GT(pid, 0);
+    ASSERT_EQ(::kill(pid, SIGSTOP), 0);
+    const auto started = std::chrono::steady_clock::now();
+    const auto failed = helper(*sandbox);
+    const auto took = std::chrono::steady_clock::now() - started;
+    ASSERT_NE(failed, std::nullopt) << "succeeded with the sandbox stopped";
+    EXPECT_THAT(*failed, HasSubstr(name));
+    EXPECT_THAT(*failed, HasSubstr("no answer after 2000 ms: the sandbox was stopped"));
+    // It was held until the bound (runsc exec gets no answer), then the sandbox
+    // was killed (its pidfd) and runsc exec returned, or was killed after a grace.
+    EXPECT_GE(took, std::chrono::seconds(2));
+    EXPECT_LT(took, std::chrono::seconds(30));
+    const auto again = helper(*sandbox);
+    ASSERT_NE(again, std::nullopt);
+    EXPECT_THAT(*again, HasSubstr("the sandbox is gone: it stopped answering"));
+  }
+}
+
 // The host processes whose arguments name `id` (runsc run, its sandbox and gofer).
 std::vector<std::string> processes_naming(const std::string& id) {
   std::vector<std::string> found;
@@ -300,10 +347,9 @@ std::vector<std::string> processes_naming(const std::string& id) {
   for (fs::directory_iterator it("/proc", ec), end; !ec && it != end; it.increment(ec)) {
     const std::string name = it->path().filename();
     if (name.empty() || name.find_first_not_of("0123456789") != std::string::npos) continue;
-    std::ifstream in(it->path() / "cmdline");
-    std::string cmdline((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    std::ifstream stat_file(it->path() / "stat");
-    std::string stat((std::istreambuf_iterator<char>(stat_file)), std::istreambuf_iterator<char>());
+    // A process may end mid-scan: its files then read as nothing, no exception.
+    const std::string cmdline = read_proc_file(it->path() / "cmdline").value_or("");
+    const std::string stat = read_proc_file(it->path() / "stat").value_or("");
     const auto close = stat.rfind(')');
     const bool zombie = close != std::string::npos && close + 2 < stat.size() && stat[close + 2] == 'Z';
     if (!zombie && cmdline.find(id) != std::string::npos) found.push_back(it->path().filename().string());

@@ -3,6 +3,7 @@
 // bound.
 #include "sandbox/process.h"
 
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/prctl.h>
@@ -146,6 +147,34 @@ TEST(RunCapture, ACommandThatEndsWithinTheBoundGivesItsOutput) {
   EXPECT_EQ(r->out, "out\n");
   EXPECT_EQ(r->err, "err\n");
   EXPECT_TRUE(WIFEXITED(r->status) && WEXITSTATUS(r->status) == 3);
+}
+
+// A process's /proc file opened while it lived and read after it was reaped
+// fails with ESRCH (std::ifstream read through istreambuf_iterator throws
+// there, which once stopped the agent's start-up reap): no value, no exception.
+TEST(ReadProcFile, AFileOfAProcessReapedAfterTheOpenReadsAsNothing) {
+  const pid_t pid = ::fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    ::pause();
+    ::_exit(0);
+  }
+  Fd stat(::open(("/proc/" + std::to_string(pid) + "/stat").c_str(), O_RDONLY | O_CLOEXEC));
+  ::kill(pid, SIGKILL);
+  ::waitpid(pid, nullptr, 0);
+  ASSERT_TRUE(stat);
+  EXPECT_EQ(read_to_end(stat.get()), std::nullopt);
+  EXPECT_EQ(read_proc_file("/proc/" + std::to_string(pid) + "/stat"), std::nullopt);
+}
+
+TEST(ReadProcFile, ReadsAWholeFileUpToTheLimit) {
+  const auto stat = read_proc_file("/proc/self/stat");
+  ASSERT_TRUE(stat);
+  EXPECT_TRUE(stat->starts_with(std::to_string(::getpid()) + " (")) << *stat;
+  const auto maps = read_proc_file("/proc/self/maps", 10);
+  ASSERT_TRUE(maps);
+  EXPECT_EQ(maps->size(), 10u);
+  EXPECT_EQ(read_proc_file("/proc/self/no-such-file"), std::nullopt);
 }
 
 }  // namespace

@@ -13,6 +13,7 @@
 #include <fstream>
 #include <functional>
 #include <map>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -72,8 +73,10 @@ struct Result {
   bool timed_out = false;
 };
 
-// Runs `argv` with stdout+stderr captured; `on_start` gets the child's pid (to send
-// it a signal); the child is killed after `limit`.
+// Runs `argv` with stdout+stderr captured; `on_output` gets the child's pid (to
+// send it a signal) and the output so far. Past `limit` the child gets SIGTERM, as
+// from an operator, so that sandci stops its sandboxes and says what it was doing;
+// SIGKILL only if it still runs 30 s later.
 inline Result run_command(const std::vector<std::string>& argv, std::chrono::seconds limit,
                           const fs::path& cwd = {},
                           const std::function<void(pid_t, const std::string&)>& on_output = {}) {
@@ -96,23 +99,29 @@ inline Result run_command(const std::vector<std::string>& argv, std::chrono::sec
   }
   close(out[1]);
   Result result;
-  auto deadline = std::chrono::steady_clock::now() + limit;
+  const auto deadline = std::chrono::steady_clock::now() + limit;
+  constexpr auto kGrace = std::chrono::seconds(30);
+  std::optional<std::chrono::steady_clock::time_point> terminated;
   char buf[4096];
   fcntl(out[0], F_SETFL, O_NONBLOCK);
   for (;;) {
     ssize_t n = read(out[0], buf, sizeof buf);
+    if (n == 0) break;
     if (n > 0) {
       result.output.append(buf, n);
       if (on_output) on_output(pid, result.output);
-      continue;
     }
-    if (n == 0) break;
-    if (std::chrono::steady_clock::now() > deadline) {
+    // Checked after output too: a child that never stops printing is stopped as well.
+    const auto now = std::chrono::steady_clock::now();
+    if (!terminated && now > deadline) {
       result.timed_out = true;
-      kill(pid, SIGKILL);
+      kill(pid, SIGTERM);
+      terminated = now;
+    } else if (terminated && now > *terminated + kGrace) {
+      kill(pid, SIGKILL);  // (its children may hold the pipe open: stop reading)
       break;
     }
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    if (n < 0) std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
   close(out[0]);
   int status = 0;

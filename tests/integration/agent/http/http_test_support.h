@@ -16,6 +16,8 @@
 #include <string>
 #include <thread>
 
+#include "support/time_scale.h"
+
 namespace sandci::agent::http::testing {
 
 using namespace std::chrono_literals;
@@ -129,9 +131,10 @@ class SilentListener {
   std::uint16_t port_ = 0;
 };
 
-// Polls `condition` until it holds or `timeout` passes; returns its last value.
+// Polls `condition` until it holds or `timeout` passes (longer in sanitized
+// builds: support/time_scale.h); returns its last value.
 inline bool eventually(const std::function<bool()>& condition, std::chrono::milliseconds timeout = 5000ms) {
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  const auto deadline = std::chrono::steady_clock::now() + sandci::testing::scaled(timeout);
   while (!condition()) {
     if (std::chrono::steady_clock::now() > deadline) return false;
     std::this_thread::sleep_for(10ms);

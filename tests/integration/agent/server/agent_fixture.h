@@ -32,6 +32,7 @@
 #include "agent/http/http_server.h"
 #include "integration/git/git_test_support.h"
 #include "support/test_ca.h"
+#include "support/time_scale.h"
 
 namespace sandci::agent::testing {
 
@@ -57,10 +58,11 @@ inline void write_secret(const fs::path& file, const std::string& value) {
   fs::permissions(file, fs::perms::owner_read | fs::perms::owner_write, fs::perm_options::replace);
 }
 
-// Polls `done` every 50 ms for at most `limit`.
+// Polls `done` every 50 ms for at most `limit` (longer in sanitized builds:
+// support/time_scale.h).
 template <typename Pred>
 bool eventually(Pred done, std::chrono::milliseconds limit = 120s) {
-  const auto end = std::chrono::steady_clock::now() + limit;
+  const auto end = std::chrono::steady_clock::now() + sandci::testing::scaled(limit);
   while (std::chrono::steady_clock::now() < end) {
     if (done()) return true;
     std::this_thread::sleep_for(50ms);
@@ -205,7 +207,7 @@ class AgentProcess {
     return wait_exit(limit);
   }
   int wait_exit(std::chrono::seconds limit) {
-    const auto end = std::chrono::steady_clock::now() + limit;
+    const auto end = std::chrono::steady_clock::now() + sandci::testing::scaled(limit);
     int status = 0;
     while (std::chrono::steady_clock::now() < end) {
       if (waitpid(pid_, &status, WNOHANG) == pid_) {

@@ -2,6 +2,11 @@
 // $NOTIFY_SOCKET, SIGTERM draining running jobs, SIGKILL mid-run and the restart
 // that recovers, `--check-config`, and the unit file itself.
 #include <gtest/gtest.h>
+#include <sys/mount.h>
+#include <sys/wait.h>
+
+#include <cerrno>
+#include <cstring>
 
 #include "integration/agent/server/agent_fixture.h"
 
@@ -147,6 +152,33 @@ TEST_F(LifecycleTest, SigkillMidRunThenRestartMarksError) {
   for (const auto& s : seen_statuses(forge.delivered()))
     said_interrupted |= s.context == "sandci/ci/nap" && s.description.find("Interrupted") != std::string::npos;
   EXPECT_TRUE(said_interrupted);
+}
+
+// What the start-up reap cannot remove of a crashed agent's sandbox (here its
+// bundle folder, which has a mount inside) is logged as a warning, and the agent
+// starts all the same; the next start tries again.
+TEST_F(LifecycleTest, StartUpReapFailuresAreLoggedAndTheAgentStartsAnyway) {
+  TestForge forge;
+  make_repo("alice/hello", {{".github/workflows/ci.yml", kDiamond}});
+  write_config(forge, {{}});
+  const pid_t dead = ::fork();
+  ASSERT_GE(dead, 0);
+  if (dead == 0) ::_exit(0);
+  ::waitpid(dead, nullptr, 0);  // the crashed owner: a pid nobody uses now
+  const fs::path bundle = state() / "sandbox/bundles" / ("sandci-reaplog-" + std::to_string(dead) + "-1-abcdef");
+  fs::create_directories(bundle / "busy");
+  std::ofstream(bundle / "owner") << dead << " 1\n";
+  ASSERT_EQ(::mount("sandci-test", (bundle / "busy").c_str(), "tmpfs", 0, "size=4k"), 0) << std::strerror(errno);
+  struct Unmount {
+    fs::path at;
+    ~Unmount() { ::umount2(at.c_str(), MNT_DETACH); }
+  } unmount{bundle / "busy"};
+  start_agent();
+  const std::string said = "event=reap_failed backend=runsc error=\"cannot remove " + bundle.string() + ": ";
+  EXPECT_TRUE(eventually([&] { return slurp(log_file()).find(said) != std::string::npos; }, 10s))
+      << slurp(log_file());
+  EXPECT_EQ(get("/healthz").status, 200);
+  EXPECT_EQ(agent_.terminate(), 0);
 }
 
 // A run interrupted by SIGKILL is queued again with its statuses pending; when a
