@@ -116,8 +116,9 @@ void add_run_command(CLI::App& app, CommandAction& action) {
   cmd->add_flag("--plain", opts->plain, "Plain [job] lines even on a terminal");
   cmd->add_flag("--timings", opts->timings, "After the summary, where each job's time went, phase by phase");
   cmd->add_option("--warm", opts->warm,
-                  "Sandboxes started ahead for the workflow's next jobs of the same image and mounts, each made for "
-                  "one job only and never more than the jobs still to come (0: every job starts its own)")
+                  "Sandboxes started ahead for the workflow's next jobs of the same image and mounts (the first one "
+                  "while the checkout is written), each made for one job only and never more than the jobs still to "
+                  "come (0: every job starts its own)")
       ->capture_default_str();
   cmd->add_option("--keep-runs", opts->keep_runs, "Run folders kept under <state>/runs, this one included")
       ->capture_default_str()
