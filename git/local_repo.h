@@ -2,7 +2,10 @@
 // What `sandci run` needs to know about the repository it was pointed at.
 #include <expected>
 #include <filesystem>
+#include <optional>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "git/error.h"
 
@@ -24,5 +27,13 @@ std::expected<LocalHead, Error> read_local_head(const std::filesystem::path& pat
 // ("refs/heads/main"), a branch or tag name, or a SHA. Errors: kRepoNotFound,
 // kShaNotFound when nothing by that name is a commit.
 std::expected<std::string, Error> resolve_commit(const std::filesystem::path& repo, const std::string& ref);
+
+// The files directly in `folder` (a path relative to the top, "a/b") of commit
+// `sha` in the repository containing `repo`, as (name, content) sorted by name:
+// regular files only (a symbolic link or a sub-folder is left out), each read
+// only when at most `max_bytes` (a bigger one is left out). nullopt when the
+// commit has no such folder. Reads the objects alone: no working tree is touched.
+std::expected<std::optional<std::vector<std::pair<std::string, std::string>>>, Error> read_folder_at(
+    const std::filesystem::path& repo, const std::string& sha, const std::string& folder, std::size_t max_bytes);
 
 }  // namespace sandci::git

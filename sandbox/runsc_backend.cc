@@ -174,13 +174,20 @@ std::expected<std::unique_ptr<RunscBackend>, SandboxError> RunscBackend::open(Ru
     if (ec) return std::unexpected(SandboxError{"runsc backend: cannot create " + dir + ": " + ec.message()});
   }
   fs::permissions(backend->options_.state_dir, fs::perms::owner_all, fs::perm_options::replace, ec);
-  auto version = run_capture({backend->options_.runsc, "--version"});
+  if (backend->options_.check_on_open) {
+    if (auto checked = backend->check_runsc(); !checked) return std::unexpected(checked.error());
+    backend->startup_reap_ = backend->reap_stale();
+  }
+  return backend;
+}
+
+std::expected<void, SandboxError> RunscBackend::check_runsc() {
+  auto version = run_capture({options_.runsc, "--version"});
   if (!version || !version->ok()) {
-    return std::unexpected(SandboxError{"runsc backend: cannot run " + backend->options_.runsc + ": " +
+    return std::unexpected(SandboxError{"runsc backend: cannot run " + options_.runsc + ": " +
                                        (version ? version->describe() : version.error())});
   }
-  backend->startup_reap_ = backend->reap_stale();
-  return backend;
+  return {};
 }
 
 // gVisor's network stack (--network=sandbox) copies the links of the job's

@@ -25,6 +25,11 @@ struct RunscOptions {
   std::string platform;  // empty: runsc's default (systrap)
   // Extra global runsc flags (e.g. "--debug", "--debug-log=/dir/").
   std::vector<std::string> extra_flags;
+  // open() checks that runsc runs (check_runsc) and reaps what crashed owners
+  // left (reap_stale); false: the caller does both itself, say while its first
+  // sandbox starts (both are safe beside this process's own starts and sandboxes:
+  // only dead owners' are reaped).
+  bool check_on_open = true;
 };
 
 struct ReapReport {
@@ -36,10 +41,14 @@ struct ReapReport {
 
 class RunscBackend final : public SandboxBackend {
  public:
-  // Creates the state folders and removes what crashed owners left (reap_stale;
-  // what it did and what failed is kept in startup_reap() for the caller to log).
+  // Creates the state folders, then check_runsc() and reap_stale() unless
+  // options.check_on_open is false (what the reap did and what failed is kept in
+  // startup_reap() for the caller to log).
   static std::expected<std::unique_ptr<RunscBackend>, SandboxError> open(RunscOptions options);
   const ReapReport& startup_reap() const { return startup_reap_; }
+
+  // Whether runsc runs (`runsc --version`); the error names the binary.
+  std::expected<void, SandboxError> check_runsc();
 
   std::expected<std::unique_ptr<Sandbox>, SandboxError> create(const SandboxSpec& spec) override;
 

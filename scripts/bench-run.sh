@@ -114,7 +114,7 @@ before=${SANDCI_BENCH_BEFORE:-}
 [ -z "$before" ] || "$before" run "$work/one" --plain --state-dir "$work/state" > /dev/null
 [ "$have_glc" = 0 ] || (cd "$work/glc" && "$glc" > /dev/null 2>&1) || true  # its first run writes its cache
 declare -a one job cpu dia dia_cpu ex w_job w_add w_dia w_dia_cpu b_one b_job b_cpu b_dia b_dia_cpu g_dia g_cpu
-b_w_dia=() b_w_dia_cpu=()
+b_w_dia=() b_w_dia_cpu=() d_one=() d_cpu=() b_d_one=() b_d_cpu=()
 load_start=$(cut -d' ' -f1-3 /proc/loadavg)
 for i in $(seq 1 "$repeats"); do
   one+=("$(run_once "$work/one" "$sandci" "${cold[@]}")"); cpu+=("$(cat "$work/last.cpu")"); job+=("$(job_seconds)")
@@ -127,10 +127,16 @@ for i in $(seq 1 "$repeats"); do
   if [ -n "$before" ]; then
     b_dia+=("$(run_once "$work/diamond" "$before" "${before_cold[@]}")"); b_dia_cpu+=("$(cat "$work/last.cpu")")
     if [ "${#before_cold[@]}" != 0 ]; then
-      b_w_dia+=("$(run_once "$work/diamond" "$before" --warm 1)"); b_w_dia_cpu+=("$(cat "$work/last.cpu")")
+      b_w_dia+=("$(run_once "$work/diamond" "$before" --warm 2)"); b_w_dia_cpu+=("$(cat "$work/last.cpu")")
     fi
   fi
   if [ "$warm" = 1 ]; then
+    # The whole run of one trivial job with the default --warm 2 (its sandbox may
+    # start before the checkout is written), and the older build's beside it.
+    d_one+=("$(run_once "$work/one" "$sandci" --warm 2)"); d_cpu+=("$(cat "$work/last.cpu")")
+    if [ "${#before_cold[@]}" != 0 ]; then
+      b_d_one+=("$(run_once "$work/one" "$before" --warm 2)"); b_d_cpu+=("$(cat "$work/last.cpu")")
+    fi
     run_once "$work/two" "$sandci" --warm 2 > /dev/null; w_job+=("$(job_seconds)")
     # What the warm job added to its one step: its total minus the step (--timings).
     w_add+=("$(sed -n '/^timings/,/^logs:/p' "$work/last.out" | awk '$1 == "only" {print $2 - $9}')")
@@ -171,6 +177,12 @@ if [ -n "$before" ]; then
     "$(m "${b_cpu[@]}")" "$(m "${b_job[@]}")" "$(calc "$(m "${b_job[@]}") / $floor")"
 fi
 if [ "$warm" = 1 ]; then
+  printf '%-44s %8.3f %8.3f\n' "trivial job, --warm 2 (whole sandci run)" "$(m "${d_one[@]}")" "$(m "${d_cpu[@]}")"
+fi
+if [ "${#b_d_one[@]}" != 0 ]; then
+  printf '%-44s %8.3f %8.3f\n' "  before: whole sandci run, --warm 2" "$(m "${b_d_one[@]}")" "$(m "${b_d_cpu[@]}")"
+fi
+if [ "$warm" = 1 ]; then
   w_job_m=$(m "${w_job[@]}")
   printf '%-44s %8.3f %8s  %.2f x floor, %.3f s added over its step (median; target < 0.15)\n' \
     "trivial job, warm (the job itself, --warm 2)" "$w_job_m" "" "$(calc "$w_job_m / $floor")" \
@@ -189,7 +201,7 @@ if [ "$warm" = 1 ]; then
     "$(m "${w_dia_cpu[@]}")" "$(calc "$(m "${w_dia_cpu[@]}") / 4")"
 fi
 if [ "${#b_w_dia[@]}" != 0 ]; then
-  printf '%-44s %8.3f %8.3f  CPU %.3f s per job\n' "  before: 4-job diamond, --warm 1" "$(m "${b_w_dia[@]}")" \
+  printf '%-44s %8.3f %8.3f  CPU %.3f s per job\n' "  before: 4-job diamond, --warm 2" "$(m "${b_w_dia[@]}")" \
     "$(m "${b_w_dia_cpu[@]}")" "$(calc "$(m "${b_w_dia_cpu[@]}") / 4")"
 fi
 if [ "$have_glc" = 1 ]; then

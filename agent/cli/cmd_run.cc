@@ -1,4 +1,5 @@
 #include <signal.h>
+#include <unistd.h>
 
 #include <CLI/CLI.hpp>
 
@@ -29,6 +30,10 @@ const auto kAssignment = CLI::Validator(
 
 // SIGINT and SIGTERM cancel the run: they are blocked in every thread and taken
 // by one watcher thread, so no thread is interrupted half-way through a write.
+// The watcher sleeps in sigwaitinfo (no polling); the destructor wakes it with a
+// SIGTERM queued to that thread alone, marked with this process's pid and a
+// value of its own, so that the end of a run is never taken for a cancel nor
+// waits for a tick.
 class CancelOnSignals {
  public:
   explicit CancelOnSignals(std::atomic<bool>& cancel) : cancel_(cancel) {
@@ -37,24 +42,24 @@ class CancelOnSignals {
     sigaddset(&set_, SIGTERM);
     pthread_sigmask(SIG_BLOCK, &set_, &old_);
     thread_ = std::thread([this] {
-      timespec tick{0, 100'000'000};
-      while (!done_) {
-        if (sigtimedwait(&set_, nullptr, &tick) > 0) {
-          if (!cancel_) std::cerr << "\nsandci: cancelling the run (stopping sandboxes)...\n";
-          cancel_ = true;
-        }
+      for (;;) {
+        siginfo_t info{};
+        if (sigwaitinfo(&set_, &info) < 0) continue;  // EINTR
+        if (info.si_code == SI_QUEUE && info.si_pid == getpid() && info.si_value.sival_int == kStop) return;
+        if (!cancel_) std::cerr << "\nsandci: cancelling the run (stopping sandboxes)...\n";
+        cancel_ = true;
       }
     });
   }
   ~CancelOnSignals() {
-    done_ = true;
+    pthread_sigqueue(thread_.native_handle(), SIGTERM, sigval{.sival_int = kStop});
     thread_.join();
     pthread_sigmask(SIG_SETMASK, &old_, nullptr);
   }
 
  private:
+  static constexpr int kStop = 0x5ac1;
   std::atomic<bool>& cancel_;
-  std::atomic<bool> done_{false};
   sigset_t set_{}, old_{};
   std::thread thread_;
 };
@@ -111,8 +116,9 @@ void add_run_command(CLI::App& app, CommandAction& action) {
   cmd->add_flag("--plain", opts->plain, "Plain [job] lines even on a terminal");
   cmd->add_flag("--timings", opts->timings, "After the summary, where each job's time went, phase by phase");
   cmd->add_option("--warm", opts->warm,
-                  "Sandboxes started ahead for the workflow's next jobs of the same image and mounts, each made for "
-                  "one job only and never more than the jobs still to come (0: every job starts its own)")
+                  "Sandboxes started ahead for the workflow's next jobs of the same image and mounts (the first one "
+                  "while the checkout is written), each made for one job only and never more than the jobs still to "
+                  "come (0: every job starts its own)")
       ->capture_default_str();
   cmd->add_option("--keep-runs", opts->keep_runs, "Run folders kept under <state>/runs, this one included")
       ->capture_default_str()

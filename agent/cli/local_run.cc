@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <ctime>
 #include <fstream>
+#include <future>
 #include <iostream>
 #include <map>
 #include <memory>
@@ -25,9 +26,11 @@
 #include "agent/runner/job_image.h"
 #include "agent/runner/remote_actions.h"
 #include "agent/runner/mirror_checkout.h"
+#include "agent/runner/prestarted_sandbox.h"
 #include "agent/runner/run_engine.h"
 #include "agent/runner/secret_masker.h"
 #include "git/local_repo.h"
+#include "scheduler/plan.h"
 #include "scheduler/workflow_loader.h"
 #include "git/mirror_cache.h"
 #include "sandbox/image_presets.h"
@@ -82,14 +85,12 @@ fs::path folder_in_repository(const fs::path& dir, const std::expected<git::Loca
   return inner == "." || inner.empty() ? fs::path() : inner;
 }
 
-std::expected<RunSource, std::string> prepare_source(const LocalRunOptions& options, const fs::path& run_dir,
-                                                     const fs::path& state_dir, const std::atomic<bool>& cancel) {
+// The commit, ref and name of what runs, before anything is copied.
+std::expected<RunSource, std::string> describe_source(const LocalRunOptions& options, const fs::path& dir,
+                                                     const std::expected<git::LocalHead, git::Error>& head,
+                                                     const fs::path& inner) {
   RunSource source;
-  fs::path dir = fs::absolute(options.dir).lexically_normal();
-  if (!fs::is_directory(dir)) return std::unexpected("no such folder: " + dir.string());
-  auto head = git::read_local_head(dir);
   const fs::path top = head ? head->workdir : dir;
-  const fs::path inner = folder_in_repository(dir, head);
   // A project in a subfolder of a larger repository runs with that folder as its
   // workspace, and is named after it.
   source.repository = "local/" + (inner.empty() ? top : dir).filename().string();
@@ -105,14 +106,21 @@ std::expected<RunSource, std::string> prepare_source(const LocalRunOptions& opti
     std::cout << "sandci run: " << inner.string() << " is a folder inside the repository " << top.string()
               << ": running its workflows with it as the workspace ("
               << (options.dirty ? "its files as they are" : "its committed content at HEAD") << ")\n";
-  source.workspace = run_dir / "workspace";
-  if (options.dirty) {
-    if (auto copied = copy_tree(dir, source.workspace); !copied) return std::unexpected(copied.error());
-    return source;
-  }
-  if (!head)
+  if (!options.dirty && !head)
     return std::unexpected(head.error().to_string() +
                            "\n  (sandci run takes the committed HEAD; use --dirty to run the files as they are)");
+  return source;
+}
+
+// Writes the workspace (the working tree's copy with --dirty, else the commit's
+// checkout from the mirror cache) and sets source.workspace and object_dirs.
+std::expected<void, std::string> write_workspace(const LocalRunOptions& options, const fs::path& dir,
+                                                 const std::expected<git::LocalHead, git::Error>& head,
+                                                 const fs::path& inner, const fs::path& run_dir,
+                                                 const fs::path& state_dir, const std::atomic<bool>& cancel,
+                                                 RunSource& source) {
+  source.workspace = run_dir / "workspace";
+  if (options.dirty) return copy_tree(dir, source.workspace);
   // The commit goes through the same mirror cache as the daemon's checkouts.
   git::MirrorCache cache(state_dir / "git");
   git::CheckoutOptions checkout;
@@ -128,7 +136,7 @@ std::expected<RunSource, std::string> prepare_source(const LocalRunOptions& opti
                              "): commit it, or use --dirty to run the files as they are");
     source.workspace = checkout_dir / inner;
   }
-  return source;
+  return {};
 }
 
 // Where actions/checkout fetches a repository in `sandci run`: its own from the
@@ -358,25 +366,147 @@ std::expected<std::string, std::string> pick_schedule(const fs::path& workspace)
 }
 
 
-std::expected<std::unique_ptr<sandbox::SandboxBackend>, std::string> open_backend(const LocalRunOptions& options,
-                                                                                  const fs::path& state_dir) {
+// An opened backend whose checks run beside the first sandbox's start instead
+// of before it: whether runsc runs (`checked`: always fine for docker, whose
+// open asks the engine already), and the reaping of what crashed runs left
+// (`reaped`, waited for when this goes; it touches dead owners' sandboxes only).
+struct OpenedBackend {
+  std::unique_ptr<sandbox::SandboxBackend> backend;
+  std::future<std::expected<void, std::string>> checked;
+  std::future<void> reaped;
+};
+
+std::expected<OpenedBackend, std::string> open_backend(const LocalRunOptions& options, const fs::path& state_dir) {
+  OpenedBackend opened;
   if (options.backend == "docker") {
     sandbox::DockerOptions docker;
     docker.socket = options.docker_socket;
-    auto opened = sandbox::DockerBackend::open(docker);
-    if (!opened) return std::unexpected("cannot use the Docker engine: " + opened.error().message);
-    if (const auto& failed = (*opened)->startup_reap_error(); !failed.empty())
+    auto engine = sandbox::DockerBackend::open(docker);
+    if (!engine) return std::unexpected("cannot use the Docker engine: " + engine.error().message);
+    if (const auto& failed = (*engine)->startup_reap_error(); !failed.empty())
       std::cerr << "sandci run: warning: cleaning up after an earlier run: " << failed << "\n";
-    return std::unique_ptr<sandbox::SandboxBackend>(std::move(*opened));
+    opened.backend = std::move(*engine);
+    std::promise<std::expected<void, std::string>> fine;
+    fine.set_value({});
+    opened.checked = fine.get_future();
+    return opened;
   }
   sandbox::RunscOptions runsc;
   runsc.state_dir = (state_dir / "sandbox").string();
-  auto opened = sandbox::RunscBackend::open(runsc);
-  if (!opened) return std::unexpected("cannot use runsc: " + opened.error().message);
+  runsc.check_on_open = false;
+  auto backend = sandbox::RunscBackend::open(runsc);
+  if (!backend) return std::unexpected("cannot use runsc: " + backend.error().message);
+  opened.checked = std::async(std::launch::async, [runsc = backend->get()]() -> std::expected<void, std::string> {
+    if (auto checked = runsc->check_runsc(); !checked)
+      return std::unexpected("cannot use runsc: " + checked.error().message);
+    return {};
+  });
   // A crashed run's leftovers that could not be removed do not stop this run.
-  for (const auto& failed : (*opened)->startup_reap().errors)
-    std::cerr << "sandci run: warning: cleaning up after an earlier run: " << failed << "\n";
-  return std::unique_ptr<sandbox::SandboxBackend>(std::move(*opened));
+  opened.reaped = std::async(std::launch::async, [runsc = backend->get()] {
+    for (const auto& failed : runsc->reap_stale().errors)
+      std::cerr << "sandci run: warning: cleaning up after an earlier run: " << failed << "\n";
+  });
+  opened.backend = std::move(*backend);
+  return opened;
+}
+
+// The workflow files of what runs, before the workspace is written: with
+// --dirty from the folder, else from the commit's objects (no checkout needed).
+// Only the first workflow folder that exists, as the loader reads them.
+std::vector<std::pair<std::string, std::string>> workflow_texts(const LocalRunOptions& options, const fs::path& dir,
+                                                                const git::LocalHead* head) {
+  constexpr std::size_t kMaxBytes = scheduler::LoaderLimits{}.max_file_bytes;
+  auto is_workflow = [](const std::string& name) {
+    const std::string ext = fs::path(name).extension().string();
+    return ext == ".yml" || ext == ".yaml";
+  };
+  std::vector<std::pair<std::string, std::string>> texts;
+  for (const auto& folder : scheduler::workflow_directories()) {
+    if (options.dirty) {
+      std::error_code ec;
+      if (!fs::is_directory(dir / folder, ec)) continue;
+      for (const auto& entry : fs::directory_iterator(dir / folder, ec)) {
+        const std::string name = entry.path().filename().string();
+        if (!is_workflow(name) || !entry.is_regular_file(ec) || entry.file_size(ec) > kMaxBytes) continue;
+        std::ifstream in(entry.path(), std::ios::binary);
+        std::stringstream text;
+        text << in.rdbuf();
+        texts.emplace_back(folder + "/" + name, text.str());
+      }
+      return texts;
+    }
+    auto files = git::read_folder_at(head->workdir, head->sha, folder, kMaxBytes);
+    if (!files) return {};
+    if (!*files) continue;
+    for (auto& [name, text] : **files)
+      if (is_workflow(name)) texts.emplace_back(folder + "/" + name, std::move(text));
+    return texts;
+  }
+  return texts;
+}
+
+// The image most jobs of the workflows run in, among jobs whose sandbox a
+// sandbox started ahead can be (planned_jobs_by_image); nullopt when none. A
+// guess made before the workspace exists: the run still loads and checks its
+// workflows from the checkout, and a sandbox no job takes is destroyed unused.
+std::optional<std::string> likely_image(const std::vector<std::pair<std::string, std::string>>& texts,
+                                        const std::string& default_image, const LabelMap& labels) {
+  std::map<std::string, std::size_t> counts;
+  for (const auto& [file, text] : texts) {
+    scheduler::Diagnostics ignored;
+    auto workflow = scheduler::parse_workflow(text, file, ignored);
+    if (!workflow) continue;
+    auto plan = scheduler::Plan::build(*workflow);
+    if (!plan) continue;
+    for (const auto& [image, jobs] : planned_jobs_by_image(*plan, default_image, labels)) counts[image] += jobs;
+  }
+  std::optional<std::string> best;
+  std::size_t most = 0;
+  for (const auto& [image, jobs] : counts)
+    if (jobs > most) best = image, most = jobs;
+  return best;
+}
+
+// The first job's sandbox, started before the workspace is written so that its
+// start (most of a short run) overlaps the checkout, the workflow load and the
+// planning, as the daemon does (PrestartedSandbox). Its spec is a job's of the
+// likely image with the built-in actions only: the run's workspace folder (the
+// checkout is written into the very folder it mounts), the mirror's objects,
+// the event payload jobs mount. None when --warm 0, with egress (each job has
+// its own network namespace), for a folder inside a repository, for a schedule
+// still to be picked, or when the mirror does not exist yet (the first run).
+std::unique_ptr<PrestartedSandbox> prestart_first_job(const LocalRunOptions& options, const fs::path& dir,
+                                                      const git::LocalHead* head, const fs::path& state_dir,
+                                                      const fs::path& run_dir, const RunTrigger& trigger,
+                                                      sandbox::SandboxBackend& backend, const LabelMap& labels,
+                                                      const ImageSource& images, std::string& image_name) {
+  if (options.warm == 0 || !options.allow_hosts.empty()) return nullptr;
+  std::vector<fs::path> object_dirs;
+  std::error_code ec;
+  if (!options.dirty) {
+    const fs::path objects = git::MirrorCache(state_dir / "git").mirror_path(head->workdir.string()) / "objects";
+    if (!fs::is_directory(objects, ec)) return nullptr;
+    object_dirs.push_back(objects);
+  }
+  auto name = likely_image(workflow_texts(options, dir, head), options.default_image, labels);
+  if (!name) return nullptr;
+  auto image = images(*name);
+  if (!image) return nullptr;  // the job says why
+  const fs::path workspace = run_dir / "workspace";
+  fs::create_directories(workspace, ec);  // the workspace is written into it (an empty folder is fine)
+  if (ec) return nullptr;
+  auto event_file = write_event_file(run_dir / "scratch", trigger.payload.dump());
+  if (!event_file) return nullptr;
+  sandbox::ResourceLimits limits;
+  limits.memory_bytes = options.memory_mib << 20;
+  auto spec = job_sandbox_spec(*image, workspace, object_dirs, *event_file, limits);
+  if (!spec) return nullptr;
+  spec->name_hint = "first";
+  // No slot: `sandci run`'s sandboxes started ahead hold none (its warm pool neither).
+  auto first = std::make_unique<PrestartedSandbox>(backend, nullptr);
+  if (!first->start(*spec)) return nullptr;
+  image_name = *name;
+  return first;
 }
 
 }  // namespace
@@ -424,11 +554,14 @@ int run_local(const LocalRunOptions& given, std::atomic<bool>& cancel) {
   RemoveOnExit remove_checkout{run_dir / "checkout"};
   RemoveOnExit remove_scratch{run_dir / "scratch"};
 
-  auto source = prepare_source(options, run_dir, state_dir, cancel);
-  if (!source && cancel) {
-    error("cancelled while fetching the repository into the mirror cache");
-    return kExitCancelled;
+  const fs::path dir = fs::absolute(options.dir).lexically_normal();
+  if (!fs::is_directory(dir)) {
+    error("no such folder: " + dir.string());
+    return kExitUsage;
   }
+  const auto head = git::read_local_head(dir);
+  const fs::path inner = folder_in_repository(dir, head);
+  auto source = describe_source(options, dir, head, inner);
   if (!source) {
     error(source.error());
     return kExitUsage;
@@ -437,7 +570,38 @@ int run_local(const LocalRunOptions& given, std::atomic<bool>& cancel) {
                                     : normalize_ref(options.ref);
   // pull_request_target runs the base branch's workflows: its ref is the base branch.
   if (options.event == "pull_request_target" && options.ref.empty()) source->ref = normalize_ref(options.base);
-  if (options.event == "schedule" && options.schedule.empty()) {
+  const bool schedule_to_pick = options.event == "schedule" && options.schedule.empty();
+
+  // The backend, the labels and the first job's sandbox before the workspace is
+  // written, so that the sandbox starts while it is (their errors are reported
+  // after the workflows', as they always were). The backend's own check runs
+  // beside them.
+  auto opened = open_backend(options, state_dir);
+  sandbox::SandboxBackend* backend = opened ? opened->backend.get() : nullptr;
+  sandbox::ImageStore images(state_dir);
+  auto labels = read_labels_file(state_dir / "labels.conf");
+  if (labels && backend) {
+    for (const auto& [label, image] : options.labels) (*labels)[label] = image;
+    *labels = with_runner_labels(std::move(*labels), image_present(*backend, images, sandbox::kRunnerImage),
+                                 sandbox::kRunnerImage);
+  }
+  // Declared after the run's folders and the backend: destroyed before them.
+  std::unique_ptr<PrestartedSandbox> first_sandbox;
+  std::string first_sandbox_image;
+  if (backend && labels && inner.empty() && !schedule_to_pick)
+    first_sandbox = prestart_first_job(options, dir, head ? &*head : nullptr, state_dir, run_dir,
+                                       local_trigger(options, *source), *backend, *labels,
+                                       image_source_for(*backend, images), first_sandbox_image);
+
+  if (auto written = write_workspace(options, dir, head, inner, run_dir, state_dir, cancel, *source); !written) {
+    if (cancel) {
+      error("cancelled while fetching the repository into the mirror cache");
+      return kExitCancelled;
+    }
+    error(written.error());
+    return kExitUsage;
+  }
+  if (schedule_to_pick) {
     auto picked = pick_schedule(source->workspace);
     if (!picked) {
       error(picked.error());
@@ -464,24 +628,28 @@ int run_local(const LocalRunOptions& given, std::atomic<bool>& cancel) {
     return kExitOk;
   }
 
-  auto backend = open_backend(options, state_dir);
-  if (!backend) {
-    error(backend.error());
+  if (!opened) {
+    error(opened.error());
     return kExitRunFailed;
   }
-  auto labels = read_labels_file(state_dir / "labels.conf");
+  if (auto checked = opened->checked.get(); !checked) {
+    error(checked.error());
+    return kExitRunFailed;
+  }
   if (!labels) {
     error(labels.error());
     return kExitUsage;
   }
-  for (const auto& [label, image] : options.labels) (*labels)[label] = image;
-
-  sandbox::ImageStore images(state_dir);
-  *labels = with_runner_labels(std::move(*labels), image_present(**backend, images, sandbox::kRunnerImage),
-                               sandbox::kRunnerImage);
   RunEnvironment env;
-  env.backend = backend->get();
-  env.images = image_source_for(**backend, images);
+  env.backend = backend;
+  if (first_sandbox) {
+    // A sandbox no job can take must not hold memory for the whole run.
+    if (plans_job_of_image(*prepared, first_sandbox_image, options.default_image, *labels))
+      env.backend = first_sandbox.get();
+    else
+      first_sandbox->discard();
+  }
+  env.images = image_source_for(*backend, images);
   env.masker = &masker;
   env.secrets = *secrets;
   env.default_image = options.default_image;

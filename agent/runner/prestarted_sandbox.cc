@@ -109,8 +109,10 @@ std::expected<std::unique_ptr<sandbox::Sandbox>, sandbox::SandboxError> Prestart
   std::unique_ptr<sandbox::Sandbox> box;
   {
     std::unique_lock lock(mutex_);
-    const bool mine = (state_ == State::kStarting || state_ == State::kReady) && sandbox::spec_key(spec) == key_;
+    const bool mine =
+        (state_ == State::kStarting || state_ == State::kReady) && !claimed_ && sandbox::spec_key(spec) == key_;
     if (mine) {
+      claimed_ = true;
       // Waiting for a start under way is never slower than a second start.
       changed_.wait(lock, [this] { return state_ != State::kStarting; });
       if (state_ == State::kReady) {

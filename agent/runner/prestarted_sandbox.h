@@ -41,7 +41,10 @@ class PrestartedSandbox final : public sandbox::SandboxBackend {
 
   // The started sandbox when `spec` is its spec and no job took it yet
   // (waiting for its start if under way; its start_timings are the time
-  // waited); else, or when its start failed, the inner backend's.
+  // waited); else, or when its start failed, the inner backend's. Only the
+  // first create of that spec waits for a start under way: a second one (a warm
+  // pool's next start, another job) starts its own at once instead of waiting
+  // to find the sandbox taken.
   std::expected<std::unique_ptr<sandbox::Sandbox>, sandbox::SandboxError> create(
       const sandbox::SandboxSpec& spec) override;
 
@@ -64,6 +67,7 @@ class PrestartedSandbox final : public sandbox::SandboxBackend {
   mutable std::mutex mutex_;
   std::condition_variable changed_;
   State state_ = State::kIdle;
+  bool claimed_ = false;  // a create is waiting for the start under way, or took it
   std::string key_;  // spec_key of the started sandbox
   std::unique_ptr<sandbox::Sandbox> ready_;
   std::thread starter_;

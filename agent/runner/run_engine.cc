@@ -2,9 +2,11 @@
 
 #include <algorithm>
 #include <chrono>
+#include <condition_variable>
 #include <deque>
 #include <fstream>
 #include <map>
+#include <mutex>
 #include <optional>
 #include <set>
 #include <thread>
@@ -227,18 +229,28 @@ scheduler::RunReport execute_workflow(const PlannedWorkflow& planned, const RunS
   if (hooks.job_began) config.job_began = [&hooks, &planned](const std::string& name) { hooks.job_began(planned, name); };
   SandboxJobRunner runner(std::move(config), *env.backend, env.images, artifacts, *env.masker);
   scheduler::Executor executor(planned.plan, runner, clock, options, observer);
-  std::atomic<bool> done{false};
+  // The watcher polls `cancel` (set from a signal thread) but is woken at once
+  // when the run ends: the end of a run waits for no tick.
+  std::mutex done_mutex;
+  std::condition_variable done_changed;
+  bool done = false;
   std::thread watcher([&] {
+    std::unique_lock lock(done_mutex);
     while (!done) {
       if (cancel) {
+        lock.unlock();
         executor.cancel();
         return;
       }
-      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+      done_changed.wait_for(lock, std::chrono::milliseconds(50));
     }
   });
   scheduler::RunReport report = executor.run();
-  done = true;
+  {
+    std::lock_guard lock(done_mutex);
+    done = true;
+  }
+  done_changed.notify_all();
   watcher.join();
   return report;
 }
@@ -329,6 +341,15 @@ std::expected<std::string, std::string> read_inside(const fs::path& root, const 
 }
 
 }  // namespace
+
+bool plans_job_of_image(const PreparedRun& run, const std::string& image, const std::string& default_image,
+                        const std::map<std::string, std::string>& labels) {
+  for (const auto& w : run.workflows) {
+    const auto counts = planned_jobs_by_image(w.plan, default_image, labels);
+    if (auto it = counts.find(image); it != counts.end() && it->second > 0) return true;
+  }
+  return false;
+}
 
 scheduler::WorkflowReader workflow_reader(const fs::path& root, ActionSource* actions) {
   return [root, actions](const scheduler::UsesRef& ref) -> std::expected<std::string, std::string> {

@@ -110,6 +110,12 @@ std::expected<PreparedRun, PrepareError> prepare_run(const RunSource& source, co
                                                      const RunSelection& selection = {},
                                                      ActionSource* actions = nullptr);
 
+// Whether a job of the run may take a sandbox of `image` started ahead with no
+// action mounts (a job's spec from job_sandbox_spec): one of the jobs
+// planned_jobs_by_image counts, in any of the run's workflows.
+bool plans_job_of_image(const PreparedRun& run, const std::string& image, const std::string& default_image,
+                        const std::map<std::string, std::string>& labels);
+
 // Reads the workflow file a job's `uses:` names: local ones under `root` (never
 // through a symbolic link, never outside it, at most 1 MiB), remote ones from
 // `actions` ("remote reusable workflows need an actions source" without one).

@@ -4,6 +4,8 @@
 // image comes from the shared test images that scripts/test-setup.sh prepares.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 #include "e2e/agent/cli/e2e_backends.h"
 #include "e2e/agent/cli/e2e_support.h"
 
@@ -614,6 +616,115 @@ jobs:
   EXPECT_EQ(read_file(repo_.path() / "notes.txt"), "from the repository\n");
   EXPECT_TRUE(fs::exists(repo_.path() / "keep.txt"));
   EXPECT_FALSE(fs::exists(repo_.path() / "made.txt"));
+}
+
+// The sandbox ids runsc knows under this test's state folder right now.
+std::string running_sandboxes(const fs::path& state) {
+  auto root = state / "sandbox" / "runsc";
+  if (!fs::exists(root)) return "";
+  return run_command({"runsc", "--root=" + root.string(), "list", "-quiet"}, std::chrono::seconds(30)).output;
+}
+
+// `sandci run` starts the first job's sandbox before the checkout is written
+// (once the repository's mirror exists; with --dirty at once) and the job runs
+// in it: a fresh sandbox that sees the whole checkout, committed content and
+// .git included, and nothing of an earlier job.
+TEST_P(CliRunTest, FirstSandboxStartedDuringTheCheckoutSeesTheWholeCheckout) {
+  workflow(R"Y(on: push
+jobs:
+  only:
+    runs-on: x
+    steps:
+      - run: |
+          for f in /tmp/mark /etc/mark /workspace/mark; do test -e "$f" && echo "saw $f"; done
+          echo mark > /tmp/mark && echo mark > /etc/mark && echo mark > /workspace/mark
+          echo "file: $(cat file.txt)"; test -f /workspace/.git/HEAD && echo "has .git"
+          echo in-the-job; sleep 3
+)Y",
+           {{"file.txt", "committed-content\n"}});
+  // --dirty (no mirror needed); HEAD the first time (it makes the mirror: the
+  // sandbox starts when the job comes); HEAD again (started before the checkout).
+  const std::vector<std::vector<std::string>> runs = {{"--dirty"}, {}, {}};
+  for (std::size_t i = 0; i < runs.size(); ++i) {
+    std::string seen;
+    auto r = run(runs[i], 300s, [&](pid_t, const std::string& output) {
+      if (seen.empty() && output.find("in-the-job") != std::string::npos) seen = running_sandboxes(state_.path());
+    });
+    EXPECT_EQ(r.exit_code, 0) << r.output;
+    EXPECT_EQ(r.output.find("saw /"), std::string::npos) << r.output;
+    EXPECT_NE(r.output.find("[only] file: committed-content"), std::string::npos) << r.output;
+    EXPECT_NE(r.output.find("[only] has .git"), std::string::npos) << r.output;
+    // One sandbox while the job runs (a one-job run starts no extra one), and
+    // it is the one started ahead whenever it could be.
+    EXPECT_EQ(std::count(seen.begin(), seen.end(), '\n'), 1) << seen;
+    if (i != 1) {
+      EXPECT_NE(seen.find("sandci-first-"), std::string::npos) << "run " << i << ": " << seen;
+    }
+  }
+  EXPECT_FALSE(fs::exists(repo_.path() / "mark"));
+}
+
+// A run that ends before its jobs, after the first sandbox was started (a
+// selection naming no job, a broken workflow file) says why and leaves no
+// sandbox, bundle or workspace behind (TearDown checks runsc and the workspace).
+TEST_P(CliRunTest, RunEndingBeforeItsJobsLeavesNoSandboxStartedAhead) {
+  workflow("on: push\njobs:\n  a:\n    runs-on: x\n    steps:\n      - run: echo ran\n");
+  auto made = run({"--warm", "0"});  // makes the mirror: later runs start their first sandbox ahead
+  ASSERT_EQ(made.exit_code, 0) << made.output;
+  auto selected = run({"--job", "nosuch"});
+  EXPECT_EQ(selected.exit_code, 2) << selected.output;
+  EXPECT_NE(selected.output.find("no triggered workflow has a job named 'nosuch'"), std::string::npos) << selected.output;
+  EXPECT_EQ(selected.output.find("[a] ran"), std::string::npos) << selected.output;
+  EXPECT_TRUE(fs::is_empty(state_.path() / "sandbox" / "bundles")) << selected.output;
+  // A workflow whose file reads fine (so a sandbox is started for job a) but
+  // that cannot be prepared: the reusable workflow it calls is not there.
+  write_file(repo_.path() / ".sandci/workflows/ci.yml",
+             "on: push\njobs:\n  a:\n    runs-on: x\n    steps:\n      - run: echo ran\n"
+             "  b:\n    uses: ./.sandci/workflows/missing.yml\n");
+  auto broken = run({"--dirty"});
+  EXPECT_EQ(broken.exit_code, 2) << broken.output;
+  EXPECT_NE(broken.output.find(".sandci/workflows/ci.yml:8:11: error: cannot read reusable workflow"),
+            std::string::npos)
+      << broken.output;
+  EXPECT_EQ(broken.output.find("[a] ran"), std::string::npos) << broken.output;
+  EXPECT_TRUE(fs::is_empty(state_.path() / "sandbox" / "bundles")) << broken.output;
+}
+
+// Ctrl-C while the checkout is written (the first sandbox starting beside it):
+// exit 130, no job runs, nothing is left.
+TEST_P(CliRunTest, InterruptDuringTheCheckoutLeavesNothing) {
+  std::map<std::string, std::string> files;
+  const std::string block(16 << 10, 'x');
+  for (int i = 0; i < 3000; ++i) files["data/" + std::to_string(i) + ".txt"] = std::to_string(i) + block;
+  workflow("on: push\njobs:\n  a:\n    runs-on: x\n    steps:\n      - run: echo must-not-run\n", files);
+  auto made = run({"--warm", "0", "--job", "nosuch"});  // makes the mirror only
+  ASSERT_EQ(made.exit_code, 2) << made.output;
+  // Started by hand: the signal goes when the checkout has begun, seen from
+  // outside (a file of it in the run's workspace).
+  const pid_t pid = fork();
+  if (pid == 0) {
+    const int devnull = open("/dev/null", O_WRONLY);
+    dup2(devnull, 1);
+    dup2(devnull, 2);
+    execl(SANDCI_BINARY, SANDCI_BINARY, "run", repo_.path().c_str(), "--plain", "--state-dir",
+          state_.path().c_str(), "--logs", logs_.path().c_str(), static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  bool sent = false;
+  const auto deadline = std::chrono::steady_clock::now() + 60s;
+  while (!sent && std::chrono::steady_clock::now() < deadline) {
+    std::error_code ec;
+    for (const auto& dir : fs::directory_iterator(state_.path() / "runs", ec))
+      if (fs::exists(dir.path() / "workspace" / "data", ec)) sent = kill(pid, SIGINT) == 0;
+    if (!sent) std::this_thread::sleep_for(1ms);
+  }
+  int status = 0;
+  waitpid(pid, &status, 0);
+  ASSERT_TRUE(sent) << "the checkout was never seen";
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 130);
+  EXPECT_EQ(read_tree(logs_.path()).find("must-not-run"), std::string::npos);
+  EXPECT_TRUE(fs::is_empty(state_.path() / "sandbox" / "bundles"));
 }
 
 // What only the Docker backend has: images come from the engine.

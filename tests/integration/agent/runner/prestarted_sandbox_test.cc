@@ -11,6 +11,8 @@
 #include <atomic>
 #include <filesystem>
 #include <fstream>
+#include <map>
+#include <mutex>
 #include <random>
 #include <sstream>
 #include <thread>
@@ -63,13 +65,24 @@ class CountingBackend final : public sandbox::SandboxBackend {
   explicit CountingBackend(sandbox::SandboxBackend& inner) : inner_(inner) {}
   std::expected<std::unique_ptr<sandbox::Sandbox>, sandbox::SandboxError> create(
       const sandbox::SandboxSpec& spec) override {
+    const auto began = std::chrono::steady_clock::now();
     auto created = inner_.create(spec);
+    {
+      std::lock_guard lock(mutex_);
+      creates_[spec.name_hint] = {began, std::chrono::steady_clock::now()};
+    }
     if (!created) return created;
     ++created_;
     return std::unique_ptr<sandbox::Sandbox>(std::make_unique<Counted>(std::move(*created), alive_));
   }
   int alive() const { return alive_; }
   int created() const { return created_; }
+  // When the inner create of the sandbox of this name_hint began and ended.
+  std::pair<std::chrono::steady_clock::time_point, std::chrono::steady_clock::time_point> create_of(
+      const std::string& hint) {
+    std::lock_guard lock(mutex_);
+    return creates_[hint];
+  }
 
  private:
   class Counted final : public sandbox::Sandbox {
@@ -112,6 +125,10 @@ class CountingBackend final : public sandbox::SandboxBackend {
 
   sandbox::SandboxBackend& inner_;
   std::atomic<int> alive_{0}, created_{0};
+  std::mutex mutex_;
+  std::map<std::string,
+           std::pair<std::chrono::steady_clock::time_point, std::chrono::steady_clock::time_point>>
+      creates_;
 };
 
 class PrestartedSandboxTest : public ::testing::Test {
@@ -229,6 +246,39 @@ TEST_F(PrestartedSandboxTest, AJobOfAnotherSpecStartsItsOwnAndTheUnusedOneIsDest
   auto again = first.create(first_job_spec());
   ASSERT_TRUE(again) << again.error().message;
   EXPECT_EQ(counting_->created(), 3);
+}
+
+// Two creates of its spec while it starts (a warm pool's two starts for the
+// next jobs): the first waits for it and takes it, the second starts its own
+// at once instead of waiting for a sandbox it will not get.
+TEST_F(PrestartedSandboxTest, OnlyOneCreateWaitsForTheStartUnderWay) {
+  PrestartedSandbox first(*counting_, nullptr);
+  ASSERT_TRUE(first.start(first_job_spec()));  // its inner create is recorded as "first"
+  // The same spec for both (name hints are not part of it), told apart by hint.
+  auto spec_named = [this](const std::string& hint) {
+    sandbox::SandboxSpec spec = first_job_spec();
+    spec.name_hint = hint;
+    return spec;
+  };
+  std::expected<std::unique_ptr<sandbox::Sandbox>, sandbox::SandboxError> one, two;
+  std::thread waiting([&] { one = first.create(spec_named("one")); });
+  std::this_thread::sleep_for(20ms);  // one create is now waiting for the start under way
+  two = first.create(spec_named("two"));
+  waiting.join();
+  ASSERT_TRUE(one) << one.error().message;
+  ASSERT_TRUE(two) << two.error().message;
+  EXPECT_TRUE(first.taken());
+  // Exactly one of them got the sandbox started ahead; the other started its
+  // own before that start had ended.
+  const bool one_took = (*one)->id().find("-first-") != std::string::npos;
+  const bool two_took = (*two)->id().find("-first-") != std::string::npos;
+  EXPECT_NE(one_took, two_took) << (*one)->id() << " " << (*two)->id();
+  const auto own = counting_->create_of(one_took ? "two" : "one");
+  EXPECT_LT(own.first, counting_->create_of("first").second) << "the other create waited for the start under way";
+  one->reset();
+  two->reset();
+  EXPECT_EQ(counting_->created(), 2);
+  EXPECT_EQ(counting_->alive(), 0);
 }
 
 TEST_F(PrestartedSandboxTest, AJobWaitingForItsSlotMakesItGiveTheSlotBack) {
