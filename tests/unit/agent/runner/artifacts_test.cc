@@ -1,8 +1,8 @@
 #include "agent/runner/artifacts.h"
+#include "support/temp_dir.h"
 
 #include <gtest/gtest.h>
 #include <sys/stat.h>
-#include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
@@ -13,22 +13,7 @@ namespace sandci::agent {
 namespace {
 
 namespace fs = std::filesystem;
-
-class TempDir {
- public:
-  TempDir() {
-    std::string tmpl = (fs::temp_directory_path() / "sandci-artifacts-XXXXXX").string();
-    path_ = ::mkdtemp(tmpl.data());
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  const fs::path& path() const { return path_; }
-
- private:
-  fs::path path_;
-};
+using sandci::testing::TempDir;
 
 void write(const fs::path& p, const std::string& content) {
   fs::create_directories(p.parent_path());
@@ -80,7 +65,7 @@ class ArtifactsTest : public ::testing::Test {
     return r ? std::string() : r.error();
   }
 
-  TempDir tmp_;
+  TempDir tmp_{"sandci-artifacts-"};
   fs::path ws_;
 };
 

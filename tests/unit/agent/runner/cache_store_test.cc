@@ -1,7 +1,6 @@
 #include "agent/runner/cache_store.h"
 
 #include <gtest/gtest.h>
-#include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
@@ -9,27 +8,13 @@
 
 #include "agent/runner/cache_action.h"
 #include "agent/runner/run_engine.h"
+#include "support/temp_dir.h"
 
 namespace sandci::agent {
 namespace {
 
 namespace fs = std::filesystem;
-
-class TempDir {
- public:
-  TempDir() {
-    std::string tmpl = (fs::temp_directory_path() / "sandci-cache-XXXXXX").string();
-    path_ = ::mkdtemp(tmpl.data());
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  const fs::path& path() const { return path_; }
-
- private:
-  fs::path path_;
-};
+using sandci::testing::TempDir;
 
 void write(const fs::path& p, const std::string& content) {
   fs::create_directories(p.parent_path());
@@ -72,7 +57,7 @@ class CacheStoreTest : public ::testing::Test {
 
   static std::string content(const CacheEntry& entry) { return read(entry.files / "workspace/node_modules/pkg/index.js"); }
 
-  TempDir tmp_;
+  TempDir tmp_{"sandci-cache-"};
   CacheStore store_{tmp_.path() / "cache", 0};
 };
 
@@ -204,7 +189,7 @@ TEST_F(CacheStoreTest, KeysAreValidated) {
 }
 
 TEST(CacheBudgetTest, LeastRecentlyUsedEntriesAreEvictedToFitTheBudget) {
-  TempDir tmp;
+  TempDir tmp{"sandci-cache-"};
   CacheStore store(tmp.path() / "cache", 10);
   const CacheScope main{"octo/app", "refs/heads/main", {"refs/heads/main"}};
   auto put = [&](const std::string& key, std::size_t bytes) {
@@ -227,7 +212,7 @@ TEST(CacheBudgetTest, LeastRecentlyUsedEntriesAreEvictedToFitTheBudget) {
 }
 
 TEST(CacheCrashTest, AHalfWrittenEntryIsNeverSeenAndIsCleanedUp) {
-  TempDir tmp;
+  TempDir tmp{"sandci-cache-"};
   const CacheScope main{"octo/app", "refs/heads/main", {"refs/heads/main"}};
   fs::path repo_dir;
   {
