@@ -20,6 +20,7 @@
 #include "agent/runner/run_engine.h"
 #include "sandbox/image_store.h"
 #include "sandbox/runsc_backend.h"
+#include "support/files.h"
 #include "support/temp_dir.h"
 
 namespace sandci::agent::runsc_run {
@@ -28,17 +29,8 @@ namespace fs = std::filesystem;
 
 inline const fs::path kImageState = "/var/cache/sandci/image-test-state";
 
-inline void write_file(const fs::path& path, const std::string& text) {
-  fs::create_directories(path.parent_path());
-  std::ofstream(path, std::ios::binary) << text;
-}
-
-inline std::string read_file(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
+using sandci::testing::read_file;
+using sandci::testing::write_file;
 
 struct Ran {
   RunResult result = RunResult::failure;

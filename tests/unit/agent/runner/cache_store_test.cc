@@ -9,24 +9,15 @@
 #include "agent/runner/cache_action.h"
 #include "agent/runner/run_engine.h"
 #include "support/temp_dir.h"
+#include "support/files.h"
 
 namespace sandci::agent {
 namespace {
 
 namespace fs = std::filesystem;
+using sandci::testing::read_file;
+using sandci::testing::write_file;
 using sandci::testing::TempDir;
-
-void write(const fs::path& p, const std::string& content) {
-  fs::create_directories(p.parent_path());
-  std::ofstream(p, std::ios::binary) << content;
-}
-
-std::string read(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
 
 const std::string kVersion = cache_version("node_modules");
 
@@ -42,7 +33,7 @@ class CacheStoreTest : public ::testing::Test {
                               const std::string& version = kVersion) {
     auto staging = store_.staging_folder(scope.repository);
     EXPECT_TRUE(staging.has_value());
-    write(*staging / "workspace/node_modules/pkg/index.js", content);
+    write_file(*staging / "workspace/node_modules/pkg/index.js", content);
     auto saved = store_.save(scope, key, version, *staging);
     EXPECT_TRUE(saved.has_value()) << (saved ? "" : saved.error());
     return saved.value_or(CacheStore::SaveResult{});
@@ -55,7 +46,7 @@ class CacheStoreTest : public ::testing::Test {
     return found.value_or(std::nullopt);
   }
 
-  static std::string content(const CacheEntry& entry) { return read(entry.files / "workspace/node_modules/pkg/index.js"); }
+  static std::string content(const CacheEntry& entry) { return read_file(entry.files / "workspace/node_modules/pkg/index.js"); }
 
   TempDir tmp_{"sandci-cache-"};
   CacheStore store_{tmp_.path() / "cache", 0};
@@ -194,7 +185,7 @@ TEST(CacheBudgetTest, LeastRecentlyUsedEntriesAreEvictedToFitTheBudget) {
   const CacheScope main{"octo/app", "refs/heads/main", {"refs/heads/main"}};
   auto put = [&](const std::string& key, std::size_t bytes) {
     auto staging = store.staging_folder("octo/app");
-    write(*staging / "workspace/f", std::string(bytes, 'x'));
+    write_file(*staging / "workspace/f", std::string(bytes, 'x'));
     return store.save(main, key, kVersion, *staging).value();
   };
   put("a", 4);
@@ -218,22 +209,22 @@ TEST(CacheCrashTest, AHalfWrittenEntryIsNeverSeenAndIsCleanedUp) {
   {
     CacheStore store(tmp.path() / "cache", 0);
     auto staging = store.staging_folder("octo/app");
-    write(*staging / "workspace/f", "partial");
+    write_file(*staging / "workspace/f", "partial");
     repo_dir = staging->parent_path().parent_path();
     // A crashed process: its staging folder, named after a pid that no longer runs.
     fs::rename(staging->parent_path(), repo_dir / ".tmp-999999999-1");
     // And a folder without metadata where an entry would go.
-    write(repo_dir / "0123456789abcdef0123456789abcdef/files/workspace/f", "no meta");
+    write_file(repo_dir / "0123456789abcdef0123456789abcdef/files/workspace/f", "no meta");
   }
   CacheStore store(tmp.path() / "cache", 0);
   EXPECT_TRUE(store.entries("octo/app").empty());
   EXPECT_FALSE(store.find(main, {"k", {""}, kVersion}).value());
   auto staging = store.staging_folder("octo/app");
-  write(*staging / "workspace/f", "whole");
+  write_file(*staging / "workspace/f", "whole");
   ASSERT_TRUE(store.save(main, "k", kVersion, *staging));
   EXPECT_FALSE(fs::exists(repo_dir / ".tmp-999999999-1"));
   ASSERT_EQ(store.entries("octo/app").size(), 1u);
-  EXPECT_EQ(read(store.entries("octo/app").front().files / "workspace/f"), "whole");
+  EXPECT_EQ(read_file(store.entries("octo/app").front().files / "workspace/f"), "whole");
 }
 
 TEST(CachePathTest, PathsMapIntoTheWorkspaceHomeAndTmp) {

@@ -3,6 +3,7 @@
 // workflows of a run go side by side within the run's capacity.
 #include "agent/runner/run_engine.h"
 #include "support/temp_dir.h"
+#include "support/files.h"
 
 #include <gtest/gtest.h>
 #include <stdlib.h>
@@ -17,13 +18,9 @@ namespace sandci::agent {
 namespace {
 
 namespace fs = std::filesystem;
+using sandci::testing::write_file;
 using sandci::testing::TempDir;
 using namespace std::chrono_literals;
-
-void write_file(const fs::path& path, const std::string& text) {
-  fs::create_directories(path.parent_path());
-  std::ofstream(path) << text;
-}
 
 std::string joined(const std::vector<std::string>& lines) {
   std::string all;
