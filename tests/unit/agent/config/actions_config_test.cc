@@ -12,9 +12,7 @@ namespace {
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using ::testing::Not;
-using testing::ConfigDir;
-using testing::kMinimal;
-using testing::MinimalConfigTest;
+using namespace testing;  // config_test_support.h: ConfigDir, kMinimal, MinimalConfigTest
 
 class ActionsConfigTest : public MinimalConfigTest {
  protected:

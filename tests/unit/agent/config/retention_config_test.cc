@@ -11,9 +11,7 @@ namespace {
 
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
-using testing::ConfigDir;
-using testing::kMinimal;
-using testing::MinimalConfigTest;
+using namespace testing;  // config_test_support.h: ConfigDir, kMinimal, MinimalConfigTest
 
 class RetentionConfigTest : public MinimalConfigTest {
  protected:
