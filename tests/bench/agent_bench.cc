@@ -29,6 +29,7 @@
 #include "agent/forge/signing.h"
 #include "agent/http/http_client.h"
 #include "agent/http/http_server.h"
+#include "support/bench_support.h"
 
 namespace {
 
@@ -38,60 +39,9 @@ namespace forge = sandci::agent::forge;
 using nlohmann::json;
 using Clock = std::chrono::steady_clock;
 using namespace std::chrono_literals;
+using namespace sandci::bench;
 
 const char* kSecret = "bench-webhook-secret";
-
-int sh(const std::string& command) { return std::system(command.c_str()); }
-
-std::string capture(const std::string& command) {
-  std::string out;
-  FILE* pipe = popen(command.c_str(), "r");
-  char buf[256];
-  while (pipe && fgets(buf, sizeof buf, pipe)) out += buf;
-  if (pipe) pclose(pipe);
-  while (!out.empty() && (out.back() == '\n' || out.back() == '\r')) out.pop_back();
-  return out;
-}
-
-int free_port() {
-  http::HttpServerOptions options;
-  auto probe = http::HttpServer::start(options, [](http::HttpRequest, http::Responder r) { r({}); });
-  return probe ? (*probe)->port() : 0;
-}
-
-pid_t spawn(const std::vector<std::string>& argv, const fs::path& log) {
-  pid_t pid = fork();
-  if (pid == 0) {
-    prctl(PR_SET_PDEATHSIG, SIGTERM);  // gone with the bench, however it ends
-    FILE* f = fopen(log.c_str(), "a");
-    dup2(fileno(f), 1);
-    dup2(fileno(f), 2);
-    std::vector<char*> args;
-    for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-    args.push_back(nullptr);
-    execvp(args[0], args.data());
-    _exit(127);
-  }
-  return pid;
-}
-
-void stop(pid_t pid) {
-  if (pid <= 0) return;
-  kill(pid, SIGTERM);
-  for (int i = 0; i < 600; ++i) {
-    if (waitpid(pid, nullptr, WNOHANG) == pid) return;
-    std::this_thread::sleep_for(50ms);
-  }
-  kill(pid, SIGKILL);
-  waitpid(pid, nullptr, 0);
-}
-
-double percentile(std::vector<double> values, double p) {
-  if (values.empty()) return 0;
-  std::sort(values.begin(), values.end());
-  const auto index = static_cast<std::size_t>(p * static_cast<double>(values.size() - 1) + 0.5);
-  return values[std::min(index, values.size() - 1)];
-}
 
 fs::path job_images() {
   for (const char* dir : {"/var/cache/sandci/image-test-state/images", "/var/lib/sandci/images"})
@@ -294,8 +244,8 @@ struct Bench {
   }
 
   ~Bench() {
-    stop(agent);
-    stop(git_daemon);
+    stop(agent, 30s);
+    stop(git_daemon, 30s);
     forge.reset();
     std::error_code ec;
     if (!dir.empty()) fs::remove_all(dir, ec);

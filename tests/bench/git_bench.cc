@@ -25,10 +25,14 @@
 #include <vector>
 
 #include "git/mirror_cache.h"
+#include "support/bench_support.h"
 
 namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;
 using sandci::git::MirrorCache;
+using sandci::bench::capture;
+using sandci::bench::free_port;
+using sandci::bench::wait_for_port;
 
 namespace {
 
@@ -41,16 +45,6 @@ int run(const std::string& shell_command) {
   return rc;
 }
 
-std::string capture(const std::string& shell_command) {
-  std::string out;
-  FILE* p = popen(shell_command.c_str(), "r");
-  char buf[256];
-  while (p && fgets(buf, sizeof buf, p)) out += buf;
-  if (p) pclose(p);
-  while (!out.empty() && out.back() == '\n') out.pop_back();
-  return out;
-}
-
 double seconds(const std::function<void()>& f) {
   auto start = Clock::now();
   f();
@@ -60,29 +54,6 @@ double seconds(const std::function<void()>& f) {
 double median(std::vector<double> v) {
   std::sort(v.begin(), v.end());
   return v[v.size() / 2];
-}
-
-int free_port() {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
-  socklen_t len = sizeof addr;
-  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  close(fd);
-  return ntohs(addr.sin_port);
-}
-
-bool port_open(int port) {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(static_cast<uint16_t>(port));
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  bool ok = connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
-  close(fd);
-  return ok;
 }
 
 // 10,000 files in the first commit, then 999 commits touching 10 files each.
@@ -150,7 +121,7 @@ int main(int argc, char** argv) {
            "--listen=127.0.0.1", port_arg.c_str(), srv.c_str(), static_cast<char*>(nullptr));
     _exit(127);
   }
-  for (int i = 0; i < 500 && !port_open(port); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  wait_for_port(port);
   std::string url = "git://127.0.0.1:" + std::to_string(port) + "/app.git";
 
   // Cold: a fresh cache every run against a fresh git mirror every run.

@@ -11,26 +11,16 @@
 #include <sstream>
 #include <string>
 
+#include "support/temp_dir.h"
+
 namespace sandci::testing {
 
 namespace fs = std::filesystem;
 
-// A fresh folder under the temp dir, removed with everything in it.
-class CliTempDir {
+// The shared TempDir, named sandci-cli-XXXXXX unless a test gives its own prefix.
+class CliTempDir : public TempDir {
  public:
-  explicit CliTempDir(const std::string& prefix = "sandci-cli-") {
-    std::random_device rd;
-    path_ = fs::temp_directory_path() / (prefix + std::to_string(::getpid()) + "-" + std::to_string(rd()));
-    fs::create_directories(path_);
-  }
-  ~CliTempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  const fs::path& path() const { return path_; }
-
- private:
-  fs::path path_;
+  explicit CliTempDir(const std::string& prefix = "sandci-cli-") : TempDir(prefix) {}
 };
 
 struct CliOutput {

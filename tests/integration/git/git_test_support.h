@@ -8,6 +8,9 @@
 #include <string>
 #include <vector>
 
+#include "support/loopback.h"
+#include "support/temp_dir.h"
+
 namespace sandci::git::testing {
 
 struct CommandResult {
@@ -20,21 +23,15 @@ CommandResult run(const std::vector<std::string>& argv, const std::filesystem::p
 // Shortcut for git: run({"git", "-C", repo, args...}); aborts the test on failure.
 std::string git(const std::filesystem::path& repo, const std::vector<std::string>& args);
 
-class TempDir {
+// sandci::testing::TempDir named sandci-git-test-XXXXXX: a leftover folder names these tests.
+class TempDir : public ::sandci::testing::TempDir {
  public:
-  TempDir();
-  ~TempDir();
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  const std::filesystem::path& path() const { return path_; }
-
- private:
-  std::filesystem::path path_;
+  TempDir() : ::sandci::testing::TempDir("sandci-git-test-") {}
 };
 
-int free_port();
+using ::sandci::testing::free_port;
 // Waits until something accepts TCP connections on 127.0.0.1:port (10 s at most).
-bool wait_for_port(int port);
+using ::sandci::testing::wait_for_port;
 
 // A child process stopped (SIGTERM, then SIGKILL) and reaped when this goes away.
 class Process {

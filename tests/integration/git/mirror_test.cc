@@ -9,20 +9,15 @@
 
 #include "git/mirror_cache.h"
 #include "git_test_support.h"
+#include "support/files.h"
 
 namespace sandci::git {
 namespace {
 
 namespace fs = std::filesystem;
+using sandci::testing::read_file;
 using testing::git;
 using testing::run;
-
-std::string read_file(const fs::path& p) {
-  std::ifstream in(p);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
 
 class MirrorTest : public ::testing::Test {
  protected:

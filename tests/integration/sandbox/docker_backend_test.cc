@@ -35,7 +35,7 @@ class DockerBackendTest : public SandboxTest {
 class FakeEngine {
  public:
   explicit FakeEngine(std::string body) : body_(std::move(body)) {
-    path_ = dir_.path() + "/engine.sock";
+    path_ = dir_.path().string() + "/engine.sock";
     fd_ = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
     sockaddr_un addr{};
     addr.sun_family = AF_UNIX;
@@ -112,7 +112,7 @@ TEST_F(DockerBackendTest, DestructorRemovesTheContainer) {
 TEST_F(DockerBackendTest, EngineNotRunningIsAClearError) {
   TempDir dir;
   DockerOptions o = options();
-  o.socket = dir.path() + "/docker.sock";
+  o.socket = dir.path().string() + "/docker.sock";
   auto opened = DockerBackend::open(o);
   ASSERT_FALSE(opened);
   EXPECT_THAT(opened.error().message, HasSubstr("Docker engine is not running"));
@@ -123,7 +123,7 @@ TEST_F(DockerBackendTest, EngineNotRunningIsAClearError) {
 TEST_F(DockerBackendTest, EngineSocketRefusingIsAClearError) {
   TempDir dir;
   DockerOptions o = options();
-  o.socket = dir.path() + "/docker.sock";
+  o.socket = dir.path().string() + "/docker.sock";
   int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
   sockaddr_un addr{};
   addr.sun_family = AF_UNIX;

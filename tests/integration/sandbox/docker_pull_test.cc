@@ -46,16 +46,16 @@ struct TinyImage {
 
   static TinyImage make(const TempDir& dir) {
     TinyImage image;
-    const std::string root = dir.path() + "/root";
+    const std::string root = dir.path().string() + "/root";
     std::filesystem::create_directories(root);
     std::ofstream(root + "/hello.txt") << "pulled from the test registry\n";
     auto tar = run_capture({"tar", "-C", root, "--numeric-owner", "--owner=0", "--group=0", "-cf",
-                            dir.path() + "/layer.tar", "hello.txt"});
-    auto gz = run_capture({"gzip", "-n", "-k", dir.path() + "/layer.tar"});
+                            dir.path().string() + "/layer.tar", "hello.txt"});
+    auto gz = run_capture({"gzip", "-n", "-k", dir.path().string() + "/layer.tar"});
     if (!tar || !tar->ok() || !gz || !gz->ok()) throw std::runtime_error("cannot make the layer");
-    image.layer = slurp(dir.path() + "/layer.tar.gz");
-    image.diff_id = sha256_of(dir.path() + "/layer.tar");
-    image.layer_digest = sha256_of(dir.path() + "/layer.tar.gz");
+    image.layer = slurp(dir.path().string() + "/layer.tar.gz");
+    image.diff_id = sha256_of(dir.path().string() + "/layer.tar");
+    image.layer_digest = sha256_of(dir.path().string() + "/layer.tar.gz");
     image.config = nlohmann::json{
         {"architecture", "amd64"},
         {"os", "linux"},
@@ -64,8 +64,8 @@ struct TinyImage {
         {"rootfs", {{"type", "layers"}, {"diff_ids", {image.diff_id}}}},
         {"history", {{{"created", "2026-01-01T00:00:00Z"}, {"created_by", "sandci pull test"}}}},
     }.dump();
-    std::ofstream(dir.path() + "/config.json", std::ios::binary) << image.config;
-    image.config_digest = sha256_of(dir.path() + "/config.json");
+    std::ofstream(dir.path().string() + "/config.json", std::ios::binary) << image.config;
+    image.config_digest = sha256_of(dir.path().string() + "/config.json");
     image.manifest = nlohmann::json{
         {"schemaVersion", 2},
         {"mediaType", "application/vnd.docker.distribution.manifest.v2+json"},
@@ -78,8 +78,8 @@ struct TinyImage {
            {"size", image.layer.size()},
            {"digest", image.layer_digest}}}},
     }.dump();
-    std::ofstream(dir.path() + "/manifest.json", std::ios::binary) << image.manifest;
-    image.manifest_digest = sha256_of(dir.path() + "/manifest.json");
+    std::ofstream(dir.path().string() + "/manifest.json", std::ios::binary) << image.manifest;
+    image.manifest_digest = sha256_of(dir.path().string() + "/manifest.json");
     return image;
   }
 };

@@ -86,10 +86,10 @@ TEST_P(HostileEgressBackendsTest, JobReachesOnlyTheProxyEndNothingElseAndNoName)
   StandInProxy proxy((*network)->take_listen_fd());
   // As the runner gives a granted job: its only nameserver is its own loopback.
   TempDir etc;
-  write_host_file(etc.path() + "/resolv.conf", "nameserver 127.0.0.1\n");
+  write_host_file(etc.path().string() + "/resolv.conf", "nameserver 127.0.0.1\n");
   auto spec = default_spec();
   spec.network_namespace = job_ns;
-  spec.mounts.push_back(Mount{etc.path() + "/resolv.conf", "/etc/resolv.conf", true});
+  spec.mounts.push_back(Mount{etc.path().string() + "/resolv.conf", "/etc/resolv.conf", true});
   auto containers = [&] {
     if (GetParam() != BackendKind::kDocker) return std::string();
     auto listed = docker_backend().client().call_json("GET", "/containers/json?all=1", nullptr, "listing");

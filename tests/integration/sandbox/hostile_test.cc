@@ -140,8 +140,8 @@ TEST_P(HostileJobTest, HostFilesOutsideTheMountsAreNotReadable) {
 }
 
 TEST_P(HostileJobTest, WritesToWorkspaceAndRootNeverReachTheHost) {
-  write_host_file(workspace_.path() + "/keep.txt", "original\n");
-  write_host_file(workspace_.path() + "/victim.txt", "still here\n");
+  write_host_file(workspace_.path().string() + "/keep.txt", "original\n");
+  write_host_file(workspace_.path().string() + "/victim.txt", "still here\n");
   std::string planted = "/usr/local/bin/sandci-planted-" + std::to_string(::getpid());
   auto sandbox = make();
   ASSERT_NE(sandbox, nullptr);
@@ -152,9 +152,9 @@ TEST_P(HostileJobTest, WritesToWorkspaceAndRootNeverReachTheHost) {
   ASSERT_TRUE(output.status.success()) << describe(output.status) << output.err();
   EXPECT_EQ(output.out(), "changed\nevil\n") << "inside, the writes happened";
   // The host checkout and the image are untouched.
-  EXPECT_EQ(read_host_file(workspace_.path() + "/keep.txt"), "original\n");
-  EXPECT_EQ(read_host_file(workspace_.path() + "/victim.txt"), "still here\n");
-  EXPECT_FALSE(fs::exists(workspace_.path() + "/new.txt"));
+  EXPECT_EQ(read_host_file(workspace_.path().string() + "/keep.txt"), "original\n");
+  EXPECT_EQ(read_host_file(workspace_.path().string() + "/victim.txt"), "still here\n");
+  EXPECT_FALSE(fs::exists(workspace_.path().string() + "/new.txt"));
   EXPECT_FALSE(fs::exists(std::string(kTestRootfs) + planted));
   EXPECT_TRUE(fs::exists(std::string(kTestRootfs) + "/etc/passwd"));
 }

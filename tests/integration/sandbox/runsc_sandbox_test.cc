@@ -152,11 +152,11 @@ TEST_P(SandboxContractTest, CopiesFilesOutAndIn) {
   TempDir host;
   auto copied = sandbox->copy_out({"/out/dist", "/tmp/c.log"}, host.path());
   ASSERT_TRUE(copied) << copied.error().message;
-  EXPECT_EQ(read_host_file(host.path() + "/out/dist/a.txt"), "a\n");
-  EXPECT_EQ(read_host_file(host.path() + "/out/dist/sub/b.txt"), "b\n");
-  EXPECT_EQ(read_host_file(host.path() + "/tmp/c.log"), "c\n");
+  EXPECT_EQ(read_host_file(host.path().string() + "/out/dist/a.txt"), "a\n");
+  EXPECT_EQ(read_host_file(host.path().string() + "/out/dist/sub/b.txt"), "b\n");
+  EXPECT_EQ(read_host_file(host.path().string() + "/tmp/c.log"), "c\n");
 
-  auto in = sandbox->copy_in(host.path() + "/out", "/restored");
+  auto in = sandbox->copy_in(host.path().string() + "/out", "/restored");
   ASSERT_TRUE(in) << in.error().message;
   EXPECT_EQ(sh(*sandbox, "cat /restored/dist/a.txt /restored/dist/sub/b.txt").out(), "a\nb\n");
 

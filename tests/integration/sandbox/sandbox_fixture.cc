@@ -167,17 +167,6 @@ const std::string& state_dir() {
   return the_state_dir;
 }
 
-TempDir::TempDir() {
-  char tmpl[] = "/tmp/sandci-test-XXXXXX";
-  if (!::mkdtemp(tmpl)) throw std::runtime_error("mkdtemp failed");
-  path_ = tmpl;
-}
-
-TempDir::~TempDir() {
-  std::error_code ec;
-  fs::remove_all(path_, ec);
-}
-
 std::string Output::out() const {
   std::string s;
   for (const auto& l : lines) {

@@ -13,6 +13,7 @@
 
 #include "sandbox/docker_backend.h"
 #include "sandbox/runsc_backend.h"
+#include "support/temp_dir.h"
 
 namespace sandci::sandbox::testing {
 
@@ -38,17 +39,7 @@ const std::string& docker_socket();
 SandboxBackend& backend_for(BackendKind kind);
 
 // A fresh host folder, removed at scope exit.
-class TempDir {
- public:
-  TempDir();
-  ~TempDir();
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
+using ::sandci::testing::TempDir;
 
 struct Output {
   ExitStatus status;

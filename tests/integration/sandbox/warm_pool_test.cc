@@ -54,7 +54,7 @@ TEST_F(WarmPoolTest, ASpecWithOtherMountsIsNeverServedFromAnotherSpecsSandboxes)
   ASSERT_EQ(pool.idle(), 1u);
 
   TempDir other;
-  write_host_file(other.path() + "/only-here", "x");
+  write_host_file(other.path().string() + "/only-here", "x");
   SandboxSpec with_mount = spec;
   with_mount.mounts.push_back({other.path(), "/extra", true});
   auto box = pool.create(with_mount);

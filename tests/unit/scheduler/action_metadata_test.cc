@@ -1,11 +1,11 @@
 #include "scheduler/action_metadata.h"
+#include "support/temp_dir.h"
 
 #include <gtest/gtest.h>
 #include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
-#include <random>
 
 namespace sandci::scheduler {
 namespace {
@@ -273,15 +273,9 @@ TEST(ActionMetadataErrors, FirstErrorSummarisesTheRest) {
 
 class ActionMetadataFiles : public ::testing::Test {
  protected:
-  void SetUp() override {
-    std::random_device rd;
-    dir_ = fs::temp_directory_path() / ("sandci-action-meta-" + std::to_string(::getpid()) + "-" +
-                                        std::to_string(rd()));
-    fs::create_directories(dir_);
-  }
-  void TearDown() override { fs::remove_all(dir_); }
   void write(const std::string& name, const std::string& text) { std::ofstream(dir_ / name) << text; }
-  fs::path dir_;
+  sandci::testing::TempDir temp_{"sandci-action-meta-"};
+  fs::path dir_ = temp_.path();
 };
 
 TEST_F(ActionMetadataFiles, ReadsActionYmlThenActionYaml) {

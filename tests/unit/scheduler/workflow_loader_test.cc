@@ -1,42 +1,17 @@
 #include "scheduler/workflow_loader.h"
+#include "support/temp_dir.h"
 
 #include <gtest/gtest.h>
 
-#include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
-#include <random>
 
 namespace sandci::scheduler {
 namespace {
 
 namespace fs = std::filesystem;
-
-// A temporary folder removed at the end of the test, even when it fails.
-class TempDir {
- public:
-  TempDir() {
-    std::random_device rd;
-    path_ = fs::temp_directory_path() /
-            ("sandci-loader-" + std::to_string(::getpid()) + "-" + std::to_string(rd()));
-    fs::create_directories(path_);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  const fs::path& path() const { return path_; }
-  fs::path write(const std::string& relative, const std::string& text) const {
-    fs::path file = path_ / relative;
-    fs::create_directories(file.parent_path());
-    std::ofstream{file, std::ios::binary} << text;
-    return file;
-  }
-
- private:
-  fs::path path_;
-};
+using sandci::testing::TempDir;
 
 struct Loaded {
   LoadResult result;
@@ -46,7 +21,7 @@ struct Loaded {
 };
 
 Loaded load_text(const std::string& yaml, LoaderLimits limits = {}) {
-  TempDir dir;
+  TempDir dir{"sandci-loader-"};
   auto file = dir.write("ci.yml", yaml);
   Loaded loaded{load_workflow_file(file, limits), {}};
   for (const auto& d : loaded.result.diagnostics) {
@@ -826,7 +801,7 @@ TEST(WorkflowLoaderHostile, ManyJobsWithinLimitsLoad) {
 }
 
 TEST(WorkflowLoaderHostile, HugeFileIsRefusedWithoutParsing) {
-  TempDir dir;
+  TempDir dir{"sandci-loader-"};
   auto file = dir.path() / "huge.yml";
   {
     std::ofstream out{file, std::ios::binary};
@@ -863,7 +838,7 @@ TEST(WorkflowLoaderHostile, NonStringKeys) {
 // ---- repository folders -------------------------------------------------------
 
 TEST(WorkflowLoaderFolders, FirstExistingFolderWinsAndFilesAreSorted) {
-  TempDir dir;
+  TempDir dir{"sandci-loader-"};
   dir.write(".github/workflows/ignored.yml", "not: loaded\n");
   dir.write(".gitea/workflows/b.yaml", kMinimal);
   dir.write(".gitea/workflows/a.yml", kMinimal);
@@ -879,7 +854,7 @@ TEST(WorkflowLoaderFolders, FirstExistingFolderWinsAndFilesAreSorted) {
 }
 
 TEST(WorkflowLoaderFolders, SandciFolderComesFirst) {
-  TempDir dir;
+  TempDir dir{"sandci-loader-"};
   dir.write(".github/workflows/gh.yml", kMinimal);
   dir.write(".sandci/workflows/mine.yml", kMinimal);
   auto result = load_workflows(dir.path());
@@ -889,7 +864,7 @@ TEST(WorkflowLoaderFolders, SandciFolderComesFirst) {
 
 TEST(WorkflowLoaderFolders, SymlinkedWorkflowFileIsRefused) {
   // A repository must not make the loader read (and quote) a file outside it.
-  TempDir dir;
+  TempDir dir{"sandci-loader-"};
   auto secret = dir.write("outside/secret.yml", "root: hunter2\n");
   dir.write(".github/workflows/a.yml", kMinimal);
   fs::create_symlink(secret, dir.path() / ".github/workflows/b.yml");
@@ -902,7 +877,7 @@ TEST(WorkflowLoaderFolders, SymlinkedWorkflowFileIsRefused) {
 }
 
 TEST(WorkflowLoaderFolders, SymlinkedWorkflowFolderIsRefused) {
-  TempDir dir;
+  TempDir dir{"sandci-loader-"};
   dir.write("elsewhere/workflows/a.yml", kMinimal);
   fs::create_symlink(dir.path() / "elsewhere", dir.path() / ".github");
   auto result = load_workflows(dir.path());
@@ -912,7 +887,7 @@ TEST(WorkflowLoaderFolders, SymlinkedWorkflowFolderIsRefused) {
 }
 
 TEST(WorkflowLoaderFolders, NoFolderMeansNoFiles) {
-  TempDir dir;
+  TempDir dir{"sandci-loader-"};
   auto result = load_workflows(dir.path());
   EXPECT_TRUE(result.files.empty());
   EXPECT_TRUE(result.directory.empty());
@@ -920,7 +895,7 @@ TEST(WorkflowLoaderFolders, NoFolderMeansNoFiles) {
 }
 
 TEST(WorkflowLoaderFolders, ErrorsOfAllFilesSortedByFile) {
-  TempDir dir;
+  TempDir dir{"sandci-loader-"};
   dir.write(".github/workflows/b.yml", "on: push\njobs: {x: {}}\n");
   dir.write(".github/workflows/a.yml", "on: push\njobz: 1\n");
   dir.write(".github/workflows/c.yml", kMinimal);

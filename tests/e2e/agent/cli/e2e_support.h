@@ -19,6 +19,8 @@
 #include <thread>
 #include <vector>
 
+#include "support/temp_dir.h"
+
 namespace sandci::e2e {
 
 namespace fs = std::filesystem;
@@ -29,20 +31,10 @@ inline fs::path shared_images_dir() {
   return env ? fs::path(env) : fs::path("/var/cache/sandci/image-test-state/images");
 }
 
-class TempDir {
+// sandci::testing::TempDir named sandci-e2e-XXXXXX: a leftover folder names these tests.
+class TempDir : public ::sandci::testing::TempDir {
  public:
-  TempDir() {
-    std::string tmpl = (fs::temp_directory_path() / "sandci-e2e-XXXXXX").string();
-    path_ = mkdtemp(tmpl.data());
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  const fs::path& path() const { return path_; }
-
- private:
-  fs::path path_;
+  TempDir() : ::sandci::testing::TempDir("sandci-e2e-") {}
 };
 
 inline void write_file(const fs::path& path, const std::string& content) {

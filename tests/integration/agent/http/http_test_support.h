@@ -16,6 +16,7 @@
 #include <string>
 #include <thread>
 
+#include "support/temp_dir.h"
 #include "support/time_scale.h"
 
 namespace sandci::agent::http::testing {
@@ -142,23 +143,10 @@ inline bool eventually(const std::function<bool()>& condition, std::chrono::mill
   return true;
 }
 
-// A fresh folder under the temp dir, removed with everything in it.
-class TempDir {
+// sandci::testing::TempDir named sandci-http-XXXXXX: a leftover folder names these tests.
+class TempDir : public ::sandci::testing::TempDir {
  public:
-  TempDir() {
-    std::random_device rd;
-    path_ = std::filesystem::temp_directory_path() /
-            ("sandci-http-" + std::to_string(::getpid()) + "-" + std::to_string(rd()));
-    std::filesystem::create_directories(path_);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  const std::filesystem::path& path() const { return path_; }
-
- private:
-  std::filesystem::path path_;
+  TempDir() : ::sandci::testing::TempDir("sandci-http-") {}
 };
 
 }  // namespace sandci::agent::http::testing

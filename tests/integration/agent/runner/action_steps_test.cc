@@ -6,61 +6,28 @@
 // ActionSource that serves folders this test prepares (the seam the git-backed
 // source implements).
 #include <gtest/gtest.h>
-#include <unistd.h>
 
 #include <atomic>
 #include <filesystem>
 #include <fstream>
 #include <map>
 #include <mutex>
-#include <random>
 #include <sstream>
 
 #include "agent/runner/action_runner.h"
-#include "agent/runner/run_engine.h"
-#include "sandbox/image_store.h"
-#include "sandbox/runsc_backend.h"
+#include "integration/agent/runner/runsc_run_fixture.h"
 
 namespace sandci::agent {
 namespace {
 
 namespace fs = std::filesystem;
+using namespace runsc_run;
 
-const fs::path kImageState = "/var/cache/sandci/image-test-state";
 const fs::path kFixtures = fs::path(SANDCI_FIXTURES_DIR) / "actions";
-
-class TempDir {
- public:
-  TempDir() {
-    std::random_device rd;
-    path_ = fs::temp_directory_path() / ("sandci-actions-test-" + std::to_string(::getpid()) + "-" + std::to_string(rd()));
-    fs::create_directories(path_);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  const fs::path& path() const { return path_; }
-
- private:
-  fs::path path_;
-};
-
-void write_file(const fs::path& path, const std::string& text) {
-  fs::create_directories(path.parent_path());
-  std::ofstream(path, std::ios::binary) << text;
-}
 
 void copy_tree(const fs::path& from, const fs::path& to) {
   fs::create_directories(to.parent_path());
   fs::copy(from, to, fs::copy_options::recursive);
-}
-
-std::string read_file(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
 }
 
 // Serves "owner/repo@ref" from folders the test fills; counts the fetches.
@@ -85,27 +52,11 @@ class FolderActionSource final : public ActionSource {
   int fetches_ = 0;
 };
 
-struct Ran {
-  RunResult result = RunResult::failure;
-  std::map<std::string, std::string> logs;  // job id -> its log
-  std::string summary(const std::string& job) const { return summaries.count(job) ? summaries.at(job) : ""; }
-  std::map<std::string, std::string> summaries;
-  std::vector<scheduler::JobReport> jobs;
-};
-
-class ActionStepsTest : public ::testing::Test {
+class ActionStepsTest : public RunscRunTest {
  protected:
-  void SetUp() override {
-    ASSERT_TRUE(fs::exists(kImageState / "images")) << "test images missing: run scripts/test-setup.sh";
-    sandbox::RunscOptions options;
-    options.state_dir = (dir_.path() / "runsc").string();
-    auto backend = sandbox::RunscBackend::open(options);
-    ASSERT_TRUE(backend) << backend.error().message;
-    backend_ = std::move(*backend);
-    fs::create_directories(workspace());
-  }
-
-  fs::path workspace() const { return dir_.path() / "workspace"; }
+  ActionStepsTest()
+      : RunscRunTest("sandci-actions-test-",
+                     {"sh", "sleep", "head", "cat", "echo", "test", "chmod", "mkdir", "tar", "ls", "grep"}) {}
 
   // Copies fixture actions into the workspace's .github/actions/<name>.
   void add_local_action(const std::string& name) {
@@ -114,65 +65,15 @@ class ActionStepsTest : public ::testing::Test {
 
   Ran run(const std::string& workflow, ActionSource* source = nullptr) {
     write_file(workspace() / ".github" / "workflows" / "ci.yml", workflow);
-    RunSource src;
-    src.ref = "refs/heads/main";
-    src.repository = "acme/app";
-    src.workspace = workspace();
-    RunTrigger trigger;
-    auto prepared = prepare_run(src, trigger);
-    Ran ran;
-    if (!prepared) {
-      for (const auto& m : prepared.error().messages) ADD_FAILURE() << m;
-      return ran;
-    }
-    sandbox::ImageStore store(kImageState);
-    RunEnvironment env;
-    env.backend = backend_.get();
-    env.images = [&](std::string_view name) -> std::expected<sandbox::ImageInfo, sandbox::ImageError> {
-      if (name == "busybox:test") return busybox_image();
-      return store.lookup(name);
-    };
-    env.masker = &masker_;
-    env.run_dir = dir_.path() / "run";
-    env.logs_dir = dir_.path() / "logs";
-    env.run_id = "7";
+    RunEnvironment env = environment(*backend_);
     env.actions = source;
     env.node_cache_dir = node_cache_;
-    std::atomic<bool> cancel{false};
-    WorkflowHooks hooks;
-    hooks.finished = [&](const PlannedWorkflow&, const scheduler::RunReport& report) { ran.jobs = report.jobs; };
-    ran.result = execute_run(*prepared, src, trigger, env, cancel, hooks);
-    for (const auto& entry : fs::directory_iterator(env.logs_dir)) {
-      const std::string name = entry.path().filename().string();
-      if (name.ends_with(".summary.md")) ran.summaries[name.substr(0, name.size() - 11)] = read_file(entry.path());
-      else if (name.ends_with(".log")) ran.logs[name.substr(0, name.size() - 4)] = read_file(entry.path());
-    }
-    return ran;
-  }
-
-  // An image with nothing but a static busybox: no C library, no node.
-  sandbox::ImageInfo busybox_image() {
-    const fs::path root = dir_.path() / "busybox-rootfs";
-    if (!fs::exists(root / "bin" / "busybox")) {
-      fs::create_directories(root / "bin");
-      fs::create_directories(root / "tmp");
-      fs::copy_file("/usr/bin/busybox", root / "bin" / "busybox");
-      for (const char* tool : {"sh", "sleep", "head", "cat", "echo", "test", "chmod", "mkdir", "tar", "ls", "grep"})
-        fs::create_symlink("busybox", root / "bin" / tool);
-    }
-    sandbox::ImageInfo info;
-    info.name = "busybox:test";
-    info.rootfs = root;
-    info.config.env = {"PATH=/bin"};
-    return info;
+    return run_workspace(env);
   }
 
   static std::size_t find(const std::string& text, const std::string& what) { return text.find(what); }
 
-  TempDir dir_;
   fs::path node_cache_ = dir_.path() / "node-cache";
-  std::unique_ptr<sandbox::RunscBackend> backend_;
-  SecretMasker masker_;
 };
 
 TEST_F(ActionStepsTest, CompositeActionRunsItsScriptWithInputsAndMapsItsOutputs) {

@@ -15,29 +15,20 @@
 #include "integration/git/git_test_support.h"
 #include "sandbox/image_store.h"
 #include "sandbox/runsc_backend.h"
+#include "support/files.h"
 
 namespace sandci::agent {
 namespace {
 
 namespace fs = std::filesystem;
+using sandci::testing::read_file;
+using sandci::testing::write_file;
 using git::testing::git;
 using git::testing::TempDir;
 
 fs::path shared_images_dir() {
   const char* env = std::getenv("SANDCI_TEST_IMAGES");
   return env ? fs::path(env) : fs::path("/var/cache/sandci/image-test-state/images");
-}
-
-void write(const fs::path& p, const std::string& content) {
-  fs::create_directories(p.parent_path());
-  std::ofstream(p, std::ios::binary) << content;
-}
-
-std::string read(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
 }
 
 std::size_t count(const std::string& text, const std::string& what) {
@@ -49,7 +40,7 @@ std::size_t count(const std::string& text, const std::string& what) {
 // Commits `files` to the repository at `dir` (created on first use) on its current branch.
 std::string commit(const fs::path& dir, const std::map<std::string, std::string>& files, const std::string& message) {
   if (!fs::exists(dir / ".git")) git(dir, {"init", "-q", "-b", "main"});
-  for (const auto& [path, content] : files) write(dir / path, content);
+  for (const auto& [path, content] : files) write_file(dir / path, content);
   git(dir, {"add", "-A"});
   git(dir, {"-c", "user.name=t", "-c", "user.email=t@example.invalid", "commit", "-q", "-m", message});
   std::string sha = git(dir, {"rev-parse", "HEAD"});
@@ -101,7 +92,7 @@ class BuiltinActionsTest : public ::testing::Test {
     });
     std::atomic<bool> cancel{false};
     EXPECT_EQ(execute_run(*prepared, source, trigger, env, cancel), expected);
-    return read(run_dir / "logs" / (job + ".log"));
+    return read_file(run_dir / "logs" / (job + ".log"));
   }
 
   TempDir state_, repo_, lib_;
@@ -340,12 +331,12 @@ jobs:
                                  "workflow");
   run("escape", RunResult::failure);
   const fs::path logs = state_.path() / "runs" / "1" / "logs";
-  EXPECT_NE(read(logs / "escape.log").find("error: checkout: path '../outside'"), std::string::npos) << read(logs / "escape.log");
-  EXPECT_NE(read(logs / "lfs.log").find("lfs: true is not supported"), std::string::npos) << read(logs / "lfs.log");
-  EXPECT_NE(read(logs / "unknown.log").find("unknown repository someone/else"), std::string::npos)
-      << read(logs / "unknown.log");
-  EXPECT_NE(read(logs / "badref.log").find("no branch, tag or commit named 'no-such-branch'"), std::string::npos)
-      << read(logs / "badref.log");
+  EXPECT_NE(read_file(logs / "escape.log").find("error: checkout: path '../outside'"), std::string::npos) << read_file(logs / "escape.log");
+  EXPECT_NE(read_file(logs / "lfs.log").find("lfs: true is not supported"), std::string::npos) << read_file(logs / "lfs.log");
+  EXPECT_NE(read_file(logs / "unknown.log").find("unknown repository someone/else"), std::string::npos)
+      << read_file(logs / "unknown.log");
+  EXPECT_NE(read_file(logs / "badref.log").find("no branch, tag or commit named 'no-such-branch'"), std::string::npos)
+      << read_file(logs / "badref.log");
 }
 
 // History limits on the host, checked with git itself.

@@ -6,7 +6,6 @@
 #include "agent/runner/prestarted_sandbox.h"
 
 #include <gtest/gtest.h>
-#include <unistd.h>
 
 #include <atomic>
 #include <filesystem>
@@ -17,47 +16,14 @@
 #include <sstream>
 #include <thread>
 
-#include "agent/runner/run_engine.h"
-#include "sandbox/image_store.h"
-#include "sandbox/runsc_backend.h"
+#include "integration/agent/runner/runsc_run_fixture.h"
 
 namespace sandci::agent {
 namespace {
 
 namespace fs = std::filesystem;
+using namespace runsc_run;
 using namespace std::chrono_literals;
-
-const fs::path kImageState = "/var/cache/sandci/image-test-state";
-
-class TempDir {
- public:
-  TempDir() {
-    std::random_device rd;
-    path_ = fs::temp_directory_path() / ("sandci-prestart-test-" + std::to_string(::getpid()) + "-" +
-                                         std::to_string(rd()));
-    fs::create_directories(path_);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  const fs::path& path() const { return path_; }
-
- private:
-  fs::path path_;
-};
-
-void write_file(const fs::path& path, const std::string& text) {
-  fs::create_directories(path.parent_path());
-  std::ofstream(path, std::ios::binary) << text;
-}
-
-std::string read_file(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
 
 // Counts the sandboxes that exist (created and not yet destroyed).
 class CountingBackend final : public sandbox::SandboxBackend {
@@ -131,20 +97,16 @@ class CountingBackend final : public sandbox::SandboxBackend {
       creates_;
 };
 
-class PrestartedSandboxTest : public ::testing::Test {
+class PrestartedSandboxTest : public RunscRunTest {
  protected:
+  PrestartedSandboxTest() : RunscRunTest("sandci-prestart-test-", {}) {}
+
   void SetUp() override {
-    ASSERT_TRUE(fs::exists(kImageState / "images")) << "test images missing: run scripts/test-setup.sh";
-    sandbox::RunscOptions options;
-    options.state_dir = (dir_.path() / "runsc").string();
-    auto backend = sandbox::RunscBackend::open(options);
-    ASSERT_TRUE(backend) << backend.error().message;
-    backend_ = std::move(*backend);
+    RunscRunTest::SetUp();
+    if (HasFatalFailure()) return;
     counting_ = std::make_unique<CountingBackend>(*backend_);
-    fs::create_directories(workspace());
   }
 
-  fs::path workspace() const { return dir_.path() / "workspace"; }
   fs::path run_dir() const { return dir_.path() / "run"; }
 
   // The spec the run's first job of the default image gets (what the daemon guesses).
@@ -160,36 +122,17 @@ class PrestartedSandboxTest : public ::testing::Test {
   }
 
   RunResult run_workflow(sandbox::SandboxBackend& backend, JobSlots& slots, std::string& log) {
-    RunSource src;
-    src.ref = "refs/heads/main";
-    src.repository = "acme/app";
-    src.workspace = workspace();
-    RunTrigger trigger;
-    auto prepared = prepare_run(src, trigger);
-    if (!prepared) {
-      for (const auto& m : prepared.error().messages) ADD_FAILURE() << m;
-      return RunResult::failure;
-    }
-    RunEnvironment env;
-    env.backend = &backend;
-    env.images = [this](std::string_view name) { return store_.lookup(name); };
-    env.masker = &masker_;
+    RunEnvironment env = environment(backend);
     env.run_dir = run_dir();
-    env.logs_dir = dir_.path() / "logs";
     env.run_id = "3";
     env.capacity = 2;
     env.slots = &slots;
-    std::atomic<bool> cancel{false};
-    const RunResult result = execute_run(*prepared, src, trigger, env, cancel);
-    log = read_file(env.logs_dir / "build.log");
-    return result;
+    Ran ran = run_workspace(env);
+    log = ran.logs["build"];
+    return ran.result;
   }
 
-  TempDir dir_;
-  sandbox::ImageStore store_{kImageState};
-  std::unique_ptr<sandbox::RunscBackend> backend_;
   std::unique_ptr<CountingBackend> counting_;
-  SecretMasker masker_;
 };
 
 TEST_F(PrestartedSandboxTest, TheFirstJobTakesItAndSeesTheCheckoutWrittenAfterItStarted) {

@@ -9,19 +9,14 @@
 
 #include "agent/runner/remote_actions.h"
 #include "integration/git/git_test_support.h"
+#include "support/files.h"
 
 namespace sandci::agent {
 namespace {
 
 namespace fs = std::filesystem;
+using sandci::testing::read_file;
 using git::testing::git;
-
-std::string read_file(const fs::path& p) {
-  std::ifstream in(p);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
 
 scheduler::UsesRef uses(const std::string& text) {
   auto ref = scheduler::parse_uses(text);

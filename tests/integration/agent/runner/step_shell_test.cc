@@ -6,55 +6,21 @@
 // exit code, `shell:` templates, working-directory, env, file commands, masks
 // and timeouts. An image without bash keeps the wrapper that looks for it.
 #include <gtest/gtest.h>
-#include <unistd.h>
 
 #include <atomic>
 #include <filesystem>
 #include <fstream>
 #include <map>
 #include <mutex>
-#include <random>
 #include <sstream>
 
-#include "agent/runner/run_engine.h"
-#include "sandbox/image_store.h"
-#include "sandbox/runsc_backend.h"
+#include "integration/agent/runner/runsc_run_fixture.h"
 
 namespace sandci::agent {
 namespace {
 
 namespace fs = std::filesystem;
-
-const fs::path kImageState = "/var/cache/sandci/image-test-state";
-
-class TempDir {
- public:
-  TempDir() {
-    std::random_device rd;
-    path_ = fs::temp_directory_path() / ("sandci-step-test-" + std::to_string(::getpid()) + "-" + std::to_string(rd()));
-    fs::create_directories(path_);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  const fs::path& path() const { return path_; }
-
- private:
-  fs::path path_;
-};
-
-void write_file(const fs::path& path, const std::string& text) {
-  fs::create_directories(path.parent_path());
-  std::ofstream(path, std::ios::binary) << text;
-}
-
-std::string read_file(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
+using namespace runsc_run;
 
 // Counts the sandboxes the runner and its warm pool create.
 class CountingBackend final : public sandbox::SandboxBackend {
@@ -77,76 +43,23 @@ class CountingBackend final : public sandbox::SandboxBackend {
   int warm_ = 0, cold_ = 0;
 };
 
-struct Ran {
-  RunResult result = RunResult::failure;
-  std::map<std::string, std::string> logs;  // job id -> its log
-};
-
-class StepShellTest : public ::testing::Test {
+class StepShellTest : public RunscRunTest {
  protected:
-  void SetUp() override {
-    ASSERT_TRUE(fs::exists(kImageState / "images")) << "test images missing: run scripts/test-setup.sh";
-    sandbox::RunscOptions options;
-    options.state_dir = (dir_.path() / "runsc").string();
-    auto backend = sandbox::RunscBackend::open(options);
-    ASSERT_TRUE(backend) << backend.error().message;
-    backend_ = std::move(*backend);
-    counting_ = std::make_unique<CountingBackend>(*backend_);
-    fs::create_directories(workspace());
-  }
+  StepShellTest()
+      : RunscRunTest("sandci-step-test-", {"sh", "head", "cat", "echo", "test", "chmod", "mkdir", "tar", "ls", "pwd"}) {}
 
-  fs::path workspace() const { return dir_.path() / "workspace"; }
+  void SetUp() override {
+    RunscRunTest::SetUp();
+    if (HasFatalFailure()) return;
+    counting_ = std::make_unique<CountingBackend>(*backend_);
+  }
 
   Ran run(const std::string& workflow, std::size_t warm = 0) {
     write_file(workspace() / ".github" / "workflows" / "ci.yml", workflow);
-    RunSource src;
-    src.ref = "refs/heads/main";
-    src.repository = "acme/app";
-    src.workspace = workspace();
-    RunTrigger trigger;
-    auto prepared = prepare_run(src, trigger);
-    Ran ran;
-    if (!prepared) {
-      for (const auto& m : prepared.error().messages) ADD_FAILURE() << m;
-      return ran;
-    }
-    sandbox::ImageStore store(kImageState);
-    RunEnvironment env;
-    env.backend = counting_.get();
-    env.images = [&](std::string_view name) -> std::expected<sandbox::ImageInfo, sandbox::ImageError> {
-      if (name == "busybox:test") return busybox_image();
-      return store.lookup(name);
-    };
-    env.masker = &masker_;
-    env.run_dir = dir_.path() / "run";
-    env.logs_dir = dir_.path() / "logs";
-    env.run_id = "7";
+    RunEnvironment env = environment(*counting_);
     env.capacity = 2;
     env.warm_sandboxes = warm;
-    std::atomic<bool> cancel{false};
-    ran.result = execute_run(*prepared, src, trigger, env, cancel);
-    for (const auto& entry : fs::directory_iterator(env.logs_dir)) {
-      const std::string name = entry.path().filename().string();
-      if (name.ends_with(".log")) ran.logs[name.substr(0, name.size() - 4)] = read_file(entry.path());
-    }
-    return ran;
-  }
-
-  // An image with nothing but a static busybox: sh, no bash.
-  sandbox::ImageInfo busybox_image() {
-    const fs::path root = dir_.path() / "busybox-rootfs";
-    if (!fs::exists(root / "bin" / "busybox")) {
-      fs::create_directories(root / "bin");
-      fs::create_directories(root / "tmp");
-      fs::copy_file("/usr/bin/busybox", root / "bin" / "busybox");
-      for (const char* tool : {"sh", "head", "cat", "echo", "test", "chmod", "mkdir", "tar", "ls", "pwd"})
-        fs::create_symlink("busybox", root / "bin" / tool);
-    }
-    sandbox::ImageInfo info;
-    info.name = "busybox:test";
-    info.rootfs = root;
-    info.config.env = {"PATH=/bin"};
-    return info;
+    return run_workspace(env);
   }
 
   static bool has(const std::string& text, const std::string& what) { return text.find(what) != std::string::npos; }
@@ -156,10 +69,7 @@ class StepShellTest : public ::testing::Test {
     return n;
   }
 
-  TempDir dir_;
-  std::unique_ptr<sandbox::RunscBackend> backend_;
   std::unique_ptr<CountingBackend> counting_;
-  SecretMasker masker_;
 };
 
 // Walks from the script's own process up to the exec's, with shell builtins

@@ -12,24 +12,13 @@ namespace {
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using ::testing::Not;
-using testing::ConfigDir;
+using namespace testing;  // config_test_support.h: ConfigDir, kMinimal, MinimalConfigTest
 
-constexpr const char* kMinimal =
-    "public_url: https://ci.example.org\n"
-    "repositories:\n"
-    "  - name: alice/hello\n"
-    "    forge: github\n"
-    "    webhook_secret: {credential: hook}\n"
-    "    api_token: {credential: token}\n";
-
-class ActionsConfigTest : public ::testing::Test {
+class ActionsConfigTest : public MinimalConfigTest {
  protected:
   ActionsConfigTest() {
-    dir.credential("hook", "webhook-secret-value");
-    dir.credential("token", "api-token-value");
     dir.credential("mirror-token", "mirror-token-value");
   }
-  ConfigDir dir;
 };
 
 TEST_F(ActionsConfigTest, DefaultsToThePublicGithubAnonymously) {

@@ -14,24 +14,10 @@ namespace {
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using ::testing::Not;
-using testing::ConfigDir;
+using namespace testing;  // config_test_support.h: ConfigDir, kMinimal, MinimalConfigTest
 
-// public_url, then one GitHub repository from line 3 on; tests append lines.
-constexpr const char* kMinimal =
-    "public_url: https://ci.example.org\n"
-    "repositories:\n"
-    "  - name: alice/hello\n"
-    "    forge: github\n"
-    "    webhook_secret: {credential: hook}\n"
-    "    api_token: {credential: token}\n";
-
-class ConfigLoaderTest : public ::testing::Test {
+class ConfigLoaderTest : public MinimalConfigTest {
  protected:
-  ConfigLoaderTest() {
-    dir.credential("hook", "webhook-secret-value");
-    dir.credential("token", "api-token-value");
-  }
-  ConfigDir dir;
 };
 
 std::string read_text(const std::filesystem::path& file) {

@@ -9,24 +9,16 @@
 #include <string>
 #include <vector>
 
+#include <gtest/gtest.h>
+
 #include "agent/config/config_loader.h"
+#include "support/temp_dir.h"
 
 namespace sandci::agent::config::testing {
 
 class ConfigDir {
  public:
-  ConfigDir() {
-    std::string pattern = (std::filesystem::temp_directory_path() / "sandci-config-XXXXXX").string();
-    if (::mkdtemp(pattern.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
-    dir_ = pattern;
-    std::filesystem::create_directory(credentials());
-  }
-  ~ConfigDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(dir_, ec);
-  }
-  ConfigDir(const ConfigDir&) = delete;
-  ConfigDir& operator=(const ConfigDir&) = delete;
+  ConfigDir() { std::filesystem::create_directory(credentials()); }
 
   const std::filesystem::path& path() const { return dir_; }
   std::filesystem::path credentials() const { return dir_ / "credentials"; }
@@ -73,7 +65,28 @@ class ConfigDir {
   }
 
  private:
-  std::filesystem::path dir_;
+  ::sandci::testing::TempDir temp_{"sandci-config-"};
+  const std::filesystem::path& dir_ = temp_.path();
+};
+
+// public_url, then one GitHub repository from line 3 on whose webhook secret and
+// API token are the credentials hook and token; tests append lines (line 7 on).
+inline constexpr const char* kMinimal =
+    "public_url: https://ci.example.org\n"
+    "repositories:\n"
+    "  - name: alice/hello\n"
+    "    forge: github\n"
+    "    webhook_secret: {credential: hook}\n"
+    "    api_token: {credential: token}\n";
+
+// A ConfigDir holding the two credentials kMinimal names.
+class MinimalConfigTest : public ::testing::Test {
+ protected:
+  MinimalConfigTest() {
+    dir.credential("hook", "webhook-secret-value");
+    dir.credential("token", "api-token-value");
+  }
+  ConfigDir dir;
 };
 
 }  // namespace sandci::agent::config::testing

@@ -14,26 +14,12 @@ namespace {
 
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
-using testing::ConfigDir;
+using namespace testing;  // config_test_support.h: ConfigDir, kMinimal, MinimalConfigTest
 
-// One GitHub repository from line 3 on; tests append lines to it (line 7 on).
-constexpr const char* kMinimal =
-    "public_url: https://ci.example.org\n"
-    "repositories:\n"
-    "  - name: alice/hello\n"
-    "    forge: github\n"
-    "    webhook_secret: {credential: hook}\n"
-    "    api_token: {credential: token}\n";
-
-class EgressConfigTest : public ::testing::Test {
+class EgressConfigTest : public MinimalConfigTest {
  protected:
-  EgressConfigTest() {
-    dir.credential("hook", "webhook-secret-value");
-    dir.credential("token", "api-token-value");
-  }
   LoadedConfig load(const std::string& extra) { return dir.load(std::string(kMinimal) + extra); }
   std::vector<std::string> errors_of(const std::string& extra) { return ConfigDir::errors(load(extra)); }
-  ConfigDir dir;
 };
 
 TEST_F(EgressConfigTest, NoGrantMeansNoNetwork) {

@@ -11,26 +11,13 @@ namespace {
 
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
-using testing::ConfigDir;
+using namespace testing;  // config_test_support.h: ConfigDir, kMinimal, MinimalConfigTest
 
-constexpr const char* kMinimal =
-    "public_url: https://ci.example.org\n"
-    "repositories:\n"
-    "  - name: alice/hello\n"
-    "    forge: github\n"
-    "    webhook_secret: {credential: hook}\n"
-    "    api_token: {credential: token}\n";
-
-class RetentionConfigTest : public ::testing::Test {
+class RetentionConfigTest : public MinimalConfigTest {
  protected:
-  RetentionConfigTest() {
-    dir.credential("hook", "webhook-secret-value");
-    dir.credential("token", "api-token-value");
-  }
   std::vector<std::string> errors_of(const std::string& retention) {
     return ConfigDir::errors(dir.load(std::string(kMinimal) + retention));
   }
-  ConfigDir dir;
 };
 
 TEST_F(RetentionConfigTest, DefaultsWhenLeftOutOrEmpty) {

@@ -5,9 +5,9 @@
 
 #include <filesystem>
 #include <fstream>
-#include <random>
 
 #include "agent/runner/action_runner.h"
+#include "support/temp_dir.h"
 
 namespace sandci::agent {
 namespace {
@@ -41,9 +41,8 @@ TEST(NodeRuntime, CommandRunsNodeThroughTheMountedLoader) {
 }
 
 TEST(NodeRuntime, HostNodeIsFoundOnThePathOrNamedAsMissing) {
-  std::random_device rd;
-  const fs::path dir = fs::temp_directory_path() / ("sandci-node-path-" + std::to_string(::getpid()) + "-" +
-                                                    std::to_string(rd()));
+  const sandci::testing::TempDir temp("sandci-node-path-");
+  const fs::path& dir = temp.path();
   fs::create_directories(dir / "a");
   fs::create_directories(dir / "b");
   std::ofstream(dir / "b" / "nodejs") << "#!/bin/sh\n";
@@ -55,7 +54,6 @@ TEST(NodeRuntime, HostNodeIsFoundOnThePathOrNamedAsMissing) {
   auto missing = find_host_node((dir / "a").string());
   ASSERT_FALSE(missing);
   EXPECT_NE(missing.error().find("install Debian's nodejs"), std::string::npos) << missing.error();
-  fs::remove_all(dir);
 }
 
 // The real thing: the host's node copied with its libraries into a runtime
@@ -63,9 +61,8 @@ TEST(NodeRuntime, HostNodeIsFoundOnThePathOrNamedAsMissing) {
 TEST(NodeRuntime, PreparedFolderRunsNodeThroughItsOwnLoader) {
   auto node = find_host_node(std::getenv("PATH") ? std::getenv("PATH") : "");
   if (!node) GTEST_SKIP() << node.error();
-  std::random_device rd;
-  const fs::path cache = fs::temp_directory_path() / ("sandci-node-cache-" + std::to_string(::getpid()) + "-" +
-                                                      std::to_string(rd()));
+  const sandci::testing::TempDir temp("sandci-node-cache-");
+  const fs::path cache = temp.path() / "cache";
   auto runtime = prepare_node_runtime(cache, *node);
   ASSERT_TRUE(runtime) << runtime.error();
   EXPECT_EQ(runtime->dir.parent_path(), cache);
@@ -84,7 +81,6 @@ TEST(NodeRuntime, PreparedFolderRunsNodeThroughItsOwnLoader) {
   const std::size_t n = fread(buf, 1, sizeof buf - 1, p);
   EXPECT_EQ(pclose(p), 0);
   EXPECT_EQ(std::string(buf, n), runtime->version + "\n");
-  fs::remove_all(cache);
 }
 
 TEST(ActionInputs, EnvironmentNamesAreUpperCaseWithSpacesAsUnderscores) {

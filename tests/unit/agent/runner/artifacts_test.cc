@@ -1,8 +1,9 @@
 #include "agent/runner/artifacts.h"
+#include "support/temp_dir.h"
+#include "support/files.h"
 
 #include <gtest/gtest.h>
 #include <sys/stat.h>
-#include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
@@ -13,34 +14,9 @@ namespace sandci::agent {
 namespace {
 
 namespace fs = std::filesystem;
-
-class TempDir {
- public:
-  TempDir() {
-    std::string tmpl = (fs::temp_directory_path() / "sandci-artifacts-XXXXXX").string();
-    path_ = ::mkdtemp(tmpl.data());
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  const fs::path& path() const { return path_; }
-
- private:
-  fs::path path_;
-};
-
-void write(const fs::path& p, const std::string& content) {
-  fs::create_directories(p.parent_path());
-  std::ofstream(p, std::ios::binary) << content;
-}
-
-std::string read(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
+using sandci::testing::read_file;
+using sandci::testing::write_file;
+using sandci::testing::TempDir;
 
 std::vector<PathPattern> patterns(std::string_view input) {
   auto p = parse_path_patterns(input);
@@ -53,15 +29,15 @@ class ArtifactsTest : public ::testing::Test {
  protected:
   void SetUp() override {
     ws_ = tmp_.path() / "ws";
-    write(ws_ / "build/hello", "ELF-hello");
-    write(ws_ / "build/test_hello", "ELF-test");
-    write(ws_ / "build/obj/hello.o", "obj");
-    write(ws_ / "build/obj/lib.o", "obj2");
-    write(ws_ / "build/.cache/state", "hidden");
-    write(ws_ / "src/hello.c", "int main(){}");
-    write(ws_ / "src/lib/greet.c", "greet");
-    write(ws_ / "src/lib/greet.h", "h");
-    write(ws_ / "README.md", "readme");
+    write_file(ws_ / "build/hello", "ELF-hello");
+    write_file(ws_ / "build/test_hello", "ELF-test");
+    write_file(ws_ / "build/obj/hello.o", "obj");
+    write_file(ws_ / "build/obj/lib.o", "obj2");
+    write_file(ws_ / "build/.cache/state", "hidden");
+    write_file(ws_ / "src/hello.c", "int main(){}");
+    write_file(ws_ / "src/lib/greet.c", "greet");
+    write_file(ws_ / "src/lib/greet.h", "h");
+    write_file(ws_ / "README.md", "readme");
     fs::permissions(ws_ / "build/hello", fs::perms::owner_exec, fs::perm_options::add);
   }
 
@@ -80,7 +56,7 @@ class ArtifactsTest : public ::testing::Test {
     return r ? std::string() : r.error();
   }
 
-  TempDir tmp_;
+  TempDir tmp_{"sandci-artifacts-"};
   fs::path ws_;
 };
 
@@ -162,8 +138,8 @@ TEST_F(ArtifactsTest, Wildcards) {
   EXPECT_EQ(files("build/*/state", {.include_hidden_files = true}), (Files{"build/.cache/state"}));
   EXPECT_EQ(files("build/*/state"), Files{});
   // A hidden folder named literally is searched; hidden files beneath it are not.
-  write(ws_ / ".out/a", "a");
-  write(ws_ / ".out/.b", "b");
+  write_file(ws_ / ".out/a", "a");
+  write_file(ws_ / ".out/.b", "b");
   EXPECT_EQ(files(".out"), (Files{".out/a"}));
 }
 
@@ -196,7 +172,7 @@ TEST_F(ArtifactsTest, SymlinkOutOfTheWorkspaceIsRefused) {
 }
 
 TEST_F(ArtifactsTest, RelativeSymlinkClimbingOutIsRefused) {
-  write(tmp_.path() / "host-secret", "secret");
+  write_file(tmp_.path() / "host-secret", "secret");
   fs::create_symlink("../../host-secret", ws_ / "build/leak");
   EXPECT_EQ(expand_error("build/*"),
             "symbolic link 'build/leak' points outside the workspace; refused");
@@ -247,8 +223,8 @@ TEST_F(ArtifactsTest, UploadThenDownloadRoundTrip) {
   auto down = store.download("hello-O2", dest, "build");
   ASSERT_TRUE(down.has_value()) << down.error();
   EXPECT_EQ(down->file_count, 2u);
-  EXPECT_EQ(read(dest / "build/hello"), "ELF-hello");
-  EXPECT_EQ(read(dest / "build/test_hello"), "ELF-test");
+  EXPECT_EQ(read_file(dest / "build/hello"), "ELF-hello");
+  EXPECT_EQ(read_file(dest / "build/test_hello"), "ELF-test");
   EXPECT_FALSE(fs::exists(dest / "build/obj"));
   // The executable bit survives; the test binary was not executable.
   EXPECT_NE(fs::status(dest / "build/hello").permissions() & fs::perms::owner_exec,
@@ -264,8 +240,8 @@ TEST_F(ArtifactsTest, UploadKeepsPathsBelowTheRoot) {
   ASSERT_TRUE(store.upload("sources", ws_, "src/**/*.c").has_value());
   fs::path dest = tmp_.path() / "dest";
   ASSERT_TRUE(store.download("sources", dest).has_value());
-  EXPECT_EQ(read(dest / "hello.c"), "int main(){}");
-  EXPECT_EQ(read(dest / "lib/greet.c"), "greet");
+  EXPECT_EQ(read_file(dest / "hello.c"), "int main(){}");
+  EXPECT_EQ(read_file(dest / "lib/greet.c"), "greet");
 }
 
 TEST_F(ArtifactsTest, UploadThroughAnInWorkspaceLinkCopiesTheFile) {
@@ -274,7 +250,7 @@ TEST_F(ArtifactsTest, UploadThroughAnInWorkspaceLinkCopiesTheFile) {
   ASSERT_TRUE(store.upload("docs", ws_, "build/README").has_value());
   fs::path dest = tmp_.path() / "dest";
   ASSERT_TRUE(store.download("docs", dest).has_value());
-  EXPECT_EQ(read(dest / "README"), "readme");
+  EXPECT_EQ(read_file(dest / "README"), "readme");
   EXPECT_FALSE(fs::is_symlink(dest / "README"));
 }
 
@@ -300,7 +276,7 @@ TEST_F(ArtifactsTest, SameNameTwiceIsAnErrorUnlessOverwrite) {
   ASSERT_TRUE(store.upload("out", ws_, "build/hello", overwrite).has_value());
   fs::path dest = tmp_.path() / "dest";
   ASSERT_TRUE(store.download("out", dest).has_value());
-  EXPECT_EQ(read(dest / "hello"), "ELF-hello");
+  EXPECT_EQ(read_file(dest / "hello"), "ELF-hello");
   EXPECT_FALSE(fs::exists(dest / "README.md"));
 }
 
@@ -371,12 +347,12 @@ TEST_F(ArtifactsTest, DownloadNeverWritesThroughAPlantedSymlink) {
   EXPECT_NE(r1.error().find("refused"), std::string::npos) << r1.error();
   EXPECT_TRUE(fs::is_empty(victim));
 
-  write(victim / "target", "keep");
+  write_file(victim / "target", "keep");
   fs::create_symlink(victim / "target", dest / "hello");
   auto r2 = store.download("bin", dest);
   ASSERT_FALSE(r2.has_value());
   EXPECT_NE(r2.error().find("symbolic link; refused"), std::string::npos) << r2.error();
-  EXPECT_EQ(read(victim / "target"), "keep");
+  EXPECT_EQ(read_file(victim / "target"), "keep");
   EXPECT_FALSE(store.download("bin", dest, "../x").has_value());
 }
 
@@ -399,8 +375,8 @@ TEST_F(ArtifactsTest, DownloadAllPutsEachArtifactInItsFolder) {
   auto r = store.download_all(dest, "artifacts");
   ASSERT_TRUE(r.has_value()) << r.error();
   EXPECT_EQ(r->file_count, 2u);
-  EXPECT_EQ(read(dest / "artifacts/bin/hello"), "ELF-hello");
-  EXPECT_EQ(read(dest / "artifacts/doc/README.md"), "readme");
+  EXPECT_EQ(read_file(dest / "artifacts/bin/hello"), "ELF-hello");
+  EXPECT_EQ(read_file(dest / "artifacts/doc/README.md"), "readme");
 }
 
 }  // namespace

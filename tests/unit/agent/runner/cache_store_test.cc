@@ -1,7 +1,6 @@
 #include "agent/runner/cache_store.h"
 
 #include <gtest/gtest.h>
-#include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
@@ -9,39 +8,16 @@
 
 #include "agent/runner/cache_action.h"
 #include "agent/runner/run_engine.h"
+#include "support/temp_dir.h"
+#include "support/files.h"
 
 namespace sandci::agent {
 namespace {
 
 namespace fs = std::filesystem;
-
-class TempDir {
- public:
-  TempDir() {
-    std::string tmpl = (fs::temp_directory_path() / "sandci-cache-XXXXXX").string();
-    path_ = ::mkdtemp(tmpl.data());
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  const fs::path& path() const { return path_; }
-
- private:
-  fs::path path_;
-};
-
-void write(const fs::path& p, const std::string& content) {
-  fs::create_directories(p.parent_path());
-  std::ofstream(p, std::ios::binary) << content;
-}
-
-std::string read(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
+using sandci::testing::read_file;
+using sandci::testing::write_file;
+using sandci::testing::TempDir;
 
 const std::string kVersion = cache_version("node_modules");
 
@@ -57,7 +33,7 @@ class CacheStoreTest : public ::testing::Test {
                               const std::string& version = kVersion) {
     auto staging = store_.staging_folder(scope.repository);
     EXPECT_TRUE(staging.has_value());
-    write(*staging / "workspace/node_modules/pkg/index.js", content);
+    write_file(*staging / "workspace/node_modules/pkg/index.js", content);
     auto saved = store_.save(scope, key, version, *staging);
     EXPECT_TRUE(saved.has_value()) << (saved ? "" : saved.error());
     return saved.value_or(CacheStore::SaveResult{});
@@ -70,9 +46,9 @@ class CacheStoreTest : public ::testing::Test {
     return found.value_or(std::nullopt);
   }
 
-  static std::string content(const CacheEntry& entry) { return read(entry.files / "workspace/node_modules/pkg/index.js"); }
+  static std::string content(const CacheEntry& entry) { return read_file(entry.files / "workspace/node_modules/pkg/index.js"); }
 
-  TempDir tmp_;
+  TempDir tmp_{"sandci-cache-"};
   CacheStore store_{tmp_.path() / "cache", 0};
 };
 
@@ -204,12 +180,12 @@ TEST_F(CacheStoreTest, KeysAreValidated) {
 }
 
 TEST(CacheBudgetTest, LeastRecentlyUsedEntriesAreEvictedToFitTheBudget) {
-  TempDir tmp;
+  TempDir tmp{"sandci-cache-"};
   CacheStore store(tmp.path() / "cache", 10);
   const CacheScope main{"octo/app", "refs/heads/main", {"refs/heads/main"}};
   auto put = [&](const std::string& key, std::size_t bytes) {
     auto staging = store.staging_folder("octo/app");
-    write(*staging / "workspace/f", std::string(bytes, 'x'));
+    write_file(*staging / "workspace/f", std::string(bytes, 'x'));
     return store.save(main, key, kVersion, *staging).value();
   };
   put("a", 4);
@@ -227,28 +203,28 @@ TEST(CacheBudgetTest, LeastRecentlyUsedEntriesAreEvictedToFitTheBudget) {
 }
 
 TEST(CacheCrashTest, AHalfWrittenEntryIsNeverSeenAndIsCleanedUp) {
-  TempDir tmp;
+  TempDir tmp{"sandci-cache-"};
   const CacheScope main{"octo/app", "refs/heads/main", {"refs/heads/main"}};
   fs::path repo_dir;
   {
     CacheStore store(tmp.path() / "cache", 0);
     auto staging = store.staging_folder("octo/app");
-    write(*staging / "workspace/f", "partial");
+    write_file(*staging / "workspace/f", "partial");
     repo_dir = staging->parent_path().parent_path();
     // A crashed process: its staging folder, named after a pid that no longer runs.
     fs::rename(staging->parent_path(), repo_dir / ".tmp-999999999-1");
     // And a folder without metadata where an entry would go.
-    write(repo_dir / "0123456789abcdef0123456789abcdef/files/workspace/f", "no meta");
+    write_file(repo_dir / "0123456789abcdef0123456789abcdef/files/workspace/f", "no meta");
   }
   CacheStore store(tmp.path() / "cache", 0);
   EXPECT_TRUE(store.entries("octo/app").empty());
   EXPECT_FALSE(store.find(main, {"k", {""}, kVersion}).value());
   auto staging = store.staging_folder("octo/app");
-  write(*staging / "workspace/f", "whole");
+  write_file(*staging / "workspace/f", "whole");
   ASSERT_TRUE(store.save(main, "k", kVersion, *staging));
   EXPECT_FALSE(fs::exists(repo_dir / ".tmp-999999999-1"));
   ASSERT_EQ(store.entries("octo/app").size(), 1u);
-  EXPECT_EQ(read(store.entries("octo/app").front().files / "workspace/f"), "whole");
+  EXPECT_EQ(read_file(store.entries("octo/app").front().files / "workspace/f"), "whole");
 }
 
 TEST(CachePathTest, PathsMapIntoTheWorkspaceHomeAndTmp) {

@@ -1,17 +1,18 @@
 #include "agent/runner/command_files.h"
 
 #include <gtest/gtest.h>
-#include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
 
 #include "agent/runner/secret_masker.h"
+#include "support/temp_dir.h"
 
 namespace sandci::agent {
 namespace {
 
 namespace fs = std::filesystem;
+using sandci::testing::TempDir;
 
 NameValueList parse_ok(std::string_view content, NameValueFile kind = NameValueFile::kOutput) {
   auto r = parse_name_value_file(content, kind);
@@ -120,31 +121,15 @@ TEST(StepSummary, NeverSplitsAUtf8Character) {
   EXPECT_TRUE(s.truncated);
 }
 
-class TempDir {
- public:
-  TempDir() {
-    std::string tmpl = (fs::temp_directory_path() / "sandci-cmdfile-XXXXXX").string();
-    path_ = ::mkdtemp(tmpl.data());
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  const fs::path& path() const { return path_; }
-
- private:
-  fs::path path_;
-};
-
 TEST(ReadCommandFile, ReadsAFileAndTreatsMissingAsEmpty) {
-  TempDir dir;
+  TempDir dir{"sandci-cmdfile-"};
   std::ofstream(dir.path() / "out") << "a=1\n";
   EXPECT_EQ(read_command_file(dir.path() / "out", 100).value_or("?"), "a=1\n");
   EXPECT_EQ(read_command_file(dir.path() / "missing", 100).value_or("?"), "");
 }
 
 TEST(ReadCommandFile, RefusesOversizedFilesSymlinksAndDirectories) {
-  TempDir dir;
+  TempDir dir{"sandci-cmdfile-"};
   std::ofstream(dir.path() / "big") << std::string(101, 'x');
   auto big = read_command_file(dir.path() / "big", 100);
   ASSERT_FALSE(big.has_value());

@@ -2,6 +2,8 @@
 // cannot be prepared fails on its own while the others run, and the triggered
 // workflows of a run go side by side within the run's capacity.
 #include "agent/runner/run_engine.h"
+#include "support/temp_dir.h"
+#include "support/files.h"
 
 #include <gtest/gtest.h>
 #include <stdlib.h>
@@ -16,28 +18,9 @@ namespace sandci::agent {
 namespace {
 
 namespace fs = std::filesystem;
+using sandci::testing::write_file;
+using sandci::testing::TempDir;
 using namespace std::chrono_literals;
-
-class TempDir {
- public:
-  TempDir() {
-    std::string tmpl = (fs::temp_directory_path() / "sandci-run-engine-XXXXXX").string();
-    path_ = ::mkdtemp(tmpl.data());
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  const fs::path& path() const { return path_; }
-
- private:
-  fs::path path_;
-};
-
-void write_file(const fs::path& path, const std::string& text) {
-  fs::create_directories(path.parent_path());
-  std::ofstream(path) << text;
-}
 
 std::string joined(const std::vector<std::string>& lines) {
   std::string all;
@@ -86,7 +69,7 @@ class PrepareRunTest : public ::testing::Test {
   void add(const std::string& name, const std::string& text) {
     write_file(dir_.path() / ".github/workflows" / name, text);
   }
-  TempDir dir_;
+  TempDir dir_{"sandci-run-engine-"};
 };
 
 TEST_F(PrepareRunTest, BrokenWorkflowsAreReportedAndTheOthersPrepared) {
@@ -272,7 +255,7 @@ class ExecuteRunTest : public PrepareRunTest {
     return execute_run(*prepared, source(), RunTrigger{}, env, cancel, hooks);
   }
 
-  TempDir rootfs_, state_;
+  TempDir rootfs_{"sandci-run-engine-"}, state_{"sandci-run-engine-"};
   SecretMasker masker_;
 };
 

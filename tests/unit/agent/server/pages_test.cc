@@ -11,11 +11,13 @@
 
 #include "agent/config/config_loader.h"
 #include "agent/server/routes.h"
+#include "support/temp_dir.h"
 
 namespace sandci::agent::server {
 namespace {
 
 namespace fs = std::filesystem;
+using sandci::testing::TempDir;
 
 std::size_t count(const std::string& text, const std::string& what) {
   std::size_t n = 0;
@@ -159,9 +161,6 @@ TEST(RunFilterFromQuery, BadValuesAreErrorsNamingThem) {
 class PagesRoutesTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = fs::temp_directory_path() / ("sandci-pages-" + std::to_string(getpid()) + "-" +
-                                        ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::create_directories(dir_);
     std::ofstream(dir_ / "secret") << "s3cret\n";
     fs::permissions(dir_ / "secret", fs::perms::owner_read | fs::perms::owner_write, fs::perm_options::replace);
     std::ofstream(dir_ / "agent.yml") << "public_url: http://127.0.0.1:9\nstate_dir: " << dir_.string()
@@ -186,8 +185,6 @@ class PagesRoutesTest : public ::testing::Test {
     routes_.reset();
     intake_.reset();
     store_.reset();
-    std::error_code ec;
-    fs::remove_all(dir_, ec);
   }
   std::int64_t add_run(const std::string& repository, const std::string& ref, const std::string& title) {
     store::NewRun run;
@@ -209,7 +206,8 @@ class PagesRoutesTest : public ::testing::Test {
     return routes_->handle(request);
   }
 
-  fs::path dir_;
+  TempDir temp_{"sandci-pages-"};
+  fs::path dir_ = temp_.path();
   config::AgentConfig config_;
   std::unique_ptr<store::RunStore> store_;
   std::unique_ptr<WebhookIntake> intake_;

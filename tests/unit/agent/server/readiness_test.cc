@@ -7,19 +7,17 @@
 #include <filesystem>
 
 #include "agent/store/run_store.h"
+#include "support/temp_dir.h"
 
 namespace sandci::agent::server {
 namespace {
 
 namespace fs = std::filesystem;
+using sandci::testing::TempDir;
 
 class ReadinessTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = fs::temp_directory_path() / ("sandci-readiness-" + std::to_string(getpid()) + "-" +
-                                        ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
     auto store = store::open_sqlite_store(dir_ / "agent.db");
     ASSERT_TRUE(store) << store.error().message;
     store_ = std::move(*store);
@@ -32,8 +30,6 @@ class ReadinessTest : public ::testing::Test {
   }
   void TearDown() override {
     store_.reset();
-    std::error_code ec;
-    fs::remove_all(dir_, ec);
   }
 
   static const ReadinessCheck& named(const std::vector<ReadinessCheck>& checks, const std::string& name) {
@@ -42,7 +38,8 @@ class ReadinessTest : public ::testing::Test {
     throw std::runtime_error("no check " + name);
   }
 
-  fs::path dir_;
+  TempDir temp_{"sandci-readiness-"};
+  fs::path dir_ = temp_.path();
   std::unique_ptr<store::RunStore> store_;
   ReadinessOptions options_;
   int runsc_probes_ = 0;

@@ -11,11 +11,13 @@
 #include "agent/server/log_files.h"
 #include "agent/server/retention.h"
 #include "git/url.h"
+#include "support/temp_dir.h"
 
 namespace sandci::agent::server {
 namespace {
 
 namespace fs = std::filesystem;
+using sandci::testing::TempDir;
 using store::RunState;
 
 constexpr std::int64_t kDay = 24LL * 3600 * 1000;
@@ -23,10 +25,6 @@ constexpr std::int64_t kDay = 24LL * 3600 * 1000;
 class RetentionPassTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = fs::temp_directory_path() / ("sandci-retention-" + std::to_string(getpid()) + "-" +
-                                        ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
     auto store = store::open_sqlite_store(dir_ / "agent.db");
     ASSERT_TRUE(store) << store.error().message;
     store_ = std::move(*store);
@@ -40,8 +38,6 @@ class RetentionPassTest : public ::testing::Test {
   }
   void TearDown() override {
     store_.reset();
-    std::error_code ec;
-    fs::remove_all(dir_, ec);
   }
 
   store::NewRun new_run() const {
@@ -85,7 +81,8 @@ class RetentionPassTest : public ::testing::Test {
     return Retention(config_, *store_, [now_ms] { return now_ms; });
   }
 
-  fs::path dir_;
+  TempDir temp_{"sandci-retention-"};
+  fs::path dir_ = temp_.path();
   std::unique_ptr<store::RunStore> store_;
   config::AgentConfig config_;
   std::map<std::int64_t, store::Claim> claims_;

@@ -10,11 +10,13 @@
 
 #include "agent/server/log_files.h"
 #include "git/url.h"
+#include "support/temp_dir.h"
 
 namespace sandci::agent::server {
 namespace {
 
 namespace fs = std::filesystem;
+using sandci::testing::TempDir;
 using store::RunState;
 
 constexpr std::int64_t kDay = 24LL * 3600 * 1000;
@@ -160,14 +162,7 @@ TEST(StaleMirrors, NamesNotInUseSortedAndNeverDotEntries) {
 class LogFilesTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = fs::temp_directory_path() / ("sandci-logfiles-" + std::to_string(getpid()) + "-" +
-                                        ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(dir_);
     fs::create_directories(dir_ / "ci" );
-  }
-  void TearDown() override {
-    std::error_code ec;
-    fs::remove_all(dir_, ec);
   }
   static std::string read_all(std::istream& in) {
     std::ostringstream out;
@@ -175,7 +170,8 @@ class LogFilesTest : public ::testing::Test {
     return out.str();
   }
   static void write(const fs::path& file, const std::string& text) { std::ofstream(file, std::ios::binary) << text; }
-  fs::path dir_;
+  TempDir temp_{"sandci-logfiles-"};
+  fs::path dir_ = temp_.path();
 };
 
 TEST_F(LogFilesTest, CompressedLogReadsBackTheSameBytesAndThePlainFileIsGone) {

@@ -2,6 +2,7 @@
 // branch, over a real SQLite store in a temp dir: when runs are queued, that a fire
 // time queues one run even across restarts, and what the runs carry.
 #include "agent/server/schedule_runner.h"
+#include "support/temp_dir.h"
 
 #include <gtest/gtest.h>
 #include <unistd.h>
@@ -14,6 +15,7 @@ namespace sandci::agent::server {
 namespace {
 
 namespace fs = std::filesystem;
+using sandci::testing::TempDir;
 using nlohmann::json;
 using scheduler::CronSchedule;
 
@@ -32,10 +34,6 @@ ScheduledCron cron(const std::string& workflow, std::string_view text) {
 class ScheduleRunnerTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = fs::temp_directory_path() / ("sandci-schedules-" + std::to_string(getpid()) + "-" +
-                                        ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
     config::RepositoryConfig repo;
     repo.name = "alice/hello";
     repo.forge = config::Forge::kGitea;
@@ -54,8 +52,6 @@ class ScheduleRunnerTest : public ::testing::Test {
   void TearDown() override {
     runner_.reset();
     store_.reset();
-    std::error_code ec;
-    fs::remove_all(dir_, ec);
   }
 
   void open_store() {
@@ -88,7 +84,8 @@ class ScheduleRunnerTest : public ::testing::Test {
 
   store::RunRecord run(std::size_t i) { return store_->get_run(queued_.at(i)).value().value(); }
 
-  fs::path dir_;
+  TempDir temp_{"sandci-schedules-"};
+  fs::path dir_ = temp_.path();
   config::AgentConfig config_;
   std::unique_ptr<store::RunStore> store_;
   std::unique_ptr<ScheduleRunner> runner_;

@@ -16,11 +16,13 @@
 
 #include "agent/config/config_loader.h"
 #include "agent/forge/signing.h"
+#include "support/temp_dir.h"
 
 namespace sandci::agent::server {
 namespace {
 
 namespace fs = std::filesystem;
+using sandci::testing::TempDir;
 using nlohmann::json;
 
 const std::string kSha = "0123456789abcdef0123456789abcdef01234567";
@@ -29,9 +31,6 @@ const std::int64_t kNow = 1'700'000'000'000;
 class IntakeTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = fs::temp_directory_path() / ("sandci-intake-" + std::to_string(getpid()) + "-" +
-                                        ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::create_directories(dir_);
     for (const char* name : {"webhook", "token"}) {
       std::ofstream(dir_ / name) << (std::string(name) == "webhook" ? "s3cret-hook" : "tok") << "\n";
       fs::permissions(dir_ / name, fs::perms::owner_read | fs::perms::owner_write, fs::perm_options::replace);
@@ -58,8 +57,6 @@ class IntakeTest : public ::testing::Test {
   void TearDown() override {
     intake_.reset();
     store_.reset();
-    std::error_code ec;
-    fs::remove_all(dir_, ec);
   }
 
   http::HttpResponse deliver(forge::ForgeKind kind, const std::string& event, const std::string& delivery,
@@ -126,7 +123,8 @@ class IntakeTest : public ::testing::Test {
         .dump();
   }
 
-  fs::path dir_;
+  TempDir temp_{"sandci-intake-"};
+  fs::path dir_ = temp_.path();
   config::AgentConfig config_;
   std::unique_ptr<store::RunStore> store_;
   std::unique_ptr<WebhookIntake> intake_;

@@ -10,28 +10,16 @@
 #include <string>
 
 #include "agent/store/run_store.h"
+#include "support/temp_dir.h"
 
 namespace sandci::agent::store::testing {
 
 namespace fs = std::filesystem;
 
-class TempDir {
+// sandci::testing::TempDir named sandci-store-XXXXXX: a leftover folder names these tests.
+class TempDir : public ::sandci::testing::TempDir {
  public:
-  TempDir() {
-    std::string tmpl = (fs::temp_directory_path() / "sandci-store-XXXXXX").string();
-    if (::mkdtemp(tmpl.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
-    path_ = tmpl;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  const fs::path& path() const { return path_; }
-
- private:
-  fs::path path_;
+  TempDir() : ::sandci::testing::TempDir("sandci-store-") {}
 };
 
 inline std::unique_ptr<RunStore> open_store(const fs::path& file,
