@@ -305,13 +305,13 @@ std::optional<std::string> error_of(const std::expected<T, SandboxError>& result
 // fails saying so, and the sandbox is stopped (later calls fail at once).
 TEST_F(RunscSandboxTest, FileHelpersOfASandboxThatStoppedAnsweringFailAtTheirBound) {
   TempDir host;
-  write_host_file(host.path() + "/in.txt", "in\n");
+  write_host_file((host.path() / "in.txt").string(), "in\n");
   using Helper = std::function<std::optional<std::string>(Sandbox&)>;
   const std::vector<std::pair<std::string, Helper>> helpers = {
       {"write_file", [](Sandbox& s) { return error_of(s.write_file("/tmp/x", "x")); }},
       {"read_file", [](Sandbox& s) { return error_of(s.read_file("/etc/hostname", 100)); }},
-      {"copy_in", [&](Sandbox& s) { return error_of(s.copy_in(host.path(), "/tmp/in")); }},
-      {"copy_out", [&](Sandbox& s) { return error_of(s.copy_out({"/etc/hostname"}, host.path() + "/out")); }},
+      {"copy_in", [&](Sandbox& s) { return error_of(s.copy_in(host.path().string(), "/tmp/in")); }},
+      {"copy_out", [&](Sandbox& s) { return error_of(s.copy_out({"/etc/hostname"}, (host.path() / "out").string())); }},
   };
 
   for (const auto& [name, helper] : helpers) {
