@@ -194,10 +194,12 @@ JobRunnerConfig job_runner_config(const PlannedWorkflow& planned, const RunSourc
   config.limits = env.limits;
   config.base_env = base_env(source, trigger, env, planned);
   config.event_payload = trigger.payload.dump();
-  config.logs_dir = env.workflow_logs_dir                ? env.workflow_logs_dir(planned)
-                    : env.workflow_scope.empty() || env.logs_dir.empty() ? env.logs_dir
-                                                 : env.logs_dir / env.workflow_scope;
-  config.scratch_dir = env.run_dir / "scratch" / env.workflow_scope;
+  // A run of several workflows keeps each one's files apart (workflow_scope).
+  const bool scoped = !env.workflow_scope.empty();
+  config.logs_dir = env.workflow_logs_dir ? env.workflow_logs_dir(planned) : env.logs_dir;
+  if (!env.workflow_logs_dir && scoped && !env.logs_dir.empty()) config.logs_dir /= env.workflow_scope;
+  config.scratch_dir = env.run_dir / "scratch";
+  if (scoped) config.scratch_dir /= env.workflow_scope;
   config.slots = env.slots;
   config.log_limit_bytes = env.log_limit_bytes;
   config.timings = env.timings;
