@@ -110,7 +110,7 @@ class EgressWorld {
                                 << kOutsideAddress << " files.outside.test\n"
                                 << kOutsideAddress << " other.outside.test\n"
                                 << "127.0.0.1 loopback.outside.test\n"
-                                << "10.20.30.40 private.outside.test\n"
+                                << "fd12:3456::2 private.outside.test\n"  // a unique-local (private) address
                                 << "169.254.169.254 metadata.outside.test\n"
                                 << kAgentAddress << " agent.outside.test\n";
     ca_ = write_test_ca(dir_, {"files.outside.test"});

@@ -106,9 +106,9 @@ TEST_P(HostileEgressBackendsTest, JobReachesOnlyTheProxyEndNothingElseAndNoName)
   EXPECT_EQ(probe("169.254.77.1/3128"), "proxy here\nreached\n");
   EXPECT_EQ(proxy.connections(), 1);
   // The proxy end's other ports, the outside address, the metadata address,
-  // a private address, the host's loopback (the job's loopback is its own).
-  for (const char* target : {"169.254.77.1/22", "198.51.100.2/80", "169.254.169.254/80", "10.0.0.1/80",
-                             "192.168.1.1/443"}) {
+  // documentation addresses, the host's loopback (the job's loopback is its own).
+  for (const char* target : {"169.254.77.1/22", "198.51.100.2/80", "169.254.169.254/80", "203.0.113.5/80",
+                             "192.0.2.1/443"}) {
     EXPECT_EQ(probe(target), "unreachable\n") << target;
   }
   EXPECT_EQ(proxy.connections(), 1);

@@ -96,8 +96,8 @@ TEST_F(EgressConfigTest, AllowMustBeANonEmptyListOfHostNames) {
 
 // Each bad pattern is reported at itself, with the reason make_grant gives.
 TEST_F(EgressConfigTest, EachBadHostPatternIsRefusedAtItself) {
-  EXPECT_THAT(errors_of("    egress: {allow: [good.example.org, 10.0.0.1]}\n"),
-              ElementsAre(dir.at(7, 40, "'allow[1]': host pattern \"10.0.0.1\" is an IP address; grant host names "
+  EXPECT_THAT(errors_of("    egress: {allow: [good.example.org, 192.0.2.1]}\n"),
+              ElementsAre(dir.at(7, 40, "'allow[1]': host pattern \"192.0.2.1\" is an IP address; grant host names "
                                         "only")));
   EXPECT_THAT(errors_of("    egress: {allow: [\"*.org\"]}\n"),
               ElementsAre(HasSubstr(":7:22: error: 'allow[0]': host pattern \"*.org\" after \"*.\" names a "
