@@ -199,6 +199,7 @@ JobRunnerConfig job_runner_config(const PlannedWorkflow& planned, const RunSourc
   config.logs_dir = env.workflow_logs_dir ? env.workflow_logs_dir(planned) : env.logs_dir;
   if (!env.workflow_logs_dir && scoped && !env.logs_dir.empty()) config.logs_dir /= env.workflow_scope;
   config.scratch_dir = env.run_dir / "scratch";
+  config.event_dir = config.scratch_dir;  // one payload per run, whatever the workflow
   if (scoped) config.scratch_dir /= env.workflow_scope;
   config.slots = env.slots;
   config.log_limit_bytes = env.log_limit_bytes;

@@ -1015,7 +1015,8 @@ SandboxJobRunner::~SandboxJobRunner() {
 std::expected<fs::path, std::string> SandboxJobRunner::event_file() {
   std::lock_guard lock(event_mutex_);
   if (!event_file_.empty()) return event_file_;
-  auto written = write_event_file(config_.scratch_dir, config_.event_payload);
+  auto written =
+      write_event_file(config_.event_dir.empty() ? config_.scratch_dir : config_.event_dir, config_.event_payload);
   if (!written) return written;
   event_file_ = *written;
   return event_file_;

@@ -54,6 +54,9 @@ struct JobRunnerConfig {
   std::string event_payload = "{}";  // written to $GITHUB_EVENT_PATH
   std::filesystem::path logs_dir;     // one <job>.log per job; step summaries beside them
   std::filesystem::path scratch_dir;  // host temp space for artifact copies
+  // Where the run's one event.json is written (empty: scratch_dir). Shared by the
+  // workflows of a run, so a sandbox started before planning fits any of them.
+  std::filesystem::path event_dir;
   // The agent's capacity across runs: a job holds a slot while its sandbox
   // exists. Null: no limit beyond the executor's own.
   JobSlots* slots = nullptr;

@@ -393,7 +393,11 @@ void RunWorker::record_action(const store::RunRecord& run, const ActionResolutio
 void RunWorker::process(const store::RunRecord& run, Active& active) {
   const auto config = config_.get();  // held for the whole run: a reload never takes a running run's repository away
   const store::Claim& claim = active.claim;
+  std::unique_ptr<PrestartedSandbox> first_sandbox;
   auto finish = [&](store::RunState state, const std::string& message) {
+    // A finished run holds no sandbox: the unused first one goes before the run
+    // is marked over (anyone who sees the run end sees no sandbox of it left).
+    first_sandbox.reset();
     store_.finish_run(claim, state, message, now_());
     spdlog::info("event=run_finished run={} state={} message=\"{}\"", run.id, store::to_string(state), message);
   };
@@ -406,8 +410,8 @@ void RunWorker::process(const store::RunRecord& run, Active& active) {
   fs::create_directories(run_dir, ec);
   RemoveOnExit remove_workspace{run_dir / "workspace"};
   RemoveOnExit remove_scratch{run_dir / "scratch"};
-  // Declared after the folders it mounts: destroyed before they are removed.
-  auto first_sandbox = prestart_first_job(*config, run, *repo, run_dir, run_payload(run));
+  // Released by finish(), before the folders it mounts are removed.
+  first_sandbox = prestart_first_job(*config, run, *repo, run_dir, run_payload(run));
 
   auto source = check_out(run, *repo, run_dir);
   StatusScope scope{forge_kind(repo->forge), run.repository, status_sha(run, source ? source->sha : run.sha), run.ref,

@@ -420,6 +420,11 @@ jobs:
   const auto good = run_id_of(again);
   ASSERT_TRUE(eventually([&] { return run_finished(good); })) << slurp(log_file());
   EXPECT_EQ(run_state(good), "success");
+  // The sandbox started during the checkout fits a run of two workflows too
+  // (their one event file): a job took it.
+  EXPECT_NE(slurp(log_file()).find("event=first_sandbox run=" + std::to_string(good) + " taken=true"),
+            std::string::npos)
+      << slurp(log_file());
 }
 
 }  // namespace
