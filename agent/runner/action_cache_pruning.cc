@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <map>
 #include <random>
 #include <set>
 #include <tuple>
@@ -82,26 +83,45 @@ void make_removable(const fs::path& dir) {
 
 }  // namespace
 
-ActionPrunePlan plan_action_pruning(const ActionCacheContents& contents, const std::vector<ActionInUse>& in_use,
-                                    std::int64_t max_unused_ms, std::int64_t now_ms) {
+ActionPrunePlan plan_action_pruning(const ActionCacheContents& contents, const std::vector<ActionUse>& in_use,
+                                    const std::vector<ActionUse>& recorded, std::int64_t max_unused_ms,
+                                    std::int64_t now_ms) {
   const std::int64_t cutoff = now_ms - max_unused_ms;
+  auto key_of = [](const ActionUse& action) {
+    const auto slash = action.repository.find('/');
+    return slash == std::string::npos ? std::string()
+                                      : tree_key(action.repository.substr(0, slash),
+                                                 action.repository.substr(slash + 1), action.commit);
+  };
   std::set<std::string> used_trees, wanted_mirrors;
   for (const auto& action : in_use) {
-    const auto slash = action.repository.find('/');
-    if (slash != std::string::npos)
-      used_trees.insert(tree_key(action.repository.substr(0, slash), action.repository.substr(slash + 1),
-                                 action.commit));
+    used_trees.insert(key_of(action));
     if (!action.mirror.empty()) wanted_mirrors.insert(action.mirror);
   }
+  std::map<std::string, std::int64_t> tree_records, mirror_records;
+  for (const auto& use : recorded) {
+    auto& tree = tree_records[key_of(use)];
+    tree = std::max(tree, use.at_ms);
+    auto& mirror = mirror_records[use.mirror];
+    mirror = std::max(mirror, use.at_ms);
+  }
+  auto recorded_at = [](const std::map<std::string, std::int64_t>& records, const std::string& key) {
+    const auto it = records.find(key);
+    return it == records.end() ? std::int64_t{0} : it->second;
+  };
   ActionPrunePlan plan;
   for (const auto& tree : contents.trees) {
-    if (tree.used_ms < cutoff && !used_trees.contains(tree_key(tree.owner, tree.repo, tree.commit)))
+    const std::string key = tree_key(tree.owner, tree.repo, tree.commit);
+    const std::int64_t used = std::max(tree.used_ms, recorded_at(tree_records, key));
+    if (used < cutoff && !used_trees.contains(key))
       plan.trees.push_back(tree);
     else if (!tree.mirror.empty())
       wanted_mirrors.insert(tree.mirror);
   }
-  for (const auto& mirror : contents.mirrors)
-    if (mirror.used_ms < cutoff && !wanted_mirrors.contains(mirror.name)) plan.mirrors.push_back(mirror.name);
+  for (const auto& mirror : contents.mirrors) {
+    const std::int64_t used = std::max(mirror.used_ms, recorded_at(mirror_records, mirror.name));
+    if (used < cutoff && !wanted_mirrors.contains(mirror.name)) plan.mirrors.push_back(mirror.name);
+  }
   for (const auto& temp : contents.temporaries)
     if (temp.used_ms < now_ms - kActionTempStaleMs) plan.temporaries.push_back(temp.name);
   std::sort(plan.trees.begin(), plan.trees.end(), [](const CachedTreeUse& a, const CachedTreeUse& b) {
@@ -138,19 +158,20 @@ void touch(const fs::path& path) { ::utimensat(AT_FDCWD, path.c_str(), nullptr, 
 
 // ---- ActionCache::prune ----
 
-ActionPruneReport ActionCache::prune(std::vector<ActionInUse> in_use, std::int64_t max_unused_ms,
-                                     std::int64_t now_ms) {
+ActionPruneReport ActionCache::prune(std::vector<ActionUse> in_use, std::vector<ActionUse> recorded,
+                                     std::int64_t max_unused_ms, std::int64_t now_ms) {
   const fs::path actions = options_.state_dir / "actions";
   const fs::path mirrors = actions / "mirrors";
   ActionPruneReport report;
   auto mirror_of = [&](const std::string& owner, const std::string& repo) {
     return mirrors_.mirror_path(action_repository_url(options_.source, owner, repo)).filename().string();
   };
-  for (auto& action : in_use) {
-    const auto slash = action.repository.find('/');
-    if (slash != std::string::npos)
-      action.mirror = mirror_of(action.repository.substr(0, slash), action.repository.substr(slash + 1));
-  }
+  for (auto* actions_of : {&in_use, &recorded})
+    for (auto& action : *actions_of) {
+      const auto slash = action.repository.find('/');
+      if (slash != std::string::npos)
+        action.mirror = mirror_of(action.repository.substr(0, slash), action.repository.substr(slash + 1));
+    }
   std::vector<fs::path> trash;
   {
     ActionCacheLock lock(actions, ActionCacheLock::Mode::exclusive_if_free);
@@ -176,7 +197,7 @@ ActionPruneReport ActionCache::prune(std::vector<ActionInUse> in_use, std::int64
       if (it->path().filename().string().starts_with(".tmp-"))
         contents.temporaries.push_back({it->path().filename().string(), modified_ms(it->path())});
 
-    const ActionPrunePlan plan = plan_action_pruning(contents, in_use, max_unused_ms, now_ms);
+    const ActionPrunePlan plan = plan_action_pruning(contents, in_use, recorded, max_unused_ms, now_ms);
     // Moved aside under the lock (a rename is instant), deleted after it: users wait
     // for the lock only as long as the renames take.
     auto move_aside = [&](const fs::path& from) {

@@ -5,9 +5,13 @@
 //
 // "Used" is recorded cheaply on the folders themselves: ActionCache::resolve sets the
 // mirror's modification time to now, ActionCache::tree the tree's, each time a run
-// asks for them. The rule (plan_action_pruning, pure, tested apart from the files):
-//   - a tree goes when it was not used for `max_unused_ms` and no unfinished run
-//     resolved to it (the store's action refs of queued and running runs);
+// asks for them. The agent's store also records each run's resolutions (action_refs):
+// the newest record counts as a use too, so trees written before uses were stamped
+// (older versions) are not taken for unused. The rule (plan_action_pruning, pure,
+// tested apart from the files):
+//   - a tree goes when it was not used for `max_unused_ms` (by its stamp, nor by the
+//     store's records of runs) and no unfinished run resolved to it (the store's
+//     action refs of queued and running runs);
 //   - a mirror goes when it was not used for `max_unused_ms` and no tree that stays,
 //     nor any unfinished run's action, comes from it;
 //   - a tree being written (trees/.tmp-*) goes only when it is older than a day; the
@@ -51,11 +55,13 @@ struct ActionCacheContents {
   std::vector<CachedFolderUse> temporaries;
 };
 
-// An action an unfinished run resolved (owner/repo as written, commit 40 hex).
-struct ActionInUse {
+// An action a run resolved (owner/repo as written, commit 40 hex): one an unfinished
+// run uses, or the newest record of one in the store.
+struct ActionUse {
   std::string repository;
   std::string commit;
-  std::string mirror;  // filled by ActionCache::prune from the repository
+  std::string mirror;     // filled by ActionCache::prune from the repository
+  std::int64_t at_ms = 0;  // when (records only)
 };
 
 struct ActionPrunePlan {
@@ -64,10 +70,14 @@ struct ActionPrunePlan {
   std::vector<std::string> temporaries;   // sorted
 };
 
-// What to remove (see the rule above). Repositories are compared without case, as
-// forges do; commits without case too.
-ActionPrunePlan plan_action_pruning(const ActionCacheContents& contents, const std::vector<ActionInUse>& in_use,
-                                    std::int64_t max_unused_ms, std::int64_t now_ms);
+// What to remove (see the rule above). A tree's last use is the later of its stamp
+// and the newest `recorded` use of its commit (the store's, which also covers trees
+// written before uses were stamped); a mirror's the later of its stamp and the newest
+// record of its repository. Repositories are compared without case, as forges do;
+// commits too.
+ActionPrunePlan plan_action_pruning(const ActionCacheContents& contents, const std::vector<ActionUse>& in_use,
+                                    const std::vector<ActionUse>& recorded, std::int64_t max_unused_ms,
+                                    std::int64_t now_ms);
 
 struct ActionPruneReport {
   std::size_t removed_trees = 0, removed_mirrors = 0, removed_temporaries = 0;

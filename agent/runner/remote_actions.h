@@ -120,11 +120,13 @@ class ActionCache {
   std::vector<CachedRepository> list();
 
   // Removes the trees and mirrors plan_action_pruning picks (not used for
-  // max_unused_ms; `in_use`: the actions of unfinished runs, whose mirror field is
-  // filled here), trees left half-written by a dead writer, and empty repository
-  // folders whose mirror is gone. Deferred (nothing done) while a resolution or a
-  // tree is under way in any process. Thread-safe; see action_cache_pruning.h.
-  ActionPruneReport prune(std::vector<ActionInUse> in_use, std::int64_t max_unused_ms, std::int64_t now_ms);
+  // max_unused_ms; `in_use`: the actions of unfinished runs, `recorded`: the newest
+  // recorded use of each; their mirror fields are filled here), trees left
+  // half-written by a dead writer, and empty repository folders whose mirror is
+  // gone. Deferred (nothing done) while a resolution or a tree is under way in any
+  // process. Thread-safe; see action_cache_pruning.h.
+  ActionPruneReport prune(std::vector<ActionUse> in_use, std::vector<ActionUse> recorded,
+                          std::int64_t max_unused_ms, std::int64_t now_ms);
 
  private:
   std::string url_of(const scheduler::UsesRef& ref) const;

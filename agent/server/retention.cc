@@ -184,19 +184,25 @@ std::expected<void, store::StoreError> Retention::prune_actions(const std::vecto
   // The actions unfinished runs resolved stay whatever their age. A run that
   // resolves one after this read stamped it (or will find it gone and write it
   // again): see agent/runner/action_cache_pruning.h.
-  std::vector<ActionInUse> in_use;
+  std::vector<ActionUse> in_use, recorded;
   for (const auto& run : runs) {
     if (store::is_final(run.state)) continue;
     auto refs = store_.action_refs_of(run.id);
     if (!refs) return std::unexpected(refs.error());
-    for (const auto& ref : *refs) in_use.push_back({ref.repository, ref.commit, ""});
+    for (const auto& ref : *refs) in_use.push_back({ref.repository, ref.commit, "", ref.at_ms});
   }
+  // Uses recorded by finished runs count as uses too (a tree written by a version
+  // that did not stamp its folders would otherwise look as old as its writing).
+  auto last_uses = store_.action_last_uses();
+  if (!last_uses) return std::unexpected(last_uses.error());
+  for (const auto& use : *last_uses) recorded.push_back({use.repository, use.commit, "", use.at_ms});
   const auto config = config_.get();
   ActionsOptions options;  // no credentials: a prune never fetches
   options.state_dir = config->state_dir;
   options.source = config->actions.source;
   ActionCache cache(std::move(options));
-  const ActionPruneReport pruned = cache.prune(std::move(in_use), policy_.actions_max_unused_ms, now_());
+  const ActionPruneReport pruned =
+      cache.prune(std::move(in_use), std::move(recorded), policy_.actions_max_unused_ms, now_());
   report.removed_action_trees = pruned.removed_trees;
   report.removed_action_mirrors = pruned.removed_mirrors;
   report.removed_action_temporaries = pruned.removed_temporaries;

@@ -284,7 +284,7 @@ TEST_F(RemoteActionsTest, EachUseStampsTheTreeAndMirrorSoAPruneKeepsThem) {
   EXPECT_GE(modified_ms(first->root), now_ms() - 60'000);
   EXPECT_GE(modified_ms(mirror), now_ms() - 60'000);
 
-  const auto report = cache_.prune({}, 30 * kDay, now_ms());
+  const auto report = cache_.prune({}, {}, 30 * kDay, now_ms());
   EXPECT_FALSE(report.deferred);
   EXPECT_EQ(report.removed_trees, 0u);
   EXPECT_EQ(report.removed_mirrors, 0u);
@@ -302,7 +302,7 @@ TEST_F(RemoteActionsTest, APruneRemovesWhatNoRunUsedForTheAgeAndALaterRunFetches
   age(mirror, 31);
   // v2 was used yesterday: it stays, and so does the mirror it comes from.
   age(v2->root, 1);
-  auto report = cache_.prune({}, 30 * kDay, now_ms());
+  auto report = cache_.prune({}, {}, 30 * kDay, now_ms());
   EXPECT_EQ(report.removed_trees, 1u);
   EXPECT_EQ(report.removed_mirrors, 0u);
   EXPECT_GT(report.freed_bytes, 0u);
@@ -312,10 +312,10 @@ TEST_F(RemoteActionsTest, APruneRemovesWhatNoRunUsedForTheAgeAndALaterRunFetches
 
   // An unfinished run that resolved v2 keeps it however old; once it is over, all goes.
   age(v2->root, 31);
-  report = cache_.prune({{"acme/greet", second_, ""}}, 30 * kDay, now_ms());
+  report = cache_.prune({{"acme/greet", second_, "", 0}}, {}, 30 * kDay, now_ms());
   EXPECT_EQ(report.removed_trees, 0u);
   EXPECT_EQ(report.removed_mirrors, 0u);
-  report = cache_.prune({}, 30 * kDay, now_ms());
+  report = cache_.prune({}, {}, 30 * kDay, now_ms());
   EXPECT_EQ(report.removed_trees, 1u);
   EXPECT_EQ(report.removed_mirrors, 1u);
   EXPECT_FALSE(fs::exists(mirror));

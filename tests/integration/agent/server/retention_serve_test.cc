@@ -279,10 +279,12 @@ TEST_F(RetentionServeTest, ARemoteActionUnusedForTheAgeIsRemovedAndFetchedAgainB
   EXPECT_TRUE(fs::exists(tree / "action.yml"));
   EXPECT_TRUE(fs::exists(mirror / "HEAD"));
 
-  // Forty days later, nothing has used them.
+  // Forty days later, nothing has used them: not by their folders' stamps, nor by the
+  // store's record of the run.
   ASSERT_EQ(agent_.terminate(), 0);
   age(tree, 40);
   age(mirror, 40);
+  exec_sql(state() / "agent.db", "UPDATE action_refs SET at_ms = at_ms - 40 * 86400000");
   restart_for_a_pass();
   EXPECT_FALSE(fs::exists(tree));
   EXPECT_FALSE(fs::exists(mirror));

@@ -33,7 +33,7 @@ TEST(PlanActionPruning, RemovesTreesUnusedForTheAgeOnly) {
                     tree("acme", "greet", kB, kNow - 29 * kDay),       // recent
                     tree("acme", "lint", kC, kNow - kThirtyDays),      // exactly the age: stays
                     tree("other", "tool", kA, kNow - 400 * kDay)};     // very old
-  const auto plan = plan_action_pruning(contents, {}, kThirtyDays, kNow);
+  const auto plan = plan_action_pruning(contents, {}, {}, kThirtyDays, kNow);
   EXPECT_THAT(names(plan.trees), ElementsAre("acme/greet@a", "other/tool@a"));
 }
 
@@ -41,8 +41,8 @@ TEST(PlanActionPruning, ATreeOfAnUnfinishedRunStaysHoweverOld) {
   ActionCacheContents contents;
   contents.trees = {tree("acme", "greet", kA, kNow - 90 * kDay), tree("acme", "greet", kB, kNow - 90 * kDay)};
   // Written with other case: forges compare owner/repo without it, and so does the rule.
-  const std::vector<ActionInUse> in_use = {{"Acme/Greet", std::string(40, 'A'), "mirror-acme-greet"}};
-  const auto plan = plan_action_pruning(contents, in_use, kThirtyDays, kNow);
+  const std::vector<ActionUse> in_use = {{"Acme/Greet", std::string(40, 'A'), "mirror-acme-greet"}};
+  const auto plan = plan_action_pruning(contents, in_use, {}, kThirtyDays, kNow);
   EXPECT_THAT(names(plan.trees), ElementsAre("acme/greet@b"));
 }
 
@@ -54,7 +54,7 @@ TEST(PlanActionPruning, AMirrorStaysWhileATreeOfItStaysOrItWasUsedRecently) {
                       {"mirror-acme-lint", kNow - 60 * kDay},
                       {"mirror-acme-fresh", kNow - kDay},          // fetched yesterday, no tree yet
                       {"mirror-old-source", kNow - 45 * kDay}};    // of a source no longer configured
-  const auto plan = plan_action_pruning(contents, {}, kThirtyDays, kNow);
+  const auto plan = plan_action_pruning(contents, {}, {}, kThirtyDays, kNow);
   EXPECT_THAT(names(plan.trees), ElementsAre("acme/lint@a"));
   EXPECT_THAT(plan.mirrors, ElementsAre("mirror-acme-lint", "mirror-old-source"));
 }
@@ -62,7 +62,22 @@ TEST(PlanActionPruning, AMirrorStaysWhileATreeOfItStaysOrItWasUsedRecently) {
 TEST(PlanActionPruning, AMirrorAnUnfinishedRunUsesStaysEvenWithoutATree) {
   ActionCacheContents contents;
   contents.mirrors = {{"mirror-acme-greet", kNow - 300 * kDay}};
-  const auto plan = plan_action_pruning(contents, {{"acme/greet", kA, "mirror-acme-greet"}}, kThirtyDays, kNow);
+  const auto plan = plan_action_pruning(contents, {{"acme/greet", kA, "mirror-acme-greet"}}, {}, kThirtyDays, kNow);
+  EXPECT_THAT(plan.mirrors, IsEmpty());
+}
+
+TEST(PlanActionPruning, ARecordedUseCountsLikeAStamp) {
+  ActionCacheContents contents;
+  // Written long ago by a version that did not stamp uses; a run used kA last week.
+  contents.trees = {tree("acme", "greet", kA, kNow - 300 * kDay), tree("acme", "greet", kB, kNow - 300 * kDay)};
+  contents.mirrors = {{"mirror-acme-greet", kNow - 300 * kDay}, {"mirror-acme-lint", kNow - 300 * kDay}};
+  const std::vector<ActionUse> recorded = {
+      {"acme/greet", kA, "mirror-acme-greet", kNow - 7 * kDay},
+      {"acme/greet", kB, "mirror-acme-greet", kNow - 31 * kDay},
+      // A tree removed since, whose mirror was fetched for it last week: the mirror stays.
+      {"ACME/lint", kC, "mirror-acme-lint", kNow - 7 * kDay}};
+  const auto plan = plan_action_pruning(contents, {}, recorded, kThirtyDays, kNow);
+  EXPECT_THAT(names(plan.trees), ElementsAre("acme/greet@b"));
   EXPECT_THAT(plan.mirrors, IsEmpty());
 }
 
@@ -71,7 +86,7 @@ TEST(PlanActionPruning, HalfWrittenTreesGoOnlyAfterADay) {
   contents.temporaries = {{".tmp-aaaaaaaaaaaa-new", kNow - kDay / 2},
                           {".tmp-bbbbbbbbbbbb-old", kNow - kDay - 1}};
   // Whatever the age for actions: a writer that died is a day late at most.
-  const auto plan = plan_action_pruning(contents, {}, 365 * kDay, kNow);
+  const auto plan = plan_action_pruning(contents, {}, {}, 365 * kDay, kNow);
   EXPECT_THAT(plan.temporaries, ElementsAre(".tmp-bbbbbbbbbbbb-old"));
 }
 
@@ -80,7 +95,7 @@ TEST(PlanActionPruning, NothingUsedRecentlyIsEverPlanned) {
   contents.trees = {tree("acme", "greet", kA, kNow)};
   contents.mirrors = {{"mirror-acme-greet", kNow}};
   contents.temporaries = {{".tmp-x", kNow}};
-  const auto plan = plan_action_pruning(contents, {}, kDay, kNow);
+  const auto plan = plan_action_pruning(contents, {}, {}, kDay, kNow);
   EXPECT_THAT(plan.trees, IsEmpty());
   EXPECT_THAT(plan.mirrors, IsEmpty());
   EXPECT_THAT(plan.temporaries, IsEmpty());

@@ -210,10 +210,10 @@ TEST_F(RetentionPassTest, ActionsUnusedForTheAgeGoUnlessAnUnfinishedRunUsesThem)
   add_action("acme", "old", a, now - 40 * kDay, now - 40 * kDay);
   add_action("acme", "recent", a, now - 2 * kDay, now - 40 * kDay);  // its tree keeps its mirror
   add_action("acme", "recent", c, now - 45 * kDay, now - 40 * kDay);  // an older version of it goes
-  add_action("acme", "busy", b, now - 90 * kDay, now - 90 * kDay);    // a running run resolved it
-  const auto running = add_run(now - 1000, RunState::running);
+  add_action("acme", "busy", b, now - 60 * kDay, now - 60 * kDay);    // a run running for 60 days resolved it
+  const auto running = add_run(now - 60 * kDay, RunState::running);
   ASSERT_TRUE(store_->put_action_ref({running, "acme/busy", "v1", b, "https://git.example.org/acme/busy", false,
-                                      now - 900}));
+                                      now - 60 * kDay}));
   // Trees being written: one now (kept), one a dead writer left two days ago.
   write_noise(actions() / "trees" / ".tmp-aaaaaaaaaaaa-new" / "action.yml", 10);
   set_used(actions() / "trees" / ".tmp-aaaaaaaaaaaa-new", now - 3600'000);
@@ -244,7 +244,7 @@ TEST_F(RetentionPassTest, ActionsUnusedForTheAgeGoUnlessAnUnfinishedRunUsesThem)
   for (const auto& entry : fs::directory_iterator(actions()))
     EXPECT_FALSE(entry.path().filename().string().starts_with(".trash-")) << entry.path();
 
-  // Once the run is over, what it used is as old as its stamps.
+  // Once the run is over, what it used is as old as its stamps and its record.
   ASSERT_TRUE(store_->finish_run(claims_[running], RunState::success, "", now).value_or(false));
   report = retention(now).run_pass();
   ASSERT_TRUE(report) << report.error().message;
@@ -253,6 +253,27 @@ TEST_F(RetentionPassTest, ActionsUnusedForTheAgeGoUnlessAnUnfinishedRunUsesThem)
   EXPECT_FALSE(fs::exists(action_tree("acme/busy", b)));
   EXPECT_FALSE(fs::exists(action_mirror("acme", "busy")));
   EXPECT_TRUE(fs::exists(action_tree("acme/recent", a)));
+}
+
+TEST_F(RetentionPassTest, AnActionAFinishedRunRecordedRecentlyStaysThoughItsFolderIsOld) {
+  // As a tree written before uses were stamped looks: its folder as old as its writing.
+  config_.actions.source = "https://git.example.org";
+  const std::int64_t now = 100 * kDay;
+  const std::string a(40, 'a');
+  add_action("acme", "greet", a, now - 200 * kDay, now - 200 * kDay);
+  const auto run = add_run(now - 3 * kDay, RunState::success);
+  ASSERT_TRUE(store_->put_action_ref({run, "acme/greet", "v1", a, "https://git.example.org/acme/greet", false,
+                                      now - 3 * kDay}));
+  auto report = retention(now).run_pass();
+  ASSERT_TRUE(report) << report.error().message;
+  EXPECT_EQ(report->removed_action_trees, 0u);
+  EXPECT_EQ(report->removed_action_mirrors, 0u);
+  EXPECT_TRUE(fs::exists(action_tree("acme/greet", a) / "dist" / "index.js"));
+  // A month and more after that run, it goes.
+  report = retention(now + 28 * kDay).run_pass();
+  ASSERT_TRUE(report) << report.error().message;
+  EXPECT_EQ(report->removed_action_trees, 1u);
+  EXPECT_EQ(report->removed_action_mirrors, 1u);
 }
 
 TEST_F(RetentionPassTest, ActionsWaitWhileAResolutionHoldsTheCache) {
