@@ -243,8 +243,12 @@ class ConsoleHooks {
     WorkflowHooks hooks;
     hooks.started = [this](const PlannedWorkflow& planned) -> scheduler::RunObserver* {
       std::lock_guard lock(mutex_);
-      std::cout << "workflow " << display_name(planned) << ": " << planned.plan.size()
-                << (planned.plan.size() == 1 ? " job" : " jobs") << ", " << commit_ << std::endl;
+      // One write: another workflow's view prints its jobs' lines meanwhile,
+      // and a line written in pieces came out torn between them.
+      const std::string line = "workflow " + display_name(planned) + ": " + std::to_string(planned.plan.size()) +
+                               (planned.plan.size() == 1 ? " job" : " jobs") + ", " + commit_ + "\n";
+      std::fputs(line.c_str(), stdout);
+      std::fflush(stdout);
       auto& view = views_[planned.file];
       view = std::make_unique<ConsoleView>(planned.plan, live_, stdout);
       return view.get();
