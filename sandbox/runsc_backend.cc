@@ -43,13 +43,39 @@ std::string owner_record() {
   return std::to_string(self) + " " + process_start_time(self) + "\n";
 }
 
-// True unless the bundle's owner file names a process that is still running.
-bool owner_is_gone(const std::string& bundle) {
-  std::ifstream in(bundle + "/owner");
+enum class Owner { alive, gone, unknown };
+
+// Who owns a bundle folder: `unknown` when its owner file is missing or says
+// nothing readable.
+Owner owner_of(const fs::path& folder) {
+  std::ifstream in(folder / "owner");
   pid_t pid = 0;
   std::string start;
-  if (!(in >> pid >> start)) return true;
-  return process_start_time(pid) != start;
+  if (!(in >> pid >> start)) return Owner::unknown;
+  return process_start_time(pid) == start ? Owner::alive : Owner::gone;
+}
+
+// True unless the bundle's owner file names a process that is still running. A
+// bundle (renamed into place only once its owner file was written) whose owner
+// cannot be read is broken, and counts as gone.
+bool owner_is_gone(const std::string& bundle) { return owner_of(bundle) != Owner::alive; }
+
+// True when `folder` is a staging folder (".<id>", a bundle being written)
+// whose owner is known to be dead. One whose owner file is missing or cannot be
+// read may be in the middle of being written by a live process (the reaping
+// runs beside `sandci run`'s first starts): it is left alone.
+bool staging_owner_is_dead(const fs::path& folder) { return owner_of(folder) == Owner::gone; }
+
+// The owner file, renamed into place once written: a reaper in another thread
+// or process never reads it half-written.
+bool write_owner_file(const std::string& folder) {
+  const std::string staging = folder + "/.owner";
+  {
+    std::ofstream out(staging);
+    out << owner_record();
+    if (!out.flush()) return false;
+  }
+  return ::rename(staging.c_str(), (folder + "/owner").c_str()) == 0;
 }
 
 bool process_exists(pid_t pid) { return pid > 0 && (::kill(pid, 0) == 0 || errno == EPERM); }
@@ -243,7 +269,7 @@ std::expected<std::unique_ptr<Sandbox>, SandboxError> RunscBackend::create(const
   std::error_code ec;
   fs::create_directory(staging, ec);
   if (ec) return std::unexpected(SandboxError{"cannot create " + staging + ": " + ec.message()});
-  bool written = static_cast<bool>(std::ofstream(staging + "/owner") << owner_record());
+  bool written = write_owner_file(staging);
   {
     std::ofstream config(staging + "/config.json");
     config << make_config(spec, RunscSandbox::cgroups_path_for(id)).dump(2);
@@ -287,10 +313,12 @@ void RunscBackend::reap_into(ReapReport& report) {
   std::error_code ec;
   for (const auto& entry : fs::directory_iterator(bundles_, ec)) {
     std::string id = entry.path().filename();
-    if (id.starts_with(".")) id.erase(0, 1);
-    if (entry.is_directory() && fs::exists(entry.path() / "owner") && owner_is_gone(entry.path())) {
-      stop_processes_of(id, report);
-    }
+    const bool staging = id.starts_with(".");
+    if (staging) id.erase(0, 1);
+    if (!entry.is_directory()) continue;
+    const bool dead = staging ? staging_owner_is_dead(entry.path())
+                              : fs::exists(entry.path() / "owner") && owner_is_gone(entry.path());
+    if (dead) stop_processes_of(id, report);
   }
   ec.clear();
   // Bounded: runsc asks each listed sandbox for its state, and a wedged one
@@ -319,15 +347,15 @@ void RunscBackend::reap_into(ReapReport& report) {
     if (entry.is_directory()) folders.push_back(entry.path());
   }
   for (const auto& folder : folders) {
-    if (!owner_is_gone(folder)) continue;
     std::string id = folder.filename();
     if (id.starts_with(".")) {
-      // A staging folder: reap it only once its owner file says who died.
-      if (!fs::exists(folder / "owner")) continue;
+      // A staging folder: reaped only once its owner file says who died.
+      if (!staging_owner_is_dead(folder)) continue;
       fs::remove_all(folder, ec);
       ++report.bundles;
       continue;
     }
+    if (!owner_is_gone(folder)) continue;
     auto errors = RunscSandbox::destroy(command, id, folder);
     report.errors.insert(report.errors.end(), errors.begin(), errors.end());
     ++report.bundles;

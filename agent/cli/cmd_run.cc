@@ -99,6 +99,9 @@ void add_run_command(CLI::App& app, CommandAction& action) {
       ->check(CLI::IsMember({"runsc", "docker"}));
   cmd->add_option("--docker-socket", opts->docker_socket,
                   "docker: the engine's socket (default: DOCKER_HOST, else /var/run/docker.sock)");
+  cmd->add_option("--docker-egress-runtime", opts->docker_egress_runtime,
+                  "docker: the engine's runtime for jobs given --allow-host, runsc registered with "
+                  "--network=sandbox (docs/security.md, \"Egress on the Docker backend\")");
   cmd->add_option("--max-parallel", opts->max_parallel, "Jobs at once (default: the number of cores)");
   cmd->add_option("--memory", opts->memory_mib, "Memory limit per job, in MiB")->capture_default_str();
   cmd->add_option("--logs", *logs, "Folder for the job logs (default: under the state dir)");

@@ -243,8 +243,12 @@ class ConsoleHooks {
     WorkflowHooks hooks;
     hooks.started = [this](const PlannedWorkflow& planned) -> scheduler::RunObserver* {
       std::lock_guard lock(mutex_);
-      std::cout << "workflow " << display_name(planned) << ": " << planned.plan.size()
-                << (planned.plan.size() == 1 ? " job" : " jobs") << ", " << commit_ << std::endl;
+      // One write: another workflow's view prints its jobs' lines meanwhile,
+      // and a line written in pieces came out torn between them.
+      const std::string line = "workflow " + display_name(planned) + ": " + std::to_string(planned.plan.size()) +
+                               (planned.plan.size() == 1 ? " job" : " jobs") + ", " + commit_ + "\n";
+      std::fputs(line.c_str(), stdout);
+      std::fflush(stdout);
       auto& view = views_[planned.file];
       view = std::make_unique<ConsoleView>(planned.plan, live_, stdout);
       return view.get();
@@ -381,6 +385,7 @@ std::expected<OpenedBackend, std::string> open_backend(const LocalRunOptions& op
   if (options.backend == "docker") {
     sandbox::DockerOptions docker;
     docker.socket = options.docker_socket;
+    docker.egress_runtime = options.docker_egress_runtime;
     auto engine = sandbox::DockerBackend::open(docker);
     if (!engine) return std::unexpected("cannot use the Docker engine: " + engine.error().message);
     if (const auto& failed = (*engine)->startup_reap_error(); !failed.empty())
@@ -509,6 +514,17 @@ std::unique_ptr<PrestartedSandbox> prestart_first_job(const LocalRunOptions& opt
   return first;
 }
 
+// The Docker engine gives a job granted egress a network only through a runtime
+// of its own (docs/security.md): said before anything starts, not job by job.
+std::optional<std::string> docker_egress_problem(const LocalRunOptions& options) {
+  if (!options.docker_egress_runtime.empty() && options.backend != "docker")
+    return "--docker-egress-runtime applies to --backend docker only";
+  if (options.backend == "docker" && !options.allow_hosts.empty() && options.docker_egress_runtime.empty())
+    return "--allow-host on --backend docker needs --docker-egress-runtime NAME: the engine's runtime that is runsc "
+           "with --network=sandbox (docs/security.md, \"Egress on the Docker backend\")";
+  return std::nullopt;
+}
+
 }  // namespace
 
 int run_local(const LocalRunOptions& given, std::atomic<bool>& cancel) {
@@ -517,6 +533,10 @@ int run_local(const LocalRunOptions& given, std::atomic<bool>& cancel) {
       options.event != "pull_request_target" && options.event != "schedule") {
     error("--event must be push, pull_request, pull_request_target, workflow_dispatch or schedule, not '" +
           options.event + "'");
+    return kExitUsage;
+  }
+  if (auto problem = docker_egress_problem(options)) {
+    error(*problem);
     return kExitUsage;
   }
   // Secrets first: everything printed from here on is masked.

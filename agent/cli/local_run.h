@@ -57,6 +57,10 @@ struct LocalRunOptions {
   // engine must hold images named as the image store's (docs/images.md).
   std::string backend = "runsc";
   std::string docker_socket;
+  // docker: the engine's runtime for jobs given --allow-host (runsc registered
+  // with --network=sandbox: scripts/runsc-egress; docs/security.md). Empty: such
+  // a run is a usage error on the docker backend.
+  std::string docker_egress_runtime;
   // --allow-host / --allow-port: the jobs' egress grant (docs/security.md). No
   // host: no network at all, as always.
   std::vector<std::string> allow_hosts;

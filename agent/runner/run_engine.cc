@@ -504,8 +504,9 @@ std::vector<std::string> artifact_scopes(const std::vector<PlannedWorkflow>& wor
   std::set<std::string> taken;
   for (const auto& planned : workflows) {
     const std::string stem = fs::path(planned.file).stem().string();
-    std::string scope = stem.empty() || stem.front() == '.' ? "workflow" : stem;
-    for (int n = 2; taken.contains(scope); ++n) scope = stem + "-" + std::to_string(n);
+    const std::string base = stem.empty() || stem.front() == '.' ? "workflow" : stem;
+    std::string scope = base;
+    for (int n = 2; taken.contains(scope); ++n) scope = base + "-" + std::to_string(n);
     taken.insert(scope);
     scopes.push_back(scope);
   }

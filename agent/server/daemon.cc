@@ -7,6 +7,7 @@
 
 #include <chrono>
 #include <future>
+#include <optional>
 #include <thread>
 
 #include "agent/config/config_loader.h"
@@ -22,6 +23,7 @@
 #include "agent/server/run_worker.h"
 #include "agent/server/schedule_runner.h"
 #include "agent/server/schedule_source.h"
+#include "agent/server/session_key.h"
 #include "agent/server/status_sender.h"
 #include "agent/server/systemd_notify.h"
 #include "agent/server/webhook_intake.h"
@@ -179,6 +181,28 @@ std::expected<std::unique_ptr<sandbox::SandboxBackend>, sandbox::SandboxError> o
   return std::unique_ptr<sandbox::SandboxBackend>(std::move(*opened));
 }
 
+// The login cookies' key from <state_dir>/session.key (made at the first start),
+// with what happened to the file logged; the key itself never is. Nullopt (logged)
+// when no key can be written: the agent does not start.
+std::optional<std::string> open_session_key(const fs::path& state_dir) {
+  const fs::path file = state_dir / kSessionKeyFile;
+  auto key = load_session_key(file);
+  if (!key) {
+    spdlog::critical("event=start_failed reason=session_key error=\"{}\"", key.error());
+    return std::nullopt;
+  }
+  if (!key->folder_problem.empty())
+    spdlog::warn("event=state_dir_writable_by_others state_dir={} problem=\"{}\"", state_dir.string(), key->folder_problem);
+  if (key->created)
+    spdlog::info("event=session_key_created file={} note=\"no key yet: login cookies from before do not work\"",
+                 file.string());
+  if (!key->replaced_because.empty())
+    spdlog::warn("event=session_key_replaced file={} reason=\"{}\" action=\"wrote a new key: everyone logs in "
+                 "again\"",
+                 file.string(), key->replaced_because);
+  return std::move(key->bytes);
+}
+
 }  // namespace
 
 int serve(const config::AgentConfig& config, const fs::path& config_file) {
@@ -198,6 +222,8 @@ int serve(const config::AgentConfig& config, const fs::path& config_file) {
     spdlog::critical("event=start_failed reason=store error=\"{}\"", store.error().message);
     return 1;
   }
+  auto session_key = open_session_key(config.state_dir);
+  if (!session_key) return 1;
   auto backend = open_sandbox_backend(config);
   if (!backend) {
     spdlog::critical("event=start_failed reason={} error=\"{}\"", config::to_string(config.sandbox.backend),
@@ -235,7 +261,7 @@ int serve(const config::AgentConfig& config, const fs::path& config_file) {
                                                .min_free_bytes = config.limits.state_min_free_mib << 20,
                                                .probe_runsc = [] { return probe_runsc_binary(sandbox::RunscOptions{}.runsc); }});
   Routes routes(live, **store, intake, now_ms, [&worker](std::int64_t) { worker.wake(); }, &metrics, &slots,
-                &readiness);
+                &readiness, std::move(*session_key));
   // Each live sandbox keeps a bundle folder until it is destroyed, so the folders also
   // show sandboxes that a crash left behind (until the next start reaps them).
   if (auto* runsc = dynamic_cast<sandbox::RunscBackend*>(backend->get())) {

@@ -6,9 +6,14 @@
 // that carries a token allowed to see them: the admin token, a global viewer token
 // or one of the repository's own viewer tokens. The token comes as
 // `Authorization: Bearer <token>` or as the session cookie the login page sets.
-// The cookie holds an HMAC of the token under a key made at start-up, never the
-// token itself, so it cannot be turned back into the token and stops working when
-// the agent restarts. Every comparison is constant-time.
+// The cookie holds an HMAC of the token under the agent's session key, never the
+// token itself, so it cannot be turned back into the token. The key is kept in
+// <state_dir>/session.key (agent/server/session_key.h): a cookie outlives restarts,
+// stops working when its token is removed from the config (no configured token
+// has that HMAC any more), and every cookie stops working when the key file is
+// deleted and the agent restarted. The cookie carries no expiry (a browser
+// session cookie): it lasts as long as its token and the key. Every comparison is
+// constant-time.
 #include <memory>
 #include <optional>
 #include <string>
@@ -38,10 +43,12 @@ class PageAccess {
  public:
   static constexpr std::string_view kCookie = "sandci_session";
 
-  // Makes a fresh random key (OpenSSL's RAND_bytes). `config` must outlive this; each
+  // Makes a fresh random key (OpenSSL's RAND_bytes): cookies last as long as this
+  // object (tests, routes without a state folder). `config` must outlive this; each
   // check reads the configuration of the moment (tokens change on SIGHUP).
   explicit PageAccess(config::ConfigRef config);
-  // With a given key, for tests that need stable cookies.
+  // With a given key: the agent's, from <state_dir>/session.key, so that cookies
+  // outlive restarts.
   PageAccess(config::ConfigRef config, std::string key);
 
   // The viewer a request is: its bearer token if it has an Authorization header,

@@ -182,9 +182,10 @@ std::expected<std::vector<std::pair<std::string, std::string>>, std::string> que
 
 Routes::Routes(config::ConfigRef config, store::RunStore& store, WebhookIntake& intake, Now now,
                std::function<void(std::int64_t)> queued, Metrics* metrics, const JobSlots* slots,
-               Readiness* readiness)
+               Readiness* readiness, std::string session_key)
     : config_(config), store_(store), intake_(intake), now_(std::move(now)), queued_(std::move(queued)),
-      metrics_(metrics), slots_(slots), readiness_(readiness), access_(config) {}
+      metrics_(metrics), slots_(slots), readiness_(readiness),
+      access_(session_key.empty() ? PageAccess(config) : PageAccess(config, std::move(session_key))) {}
 
 void Routes::handle_async(const http::HttpRequest& request, std::function<void(http::HttpResponse)> respond) {
   const auto parts = split_path(request.target);

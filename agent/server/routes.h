@@ -47,9 +47,11 @@ namespace sandci::agent::server {
 class Routes {
  public:
   using Now = std::function<std::int64_t()>;
+  // `session_key`: the key of the login cookies (agent/server/session_key.h); empty,
+  // a random one that lasts as long as these routes.
   Routes(config::ConfigRef config, store::RunStore& store, WebhookIntake& intake, Now now,
          std::function<void(std::int64_t)> queued, Metrics* metrics = nullptr, const JobSlots* slots = nullptr,
-         Readiness* readiness = nullptr);
+         Readiness* readiness = nullptr, std::string session_key = {});
 
   http::HttpResponse handle(const http::HttpRequest& request);
   // handle(), answering through `respond` (exactly once): a webhook that starts no run

@@ -295,6 +295,24 @@ TEST_F(RunscSandboxTest, ReapStaleRemovesASandboxLeftByACrashedOwner) {
   EXPECT_TRUE(run(*live, {"true"}).status.success());
 }
 
+// The reaping runs beside sandbox starts (`sandci run` reaps while its first
+// sandbox starts): a bundle still being written, its owner file not yet
+// readable, is left alone; one whose owner is known to be dead is removed.
+TEST_F(RunscSandboxTest, ReapingLeavesABundleBeingWrittenAlone) {
+  const std::string pid = std::to_string(::getpid());
+  const std::string writing = backend().bundles_dir() + "/.sandci-writing-" + pid + "-1-a1b2c3";
+  const std::string dead = backend().bundles_dir() + "/.sandci-dead-" + pid + "-2-d4e5f6";
+  fs::create_directories(writing);
+  fs::create_directories(dead);
+  std::ofstream(writing + "/owner").flush();  // created, nothing written yet
+  std::ofstream(dead + "/owner") << "999999999 12345\n";  // above any pid_max: no such process
+  backend().reap_stale();
+  EXPECT_TRUE(fs::exists(writing)) << "a bundle being written was reaped under its owner";
+  EXPECT_FALSE(fs::exists(dead)) << "a dead owner's unfinished bundle was left";
+  fs::remove_all(writing);
+  fs::remove_all(dead);
+}
+
 template <typename T>
 std::optional<std::string> error_of(const std::expected<T, SandboxError>& result) {
   return result ? std::nullopt : std::optional<std::string>(result.error().message);

@@ -1,8 +1,8 @@
 #include "git/known_hosts.h"
+#include "support/temp_dir.h"
 
 #include <gtest/gtest.h>
 
-#include <unistd.h>
 
 #include <cstdlib>
 #include <filesystem>
@@ -155,13 +155,7 @@ TEST(KnownHosts, HashWithTheWrongSaltDoesNotMatch) {
 TEST(KnownHosts, LinesHashedBySshKeygenMatch) {
   if (std::system("command -v ssh-keygen >/dev/null 2>&1") != 0)
     GTEST_SKIP() << "ssh-keygen is not installed";
-  const auto dir = std::filesystem::temp_directory_path() /
-                   ("sandci-known-hosts-" + std::to_string(::getpid()));
-  std::filesystem::create_directories(dir);
-  struct Cleanup {
-    std::filesystem::path dir;
-    ~Cleanup() { std::filesystem::remove_all(dir); }
-  } cleanup{dir};
+  const sandci::testing::TempDir dir("sandci-known-hosts-");
   const auto file = dir / "known_hosts";
   std::ofstream(file) << "git.example.com ssh-ed25519 " << kKeyA << "\n"
                       << "[127.0.0.1]:2222 ssh-ed25519 " << kKeyB << "\n";

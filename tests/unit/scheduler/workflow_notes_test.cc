@@ -2,16 +2,15 @@
 // its key; typos stay errors. Also checks that the key table and the docs agree.
 #include <gtest/gtest.h>
 
-#include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
-#include <random>
 #include <sstream>
 
 #include "scheduler/trigger.h"
 #include "scheduler/workflow_keys.h"
 #include "scheduler/workflow_loader.h"
+#include "support/temp_dir.h"
 
 namespace sandci::scheduler {
 namespace {
@@ -147,19 +146,9 @@ TEST(WorkflowNotes, MisspeltIgnoredKeyIsAnErrorThatSuggestsIt) {
 }
 
 TEST(WorkflowNotes, NotesDoNotMakeALoadFail) {
-  std::random_device rd;
-  const auto dir = std::filesystem::temp_directory_path() /
-                   ("sandci-notes-" + std::to_string(::getpid()) + "-" + std::to_string(rd()));
-  std::filesystem::create_directories(dir / ".github/workflows");
-  struct Cleanup {
-    std::filesystem::path path;
-    ~Cleanup() {
-      std::error_code ec;
-      std::filesystem::remove_all(path, ec);
-    }
-  } cleanup{dir};
-  std::ofstream{dir / ".github/workflows/ci.yml"} << "on: [push, release]\npermissions: read-all\n" + kJobs;
-  auto result = load_workflows(dir);
+  const sandci::testing::TempDir dir("sandci-notes-");
+  dir.write(".github/workflows/ci.yml", "on: [push, release]\npermissions: read-all\n" + kJobs);
+  auto result = load_workflows(dir.path());
   EXPECT_TRUE(result.ok());
   ASSERT_EQ(result.workflows.size(), 1u);
   ASSERT_EQ(result.diagnostics.size(), 2u);

@@ -5,6 +5,7 @@
 // the proxy with bash's /dev/tcp, as a tool honouring http_proxy would.
 #include <gtest/gtest.h>
 
+#include "e2e/agent/cli/e2e_backends.h"
 #include "e2e/agent/cli/e2e_support.h"
 #include "support/egress_world.h"
 
@@ -222,6 +223,44 @@ runs:
   EXPECT_EQ(world_.http_requests(), std::vector<std::string>{"GET /tools/greet-1.2.0.sh"});
 }
 
+// On the Docker backend a granted job gets the proxy through the engine's egress
+// runtime (runsc with --network=sandbox), named by --docker-egress-runtime; the
+// private dockerd of the test binary registers it (tests/support/private_dockerd.h).
+TEST_F(EgressTest, DockerBackendGrantsThroughTheEngineEgressRuntime) {
+  const auto& dockerd = e2e_dockerd();
+  ASSERT_NE(dockerd.daemon, nullptr) << dockerd.error;
+  workflow(R"Y(
+on: push
+jobs:
+  net:
+    runs-on: ubuntu-latest
+    steps:
+      - uses: actions/checkout@v4
+      - run: bash ci/fetch http://files.outside.test/hello
+      - run: bash ci/fetch http://files.elsewhere.test/hello
+)Y");
+  auto docker = backend_args(Backend::docker);
+  auto without = docker;
+  without.insert(without.end(), {"--allow-host", "files.outside.test"});
+  auto refused = run(without);
+  EXPECT_EQ(refused.exit_code, 2) << refused.output;
+  EXPECT_NE(refused.output.find("--allow-host on --backend docker needs --docker-egress-runtime"), std::string::npos)
+      << refused.output;
+
+  auto granted = docker;
+  granted.insert(granted.end(), {"--allow-host", "files.outside.test", "--egress-hosts-file",
+                                 world_.hosts_file().string(), "--docker-egress-runtime",
+                                 sandci::testing::PrivateDockerd::kEgressRuntime});
+  auto r = run(granted);
+  EXPECT_EQ(r.exit_code, 0) << r.output << logs();
+  const std::string log = logs();
+  EXPECT_NE(log.find("status: HTTP/1.1 200 OK"), std::string::npos) << log;
+  EXPECT_NE(log.find(sandci::testing::EgressWorld::kHelloBody), std::string::npos) << log;
+  EXPECT_NE(log.find("egress refused: files.elsewhere.test:80: "), std::string::npos) << log;
+  EXPECT_EQ(world_.http_requests(), std::vector<std::string>{"GET /hello"});
+  EXPECT_EQ(docker_containers(), "[]\n") << "containers left behind";
+}
+
 TEST_F(EgressTest, BadGrantOnTheCommandLineIsAUsageError) {
   workflow("on: push\njobs:\n  a:\n    runs-on: ubuntu-latest\n    steps:\n      - run: true\n");
   auto r = run({"--allow-host", "198.51.100.7"});
@@ -230,6 +269,10 @@ TEST_F(EgressTest, BadGrantOnTheCommandLineIsAUsageError) {
   auto port_alone = run({"--allow-port", "8080"});
   EXPECT_EQ(port_alone.exit_code, 2) << port_alone.output;
   EXPECT_NE(port_alone.output.find("need --allow-host"), std::string::npos) << port_alone.output;
+  auto runtime_alone = run({"--docker-egress-runtime", "runsc-egress"});
+  EXPECT_EQ(runtime_alone.exit_code, 2) << runtime_alone.output;
+  EXPECT_NE(runtime_alone.output.find("--docker-egress-runtime applies to --backend docker only"), std::string::npos)
+      << runtime_alone.output;
 }
 
 }  // namespace

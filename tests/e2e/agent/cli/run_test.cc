@@ -161,6 +161,11 @@ TEST_P(CliRunTest, WorkflowsOfOneRunKeepTheirArtifactsApart) {
   EXPECT_NE(r.output.find("dist of ci is its own"), std::string::npos) << r.output;
   EXPECT_NE(r.output.find("dist of release is its own"), std::string::npos) << r.output;
   EXPECT_EQ(r.output.find("already uploaded"), std::string::npos) << r.output;
+  // Each workflow's header is one whole line, though the other workflow's jobs print meanwhile.
+  for (const char* file : {"ci.yml", "release.yml"}) {
+    const std::string header = std::string("\nworkflow .sandci/workflows/") + file + ": 2 jobs, commit ";
+    EXPECT_NE(("\n" + r.output).find(header), std::string::npos) << r.output;
+  }
 }
 
 // A failing job skips its dependents; an always() job still runs; exit code 1.

@@ -2,8 +2,10 @@
 // repository's run, logs and JSON answer 404 without a token and 200 with a viewer
 // token (bearer or the login cookie); a public repository's are open to all. The run
 // page's admin forms need the admin session and its CSRF token; the bearer admin API
-// needs no CSRF token. The run page draws one edge per `needs`.
+// needs no CSRF token. The run page draws one edge per `needs`. A login outlives
+// restarts (the key is in <state_dir>/session.key) until the key file is deleted.
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 
 #include <regex>
 
@@ -252,6 +254,108 @@ TEST_F(PagesAccessTest, RunPageFormsNeedTheCsrfTokenAndTheBearerApiDoesNot) {
   const auto cli = runs_cli({"cancel", std::to_string(second), "--token-file", admin_token_file()});
   EXPECT_NE(cli.output.find("already ended"), std::string::npos) << cli.output << " (the CLI reached the route)";
   EXPECT_EQ(agent_.terminate(), 0);
+}
+
+// The cookie's key is kept in the state folder: a login from before a restart still
+// opens the private run after it; deleting the key file and restarting logs it out;
+// a key file that is not one to trust is replaced (logged) and the agent starts; a
+// viewer token removed by a reload stops its cookie at once; a key that cannot be
+// written at all stops the start.
+TEST_F(PagesAccessTest, ALoginOutlivesRestartsUntilTheKeyFileIsDeleted) {
+  TestForge forge;
+  write_viewer_secrets();
+  const std::string sha = make_repo("alice/secret", {{".github/workflows/ci.yml", kOneJob}});
+  write_config(forge, {{"alice/secret", "github", private_repo_extra()}});
+  start_agent();
+  const fs::path key_file = state() / "session.key";
+  struct stat info {};
+  ASSERT_EQ(::lstat(key_file.c_str(), &info), 0) << slurp(log_file());
+  EXPECT_TRUE(S_ISREG(info.st_mode));
+  EXPECT_EQ(info.st_mode & 07777, 0600u);
+  EXPECT_EQ(info.st_size, 32);
+  const std::string key = slurp(key_file);
+  EXPECT_NE(slurp(log_file()).find("event=session_key_created file=" + key_file.string()), std::string::npos);
+
+  auto accepted = deliver(ForgeKind::github, "push", "k-1", github_push("alice/secret", clone_url("alice/secret"), sha));
+  ASSERT_EQ(accepted.status, 202) << accepted.body;
+  const std::int64_t id = run_id_of(accepted);
+  ASSERT_TRUE(eventually([&] { return finished_as_admin(id); }, 400s)) << slurp(log_file());
+  EXPECT_EQ(state_as_admin(id), "success");
+  const std::string run = "/runs/" + std::to_string(id);
+  const std::string cookie = login(kViewerToken, run);
+  ASSERT_FALSE(cookie.empty());
+  ASSERT_EQ(get_with(run, {{"Cookie", cookie}}).status, 200);
+  ASSERT_EQ(get(run).status, 404) << "private";
+
+  // Restarted (an upgrade, a crash): the same key, the same cookie still opens the run.
+  EXPECT_EQ(agent_.terminate(), 0);
+  start_agent();
+  EXPECT_EQ(get_with(run, {{"Cookie", cookie}}).status, 200) << "logged out by a restart";
+  EXPECT_EQ(slurp(key_file), key);
+  EXPECT_EQ(login(kViewerToken, run), cookie) << "a login after the restart gets the same cookie";
+
+  // A crash (SIGKILL) keeps it too.
+  agent_.kill_now();
+  start_agent();
+  EXPECT_EQ(get_with(run, {{"Cookie", cookie}}).status, 200);
+
+  // Deleting the key file and restarting logs everybody out; a new login works.
+  EXPECT_EQ(agent_.terminate(), 0);
+  ASSERT_TRUE(fs::remove(key_file));
+  start_agent();
+  EXPECT_EQ(get_with(run, {{"Cookie", cookie}}).status, 404) << "still logged in with a new key";
+  const std::string renewed_key = slurp(key_file);
+  EXPECT_EQ(renewed_key.size(), 32u);
+  EXPECT_NE(renewed_key, key);
+  const std::string renewed = login(kViewerToken, run);
+  ASSERT_FALSE(renewed.empty());
+  EXPECT_NE(renewed, cookie);
+  EXPECT_EQ(get_with(run, {{"Cookie", renewed}}).status, 200);
+
+  // A key file that is not one to trust (here a symbolic link to a key someone
+  // else knows) is replaced with a warning; the agent starts and serves.
+  EXPECT_EQ(agent_.terminate(), 0);
+  const fs::path planted = dir_.path() / "planted.key";
+  write_secret(planted, std::string(31, 'p'));  // 31 bytes and the newline: a key's size
+  ASSERT_TRUE(fs::remove(key_file));
+  fs::create_symlink(planted, key_file);
+  start_agent();
+  EXPECT_NE(slurp(log_file()).find("event=session_key_replaced file=" + key_file.string() + " reason=\"" +
+                                   key_file.string() + " is a symbolic link\""),
+            std::string::npos);
+  EXPECT_TRUE(fs::is_regular_file(fs::symlink_status(key_file)));
+  EXPECT_EQ(slurp(planted), std::string(31, 'p') + "\n") << "the link was not followed";
+  EXPECT_EQ(get_with(run, {{"Cookie", renewed}}).status, 404);
+  const std::string latest = login(kViewerToken, run);
+  EXPECT_EQ(get_with(run, {{"Cookie", latest}}).status, 200);
+
+  // The viewer token removed from the config (a reload): its cookie opens nothing.
+  write_config(forge, {{"alice/secret", "github", "    pages: private\n"}});
+  const std::string reloaded = "event=config_reloaded";
+  ASSERT_EQ(::kill(agent_.pid(), SIGHUP), 0);
+  ASSERT_TRUE(eventually([&] { return slurp(log_file()).find(reloaded) != std::string::npos; }, 30s))
+      << slurp(log_file());
+  EXPECT_EQ(get_with(run, {{"Cookie", latest}}).status, 404) << "the cookie of a removed token";
+  EXPECT_EQ(get_bearer(run, kAdminToken).status, 200);
+
+  // The key is never logged (as bytes or as hex).
+  const std::string agent_log = slurp(log_file());
+  for (const std::string& logged_key : {key, renewed_key, slurp(key_file)}) {
+    std::string hex;
+    for (unsigned char c : logged_key) hex += "0123456789abcdef"[c >> 4], hex += "0123456789abcdef"[c & 15];
+    EXPECT_EQ(agent_log.find(logged_key), std::string::npos);
+    EXPECT_EQ(agent_log.find(hex), std::string::npos);
+  }
+  EXPECT_EQ(agent_.terminate(), 0);
+
+  // No key can be written (a folder in its place): the agent does not start, and says why.
+  ASSERT_TRUE(fs::remove(key_file));
+  fs::create_directory(key_file);
+  agent_ = AgentProcess(dir_.path() / "agent.yml", log_file());
+  EXPECT_EQ(agent_.wait_exit(30s), 1);
+  EXPECT_NE(slurp(log_file()).find("event=start_failed reason=session_key error=\"cannot write the session key " +
+                                   key_file.string() + ": Is a directory\""),
+            std::string::npos);
 }
 
 }  // namespace

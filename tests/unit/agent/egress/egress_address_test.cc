@@ -1,11 +1,11 @@
 #include "agent/egress/egress_address.h"
+#include "support/temp_dir.h"
 
 #include <gtest/gtest.h>
 
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
-#include <unistd.h>
 
 namespace sandci::egress {
 namespace {
@@ -86,7 +86,7 @@ TEST(IsIpLiteral, CatchesEveryFormAResolverWouldTake) {
 class HostsFile : public ::testing::Test {
  protected:
   void SetUp() override {
-    path_ = std::filesystem::temp_directory_path() / ("sandci-egress-hosts-" + std::to_string(::getpid()));
+    path_ = dir_ / "hosts";
     std::ofstream(path_) << "# test names\n"
                             "198.51.100.2   outside.example.test  Alias.Example.Test # the outside server\n"
                             "\n"
@@ -94,7 +94,7 @@ class HostsFile : public ::testing::Test {
                             "2001:db8::2    outside.example.test\n"
                             "127.0.0.1      loop.example.test\n";
   }
-  void TearDown() override { std::filesystem::remove(path_); }
+  const sandci::testing::TempDir dir_{"sandci-egress-hosts-"};
   std::filesystem::path path_;
 };
 

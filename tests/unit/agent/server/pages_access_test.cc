@@ -101,8 +101,8 @@ TEST_F(PageAccessTest, TheCookieHoldsAnHmacThatOnlyThisAgentAccepts) {
   EXPECT_FALSE(sees(access_.viewer_of(with("Cookie", "sandci_session=secret-viewer")), "acme/secret"))
       << "the token itself is not a cookie";
 
-  PageAccess restarted(config_);  // a new key, as after a restart
-  EXPECT_FALSE(sees(restarted.viewer_of(with("Cookie", "sandci_session=" + *session)), "acme/secret"));
+  PageAccess rekeyed(config_);  // another key, as after session.key was deleted
+  EXPECT_FALSE(sees(rekeyed.viewer_of(with("Cookie", "sandci_session=" + *session)), "acme/secret"));
 
   const std::string cookie = access_.set_cookie(*session);
   EXPECT_EQ(cookie.rfind("sandci_session=" + *session + ";", 0), 0u) << cookie;
@@ -112,6 +112,33 @@ TEST_F(PageAccessTest, TheCookieHoldsAnHmacThatOnlyThisAgentAccepts) {
   config_.public_url = "https://ci.example.org";
   EXPECT_NE(access_.set_cookie(*session).find("; Secure"), std::string::npos);
   EXPECT_NE(access_.set_cookie("").find("Max-Age=0"), std::string::npos);
+}
+
+TEST_F(PageAccessTest, ACookieLastsAsLongAsItsTokenIsConfiguredAndTheKeyKept) {
+  const std::string key(32, 'k');
+  const PageAccess before(config_, key);
+  const std::string viewer_cookie = "sandci_session=" + *before.session_for("secret-viewer");
+  const std::string global_cookie = "sandci_session=" + *before.session_for("global-1");
+  const std::string admin_cookie = "sandci_session=" + *before.session_for("admin-1");
+
+  // The same key, as after a restart that read session.key: the cookies still work.
+  const PageAccess after(config_, key);
+  EXPECT_TRUE(sees(after.viewer_of(with("Cookie", viewer_cookie)), "acme/secret"));
+  EXPECT_TRUE(after.viewer_of(with("Cookie", admin_cookie)).admin);
+
+  // A token removed from the config (the config is read at each check, as after a
+  // SIGHUP): its cookie opens nothing, the others still work.
+  config_.repositories[0].viewer_tokens.clear();
+  const Viewer removed = after.viewer_of(with("Cookie", viewer_cookie));
+  EXPECT_FALSE(sees(removed, "acme/secret"));
+  EXPECT_TRUE(removed.session.empty());
+  EXPECT_TRUE(sees(after.viewer_of(with("Cookie", global_cookie)), "acme/secret"));
+  config_.viewer_tokens.clear();
+  EXPECT_FALSE(sees(after.viewer_of(with("Cookie", global_cookie)), "acme/secret"));
+  config_.admin_token = config::Secret("admin-2");  // a changed admin token
+  const Viewer old_admin = after.viewer_of(with("Cookie", admin_cookie));
+  EXPECT_FALSE(old_admin.admin);
+  EXPECT_EQ(after.csrf_token(old_admin), "") << "no admin forms either";
 }
 
 TEST_F(PageAccessTest, CsrfTokenIsTiedToTheSessionAndTheOrigin) {
