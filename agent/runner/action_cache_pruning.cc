@@ -202,9 +202,14 @@ ActionPruneReport ActionCache::prune(std::vector<ActionUse> in_use, std::vector<
     // for the lock only as long as the renames take.
     auto move_aside = [&](const fs::path& from) {
       const fs::path to = actions / (".trash-" + random_suffix());
+      const std::string name = fs::relative(from, actions, ec).string();
       std::error_code rename_ec;
       fs::rename(from, to, rename_ec);
-      if (rename_ec) return false;
+      if (rename_ec) {
+        report.failed.emplace_back(name, rename_ec.message());
+        return false;
+      }
+      report.removed.push_back(name);
       trash.push_back(to);
       return true;
     };
@@ -236,6 +241,7 @@ ActionPruneReport ActionCache::prune(std::vector<ActionUse> in_use, std::vector<
     report.freed_bytes += folder_bytes(dir);
     make_removable(dir);
     fs::remove_all(dir, ec);
+    if (ec) report.failed.emplace_back(dir.filename().string(), ec.message());  // emptied next pass
   }
   return report;
 }

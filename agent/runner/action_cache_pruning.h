@@ -30,6 +30,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace sandci::agent {
@@ -83,6 +84,10 @@ struct ActionPruneReport {
   std::size_t removed_trees = 0, removed_mirrors = 0, removed_temporaries = 0;
   std::uint64_t freed_bytes = 0;
   bool deferred = false;  // a resolution held the cache: nothing was looked at
+  // For the log: each folder removed, relative to <state>/actions ("trees/acme/greet/<sha>",
+  // "mirrors/<name>"), and each that could not be, with why (tried again next pass).
+  std::vector<std::string> removed;
+  std::vector<std::pair<std::string, std::string>> failed;
 };
 
 // The cache's lock (see above): shared by users, exclusive for a prune.

@@ -203,6 +203,9 @@ std::expected<void, store::StoreError> Retention::prune_actions(const std::vecto
   ActionCache cache(std::move(options));
   const ActionPruneReport pruned =
       cache.prune(std::move(in_use), std::move(recorded), policy_.actions_max_unused_ms, now_());
+  for (const auto& folder : pruned.removed) spdlog::info("event=retention_action_removed folder={}", folder);
+  for (const auto& [folder, why] : pruned.failed)
+    spdlog::error("event=retention_action_failed folder={} error=\"{}\"", folder, why);
   report.removed_action_trees = pruned.removed_trees;
   report.removed_action_mirrors = pruned.removed_mirrors;
   report.removed_action_temporaries = pruned.removed_temporaries;

@@ -306,6 +306,8 @@ TEST_F(RemoteActionsTest, APruneRemovesWhatNoRunUsedForTheAgeAndALaterRunFetches
   EXPECT_EQ(report.removed_trees, 1u);
   EXPECT_EQ(report.removed_mirrors, 0u);
   EXPECT_GT(report.freed_bytes, 0u);
+  EXPECT_EQ(report.removed, std::vector<std::string>{"trees/acme/greet/" + first_});
+  EXPECT_TRUE(report.failed.empty());
   EXPECT_FALSE(fs::exists(v1->root));
   EXPECT_TRUE(fs::exists(v2->root / "lint" / "action.yml"));
   EXPECT_TRUE(fs::exists(mirror / "HEAD"));

@@ -291,6 +291,9 @@ TEST_F(RetentionServeTest, ARemoteActionUnusedForTheAgeIsRemovedAndFetchedAgainB
   EXPECT_FALSE(fs::exists(state() / "actions" / "trees" / "acme" / "greet"));
   const std::string log = slurp(log_file());
   EXPECT_NE(log.find("removed_action_trees=1 removed_action_mirrors=1 "), std::string::npos) << log;
+  EXPECT_NE(log.find("event=retention_action_removed folder=trees/acme/greet/" + action_sha), std::string::npos);
+  EXPECT_NE(log.find("event=retention_action_removed folder=mirrors/" + mirror.filename().string()),
+            std::string::npos);
   const std::string metrics = get("/metrics").body;
   EXPECT_NE(metrics.find("\nsandci_retention_removed_action_trees_total 1\n"), std::string::npos) << metrics;
   EXPECT_NE(metrics.find("\nsandci_retention_removed_action_mirrors_total 1\n"), std::string::npos) << metrics;
