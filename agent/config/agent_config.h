@@ -66,9 +66,11 @@ enum class KeepRows { kSummary, kRemove };
 
 // Finished runs' logs and artifacts (<state_dir>/runs/<id>) older than max_age_days,
 // or beyond disk_budget_mib all together, are removed oldest first; every
-// interval_minutes and at start-up.
+// interval_minutes and at start-up. Remote actions' trees and mirrors
+// (<state_dir>/actions) not used for actions_days are removed by the same pass.
 struct RetentionConfig {
   std::uint64_t max_age_days = 30;
+  std::uint64_t actions_days = 30;
   std::uint64_t disk_budget_mib = 10240;
   KeepRows keep_rows = KeepRows::kSummary;  // summary: rows stay, marked expired
   std::uint64_t interval_minutes = 60;

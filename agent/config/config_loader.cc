@@ -47,7 +47,7 @@ constexpr std::string_view kSandboxKeys[] = {"backend",     "docker_socket", "do
 constexpr std::string_view kSandboxBackendNames[] = {"runsc", "docker"};
 constexpr std::string_view kActionsKeys[] = {"source", "clone"};
 constexpr std::string_view kRetentionKeys[] = {"max_age_days", "disk_budget_mib", "keep_rows",
-                                               "interval_minutes"};
+                                               "interval_minutes", "actions_days"};
 constexpr std::string_view kKeepRowsNames[] = {"summary", "remove"};
 constexpr std::string_view kTlsKeys[] = {"cert", "key"};
 constexpr std::string_view kLimitsKeys[] = {"job_memory_mib", "job_log_mib", "webhook_body_mib", "cache_mib",
@@ -434,6 +434,10 @@ class ConfigParser {
       } else if (f.key == "max_age_days") {
         // A hundred years: enough to mean "keep by budget only".
         if (auto n = integer_of(f, 1, 36500)) retention.max_age_days = static_cast<std::uint64_t>(*n);
+      } else if (f.key == "actions_days") {
+        // At least a day: a tree is stamped when a run resolves it, and must outlast
+        // the wait until its job mounts it (action_cache_pruning.h).
+        if (auto n = integer_of(f, 1, 36500)) retention.actions_days = static_cast<std::uint64_t>(*n);
       } else if (f.key == "disk_budget_mib") {
         if (auto n = integer_of(f, 1, kMaxMib)) retention.disk_budget_mib = static_cast<std::uint64_t>(*n);
       } else if (f.key == "interval_minutes") {

@@ -87,7 +87,8 @@ ReloadPlan plan_reload(const AgentConfig& running, AgentConfig next) {
   keep("retention", running.retention, next.retention,
        [](const RetentionConfig& a, const RetentionConfig& b) {
          return a.max_age_days == b.max_age_days && a.disk_budget_mib == b.disk_budget_mib &&
-                a.keep_rows == b.keep_rows && a.interval_minutes == b.interval_minutes;
+                a.keep_rows == b.keep_rows && a.interval_minutes == b.interval_minutes &&
+                a.actions_days == b.actions_days;
        },
        restart);
   return ReloadPlan{std::move(next), std::move(restart)};

@@ -149,6 +149,16 @@ std::string ActionCache::url_of(const scheduler::UsesRef& ref) const {
 std::expected<ActionResolution, std::string> ActionCache::resolve(const scheduler::UsesRef& ref,
                                                                   const git::Credentials* credentials) {
   if (auto problem = uses_problem(ref)) return std::unexpected(*problem);
+  // Held until the mirror is stamped as used: a prune waits or comes after, when
+  // the stamp keeps the mirror (action_cache_pruning.h).
+  ActionCacheLock lock(options_.state_dir / "actions", ActionCacheLock::Mode::shared);
+  auto resolution = resolve_locked(ref, credentials);
+  if (resolution) touch(mirrors_.mirror_path(url_of(ref)));
+  return resolution;
+}
+
+std::expected<ActionResolution, std::string> ActionCache::resolve_locked(const scheduler::UsesRef& ref,
+                                                                         const git::Credentials* credentials) {
   const std::string url = url_of(ref);
   const std::string spec = ref.repository() + "@" + ref.ref;
   ActionResolution resolution{ref.repository(), ref.ref, "", git::redact_url(url), false, ""};
@@ -205,8 +215,14 @@ std::expected<fs::path, std::string> ActionCache::tree(const ActionResolution& r
     throw std::invalid_argument("ActionCache::tree: not a resolution: " + resolution.repository + "@" +
                                 resolution.commit);
   const fs::path dest = trees_dir() / owner / repo / resolution.commit;
+  // Held until the tree is stamped as used: a prune then keeps it for days, and the
+  // run's recorded ref keeps it while the run is unfinished (action_cache_pruning.h).
+  ActionCacheLock lock(options_.state_dir / "actions", ActionCacheLock::Mode::shared);
   std::error_code ec;
-  if (fs::is_directory(dest, ec)) return dest;  // complete: trees appear only by rename
+  if (fs::is_directory(dest, ec)) {  // complete: trees appear only by rename
+    touch(dest);
+    return dest;
+  }
 
   fs::create_directories(dest.parent_path(), ec);
   const fs::path temp = trees_dir() / (".tmp-" + resolution.commit.substr(0, 12) + "-" + random_suffix());
@@ -228,6 +244,7 @@ std::expected<fs::path, std::string> ActionCache::tree(const ActionResolution& r
       return std::unexpected("cannot move the tree of " + resolution.repository + " into " + dest.string() + ": " +
                              ec.message());
   }
+  touch(dest);
   return dest;
 }
 

@@ -9,6 +9,12 @@
 //   <state>/actions/trees/.tmp-*                a tree being written (renamed into
 //                                               place when complete, so a half-written
 //                                               tree is never used)
+//   <state>/actions/prune.lock                  flock()ed shared by each use, exclusively
+//                                               by a prune (action_cache_pruning.h)
+//   <state>/actions/.trash-*                    what a prune is deleting
+//
+// Each use sets the mirror's or tree's modification time to now: retention removes
+// what was not used for retention.actions_days (ActionCache::prune).
 //
 // ActionCache is the shared, thread-safe cache (one per agent or per `sandci run`);
 // RunActionSource is the ActionSource of one run: it remembers each ref's commit so
@@ -26,6 +32,7 @@
 #include <string_view>
 #include <vector>
 
+#include "agent/runner/action_cache_pruning.h"
 #include "agent/runner/action_source.h"
 #include "git/credentials.h"
 #include "git/mirror_cache.h"
@@ -112,8 +119,19 @@ class ActionCache {
   // mirror of the configured source has them. Sorted by repository.
   std::vector<CachedRepository> list();
 
+  // Removes the trees and mirrors plan_action_pruning picks (not used for
+  // max_unused_ms; `in_use`: the actions of unfinished runs, `recorded`: the newest
+  // recorded use of each; their mirror fields are filled here), trees left
+  // half-written by a dead writer, and empty repository folders whose mirror is
+  // gone. Deferred (nothing done) while a resolution or a tree is under way in any
+  // process. Thread-safe; see action_cache_pruning.h.
+  ActionPruneReport prune(std::vector<ActionUse> in_use, std::vector<ActionUse> recorded,
+                          std::int64_t max_unused_ms, std::int64_t now_ms);
+
  private:
   std::string url_of(const scheduler::UsesRef& ref) const;
+  std::expected<ActionResolution, std::string> resolve_locked(const scheduler::UsesRef& ref,
+                                                              const git::Credentials* credentials);
 
   ActionsOptions options_;
   git::MirrorCache mirrors_;

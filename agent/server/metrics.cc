@@ -88,12 +88,15 @@ void Metrics::mirror_fetch(double seconds) {
   mirror_fetch_.observe(seconds);
 }
 
-void Metrics::retention_pass(std::uint64_t removed_runs, std::uint64_t freed_bytes, std::uint64_t removed_mirrors) {
+void Metrics::retention_pass(std::uint64_t removed_runs, std::uint64_t freed_bytes, std::uint64_t removed_mirrors,
+                             std::uint64_t removed_action_trees, std::uint64_t removed_action_mirrors) {
   std::lock_guard lock(mutex_);
   ++retention_passes_;
   retention_removed_runs_ += removed_runs;
   retention_freed_bytes_ += freed_bytes;
   retention_removed_mirrors_ += removed_mirrors;
+  retention_removed_action_trees_ += removed_action_trees;
+  retention_removed_action_mirrors_ += removed_action_mirrors;
 }
 
 std::string Metrics::render(const MetricGauges& gauges) const {
@@ -132,6 +135,12 @@ std::string Metrics::render(const MetricGauges& gauges) const {
           retention_freed_bytes_);
   counter("sandci_retention_removed_mirrors_total", "Mirrors of repositories no longer configured that retention removed.",
           retention_removed_mirrors_);
+  counter("sandci_retention_removed_action_trees_total",
+          "Remote actions' trees (one commit's files) retention removed, unused for retention.actions_days.",
+          retention_removed_action_trees_);
+  counter("sandci_retention_removed_action_mirrors_total",
+          "Remote actions' mirrors retention removed, unused for retention.actions_days.",
+          retention_removed_action_mirrors_);
   return out;
 }
 

@@ -53,7 +53,8 @@ class Metrics {
   void job_finished(double seconds);                    // started -> finished
   void mirror_fetch(double seconds);                    // fetch + checkout of a run's commit
   // One retention pass and what it removed (agent/server/retention.h).
-  void retention_pass(std::uint64_t removed_runs, std::uint64_t freed_bytes, std::uint64_t removed_mirrors);
+  void retention_pass(std::uint64_t removed_runs, std::uint64_t freed_bytes, std::uint64_t removed_mirrors,
+                      std::uint64_t removed_action_trees, std::uint64_t removed_action_mirrors);
 
   std::string render(const MetricGauges& gauges) const;
 
@@ -62,7 +63,8 @@ class Metrics {
   std::map<std::pair<std::string, std::string>, std::uint64_t> deliveries_, status_posts_;
   Histogram queue_wait_, job_duration_, mirror_fetch_;
   std::uint64_t retention_passes_ = 0, retention_removed_runs_ = 0, retention_freed_bytes_ = 0,
-                retention_removed_mirrors_ = 0;
+                retention_removed_mirrors_ = 0, retention_removed_action_trees_ = 0,
+                retention_removed_action_mirrors_ = 0;
 };
 
 }  // namespace sandci::agent::server

@@ -9,6 +9,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "agent/runner/remote_actions.h"
 #include "agent/server/log_files.h"
 #include "git/url.h"
 
@@ -60,7 +61,8 @@ class MirrorLock {
 RetentionPolicy retention_policy(const config::RetentionConfig& config) {
   return RetentionPolicy{.max_age_ms = static_cast<std::int64_t>(config.max_age_days) * kDayMs,
                          .budget_bytes = config.disk_budget_mib << 20,
-                         .keep_summary = config.keep_rows == config::KeepRows::kSummary};
+                         .keep_summary = config.keep_rows == config::KeepRows::kSummary,
+                         .actions_max_unused_ms = static_cast<std::int64_t>(config.actions_days) * kDayMs};
 }
 
 std::string_view to_string(RemovalReason reason) { return reason == RemovalReason::age ? "age" : "budget"; }
@@ -177,6 +179,41 @@ void Retention::remove_stale_mirrors(const std::vector<store::RunSummary>& runs,
   }
 }
 
+std::expected<void, store::StoreError> Retention::prune_actions(const std::vector<store::RunSummary>& runs,
+                                                                RetentionReport& report) {
+  // The actions unfinished runs resolved stay whatever their age. A run that
+  // resolves one after this read stamped it (or will find it gone and write it
+  // again): see agent/runner/action_cache_pruning.h.
+  std::vector<ActionUse> in_use, recorded;
+  for (const auto& run : runs) {
+    if (store::is_final(run.state)) continue;
+    auto refs = store_.action_refs_of(run.id);
+    if (!refs) return std::unexpected(refs.error());
+    for (const auto& ref : *refs) in_use.push_back({ref.repository, ref.commit, "", ref.at_ms});
+  }
+  // Uses recorded by finished runs count as uses too (a tree written by a version
+  // that did not stamp its folders would otherwise look as old as its writing).
+  auto last_uses = store_.action_last_uses();
+  if (!last_uses) return std::unexpected(last_uses.error());
+  for (const auto& use : *last_uses) recorded.push_back({use.repository, use.commit, "", use.at_ms});
+  const auto config = config_.get();
+  ActionsOptions options;  // no credentials: a prune never fetches
+  options.state_dir = config->state_dir;
+  options.source = config->actions.source;
+  ActionCache cache(std::move(options));
+  const ActionPruneReport pruned =
+      cache.prune(std::move(in_use), std::move(recorded), policy_.actions_max_unused_ms, now_());
+  for (const auto& folder : pruned.removed) spdlog::info("event=retention_action_removed folder={}", folder);
+  for (const auto& [folder, why] : pruned.failed)
+    spdlog::error("event=retention_action_failed folder={} error=\"{}\"", folder, why);
+  report.removed_action_trees = pruned.removed_trees;
+  report.removed_action_mirrors = pruned.removed_mirrors;
+  report.removed_action_temporaries = pruned.removed_temporaries;
+  report.action_freed_bytes = pruned.freed_bytes;
+  report.actions_deferred = pruned.deferred;
+  return {};
+}
+
 std::expected<RetentionReport, store::StoreError> Retention::run_pass() {
   auto runs = store_.run_summaries();
   if (!runs) return std::unexpected(runs.error());
@@ -202,13 +239,19 @@ std::expected<RetentionReport, store::StoreError> Retention::run_pass() {
   auto remaining = store_.run_summaries();
   if (!remaining) return std::unexpected(remaining.error());
   remove_stale_mirrors(*remaining, report);
+  if (auto pruned = prune_actions(*remaining, report); !pruned) return std::unexpected(pruned.error());
 
-  if (metrics_) metrics_->retention_pass(report.removed_runs, report.freed_bytes, report.removed_mirrors);
+  if (metrics_)
+    metrics_->retention_pass(report.removed_runs, report.freed_bytes, report.removed_mirrors,
+                             report.removed_action_trees, report.removed_action_mirrors);
   spdlog::info(
       "event=retention_pass removed_runs={} expired_rows={} deleted_rows={} freed_bytes={} kept_bytes={} "
-      "budget_bytes={} compressed_logs={} removed_mirrors={} mirrors_deferred={}",
+      "budget_bytes={} compressed_logs={} removed_mirrors={} mirrors_deferred={} removed_action_trees={} "
+      "removed_action_mirrors={} removed_action_temporaries={} action_freed_bytes={} actions_deferred={}",
       report.removed_runs, report.expired_rows, report.deleted_rows, report.freed_bytes, report.kept_bytes,
-      policy_.budget_bytes, report.compressed_logs, report.removed_mirrors, report.mirrors_deferred);
+      policy_.budget_bytes, report.compressed_logs, report.removed_mirrors, report.mirrors_deferred,
+      report.removed_action_trees, report.removed_action_mirrors, report.removed_action_temporaries,
+      report.action_freed_bytes, report.actions_deferred);
   return report;
 }
 

@@ -4,8 +4,11 @@
 // are kept as a summary (marked expired) or deleted, as configured. A pass also
 // compresses the logs of finished runs left plain (a crash between a run's end and its
 // compression) and removes mirrors (<state_dir>/git) of repositories no longer
-// configured. What to remove is decided by pure functions (plan_retention,
-// stale_mirrors) so the rules are tested apart from the files.
+// configured, and remote actions' trees and mirrors (<state_dir>/actions) not used for
+// retention.actions_days by any run, nor by an unfinished one at all
+// (agent/runner/action_cache_pruning.h). What to remove is decided by pure functions
+// (plan_retention, stale_mirrors, plan_action_pruning) so the rules are tested apart
+// from the files.
 #include <atomic>
 #include <condition_variable>
 #include <cstdint>
@@ -29,6 +32,7 @@ struct RetentionPolicy {
   std::int64_t max_age_ms = 0;     // finished longer ago than this: removed
   std::uint64_t budget_bytes = 0;  // all runs' folders together, at most this
   bool keep_summary = true;        // rows stay (expired) rather than deleted
+  std::int64_t actions_max_unused_ms = 0;  // action trees and mirrors unused longer: removed
 };
 
 RetentionPolicy retention_policy(const config::RetentionConfig& config);
@@ -80,6 +84,10 @@ struct RetentionReport {
   std::size_t compressed_logs = 0;
   std::size_t removed_mirrors = 0;
   bool mirrors_deferred = false;  // stale mirrors kept this time: a run was running
+  std::size_t removed_action_trees = 0, removed_action_mirrors = 0;
+  std::size_t removed_action_temporaries = 0;  // trees a dead writer left half-written
+  std::uint64_t action_freed_bytes = 0;
+  bool actions_deferred = false;  // a run was resolving an action: looked at next pass
 };
 
 class Retention {
@@ -105,6 +113,8 @@ class Retention {
   std::uint64_t run_bytes(std::int64_t id) const;
   void remove_run(const Removal& removal, RetentionReport& report);
   void remove_stale_mirrors(const std::vector<store::RunSummary>& runs, RetentionReport& report);
+  std::expected<void, store::StoreError> prune_actions(const std::vector<store::RunSummary>& runs,
+                                                       RetentionReport& report);
 
   config::ConfigRef config_;  // the repositories of the moment: SIGHUP may change them
   store::RunStore& store_;

@@ -283,6 +283,10 @@ class RunStore {
   virtual std::expected<void, StoreError> put_action_ref(const ActionRefRecord& ref) = 0;
   // The run's remote actions, in the order first recorded.
   virtual std::expected<std::vector<ActionRefRecord>, StoreError> action_refs_of(std::int64_t run_id) = 0;
+  // The newest record of each remote action commit over every stored run, for
+  // retention (a use recorded before the cache stamped its folders counts too):
+  // repository lower-cased, commit, at_ms the newest; run_id, ref and url empty.
+  virtual std::expected<std::vector<ActionRefRecord>, StoreError> action_last_uses() = 0;
 
   virtual std::expected<std::optional<RunRecord>, StoreError> get_run(std::int64_t id) = 0;
   // Newest first (largest id first).

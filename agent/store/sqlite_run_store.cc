@@ -726,6 +726,23 @@ std::expected<std::vector<ActionRefRecord>, StoreError> SqliteRunStore::action_r
   });
 }
 
+std::expected<std::vector<ActionRefRecord>, StoreError> SqliteRunStore::action_last_uses() {
+  return read([&](Db& db) -> std::expected<std::vector<ActionRefRecord>, StoreError> {
+    auto stmt = db.prepare(
+        "SELECT lower(repository), lower(commit_sha), MAX(at_ms) FROM action_refs "
+        "GROUP BY lower(repository), lower(commit_sha) ORDER BY 1, 2",
+        "action_last_uses");
+    if (!stmt) return std::unexpected(stmt.error());
+    return collect<ActionRefRecord>(**stmt, [](const Statement& row) {
+      ActionRefRecord use;
+      use.repository = row.text(0);
+      use.commit = row.text(1);
+      use.at_ms = row.int64(2);
+      return use;
+    });
+  });
+}
+
 std::expected<bool, StoreError> SqliteRunStore::cancel_requested(std::int64_t run_id) {
   return read([&](Db& db) -> std::expected<bool, StoreError> {
     auto stmt = db.prepare("SELECT cancel_requested FROM runs WHERE id = ?", "cancel_requested");

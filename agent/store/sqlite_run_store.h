@@ -61,6 +61,7 @@ class SqliteRunStore final : public RunStore {
   std::expected<std::vector<RunAction>, StoreError> actions_of(std::int64_t run_id) override;
   std::expected<void, StoreError> put_action_ref(const ActionRefRecord& ref) override;
   std::expected<std::vector<ActionRefRecord>, StoreError> action_refs_of(std::int64_t run_id) override;
+  std::expected<std::vector<ActionRefRecord>, StoreError> action_last_uses() override;
   std::expected<std::vector<RunRecord>, StoreError> recover(const std::string& owner, bool requeue,
                                                             std::int64_t now_ms) override;
 

@@ -1,13 +1,17 @@
 // Remote actions through the mirror cache, against a real git daemon on 127.0.0.1
 // serving action repositories made here: refs of every kind, one commit per ref for
-// a whole run, the cache when the source is gone, and what the errors say.
+// a whole run, the cache when the source is gone, what the errors say, and pruning:
+// each use stamps the tree and mirror it used, what was not used for the age goes.
+#include <fcntl.h>
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 
 #include <fstream>
 #include <sstream>
 #include <thread>
 
 #include "agent/runner/remote_actions.h"
+#include "git/url.h"
 #include "integration/git/git_test_support.h"
 #include "support/files.h"
 
@@ -36,6 +40,21 @@ runs:
     - run: echo "hello ${{ inputs.who }}"
       shell: bash
 )";
+
+constexpr std::int64_t kDay = 24LL * 3600 * 1000;
+
+std::int64_t now_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+// Makes a folder look last used `days` ago.
+void age(const fs::path& path, std::int64_t days) {
+  const std::int64_t ms = now_ms() - days * kDay;
+  const timespec at{static_cast<time_t>(ms / 1000), 0};
+  const timespec times[2] = {at, at};
+  ASSERT_EQ(::utimensat(AT_FDCWD, path.c_str(), times, 0), 0) << path;
+}
 
 class RemoteActionsTest : public ::testing::Test {
  protected:
@@ -242,6 +261,99 @@ TEST_F(RemoteActionsTest, ListShowsCachedRepositoriesRefsAndTrees) {
   EXPECT_EQ(refs["refs/tags/v1"], std::pair(first_, true));
   EXPECT_EQ(refs["refs/tags/v2"], std::pair(second_, false));
   EXPECT_EQ(refs["refs/heads/main"], std::pair(second_, false));
+}
+
+TEST_F(RemoteActionsTest, EachUseStampsTheTreeAndMirrorSoAPruneKeepsThem) {
+  std::optional<FetchedRepository> first;
+  {
+    RunActionSource run(cache_);
+    auto fetched = run.fetch(uses("acme/greet@v1"));
+    ASSERT_TRUE(fetched) << fetched.error();
+    first = *fetched;
+  }
+  const fs::path mirror = state() / "actions" / "mirrors" /
+                          git::mirror_dir_name(action_repository_url(options().source, "acme", "greet"));
+  ASSERT_TRUE(fs::is_directory(mirror));
+  age(first->root, 40);
+  age(mirror, 40);
+  // A later run uses the same tree (by its full commit: no fetch): both are stamped again.
+  RunActionSource later(cache_);
+  auto again = later.fetch(uses("acme/greet@" + first_));
+  ASSERT_TRUE(again) << again.error();
+  EXPECT_EQ(again->root, first->root);
+  EXPECT_GE(modified_ms(first->root), now_ms() - 60'000);
+  EXPECT_GE(modified_ms(mirror), now_ms() - 60'000);
+
+  const auto report = cache_.prune({}, {}, 30 * kDay, now_ms());
+  EXPECT_FALSE(report.deferred);
+  EXPECT_EQ(report.removed_trees, 0u);
+  EXPECT_EQ(report.removed_mirrors, 0u);
+  EXPECT_EQ(read_file(first->root / "README.md"), "v1\n");
+}
+
+TEST_F(RemoteActionsTest, APruneRemovesWhatNoRunUsedForTheAgeAndALaterRunFetchesItAgain) {
+  RunActionSource run(cache_);
+  auto v1 = run.fetch(uses("acme/greet@v1"));
+  auto v2 = run.fetch(uses("acme/greet@v2"));
+  ASSERT_TRUE(v1 && v2);
+  const fs::path mirror = state() / "actions" / "mirrors" /
+                          git::mirror_dir_name(action_repository_url(options().source, "acme", "greet"));
+  age(v1->root, 31);
+  age(mirror, 31);
+  // v2 was used yesterday: it stays, and so does the mirror it comes from.
+  age(v2->root, 1);
+  auto report = cache_.prune({}, {}, 30 * kDay, now_ms());
+  EXPECT_EQ(report.removed_trees, 1u);
+  EXPECT_EQ(report.removed_mirrors, 0u);
+  EXPECT_GT(report.freed_bytes, 0u);
+  EXPECT_EQ(report.removed, std::vector<std::string>{"trees/acme/greet/" + first_});
+  EXPECT_TRUE(report.failed.empty());
+  EXPECT_FALSE(fs::exists(v1->root));
+  EXPECT_TRUE(fs::exists(v2->root / "lint" / "action.yml"));
+  EXPECT_TRUE(fs::exists(mirror / "HEAD"));
+
+  // An unfinished run that resolved v2 keeps it however old; once it is over, all goes.
+  age(v2->root, 31);
+  report = cache_.prune({{"acme/greet", second_, "", 0}}, {}, 30 * kDay, now_ms());
+  EXPECT_EQ(report.removed_trees, 0u);
+  EXPECT_EQ(report.removed_mirrors, 0u);
+  report = cache_.prune({}, {}, 30 * kDay, now_ms());
+  EXPECT_EQ(report.removed_trees, 1u);
+  EXPECT_EQ(report.removed_mirrors, 1u);
+  EXPECT_FALSE(fs::exists(mirror));
+  EXPECT_TRUE(cache_.list().empty()) << "a repository with nothing left is forgotten";
+
+  // The next run fetches and writes them again.
+  RunActionSource next(cache_);
+  auto fetched = next.fetch(uses("acme/greet@v1"));
+  ASSERT_TRUE(fetched) << fetched.error();
+  EXPECT_EQ(fetched->commit, first_);
+  EXPECT_EQ(read_file(fetched->root / "README.md"), "v1\n");
+}
+
+TEST_F(RemoteActionsTest, AUseWaitsForAPruneUnderWay) {
+  {
+    RunActionSource warm(cache_);
+    ASSERT_TRUE(warm.fetch(uses("acme/greet@v1")));
+  }
+  // What a prune holds while it reads the stamps and moves folders aside: a run that
+  // resolves meanwhile must not look at (nor stamp) the cache until it is done.
+  std::optional<ActionCacheLock> pruning;
+  pruning.emplace(state() / "actions", ActionCacheLock::Mode::exclusive_if_free);
+  ASSERT_TRUE(pruning->held());
+  std::atomic<bool> done{false};
+  std::expected<FetchedRepository, std::string> fetched = std::unexpected(std::string("not yet"));
+  std::thread run([&] {
+    RunActionSource source(cache_);
+    fetched = source.fetch(uses("acme/greet@" + first_));  // in the mirror: no network needed
+    done = true;
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  EXPECT_FALSE(done) << "the resolution went on during the prune";
+  pruning.reset();
+  run.join();
+  ASSERT_TRUE(fetched) << fetched.error();
+  EXPECT_EQ(fetched->commit, first_);
 }
 
 }  // namespace

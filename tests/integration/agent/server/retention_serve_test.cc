@@ -1,9 +1,13 @@
 // Retention in the real daemon: real runs in gVisor fill a 1 MiB budget with their
 // (compressed) logs; a restart's pass removes exactly the runs that must go, keeps
 // their rows as summaries or deletes them as configured, removes a stale mirror, and
-// the pages serve the compressed logs of the runs kept as text.
+// the pages serve the compressed logs of the runs kept as text; a remote action's tree
+// and mirror no run used for retention.actions_days are removed, and fetched again by
+// the next run that uses the action.
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <sqlite3.h>
+#include <sys/stat.h>
 
 #include <regex>
 
@@ -29,6 +33,41 @@ jobs:
         run: head -c 400000 /dev/urandom | base64 -w 76
       - run: echo "noise-end"
 )";
+
+// A workflow using a composite action of another repository, served by the test's
+// git daemon as the agent's actions source.
+const char* kGreetAction = R"(name: Greet
+description: Says hello
+inputs:
+  who:
+    description: whom to greet
+    default: world
+runs:
+  using: composite
+  steps:
+    - run: echo "hello ${{ inputs.who }}"
+      shell: bash
+)";
+const char* kUsesGreet = R"(name: greet
+on: push
+jobs:
+  hello:
+    runs-on: linux
+    steps:
+      - uses: acme/greet@main
+        with:
+          who: retention
+)";
+
+// Makes a folder look last used `days` ago (its modification time is its last use).
+void age(const fs::path& path, int days) {
+  const auto now = std::chrono::system_clock::now().time_since_epoch();
+  const timespec at{static_cast<time_t>(std::chrono::duration_cast<std::chrono::seconds>(now).count() -
+                                        days * 86400LL),
+                    0};
+  const timespec times[2] = {at, at};
+  ASSERT_EQ(::utimensat(AT_FDCWD, path.c_str(), times, 0), 0) << path;
+}
 
 const std::string kLogKey = "%2Egithub%2Fworkflows%2Fnoisy.yml%2Fbuild";
 
@@ -208,6 +247,61 @@ TEST_F(RetentionServeTest, RowsRemovedWhenConfiguredAndAnOldRunGoesByAgeFirst) {
   EXPECT_NE(again.body.find("duplicate"), std::string::npos) << again.body;
   EXPECT_NE(slurp(log_file()).find("event=retention_removed run=" + std::to_string(runs[1]) + " reason=age"),
             std::string::npos);
+  EXPECT_EQ(agent_.terminate(), 0);
+}
+
+TEST_F(RetentionServeTest, ARemoteActionUnusedForTheAgeIsRemovedAndFetchedAgainByTheNextRun) {
+  TestForge forge;
+  const std::string action_sha = make_repo("acme/greet", {{"action.yml", kGreetAction}});
+  const std::string sha = make_repo("alice/hello", {{".github/workflows/greet.yml", kUsesGreet}});
+  const std::string action_url = clone_url("acme/greet");
+  const std::string source = action_url.substr(0, action_url.size() - std::string("/acme/greet").size());
+  write_config(forge, {{}}, "actions:\n  source: " + source + "\nretention: {actions_days: 30}\n");
+  start_agent();
+  auto run_once = [&](const std::string& delivery) {
+    auto accepted = deliver(ForgeKind::github, "push", delivery,
+                            github_push("alice/hello", clone_url("alice/hello"), sha));
+    ASSERT_EQ(accepted.status, 202) << accepted.body;
+    const std::int64_t run = run_id_of(accepted);
+    ASSERT_TRUE(eventually([&] { return run_finished(run); })) << slurp(log_file());
+    EXPECT_EQ(run_state(run), "success");
+    auto job_log = get("/runs/" + std::to_string(run) + "/jobs/%2Egithub%2Fworkflows%2Fgreet.yml%2Fhello/log?raw=1");
+    EXPECT_NE(job_log.body.find("hello retention"), std::string::npos) << job_log.body;
+  };
+  run_once("d-1");
+  const fs::path tree = state() / "actions" / "trees" / "acme" / "greet" / action_sha;
+  const fs::path mirror = state() / "actions" / "mirrors" / git::mirror_dir_name(action_url);
+  ASSERT_TRUE(fs::exists(tree / "action.yml"));
+  ASSERT_TRUE(fs::exists(mirror / "HEAD"));
+
+  // Used just now: a pass keeps both.
+  restart_for_a_pass();
+  EXPECT_TRUE(fs::exists(tree / "action.yml"));
+  EXPECT_TRUE(fs::exists(mirror / "HEAD"));
+
+  // Forty days later, nothing has used them: not by their folders' stamps, nor by the
+  // store's record of the run.
+  ASSERT_EQ(agent_.terminate(), 0);
+  age(tree, 40);
+  age(mirror, 40);
+  exec_sql(state() / "agent.db", "UPDATE action_refs SET at_ms = at_ms - 40 * 86400000");
+  restart_for_a_pass();
+  EXPECT_FALSE(fs::exists(tree));
+  EXPECT_FALSE(fs::exists(mirror));
+  EXPECT_FALSE(fs::exists(state() / "actions" / "trees" / "acme" / "greet"));
+  const std::string log = slurp(log_file());
+  EXPECT_NE(log.find("removed_action_trees=1 removed_action_mirrors=1 "), std::string::npos) << log;
+  EXPECT_NE(log.find("event=retention_action_removed folder=trees/acme/greet/" + action_sha), std::string::npos);
+  EXPECT_NE(log.find("event=retention_action_removed folder=mirrors/" + mirror.filename().string()),
+            std::string::npos);
+  const std::string metrics = get("/metrics").body;
+  EXPECT_NE(metrics.find("\nsandci_retention_removed_action_trees_total 1\n"), std::string::npos) << metrics;
+  EXPECT_NE(metrics.find("\nsandci_retention_removed_action_mirrors_total 1\n"), std::string::npos) << metrics;
+
+  // The next run that uses the action fetches it again.
+  run_once("d-2");
+  EXPECT_TRUE(fs::exists(tree / "action.yml"));
+  EXPECT_TRUE(fs::exists(mirror / "HEAD"));
   EXPECT_EQ(agent_.terminate(), 0);
 }
 

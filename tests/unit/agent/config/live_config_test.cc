@@ -99,6 +99,14 @@ TEST(PlanReloadTest, AChangedActionsTokenNeedsARestart) {
   EXPECT_EQ(plan.config.actions.clone.https->token, "mirror-one");
 }
 
+TEST(PlanReloadTest, AChangedActionsRetentionNeedsARestart) {
+  AgentConfig next = base();
+  next.retention.actions_days = 3;
+  auto plan = plan_reload(base(), next);
+  EXPECT_THAT(plan.needs_restart, ElementsAre("retention"));
+  EXPECT_EQ(plan.config.retention.actions_days, 30u);
+}
+
 TEST(LiveConfigTest, ASnapshotOutlivesAReplacement) {
   LiveConfig live(base());
   ConfigRef ref(live);

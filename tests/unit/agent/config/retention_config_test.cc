@@ -28,6 +28,7 @@ TEST_F(RetentionConfigTest, DefaultsWhenLeftOutOrEmpty) {
     EXPECT_EQ(loaded.config->retention.disk_budget_mib, 10240u);
     EXPECT_EQ(loaded.config->retention.keep_rows, KeepRows::kSummary);
     EXPECT_EQ(loaded.config->retention.interval_minutes, 60u);
+    EXPECT_EQ(loaded.config->retention.actions_days, 30u);
   }
 }
 
@@ -37,12 +38,14 @@ TEST_F(RetentionConfigTest, EveryKeyIsRead) {
                          "  max_age_days: 7\n"
                          "  disk_budget_mib: 512\n"
                          "  keep_rows: remove\n"
-                         "  interval_minutes: 15\n");
+                         "  interval_minutes: 15\n"
+                         "  actions_days: 90\n");
   ASSERT_TRUE(loaded.ok()) << ::testing::PrintToString(ConfigDir::errors(loaded));
   EXPECT_EQ(loaded.config->retention.max_age_days, 7u);
   EXPECT_EQ(loaded.config->retention.disk_budget_mib, 512u);
   EXPECT_EQ(loaded.config->retention.keep_rows, KeepRows::kRemove);
   EXPECT_EQ(loaded.config->retention.interval_minutes, 15u);
+  EXPECT_EQ(loaded.config->retention.actions_days, 90u);
 }
 
 TEST_F(RetentionConfigTest, BadValuesAreRefusedAtTheValue) {
@@ -54,6 +57,10 @@ TEST_F(RetentionConfigTest, BadValuesAreRefusedAtTheValue) {
               ElementsAre(dir.at(8, 21, "'interval_minutes' must be from 1 to 10080, not 20000")));
   EXPECT_THAT(errors_of("retention:\n  max_age_days: a month\n"),
               ElementsAre(dir.at(8, 17, "'max_age_days' must be a whole number, not 'a month'")));
+  EXPECT_THAT(errors_of("retention:\n  actions_days: 0\n"),
+              ElementsAre(dir.at(8, 17, "'actions_days' must be from 1 to 36500, not 0")));
+  EXPECT_THAT(errors_of("retention:\n  actions_days: forever\n"),
+              ElementsAre(dir.at(8, 17, "'actions_days' must be a whole number, not 'forever'")));
   EXPECT_THAT(errors_of("retention:\n  keep_rows: summaries\n"),
               ElementsAre(HasSubstr(":8:14: error: unknown keep_rows 'summaries' (did you mean 'summary'?) "
                                     "(one of: summary, remove)")));

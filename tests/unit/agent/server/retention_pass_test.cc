@@ -1,13 +1,17 @@
 // One retention pass over a real SQLite store and real folders: which runs' folders go,
 // what their rows become, logs left plain by a crash compressed, running runs and
-// their logs untouched, and stale mirrors removed only once nothing runs.
+// their logs untouched, stale mirrors removed only once nothing runs, and remote actions'
+// trees and mirrors removed when unused for retention.actions_days.
+#include <fcntl.h>
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <fstream>
 #include <map>
 #include <random>
 
+#include "agent/runner/remote_actions.h"
 #include "agent/server/log_files.h"
 #include "agent/server/retention.h"
 #include "git/url.h"
@@ -75,6 +79,28 @@ class RetentionPassTest : public ::testing::Test {
     std::string noise(bytes, '\0');
     for (auto& c : noise) c = static_cast<char>(random());
     std::ofstream(file, std::ios::binary) << noise;
+  }
+
+  // The modification time retention reads as a folder's last use.
+  static void set_used(const fs::path& path, std::int64_t ms) {
+    const timespec at{static_cast<time_t>(ms / 1000), static_cast<long>(ms % 1000) * 1'000'000};
+    const timespec times[2] = {at, at};
+    ASSERT_EQ(::utimensat(AT_FDCWD, path.c_str(), times, 0), 0) << path;
+  }
+  fs::path actions() const { return dir_ / "actions"; }
+  fs::path action_tree(const std::string& repository, const std::string& commit) const {
+    return actions() / "trees" / repository / commit;
+  }
+  fs::path action_mirror(const std::string& owner, const std::string& repo) const {
+    return actions() / "mirrors" / git::mirror_dir_name(action_repository_url(config_.actions.source, owner, repo));
+  }
+  // A tree and its repository's mirror, with some bytes, last used at `tree_ms` and `mirror_ms`.
+  void add_action(const std::string& owner, const std::string& repo, const std::string& commit,
+                  std::int64_t tree_ms, std::int64_t mirror_ms) {
+    write_noise(action_tree(owner + "/" + repo, commit) / "dist" / "index.js", 2000);
+    set_used(action_tree(owner + "/" + repo, commit), tree_ms);
+    write_noise(action_mirror(owner, repo) / "objects" / "pack" / "p.pack", 3000);
+    set_used(action_mirror(owner, repo), mirror_ms);
   }
 
   Retention retention(std::int64_t now_ms) {
@@ -174,6 +200,102 @@ TEST_F(RetentionPassTest, StaleMirrorsWaitUntilNoRunIsRunning) {
   EXPECT_FALSE(fs::exists(stale));
   EXPECT_TRUE(fs::exists(kept));
   EXPECT_TRUE(fs::exists(building));
+}
+
+TEST_F(RetentionPassTest, ActionsUnusedForTheAgeGoUnlessAnUnfinishedRunUsesThem) {
+  config_.actions.source = "https://git.example.org";
+  config_.retention.actions_days = 30;
+  const std::int64_t now = 100 * kDay;
+  const std::string a(40, 'a'), b(40, 'b'), c(40, 'c');
+  add_action("acme", "old", a, now - 40 * kDay, now - 40 * kDay);
+  add_action("acme", "recent", a, now - 2 * kDay, now - 40 * kDay);  // its tree keeps its mirror
+  add_action("acme", "recent", c, now - 45 * kDay, now - 40 * kDay);  // an older version of it goes
+  add_action("acme", "busy", b, now - 60 * kDay, now - 60 * kDay);    // a run running for 60 days resolved it
+  const auto running = add_run(now - 60 * kDay, RunState::running);
+  ASSERT_TRUE(store_->put_action_ref({running, "acme/busy", "v1", b, "https://git.example.org/acme/busy", false,
+                                      now - 60 * kDay}));
+  // Trees being written: one now (kept), one a dead writer left two days ago.
+  write_noise(actions() / "trees" / ".tmp-aaaaaaaaaaaa-new" / "action.yml", 10);
+  set_used(actions() / "trees" / ".tmp-aaaaaaaaaaaa-new", now - 3600'000);
+  write_noise(actions() / "trees" / ".tmp-bbbbbbbbbbbb-old" / "action.yml", 10);
+  set_used(actions() / "trees" / ".tmp-bbbbbbbbbbbb-old", now - 2 * kDay);
+  // A mirror being built (the mirror cache's own) is never looked at.
+  write_noise(actions() / "mirrors" / ".tmp-building-1" / "HEAD", 10);
+  set_used(actions() / "mirrors" / ".tmp-building-1", now - 90 * kDay);
+
+  auto report = retention(now).run_pass();
+  ASSERT_TRUE(report) << report.error().message;
+  EXPECT_EQ(report->removed_action_trees, 2u);
+  EXPECT_EQ(report->removed_action_mirrors, 1u);
+  EXPECT_EQ(report->removed_action_temporaries, 1u);
+  EXPECT_GE(report->action_freed_bytes, 2000u + 2000u + 3000u + 10u);
+  EXPECT_FALSE(report->actions_deferred);
+  EXPECT_FALSE(fs::exists(action_tree("acme/old", a)));
+  EXPECT_FALSE(fs::exists(action_mirror("acme", "old")));
+  EXPECT_FALSE(fs::exists(actions() / "trees" / "acme" / "old")) << "a repository with nothing left is forgotten";
+  EXPECT_TRUE(fs::exists(action_tree("acme/recent", a) / "dist" / "index.js"));
+  EXPECT_FALSE(fs::exists(action_tree("acme/recent", c)));
+  EXPECT_TRUE(fs::exists(action_mirror("acme", "recent")));
+  EXPECT_TRUE(fs::exists(action_tree("acme/busy", b) / "dist" / "index.js"));
+  EXPECT_TRUE(fs::exists(action_mirror("acme", "busy")));
+  EXPECT_TRUE(fs::exists(actions() / "trees" / ".tmp-aaaaaaaaaaaa-new" / "action.yml"));
+  EXPECT_FALSE(fs::exists(actions() / "trees" / ".tmp-bbbbbbbbbbbb-old"));
+  EXPECT_TRUE(fs::exists(actions() / "mirrors" / ".tmp-building-1" / "HEAD"));
+  for (const auto& entry : fs::directory_iterator(actions()))
+    EXPECT_FALSE(entry.path().filename().string().starts_with(".trash-")) << entry.path();
+
+  // Once the run is over, what it used is as old as its stamps and its record.
+  ASSERT_TRUE(store_->finish_run(claims_[running], RunState::success, "", now).value_or(false));
+  report = retention(now).run_pass();
+  ASSERT_TRUE(report) << report.error().message;
+  EXPECT_EQ(report->removed_action_trees, 1u);
+  EXPECT_EQ(report->removed_action_mirrors, 1u);
+  EXPECT_FALSE(fs::exists(action_tree("acme/busy", b)));
+  EXPECT_FALSE(fs::exists(action_mirror("acme", "busy")));
+  EXPECT_TRUE(fs::exists(action_tree("acme/recent", a)));
+}
+
+TEST_F(RetentionPassTest, AnActionAFinishedRunRecordedRecentlyStaysThoughItsFolderIsOld) {
+  // As a tree written before uses were stamped looks: its folder as old as its writing.
+  config_.actions.source = "https://git.example.org";
+  const std::int64_t now = 100 * kDay;
+  const std::string a(40, 'a');
+  add_action("acme", "greet", a, now - 200 * kDay, now - 200 * kDay);
+  const auto run = add_run(now - 3 * kDay, RunState::success);
+  ASSERT_TRUE(store_->put_action_ref({run, "acme/greet", "v1", a, "https://git.example.org/acme/greet", false,
+                                      now - 3 * kDay}));
+  auto report = retention(now).run_pass();
+  ASSERT_TRUE(report) << report.error().message;
+  EXPECT_EQ(report->removed_action_trees, 0u);
+  EXPECT_EQ(report->removed_action_mirrors, 0u);
+  EXPECT_TRUE(fs::exists(action_tree("acme/greet", a) / "dist" / "index.js"));
+  // A month and more after that run, it goes.
+  report = retention(now + 28 * kDay).run_pass();
+  ASSERT_TRUE(report) << report.error().message;
+  EXPECT_EQ(report->removed_action_trees, 1u);
+  EXPECT_EQ(report->removed_action_mirrors, 1u);
+}
+
+TEST_F(RetentionPassTest, ActionsWaitWhileAResolutionHoldsTheCache) {
+  config_.actions.source = "https://git.example.org";
+  const std::int64_t now = 100 * kDay;
+  const std::string a(40, 'a');
+  add_action("acme", "old", a, now - 40 * kDay, now - 40 * kDay);
+  {
+    // What ActionCache::resolve and ::tree hold while they use and stamp a folder.
+    ActionCacheLock resolving(actions(), ActionCacheLock::Mode::shared);
+    ASSERT_TRUE(resolving.held());
+    auto report = retention(now).run_pass();
+    ASSERT_TRUE(report) << report.error().message;
+    EXPECT_TRUE(report->actions_deferred);
+    EXPECT_EQ(report->removed_action_trees, 0u);
+    EXPECT_TRUE(fs::exists(action_tree("acme/old", a)));
+  }
+  auto report = retention(now).run_pass();
+  ASSERT_TRUE(report) << report.error().message;
+  EXPECT_FALSE(report->actions_deferred);
+  EXPECT_EQ(report->removed_action_trees, 1u);
+  EXPECT_FALSE(fs::exists(action_tree("acme/old", a)));
 }
 
 }  // namespace

@@ -56,6 +56,28 @@ TEST_F(ActionRefsTest, RecordsEachRefOnceInTheOrderFirstSeen) {
   EXPECT_TRUE(none->empty());
 }
 
+TEST_F(ActionRefsTest, LastUsesGiveTheNewestRecordOfEachCommitOverAllRuns) {
+  auto store = open_store(file_);
+  ASSERT_TRUE(store);
+  auto run = store->enqueue_run(make_run(), 100);
+  auto other = store->enqueue_run(make_run("acme/other"), 100);
+  ASSERT_TRUE(run && other);
+  ASSERT_TRUE(store->put_action_ref({*run, "acme/greet", "v1", kV1, "https://x/acme/greet", false, 200}));
+  ASSERT_TRUE(store->put_action_ref({*run, "acme/greet", "main", kV2, "https://x/acme/greet", false, 210}));
+  // The same commit written with other case, by another run, later.
+  ASSERT_TRUE(store->put_action_ref({*other, "Acme/Greet", "v1", kV1, "https://x/Acme/Greet", false, 500}));
+
+  auto uses = store->action_last_uses();
+  ASSERT_TRUE(uses) << uses.error().message;
+  ASSERT_EQ(uses->size(), 2u);
+  EXPECT_EQ((*uses)[0].repository, "acme/greet");
+  EXPECT_EQ((*uses)[0].commit, kV1);
+  EXPECT_EQ((*uses)[0].at_ms, 500);
+  EXPECT_EQ((*uses)[1].repository, "acme/greet");
+  EXPECT_EQ((*uses)[1].commit, kV2);
+  EXPECT_EQ((*uses)[1].at_ms, 210);
+}
+
 TEST_F(ActionRefsTest, MigratesAVersionTwoFile) {
   {
     auto db = SqliteDb::open(file_, /*create=*/true, 5000);
