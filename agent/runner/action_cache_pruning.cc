@@ -11,6 +11,7 @@
 #include <set>
 #include <tuple>
 
+#include "agent/runner/folder_util.h"
 #include "agent/runner/remote_actions.h"
 
 namespace sandci::agent {
@@ -45,28 +46,6 @@ std::vector<fs::path> folders_in(const fs::path& dir) {
       out.push_back(it->path());
   }
   std::sort(out.begin(), out.end());
-  return out;
-}
-
-std::uint64_t folder_bytes(const fs::path& dir) {
-  std::uint64_t total = 0;
-  std::error_code ec;
-  for (fs::recursive_directory_iterator it(dir, fs::directory_options::skip_permission_denied, ec), end;
-       !ec && it != end; it.increment(ec)) {
-    std::error_code size_ec;
-    if (it->is_regular_file(size_ec) && !it->is_symlink(size_ec)) {
-      const auto size = it->file_size(size_ec);
-      if (!size_ec) total += size;
-    }
-  }
-  return total;
-}
-
-std::string random_suffix() {
-  static thread_local std::mt19937_64 rng{std::random_device{}()};
-  static constexpr char kChars[] = "abcdefghijklmnopqrstuvwxyz0123456789";
-  std::string out;
-  for (int i = 0; i < 8; ++i) out += kChars[rng() % (sizeof kChars - 1)];
   return out;
 }
 

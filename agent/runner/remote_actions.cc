@@ -5,6 +5,7 @@
 #include <set>
 
 #include "git/local_repo.h"
+#include "agent/runner/folder_util.h"
 #include "git/ref_list.h"
 #include "git/url.h"
 
@@ -74,14 +75,6 @@ std::expected<std::string, std::string> commit_in(const fs::path& mirror, const 
   if (is_hex(ref) && ref.size() >= 4)
     if (auto commit = git::resolve_commit(mirror, lower(ref))) return *commit;
   return std::unexpected(std::string("no tag, branch or commit '") + ref + "'");
-}
-
-std::string random_suffix() {
-  static thread_local std::mt19937_64 rng{std::random_device{}()};
-  static constexpr char kChars[] = "abcdefghijklmnopqrstuvwxyz0123456789";
-  std::string out;
-  for (int i = 0; i < 8; ++i) out += kChars[rng() % (sizeof kChars - 1)];
-  return out;
 }
 
 std::vector<fs::path> subfolders(const fs::path& dir) {

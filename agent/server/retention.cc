@@ -11,6 +11,7 @@
 
 #include "agent/runner/remote_actions.h"
 #include "agent/server/log_files.h"
+#include "agent/runner/folder_util.h"
 #include "git/url.h"
 
 namespace sandci::agent::server {
@@ -20,21 +21,6 @@ namespace fs = std::filesystem;
 namespace {
 
 constexpr std::int64_t kDayMs = 24LL * 3600 * 1000;
-
-// Bytes of the regular files under `dir` (0 when it is missing).
-std::uint64_t folder_bytes(const fs::path& dir) {
-  std::uint64_t total = 0;
-  std::error_code ec;
-  for (fs::recursive_directory_iterator it(dir, fs::directory_options::skip_permission_denied, ec), end;
-       !ec && it != end; it.increment(ec)) {
-    std::error_code size_ec;
-    if (it->is_regular_file(size_ec) && !it->is_symlink(size_ec)) {
-      const auto size = it->file_size(size_ec);
-      if (!size_ec) total += size;
-    }
-  }
-  return total;
-}
 
 // Holds the cross-process lock a fetch of the mirror takes (git::MirrorCache), so a
 // mirror is never removed under a fetch; false when a fetch holds it now.
