@@ -19,6 +19,7 @@
 #include "integration/sandbox/sandbox_fixture.h"
 #include "sandbox/docker_api.h"
 #include "sandbox/docker_sandbox.h"
+#include "sandbox/process.h"
 
 namespace sandci::sandbox::testing {
 namespace {
@@ -327,6 +328,94 @@ TEST_F(DockerBackendTest, FileHelpersOfAContainerThatStoppedAnsweringFailAtTheir
     EXPECT_EQ(gone->status, 404u);
     EXPECT_TRUE(host_processes_mentioning(id).empty());
   }
+}
+
+// A cancelled job's exec returns even when the container stopped answering (the
+// engine neither ends the exec's stream nor answers the kill): a few seconds
+// after the cancel it is dropped, and the container is stopped once it can be.
+TEST_F(DockerBackendTest, AnExecOfAContainerThatStoppedAnsweringEndsSoonAfterACancel) {
+  auto sandbox = make();
+  ASSERT_NE(sandbox, nullptr);
+  const std::string id = sandbox->id();
+  std::promise<void> started;
+  auto said = started.get_future();
+  auto exec = std::async(std::launch::async, [&] {
+    bool told = false;
+    return sandbox->exec(ExecRequest{{"/bin/sh", "-c", "echo started; exec sleep 120"}, {}, "", {}},
+                         [&](const OutputLine& line) {
+                           if (!told && line.text == "started") started.set_value();
+                           told = true;
+                         });
+  });
+  ASSERT_EQ(said.wait_for(std::chrono::seconds(30)), std::future_status::ready);
+  const auto state = container_state(id);
+  ASSERT_TRUE(state && state->value("Pid", 0) > 0);
+  const pid_t pid = state->value("Pid", 0);
+  ASSERT_EQ(::kill(pid, SIGSTOP), 0);
+  Resume resume{pid};
+  const auto cancelled = std::chrono::steady_clock::now();
+  auto cancel = std::async(std::launch::async, [&] { sandbox->kill(); });
+  if (exec.wait_for(std::chrono::seconds(60)) != std::future_status::ready) {
+    resume.now();  // so that the exec can end
+    exec.wait();
+    FAIL() << "the exec still runs 60 s after the cancel";
+  }
+  const auto took = std::chrono::steady_clock::now() - cancelled;
+  const ExitStatus status = exec.get();
+  EXPECT_EQ(status.kind, ExitKind::kKilled) << describe(status);
+  EXPECT_LT(took, std::chrono::seconds(15));
+  ASSERT_EQ(cancel.wait_for(std::chrono::seconds(30)), std::future_status::ready) << "kill() still waits";
+  resume.now();
+  bool running = true;
+  for (int i = 0; i < 100 && running; ++i) {
+    const auto now = container_state(id);
+    running = !now || now->value("Running", true);
+    if (running) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  EXPECT_FALSE(running) << "the cancelled container still runs";
+  sandbox.reset();
+  auto gone = docker_backend().client().call("GET", "/containers/" + id + "/json");
+  ASSERT_TRUE(gone) << gone.error().message;
+  EXPECT_EQ(gone->status, 404u);
+}
+
+// An engine that takes the connection and never answers (a wedged dockerd)
+// holds no call past its bound: each says so, naming the call.
+TEST_F(DockerBackendTest, EngineCallsGiveUpAtTheirBound) {
+  TempDir dir;
+  const std::string path = dir.path().string() + "/docker.sock";
+  int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  std::snprintf(addr.sun_path, sizeof addr.sun_path, "%s", path.c_str());
+  ASSERT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  ASSERT_EQ(::listen(fd, 16), 0);  // connections wait in the backlog, never accepted
+  DockerClient client(path);
+  const auto bound = std::chrono::milliseconds(500);
+  auto timed = [&](const std::function<std::optional<std::string>()>& call) {
+    const auto started = std::chrono::steady_clock::now();
+    auto failed = call();
+    const auto took = std::chrono::steady_clock::now() - started;
+    EXPECT_GE(took, bound);
+    EXPECT_LT(took, std::chrono::seconds(10));
+    return failed.value_or("succeeded");
+  };
+  EXPECT_THAT(timed([&] { return error_of(client.call("GET", "/version", {}, bound)); }),
+              HasSubstr("gave no answer after 500 ms to GET /version"));
+  EXPECT_THAT(timed([&] { return error_of(client.call_json("GET", "/info", nullptr, "asking", bound)); }),
+              HasSubstr("asking: the Docker engine at " + path + " gave no answer after 500 ms to GET /info"));
+  EXPECT_THAT(timed([&] { return error_of(client.start_exec("e1", bound)); }),
+              HasSubstr("gave no answer after 500 ms to the start of exec e1"));
+  auto memfd = make_memfd("engine-test");
+  ASSERT_TRUE(memfd);
+  EXPECT_THAT(timed([&] { return error_of(client.get_to_fd("/containers/c/archive", memfd->get(), bound)); }),
+              HasSubstr("gave no answer after 500 ms to GET /containers/c/archive"));
+  EXPECT_THAT(timed([&] {
+                return error_of(client.upload_from_fd("PUT", "/containers/c/archive", memfd->get(),
+                                                      "application/x-tar", bound));
+              }),
+              HasSubstr("gave no answer after 500 ms to PUT /containers/c/archive"));
+  ::close(fd);
 }
 
 }  // namespace
