@@ -351,10 +351,11 @@ TEST_F(DockerBackendTest, AnExecOfAContainerThatStoppedAnsweringEndsSoonAfterACa
   const auto state = container_state(id);
   ASSERT_TRUE(state && state->value("Pid", 0) > 0);
   const pid_t pid = state->value("Pid", 0);
+  std::future<void> cancel;  // declared before `resume`: a future's end waits for its task
   ASSERT_EQ(::kill(pid, SIGSTOP), 0);
   Resume resume{pid};
   const auto cancelled = std::chrono::steady_clock::now();
-  auto cancel = std::async(std::launch::async, [&] { sandbox->kill(); });
+  cancel = std::async(std::launch::async, [&] { sandbox->kill(); });
   if (exec.wait_for(std::chrono::seconds(60)) != std::future_status::ready) {
     resume.now();  // so that the exec can end
     exec.wait();
