@@ -91,7 +91,8 @@ class Connection {
                  " ms to " + what);
   }
 
-  std::expected<EngineResponse, SandboxError> read_response(boost::beast::flat_buffer& buffer, const std::string& what) {
+  std::expected<EngineResponse, SandboxError> read_response(boost::beast::flat_buffer& buffer,
+                                                            const std::string& what) {
     http::response_parser<http::string_body> parser;
     parser.body_limit(kBodyLimit);
     auto ec = run([&](auto done) { http::async_read(*socket_, buffer, parser, done); });
