@@ -5,10 +5,12 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstdlib>
+#include <optional>
 #include <sstream>
 #include <vector>
 
 #include <boost/asio/connect.hpp>
+#include <boost/asio/io_context.hpp>
 #include <boost/asio/local/stream_protocol.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
@@ -28,22 +30,88 @@ std::string versioned(const std::string& target) { return std::string("/v") + kD
 
 SandboxError error(std::string message) { return SandboxError{std::move(message)}; }
 
-// Opens a connection to the engine, turning the usual failures into sentences.
-std::expected<std::unique_ptr<Socket>, SandboxError> connect(net::io_context& io, const std::string& path) {
-  auto socket = std::make_unique<Socket>(io);
-  boost::system::error_code ec;
-  socket->connect(net::local::stream_protocol::endpoint(path), ec);
-  if (!ec) return socket;
+using Clock = std::chrono::steady_clock;
+
+// A connection's failure to connect as a sentence a person can act on.
+SandboxError connect_error(const boost::system::error_code& ec, const std::string& path) {
   if (ec == boost::system::errc::no_such_file_or_directory || ec == boost::system::errc::connection_refused) {
-    return std::unexpected(error("the Docker engine is not running: " + ec.message() + " at " + path +
-                                 " (start dockerd, or point DOCKER_HOST / sandbox.docker_socket at its socket)"));
+    return error("the Docker engine is not running: " + ec.message() + " at " + path +
+                 " (start dockerd, or point DOCKER_HOST / sandbox.docker_socket at its socket)");
   }
   if (ec == boost::system::errc::permission_denied) {
-    return std::unexpected(error("permission denied on the Docker socket " + path +
-                                 ": run the agent as root or as a member of the socket's group (usually docker)"));
+    return error("permission denied on the Docker socket " + path +
+                 ": run the agent as root or as a member of the socket's group (usually docker)");
   }
-  return std::unexpected(error("cannot connect to the Docker engine at " + path + ": " + ec.message()));
+  return error("cannot connect to the Docker engine at " + path + ": " + ec.message());
 }
+
+// One connection to the engine under one deadline. Every operation runs
+// asynchronously until it completes or the deadline passes; then the socket is
+// closed, which ends the operation, and it fails with timed_out. (Blocking
+// socket calls cannot be bounded: Asio waits in poll() with no timeout.)
+class Connection {
+ public:
+  Connection(std::string path, std::chrono::milliseconds bound)
+      : path_(std::move(path)),
+        bound_(bound),
+        deadline_(Clock::now() + bound),
+        io_(std::make_unique<net::io_context>()),
+        socket_(std::make_unique<Socket>(*io_)) {}
+
+  std::expected<void, SandboxError> open() {
+    auto ec = run([&](auto done) { socket_->async_connect(net::local::stream_protocol::endpoint(path_), done); });
+    if (ec) return std::unexpected(timed_out_ ? no_answer("a connection") : connect_error(ec, path_));
+    return {};
+  }
+
+  // Starts an operation with the completion handler it is given, runs it to its
+  // end or the deadline.
+  template <class Start>
+  boost::system::error_code run(Start&& start) {
+    std::optional<boost::system::error_code> result;
+    start([&result](boost::system::error_code ec, auto&&...) { result = ec; });
+    io_->restart();
+    while (!result && io_->run_one_until(deadline_) > 0) {
+    }
+    if (result) return *result;
+    timed_out_ = true;
+    boost::system::error_code ignored;
+    socket_->close(ignored);
+    io_->restart();
+    io_->run();  // the aborted operation's handler
+    return net::error::timed_out;
+  }
+
+  // `sentence: reason`, or the bound's sentence when the deadline ended it.
+  SandboxError failed(const boost::system::error_code& ec, const std::string& sentence, const std::string& what) const {
+    return timed_out_ ? no_answer(what) : error(sentence + ": " + ec.message());
+  }
+  SandboxError no_answer(const std::string& what) const {
+    return error("the Docker engine at " + path_ + " gave no answer after " + std::to_string(bound_.count()) +
+                 " ms to " + what);
+  }
+
+  std::expected<EngineResponse, SandboxError> read_response(boost::beast::flat_buffer& buffer,
+                                                            const std::string& what) {
+    http::response_parser<http::string_body> parser;
+    parser.body_limit(kBodyLimit);
+    auto ec = run([&](auto done) { http::async_read(*socket_, buffer, parser, done); });
+    if (ec) return std::unexpected(failed(ec, "the Docker engine's answer to " + what + " was cut", what));
+    return EngineResponse{parser.get().result_int(), parser.get().body()};
+  }
+
+  Socket& socket() { return *socket_; }
+  std::unique_ptr<net::io_context> take_io() { return std::move(io_); }
+  std::unique_ptr<Socket> take_socket() { return std::move(socket_); }
+
+ private:
+  std::string path_;
+  std::chrono::milliseconds bound_;
+  Clock::time_point deadline_;
+  std::unique_ptr<net::io_context> io_;
+  std::unique_ptr<Socket> socket_;  // destroyed before io_
+  bool timed_out_ = false;
+};
 
 http::request<http::string_body> make_request(const std::string& method, const std::string& target,
                                               const std::string& body) {
@@ -56,16 +124,6 @@ http::request<http::string_body> make_request(const std::string& method, const s
   }
   req.prepare_payload();
   return req;
-}
-
-std::expected<EngineResponse, SandboxError> read_response(Socket& socket, boost::beast::flat_buffer& buffer,
-                                                          const std::string& what) {
-  http::response_parser<http::string_body> parser;
-  parser.body_limit(kBodyLimit);
-  boost::system::error_code ec;
-  http::read(socket, buffer, parser, ec);
-  if (ec) return std::unexpected(error("the Docker engine's answer to " + what + " was cut: " + ec.message()));
-  return EngineResponse{parser.get().result_int(), parser.get().body()};
 }
 
 class HijackedStream final : public EngineStream {
@@ -156,23 +214,24 @@ bool api_version_at_least(const std::string& version, const std::string& minimum
 }
 
 std::expected<EngineResponse, SandboxError> DockerClient::call(const std::string& method, const std::string& target,
-                                                               const std::string& body) const {
-  net::io_context io;
-  auto socket = connect(io, socket_);
-  if (!socket) return std::unexpected(socket.error());
+                                                               const std::string& body,
+                                                               std::chrono::milliseconds bound) const {
+  Connection connection(socket_, bound);
+  if (auto opened = connection.open(); !opened) return std::unexpected(opened.error());
   auto req = make_request(method, target, body);
-  boost::system::error_code ec;
-  http::write(**socket, req, ec);
-  if (ec) return std::unexpected(error("cannot send " + method + " " + target + " to the Docker engine: " + ec.message()));
+  const std::string what = method + " " + target;
+  auto ec = connection.run([&](auto done) { http::async_write(connection.socket(), req, done); });
+  if (ec) return std::unexpected(connection.failed(ec, "cannot send " + what + " to the Docker engine", what));
   boost::beast::flat_buffer buffer;
-  return read_response(**socket, buffer, method + " " + target);
+  return connection.read_response(buffer, what);
 }
 
 std::expected<nlohmann::json, SandboxError> DockerClient::call_json(const std::string& method,
                                                                     const std::string& target,
                                                                     const nlohmann::json& body,
-                                                                    const std::string& what) const {
-  auto response = call(method, target, body.is_null() ? std::string() : body.dump());
+                                                                    const std::string& what,
+                                                                    std::chrono::milliseconds bound) const {
+  auto response = call(method, target, body.is_null() ? std::string() : body.dump(), bound);
   if (!response) return std::unexpected(error(what + ": " + response.error().message));
   if (response->status < 200 || response->status >= 300) {
     return std::unexpected(error(what + ": the Docker engine said " + std::to_string(response->status) + ": " +
@@ -209,16 +268,16 @@ std::expected<void, SandboxError> DockerClient::check_engine(const std::string& 
   return {};
 }
 
-std::expected<std::unique_ptr<EngineStream>, SandboxError> DockerClient::start_exec(const std::string& exec_id) const {
-  auto io = std::make_unique<net::io_context>();
-  auto socket = connect(*io, socket_);
-  if (!socket) return std::unexpected(socket.error());
+std::expected<std::unique_ptr<EngineStream>, SandboxError> DockerClient::start_exec(
+    const std::string& exec_id, std::chrono::milliseconds bound) const {
+  Connection connection(socket_, bound);
+  if (auto opened = connection.open(); !opened) return std::unexpected(opened.error());
   auto req = make_request("POST", "/exec/" + exec_id + "/start", R"({"Detach":false,"Tty":false})");
   req.set(http::field::connection, "Upgrade");
   req.set(http::field::upgrade, "tcp");
-  boost::system::error_code ec;
-  http::write(**socket, req, ec);
-  if (ec) return std::unexpected(error("cannot start exec " + exec_id + ": " + ec.message()));
+  const std::string what = "the start of exec " + exec_id;
+  auto ec = connection.run([&](auto done) { http::async_write(connection.socket(), req, done); });
+  if (ec) return std::unexpected(connection.failed(ec, "cannot start exec " + exec_id, what));
   // The answer's header is read by hand up to its blank line: what follows is
   // the exec's raw stream, not an HTTP body, and must stay ours byte for byte.
   std::string head;
@@ -226,10 +285,14 @@ std::expected<std::unique_ptr<EngineStream>, SandboxError> DockerClient::start_e
   char buf[4096];
   while ((end = head.find("\r\n\r\n")) == std::string::npos) {
     if (head.size() > 64 * 1024) return std::unexpected(error("the Docker engine's answer to exec start is too long"));
-    std::size_t n = (*socket)->read_some(net::buffer(buf), ec);
-    if (ec) {
-      return std::unexpected(error("the Docker engine did not start exec " + exec_id + ": " + ec.message()));
-    }
+    std::size_t n = 0;
+    ec = connection.run([&](auto done) {
+      connection.socket().async_read_some(net::buffer(buf), [&n, done](boost::system::error_code e, std::size_t got) {
+        n = got;
+        done(e);
+      });
+    });
+    if (ec) return std::unexpected(connection.failed(ec, "the Docker engine did not start exec " + exec_id, what));
     head.append(buf, n);
   }
   // "HTTP/1.1 101 UPGRADED": the status is the second word.
@@ -240,60 +303,68 @@ std::expected<std::unique_ptr<EngineStream>, SandboxError> DockerClient::start_e
                                  std::to_string(status)));
   }
   std::string pending = head.substr(end + 4);
-  return std::make_unique<HijackedStream>(std::move(io), std::move(*socket), std::move(pending));
+  auto io = connection.take_io();
+  return std::make_unique<HijackedStream>(std::move(io), connection.take_socket(), std::move(pending));
 }
 
-std::expected<EngineResponse, SandboxError> DockerClient::upload_from_fd(const std::string& method, const std::string& target, int fd,
-                                                                      const std::string& content_type) const {
-  net::io_context io;
-  auto socket = connect(io, socket_);
-  if (!socket) return std::unexpected(socket.error());
+std::expected<EngineResponse, SandboxError> DockerClient::upload_from_fd(const std::string& method,
+                                                                         const std::string& target, int fd,
+                                                                         const std::string& content_type,
+                                                                         std::chrono::milliseconds bound) const {
+  Connection connection(socket_, bound);
+  if (auto opened = connection.open(); !opened) return std::unexpected(opened.error());
   http::request<http::empty_body> req{http::string_to_verb(method), versioned(target), 11};
   req.set(http::field::host, "docker");
   req.set(http::field::content_type, content_type);
   req.chunked(true);
   http::request_serializer<http::empty_body> serializer{req};
-  boost::system::error_code ec;
-  http::write_header(**socket, serializer, ec);
+  auto& socket = connection.socket();
+  auto ec = connection.run([&](auto done) { http::async_write_header(socket, serializer, done); });
   char buf[kChunk];
   while (!ec) {
     ssize_t n = ::read(fd, buf, sizeof buf);
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) break;
-    net::write(**socket, http::make_chunk(net::buffer(buf, static_cast<std::size_t>(n))), ec);
+    auto chunk = http::make_chunk(net::buffer(buf, static_cast<std::size_t>(n)));
+    ec = connection.run([&](auto done) { net::async_write(socket, chunk, done); });
   }
-  if (!ec) net::write(**socket, http::make_chunk_last(), ec);
+  if (!ec) {
+    auto last = http::make_chunk_last();
+    ec = connection.run([&](auto done) { net::async_write(socket, last, done); });
+  }
   // The engine may answer (and close) early, e.g. when the path is missing: read
   // its answer whatever happened to the upload.
   boost::beast::flat_buffer buffer;
-  auto response = read_response(**socket, buffer, method + " " + target);
-  if (!response && ec) return std::unexpected(error("cannot upload to " + target + ": " + ec.message()));
+  const std::string what = method + " " + target;
+  auto response = connection.read_response(buffer, what);
+  if (!response && ec) return std::unexpected(connection.failed(ec, "cannot upload to " + target, what));
   return response;
 }
 
-std::expected<EngineResponse, SandboxError> DockerClient::get_to_fd(const std::string& target, int fd) const {
-  net::io_context io;
-  auto socket = connect(io, socket_);
-  if (!socket) return std::unexpected(socket.error());
+std::expected<EngineResponse, SandboxError> DockerClient::get_to_fd(const std::string& target, int fd,
+                                                                    std::chrono::milliseconds bound) const {
+  Connection connection(socket_, bound);
+  if (auto opened = connection.open(); !opened) return std::unexpected(opened.error());
+  auto& socket = connection.socket();
   http::request<http::empty_body> req{http::verb::get, versioned(target), 11};
   req.set(http::field::host, "docker");
-  boost::system::error_code ec;
-  http::write(**socket, req, ec);
-  if (ec) return std::unexpected(error("cannot send GET " + target + ": " + ec.message()));
+  const std::string what = "GET " + target;
+  auto ec = connection.run([&](auto done) { http::async_write(socket, req, done); });
+  if (ec) return std::unexpected(connection.failed(ec, "cannot send " + what, what));
   boost::beast::flat_buffer buffer;
   http::response_parser<http::buffer_body> parser;
   parser.body_limit(boost::none);
-  http::read_header(**socket, buffer, parser, ec);
-  if (ec) return std::unexpected(error("the Docker engine's answer to GET " + target + " was cut: " + ec.message()));
+  ec = connection.run([&](auto done) { http::async_read_header(socket, buffer, parser, done); });
+  if (ec) return std::unexpected(connection.failed(ec, "the Docker engine's answer to " + what + " was cut", what));
   EngineResponse response{parser.get().result_int(), {}};
   const bool ok = response.status >= 200 && response.status < 300;
   char buf[kChunk];
   while (!parser.is_done()) {
     parser.get().body().data = buf;
     parser.get().body().size = sizeof buf;
-    http::read(**socket, buffer, parser, ec);
+    ec = connection.run([&](auto done) { http::async_read(socket, buffer, parser, done); });
     if (ec == http::error::need_buffer) ec = {};
-    if (ec) return std::unexpected(error("the Docker engine's answer to GET " + target + " was cut: " + ec.message()));
+    if (ec) return std::unexpected(connection.failed(ec, "the Docker engine's answer to " + what + " was cut", what));
     const std::size_t got = sizeof buf - parser.get().body().size;
     if (!ok) {
       if (response.body.size() < 64 * 1024) response.body.append(buf, got);
@@ -302,7 +373,7 @@ std::expected<EngineResponse, SandboxError> DockerClient::get_to_fd(const std::s
     for (std::size_t off = 0; off < got;) {
       ssize_t n = ::write(fd, buf + off, got - off);
       if (n < 0 && errno == EINTR) continue;
-      if (n <= 0) return std::unexpected(error("cannot write the answer to GET " + target + " out"));
+      if (n <= 0) return std::unexpected(error("cannot write the answer to " + what + " out"));
       off += static_cast<std::size_t>(n);
     }
   }

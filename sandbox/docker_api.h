@@ -20,6 +20,12 @@ namespace sandci::sandbox {
 
 inline constexpr const char* kDefaultDockerSocket = "/var/run/docker.sock";
 inline constexpr const char* kDockerApiVersion = "1.41";
+// How long one call to the engine may take, from connecting to its answer's last
+// byte, unless the call names its own bound. An engine that stops answering (a
+// wedged dockerd, or a runtime blocked on a container that no longer answers)
+// must not hold its caller for good: past the bound the connection is closed and
+// the call fails saying "the Docker engine gave no answer after N ms to ...".
+inline constexpr std::chrono::milliseconds kEngineCallBound = std::chrono::seconds(60);
 
 // The engine's socket: DOCKER_HOST (`unix://PATH`) when set, as every Docker
 // client does, else /var/run/docker.sock. A DOCKER_HOST that is not a unix
@@ -77,26 +83,32 @@ class DockerClient {
   // Fails only when the engine could not be reached or answered garbage; HTTP
   // error statuses are returned as responses.
   std::expected<EngineResponse, SandboxError> call(const std::string& method, const std::string& target,
-                                                   const std::string& body = {}) const;
+                                                   const std::string& body = {},
+                                                   std::chrono::milliseconds bound = kEngineCallBound) const;
   // The same with a JSON body, succeeding only for 2xx answers; the answer's JSON
   // (null for an empty body). `what` starts the error sentence.
   std::expected<nlohmann::json, SandboxError> call_json(const std::string& method, const std::string& target,
-                                                        const nlohmann::json& body, const std::string& what) const;
+                                                        const nlohmann::json& body, const std::string& what,
+                                                        std::chrono::milliseconds bound = kEngineCallBound) const;
 
   // GET /version and /info: the engine answers, speaks API >= 1.41, and knows
   // `runtime` (GET /info Runtimes). Each failure is its own sentence.
   std::expected<void, SandboxError> check_engine(const std::string& runtime) const;
 
-  // POST /exec/{id}/start, then the connection is the exec's raw stream.
-  std::expected<std::unique_ptr<EngineStream>, SandboxError> start_exec(const std::string& exec_id) const;
+  // POST /exec/{id}/start, then the connection is the exec's raw stream (the
+  // bound applies until the engine hands it over; the stream itself is polled).
+  std::expected<std::unique_ptr<EngineStream>, SandboxError> start_exec(
+      const std::string& exec_id, std::chrono::milliseconds bound = kEngineCallBound) const;
 
   // Sends a request body read from `fd` until its end (chunked), e.g. a tar for
   // PUT /containers/{id}/archive or POST /images/create?fromSrc=-.
   std::expected<EngineResponse, SandboxError> upload_from_fd(const std::string& method, const std::string& target, int fd,
-                                                          const std::string& content_type) const;
+                                                             const std::string& content_type,
+                                                             std::chrono::milliseconds bound) const;
   // GET whose successful body is written to `fd` as it arrives; an error status's
   // body is returned instead (not written).
-  std::expected<EngineResponse, SandboxError> get_to_fd(const std::string& target, int fd) const;
+  std::expected<EngineResponse, SandboxError> get_to_fd(const std::string& target, int fd,
+                                                        std::chrono::milliseconds bound = kEngineCallBound) const;
 
  private:
   std::string socket_;

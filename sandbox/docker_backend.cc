@@ -152,7 +152,9 @@ std::expected<void, ImageError> DockerBackend::pull(const std::string& image) co
   const bool digest = image.find('@') != std::string::npos;
   std::string target = "/images/create?fromImage=" + url_encode(tagged && !digest ? image.substr(0, colon) : image);
   if (!digest) target += "&tag=" + url_encode(tagged ? image.substr(colon + 1) : "latest");
-  auto pulled = client_.call("POST", target);
+  // A pull streams progress until it is done: minutes for a big image on a slow
+  // link, so it gets the bound of a copy rather than of a control call.
+  auto pulled = client_.call("POST", target, {}, HelperBounds{}.copy);
   if (!pulled) return std::unexpected(ImageError{ImageErrorKind::kFailed, "pulling image '" + image + "': " +
                                                                               pulled.error().message});
   // The engine streams progress lines and reports a failed pull in one of them.

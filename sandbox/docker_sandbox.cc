@@ -30,6 +30,14 @@ constexpr auto kInspectEvery = std::chrono::milliseconds(250);
 // background processes may hold the stream open forever.
 constexpr auto kDrainAfterExit = std::chrono::milliseconds(200);
 constexpr std::size_t kStdinChunk = 64 * 1024;
+// The engine calls about one exec or the container's state (create, inspect,
+// kill) get this long each; the kill of a timed-out step too, after which the
+// container is taken for wedged and stopped (as with runsc).
+constexpr std::chrono::milliseconds kControlTimeout = std::chrono::seconds(20);
+// A kill's answer is awaited only this long: the engine carries the kill on
+// after its caller stops waiting (it runs apart from the request), and against
+// a container whose runtime no longer answers it waits until that runtime does.
+constexpr std::chrono::milliseconds kKillAnswerBound = std::chrono::seconds(2);
 
 ExitStatus status(ExitKind kind, std::string detail, int code = 0, int sig = 0) {
   return ExitStatus{kind, code, sig, std::move(detail)};
@@ -128,7 +136,8 @@ std::expected<void, SandboxError> DockerSandbox::seed(const Mount& mount) {
   auto tar = spawn(request);
   pipe->write.reset();
   if (!tar) return std::unexpected(SandboxError{"seeding " + dest + ": " + tar.error()});
-  auto put = client_.upload_from_fd("PUT", "/containers/" + id_ + "/archive?path=%2F", pipe->read.get(), "application/x-tar");
+  auto put = client_.upload_from_fd("PUT", "/containers/" + id_ + "/archive?path=%2F", pipe->read.get(),
+                                    "application/x-tar", bounds_.copy);
   pipe->read.reset();
   const int tar_status = wait_child(*tar);
   if (!put) return std::unexpected(SandboxError{"seeding " + dest + ": " + put.error().message});
@@ -159,7 +168,13 @@ std::string DockerSandbox::dead_reason() const {
 
 void DockerSandbox::kill() {
   killed_ = true;
-  (void)client_.call("POST", "/containers/" + id_ + "/kill?signal=KILL");
+  // Running execs end with the container; one the engine does not end is left
+  // after kDeadExecGrace (run()).
+  kill_container();
+}
+
+void DockerSandbox::kill_container() {
+  (void)client_.call("POST", "/containers/" + id_ + "/kill?signal=KILL", {}, kKillAnswerBound);
 }
 
 std::expected<std::string, SandboxError> DockerSandbox::create_exec(const ExecRequest& request, bool attach_stdin,
@@ -174,19 +189,22 @@ std::expected<std::string, SandboxError> DockerSandbox::create_exec(const ExecRe
       {"WorkingDir", request.working_dir.empty() ? spec_.working_dir : request.working_dir},
       {"User", std::to_string(spec_.uid) + ":" + std::to_string(spec_.gid)},
   };
-  auto created = client_.call_json("POST", "/containers/" + id_ + "/exec", body, "creating an exec");
+  auto created = client_.call_json("POST", "/containers/" + id_ + "/exec", body, "creating an exec", kControlTimeout);
   if (!created) return std::unexpected(created.error());
   if (!created->contains("Id")) return std::unexpected(SandboxError{"creating an exec: no Id in the engine's answer"});
   return (*created)["Id"].get<std::string>();
 }
 
 ExitStatus DockerSandbox::run(const ExecRequest& request, const Io& io, LogBudget& budget,
-                              const LineCallback& on_line) {
+                              const LineCallback& on_line, OnTimeout on_timeout) {
   if (killed_) return status(ExitKind::kKilled, "the job was cancelled");
   if (dead_) return status(ExitKind::kFailed, "the sandbox is gone: " + dead_reason());
   if (request.argv.empty()) return status(ExitKind::kFailed, "nothing to run: empty command");
 
-  const bool wrapped = request.timeout.count() > 0 || io.capture_count > 0;
+  // Only a step needs the wrapper for its timeout (its process group is killed);
+  // a helper's timeout stops the whole container.
+  const bool wrapped =
+      (request.timeout.count() > 0 && on_timeout == OnTimeout::kKillStep) || io.capture_count > 0;
   const std::string tag = std::string(kStateDir) + "/exec-" + std::to_string(++exec_counter_);
   std::vector<std::string> cmd;
   if (wrapped) {
@@ -203,7 +221,7 @@ ExitStatus DockerSandbox::run(const ExecRequest& request, const Io& io, LogBudge
     if (auto death = sandbox_death(pids_before, oom_before, pids_before, oom_before)) return *death;
     return status(ExitKind::kFailed, exec_id.error().message);
   }
-  auto stream = client_.start_exec(*exec_id);
+  auto stream = client_.start_exec(*exec_id, kControlTimeout);
   if (!stream) return status(ExitKind::kFailed, stream.error().message);
 
   LineSplitter out_lines(Stream::kStdout, budget, on_line);
@@ -243,10 +261,10 @@ ExitStatus DockerSandbox::run(const ExecRequest& request, const Io& io, LogBudge
 
   const bool has_deadline = request.timeout.count() > 0;
   const auto deadline = Clock::now() + request.timeout;
-  bool timed_out = false, escalated = false, eof = false;
+  bool timed_out = false, escalated = false, eof = false, forced = false;
   std::optional<Clock::time_point> drain_until;
   auto next_inspect = Clock::now() + kInspectEvery;
-  Clock::time_point escalate_at{};
+  Clock::time_point escalate_at{}, dead_at{};
   std::uint64_t pids_seen = pids_before, oom_seen = oom_before;
 
   while (!eof) {
@@ -260,6 +278,7 @@ ExitStatus DockerSandbox::run(const ExecRequest& request, const Io& io, LogBudge
     if (has_deadline && !timed_out) until(deadline);
     if (timed_out && !escalated) until(escalate_at);
     if (drain_until) until(*drain_until);
+    if (dead_at != Clock::time_point{}) until(dead_at + kDeadExecGrace);
     if (::poll(&p, 1, wait_ms) < 0 && errno != EINTR) break;
     if (stdin_open && (p.revents & (POLLOUT | POLLERR | POLLHUP))) {
       std::size_t n = (*stream)->write_some(to_send.substr(0, kStdinChunk));
@@ -290,27 +309,46 @@ ExitStatus DockerSandbox::run(const ExecRequest& request, const Io& io, LogBudge
     if (!drain_until && now >= next_inspect) {
       // Background processes may hold the stream open after the command exited.
       next_inspect = now + kInspectEvery;
-      auto inspected = client_.call_json("GET", "/exec/" + *exec_id + "/json", nullptr, "inspecting an exec");
+      auto inspected = client_.call_json("GET", "/exec/" + *exec_id + "/json", nullptr, "inspecting an exec",
+                                         kControlTimeout);
       if (!inspected || !inspected->value("Running", true)) drain_until = now + kDrainAfterExit;
     }
     if (has_deadline && !timed_out && now >= deadline) {
       timed_out = true;
+      if (on_timeout == OnTimeout::kStopSandbox) {
+        // Nothing more is wanted from this exec: the stream is dropped below.
+        mark_dead(stopped_answering(request.timeout));
+        kill_container();
+        break;
+      }
       if (wrapped) kill_step(tag);
       escalate_at = Clock::now() + kTreeKillGrace;
     } else if (timed_out && !escalated && now >= escalate_at) {
       escalated = true;
       mark_dead("a step timed out and its processes could not be stopped");
-      (void)client_.call("POST", "/containers/" + id_ + "/kill?signal=KILL");
+      kill_container();
+    }
+    // Once the container is dead (cancelled, stopped above, or by another
+    // thread) the engine normally ends the exec's stream at once; one it does not
+    // end (a runtime blocked on a wedged container) is dropped after a grace.
+    if ((killed_ || dead_) && dead_at == Clock::time_point{}) dead_at = Clock::now();
+    if (dead_at != Clock::time_point{} && Clock::now() >= dead_at + kDeadExecGrace) {
+      forced = true;
+      break;
     }
   }
   stream->reset();
   out_lines.finish();
   err_lines.finish();
 
+  if (timed_out && on_timeout == OnTimeout::kStopSandbox) {
+    return status(ExitKind::kTimedOut, no_answer_after(request.timeout));
+  }
   // The exit code, once the engine has it (it may lag the stream's end a little).
   std::optional<int> code;
-  for (int i = 0; i < 200 && !code && !killed_; ++i) {
-    auto inspected = client_.call_json("GET", "/exec/" + *exec_id + "/json", nullptr, "inspecting an exec");
+  for (int i = 0; i < 200 && !code && !killed_ && !forced; ++i) {
+    auto inspected = client_.call_json("GET", "/exec/" + *exec_id + "/json", nullptr, "inspecting an exec",
+                                       kControlTimeout);
     if (!inspected) break;
     if (!inspected->value("Running", false) && (*inspected)["ExitCode"].is_number_integer()) {
       code = (*inspected)["ExitCode"].get<int>();
@@ -324,6 +362,7 @@ ExitStatus DockerSandbox::run(const ExecRequest& request, const Io& io, LogBudge
     return status(ExitKind::kTimedOut,
                   "timed out after " + std::to_string(request.timeout.count()) + " ms and was killed");
   }
+  if (forced) return status(ExitKind::kFailed, "the sandbox is gone: " + dead_reason());
   if (!code || *code != 0) {
     if (auto death = sandbox_death(pids_before, oom_before, pids_seen, oom_seen)) return *death;
   }
@@ -357,7 +396,8 @@ std::optional<ExitStatus> DockerSandbox::sandbox_death(std::uint64_t pids_before
   // engine notices a moment after the exec's stream ends.
   nlohmann::json state;
   for (int i = 0; i < 20; ++i) {
-    auto inspected = client_.call_json("GET", "/containers/" + id_ + "/json", nullptr, "inspecting the container");
+    auto inspected = client_.call_json("GET", "/containers/" + id_ + "/json", nullptr, "inspecting the container",
+                                       kControlTimeout);
     if (!inspected) return oom_seen > oom_before ? std::optional(status(ExitKind::kOutOfMemory, oom_detail))
                                                  : std::nullopt;
     state = (*inspected)["State"];
@@ -385,10 +425,11 @@ std::optional<ExitStatus> DockerSandbox::sandbox_death(std::uint64_t pids_before
 
 void DockerSandbox::kill_step(const std::string& tag) {
   LogBudget quiet(4096);
+  // Bounded: a container that no longer answers is stopped instead.
   ExecRequest request{{"/bin/sh", "-c", "p=$(cat \"$1\" 2>/dev/null) && [ -n \"$p\" ] && kill -9 -\"$p\"", "sh",
                        tag + ".pid"},
-                      {}, "/", {}};
-  (void)run(request, Io{}, quiet, [](const OutputLine&) {});
+                      {}, "/", kControlTimeout};
+  (void)run(request, Io{}, quiet, [](const OutputLine&) {}, OnTimeout::kStopSandbox);
 }
 
 ExitStatus DockerSandbox::exec(const ExecRequest& request, const LineCallback& on_line) {
@@ -415,7 +456,7 @@ void DockerSandbox::collect_captures(const std::string& tag, const Io& io) {
   std::string raw;
   Io collect;
   collect.raw_stdout = [&raw](std::string_view s) { raw.append(s); };
-  if (!run_helper(argv, collect, "collecting captured output")) return;
+  if (!run_helper(argv, collect, "collecting captured output", bounds_.file)) return;
   std::size_t pos = 0;
   for (std::size_t i = 0; i < io.capture_count && pos < raw.size(); ++i) {
     auto nl = raw.find('\n', pos);
@@ -430,12 +471,12 @@ void DockerSandbox::collect_captures(const std::string& tag, const Io& io) {
 }
 
 std::expected<void, SandboxError> DockerSandbox::run_helper(const std::vector<std::string>& argv, const Io& io,
-                                                            const std::string& what) {
+                                                            const std::string& what, std::chrono::milliseconds bound) {
   LogBudget budget(kHelperStderrBytes);
   std::string messages;
   LineCallback keep = collect_messages(messages);
-  ExecRequest request{argv, {}, "/", std::chrono::milliseconds(0)};
-  return helper_outcome(what, run(request, io, budget, keep), messages);
+  ExecRequest request{argv, {}, "/", bound};
+  return helper_outcome(what, run(request, io, budget, keep, OnTimeout::kStopSandbox), messages);
 }
 
 std::expected<void, SandboxError> DockerSandbox::write_file(const std::string& container_path,
@@ -446,7 +487,7 @@ std::expected<void, SandboxError> DockerSandbox::write_file(const std::string& c
   io.stdin_data = &content;
   return run_helper({"/bin/sh", "-c", "mkdir -p \"$(dirname \"$1\")\" && cat > \"$1\" && chmod \"$2\" \"$1\"", "sh",
                      container_path, mode_text},
-                    io, "write_file " + container_path);
+                    io, "write_file " + container_path, bounds_.file);
 }
 
 std::expected<std::string, SandboxError> DockerSandbox::read_file(const std::string& container_path,
@@ -462,7 +503,7 @@ std::expected<std::string, SandboxError> DockerSandbox::read_file(const std::str
   // head stops one byte past the limit: enough to tell "too big".
   auto done = run_helper({"/bin/sh", "-c", "test -f \"$1\" && head -c \"$2\" -- \"$1\"", "sh", container_path,
                           std::to_string(max_bytes + 1)},
-                         io, "read_file " + container_path);
+                         io, "read_file " + container_path, bounds_.file);
   if (!done) return std::unexpected(done.error());
   if (too_big) {
     return std::unexpected(SandboxError{container_path + " is larger than " + std::to_string(max_bytes) + " bytes"});
@@ -501,7 +542,7 @@ std::expected<void, SandboxError> DockerSandbox::copy_out(const std::vector<std:
       else s.remove_prefix(static_cast<std::size_t>(n));
     }
   };
-  auto guest = run_helper(argv, io, "copy_out to " + host_dir);
+  auto guest = run_helper(argv, io, "copy_out to " + host_dir, bounds_.copy);
   pipe->write.reset();
   const int host_status = wait_child(*host);
   if (!guest) return guest;
@@ -531,7 +572,7 @@ std::expected<void, SandboxError> DockerSandbox::copy_in(const std::string& host
   io.stdin_fd = pipe->read.get();
   auto guest = run_helper({"/bin/sh", "-c", "mkdir -p \"$1\" && exec tar -xf - --no-same-owner -C \"$1\"", "sh",
                            container_dir},
-                          io, "copy_in to " + container_dir);
+                          io, "copy_in to " + container_dir, bounds_.copy);
   pipe->read.reset();
   const int host_status = wait_child(*host);
   if (!guest) return guest;

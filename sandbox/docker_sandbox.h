@@ -5,6 +5,7 @@
 // own overlay where the engine's archive API does not see them (the archive API
 // is used only to seed the checkout before the container starts).
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -13,6 +14,7 @@
 #include <string>
 
 #include "sandbox/docker_api.h"
+#include "sandbox/helper_outcome.h"
 #include "sandbox/job_cgroup.h"
 #include "sandbox/line_splitter.h"
 #include "sandbox/sandbox.h"
@@ -46,6 +48,14 @@ class DockerSandbox final : public Sandbox {
                                             const std::string& container_dir) override;
   void kill() override;
 
+  // How long write_file/read_file and copy_in/copy_out may take before the
+  // container is taken for wedged (an exec into a container that stopped
+  // answering never ends) and stopped; the helper then fails saying so.
+  // Defaults as for runsc: 5 and 30 minutes (HelperBounds).
+  void set_helper_bounds(std::chrono::milliseconds file, std::chrono::milliseconds copy) {
+    bounds_ = HelperBounds{file, copy};
+  }
+
   // Where the wrapper of an exec keeps its pid and captured descriptors (a
   // private folder on the container's /tmp tmpfs).
   static constexpr const char* kStateDir = "/tmp/.sandci";
@@ -63,12 +73,17 @@ class DockerSandbox final : public Sandbox {
     std::uint64_t capture_max_bytes = 0;
     std::vector<std::string>* captured = nullptr;
   };
-  ExitStatus run(const ExecRequest& request, const Io& io, LogBudget& budget, const LineCallback& on_line);
+  // What run() does when the request's timeout passes: a step's processes are
+  // killed (the container goes on); for sandci's own helpers, whose only reason
+  // to be that late is a container that stopped answering, the container is stopped.
+  enum class OnTimeout { kKillStep, kStopSandbox };
+  ExitStatus run(const ExecRequest& request, const Io& io, LogBudget& budget, const LineCallback& on_line,
+                 OnTimeout on_timeout = OnTimeout::kKillStep);
   std::expected<std::string, SandboxError> create_exec(const ExecRequest& request, bool attach_stdin,
                                                        const std::vector<std::string>& cmd);
-  // A helper command (sh, tar) whose stderr matters only for errors.
+  // A helper command (sh, tar) whose stderr matters only for errors, for at most `bound`.
   std::expected<void, SandboxError> run_helper(const std::vector<std::string>& argv, const Io& io,
-                                               const std::string& what);
+                                               const std::string& what, std::chrono::milliseconds bound);
   // Reads and removes the wrapper's capture files into `captured`.
   void collect_captures(const std::string& tag, const Io& io);
   void kill_step(const std::string& tag);
@@ -76,6 +91,8 @@ class DockerSandbox final : public Sandbox {
                                           std::uint64_t pids_seen, std::uint64_t oom_seen);
   std::expected<void, SandboxError> seed(const Mount& mount);
   void mark_dead(const std::string& reason);
+  // POST /containers/{id}/kill (bounded): the engine ends every exec with it.
+  void kill_container();
   std::string dead_reason() const;
 
   DockerClient client_;  // a copy: a sandbox may outlive its backend
@@ -90,6 +107,7 @@ class DockerSandbox final : public Sandbox {
   std::string dead_reason_;
   StartTimings timings_;
   std::string companion_;
+  HelperBounds bounds_;
 };
 
 }  // namespace sandci::sandbox

@@ -15,6 +15,15 @@ LineCallback collect_messages(std::string& messages) {
   };
 }
 
+std::string stopped_answering(std::chrono::milliseconds bound) {
+  return "it stopped answering (a command of sandci's got no answer for " + std::to_string(bound.count()) +
+         " ms) and was stopped";
+}
+
+std::string no_answer_after(std::chrono::milliseconds bound) {
+  return "no answer after " + std::to_string(bound.count()) + " ms: the sandbox was stopped";
+}
+
 std::expected<void, SandboxError> helper_outcome(const std::string& what, const ExitStatus& status,
                                                  const std::string& messages) {
   if (status.success()) return {};

@@ -471,7 +471,7 @@ ExitStatus RunscSandbox::run(const ExecRequest& request, const Io& io, LogBudget
     };
     if (has_deadline && !timed_out) until(deadline);
     if (timed_out && !escalated) until(escalate_at);
-    if (dead_at != Clock::time_point{} && !forced) until(dead_at + kTreeKillGrace);
+    if (dead_at != Clock::time_point{} && !forced) until(dead_at + kDeadExecGrace);
     int ready = ::poll(fds.data(), fds.size(), wait_ms);
     if (ready < 0 && errno != EINTR) break;
     for (std::size_t i = 0; i < 3; ++i) {
@@ -490,8 +490,7 @@ ExitStatus RunscSandbox::run(const ExecRequest& request, const Io& io, LogBudget
         escalate_at = Clock::now() + kTreeKillGrace;
       } else {
         escalated = true;
-        mark_dead("it stopped answering (a command of sandci's got no answer for " +
-                  std::to_string(request.timeout.count()) + " ms) and was stopped");
+        mark_dead(stopped_answering(request.timeout));
         kill_sandbox();
       }
     } else if (!exited && timed_out && !escalated && now >= escalate_at) {
@@ -505,7 +504,7 @@ ExitStatus RunscSandbox::run(const ExecRequest& request, const Io& io, LogBudget
     // sandbox that could not be killed would hold it for good, so after a grace
     // our own runsc process is killed instead.
     if (!exited && dead_ && dead_at == Clock::time_point{}) dead_at = Clock::now();
-    if (!exited && !forced && dead_at != Clock::time_point{} && Clock::now() >= dead_at + kTreeKillGrace) {
+    if (!exited && !forced && dead_at != Clock::time_point{} && Clock::now() >= dead_at + kDeadExecGrace) {
       forced = true;
       ::kill(child->pid, SIGKILL);
     }
@@ -528,8 +527,7 @@ ExitStatus RunscSandbox::run(const ExecRequest& request, const Io& io, LogBudget
   // (they tell a limit from an ordinary failure), then what runsc exec said.
   if (killed_) return status(ExitKind::kKilled, "the job was cancelled");
   if (timed_out && on_timeout == OnTimeout::kStopSandbox) {
-    return status(ExitKind::kTimedOut, "no answer after " + std::to_string(request.timeout.count()) +
-                                           " ms: the sandbox was stopped");
+    return status(ExitKind::kTimedOut, no_answer_after(request.timeout));
   }
   if (timed_out) {
     return status(ExitKind::kTimedOut,
@@ -621,7 +619,7 @@ std::expected<void, SandboxError> RunscSandbox::write_file(const std::string& co
   std::snprintf(mode_text, sizeof mode_text, "%o", mode & 07777);
   return run_helper({"/bin/sh", "-c", "mkdir -p \"$(dirname \"$1\")\" && cat > \"$1\" && chmod \"$2\" \"$1\"",
                      "sh", container_path, mode_text},
-                    Io{memfd->get(), -1, {}}, "write_file " + container_path, file_bound_);
+                    Io{memfd->get(), -1, {}}, "write_file " + container_path, bounds_.file);
 }
 
 std::expected<std::string, SandboxError> RunscSandbox::read_file(const std::string& container_path,
@@ -632,7 +630,7 @@ std::expected<std::string, SandboxError> RunscSandbox::read_file(const std::stri
   // copying a huge file out.
   auto done = run_helper({"/bin/sh", "-c", "test -f \"$1\" && head -c \"$2\" -- \"$1\"", "sh", container_path,
                           std::to_string(max_bytes + 1)},
-                         Io{-1, memfd->get(), {}}, "read_file " + container_path, file_bound_);
+                         Io{-1, memfd->get(), {}}, "read_file " + container_path, bounds_.file);
   if (!done) return std::unexpected(done.error());
   off_t size = ::lseek(memfd->get(), 0, SEEK_END);
   if (size < 0) return std::unexpected(SandboxError{"cannot read back " + container_path});
@@ -691,7 +689,7 @@ std::expected<void, SandboxError> RunscSandbox::transfer(const std::vector<std::
   (out ? pipe->read : pipe->write).reset();
   if (!host) return std::unexpected(SandboxError{what + ": " + host.error()});
   auto guest = run_helper(guest_argv, out ? Io{-1, pipe->write.get(), {}} : Io{pipe->read.get(), -1, {}}, what,
-                          copy_bound_);
+                          bounds_.copy);
   pipe->read.reset();
   pipe->write.reset();
   // With the guest side failed, a sandbox that could not be killed may still

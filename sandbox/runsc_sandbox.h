@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "sandbox/helper_outcome.h"
 #include "sandbox/job_cgroup.h"
 #include "sandbox/line_splitter.h"
 #include "sandbox/process.h"
@@ -56,8 +57,7 @@ class RunscSandbox final : public Sandbox {
   // for wedged (runsc exec blocks for good on a sandbox that stopped answering)
   // and stopped; the helper then fails saying so. Defaults: 5 and 30 minutes.
   void set_helper_bounds(std::chrono::milliseconds file, std::chrono::milliseconds copy) {
-    file_bound_ = file;
-    copy_bound_ = copy;
+    bounds_ = HelperBounds{file, copy};
   }
 
   static std::string cgroups_path_for(const std::string& id) { return "/sandci-" + id; }
@@ -127,8 +127,7 @@ class RunscSandbox final : public Sandbox {
   mutable std::mutex mutex_;  // guards dead_reason_
   std::string dead_reason_;
   StartTimings timings_;
-  std::chrono::milliseconds file_bound_ = std::chrono::minutes(5);
-  std::chrono::milliseconds copy_bound_ = std::chrono::minutes(30);
+  HelperBounds bounds_;
 };
 
 }  // namespace sandci::sandbox

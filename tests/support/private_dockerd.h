@@ -101,7 +101,7 @@ class PrivateDockerd {
     sandbox::DockerClient client(socket_);
     auto response = client.upload_from_fd(
         "POST", "/images/create?fromSrc=-&repo=" + name.substr(0, colon) + "&tag=" + name.substr(colon + 1),
-        pipe->read.get(), "application/x-tar");
+        pipe->read.get(), "application/x-tar", std::chrono::minutes(10));
     pipe->read.reset();
     sandbox::wait_child(*child);
     if (!response) return std::unexpected(response.error().message);

@@ -8,11 +8,18 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <chrono>
+#include <csignal>
 #include <cstdlib>
+#include <functional>
+#include <future>
+#include <optional>
 #include <thread>
 
 #include "integration/sandbox/sandbox_fixture.h"
 #include "sandbox/docker_api.h"
+#include "sandbox/docker_sandbox.h"
+#include "sandbox/process.h"
 
 namespace sandci::sandbox::testing {
 namespace {
@@ -235,6 +242,181 @@ TEST_F(DockerBackendTest, ReapStaleRemovesContainersOfACrashedOwner) {
   ASSERT_TRUE(gone);
   EXPECT_EQ(gone->status, 404u);
   EXPECT_TRUE(run(*live, {"true"}).status.success());
+}
+
+template <typename T>
+std::optional<std::string> error_of(const std::expected<T, SandboxError>& result) {
+  return result ? std::nullopt : std::optional<std::string>(result.error().message);
+}
+
+// The engine's State of a container: Pid (with runsc, its sandbox process), Running.
+std::optional<nlohmann::json> container_state(const std::string& id) {
+  auto inspected = docker_backend().client().call_json("GET", "/containers/" + id + "/json", nullptr, "inspect");
+  if (!inspected) return std::nullopt;
+  return (*inspected)["State"];
+}
+
+// Lets a SIGSTOPped process go on when the test leaves, also on failure (the
+// engine could otherwise not remove its container).
+struct Resume {
+  pid_t pid;
+  void now() {
+    if (pid > 0) ::kill(pid, SIGCONT);
+    pid = 0;  // a later pid of that number is someone else's
+  }
+  ~Resume() { now(); }
+};
+
+// A container that stops answering (its sandbox process SIGSTOPped: an exec into
+// it then never ends, nor does the engine's kill of it) holds none of sandci's
+// file helpers past its bound: each fails saying so, later calls fail at once,
+// the container was told to stop (it is stopped once it can be), and destroying
+// it leaves nothing behind.
+TEST_F(DockerBackendTest, FileHelpersOfAContainerThatStoppedAnsweringFailAtTheirBound) {
+  TempDir host;
+  write_host_file((host.path() / "in.txt").string(), "in\n");
+  using Helper = std::function<std::optional<std::string>(Sandbox&)>;
+  const std::vector<std::pair<std::string, Helper>> helpers = {
+      {"write_file", [](Sandbox& s) { return error_of(s.write_file("/tmp/x", "x")); }},
+      {"read_file", [](Sandbox& s) { return error_of(s.read_file("/etc/hostname", 100)); }},
+      {"copy_in", [&](Sandbox& s) { return error_of(s.copy_in(host.path().string(), "/tmp/in")); }},
+      {"copy_out", [&](Sandbox& s) { return error_of(s.copy_out({"/etc/hostname"}, (host.path() / "out").string())); }},
+  };
+  for (const auto& [name, helper] : helpers) {
+    SCOPED_TRACE(name);
+    auto sandbox = make();
+    ASSERT_NE(sandbox, nullptr);
+    const std::string id = sandbox->id();
+    static_cast<DockerSandbox&>(*sandbox).set_helper_bounds(std::chrono::seconds(2), std::chrono::seconds(2));
+    ASSERT_EQ(helper(*sandbox), std::nullopt) << "answers while the container runs";
+    const auto state = container_state(id);
+    ASSERT_TRUE(state && state->value("Pid", 0) > 0);
+    const pid_t pid = state->value("Pid", 0);
+    ASSERT_EQ(::kill(pid, SIGSTOP), 0);
+    Resume resume{pid};
+    const auto started = std::chrono::steady_clock::now();
+    auto pending = std::async(std::launch::async, [&, &helper = helper] { return helper(*sandbox); });
+    if (pending.wait_for(std::chrono::seconds(60)) != std::future_status::ready) {
+      resume.now();  // so that the helper can return
+      pending.wait();
+      FAIL() << "still waiting 60 s after the container stopped answering";
+    }
+    const auto took = std::chrono::steady_clock::now() - started;
+    const auto failed = pending.get();
+    ASSERT_NE(failed, std::nullopt) << "succeeded with the container stopped";
+    EXPECT_THAT(*failed, HasSubstr(name));
+    EXPECT_THAT(*failed, HasSubstr("no answer after 2000 ms: the sandbox was stopped"));
+    // Held until the bound, then the kill was sent (its answer awaited 2 s).
+    EXPECT_GE(took, std::chrono::seconds(2));
+    EXPECT_LT(took, std::chrono::seconds(15));
+    const auto again = helper(*sandbox);
+    ASSERT_NE(again, std::nullopt);
+    EXPECT_THAT(*again, HasSubstr("the sandbox is gone: it stopped answering"));
+    // Once it runs again the engine's pending kill goes through: it does not
+    // come back to life.
+    resume.now();
+    bool running = true;
+    for (int i = 0; i < 100 && running; ++i) {
+      const auto now = container_state(id);
+      running = !now || now->value("Running", true);
+      if (running) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    EXPECT_FALSE(running) << "the container still runs after the helper's bound";
+    sandbox.reset();
+    auto gone = docker_backend().client().call("GET", "/containers/" + id + "/json");
+    ASSERT_TRUE(gone) << gone.error().message;
+    EXPECT_EQ(gone->status, 404u);
+    EXPECT_TRUE(host_processes_mentioning(id).empty());
+  }
+}
+
+// A cancelled job's exec returns even when the container stopped answering (the
+// engine neither ends the exec's stream nor answers the kill): a few seconds
+// after the cancel it is dropped, and the container is stopped once it can be.
+TEST_F(DockerBackendTest, AnExecOfAContainerThatStoppedAnsweringEndsSoonAfterACancel) {
+  auto sandbox = make();
+  ASSERT_NE(sandbox, nullptr);
+  const std::string id = sandbox->id();
+  std::promise<void> started;
+  auto said = started.get_future();
+  auto exec = std::async(std::launch::async, [&] {
+    bool told = false;
+    return sandbox->exec(ExecRequest{{"/bin/sh", "-c", "echo started; exec sleep 120"}, {}, "", {}},
+                         [&](const OutputLine& line) {
+                           if (!told && line.text == "started") started.set_value();
+                           told = true;
+                         });
+  });
+  ASSERT_EQ(said.wait_for(std::chrono::seconds(30)), std::future_status::ready);
+  const auto state = container_state(id);
+  ASSERT_TRUE(state && state->value("Pid", 0) > 0);
+  const pid_t pid = state->value("Pid", 0);
+  std::future<void> cancel;  // declared before `resume`: a future's end waits for its task
+  ASSERT_EQ(::kill(pid, SIGSTOP), 0);
+  Resume resume{pid};
+  const auto cancelled = std::chrono::steady_clock::now();
+  cancel = std::async(std::launch::async, [&] { sandbox->kill(); });
+  if (exec.wait_for(std::chrono::seconds(60)) != std::future_status::ready) {
+    resume.now();  // so that the exec can end
+    exec.wait();
+    FAIL() << "the exec still runs 60 s after the cancel";
+  }
+  const auto took = std::chrono::steady_clock::now() - cancelled;
+  const ExitStatus status = exec.get();
+  EXPECT_EQ(status.kind, ExitKind::kKilled) << describe(status);
+  EXPECT_LT(took, std::chrono::seconds(15));
+  ASSERT_EQ(cancel.wait_for(std::chrono::seconds(30)), std::future_status::ready) << "kill() still waits";
+  resume.now();
+  bool running = true;
+  for (int i = 0; i < 100 && running; ++i) {
+    const auto now = container_state(id);
+    running = !now || now->value("Running", true);
+    if (running) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  EXPECT_FALSE(running) << "the cancelled container still runs";
+  sandbox.reset();
+  auto gone = docker_backend().client().call("GET", "/containers/" + id + "/json");
+  ASSERT_TRUE(gone) << gone.error().message;
+  EXPECT_EQ(gone->status, 404u);
+}
+
+// An engine that takes the connection and never answers (a wedged dockerd)
+// holds no call past its bound: each says so, naming the call.
+TEST_F(DockerBackendTest, EngineCallsGiveUpAtTheirBound) {
+  TempDir dir;
+  const std::string path = dir.path().string() + "/docker.sock";
+  int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  std::snprintf(addr.sun_path, sizeof addr.sun_path, "%s", path.c_str());
+  ASSERT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  ASSERT_EQ(::listen(fd, 16), 0);  // connections wait in the backlog, never accepted
+  DockerClient client(path);
+  const auto bound = std::chrono::milliseconds(500);
+  auto timed = [&](const std::function<std::optional<std::string>()>& call) {
+    const auto started = std::chrono::steady_clock::now();
+    auto failed = call();
+    const auto took = std::chrono::steady_clock::now() - started;
+    EXPECT_GE(took, bound);
+    EXPECT_LT(took, std::chrono::seconds(10));
+    return failed.value_or("succeeded");
+  };
+  EXPECT_THAT(timed([&] { return error_of(client.call("GET", "/version", {}, bound)); }),
+              HasSubstr("gave no answer after 500 ms to GET /version"));
+  EXPECT_THAT(timed([&] { return error_of(client.call_json("GET", "/info", nullptr, "asking", bound)); }),
+              HasSubstr("asking: the Docker engine at " + path + " gave no answer after 500 ms to GET /info"));
+  EXPECT_THAT(timed([&] { return error_of(client.start_exec("e1", bound)); }),
+              HasSubstr("gave no answer after 500 ms to the start of exec e1"));
+  auto memfd = make_memfd("engine-test");
+  ASSERT_TRUE(memfd);
+  EXPECT_THAT(timed([&] { return error_of(client.get_to_fd("/containers/c/archive", memfd->get(), bound)); }),
+              HasSubstr("gave no answer after 500 ms to GET /containers/c/archive"));
+  EXPECT_THAT(timed([&] {
+                return error_of(client.upload_from_fd("PUT", "/containers/c/archive", memfd->get(),
+                                                      "application/x-tar", bound));
+              }),
+              HasSubstr("gave no answer after 500 ms to PUT /containers/c/archive"));
+  ::close(fd);
 }
 
 }  // namespace
