@@ -168,6 +168,7 @@ struct AgentConfig {
   StatusOptions status;
   std::optional<Secret> admin_token;
   std::vector<Secret> viewer_tokens;  // see every repository's pages (never admin actions)
+  unsigned login_hours = 168;  // how long a login on the pages (its cookie) lasts
   std::vector<RepositoryConfig> repositories;  // names unique per forge
   ActionsConfig actions;
   RetentionConfig retention;

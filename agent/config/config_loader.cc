@@ -39,7 +39,7 @@ constexpr std::string_view kTopKeys[] = {
     "capacity",       "log_level",   "default_image", "labels",
     "limits",         "shutdown_grace_seconds",      "interrupted_runs",
     "status",         "admin_token", "repositories", "actions",
-    "viewer_tokens", "retention", "sandbox", "egress_hosts_file", "egress_netns"};
+    "viewer_tokens", "login_hours", "retention", "sandbox", "egress_hosts_file", "egress_netns"};
 constexpr std::string_view kSandboxKeys[] = {"backend",     "docker_socket", "docker_runtime",
                                              "docker_allow_other_runtime", "docker_pull", "warm",
                                              "docker_egress_runtime"};
@@ -71,6 +71,7 @@ constexpr std::string_view kPagesNames[] = {"private", "public"};
 constexpr std::string_view kDefaultStateDir = "/var/lib/sandci";
 constexpr std::string_view kSecretForms = "{file: PATH} or {credential: NAME}";
 constexpr std::int64_t kMaxCapacity = 4096;
+constexpr std::int64_t kMaxLoginHours = 24 * 366;  // a year: a login is not forever
 constexpr std::int64_t kMaxMib = 1 << 20;
 constexpr std::int64_t kMaxGraceSeconds = 24 * 3600;
 
@@ -385,6 +386,8 @@ class ConfigParser {
       config.admin_token = secret_value_of(e);
     } else if (key == "viewer_tokens") {
       parse_viewer_tokens(e, config.viewer_tokens);
+    } else if (key == "login_hours") {
+      if (auto n = integer_of(e, 1, kMaxLoginHours)) config.login_hours = static_cast<unsigned>(*n);
     } else if (key == "repositories") {
       parse_repositories(e, config.repositories);
     } else if (key == "actions") {

@@ -5,6 +5,7 @@
 #include <openssl/hmac.h>
 #include <openssl/rand.h>
 
+#include <chrono>
 #include <stdexcept>
 
 namespace sandci::agent::server {
@@ -35,6 +36,28 @@ std::string authority_of(std::string_view url) {
   return out;
 }
 
+// A login's time may be this far ahead of the agent's clock (the clock was set back
+// since): the agent issued it, so more means the cookie is not its own.
+constexpr std::int64_t kClockSkewS = 300;
+
+std::int64_t system_now_s() {
+  return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
+// "<issued>.<mac>" as session_for makes it: up to 12 digits, a dot, 64 hex digits.
+struct Login {
+  std::string issued, mac;
+};
+std::optional<Login> parse_login(std::string_view cookie) {
+  const auto dot = cookie.find('.');
+  if (dot == 0 || dot == std::string_view::npos || dot > 12 || cookie.size() - dot - 1 != 64) return std::nullopt;
+  for (char c : cookie.substr(0, dot))
+    if (c < '0' || c > '9') return std::nullopt;
+  for (char c : cookie.substr(dot + 1))
+    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return std::nullopt;
+  return Login{std::string(cookie.substr(0, dot)), std::string(cookie.substr(dot + 1))};
+}
+
 std::string lower(std::string text) {
   for (char& c : text)
     if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
@@ -60,7 +83,15 @@ std::optional<std::string> cookie_value(const http::HttpRequest& request, std::s
 
 PageAccess::PageAccess(config::ConfigRef config) : PageAccess(config, random_key()) {}
 
-PageAccess::PageAccess(config::ConfigRef config, std::string key) : config_(config), key_(std::move(key)) {}
+PageAccess::PageAccess(config::ConfigRef config, std::string key)
+    : PageAccess(config, std::move(key), system_now_s) {}
+
+PageAccess::PageAccess(config::ConfigRef config, std::string key, std::function<std::int64_t()> now_s)
+    : config_(config), key_(std::move(key)), now_s_(std::move(now_s)) {}
+
+std::string PageAccess::login_mac(std::string_view issued, std::string_view token_session) const {
+  return hmac_hex("login", std::string(issued) + "." + std::string(token_session));
+}
 
 std::string PageAccess::hmac_hex(std::string_view purpose, std::string_view data) const {
   std::string message(purpose);
@@ -80,32 +111,48 @@ std::string PageAccess::hmac_hex(std::string_view purpose, std::string_view data
 }
 
 Viewer PageAccess::viewer_of(const http::HttpRequest& request) const {
-  std::string session;
-  const std::string auth = request.headers.get("Authorization").value_or("");
-  constexpr std::string_view bearer = "Bearer ";
-  if (auth.rfind(bearer, 0) == 0)
-    session = hmac_hex("session", std::string_view(auth).substr(bearer.size()));
-  else if (auto cookie = cookie_value(request, kCookie))
-    session = *cookie;
   Viewer viewer;
   viewer.config = config_.get();
-  if (session.empty()) return viewer;
   const config::AgentConfig& config = *viewer.config;
+  // How a configured token (its HMAC) is recognised: as the bearer token, or as the
+  // token a still valid login cookie was made for.
+  std::function<bool(const std::string&)> matches;
+  std::string given;
+  std::optional<Login> login;
+  const std::string auth = request.headers.get("Authorization").value_or("");
+  constexpr std::string_view bearer = "Bearer ";
+  if (auth.rfind(bearer, 0) == 0) {
+    given = hmac_hex("session", std::string_view(auth).substr(bearer.size()));
+    matches = [&given](const std::string& token_session) { return same_text(given, token_session); };
+  } else if (auto cookie = cookie_value(request, kCookie); cookie && (login = parse_login(*cookie))) {
+    const std::int64_t age = now_s_() - std::stoll(login->issued);
+    if (age < -kClockSkewS || age >= static_cast<std::int64_t>(config.login_hours) * 3600) return viewer;
+    matches = [this, &login](const std::string& token_session) {
+      return same_text(login->mac, login_mac(login->issued, token_session));
+    };
+  } else {
+    return viewer;
+  }
   // Every configured token is compared, whichever matches, so the time taken says
   // nothing about which one did.
   bool known = false;
-  if (config.admin_token && same_text(session, hmac_hex("session", config.admin_token->reveal()))) {
-    viewer.admin = viewer.every_repository = known = true;
-  }
+  std::string matched;
+  auto is_given = [&](const config::Secret& token) {
+    std::string token_session = hmac_hex("session", token.reveal());
+    if (!matches(token_session)) return false;
+    matched = std::move(token_session);
+    return true;
+  };
+  if (config.admin_token && is_given(*config.admin_token)) viewer.admin = viewer.every_repository = known = true;
   for (const auto& token : config.viewer_tokens)
-    if (same_text(session, hmac_hex("session", token.reveal()))) viewer.every_repository = known = true;
+    if (is_given(token)) viewer.every_repository = known = true;
   for (const auto& repository : config.repositories)
     for (const auto& token : repository.viewer_tokens)
-      if (same_text(session, hmac_hex("session", token.reveal()))) {
+      if (is_given(token)) {
         viewer.repositories.push_back(&repository);
         known = true;
       }
-  if (known) viewer.session = std::move(session);
+  if (known) viewer.session = std::move(matched);
   return viewer;
 }
 
@@ -127,14 +174,15 @@ std::optional<std::string> PageAccess::session_for(std::string_view token) const
   probe.headers.set("Authorization", "Bearer " + std::string(token));
   Viewer viewer = viewer_of(probe);
   if (viewer.session.empty()) return std::nullopt;
-  return viewer.session;
+  const std::string issued = std::to_string(now_s_());
+  return issued + "." + login_mac(issued, viewer.session);
 }
 
 std::string PageAccess::set_cookie(std::string_view session) const {
   const auto config = config_.get();
   const bool secure = config->tls.has_value() || config->public_url.rfind("https://", 0) == 0;
   std::string cookie = std::string(kCookie) + "=" + std::string(session) + "; Path=/; HttpOnly; SameSite=Strict";
-  if (session.empty()) cookie += "; Max-Age=0";
+  cookie += "; Max-Age=" + (session.empty() ? std::string("0") : std::to_string(config->login_hours * 3600ULL));
   if (secure) cookie += "; Secure";
   return cookie;
 }

@@ -6,14 +6,18 @@
 // that carries a token allowed to see them: the admin token, a global viewer token
 // or one of the repository's own viewer tokens. The token comes as
 // `Authorization: Bearer <token>` or as the session cookie the login page sets.
-// The cookie holds an HMAC of the token under the agent's session key, never the
-// token itself, so it cannot be turned back into the token. The key is kept in
-// <state_dir>/session.key (agent/server/session_key.h): a cookie outlives restarts,
-// stops working when its token is removed from the config (no configured token
-// has that HMAC any more), and every cookie stops working when the key file is
-// deleted and the agent restarted. The cookie carries no expiry (a browser
-// session cookie): it lasts as long as its token and the key. Every comparison is
-// constant-time.
+// The cookie is "<issued>.<mac>": the login's time (Unix seconds) and an HMAC, under
+// the agent's session key, of that time and of the token's own HMAC; never the
+// token itself, so it cannot be turned back into the token, and its time cannot be
+// changed without the key. It is accepted for `login_hours` (default a week) after
+// the login, the browser is told the same (Max-Age), and after that the viewer
+// logs in again. The key is kept in <state_dir>/session.key
+// (agent/server/session_key.h): a cookie outlives restarts, stops working when its
+// token is removed from the config (no configured token matches it any more), and
+// every cookie stops working when the key file is deleted and the agent restarted.
+// Every comparison is constant-time.
+#include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -35,7 +39,8 @@ struct Viewer {
   std::shared_ptr<const config::AgentConfig> config;
   // Repositories whose own viewer token was given (forge and name as configured).
   std::vector<const config::RepositoryConfig*> repositories;
-  // The HMAC that identifies the token (the cookie's value); empty without a token.
+  // The HMAC that identifies the token (what its CSRF tokens derive from); empty
+  // without a known token, or with a cookie that is no longer valid.
   std::string session;
 };
 
@@ -50,6 +55,8 @@ class PageAccess {
   // With a given key: the agent's, from <state_dir>/session.key, so that cookies
   // outlive restarts.
   PageAccess(config::ConfigRef config, std::string key);
+  // With a clock (Unix seconds), for tests of a login's age.
+  PageAccess(config::ConfigRef config, std::string key, std::function<std::int64_t()> now_s);
 
   // The viewer a request is: its bearer token if it has an Authorization header,
   // else its session cookie. A wrong token or cookie is a viewer of public pages.
@@ -59,12 +66,13 @@ class PageAccess {
   // store keeps them). A repository no longer configured counts as private.
   bool may_view(const Viewer& viewer, std::string_view forge, std::string_view repository) const;
 
-  // The cookie value for `token`, nullopt when the token is none the config knows.
+  // The cookie value of a login with `token` now, nullopt when the token is none the
+  // config knows.
   std::optional<std::string> session_for(std::string_view token) const;
 
   // The Set-Cookie header value that logs in with `session` (HttpOnly, SameSite=Strict,
-  // Path=/, Secure when the agent serves TLS or its public URL is https), or, for an
-  // empty session, one that logs out.
+  // Path=/, Max-Age login_hours, Secure when the agent serves TLS or its public URL is
+  // https), or, for an empty session, one that logs out.
   std::string set_cookie(std::string_view session) const;
 
   // The CSRF token of `viewer`'s admin forms: an HMAC of its session; empty without one.
@@ -75,10 +83,13 @@ class PageAccess {
 
  private:
   std::string hmac_hex(std::string_view purpose, std::string_view data) const;
+  // The cookie's MAC of a login at `issued` by the token whose HMAC is `token_session`.
+  std::string login_mac(std::string_view issued, std::string_view token_session) const;
   bool same_origin(const http::HttpRequest& request) const;
 
   config::ConfigRef config_;
   std::string key_;
+  std::function<std::int64_t()> now_s_;
 };
 
 // The value of cookie `name` in the request's Cookie headers; nullopt when absent.

@@ -110,6 +110,7 @@ TEST_F(ConfigLoaderTest, DefaultsForEverythingLeftOut) {
   EXPECT_EQ(config.interrupted_runs, InterruptedRuns::kRequeue);
   EXPECT_TRUE(config.status.ca_file.empty());
   EXPECT_FALSE(config.admin_token.has_value());
+  EXPECT_EQ(config.login_hours, 168u);  // a week
   const RepositoryConfig& repo = config.repositories.at(0);
   EXPECT_EQ(repo.api_url, "https://api.github.com");
   EXPECT_FALSE(repo.project_id.has_value());
@@ -156,6 +157,14 @@ TEST_F(ConfigLoaderTest, WrongTypesAreReportedAtTheValue) {
                           dir.at(8, 9, "'labels' must be a mapping, not a list"),
                           dir.at(9, 25, "'shutdown_grace_seconds' must be from 0 to 86400, not -1"),
                           dir.at(10, 12, "unknown log_level 'verbose' (one of: trace, debug, info, warn, error)")));
+}
+
+TEST_F(ConfigLoaderTest, LoginHoursAreAWholeNumberUpToAYear) {
+  const auto day = dir.load(std::string(kMinimal) + "login_hours: 24\n");
+  ASSERT_TRUE(day.ok()) << ::testing::PrintToString(ConfigDir::errors(day));
+  EXPECT_EQ(day.config->login_hours, 24u);
+  const auto bad = dir.load(std::string(kMinimal) + "login_hours: 0\n");
+  EXPECT_THAT(ConfigDir::errors(bad), ElementsAre(dir.at(7, 14, "'login_hours' must be from 1 to 8784, not 0")));
 }
 
 TEST_F(ConfigLoaderTest, InlineSecretsAreRefusedWithoutQuotingThem) {

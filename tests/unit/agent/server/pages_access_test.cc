@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <regex>
 #include <fstream>
 #include <tuple>
 
@@ -89,7 +90,7 @@ TEST_F(PageAccessTest, TheCookieHoldsAnHmacThatOnlyThisAgentAccepts) {
   auto session = access_.session_for("secret-viewer");
   ASSERT_TRUE(session);
   EXPECT_EQ(session->find("secret-viewer"), std::string::npos);
-  EXPECT_EQ(session->size(), 64u) << "hex of an HMAC-SHA256";
+  EXPECT_TRUE(std::regex_match(*session, std::regex(R"([0-9]{1,12}\.[0-9a-f]{64})"))) << "<login time>.<HMAC-SHA256>";
   EXPECT_FALSE(access_.session_for("not-a-token"));
 
   const Viewer by_cookie = access_.viewer_of(with("Cookie", "a=b; sandci_session=" + *session + "; c=d"));
@@ -139,6 +140,40 @@ TEST_F(PageAccessTest, ACookieLastsAsLongAsItsTokenIsConfiguredAndTheKeyKept) {
   const Viewer old_admin = after.viewer_of(with("Cookie", admin_cookie));
   EXPECT_FALSE(old_admin.admin);
   EXPECT_EQ(after.csrf_token(old_admin), "") << "no admin forms either";
+}
+
+// A login lasts login_hours (read at each check: a reload applies to every cookie),
+// its time is part of what the HMAC covers, and the browser is told the same.
+TEST_F(PageAccessTest, ALoginLastsLoginHoursAndItsTimeCannotBeChanged) {
+  std::int64_t now = 1'800'000'000;
+  const PageAccess access(config_, std::string(32, 'k'), [&now] { return now; });
+  const std::string cookie = *access.session_for("secret-viewer");
+  auto sees_with = [&](const std::string& value) {
+    return access.may_view(access.viewer_of(with("Cookie", "sandci_session=" + value)), "github", "acme/secret");
+  };
+  EXPECT_NE(access.set_cookie(cookie).find("; Max-Age=604800"), std::string::npos) << access.set_cookie(cookie);
+  now += 168 * 3600 - 1;
+  EXPECT_TRUE(sees_with(cookie)) << "a week less a second after the login";
+  now += 1;
+  EXPECT_FALSE(sees_with(cookie)) << "a week after the login";
+  EXPECT_TRUE(access.viewer_of(with("Cookie", "sandci_session=" + cookie)).session.empty());
+
+  // The login's time moved forward by hand: the HMAC no longer matches.
+  const std::string later = std::to_string(now) + cookie.substr(cookie.find('.'));
+  EXPECT_FALSE(sees_with(later));
+  // A cookie from the future (more than the allowed clock skew) is none of ours.
+  const std::string fresh = *access.session_for("secret-viewer");
+  now -= 600;
+  EXPECT_FALSE(sees_with(fresh));
+  now += 600;
+  EXPECT_TRUE(sees_with(fresh));
+
+  config_.login_hours = 1;  // as after a reload
+  EXPECT_NE(access.set_cookie(fresh).find("; Max-Age=3600"), std::string::npos);
+  now += 3600;
+  EXPECT_FALSE(sees_with(fresh)) << "an hour after the login, with login_hours 1";
+  for (const char* malformed : {"", ".", "1.", "12345", "abc.def", "1234567890123.0000000000000000000000000000000000000000000000000000000000000000"})
+    EXPECT_FALSE(sees_with(malformed)) << malformed;
 }
 
 TEST_F(PageAccessTest, CsrfTokenIsTiedToTheSessionAndTheOrigin) {
