@@ -194,7 +194,12 @@ int main(int argc, char** argv) {
       return ok;
     };
   };
-  if (step_costs) return measure_step_costs(**backend, spec, jobs) ? 0 : 1;
+  if (step_costs) {
+    const bool measured = measure_step_costs(**backend, spec, jobs);
+    backend->reset();
+    fs::remove_all(state);
+    return measured ? 0 : 1;
+  }
   measure(3, 1, job_steps(1, false));  // warm the page cache
   Figures sandci1 = measure(jobs, 1, job_steps(1, true));
   print("sandci job: create + exec true + destroy", 1, sandci1);
