@@ -116,8 +116,8 @@ TEST_F(EgressConfigTest, EachBadHostPatternIsRefusedAtItself) {
   EXPECT_THAT(errors_of("    egress: {allow: [\"::1\"]}\n"),
               ElementsAre(HasSubstr("'allow[0]': host pattern \"::1\" is an IP address")));
   // Two bad ones: two errors, each at its own value.
-  EXPECT_THAT(errors_of("    egress: {allow: [10.0.0.1, a.example.org, \"*.org\"]}\n"),
-              ElementsAre(HasSubstr(":7:22: error: 'allow[0]'"), HasSubstr(":7:47: error: 'allow[2]'")));
+  EXPECT_THAT(errors_of("    egress: {allow: [198.51.100.7, a.example.org, \"*.org\"]}\n"),
+              ElementsAre(HasSubstr(":7:22: error: 'allow[0]'"), HasSubstr(":7:51: error: 'allow[2]'")));
 }
 
 TEST_F(EgressConfigTest, PortsAndLimitsAreCheckedAtTheValue) {

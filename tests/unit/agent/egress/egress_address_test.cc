@@ -16,6 +16,9 @@ std::optional<std::string> refused(const std::string& text) {
   return refused_address_class(address.value_or(IpAddress{}));
 }
 
+// The classifier that keeps jobs' egress off internal networks: its inputs are
+// the ranges it must refuse, private ones included. Nothing here is connected
+// to; the tests that send traffic use loopback and namespaces they make.
 TEST(RefusedAddressClass, RefusesEveryInternalRangeWithItsName) {
   struct Case {
     const char* address;
