@@ -13,10 +13,13 @@
 #include <system_error>
 #include <utility>
 
+#include "sandbox/process.h"
+
 namespace sandci::agent::server {
 namespace {
 
 namespace fs = std::filesystem;
+using sandbox::Fd;
 
 std::string errno_text(int error) { return std::generic_category().message(error); }
 
@@ -25,23 +28,6 @@ std::string mode_text(mode_t mode) {
   std::snprintf(text, sizeof text, "%04o", static_cast<unsigned>(mode & 07777));
   return text;
 }
-
-// Closes the descriptor on every path out.
-class Fd {
- public:
-  explicit Fd(int fd) : fd_(fd) {}
-  ~Fd() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  Fd(const Fd&) = delete;
-  Fd& operator=(const Fd&) = delete;
-  int get() const { return fd_; }
-  // Closes now, for a write whose close must be checked.
-  int close() { return ::close(std::exchange(fd_, -1)); }
-
- private:
-  int fd_;
-};
 
 // What reading the file found: the key, nothing there, or a file not to trust.
 struct Found {
@@ -118,7 +104,7 @@ std::optional<std::string> write_key(const fs::path& file, const std::string& ke
   if (::fchmod(fd.get(), 0600) != 0) problem = "chmod: " + errno_text(errno);
   if (!problem) problem = write_all(fd.get(), key);
   if (!problem && ::fsync(fd.get()) != 0) problem = "fsync: " + errno_text(errno);
-  if (fd.close() != 0 && !problem) problem = "close: " + errno_text(errno);
+  if (::close(fd.release()) != 0 && !problem) problem = "close: " + errno_text(errno);
   if (!problem && ::rename(temporary.c_str(), file.c_str()) != 0) problem = errno_text(errno);
   if (problem) {
     ::unlink(temporary.c_str());
